@@ -1,0 +1,28 @@
+"""Runtime interfaces every room shares, each with a Redis and an in-process implementation.
+
+- :class:`ReplayCache` — "have I seen this value before?" (DPoP jti, client-assertion jti,
+  one-time codes), with a time to live.
+- :class:`RateLimiter` — fixed-window counters (login attempts, SMS sends, API quotas).
+- :class:`JobQueue` — background jobs (batch sealing, large PDFs): RQ over Redis, or a
+  thread pool in the embedded default, which is NOT durable (jobs die with the process).
+
+:func:`open_runtime` picks Redis when a URL is given and the in-process fallbacks otherwise.
+"""
+
+from keys.runtime.cache import MemoryStore, RateLimiter, RateLimitResult, RedisStore, ReplayCache
+from keys.runtime.jobs import JobQueue, JobStatus, RQJobQueue, ThreadJobQueue
+from keys.runtime.open import Runtime, open_runtime
+
+__all__ = [
+    "JobQueue",
+    "JobStatus",
+    "MemoryStore",
+    "RQJobQueue",
+    "RateLimitResult",
+    "RateLimiter",
+    "RedisStore",
+    "ReplayCache",
+    "Runtime",
+    "ThreadJobQueue",
+    "open_runtime",
+]

@@ -1,0 +1,146 @@
+"""Replay cache and rate-limit store: one small key/value contract, two implementations.
+
+Both stores implement two atomic primitives, and the two interfaces are built on them:
+
+- ``add_if_absent(key, ttl)`` — SET NX EX: True the first time, False while the key lives;
+- ``incr_window(key, ttl)`` — INCR, setting the expiry on creation: the count in this window.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class KeyValueStore(Protocol):
+    def add_if_absent(self, key: str, ttl_seconds: float) -> bool: ...
+    def incr_window(self, key: str, ttl_seconds: float) -> tuple[int, float]: ...
+    def ping(self) -> None: ...
+
+
+class MemoryStore:
+    """In-process store for the embedded default: shared by the threads of one process only."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expiry: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+        self._ops = 0
+
+    def _sweep(self, now: float) -> None:
+        self._ops += 1
+        if self._ops % 1024:
+            return
+        for key in [k for k, exp in self._expiry.items() if exp <= now]:
+            self._expiry.pop(key, None)
+            self._counts.pop(key, None)
+
+    def _alive(self, key: str, now: float) -> bool:
+        expiry = self._expiry.get(key)
+        if expiry is None or expiry <= now:
+            self._expiry.pop(key, None)
+            self._counts.pop(key, None)
+            return False
+        return True
+
+    def add_if_absent(self, key: str, ttl_seconds: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            if self._alive(key, now):
+                return False
+            self._expiry[key] = now + ttl_seconds
+            return True
+
+    def incr_window(self, key: str, ttl_seconds: float) -> tuple[int, float]:
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            if not self._alive(key, now):
+                self._expiry[key] = now + ttl_seconds
+                self._counts[key] = 0
+            self._counts[key] += 1
+            return self._counts[key], self._expiry[key] - now
+
+    def ping(self) -> None:
+        return None
+
+
+_INCR_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+
+
+class RedisStore:
+    """Redis store: shared by every worker and host; keys carry a namespace prefix."""
+
+    def __init__(self, client, prefix: str = "yitong:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._incr = client.register_script(_INCR_WINDOW)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "yitong:") -> RedisStore:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5), prefix)
+
+    @property
+    def client(self):
+        return self._client
+
+    def add_if_absent(self, key: str, ttl_seconds: float) -> bool:
+        ms = max(1, math.ceil(ttl_seconds * 1000))
+        return bool(self._client.set(self._prefix + key, b"1", nx=True, px=ms))
+
+    def incr_window(self, key: str, ttl_seconds: float) -> tuple[int, float]:
+        ms = max(1, math.ceil(ttl_seconds * 1000))
+        count, pttl = self._incr(keys=[self._prefix + key], args=[ms])
+        return int(count), max(0, int(pttl)) / 1000
+
+    def ping(self) -> None:
+        self._client.ping()
+
+
+class ReplayCache:
+    """Remembers values for a while; ``first_use`` is True only the first time within the TTL."""
+
+    def __init__(self, store: KeyValueStore, namespace: str) -> None:
+        self._store = store
+        self._namespace = namespace
+
+    def first_use(self, value: str, ttl_seconds: float) -> bool:
+        if ttl_seconds <= 0:
+            raise ValueError("a replay cache entry needs a positive lifetime")
+        return self._store.add_if_absent(f"replay:{self._namespace}:{value}", ttl_seconds)
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    count: int
+    limit: int
+    retry_after_seconds: int
+
+
+class RateLimiter:
+    """Fixed-window limiter: at most ``limit`` hits per ``window_seconds`` for each key."""
+
+    def __init__(self, store: KeyValueStore, namespace: str, limit: int, window_seconds: float) -> None:
+        if limit < 1 or window_seconds <= 0:
+            raise ValueError("a rate limit needs limit >= 1 and a positive window")
+        self._store = store
+        self._namespace = namespace
+        self.limit = limit
+        self.window_seconds = window_seconds
+
+    def hit(self, key: str) -> RateLimitResult:
+        count, remaining = self._store.incr_window(f"rate:{self._namespace}:{key}", self.window_seconds)
+        allowed = count <= self.limit
+        return RateLimitResult(allowed, count, self.limit, 0 if allowed else max(1, math.ceil(remaining)))

@@ -1,0 +1,125 @@
+"""Background jobs: RQ over Redis in production, a thread pool in the embedded default.
+
+Jobs are named by an importable function path and JSON-friendly arguments, so that the same
+call works in both implementations and an RQ worker on another host can run it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    id: str
+    state: str  # queued | started | finished | failed | unknown
+    result: Any = None
+    error: str | None = None
+
+
+def resolve(function_path: str):
+    module_name, _, attribute = function_path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"job function must be 'module:function', got {function_path!r}")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class JobQueue(Protocol):
+    durable: bool
+
+    def enqueue(self, function_path: str, *args: Any, **kwargs: Any) -> str: ...
+    def status(self, job_id: str) -> JobStatus: ...
+
+
+class ThreadJobQueue:
+    """In-process pool. Not durable: queued and running jobs are lost if the process stops."""
+
+    durable = False
+
+    def __init__(self, workers: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yitong-job")
+        self._jobs: dict[str, Future] = {}
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
+
+    def enqueue(self, function_path: str, *args: Any, **kwargs: Any) -> str:
+        function = resolve(function_path)
+        job_id = uuid.uuid4().hex
+
+        def run():
+            with self._lock:
+                self._started.add(job_id)
+            return function(*args, **kwargs)
+
+        with self._lock:
+            self._jobs[job_id] = self._pool.submit(run)
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        with self._lock:
+            future = self._jobs.get(job_id)
+            started = job_id in self._started
+        if future is None:
+            return JobStatus(job_id, "unknown")
+        if not future.done():
+            return JobStatus(job_id, "started" if started else "queued")
+        error = future.exception()
+        if error is not None:
+            return JobStatus(job_id, "failed", error=f"{type(error).__name__}: {error}")
+        return JobStatus(job_id, "finished", result=future.result())
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        with self._lock:
+            future = self._jobs.get(job_id)
+        if future is not None:
+            try:
+                future.exception(timeout=timeout)
+            except TimeoutError:
+                pass
+        return self.status(job_id)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class RQJobQueue:
+    """RQ (Redis Queue): durable while Redis is; run workers with ``yitong worker``."""
+
+    durable = True
+
+    def __init__(self, connection, name: str = "yitong") -> None:
+        from rq import Queue
+
+        self._queue = Queue(name, connection=connection)
+
+    @property
+    def queue(self):
+        return self._queue
+
+    def enqueue(self, function_path: str, *args: Any, **kwargs: Any) -> str:
+        resolve(function_path)  # fail now, not in a worker, on a typo
+        job = self._queue.enqueue(function_path.replace(":", "."), args=args, kwargs=kwargs)
+        return job.id
+
+    def status(self, job_id: str) -> JobStatus:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(job_id, connection=self._queue.connection)
+        except NoSuchJobError:
+            return JobStatus(job_id, "unknown")
+        state = job.get_status(refresh=True)
+        state = getattr(state, "value", state)
+        if state == "finished":
+            return JobStatus(job_id, "finished", result=job.return_value())
+        if state == "failed":
+            result = job.latest_result()
+            message = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+            return JobStatus(job_id, "failed", error=message[0] if message else "failed")
+        return JobStatus(job_id, "started" if state == "started" else "queued")

@@ -1,0 +1,37 @@
+"""Alembic environment: runs on the connection yitong.db hands it (or on a URL for the CLI)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from keys.keystore.models import metadata as keys_metadata
+
+# Every room's MetaData; each room owns its tables (prefix keys_, idp_, seal_, baselib_).
+target_metadata = [keys_metadata]
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        engine = create_engine(context.config.attributes["url"])
+        with engine.begin() as connection:
+            _run(connection)
+        return
+    _run(connection)
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) migrations are not supported; run `yitong db upgrade`")
+run_migrations_online()

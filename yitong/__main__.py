@@ -1,0 +1,3 @@
+from yitong.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""The application factory: one Flask app that mounts every room's blueprint on one origin."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from keys.sm2 import get_backend
+from yitong.home import Home
+from yitong.settings import Settings
+
+log = logging.getLogger("yitong")
+
+
+def create_app(settings: Settings | None = None, home: Home | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    home = home or Home(settings)
+    app = Flask(__name__)
+    app.config["YITONG_SETTINGS"] = settings
+    app.extensions["yitong.home"] = home
+    app.json.sort_keys = False
+
+    @app.get("/")
+    def landing():
+        return render_template("index.html", summary=_summary(settings, home))
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        checks = {}
+        try:
+            home.engine.connect().close()
+            checks["database"] = "ok"
+        except Exception as exc:  # report, never raise, from a probe
+            log.warning("readyz database check failed: %s", type(exc).__name__)
+            checks["database"] = "unreachable"
+        try:
+            home.runtime.store.ping()
+            checks["cache"] = "ok"
+        except Exception as exc:
+            log.warning("readyz cache check failed: %s", type(exc).__name__)
+            checks["cache"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+
+    @app.errorhandler(HTTPException)
+    def http_problem(exc: HTTPException):
+        """RFC 7807 problem details for every HTTP error, instead of Werkzeug's HTML pages."""
+        body = {"type": "about:blank", "title": exc.name, "status": exc.code, "detail": exc.description}
+        if request.accept_mimetypes.best == "text/html":
+            return f"<h1>{exc.code} {exc.name}</h1><p>{exc.description}</p>", exc.code
+        return jsonify(body), exc.code, {"Content-Type": "application/problem+json"}
+
+    @app.errorhandler(Exception)
+    def internal_problem(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                "detail": "The server could not complete the request; the error has been logged."}
+        return jsonify(body), 500, {"Content-Type": "application/problem+json"}
+
+    return app
+
+
+def _summary(settings: Settings, home: Home) -> dict:
+    url = settings.database_url
+    database = (f"SQLite at {url.database}" if url.get_backend_name() == "sqlite"
+                else f"PostgreSQL at {url.host}/{url.database}")
+    backend = get_backend(settings.sm2_backend)
+    return {
+        "issuer": settings.issuer,
+        "database": database,
+        "cache": "Redis (shared by all workers)" if settings.redis_url else "in-process (one worker)",
+        "sm2_backend": f"{backend.name} ({backend.version})",
+        "home": str(settings.home),
+    }

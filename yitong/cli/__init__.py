@@ -1,0 +1,69 @@
+"""`yitong`: the one operator CLI (DESIGN.md, "Operator CLI").
+
+Exit codes: 0 success; 1 a negative answer (invalid signature, failed check); 2 bad usage, a
+bad setting or a file that cannot be opened. Errors are one line on stderr, never a traceback
+(set YITONG_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from keys.errors import KeysError
+from yitong.cli import crypto, db, keys, serve
+from yitong.db import DatabaseError
+from yitong.settings import SettingsError
+
+EXIT_NEGATIVE = 1
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="yitong")
+def cli() -> None:
+    """Yitong 一通: unified identity (OpenID Connect) and GB/T 38540 electronic seals.
+
+    Configuration comes from YITONG_* environment variables (see README.md); by default
+    everything lives under ./var (SQLite database, master key, PKI files).
+    """
+    logging.basicConfig(level=os.environ.get("YITONG_LOG_LEVEL", "WARNING").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+cli.add_command(db.db)
+cli.add_command(serve.serve)
+cli.add_command(serve.worker)
+cli.add_command(keys.keys_group)
+cli.add_command(crypto.crypto)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"yitong: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="yitong", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", EXIT_NEGATIVE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (SettingsError, DatabaseError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except KeysError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if os.environ.get("YITONG_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with YITONG_DEBUG=1 for details", 70)
+    sys.exit(0)

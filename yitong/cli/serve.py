@@ -1,0 +1,77 @@
+"""`yitong serve` (gunicorn) and `yitong worker` (RQ)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from yitong.cli.common import open_home
+
+THREADS = 8
+
+
+def default_workers(shared_state: bool) -> int:
+    """One worker without Redis (in-process stores must be shared); else 2 × cores + 1, at most 8."""
+    if not shared_state:
+        return 1
+    return min(8, 2 * (os.cpu_count() or 1) + 1)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn worker processes [default: 1 without Redis; 2 x cores + 1 (max 8) with Redis].")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Run the service with gunicorn (threads in each worker).
+
+    Without YITONG_REDIS_URL the sessions, replay caches and rate limits live in the process,
+    so exactly one worker runs; with Redis several workers share them.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from yitong.app import create_app
+
+    home = open_home()
+    home.check_ready_to_serve()
+    shared = bool(home.settings.redis_url)
+    if workers is None:
+        workers = default_workers(shared)
+    if workers > 1 and not shared:
+        raise click.UsageError("--workers > 1 needs YITONG_REDIS_URL: without Redis the in-process stores "
+                               "(sessions, replay caches, rate limits) would not be shared between workers")
+    app = create_app(home.settings, home)
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", THREADS)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("errorlog", "-")
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("proc_name", "yitong")
+            self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+        def load(self):
+            return app
+
+    click.echo(f"Yitong on http://{host}:{port} (issuer {home.settings.issuer}; "
+               f"{workers} worker(s) x {THREADS} threads)", err=True)
+    _Gunicorn().run()
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+def worker(burst: bool) -> None:
+    """Run background jobs from Redis (RQ). Needs YITONG_REDIS_URL."""
+    home = open_home()
+    if not home.settings.redis_url:
+        raise click.UsageError("`yitong worker` needs YITONG_REDIS_URL; without Redis, jobs run inside `yitong serve`")
+    from rq import Worker
+
+    queue = home.runtime.jobs.queue
+    Worker([queue], connection=queue.connection).work(burst=burst)

@@ -1,0 +1,83 @@
+"""Opening (and on first use, setting up) a Yitong home: master key, database, initial keys."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from keys.keystore import Keystore, MasterKey, MasterKeyError
+from keys.runtime import Runtime, open_runtime
+from yitong import db
+from yitong.settings import Settings, SettingsError
+
+log = logging.getLogger("yitong")
+
+# Token signing keys made on first start: ES256 for everyone, SM2 for clients that ask for it.
+INITIAL_KEYS = (("token", "p256"), ("token", "sm2"))
+
+
+def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
+    """The configured master key; in the embedded default, generated on first use (0600)."""
+    try:
+        if settings.master_key_inline:
+            return MasterKey.from_text(settings.master_key_inline)
+        if settings.master_key_file:
+            return MasterKey.from_file(settings.master_key_file)
+        path = settings.default_master_key_file
+        if not path.exists():
+            if not create:
+                raise MasterKeyError(f"no master key at {path}: run `yitong db upgrade` to set this home up")
+            MasterKey.generate().write_new_file(path)
+            print(
+                f"WARNING: generated a new master key at {path} (mode 0600). It protects every private "
+                "key in the database: back it up apart from the database, and in production set "
+                "YITONG_MASTER_KEY_FILE to a key held outside YITONG_HOME (or use an HSM).",
+                file=sys.stderr,
+            )
+        return MasterKey.from_file(path)
+    except MasterKeyError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+@dataclass
+class Home:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return db.make_engine(self.settings.database_url)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return open_runtime(self.settings.redis_url)
+
+    def keystore(self, *, create_master: bool = False) -> Keystore:
+        master = load_master_key(self.settings, create=create_master)
+        try:
+            return Keystore.open(self.engine, master)
+        except MasterKeyError as exc:
+            raise SettingsError(str(exc)) from None
+
+    def initialise(self) -> list[str]:
+        """`yitong db upgrade`: migrate, then create the master key and initial keys if absent."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        db.upgrade(self.engine)
+        store = self.keystore(create_master=True)
+        made = []
+        for purpose, algorithm in INITIAL_KEYS:
+            if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
+                made.append(store.generate(purpose, algorithm).kid)
+        return made
+
+    def check_ready_to_serve(self) -> None:
+        db.check_at_head(self.engine)
+        self.keystore()
+        if self.settings.redis_url:
+            try:
+                self.runtime.store.ping()
+            except Exception as exc:  # redis raises many connection error types
+                raise SettingsError(f"YITONG_REDIS_URL: Redis is unreachable: {exc}") from None

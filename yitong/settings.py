@@ -1,0 +1,134 @@
+"""Settings from the environment (``YITONG_*``), validated once at start-up.
+
+Every setting is listed in README.md's table. A bad value raises :class:`SettingsError` with a
+message an operator can act on; the CLI prints it on one line and exits 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+SM2_BACKENDS = ("native", "pure", "auto")
+DEFAULT_PORT = 8000
+
+
+class SettingsError(Exception):
+    """A setting is missing, malformed or points at something unusable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: URL
+    redis_url: str | None
+    master_key_file: Path | None
+    master_key_inline: str | None = field(repr=False, default=None)
+    issuer: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+    sm2_backend: str = "auto"
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        """True when nothing outside this process is configured (SQLite, no Redis)."""
+        return self.database_url.get_backend_name() == "sqlite" and not self.redis_url
+
+    @property
+    def default_master_key_file(self) -> Path:
+        return self.home / "master.key"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / "pki"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("YITONG_HOME") or "./var").expanduser().resolve()
+        database_url = _database_url(env.get("YITONG_DATABASE_URL"), home)
+        master_key_file = env.get("YITONG_MASTER_KEY_FILE") or None
+        master_key_inline = env.get("YITONG_MASTER_KEY") or None
+        if master_key_file and master_key_inline:
+            raise SettingsError("set YITONG_MASTER_KEY_FILE or YITONG_MASTER_KEY, not both")
+        backend = (env.get("YITONG_SM2_BACKEND") or "auto").strip().lower()
+        if backend not in SM2_BACKENDS:
+            raise SettingsError(f"YITONG_SM2_BACKEND must be one of {', '.join(SM2_BACKENDS)}; got {backend!r}")
+        level = (env.get("YITONG_LOG_LEVEL") or "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"YITONG_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
+        return cls(
+            home=home,
+            database_url=database_url,
+            redis_url=_redis_url(env.get("YITONG_REDIS_URL")),
+            master_key_file=Path(master_key_file).expanduser().resolve() if master_key_file else None,
+            master_key_inline=master_key_inline,
+            issuer=normalise_issuer(env.get("YITONG_ISSUER") or f"http://127.0.0.1:{DEFAULT_PORT}"),
+            sm2_backend=backend,
+            log_level=level,
+        )
+
+
+def _database_url(raw: str | None, home: Path) -> URL:
+    if not raw:
+        return make_url(f"sqlite:///{home / 'yitong.db'}")
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise SettingsError(
+            f"YITONG_DATABASE_URL is not a database URL ({exc}); expected e.g. "
+            "postgresql+psycopg://user@host/db or sqlite:////path/yitong.db"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise SettingsError(f"YITONG_DATABASE_URL: unsupported database {backend!r} (use postgresql or sqlite)")
+    if backend == "postgresql":
+        driver = url.get_driver_name()
+        if driver in ("psycopg2", "pg8000", "asyncpg"):
+            raise SettingsError(f"YITONG_DATABASE_URL: driver {driver!r} is not supported; use postgresql+psycopg://")
+        url = url.set(drivername="postgresql+psycopg")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise SettingsError(
+                "YITONG_DATABASE_URL names PostgreSQL but psycopg is not installed; "
+                "install the 'postgres' extra: pip install 'yitong[postgres]'"
+            ) from None
+        if not url.host and not url.query.get("host"):
+            raise SettingsError("YITONG_DATABASE_URL: a PostgreSQL URL needs a host")
+        if not url.database:
+            raise SettingsError("YITONG_DATABASE_URL: a PostgreSQL URL needs a database name")
+    elif url.database in (None, "", ":memory:"):
+        raise SettingsError("YITONG_DATABASE_URL: an in-memory SQLite database would lose everything on restart")
+    return url
+
+
+def _redis_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    scheme = urlsplit(raw).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"YITONG_REDIS_URL must start with redis://, rediss:// or unix://; got {raw!r}")
+    return raw
+
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
+
+
+def normalise_issuer(raw: str) -> str:
+    """https://id.example.gov.cn/ -> https://id.example.gov.cn (OIDC issuers are compared as strings)."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or not _HOST.match(parts.netloc):
+        raise SettingsError(
+            f"YITONG_ISSUER must be an absolute http(s) URL such as https://id.example.gov.cn; got {raw!r}"
+        )
+    if parts.query or parts.fragment:
+        raise SettingsError("YITONG_ISSUER must not have a query or fragment (OpenID Connect Discovery §3)")
+    if "@" in parts.netloc:
+        raise SettingsError("YITONG_ISSUER must not contain user information")
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
