@@ -58,7 +58,7 @@ def encrypt_pkcs8(pkcs8_der: bytes, password: bytes, iterations: int = PBKDF2_IT
                     "key_derivation_func": {
                         "algorithm": "pbkdf2",
                         "parameters": {
-                            "salt": salt,
+                            "salt": ("specified", salt),
                             "iteration_count": iterations,
                             "prf": {"algorithm": "sha256"},
                         },

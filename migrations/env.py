@@ -5,10 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from keys.keystore.models import metadata as keys_metadata
-
-# Every room's MetaData; each room owns its tables (prefix keys_, idp_, seal_, baselib_).
-target_metadata = [keys_metadata]
+from migrations.metadata import target_metadata
 
 
 def run_migrations_online() -> None:

@@ -74,17 +74,24 @@ class PureBackend:
 
     # -- signatures (GB/T 32918.2 §6.1 and §7.1) ---------------------------------------------
     def sign(self, handle: _Handle, uid: bytes, data: bytes) -> bytes:
-        e = curve.message_digest(uid, handle.x, handle.y, data)
-        d_inv = pow(handle.d + 1, -1, curve.N)
         while True:
-            k = secrets.randbelow(curve.N - 1) + 1
-            x1, _ = self._mul_g(k)
-            r = (e + x1) % curve.N
-            if r == 0 or r + k == curve.N:
-                continue
-            s = (d_inv * (k - r * handle.d)) % curve.N
-            if s != 0:
-                return curve.encode_signature(r, s)
+            signature = self.sign_with_nonce(handle, uid, data, secrets.randbelow(curve.N - 1) + 1)
+            if signature is not None:
+                return signature
+
+    def sign_with_nonce(self, handle: _Handle, uid: bytes, data: bytes, k: int) -> bytes | None:
+        """One attempt with a given k (None when §6.1 A5/A6 demand another k).
+
+        Public so that the GB/T 32918.5 worked example, which fixes k, can be reproduced in
+        tests; a real signature must use :meth:`sign`, which draws k from ``secrets``.
+        """
+        e = curve.message_digest(uid, handle.x, handle.y, data)
+        x1, _ = self._mul_g(k)
+        r = (e + x1) % curve.N
+        if r == 0 or r + k == curve.N:
+            return None
+        s = (pow(handle.d + 1, -1, curve.N) * (k - r * handle.d)) % curve.N
+        return curve.encode_signature(r, s) if s else None
 
     def verify(self, handle: _Handle, uid: bytes, data: bytes, signature: bytes) -> bool:
         try:
@@ -112,16 +119,21 @@ class PureBackend:
     # -- encryption (GB/T 32918.4 §6.1 and §7.1) ----------------------------------------------
     def encrypt(self, handle: _Handle, plaintext: bytes) -> bytes:
         while True:
-            k = secrets.randbelow(curve.N - 1) + 1
-            c1 = self._mul_g(k)
-            shared = self._mul(k, handle.x, handle.y)
-            x2, y2 = curve.i2b(shared[0]), curve.i2b(shared[1])
-            t = curve.kdf(x2 + y2, len(plaintext))
-            if plaintext and not any(t):
-                continue  # §6.1 A5: an all-zero t means choose another k
-            c2 = bytes(a ^ b for a, b in zip(plaintext, t, strict=True))
-            c3 = curve.sm3(x2 + plaintext + y2)
-            return curve.encode_point(*c1) + c3 + c2
+            ciphertext = self.encrypt_with_nonce(handle, plaintext, secrets.randbelow(curve.N - 1) + 1)
+            if ciphertext is not None:
+                return ciphertext
+
+    def encrypt_with_nonce(self, handle: _Handle, plaintext: bytes, k: int) -> bytes | None:
+        """One attempt with a given k, for the published example (see :meth:`sign_with_nonce`)."""
+        c1 = self._mul_g(k)
+        shared = self._mul(k, handle.x, handle.y)
+        x2, y2 = curve.i2b(shared[0]), curve.i2b(shared[1])
+        t = curve.kdf(x2 + y2, len(plaintext))
+        if plaintext and not any(t):
+            return None  # §6.1 A5: an all-zero t means choose another k
+        c2 = bytes(a ^ b for a, b in zip(plaintext, t, strict=True))
+        c3 = curve.sm3(x2 + plaintext + y2)
+        return curve.encode_point(*c1) + c3 + c2
 
     def decrypt(self, handle: _Handle, raw: bytes) -> bytes:
         if len(raw) < 97 or raw[0] != 4:

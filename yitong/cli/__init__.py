@@ -48,7 +48,8 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="yitong", standalone_mode=False)
+        # Without standalone mode click returns the code of `raise click.exceptions.Exit(n)`.
+        code = cli.main(args=argv, prog_name="yitong", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -66,4 +67,4 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("YITONG_DEBUG"):
             raise
         _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with YITONG_DEBUG=1 for details", 70)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

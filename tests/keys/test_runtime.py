@@ -1,0 +1,114 @@
+"""Replay cache, rate limiter and job queue, in-process and on Redis (with the storage fixture)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from keys.runtime import MemoryStore, RateLimiter, ReplayCache, ThreadJobQueue
+
+
+def test_replay_cache_accepts_a_value_once(storage):
+    cache = storage.runtime.replay_cache("dpop-jti")
+    assert cache.first_use("jti-1", ttl_seconds=60) is True
+    assert cache.first_use("jti-1", ttl_seconds=60) is False
+    assert cache.first_use("jti-2", ttl_seconds=60) is True
+
+
+def test_replay_cache_namespaces_do_not_collide(storage):
+    assert storage.runtime.replay_cache("a").first_use("x", 60)
+    assert storage.runtime.replay_cache("b").first_use("x", 60)
+
+
+def test_replay_cache_is_atomic_under_concurrency(storage):
+    cache = storage.runtime.replay_cache("race")
+    results = []
+    barrier = threading.Barrier(8)
+
+    def attempt():
+        barrier.wait()
+        results.append(cache.first_use("same-jti", 60))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 1 and len(results) == 8
+
+
+def test_replay_cache_forgets_after_the_ttl():
+    now = [1000.0]
+    cache = ReplayCache(MemoryStore(clock=lambda: now[0]), "ttl")
+    assert cache.first_use("v", ttl_seconds=30)
+    now[0] += 29
+    assert not cache.first_use("v", ttl_seconds=30)
+    now[0] += 2
+    assert cache.first_use("v", ttl_seconds=30)
+
+
+def test_replay_entry_expires_in_real_time(storage):
+    cache = storage.runtime.replay_cache("short")
+    assert cache.first_use("v", ttl_seconds=0.2)
+    assert not cache.first_use("v", ttl_seconds=0.2)
+    time.sleep(0.3)  # the behaviour under test is the passage of time itself
+    assert cache.first_use("v", ttl_seconds=0.2)
+
+
+def test_rate_limiter_allows_the_limit_then_refuses_with_retry_after(storage):
+    limiter = storage.runtime.rate_limiter("login", limit=3, window_seconds=60)
+    results = [limiter.hit("13800138000") for _ in range(4)]
+    assert [r.allowed for r in results] == [True, True, True, False]
+    assert 1 <= results[-1].retry_after_seconds <= 60
+    assert limiter.hit("13900139000").allowed  # another key has its own window
+
+
+def test_rate_limit_window_resets():
+    now = [0.0]
+    limiter = RateLimiter(MemoryStore(clock=lambda: now[0]), "sms", limit=1, window_seconds=60)
+    assert limiter.hit("k").allowed
+    assert not limiter.hit("k").allowed
+    now[0] += 61
+    assert limiter.hit("k").allowed
+
+
+def test_rate_limiter_refuses_nonsense_limits():
+    with pytest.raises(ValueError):
+        RateLimiter(MemoryStore(), "x", limit=0, window_seconds=60)
+
+
+def test_job_queue_runs_a_job_and_reports_its_result(storage):
+    jobs = storage.runtime.jobs
+    job_id = jobs.enqueue("tests.keys.jobs_fixture:add", 2, 3)
+    status = _finish(storage, job_id)
+    assert (status.state, status.result) == ("finished", 5)
+    assert jobs.durable is (storage.kind == "postgres")
+
+
+def test_job_queue_reports_a_failed_job(storage):
+    job_id = storage.runtime.jobs.enqueue("tests.keys.jobs_fixture:explode", "bad PDF")
+    status = _finish(storage, job_id)
+    assert status.state == "failed"
+    assert "bad PDF" in status.error
+
+
+def test_job_queue_refuses_an_unknown_function_at_enqueue_time(storage):
+    with pytest.raises((ImportError, AttributeError)):
+        storage.runtime.jobs.enqueue("tests.keys.jobs_fixture:nope")
+
+
+def test_unknown_job_id_is_unknown(storage):
+    assert storage.runtime.jobs.status("0" * 32).state == "unknown"
+
+
+def _finish(storage, job_id):
+    jobs = storage.runtime.jobs
+    if isinstance(jobs, ThreadJobQueue):
+        return jobs.wait(job_id, timeout=10)
+    from rq import SimpleWorker
+
+    assert jobs.status(job_id).state == "queued"
+    SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)  # runs jobs in-process
+    return jobs.status(job_id)

@@ -1,0 +1,76 @@
+"""`yitong db upgrade` and `yitong keys ...` as an operator runs them, on each storage backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_yitong
+
+
+@pytest.fixture
+def env(storage, yitong_env):
+    env = {**yitong_env, **storage.env()}
+    result = run_yitong(["db", "upgrade"], env)
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def keys_json(env, *args):
+    result = run_yitong(["keys", *args, "--json"], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_upgrade_creates_active_es256_and_sm2_token_keys(env):
+    listed = keys_json(env, "list")
+    assert sorted((k["purpose"], k["algorithm"], k["state"]) for k in listed) == [
+        ("token", "p256", "active"),
+        ("token", "sm2", "active"),
+    ]
+
+
+def test_generate_rotate_and_list_tell_the_lifecycle(env):
+    made = keys_json(env, "generate", "--purpose", "ca", "--algorithm", "sm2", "--owner", "sm2-root")
+    assert (made["purpose"], made["owner"], made["state"]) == ("ca", "sm2-root", "active")
+    rotated = keys_json(env, "rotate", "--purpose", "token", "--activate-after", "1h")
+    assert sorted(k["algorithm"] for k in rotated) == ["p256", "sm2"]
+    assert {k["state"] for k in rotated} == {"pending"}
+    states = {k["kid"]: k["state"] for k in keys_json(env, "list", "--purpose", "token")}
+    assert sorted(states.values()) == ["active", "active", "pending", "pending"]
+
+
+def test_rotate_refuses_ca_keys_with_a_reason(env):
+    run_yitong(["keys", "generate", "--purpose", "ca", "--algorithm", "sm2"], env)
+    result = run_yitong(["keys", "rotate", "--purpose", "ca"], env)
+    assert result.returncode == 2
+    assert b"PKI rollover" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_bad_duration_is_a_usage_error(env):
+    result = run_yitong(["keys", "rotate", "--purpose", "token", "--activate-after", "soon"], env)
+    assert result.returncode == 2 and b"duration" in result.stderr
+
+
+def test_rewrap_then_the_old_key_is_refused_and_the_new_one_works(env, tmp_path):
+    new_key = tmp_path / "new-master.key"
+    result = run_yitong(["keys", "rewrap", "--new-master-key-file", str(new_key)], env)
+    assert result.returncode == 0, result.stderr
+    assert b"re-wrapped 2 key(s)" in result.stdout
+    assert new_key.stat().st_mode & 0o777 == 0o600
+    old = run_yitong(["keys", "list"], env)
+    assert old.returncode == 2 and b"does not match the keystore" in old.stderr
+    assert len(keys_json({**env, "YITONG_MASTER_KEY_FILE": str(new_key)}, "list")) == 2
+
+
+def test_rewrap_with_a_wrong_current_key_changes_nothing(env, tmp_path):
+    home = Path(env["YITONG_HOME"])
+    before = keys_json(env, "list")
+    wrong = {**env, "YITONG_MASTER_KEY": "22" * 16}
+    result = run_yitong(["keys", "rewrap", "--new-master-key-file", str(tmp_path / "n.key")], wrong)
+    assert result.returncode == 2
+    assert not (tmp_path / "n.key").exists()
+    assert keys_json(env, "list") == before
+    assert (home / "master.key").exists()

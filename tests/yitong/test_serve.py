@@ -1,0 +1,93 @@
+"""`yitong serve` end to end: a real gunicorn on a free port, spoken to over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, run_yitong
+from yitong.app import create_app
+from yitong.settings import Settings
+
+
+def get(url: str, accept: str = "application/json"):
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("Content-Type"), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type"), exc.read()
+
+
+@contextmanager
+def running_server(env: dict[str, str], *args: str):
+    port = free_port()
+    exe = Path(sys.executable).parent / "yitong"
+    process = subprocess.Popen([str(exe), "serve", "--port", str(port), *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # wait until the server accepts connections (or has died)
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {process.stdout.read().decode()}")
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("server did not answer within 30 s")
+                time.sleep(0.1)
+        yield base, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_fresh_home_upgrade_then_serve_answers_health_readiness_and_landing(yitong_env):
+    assert run_yitong(["db", "upgrade"], yitong_env).returncode == 0
+    with running_server(yitong_env) as (base, _process):
+        status, ctype, body = get(base + "/healthz")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        status, _, body = get(base + "/readyz")
+        assert status == 200
+        assert json.loads(body) == {"status": "ready", "checks": {"database": "ok", "cache": "ok"}}
+        status, ctype, body = get(base + "/", accept="text/html")
+        assert status == 200 and ctype.startswith("text/html")
+        assert b"/healthz" in body and b"SQLite" in body and b"native" in body
+        status, ctype, body = get(base + "/no/such/page")
+        assert status == 404 and ctype == "application/problem+json"
+        assert json.loads(body)["status"] == 404
+
+
+def test_several_workers_need_redis_and_run_with_it(storage, yitong_env):
+    env = {**yitong_env, **storage.env()}
+    assert run_yitong(["db", "upgrade"], env).returncode == 0
+    if storage.kind == "sqlite":
+        result = run_yitong(["serve", "--workers", "2"], env)
+        assert result.returncode == 2 and b"YITONG_REDIS_URL" in result.stderr
+        return
+    with running_server(env, "--workers", "2") as (base, process):
+        status, _, body = get(base + "/readyz")
+        assert status == 200 and json.loads(body)["checks"] == {"database": "ok", "cache": "ok"}
+    assert b"2 worker(s)" in process.stdout.read()
+
+
+def test_readyz_says_503_when_the_cache_is_unreachable(tmp_path):
+    settings = Settings.from_env({"YITONG_HOME": str(tmp_path), "YITONG_REDIS_URL": "redis://127.0.0.1:1/0"})
+    client = create_app(settings).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["cache"] == "unreachable"
+    assert client.get("/healthz").status_code == 200

@@ -1,0 +1,113 @@
+"""Settings are validated at start-up with messages an operator can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_yitong
+from yitong.settings import Settings, SettingsError, normalise_issuer
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://id.example.gov.cn/", "https://id.example.gov.cn"),
+        ("https://ID.Example.gov.cn/tj/", "https://id.example.gov.cn/tj"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+    ],
+)
+def test_issuer_is_normalised_without_a_trailing_slash(raw, expected):
+    assert normalise_issuer(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["id.example.gov.cn", "ftp://x", "https://x/?a=1", "https://x/#f", "https://u@x"])
+def test_bad_issuers_are_refused(raw):
+    with pytest.raises(SettingsError, match="YITONG_ISSUER"):
+        normalise_issuer(raw)
+
+
+def test_defaults_are_the_embedded_mode(tmp_path):
+    settings = Settings.from_env({"YITONG_HOME": str(tmp_path)})
+    assert settings.embedded
+    assert settings.database_url.database == str(tmp_path / "yitong.db")
+    assert settings.issuer == "http://127.0.0.1:8000"
+    assert settings.sm2_backend == "auto"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"YITONG_DATABASE_URL": "not a url"}, "YITONG_DATABASE_URL"),
+        ({"YITONG_DATABASE_URL": "mysql://root@localhost/x"}, "unsupported database"),
+        ({"YITONG_DATABASE_URL": "sqlite://"}, "in-memory"),
+        ({"YITONG_DATABASE_URL": "postgresql+psycopg2://u@h/db"}, "psycopg2"),
+        ({"YITONG_REDIS_URL": "http://localhost"}, "YITONG_REDIS_URL"),
+        ({"YITONG_SM2_BACKEND": "fast"}, "YITONG_SM2_BACKEND"),
+        ({"YITONG_MASTER_KEY": "00" * 16, "YITONG_MASTER_KEY_FILE": "/x"}, "not both"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_variable_named(env, message, tmp_path):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"YITONG_HOME": str(tmp_path), **env})
+
+
+def _assert_one_line_error(result, *needles):
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, (result.returncode, stderr)
+    assert "Traceback" not in stderr
+    assert stderr.startswith("yitong: error: ")
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    for needle in needles:
+        assert needle in stderr
+
+
+def test_serve_with_a_bad_database_url_exits_with_a_clear_message(yitong_env):
+    result = run_yitong(["serve"], {**yitong_env, "YITONG_DATABASE_URL": "postgresql+psycopg://nobody@/"})
+    _assert_one_line_error(result, "YITONG_DATABASE_URL")
+
+
+def test_unreachable_database_is_a_clear_message(yitong_env):
+    env = {**yitong_env, "YITONG_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    result = run_yitong(["db", "upgrade"], env)
+    _assert_one_line_error(result, "unreachable")
+
+
+def test_unreadable_master_key_file_exits_with_a_clear_message(yitong_env, tmp_path):
+    assert run_yitong(["db", "upgrade"], yitong_env).returncode == 0
+    missing = tmp_path / "nowhere" / "master.key"
+    result = run_yitong(["serve"], {**yitong_env, "YITONG_MASTER_KEY_FILE": str(missing)})
+    _assert_one_line_error(result, str(missing))
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    result = run_yitong(["keys", "list"], {**yitong_env, "YITONG_MASTER_KEY_FILE": str(directory)})
+    _assert_one_line_error(result, "cannot read master key file")
+
+
+def test_malformed_master_key_exits_with_a_clear_message(yitong_env, tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_text("not hex at all")
+    result = run_yitong(["db", "upgrade"], {**yitong_env, "YITONG_MASTER_KEY_FILE": str(bad)})
+    _assert_one_line_error(result, "32 hex digits")
+
+
+def test_wrong_master_key_for_the_keystore_exits_with_a_clear_message(yitong_env, tmp_path):
+    assert run_yitong(["db", "upgrade"], yitong_env).returncode == 0
+    result = run_yitong(["keys", "list"], {**yitong_env, "YITONG_MASTER_KEY": "11" * 16})
+    _assert_one_line_error(result, "does not match the keystore")
+
+
+def test_serve_before_upgrade_says_to_run_the_upgrade(yitong_env):
+    result = run_yitong(["serve"], yitong_env)
+    _assert_one_line_error(result, "yitong db upgrade")
+
+
+def test_first_upgrade_creates_a_private_master_key_and_warns(yitong_env):
+    result = run_yitong(["db", "upgrade"], yitong_env)
+    assert result.returncode == 0, result.stderr
+    master = Path(yitong_env["YITONG_HOME"]) / "master.key"
+    assert master.stat().st_mode & 0o777 == 0o600
+    assert b"WARNING: generated a new master key" in result.stderr
+    again = run_yitong(["db", "upgrade"], yitong_env)
+    assert again.returncode == 0 and b"WARNING" not in again.stderr and b"created initial key" not in again.stdout
