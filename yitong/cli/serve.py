@@ -54,6 +54,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("timeout", 60)
             self.cfg.set("proc_name", "yitong")
+            self.cfg.set("control_socket_disable", True)  # gunicorn 27: one fixed path would clash between instances
             self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
         def load(self):
