@@ -210,13 +210,7 @@ class Keystore:
     def _demote_active(self, conn, purpose, owner, algorithm, except_kid, now, retire_after=DEFAULT_RETIRE_AFTER):
         conn.execute(
             update(keys_table)
-            .where(
-                keys_table.c.purpose == purpose,
-                _owner_is(owner),
-                keys_table.c.algorithm == algorithm,
-                keys_table.c.state == "active",
-                keys_table.c.kid != except_kid,
-            )
+            .where(*_active_of_kind(purpose, owner, algorithm), keys_table.c.kid != except_kid)
             .values(state="retiring", retire_at=now + retire_after)
         )
 
@@ -275,12 +269,7 @@ class Keystore:
         self.promote_due()
         query = (
             select(keys_table)
-            .where(
-                keys_table.c.purpose == purpose,
-                _owner_is(owner),
-                keys_table.c.algorithm == algorithm,
-                keys_table.c.state == "active",
-            )
+            .where(*_active_of_kind(purpose, owner, algorithm))
             .order_by(keys_table.c.activated_at.desc())
         )
         with self.engine.connect() as conn:
@@ -326,8 +315,11 @@ class Keystore:
             )
 
 
-def _owner_is(owner: str | None):
-    return keys_table.c.owner.is_(None) if owner is None else keys_table.c.owner == owner
+def _active_of_kind(purpose: str, owner: str | None, algorithm: str) -> list:
+    """WHERE clauses for the active key(s) of one kind: (purpose, owner, algorithm)."""
+    owner_is = keys_table.c.owner.is_(None) if owner is None else keys_table.c.owner == owner
+    return [keys_table.c.purpose == purpose, owner_is, keys_table.c.algorithm == algorithm,
+            keys_table.c.state == "active"]
 
 
 __all__ = ["PURPOSES", "KeyRecord", "Keystore", "KeystoreError"]
