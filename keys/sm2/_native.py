@@ -13,6 +13,7 @@ to the EVP_MD_CTX before ``EVP_DigestSignInit``.
 from __future__ import annotations
 
 import ctypes.util
+import threading
 
 from cffi import FFI
 
@@ -64,6 +65,21 @@ int EVP_PKEY_decrypt(EVP_PKEY_CTX *ctx, unsigned char *out, size_t *outlen,
 """
 
 _MAX_SIG = 80  # DER SEQUENCE of two 33-byte INTEGERs fits in 72
+
+
+class _Key:
+    """An EVP_PKEY plus, per thread, a ready EVP_MD_CTX for the default ID.
+
+    Creating the two contexts and setting the ID costs a provider fetch in OpenSSL 3.0; like
+    `openssl speed`, we keep them and only re-run EVP_DigestSign/VerifyInit per operation.
+    Contexts for other IDs are made and freed per call.
+    """
+
+    __slots__ = ("__weakref__", "local", "pkey")
+
+    def __init__(self, pkey) -> None:
+        self.pkey = pkey
+        self.local = threading.local()
 
 
 def _load_library():
@@ -122,7 +138,7 @@ class NativeBackend:
         if not self._lib.EVP_PKEY_is_a(pkey, b"SM2"):
             self._lib.EVP_PKEY_free(pkey)
             raise InvalidKey("OpenSSL did not load the key as an SM2 key")
-        return self._ffi.gc(pkey, self._lib.EVP_PKEY_free)
+        return _Key(self._ffi.gc(pkey, self._lib.EVP_PKEY_free))
 
     def load_private(self, d: int, x: int, y: int):
         from keys.sm2.encoding import pkcs8_der
@@ -147,7 +163,7 @@ class NativeBackend:
         der = pkcs8_der(d, None, None)
         buf = self._ffi.new("unsigned char[]", der)
         pp = self._ffi.new("unsigned char **", buf)
-        pkey = self._owned(self._lib.d2i_AutoPrivateKey(self._ffi.NULL, pp, len(der)))
+        pkey = self._owned(self._lib.d2i_AutoPrivateKey(self._ffi.NULL, pp, len(der))).pkey
         out = self._ffi.new("unsigned char **")
         length = self._lib.i2d_PUBKEY(pkey, out)
         if length <= 0:
@@ -161,58 +177,68 @@ class NativeBackend:
         return point_from_spki(spki)
 
     # -- signatures -------------------------------------------------------------------------
-    def _md_ctx(self, pkey, uid: bytes):
+    def _new_md_ctx(self, pkey, uid: bytes):
+        """A fresh (EVP_MD_CTX, EVP_PKEY_CTX) pair with the SM2 ID set, as in OpenSSL's SM2(7)."""
         lib, ffi = self._lib, self._ffi
         mctx = lib.EVP_MD_CTX_new()
         pctx = lib.EVP_PKEY_CTX_new(pkey, ffi.NULL)
-        if mctx == ffi.NULL or pctx == ffi.NULL:
+        if mctx == ffi.NULL or pctx == ffi.NULL or lib.EVP_PKEY_CTX_set1_id(pctx, uid, len(uid)) <= 0:
             lib.EVP_MD_CTX_free(mctx)
             lib.EVP_PKEY_CTX_free(pctx)
-            raise MemoryError("OpenSSL could not allocate a context")
-        if lib.EVP_PKEY_CTX_set1_id(pctx, uid, len(uid)) <= 0:
-            lib.EVP_MD_CTX_free(mctx)
-            lib.EVP_PKEY_CTX_free(pctx)
-            raise ValueError(f"OpenSSL refused the SM2 ID: {self._error()}")
-        lib.EVP_MD_CTX_set_pkey_ctx(mctx, pctx)
+            raise ValueError(f"OpenSSL could not set up an SM2 context: {self._error()}")
+        lib.EVP_MD_CTX_set_pkey_ctx(mctx, pctx)  # does not transfer ownership: free both
         return mctx, pctx
 
-    def _free(self, mctx, pctx) -> None:
-        # EVP_MD_CTX_set_pkey_ctx does not transfer ownership: free both.
+    def _free_md_ctx(self, mctx, pctx) -> None:
         self._lib.EVP_MD_CTX_free(mctx)
         self._lib.EVP_PKEY_CTX_free(pctx)
 
-    def sign(self, pkey, uid: bytes, data: bytes) -> bytes:
-        lib, ffi = self._lib, self._ffi
-        mctx, pctx = self._md_ctx(pkey, uid)
+    def _with_md_ctx(self, key: _Key, uid: bytes, operation):
+        if uid == curve.DEFAULT_UID:
+            mctx = getattr(key.local, "mctx", None)
+            if mctx is None:
+                raw_mctx, pctx = self._new_md_ctx(key.pkey, uid)
+                mctx = self._ffi.gc(raw_mctx, lambda m, p=pctx: self._free_md_ctx(m, p))
+                key.local.mctx = mctx
+            return operation(mctx)
+        mctx, pctx = self._new_md_ctx(key.pkey, uid)
         try:
-            sig = ffi.new("unsigned char[]", _MAX_SIG)
-            siglen = ffi.new("size_t *", _MAX_SIG)
+            return operation(mctx)
+        finally:
+            self._free_md_ctx(mctx, pctx)
+
+    def sign(self, key: _Key, uid: bytes, data: bytes) -> bytes:
+        lib, ffi = self._lib, self._ffi
+        sig = ffi.new("unsigned char[]", _MAX_SIG)
+        siglen = ffi.new("size_t *", _MAX_SIG)
+
+        def operation(mctx):
             if (
-                lib.EVP_DigestSignInit(mctx, ffi.NULL, self._sm3, ffi.NULL, pkey) <= 0
+                lib.EVP_DigestSignInit(mctx, ffi.NULL, self._sm3, ffi.NULL, key.pkey) <= 0
                 or lib.EVP_DigestSign(mctx, sig, siglen, data, len(data)) <= 0
             ):
                 raise ValueError(f"OpenSSL SM2 signing failed: {self._error()}")
-            return bytes(ffi.buffer(sig, siglen[0]))
-        finally:
-            self._free(mctx, pctx)
+            return ffi.buffer(sig, siglen[0])[:]
 
-    def verify(self, pkey, uid: bytes, data: bytes, signature: bytes) -> bool:
+        return self._with_md_ctx(key, uid, operation)
+
+    def verify(self, key: _Key, uid: bytes, data: bytes, signature: bytes) -> bool:
         lib, ffi = self._lib, self._ffi
-        mctx, pctx = self._md_ctx(pkey, uid)
-        try:
-            if lib.EVP_DigestVerifyInit(mctx, ffi.NULL, self._sm3, ffi.NULL, pkey) <= 0:
+
+        def operation(mctx):
+            if lib.EVP_DigestVerifyInit(mctx, ffi.NULL, self._sm3, ffi.NULL, key.pkey) <= 0:
                 raise ValueError(f"OpenSSL SM2 verify init failed: {self._error()}")
-            ok = lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data)) == 1
-            if not ok:
-                lib.ERR_clear_error()
-            return ok
-        finally:
-            self._free(mctx, pctx)
+            if lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data)) == 1:
+                return True
+            lib.ERR_clear_error()
+            return False
+
+        return self._with_md_ctx(key, uid, operation)
 
     # -- encryption -------------------------------------------------------------------------
-    def _pkey_op(self, pkey, init, op, data: bytes, out_len: int) -> bytes:
+    def _pkey_op(self, key: _Key, init, op, data: bytes, out_len: int) -> bytes | None:
         lib, ffi = self._lib, self._ffi
-        pctx = lib.EVP_PKEY_CTX_new(pkey, ffi.NULL)
+        pctx = lib.EVP_PKEY_CTX_new(key.pkey, ffi.NULL)
         if pctx == ffi.NULL:
             raise MemoryError("OpenSSL could not allocate a context")
         try:
@@ -224,20 +250,20 @@ class NativeBackend:
         finally:
             lib.EVP_PKEY_CTX_free(pctx)
 
-    def encrypt(self, pkey, plaintext: bytes) -> bytes:
-        """Returns the DER SM2Cipher (C1C3C2) that OpenSSL emits."""
+    def encrypt(self, key: _Key, plaintext: bytes) -> bytes:
+        """Raw C1C3C2, converted from the DER SM2Cipher that OpenSSL emits."""
         der = self._pkey_op(
-            pkey, self._lib.EVP_PKEY_encrypt_init, self._lib.EVP_PKEY_encrypt,
+            key, self._lib.EVP_PKEY_encrypt_init, self._lib.EVP_PKEY_encrypt,
             plaintext, len(plaintext) + 160,
         )
         if der is None:
             raise ValueError(f"OpenSSL SM2 encryption failed: {self._error()}")
         return curve.cipher_der_to_raw(der)
 
-    def decrypt(self, pkey, raw: bytes) -> bytes:
+    def decrypt(self, key: _Key, raw: bytes) -> bytes:
         der = curve.cipher_raw_to_der(raw)
         plain = self._pkey_op(
-            pkey, self._lib.EVP_PKEY_decrypt_init, self._lib.EVP_PKEY_decrypt,
+            key, self._lib.EVP_PKEY_decrypt_init, self._lib.EVP_PKEY_decrypt,
             der, len(der),
         )
         if plain is None:
