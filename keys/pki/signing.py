@@ -1,0 +1,88 @@
+"""Signature algorithm identifiers and signature checking for X.509, CRL, OCSP and CMS.
+
+One mapping from our key algorithms to AlgorithmIdentifiers, and one validator —
+:class:`YitongSignatureValidator`, a pyhanko-certvalidator ``SignatureValidator`` — that checks
+SM2-with-SM3 (with the standard ID, GM/T 0009) itself and hands everything else to
+pyhanko-certvalidator's default. Pass it as ``ValidationContext(signature_validator=...)``.
+"""
+
+from __future__ import annotations
+
+from asn1crypto import algos, core
+from asn1crypto.keys import PublicKeyInfo
+from cryptography.exceptions import InvalidSignature as CryptographyInvalidSignature
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    DefaultSignatureValidator,
+    SignatureValidationContext,
+    SignatureValidator,
+)
+
+from keys import oids
+from keys.errors import InvalidKey, InvalidSignature
+from keys.sm2 import SM2PublicKey
+
+# Key algorithm -> (signature algorithm name for asn1crypto, digest algorithm name).
+SIGNATURE_ALGORITHMS = {
+    "sm2": ("sm2_sm3", "sm3"),
+    "p256": ("sha256_ecdsa", "sha256"),
+    "rsa2048": ("sha256_rsa", "sha256"),
+    "rsa3072": ("sha256_rsa", "sha256"),
+}
+_SM2_SIGNATURE_OIDS = {oids.SM2_WITH_SM3, oids.SM2_SIGN}
+
+
+def signature_algorithm(key_algorithm: str) -> algos.SignedDigestAlgorithm:
+    name, _digest = SIGNATURE_ALGORITHMS[key_algorithm]
+    # RFC 5758 §3.2 / GM/T 0015: ECDSA and SM2 identifiers have absent parameters; RSA has NULL.
+    value = {"algorithm": name}
+    if name.endswith("_rsa"):
+        value["parameters"] = core.Null()
+    return algos.SignedDigestAlgorithm(value)
+
+
+def digest_algorithm(key_algorithm: str) -> str:
+    return SIGNATURE_ALGORITHMS[key_algorithm][1]
+
+
+def is_sm2_signature(signature_algorithm: algos.SignedDigestAlgorithm) -> bool:
+    return signature_algorithm["algorithm"].dotted in _SM2_SIGNATURE_OIDS
+
+
+class YitongSignatureValidator(SignatureValidator):
+    """SM2-with-SM3 by our code, every other algorithm by pyhanko-certvalidator's default."""
+
+    def __init__(self) -> None:
+        self._default = DefaultSignatureValidator()
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: PublicKeyInfo,
+        signature_algorithm: algos.SignedDigestAlgorithm,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        if not is_sm2_signature(signature_algorithm):
+            self._default.validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+            return
+        if context.prehashed:
+            # e = SM3(Z ‖ M) needs M: an SM2 signature cannot be checked against a bare digest.
+            raise CryptographyInvalidSignature("SM2 signatures cannot be verified from a prehash")
+        try:
+            SM2PublicKey.from_der(public_key_info.dump()).verify(signature, signed_data)
+        except (InvalidSignature, InvalidKey) as exc:
+            raise CryptographyInvalidSignature(str(exc)) from exc
+
+
+SIGNATURE_VALIDATOR = YitongSignatureValidator()
+
+
+def verify_signature(
+    public_key_info: PublicKeyInfo, algorithm: algos.SignedDigestAlgorithm, signature: bytes, data: bytes
+) -> None:
+    """Raise keys.InvalidSignature unless ``signature`` over ``data`` verifies (any family)."""
+    try:
+        SIGNATURE_VALIDATOR.validate_signature(signature, data, public_key_info, algorithm)
+    except (CryptographyInvalidSignature, ValueError, TypeError) as exc:
+        raise InvalidSignature(f"signature does not verify: {exc}") from exc
