@@ -1,5 +1,6 @@
 """Every room's MetaData, for Alembic and for the schema-drift test."""
 
+import keys.pki.models  # noqa: F401  (the PKI tables live in the same MetaData)
 from keys.keystore.models import metadata as keys_metadata
 
 # Each room owns its tables (prefix keys_, idp_, seal_, baselib_); add its MetaData here.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
 
 from keys.keystore import Keystore, MasterKey, MasterKeyError
+from keys.pki.authority import Pki
 from keys.runtime import Runtime, open_runtime
 from yitong import db
 from yitong.settings import Settings, SettingsError
@@ -46,6 +47,7 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
 @dataclass
 class Home:
     settings: Settings
+    _keystore: Keystore | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -56,21 +58,28 @@ class Home:
         return open_runtime(self.settings.redis_url)
 
     def keystore(self, *, create_master: bool = False) -> Keystore:
-        master = load_master_key(self.settings, create=create_master)
-        try:
-            return Keystore.open(self.engine, master)
-        except MasterKeyError as exc:
-            raise SettingsError(str(exc)) from None
+        """The keystore, opened once per Home (the master key is read and checked once)."""
+        if self._keystore is None:
+            master = load_master_key(self.settings, create=create_master)
+            try:
+                self._keystore = Keystore.open(self.engine, master)
+            except MasterKeyError as exc:
+                raise SettingsError(str(exc)) from None
+        return self._keystore
+
+    def pki(self, keystore: Keystore | None = None) -> Pki:
+        return Pki(self.engine, keystore or self.keystore(), f"{self.settings.issuer}/pki", self.settings.pki_dir)
 
     def initialise(self) -> list[str]:
-        """`yitong db upgrade`: migrate, then create the master key and initial keys if absent."""
+        """`yitong db upgrade`: migrate, then create the master key, initial keys and CAs if absent."""
         self.settings.home.mkdir(parents=True, exist_ok=True)
         db.upgrade(self.engine)
         store = self.keystore(create_master=True)
         made = []
         for purpose, algorithm in INITIAL_KEYS:
             if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
-                made.append(store.generate(purpose, algorithm).kid)
+                made.append(f"key {store.generate(purpose, algorithm).kid}")
+        made += [f"CA {name}" for name in self.pki(store).init()]
         return made
 
     def check_ready_to_serve(self) -> None:

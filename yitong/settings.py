@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 SM2_BACKENDS = ("native", "pure", "auto")
+TSA_ALGORITHMS = ("sm2", "p256")
 DEFAULT_PORT = 8000
 
 
@@ -32,6 +33,7 @@ class Settings:
     master_key_inline: str | None = field(repr=False, default=None)
     issuer: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     sm2_backend: str = "auto"
+    tsa_algorithm: str = "sm2"
     log_level: str = "INFO"
 
     @property
@@ -59,6 +61,9 @@ class Settings:
         backend = (env.get("YITONG_SM2_BACKEND") or "auto").strip().lower()
         if backend not in SM2_BACKENDS:
             raise SettingsError(f"YITONG_SM2_BACKEND must be one of {', '.join(SM2_BACKENDS)}; got {backend!r}")
+        tsa_algorithm = (env.get("YITONG_TSA_ALGORITHM") or "sm2").strip().lower()
+        if tsa_algorithm not in TSA_ALGORITHMS:
+            raise SettingsError(f"YITONG_TSA_ALGORITHM must be sm2 or p256; got {tsa_algorithm!r}")
         level = (env.get("YITONG_LOG_LEVEL") or "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"YITONG_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
@@ -70,6 +75,7 @@ class Settings:
             master_key_inline=master_key_inline,
             issuer=normalise_issuer(env.get("YITONG_ISSUER") or f"http://127.0.0.1:{DEFAULT_PORT}"),
             sm2_backend=backend,
+            tsa_algorithm=tsa_algorithm,
             log_level=level,
         )
 

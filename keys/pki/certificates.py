@@ -81,7 +81,8 @@ def _extensions(profile: Profile, subject_key_id: bytes, issuer: Issuer, self_si
     if issuer.base_url and not self_signed:
         extensions.append({"extn_id": "crl_distribution_points", "critical": False, "extn_value": [
             {"distribution_point": {"full_name": [_uri(f"{issuer.base_url}/crl/{issuer.ca_name}.crl")]}}]})
-        access = [{"access_method": "ca_issuers", "access_location": _uri(f"{issuer.base_url}/ca/{issuer.ca_name}.crt")}]
+        ca_url = f"{issuer.base_url}/ca/{issuer.ca_name}.crt"
+        access = [{"access_method": "ca_issuers", "access_location": _uri(ca_url)}]
         if not profile.ocsp_no_check:  # a responder's own status is not asked of itself
             access.insert(0, {"access_method": "ocsp", "access_location": _uri(f"{issuer.base_url}/ocsp")})
         extensions.append({"extn_id": "authority_information_access", "critical": False, "extn_value": access})
@@ -158,7 +159,8 @@ def load_csr(data: bytes) -> CheckedRequest:
         algorithm = request["signature_algorithm"]
         signature = request["signature"].native
         info_der = info.dump()
-        attributes = info["attributes"].native or []
+        attributes = info["attributes"]
+        attributes.native  # noqa: B018  (parse it all now, inside the try)
     except (ValueError, TypeError, KeyError) as exc:
         raise PkiError(f"not a PKCS#10 certificate request: {exc}") from None
     try:
@@ -173,19 +175,19 @@ def load_csr(data: bytes) -> CheckedRequest:
         raise PkiError(f"the request's signature does not verify{hint}") from None
     san = None
     for attribute in attributes:
-        if attribute["type"] != "extension_request":
-            raise PkiError(f"the request carries an unsupported attribute {attribute['type']!r}")
+        kind = attribute["type"].native
+        if kind != "extension_request":
+            raise PkiError(f"the request carries an unsupported attribute {kind!r}")
         for extensions in attribute["values"]:
             for extension in extensions:
-                name = extension["extn_id"]
+                name = extension["extn_id"].native
                 if name not in _ALLOWED_CSR_EXTENSIONS:
                     raise PkiError(f"the request asks for extension {name!r}; the profile decides "
                                    "key usage and constraints, only subjectAltName may be requested")
-                san = extension["extn_value"]
+                san = extension["extn_value"].parsed
     if not subject.native and san is None:
         raise PkiError("the request has neither a subject nor a subjectAltName")
-    return CheckedRequest(subject, public_key_info, key_algorithm,
-                          x509.GeneralNames(san) if san is not None else None)
+    return CheckedRequest(subject, public_key_info, key_algorithm, san)
 
 
 def certificate_pem(certificate: x509.Certificate) -> bytes:

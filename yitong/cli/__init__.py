@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import crypto, db, keys, serve
+from yitong.cli import crypto, db, keys, pki, serve
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -39,6 +39,7 @@ cli.add_command(serve.serve)
 cli.add_command(serve.worker)
 cli.add_command(keys.keys_group)
 cli.add_command(crypto.crypto)
+cli.add_command(pki.pki)
 
 
 def _fail(message: str, code: int) -> None:

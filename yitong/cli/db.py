@@ -16,11 +16,12 @@ def db() -> None:
 def upgrade() -> None:
     """Migrate the database to the newest schema and set the home up.
 
-    Creates YITONG_HOME, the master key (embedded default only) and the initial token-signing
-    keys if they are absent; running it again changes nothing.
+    Creates YITONG_HOME, the master key (embedded default only), the initial token-signing
+    keys and the certificate authorities (sm2-root, sm2-issuing, p256-root, p256-issuing) if
+    they are absent; running it again changes nothing.
     """
     home = open_home()
     made = home.initialise()
     click.echo(f"database is at the newest schema ({home.settings.database_url.get_backend_name()})")
-    for kid in made:
-        click.echo(f"created initial key {kid}")
+    for thing in made:
+        click.echo(f"created {thing}")
