@@ -8,6 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from keys.sm2 import get_backend
+from yitong import pki_web
 from yitong.home import Home
 from yitong.settings import Settings
 
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
+    pki_web.register(app, home.pki, settings.tsa_algorithm)
 
     @app.get("/")
     def landing():
@@ -77,4 +79,13 @@ def _summary(settings: Settings, home: Home) -> dict:
         "cache": "Redis (shared by all workers)" if settings.redis_url else "in-process (one worker)",
         "sm2_backend": f"{backend.name} ({backend.version})",
         "home": str(settings.home),
+        "cas": _ca_names(home),
+        "tsa": "SM2" if settings.tsa_algorithm == "sm2" else "ECDSA P-256",
     }
+
+
+def _ca_names(home: Home) -> list[str]:
+    try:
+        return home.pki().ca_names()
+    except Exception:  # the landing page must render even before `yitong db upgrade`
+        return []

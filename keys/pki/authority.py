@@ -90,7 +90,7 @@ class Pki:
                 self._create_ca(issuing, algorithm, parent=root)
                 made.append(issuing)
             for ca in (root, issuing):
-                if not self._service_certificates(ca, "ocsp"):
+                if delegates_ocsp(algorithm) and not self._service_certificates(ca, "ocsp"):
                     self._issue_service_certificate(ca, "ocsp", algorithm)
             if not self._service_certificates(issuing, "tsa"):
                 self._issue_service_certificate(issuing, "tsa", algorithm)
@@ -253,6 +253,30 @@ class Pki:
             raise PkiError(f"no {purpose} certificate for {ca}; run `yitong pki init`")
         return key, x509.Certificate.load(der)
 
+    def ocsp_signer(self, ca: str) -> tuple[PrivateKey, x509.Certificate]:
+        """Who signs OCSP responses about ``ca``'s certificates: see :func:`delegates_ocsp`."""
+        if delegates_ocsp(self._ca_algorithm(ca)):
+            return self.service_certificate(ca, "ocsp")
+        return self.issuer(ca).key, self.ca_certificate(ca)
+
+    def ocsp_responder(self):
+        """An RFC 6960 responder for every CA here; statuses are read live from the database."""
+        from keys.pki.ocsp import OcspResponder, Responder
+
+        responders = []
+        for ca in self.ca_names():
+            key, certificate = self.ocsp_signer(ca)
+            responders.append(Responder(ca, self.ca_certificate(ca), key, certificate))
+        return OcspResponder(responders, self.status)
+
+    def time_stamp_authority(self, algorithm: str):
+        """The RFC 3161 TSA whose certificate ``{algorithm}-issuing`` issued."""
+        from keys.pki.tsa import TimeStampAuthority
+
+        ca = f"{family_of(algorithm)}-issuing"
+        key, certificate = self.service_certificate(ca, "tsa")
+        return TimeStampAuthority(key, certificate, chain=[self.ca_certificate(ca)])
+
     def _ca_algorithm(self, ca: str) -> str:
         with self.engine.connect() as conn:
             algorithm = conn.execute(select(cas_table.c.algorithm).where(cas_table.c.name == ca)).scalar()
@@ -338,6 +362,19 @@ class Pki:
             with self.engine.connect() as conn:
                 numbers[ca] = conn.execute(select(crls_table.c.number).where(crls_table.c.ca == ca)).scalar()
         return numbers
+
+
+def delegates_ocsp(algorithm: str) -> bool:
+    """Whether a CA of this algorithm answers OCSP through a delegated responder certificate.
+
+    ECDSA/RSA CAs do (profile "ocsp": id-kp-OCSPSigning + id-pkix-ocsp-nocheck, RFC 6960
+    §4.2.2.2). SM2 CAs sign their responses themselves, the other form §4.2.2.2 allows:
+    pyhanko-certvalidator 0.33 checks a nocheck responder certificate in a fresh
+    ValidationContext without the caller's signature_validator (revinfo/validate_ocsp.py,
+    _validate_delegated_ocsp_provenance), so no relying party using it could check an SM2
+    delegated responder without monkeypatching.
+    """
+    return algorithm != "sm2"
 
 
 def fingerprint(certificate: x509.Certificate) -> str:

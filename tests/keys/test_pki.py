@@ -208,3 +208,25 @@ def test_expired_certificate_is_reported_expired(pki):
     # Three days on, today's CRLs are stale; soft-fail lets the expiry itself be what fails.
     with pytest.raises(ExpiredError):
         validate(leaf, pki, moment=utcnow() + timedelta(days=3), revocation_mode="soft-fail")
+
+
+@pytest.mark.parametrize("family", ["p256", "sm2"])
+def test_ocsp_answers_validate_with_pyhanko_for_both_families(pki, family):
+    """The responder the service runs: delegated for P-256, the CA itself for SM2 (see delegates_ocsp)."""
+    from asn1crypto import ocsp as asn1_ocsp
+
+    leaf = pki.issue("seal", kid=pki.keystore.generate("token", family).kid, subject="CN=OCSP").certificate
+    issuing = pki.ca_certificate(f"{family}-issuing")
+
+    def ask() -> bytes:
+        cert_id = {"hash_algorithm": {"algorithm": "sha256"},
+                   "issuer_name_hash": issuing.subject.sha256,
+                   "issuer_key_hash": issuing.public_key.sha256,
+                   "serial_number": leaf.serial_number}
+        request = asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
+        return pki.ocsp_responder().respond(request.dump())
+
+    validate(leaf, pki, ocsps=[ask()])
+    pki.revoke(f"{family}-issuing", format(leaf.serial_number, "X"), "keyCompromise")
+    with pytest.raises(RevokedError, match="compromised key"):
+        validate(leaf, pki, ocsps=[ask()])

@@ -24,12 +24,14 @@ def keys_json(env, *args):
     return json.loads(result.stdout)
 
 
-def test_upgrade_creates_active_es256_and_sm2_token_keys(env):
-    listed = keys_json(env, "list")
+def test_upgrade_creates_token_keys_and_the_ca_keys(env):
+    listed = keys_json(env, "list", "--purpose", "token")
     assert sorted((k["purpose"], k["algorithm"], k["state"]) for k in listed) == [
         ("token", "p256", "active"),
         ("token", "sm2", "active"),
     ]
+    owners = sorted(k["owner"] for k in keys_json(env, "list", "--purpose", "ca"))
+    assert owners == ["p256-issuing", "p256-root", "sm2-issuing", "sm2-root"]
 
 
 def test_generate_rotate_and_list_tell_the_lifecycle(env):
@@ -56,13 +58,14 @@ def test_bad_duration_is_a_usage_error(env):
 
 def test_rewrap_then_the_old_key_is_refused_and_the_new_one_works(env, tmp_path):
     new_key = tmp_path / "new-master.key"
+    count = len(keys_json(env, "list"))
     result = run_yitong(["keys", "rewrap", "--new-master-key-file", str(new_key)], env)
     assert result.returncode == 0, result.stderr
-    assert b"re-wrapped 2 key(s)" in result.stdout
+    assert f"re-wrapped {count} key(s)".encode() in result.stdout
     assert new_key.stat().st_mode & 0o777 == 0o600
     old = run_yitong(["keys", "list"], env)
     assert old.returncode == 2 and b"does not match the keystore" in old.stderr
-    assert len(keys_json({**env, "YITONG_MASTER_KEY_FILE": str(new_key)}, "list")) == 2
+    assert len(keys_json({**env, "YITONG_MASTER_KEY_FILE": str(new_key)}, "list")) == count
 
 
 def test_rewrap_with_a_wrong_current_key_changes_nothing(env, tmp_path):
