@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from idp import views as idp_views
 from keys.sm2 import get_backend
 from yitong import pki_web
 from yitong.home import Home
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
     pki_web.register(app, home.pki, settings.tsa_algorithm)
+    idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer)
 
     @app.get("/")
     def landing():

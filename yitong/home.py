@@ -70,8 +70,11 @@ class Home:
     def pki(self, keystore: Keystore | None = None) -> Pki:
         return Pki(self.engine, keystore or self.keystore(), f"{self.settings.issuer}/pki", self.settings.pki_dir)
 
-    def initialise(self) -> list[str]:
-        """`yitong db upgrade`: migrate, then create the master key, initial keys and CAs if absent."""
+    def initialise(self, *, with_pki: bool = True) -> list[str]:
+        """`yitong db upgrade`: migrate, then create the master key, initial keys and CAs if absent.
+
+        ``with_pki=False`` skips the CA hierarchy (tests that do not need it save seconds).
+        """
         self.settings.home.mkdir(parents=True, exist_ok=True)
         db.upgrade(self.engine)
         store = self.keystore(create_master=True)
@@ -79,7 +82,8 @@ class Home:
         for purpose, algorithm in INITIAL_KEYS:
             if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
                 made.append(f"key {store.generate(purpose, algorithm).kid}")
-        made += [f"CA {name}" for name in self.pki(store).init()]
+        if with_pki:
+            made += [f"CA {name}" for name in self.pki(store).init()]
         return made
 
     def check_ready_to_serve(self) -> None:

@@ -37,5 +37,5 @@ meta_table = Table(
     "keys_meta",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", String(256), nullable=False),
+    Column("value", String(256), nullable=False),  # secrets: base64 of 1+12+n+16 bytes
 )

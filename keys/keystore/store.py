@@ -9,10 +9,13 @@ lazy (on the next read) and written with conditional UPDATEs, so several workers
 
 from __future__ import annotations
 
+import base64
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from keys.asymmetric import ALGORITHMS, PrivateKey, PublicKey, load_public_key
 from keys.errors import DecryptionError, KeysError
@@ -34,6 +37,7 @@ PURPOSES = {
 PUBLISHED_STATES = ("pending", "active", "retiring")
 DEFAULT_RETIRE_AFTER = timedelta(days=1)
 _MASTER_CHECK = "master_key_check_value"
+_SECRET_PREFIX = "secret:"  # keys_meta rows holding wrapped symmetric secrets (base64)
 
 
 class KeystoreError(KeysError):
@@ -126,7 +130,9 @@ class Keystore:
         return self.custody.master
 
     def rewrap(self, new_master: MasterKey) -> int:
-        """Re-wrap every software key under ``new_master`` in one transaction; returns the count.
+        """Re-wrap every software key and named secret under ``new_master`` in one transaction.
+
+        Returns the number of keys re-wrapped.
 
         Any failure (a key that does not unwrap under the current master key, a database
         error) rolls the whole transaction back: the old state stays intact.
@@ -153,11 +159,38 @@ class Keystore:
                     ) from exc
                 conn.execute(update(keys_table).where(keys_table.c.kid == kid).values(private_key_ref=new_reference))
                 count += 1
+            secrets = conn.execute(select(meta_table.c.name, meta_table.c.value).where(
+                meta_table.c.name.like(f"{_SECRET_PREFIX}%"))).all()
+            for name, value in secrets:
+                plain = custody.master.unwrap(base64.b64decode(value), name.encode())
+                conn.execute(update(meta_table).where(meta_table.c.name == name).values(
+                    value=base64.b64encode(new_master.wrap(plain, name.encode())).decode()))
             conn.execute(
                 update(meta_table).where(meta_table.c.name == _MASTER_CHECK).values(value=new_master.check_value)
             )
         self.custody = SoftwareCustody(new_master)
         return count
+
+    def secret(self, name: str, length: int = 32) -> bytes:
+        """A named random secret (HMAC pepper, cookie-signing key), made on first use.
+
+        Stored in keys_meta wrapped under the master key like private keys, so it survives
+        restarts, is shared by every worker and host, and moves with `keys rewrap`.
+        """
+        row_name = f"{_SECRET_PREFIX}{name}"
+        master = self._master()
+        with self.engine.begin() as conn:
+            stored = conn.execute(select(meta_table.c.value).where(meta_table.c.name == row_name)).scalar()
+            if stored is None:
+                value = os.urandom(length)
+                wrapped = base64.b64encode(master.wrap(value, row_name.encode())).decode()
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(meta_table).values(name=row_name, value=wrapped))
+                    return value
+                except IntegrityError:  # another worker made it first: use theirs
+                    stored = conn.execute(select(meta_table.c.value).where(meta_table.c.name == row_name)).scalar()
+        return master.unwrap(base64.b64decode(stored), row_name.encode())
 
     # -- creating keys ---------------------------------------------------------------------------
     def generate(

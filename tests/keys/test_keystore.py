@@ -189,3 +189,13 @@ def _snapshot(storage):
         keys_rows = conn.execute(text("SELECT kid, private_key_ref FROM keys_keys ORDER BY kid")).all()
         meta_rows = conn.execute(text("SELECT name, value FROM keys_meta ORDER BY name")).all()
     return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in keys_rows + meta_rows]
+
+
+def test_named_secret_is_stable_wrapped_and_follows_a_rewrap(storage, store):
+    pepper = store.secret("client-secret-pepper")
+    assert len(pepper) == 32 and store.secret("client-secret-pepper") == pepper
+    assert store.secret("cookie-signing") != pepper
+    assert pepper not in database_bytes(storage)
+    new_master = MasterKey.generate()
+    store.rewrap(new_master)
+    assert Keystore.open(storage.engine, new_master).secret("client-secret-pepper") == pepper

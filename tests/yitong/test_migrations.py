@@ -11,5 +11,5 @@ from migrations.metadata import target_metadata
 def test_migrated_schema_matches_the_declared_tables(storage):
     with storage.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        differences = [compare_metadata(context, metadata) for metadata in target_metadata]
-    assert differences == [[] for _ in target_metadata]
+        differences = compare_metadata(context, target_metadata)
+    assert differences == []

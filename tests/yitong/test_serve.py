@@ -85,6 +85,9 @@ def test_several_workers_need_redis_and_run_with_it(storage, yitong_env):
 
 
 def test_readyz_says_503_when_the_cache_is_unreachable(tmp_path):
+    from yitong.home import Home
+
+    Home(Settings.from_env({"YITONG_HOME": str(tmp_path)})).initialise()
     settings = Settings.from_env({"YITONG_HOME": str(tmp_path), "YITONG_REDIS_URL": "redis://127.0.0.1:1/0"})
     client = create_app(settings).test_client()
     response = client.get("/readyz")

@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import crypto, db, keys, pki, serve
+from yitong.cli import crypto, db, idp, keys, pki, serve
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -40,6 +40,8 @@ cli.add_command(serve.worker)
 cli.add_command(keys.keys_group)
 cli.add_command(crypto.crypto)
 cli.add_command(pki.pki)
+cli.add_command(idp.user)
+cli.add_command(idp.client)
 
 
 def _fail(message: str, code: int) -> None:

@@ -1,0 +1,135 @@
+"""Accounts (idp_users) and SSO sessions (idp_sessions).
+
+A person's ``sub`` is random and stable (DESIGN.md token contract); usernames and phone numbers
+are login names that can change. Session cookies are random; only their SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp.models import sessions_table, users_table
+from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
+from keys.storage import utcnow
+
+LOA_1 = "urn:yitong:loa:1"
+PHONE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (DESIGN.md, "Identity numbers")
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,63}$")
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be honoured (taken username, weak password...)."""
+
+
+@dataclass(frozen=True)
+class User:
+    sub: str
+    username: str | None
+    phone: str | None
+    acr: str
+    name: str | None
+
+    def get_user_id(self) -> str:  # what Authlib calls
+        return self.sub
+
+    def as_dict(self) -> dict:
+        return {"sub": self.sub, "username": self.username, "phone": self.phone, "acr": self.acr}
+
+
+@dataclass(frozen=True)
+class Session:
+    sid: str
+    sub: str
+    acr: str
+    amr: list[str]
+    auth_time: int
+
+
+def _user(row) -> User:
+    return User(row.sub, row.username, row.phone, row.acr, row.name)
+
+
+class Accounts:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, *, username: str | None, password: str, phone: str | None = None, name: str | None = None) -> User:
+        if not username and not phone:
+            raise AccountError("an account needs a username or a phone number")
+        if username and not USERNAME.match(username):
+            raise AccountError("usernames are 3-64 letters, digits, '_', '.', '-', starting with a letter")
+        if phone and not PHONE.match(phone):
+            raise AccountError("phone numbers are mainland mobile numbers: 11 digits starting 13-19")
+        problems = check_password_policy(password, username=username, phone=phone)
+        if problems:
+            raise AccountError("password refused: " + "; ".join(problems))
+        sub = secrets.token_urlsafe(16)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(users_table).values(
+                    sub=sub, username=username, phone=phone, password_hash=hash_password(password), acr=LOA_1,
+                    name=name, disabled=False, created_at=utcnow()))
+        except IntegrityError:
+            raise AccountError("that username or phone number is already registered") from None
+        return self.get(sub)
+
+    def get(self, sub: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.sub == sub,
+                                                         users_table.c.disabled.is_(False))).first()
+        return _user(row) if row else None
+
+    def authenticate(self, login: str, password: str) -> User | None:
+        """The account for a username or phone number and password, else None (same timing)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users_table).where(
+                or_(users_table.c.username == login, users_table.c.phone == login),
+                users_table.c.disabled.is_(False))).first()
+        if row is None or not row.password_hash:
+            dummy_verify(password)
+            return None
+        if not verify_password(row.password_hash, password):
+            return None
+        if needs_rehash(row.password_hash):
+            with self.engine.begin() as conn:
+                conn.execute(update(users_table).where(users_table.c.sub == row.sub)
+                             .values(password_hash=hash_password(password)))
+        return _user(row)
+
+    # -- SSO sessions -------------------------------------------------------------------------------
+    def start_session(self, user: User, amr: list[str]) -> tuple[str, Session]:
+        """A new session; returns the cookie value (shown once) and the session."""
+        cookie = secrets.token_urlsafe(32)
+        now = utcnow()
+        session = Session(secrets.token_urlsafe(16), user.sub, user.acr, amr, int(now.timestamp()))
+        with self.engine.begin() as conn:
+            conn.execute(insert(sessions_table).values(
+                sid_hash=_digest(cookie), sid=session.sid, sub=user.sub, acr=user.acr, amr=amr,
+                auth_time=session.auth_time, expires_at=now + SESSION_LIFETIME, ended_at=None))
+        return cookie, session
+
+    def session(self, cookie: str | None) -> Session | None:
+        if not cookie:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sessions_table).where(
+                sessions_table.c.sid_hash == _digest(cookie), sessions_table.c.ended_at.is_(None),
+                sessions_table.c.expires_at > utcnow())).first()
+        return Session(row.sid, row.sub, row.acr, list(row.amr), row.auth_time) if row else None
+
+    def end_session(self, sid: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(sessions_table).where(sessions_table.c.sid == sid, sessions_table.c.ended_at.is_(None))
+                         .values(ended_at=utcnow()))
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()

@@ -1,0 +1,226 @@
+"""OAuth clients (RFC 6749 §2, metadata per RFC 7591) and their registry in idp_clients.
+
+Secrets are 256-bit random strings shown once; only HMAC-SM3(pepper, secret) is stored (the
+pepper is a keystore secret), and checks are constant-time. Redirect URIs match exactly.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from sqlalchemy import Engine, delete, insert, select, update
+
+from idp.models import clients_table
+from keys.sm3 import hmac_sm3
+from keys.storage import utcnow
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose.py)
+
+
+class ClientError(ValueError):
+    """Invalid client metadata (maps to RFC 7591 invalid_client_metadata / a CLI error)."""
+
+
+@dataclass
+class Client(ClientMixin):
+    client_id: str
+    name: str
+    metadata: dict = field(default_factory=dict)
+    secret_hash: bytes | None = None
+    pepper: bytes = field(default=b"", repr=False)
+
+    # -- what Authlib asks -------------------------------------------------------------------------
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        uris = self.redirect_uris
+        return uris[0] if len(uris) == 1 else None  # RFC 6749 §3.1.2.3: only when unambiguous
+
+    def get_allowed_scope(self, scope: str) -> str:
+        if not scope:
+            return ""
+        allowed = set(self.scope.split())
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris  # exact string match, no prefixes or wildcards
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if self.secret_hash is None or not client_secret:
+            return False
+        return hmac.compare_digest(hash_secret(self.pepper, client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        pinned = self.token_endpoint_auth_method
+        if self.is_public:
+            return method == "none"
+        if self.metadata.get("yitong_auth_method_pinned") and endpoint == "token":
+            return method == pinned
+        if pinned == "private_key_jwt":
+            return method in ("private_key_jwt", "client_assertion_jwt")
+        # Confidential clients accept both secret methods unless pinned (issue 4 §3).
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    # -- metadata ------------------------------------------------------------------------------------
+    @property
+    def redirect_uris(self) -> list[str]:
+        return list(self.metadata.get("redirect_uris", []))
+
+    @property
+    def grant_types(self) -> list[str]:
+        return list(self.metadata.get("grant_types", []))
+
+    @property
+    def scope(self) -> str:
+        return self.metadata.get("scope", "")
+
+    @property
+    def token_endpoint_auth_method(self) -> str:
+        return self.metadata.get("token_endpoint_auth_method", "client_secret_basic")
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        return self.metadata.get("id_token_signed_response_alg", "ES256")
+
+    @property
+    def post_logout_redirect_uris(self) -> list[str]:
+        return list(self.metadata.get("post_logout_redirect_uris", []))
+
+    def as_dict(self, secret: str | None = None) -> dict:
+        """RFC 7591 §3.2.1 client information response (the secret only when just made)."""
+        info = {"client_id": self.client_id, "client_name": self.name, **self.metadata}
+        if secret is not None:
+            info["client_secret"] = secret
+            info["client_secret_expires_at"] = 0
+        return info
+
+
+def hash_secret(pepper: bytes, secret: str) -> bytes:
+    return hmac_sm3(pepper, secret.encode())
+
+
+def _check_uri(uri: str, what: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise ClientError(f"{what} {uri!r} must be an absolute http(s) URI without a fragment")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ClientError(f"{what} {uri!r} must use https (http only for loopback, RFC 8252 §7.3)")
+    return uri
+
+
+def build_metadata(
+    *,
+    redirect_uris: list[str],
+    grant_types: list[str],
+    scope: str,
+    token_endpoint_auth_method: str | None,
+    public: bool,
+    post_logout_redirect_uris: list[str] = (),
+    backchannel_logout_uri: str | None = None,
+    id_token_signed_response_alg: str = "ES256",
+) -> dict:
+    grant_types = list(dict.fromkeys(grant_types))
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown or not grant_types:
+        raise ClientError(f"grant types must be some of {', '.join(GRANT_TYPES)}; got {', '.join(unknown) or 'none'}")
+    method = "none" if public else (token_endpoint_auth_method or "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise ClientError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if public and token_endpoint_auth_method not in (None, "none"):
+        raise ClientError("a public client authenticates with 'none'")
+    if public and "client_credentials" in grant_types:
+        raise ClientError("a public client cannot use client_credentials (it has no credentials)")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise ClientError("the authorization_code grant needs at least one --redirect-uri")
+    if id_token_signed_response_alg not in ID_TOKEN_ALGS:
+        raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+    metadata = {
+        "redirect_uris": [_check_uri(u, "redirect URI") for u in redirect_uris],
+        "grant_types": grant_types,
+        "response_types": ["code"] if "authorization_code" in grant_types else [],
+        "scope": " ".join(dict.fromkeys(scope.split())),
+        "token_endpoint_auth_method": method,
+        # Not pinned: a confidential client may use client_secret_basic or _post (RFC 7591 §2
+        # names only one, so we record whether the operator chose it).
+        "yitong_auth_method_pinned": token_endpoint_auth_method is not None and not public,
+        "post_logout_redirect_uris": [_check_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris],
+        "id_token_signed_response_alg": id_token_signed_response_alg,
+    }
+    if backchannel_logout_uri:
+        metadata["backchannel_logout_uri"] = _check_uri(backchannel_logout_uri, "back-channel logout URI")
+    return metadata
+
+
+class ClientRegistry:
+    def __init__(self, engine: Engine, pepper: bytes) -> None:
+        self.engine = engine
+        self.pepper = pepper
+
+    def _client(self, row) -> Client:
+        return Client(row.client_id, row.name, dict(row.metadata), row.secret_hash, self.pepper)
+
+    def create(self, name: str, metadata: dict) -> tuple[Client, str | None]:
+        client_id = secrets.token_urlsafe(16)
+        secret = None if metadata["token_endpoint_auth_method"] in ("none", "private_key_jwt") \
+            else secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(insert(clients_table).values(
+                client_id=client_id, name=name, metadata=metadata, created_at=now, updated_at=now,
+                secret_hash=hash_secret(self.pepper, secret) if secret else None))
+        return self.get(client_id), secret
+
+    def get(self, client_id: str) -> Client | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(clients_table).where(clients_table.c.client_id == client_id)).first()
+        return self._client(row) if row else None
+
+    def list(self) -> list[Client]:
+        with self.engine.connect() as conn:
+            return [self._client(r) for r in conn.execute(select(clients_table).order_by(clients_table.c.created_at))]
+
+    def update(self, client_id: str, name: str | None, metadata: dict | None) -> Client:
+        values = {"updated_at": utcnow()}
+        if name:
+            values["name"] = name
+        if metadata is not None:
+            values["metadata"] = metadata
+        with self.engine.begin() as conn:
+            if not conn.execute(update(clients_table).where(clients_table.c.client_id == client_id)
+                                .values(**values)).rowcount:
+                raise ClientError(f"no client {client_id!r}")
+        return self.get(client_id)
+
+    def rotate_secret(self, client_id: str) -> str:
+        client = self.get(client_id)
+        if client is None:
+            raise ClientError(f"no client {client_id!r}")
+        if client.secret_hash is None:
+            raise ClientError(f"client {client_id} has no secret ({client.token_endpoint_auth_method})")
+        secret = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(update(clients_table).where(clients_table.c.client_id == client_id).values(
+                secret_hash=hash_secret(self.pepper, secret), updated_at=utcnow()))
+        return secret
+
+    def delete(self, client_id: str) -> None:
+        with self.engine.begin() as conn:
+            if not conn.execute(delete(clients_table).where(clients_table.c.client_id == client_id)).rowcount:
+                raise ClientError(f"no client {client_id!r}")

@@ -1,0 +1,129 @@
+"""idp_ tables: accounts, clients, authorization codes, grants and tokens, SSO sessions, audit."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+
+from keys.storage import UTCDateTime, new_metadata
+
+metadata = new_metadata()
+
+users_table = Table(
+    "idp_users",
+    metadata,
+    Column("sub", String(64), primary_key=True),  # stable, random, never reused
+    Column("username", String(64), nullable=True, unique=True),
+    Column("phone", String(20), nullable=True, unique=True),
+    Column("password_hash", String(256), nullable=True),
+    Column("acr", String(32), nullable=False),
+    Column("name", String(128), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+clients_table = Table(
+    "idp_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", LargeBinary, nullable=True),  # HMAC-SM3 under a keystore pepper; None = public
+    Column("name", String(128), nullable=False),
+    Column("metadata", JSON, nullable=False),  # RFC 7591 names: redirect_uris, grant_types, scope, ...
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+codes_table = Table(
+    "idp_codes",
+    metadata,
+    Column("code_hash", LargeBinary, primary_key=True),  # SHA-256 of the code: a DB leak gives no codes
+    Column("client_id", String(64), nullable=False),
+    Column("sub", String(64), nullable=False),
+    Column("sid", String(64), nullable=True),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("nonce", Text, nullable=True),
+    Column("code_challenge", String(128), nullable=True),
+    Column("code_challenge_method", String(8), nullable=True),
+    Column("resource", Text, nullable=True),
+    Column("acr", String(32), nullable=True),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("grant_id", String(64), nullable=True),  # the grant the code produced (revoked on replay)
+)
+
+grants_table = Table(
+    "idp_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("sub", String(64), nullable=True),
+    Column("sid", String(64), nullable=True),
+    Column("scope", Text, nullable=False),
+    Column("resource", Text, nullable=True),
+    Column("acr", String(32), nullable=True),
+    Column("auth_time", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_idp_grants_sub", "sub"),
+)
+
+refresh_tokens_table = Table(
+    "idp_refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("grant_id", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),  # rotated: presenting it again revokes the grant
+    Index("ix_idp_refresh_tokens_grant_id", "grant_id"),
+)
+
+access_tokens_table = Table(
+    "idp_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("grant_id", String(64), nullable=True),  # None for client credentials
+    Column("client_id", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_idp_access_tokens_grant_id", "grant_id"),
+)
+
+sessions_table = Table(
+    "idp_sessions",
+    metadata,
+    Column("sid_hash", LargeBinary, primary_key=True),  # SHA-256 of the cookie value
+    Column("sid", String(64), nullable=False, unique=True),  # public id (ID token `sid` claim)
+    Column("sub", String(64), nullable=False),
+    Column("acr", String(32), nullable=False),
+    Column("amr", JSON, nullable=False),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+)
+
+audit_table = Table(
+    "idp_audit",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(48), nullable=False),
+    Column("sub", String(64), nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("detail", JSON, nullable=True),
+    Index("ix_idp_audit_at", "at"),
+)

@@ -1,0 +1,344 @@
+"""The Authlib authorization server: grants, PKCE, OpenID Connect, introspection, revocation.
+
+Authlib validates the protocol; everything it persists or mints goes through idp/tokens.py,
+so the token contract of DESIGN.md lives in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from sqlalchemy import insert, select, update
+
+from idp.accounts import Accounts, User
+from idp.clients import Client, ClientRegistry
+from idp.models import codes_table
+from idp.tokens import ACCESS_TOKEN_LIFETIME, Grant, Tokens, token_hash
+from keys import jose
+from keys.storage import utcnow
+
+CODE_LIFETIME = timedelta(minutes=1)
+SCOPES = ["openid", "profile", "phone", "offline_access"]
+
+
+@dataclass
+class CodeRecord:
+    """An authorization code as Authlib's AuthorizationCodeMixin sees it."""
+
+    code_hash: bytes
+    client_id: str
+    sub: str
+    sid: str | None
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    resource: str | None
+    acr: str | None
+    auth_time: int
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self):
+        return None
+
+
+@dataclass
+class RefreshCredential:
+    """A refresh token as Authlib's TokenMixin sees it (already used by the time we return it)."""
+
+    grant: Grant
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.grant.client_id
+
+    def get_scope(self) -> str:
+        return self.grant.scope
+
+    def is_expired(self) -> bool:
+        return False
+
+    def is_revoked(self) -> bool:
+        return False
+
+    def get_user(self):
+        return None
+
+
+@dataclass
+class TokenView:
+    """A presented token for introspection and revocation (access JWT or refresh token)."""
+
+    kind: str  # "access" | "refresh"
+    claims: dict | None = None
+    grant: Grant | None = None
+
+    def check_client(self, client: Client) -> bool:
+        owner = self.claims["client_id"] if self.kind == "access" else self.grant.client_id
+        return owner == client.client_id
+
+    def is_expired(self) -> bool:
+        return False  # query_token returns only live tokens
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class S256Only(CodeChallenge):
+    """PKCE (RFC 7636) with S256 only; required for public clients (RFC 9700 §2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        payload = grant.request.payload.data
+        if payload.get("code_challenge") and not payload.get("code_challenge_method"):
+            raise InvalidRequestError("code_challenge_method must be S256 ('plain' is not accepted)")
+        if not payload.get("code_challenge") and grant.request.client.is_public:
+            raise InvalidRequestError("public clients must use PKCE (code_challenge with S256)")
+        return super().validate_code_challenge(grant, redirect_uri)
+
+
+class IdpServer(AuthorizationServer):
+    """Carries the IdP's services so that grants reach them through ``self.server``."""
+
+    def __init__(self, clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str) -> None:
+        super().__init__(query_client=clients.get, save_token=lambda token, request: None)
+        self.clients, self.accounts, self.tokens, self.issuer = clients, accounts, tokens, issuer
+        self.scopes_supported = SCOPES
+
+    def validate_requested_scope(self, scope):
+        # Unknown scopes are dropped by the client's allowed-scope filter rather than refused.
+        return None
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def save_authorization_code(self, code: str, request) -> None:
+        from flask import g
+
+        session = g.yitong_session
+        payload = request.payload.data
+        with self.server.tokens.engine.begin() as conn:
+            conn.execute(insert(codes_table).values(
+                code_hash=token_hash(code), client_id=request.client.client_id, sub=request.user.sub,
+                sid=session.sid, redirect_uri=payload.get("redirect_uri") or request.client.redirect_uris[0],
+                scope=request.payload.scope or "", nonce=payload.get("nonce"),
+                code_challenge=payload.get("code_challenge"),
+                code_challenge_method=payload.get("code_challenge_method"), resource=payload.get("resource"),
+                acr=session.acr, auth_time=session.auth_time, expires_at=utcnow() + CODE_LIFETIME,
+                used_at=None, grant_id=None))
+
+    def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
+        engine = self.server.tokens.engine
+        with engine.connect() as conn:
+            row = conn.execute(select(codes_table).where(codes_table.c.code_hash == token_hash(code))).first()
+        if row is None or row.client_id != client.client_id:
+            return None
+        if row.used_at is not None:
+            # RFC 6749 §4.1.2: a code used twice revokes what the first use produced.
+            if row.grant_id:
+                self.server.tokens.revoke_grant(row.grant_id)
+            return None
+        if row.expires_at <= utcnow():
+            return None
+        fields = CodeRecord.__dataclass_fields__
+        return CodeRecord(**{name: getattr(row, name) for name in fields})
+
+    def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
+        pass  # marked used in generate_token, atomically, before any token is returned
+
+    def authenticate_user(self, authorization_code: CodeRecord) -> User | None:
+        return self.server.accounts.get(authorization_code.sub)
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        code: CodeRecord = self.request.authorization_code
+        tokens: Tokens = self.server.tokens
+        grant = tokens.new_grant(client_id=code.client_id, sub=code.sub, sid=code.sid, scope=code.scope,
+                                 resource=code.resource, acr=code.acr, auth_time=code.auth_time)
+        with tokens.engine.begin() as conn:
+            claimed = conn.execute(update(codes_table).where(
+                codes_table.c.code_hash == code.code_hash, codes_table.c.used_at.is_(None))
+                .values(used_at=utcnow(), grant_id=grant.grant_id)).rowcount
+        if not claimed:  # a concurrent second use won the race: refuse and revoke
+            tokens.revoke_grant(grant.grant_id)
+            from authlib.oauth2.rfc6749 import InvalidGrantError
+
+            raise InvalidGrantError("the authorization code was already used")
+        return _token_response(tokens, grant, self.request.client, include_refresh_token)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
+        grant = self.server.tokens.use_refresh_token(refresh_token, self.request.client.client_id)
+        return RefreshCredential(grant) if grant else None
+
+    def authenticate_user(self, credential: RefreshCredential) -> User | None:
+        return self.server.accounts.get(credential.grant.sub)
+
+    def revoke_old_credential(self, credential: RefreshCredential) -> None:
+        pass  # already marked used in authenticate_refresh_token (atomically)
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        grant: Grant = self.request.refresh_token.grant
+        return _token_response(self.server.tokens, grant, self.request.client, True, scope=scope)
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        client: Client = self.request.client
+        granted = client.get_allowed_scope(scope or client.scope)
+        access = self.server.tokens.access_token(None, client_id=client.client_id, scope=granted,
+                                                 resource=self.request.payload.data.get("resource"))
+        return {"access_token": access, "token_type": "Bearer",
+                "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()), "scope": granted}
+
+
+def _token_response(tokens: Tokens, grant: Grant, client: Client, refresh: bool, scope: str | None = None) -> dict:
+    granted = scope or grant.scope
+    access = tokens.access_token(grant, client_id=client.client_id, scope=granted, resource=grant.resource,
+                                 acr=grant.acr, auth_time=grant.auth_time, sub=grant.sub)
+    token = {"access_token": access, "token_type": "Bearer",
+             "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()), "scope": granted}
+    if refresh and client.check_grant_type("refresh_token"):
+        token["refresh_token"] = tokens.refresh_token(grant)
+    return token
+
+
+class YitongOpenIDCode(OpenIDCode):
+    """ID tokens signed by keys/jose (ES256 by default, SM2 when the client registered it)."""
+
+    def exists_nonce(self, nonce, request) -> bool:
+        return False  # a nonce is bound to its code; replay is stopped by single-use codes
+
+    def generate_user_info(self, user: User, scope: str) -> UserInfo:
+        return user_claims(user, scope)
+
+    def encode_id_token(self, token, request):
+        code: CodeRecord | None = request.authorization_code
+        client: Client = request.client
+        alg = client.id_token_signed_response_alg
+        at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
+        return self.server_tokens(request).id_token(
+            client_id=client.client_id, alg=alg, sub=request.user.sub,
+            claims=dict(user_claims(request.user, token["scope"])), nonce=code.nonce if code else None,
+            auth_time=code.auth_time if code else None, acr=code.acr if code else None,
+            sid=code.sid if code else None, at_hash=at_hash)
+
+    def __init__(self, tokens: Tokens) -> None:
+        super().__init__(require_nonce=False)
+        self._tokens = tokens
+
+    def server_tokens(self, request) -> Tokens:
+        return self._tokens
+
+
+def user_claims(user: User, scope: str) -> UserInfo:
+    scopes = set(scope.split())
+    info = UserInfo(sub=user.sub)
+    if "profile" in scopes:
+        info["preferred_username"] = user.username
+        if user.name:
+            info["name"] = user.name
+    if "phone" in scopes and user.phone:
+        info["phone_number"] = "+86" + user.phone
+        info["phone_number_verified"] = True
+    return info
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662: any authenticated client may introspect (resource servers are clients too)."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        tokens: Tokens = self.server.tokens
+        if token_type_hint != "refresh_token":
+            claims = tokens.check_access_token(token_string, audience=None) or \
+                self._any_audience(tokens, token_string)
+            if claims:
+                return TokenView("access", claims=claims)
+        grant, active = tokens.peek_refresh_token(token_string)
+        if grant and active:
+            return TokenView("refresh", grant=grant)
+        return None
+
+    @staticmethod
+    def _any_audience(tokens: Tokens, token_string: str):
+        try:
+            _header, claims = jose.verify_jwt(token_string, tokens.keys.jwks()["keys"], algorithms=["ES256", "SM2"])
+        except Exception:
+            return None
+        aud = claims.get("aud")
+        return tokens.check_access_token(token_string, audience=aud if isinstance(aud, str) else (aud or [None])[0])
+
+    def check_permission(self, token, client, request) -> bool:
+        return True
+
+    def introspect_token(self, token: TokenView) -> dict:
+        if token.kind == "access":
+            return {"active": True, "token_type": "Bearer", **token.claims}
+        grant = token.grant
+        return {"active": True, "token_type": "refresh_token", "client_id": grant.client_id, "sub": grant.sub,
+                "scope": grant.scope, "iss": self.server.issuer}
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009: revoking a refresh token revokes its grant; an access token, itself."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        return Introspection.query_token(self, token_string, token_type_hint)
+
+    def revoke_token(self, token: TokenView, request) -> None:
+        tokens: Tokens = self.server.tokens
+        if token.kind == "refresh":
+            tokens.revoke_grant(token.grant.grant_id)
+        else:
+            tokens.revoke_access_token(token.claims["jti"])
+
+
+def create_server(clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str) -> IdpServer:
+    server = IdpServer(clients, accounts, tokens, issuer)
+    server.register_grant(AuthorizationCodeGrant, [S256Only(required=False), YitongOpenIDCode(tokens)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(Introspection)
+    server.register_endpoint(Revocation)
+
+    class _Issuer(IssuerParameter):
+        def get_issuer(self) -> str:
+            return issuer
+
+    server.register_extension(_Issuer())
+    return server

@@ -1,0 +1,204 @@
+"""Grants and tokens: JWT access tokens (RFC 9068), ID tokens, rotating refresh tokens.
+
+A *grant* is one user's (or client's) authorisation of one client; every code, refresh token and
+access token belongs to one. Reusing a rotated refresh token or replaying a code revokes the
+whole grant (as node-oidc-provider does; no grace window: a concurrent double refresh by the
+same client also revokes, which is the safe reading of RFC 9700 §4.14.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, insert, select, update
+
+from idp.models import access_tokens_table, grants_table, refresh_tokens_table
+from keys import jose
+from keys.keystore import Keystore
+from keys.storage import utcnow
+
+ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)  # DESIGN.md: ≤ 5 min for the seal audience
+ID_TOKEN_LIFETIME = timedelta(minutes=10)
+REFRESH_TOKEN_LIFETIME = timedelta(days=14)
+_ALG_TO_KEY = {"ES256": "p256", "SM2": "sm2"}
+
+
+def token_hash(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: str
+    client_id: str
+    sub: str | None
+    sid: str | None
+    scope: str
+    resource: str | None
+    acr: str | None
+    auth_time: int | None
+
+
+class SigningKeys:
+    """The active token-signing key per algorithm, unwrapped at most once a minute per process."""
+
+    def __init__(self, keystore: Keystore, ttl_seconds: float = 60) -> None:
+        self._keystore = keystore
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, str, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, alg: str):
+        with self._lock:
+            cached = self._cache.get(alg)
+            if cached and time.monotonic() - cached[0] < self._ttl:
+                return cached[1], cached[2]
+        record, key = self._keystore.signing_key("token", _ALG_TO_KEY[alg])
+        with self._lock:
+            self._cache[alg] = (time.monotonic(), record.kid, key)
+        return record.kid, key
+
+    def sign(self, claims: dict, alg: str, typ: str) -> str:
+        kid, key = self.get(alg)
+        return jose.sign_jwt(claims, key, kid, typ=typ)
+
+    def jwks(self) -> dict:
+        return jose.jwks(self._keystore.published("token"))
+
+
+class Tokens:
+    def __init__(self, engine: Engine, keys: SigningKeys, issuer: str) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.issuer = issuer
+
+    # -- grants ------------------------------------------------------------------------------------
+    def new_grant(self, *, client_id: str, sub: str | None, sid: str | None, scope: str,
+                  resource: str | None = None, acr: str | None = None, auth_time: int | None = None) -> Grant:
+        grant = Grant(secrets.token_urlsafe(16), client_id, sub, sid, scope, resource, acr, auth_time)
+        with self.engine.begin() as conn:
+            conn.execute(insert(grants_table).values(**grant.__dict__, created_at=utcnow(), revoked_at=None))
+        return grant
+
+    def grant(self, grant_id: str) -> Grant | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(grants_table).where(grants_table.c.grant_id == grant_id,
+                                                          grants_table.c.revoked_at.is_(None))).first()
+        if row is None:
+            return None
+        return Grant(row.grant_id, row.client_id, row.sub, row.sid, row.scope, row.resource, row.acr, row.auth_time)
+
+    def revoke_grant(self, grant_id: str) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(update(grants_table).where(grants_table.c.grant_id == grant_id,
+                                                    grants_table.c.revoked_at.is_(None)).values(revoked_at=now))
+            conn.execute(update(access_tokens_table).where(access_tokens_table.c.grant_id == grant_id,
+                                                           access_tokens_table.c.revoked_at.is_(None))
+                         .values(revoked_at=now))
+
+    def revoke_session_grants(self, sid: str) -> list[Grant]:
+        """Revoke every grant made in SSO session ``sid`` (logout); returns them."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(grants_table.c.grant_id).where(
+                grants_table.c.sid == sid, grants_table.c.revoked_at.is_(None))).scalars().all()
+        grants = [g for g in (self.grant(i) for i in ids) if g]
+        for grant in grants:
+            self.revoke_grant(grant.grant_id)
+        return grants
+
+    # -- access tokens (RFC 9068) ---------------------------------------------------------------------
+    def access_token(self, grant: Grant | None, *, client_id: str, scope: str, resource: str | None,
+                     acr: str | None = None, auth_time: int | None = None, sub: str | None = None) -> str:
+        now = int(time.time())
+        jti = secrets.token_urlsafe(16)
+        claims = {
+            "iss": self.issuer, "sub": sub or client_id, "aud": resource or self.issuer,
+            "client_id": client_id, "scope": scope, "iat": now,
+            "exp": now + int(ACCESS_TOKEN_LIFETIME.total_seconds()), "jti": jti,
+        }
+        if acr:
+            claims["acr"] = acr
+        if auth_time:
+            claims["auth_time"] = auth_time
+        with self.engine.begin() as conn:
+            conn.execute(insert(access_tokens_table).values(
+                jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
+                expires_at=utcnow() + ACCESS_TOKEN_LIFETIME, revoked_at=None))
+        return self.keys.sign(claims, "ES256", typ="at+jwt")
+
+    def check_access_token(self, token: str, audience: str | None = None) -> dict | None:
+        """The claims of a valid, unrevoked access token of ours, else None."""
+        try:
+            header, claims = jose.verify_jwt(token, self.keys.jwks()["keys"], algorithms=["ES256", "SM2"])
+            jose.check_claims(claims, issuer=self.issuer, audience=audience or self.issuer)
+        except Exception:  # any failure is "not a valid token"
+            return None
+        if header.get("typ") != "at+jwt":
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(access_tokens_table.c.revoked_at).where(
+                access_tokens_table.c.jti == claims.get("jti"))).first()
+        return claims if row is not None and row.revoked_at is None else None
+
+    def revoke_access_token(self, jti: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(access_tokens_table).where(access_tokens_table.c.jti == jti)
+                         .values(revoked_at=utcnow()))
+
+    # -- refresh tokens ---------------------------------------------------------------------------------
+    def refresh_token(self, grant: Grant) -> str:
+        value = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(insert(refresh_tokens_table).values(
+                token_hash=token_hash(value), grant_id=grant.grant_id,
+                expires_at=utcnow() + REFRESH_TOKEN_LIFETIME, used_at=None))
+        return value
+
+    def use_refresh_token(self, value: str, client_id: str) -> Grant | None:
+        """The grant of a fresh refresh token, marking it used; reuse revokes the grant."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(refresh_tokens_table).where(
+                refresh_tokens_table.c.token_hash == token_hash(value))).first()
+            if row is None:
+                return None
+            claimed = conn.execute(update(refresh_tokens_table).where(
+                refresh_tokens_table.c.token_hash == row.token_hash, refresh_tokens_table.c.used_at.is_(None))
+                .values(used_at=now)).rowcount
+        grant = self.grant(row.grant_id)
+        if grant is None or grant.client_id != client_id:
+            return None
+        if not claimed:  # RFC 9700 §4.14.2: a rotated token came back — someone has a copy
+            self.revoke_grant(grant.grant_id)
+            return None
+        if row.expires_at <= now:
+            return None
+        return grant
+
+    def peek_refresh_token(self, value: str) -> tuple[Grant | None, bool]:
+        """(grant, active) without using the token: for introspection and revocation."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(refresh_tokens_table).where(
+                refresh_tokens_table.c.token_hash == token_hash(value))).first()
+        if row is None:
+            return None, False
+        grant = self.grant(row.grant_id)
+        return grant, grant is not None and row.used_at is None and row.expires_at > utcnow()
+
+    # -- ID tokens -------------------------------------------------------------------------------------
+    def id_token(self, *, client_id: str, alg: str, sub: str, claims: dict, nonce: str | None,
+                 auth_time: int | None, acr: str | None, sid: str | None, at_hash: str | None) -> str:
+        now = int(time.time())
+        body = {"iss": self.issuer, "sub": sub, "aud": client_id, "iat": now,
+                "exp": now + int(ID_TOKEN_LIFETIME.total_seconds()), **claims}
+        for name, value in (("nonce", nonce), ("auth_time", auth_time), ("acr", acr), ("sid", sid),
+                            ("at_hash", at_hash)):
+            if value:
+                body[name] = value
+        return self.keys.sign(body, alg, typ="JWT")

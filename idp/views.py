@@ -1,0 +1,231 @@
+"""The IdP's HTTP face: discovery, JWKS, authorize/login, token, userinfo, introspect, revoke, logout."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from urllib.parse import urlencode, urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session
+
+from idp.accounts import Accounts
+from idp.clients import ClientRegistry
+from idp.server import SCOPES, IdpServer, create_server, user_claims
+from idp.tokens import SigningKeys, Tokens
+from keys import jose
+
+bp = Blueprint("idp", __name__, template_folder="templates")
+SSO_COOKIE = "yitong_sso"
+
+
+def _idp() -> dict:
+    return current_app.extensions["yitong.idp"]
+
+
+def _server() -> IdpServer:
+    return _idp()["server"]
+
+
+# -- discovery and keys ----------------------------------------------------------------------------
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    issuer = _idp()["issuer"]
+    document = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "yitong_sm2_jwks_uri": f"{issuer}/jwks-sm2.json",  # SM2 keys apart: see jwks() below
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "end_session_endpoint": f"{issuer}/logout",
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "SM2"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "sid",
+                             "preferred_username", "name", "phone_number", "phone_number_verified"],
+        "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login"],
+        "ui_locales_supported": ["zh-CN", "en"],
+    }
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _jwks_response(sm2: bool):
+    keys = [k for k in _idp()["keys"].jwks()["keys"] if (k.get("crv") == "SM2") == sm2]
+    response = jsonify({"keys": keys})
+    # Short enough that a rotated key (published pending for --activate-after) is seen in time.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks():
+    """The standard keys (ES256). SM2 keys live apart: RFC 7517 §5 says a JWK set reader SHOULD
+    skip keys it does not understand, but joserfc (under Authlib) fails the whole set on an
+    unknown crv, and a portal integrating with Authlib must not break on our JWKS."""
+    return _jwks_response(sm2=False)
+
+
+@bp.get("/jwks-sm2.json")
+def jwks_sm2():
+    """SM2 verification keys, for clients registered with id_token_signed_response_alg SM2."""
+    return _jwks_response(sm2=True)
+
+
+# -- authorization and login -------------------------------------------------------------------------
+def _current_session():
+    return _idp()["accounts"].session(request.cookies.get(SSO_COOKIE))
+
+
+def _error_page(title: str, detail: str, status: int = 400):
+    return render_template("idp/error.html", title=title, detail=detail), status
+
+
+@bp.get("/authorize")
+def authorize():
+    server = _server()
+    sso = _current_session()
+    prompt = request.args.get("prompt", "").split()
+    max_age = request.args.get("max_age")
+    fresh = session.pop("fresh_login", None) == _flow_id()
+    stale = sso is not None and max_age is not None and max_age.isdigit() and \
+        time.time() - sso.auth_time > int(max_age)
+    needs_login = sso is None or (("login" in prompt or stale) and not fresh)
+    user = None if needs_login else _idp()["accounts"].get(sso.sub)
+    try:
+        grant = server.get_consent_grant(end_user=user)
+    except OAuth2Error as error:
+        if getattr(error, "redirect_uri", None):
+            return server.handle_error_response(request, error)
+        return _error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")
+    if user is None:
+        if "none" in prompt:
+            from authlib.oidc.core.errors import LoginRequiredError
+
+            return server.handle_error_response(request, LoginRequiredError(redirect_uri=grant.redirect_uri,
+                                                                             redirect_fragment=False))
+        return redirect("/login?" + urlencode({"return_to": request.full_path}))
+    g.yitong_session = sso
+    return server.create_authorization_response(grant=grant, grant_user=user)
+
+
+def _flow_id() -> str:
+    return request.full_path
+
+
+def _safe_return_to(value: str | None) -> str:
+    """Only our own authorization endpoint is a return target (no open redirects)."""
+    if value and value.startswith("/authorize?") and not urlsplit(value).netloc:
+        return value
+    return "/"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    return_to = _safe_return_to(request.values.get("return_to"))
+    if request.method == "GET":
+        session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
+        return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=None)
+    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
+        return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the sign-in page.", 400)
+    accounts: Accounts = _idp()["accounts"]
+    user = accounts.authenticate(request.form.get("login", "").strip(), request.form.get("password", ""))
+    if user is None:
+        return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"],
+                               error="用户名或密码错误 / Wrong username or password"), 401
+    cookie, _sso = accounts.start_session(user, ["pwd"])
+    session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
+    session["fresh_login"] = return_to
+    response = redirect(return_to)
+    response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=_idp()["secure"], path="/")
+    return response
+
+
+# -- token, userinfo, introspection, revocation -----------------------------------------------------------
+@bp.post("/token")
+def token():
+    return _server().create_token_response()
+
+
+@bp.post("/introspect")
+def introspect():
+    return _server().create_endpoint_response("introspection")
+
+
+@bp.post("/revoke")
+def revoke():
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    claims = _idp()["tokens"].check_access_token(value.strip()) if scheme.lower() == "bearer" else None
+    if not claims or "openid" not in claims.get("scope", "").split():
+        response = jsonify(error="invalid_token", error_description="a valid access token with openid scope")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    user = _idp()["accounts"].get(claims["sub"])
+    if user is None:
+        return jsonify(error="invalid_token"), 401
+    return jsonify(dict(user_claims(user, claims["scope"])))
+
+
+# -- logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------------------------
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    idp = _idp()
+    client_id = request.values.get("client_id")
+    hint = request.values.get("id_token_hint")
+    if hint:
+        try:
+            _header, claims = jose.verify_jwt(hint, idp["keys"].jwks()["keys"], algorithms=["ES256", "SM2"])
+            if claims.get("iss") == idp["issuer"]:  # an expired hint is still a valid hint (§2)
+                client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
+        except Exception:
+            return _error_page("无法退出 / Cannot sign out", "id_token_hint is not an ID token of ours")
+    sso = _current_session()
+    if sso is not None:
+        idp["tokens"].revoke_session_grants(sso.sid)
+        idp["accounts"].end_session(sso.sid)
+    target = request.values.get("post_logout_redirect_uri")
+    client = idp["clients"].get(client_id) if client_id else None
+    if target and client and target in client.post_logout_redirect_uris:
+        state = request.values.get("state")
+        response = redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
+    else:
+        response = current_app.make_response(render_template("idp/logged_out.html"))
+    response.delete_cookie(SSO_COOKIE, path="/")
+    return response
+
+
+def register(app: Flask, *, engine, keystore, issuer: str) -> None:
+    """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
+    keys = SigningKeys(keystore)
+    accounts = Accounts(engine)
+    clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
+    tokens = Tokens(engine, keys, issuer)
+    secure = issuer.startswith("https://")
+    app.secret_key = keystore.secret("flask-session")
+    app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure)
+    app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer), "issuer": issuer,
+                                    "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
+                                    "secure": secure}
+    app.register_blueprint(bp)

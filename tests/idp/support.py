@@ -1,0 +1,94 @@
+"""An IdP on the test storage, driven through the real Flask app, and a PKCE client helper."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from idp.accounts import Accounts
+from idp.clients import ClientRegistry, build_metadata
+from yitong.app import create_app
+from yitong.home import Home
+from yitong.settings import Settings
+
+ISSUER = "http://127.0.0.1:8000"
+REDIRECT = "http://127.0.0.1:9000/callback"
+PASSWORD = "Tianjin-2026-correct"
+
+
+@dataclass
+class Idp:
+    app: object
+    home: Home
+    accounts: Accounts
+    clients: ClientRegistry
+
+    def client(
+        self,
+        *,
+        public=False,
+        grants=("authorization_code", "refresh_token"),
+        scope="openid profile phone offline_access",
+        alg="ES256",
+        **extra,
+    ):
+        metadata = build_metadata(
+            redirect_uris=[REDIRECT],
+            grant_types=list(grants),
+            scope=scope,
+            token_endpoint_auth_method=None,
+            public=public,
+            post_logout_redirect_uris=["http://127.0.0.1:9000/bye"],
+            id_token_signed_response_alg=alg,
+            **extra,
+        )
+        return self.clients.create("Test portal", metadata)
+
+
+def make_idp(storage, tmp_path) -> Idp:
+    env = {"YITONG_HOME": str(tmp_path / "home"), **storage.env(), "YITONG_ISSUER": ISSUER}
+    env.pop("YITONG_REDIS_URL", None)  # the IdP's state is in the database; Redis is not needed here
+    settings = Settings.from_env(env)
+    home = Home(settings)
+    home.initialise(with_pki=False)
+    app = create_app(settings, home)
+    keystore = home.keystore()
+    return Idp(app, home, Accounts(home.engine), ClientRegistry(home.engine, keystore.secret("client-secret-pepper")))
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(client_id: str, challenge: str | None, **params) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile offline_access",
+        "state": "st-1",
+        "nonce": "n-1",
+    }
+    if challenge:
+        query.update(code_challenge=challenge, code_challenge_method="S256")
+    query.update(params)
+    return "/authorize?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+
+def login(web, username: str, password: str = PASSWORD, return_to: str = "/"):
+    """Sign in through the real form (with its CSRF token); returns the POST response."""
+    page = web.get("/login?" + urlencode({"return_to": return_to}))
+    csrf = page.get_data(as_text=True).split('name="csrf" value="')[1].split('"')[0]
+    return web.post("/login", data={"csrf": csrf, "return_to": return_to, "login": username, "password": password})
+
+
+def code_from(response) -> dict:
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}

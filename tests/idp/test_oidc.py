@@ -1,0 +1,250 @@
+"""The OpenID Connect provider through the real app on each storage backend."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from keys import jose
+from tests.idp.support import ISSUER, PASSWORD, REDIRECT, authorize_url, code_from, login, make_idp, pkce_pair
+
+
+@pytest.fixture
+def idp(storage, tmp_path):
+    return make_idp(storage, tmp_path)
+
+
+@pytest.fixture
+def alice(idp):
+    return idp.accounts.create(username="alice", password=PASSWORD, phone="13800138000", name="张三")
+
+
+def sign_in_and_get_code(idp, web, client_id, challenge, **params):
+    first = web.get(authorize_url(client_id, challenge, **params))
+    assert first.status_code == 302 and first.headers["Location"].startswith("/login?")
+    back = login(web, "alice", return_to=authorize_url(client_id, challenge, **params))
+    assert back.status_code == 302
+    return code_from(web.get(back.headers["Location"]))
+
+
+def exchange(web, client_id, code, verifier, secret=None):
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
+    if secret:
+        form.update(client_id=client_id, client_secret=secret)
+    else:
+        form["client_id"] = client_id
+    return web.post("/token", data=form)
+
+
+def jwks(web):
+    return web.get("/jwks.json").get_json()["keys"] + web.get("/jwks-sm2.json").get_json()["keys"]
+
+
+def test_discovery_is_complete_and_names_our_issuer(idp):
+    document = idp.app.test_client().get("/.well-known/openid-configuration").get_json()
+    assert document["issuer"] == ISSUER
+    for name in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "end_session_endpoint",
+    ):
+        assert document[name].startswith(ISSUER + "/")
+    assert document["code_challenge_methods_supported"] == ["S256"]
+    assert "SM2" in document["id_token_signing_alg_values_supported"]
+
+
+def test_jwks_publishes_es256_keys_and_sm2_keys_apart_with_a_cache_lifetime(idp):
+    web = idp.app.test_client()
+    response = web.get("/jwks.json")
+    assert "max-age=" in response.headers["Cache-Control"]
+    assert [k["alg"] for k in response.get_json()["keys"]] == ["ES256"]
+    assert [k["crv"] for k in web.get("/jwks-sm2.json").get_json()["keys"]] == ["SM2"]
+
+
+def test_code_flow_with_pkce_gives_verifiable_tokens(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    params = sign_in_and_get_code(idp, web, client.client_id, challenge)
+    assert params["state"] == "st-1" and params["iss"] == ISSUER  # RFC 9207
+    tokens = exchange(web, client.client_id, params["code"], verifier).get_json()
+    header, id_token = jose.verify_jwt(tokens["id_token"], jwks(web), algorithms=["ES256"])
+    assert header["alg"] == "ES256"
+    assert (id_token["iss"], id_token["aud"], id_token["sub"], id_token["nonce"]) == (
+        ISSUER,
+        client.client_id,
+        alice.sub,
+        "n-1",
+    )
+    assert id_token["sid"] and id_token["at_hash"] and id_token["auth_time"]
+    at_header, access = jose.verify_jwt(tokens["access_token"], jwks(web), algorithms=["ES256"])
+    assert at_header["typ"] == "at+jwt"
+    assert (access["sub"], access["client_id"], access["acr"]) == (alice.sub, client.client_id, "urn:yitong:loa:1")
+    assert access["exp"] - access["iat"] <= 300
+    info = web.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).get_json()
+    assert info == {"sub": alice.sub, "preferred_username": "alice", "name": "张三"}
+
+
+def test_sm2_client_gets_sm2_signed_id_tokens(idp, alice):
+    client, _ = idp.client(public=True, alg="SM2")
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    tokens = exchange(web, client.client_id, code, verifier).get_json()
+    header, claims = jose.verify_jwt(tokens["id_token"], jwks(web), algorithms=["SM2"])
+    assert header["alg"] == "SM2" and claims["sub"] == alice.sub
+
+
+def test_code_replay_fails_and_revokes_what_the_first_use_gave(idp, alice):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    first = exchange(web, client.client_id, code, verifier, secret).get_json()
+    second = exchange(web, client.client_id, code, verifier, secret)
+    assert second.status_code == 400 and second.get_json()["error"] == "invalid_grant"
+    assert web.get("/userinfo", headers={"Authorization": f"Bearer {first['access_token']}"}).status_code == 401
+    refresh = web.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": client.client_id,
+            "client_secret": secret,
+        },
+    )
+    assert refresh.status_code == 400
+
+
+def test_public_client_without_pkce_is_refused(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice")
+    params = code_from(web.get(authorize_url(client.client_id, None)))
+    assert params["error"] == "invalid_request" and "PKCE" in params["error_description"]
+
+
+def test_plain_pkce_and_a_wrong_verifier_are_refused(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice")
+    plain = code_from(
+        web.get(authorize_url(client.client_id, None, code_challenge="x" * 43, code_challenge_method="plain"))
+    )
+    assert plain["error"] == "invalid_request"
+    verifier, challenge = pkce_pair()
+    code = code_from(web.get(authorize_url(client.client_id, challenge)))["code"]
+    wrong = exchange(web, client.client_id, code, verifier[:-1] + ("A" if verifier[-1] != "A" else "B"))
+    assert wrong.status_code == 400 and wrong.get_json()["error"] == "invalid_grant"
+
+
+def test_redirect_uri_mismatch_shows_an_error_page_and_never_redirects(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    _, challenge = pkce_pair()
+    response = web.get(authorize_url(client.client_id, challenge, redirect_uri="https://evil.example/cb"))
+    assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_refresh_rotates_and_reuse_revokes_the_grant(idp, alice):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    first = exchange(web, client.client_id, code, verifier, secret).get_json()
+    auth = {"client_id": client.client_id, "client_secret": secret, "grant_type": "refresh_token"}
+    second = web.post("/token", data={**auth, "refresh_token": first["refresh_token"]}).get_json()
+    assert second["refresh_token"] != first["refresh_token"]
+    reused = web.post("/token", data={**auth, "refresh_token": first["refresh_token"]})
+    assert reused.status_code == 400
+    after = web.post("/token", data={**auth, "refresh_token": second["refresh_token"]})
+    assert after.status_code == 400  # the whole grant is gone
+    assert web.get("/userinfo", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 401
+
+
+def test_client_credentials_with_basic_and_post_and_a_wrong_secret(idp):
+    client, secret = idp.client(grants=("client_credentials",), scope="seal:sign")
+    web = idp.app.test_client()
+    basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+    by_basic = web.post(
+        "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
+    assert by_basic.status_code == 200, by_basic.get_json()
+    _header, claims = jose.verify_jwt(by_basic.get_json()["access_token"], jwks(web), algorithms=["ES256"])
+    assert claims["sub"] == client.client_id and claims["scope"] == "seal:sign"
+    by_post = web.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret}
+    )
+    assert by_post.status_code == 200
+    wrong = web.post(
+        "/token",
+        data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret + "x"},
+    )
+    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"
+
+
+def test_introspection_and_revocation(idp):
+    client, secret = idp.client(grants=("client_credentials",), scope="seal:read")
+    web = idp.app.test_client()
+    auth = {"client_id": client.client_id, "client_secret": secret}
+    token = web.post("/token", data={"grant_type": "client_credentials", **auth}).get_json()["access_token"]
+    active = web.post("/introspect", data={"token": token, **auth}).get_json()
+    assert active["active"] is True and active["client_id"] == client.client_id
+    assert web.post("/revoke", data={"token": token, **auth}).status_code == 200
+    assert web.post("/introspect", data={"token": token, **auth}).get_json() == {"active": False}
+
+
+def test_prompt_none_without_a_session_answers_login_required(idp):
+    client, _ = idp.client(public=True)
+    _, challenge = pkce_pair()
+    params = code_from(idp.app.test_client().get(authorize_url(client.client_id, challenge, prompt="none")))
+    assert params["error"] == "login_required" and params["state"] == "st-1"
+
+
+def test_login_without_the_csrf_token_is_refused(idp, alice):
+    response = idp.app.test_client().post("/login", data={"login": "alice", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "yitong_sso" not in response.headers.get("Set-Cookie", "")
+
+
+def test_wrong_password_is_a_401_page_without_a_session(idp, alice):
+    response = login(idp.app.test_client(), "alice", "not-the-password")
+    assert response.status_code == 401 and "yitong_sso" not in response.headers.get("Set-Cookie", "")
+
+
+def test_logout_with_id_token_hint_redirects_to_the_registered_uri_and_ends_the_session(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    tokens = exchange(web, client.client_id, code, verifier).get_json()
+    out = web.get(
+        "/logout?"
+        + "&".join(
+            [f"id_token_hint={tokens['id_token']}", "post_logout_redirect_uri=http://127.0.0.1:9000/bye", "state=s9"]
+        )
+    )
+    assert out.status_code == 302 and out.headers["Location"] == "http://127.0.0.1:9000/bye?state=s9"
+    assert web.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 401
+    again = web.get(authorize_url(client.client_id, challenge, prompt="none"))
+    assert code_from(again)["error"] == "login_required"
+
+
+@pytest.mark.parametrize("forgery", ["none", "hs256"])
+def test_forged_access_tokens_are_refused_at_userinfo(idp, alice, forgery):
+    kid = jwks(idp.app.test_client())[0]["kid"]
+    header = {"alg": "none" if forgery == "none" else "HS256", "typ": "at+jwt", "kid": kid}
+    claims = {"iss": ISSUER, "sub": alice.sub, "aud": ISSUER, "scope": "openid", "exp": 4102444800, "jti": "x"}
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    token = f"{b64(header)}.{b64(claims)}." + ("" if forgery == "none" else "c2lnbmF0dXJl")
+    response = idp.app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401

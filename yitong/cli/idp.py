@@ -1,0 +1,162 @@
+"""`yitong user` and `yitong client`: accounts and OAuth clients for operators and tests."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from idp.accounts import AccountError, Accounts
+from idp.clients import AUTH_METHODS, GRANT_TYPES, ClientError, ClientRegistry, build_metadata
+from yitong.cli.common import emit_json, open_home
+
+
+@click.group()
+def user() -> None:
+    """Accounts of natural persons."""
+
+
+@user.command("create")
+@click.option("--username", help="Login name (letters, digits, _ . -).")
+@click.option("--phone", help="Mainland mobile number (also a login name).")
+@click.option("--name", help="Display name.")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the password from the first line of standard input.")
+@click.option("--json", "as_json", is_flag=True, help="Print {sub, username, phone, acr}.")
+def user_create(username, phone, name, password_stdin, as_json) -> None:
+    """Create an account (assurance level urn:yitong:loa:1 until real-name checks)."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.UsageError("no password on standard input")
+    home = open_home()
+    home.keystore()  # the home must be set up (and the master key right) before accounts exist
+    try:
+        created = Accounts(home.engine).create(username=username, password=password, phone=phone, name=name)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        emit_json(created.as_dict())
+    else:
+        click.echo(f"created user {created.username or created.phone} (sub {created.sub})")
+
+
+def _registry() -> ClientRegistry:
+    home = open_home()
+    return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
+
+
+@click.group()
+def client() -> None:
+    """OAuth 2.0 / OpenID Connect clients (relying parties and resource servers)."""
+
+
+def _scopes(values: tuple[str, ...]) -> str:
+    return " ".join(s for value in values for s in value.split())
+
+
+@client.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeat).")
+@click.option("--post-logout-redirect-uri", "post_logout", multiple=True)
+@click.option("--backchannel-logout-uri")
+@click.option("--grant", "grants", multiple=True, required=True, type=click.Choice(GRANT_TYPES))
+@click.option("--scope", "scopes", multiple=True, help="Scopes (repeat, or space-separated).")
+@click.option("--token-endpoint-auth-method", type=click.Choice(AUTH_METHODS))
+@click.option("--public", is_flag=True, help="A public client (SPA, mobile app): PKCE, no secret.")
+@click.option("--id-token-alg", default="ES256", type=click.Choice(["ES256", "SM2"]), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the RFC 7591 client information.")
+def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, grants, scopes,
+                  token_endpoint_auth_method, public, id_token_alg, as_json) -> None:
+    """Register a client; its secret is printed once and stored only as a keyed hash."""
+    try:
+        metadata = build_metadata(
+            redirect_uris=list(redirect_uris), grant_types=list(grants), scope=_scopes(scopes),
+            token_endpoint_auth_method=token_endpoint_auth_method, public=public,
+            post_logout_redirect_uris=list(post_logout), backchannel_logout_uri=backchannel_logout_uri,
+            id_token_signed_response_alg=id_token_alg)
+        created, secret = _registry().create(name, metadata)
+    except ClientError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        emit_json(created.as_dict(secret))
+        return
+    click.echo(f"client_id:     {created.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}   (shown once: store it now)")
+
+
+@client.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def client_list(as_json) -> None:
+    """List clients."""
+    clients = _registry().list()
+    if as_json:
+        emit_json([c.as_dict() for c in clients])
+        return
+    for c in clients:
+        click.echo(f"{c.client_id}  {c.name}  {' '.join(c.grant_types)}  {c.token_endpoint_auth_method}")
+
+
+@client.command("show")
+@click.argument("client_id")
+def client_show(client_id) -> None:
+    """Show one client's metadata (JSON)."""
+    found = _registry().get(client_id)
+    if found is None:
+        raise click.UsageError(f"no client {client_id!r}")
+    emit_json(found.as_dict())
+
+
+@client.command("update")
+@click.argument("client_id")
+@click.option("--name")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Replaces the redirect URIs.")
+@click.option("--scope", "scopes", multiple=True, help="Replaces the scopes.")
+@click.option("--json", "as_json", is_flag=True)
+def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
+    """Change a client's name, redirect URIs or scopes."""
+    registry = _registry()
+    found = registry.get(client_id)
+    if found is None:
+        raise click.UsageError(f"no client {client_id!r}")
+    meta = found.metadata
+    try:
+        metadata = build_metadata(
+            redirect_uris=list(redirect_uris) or meta["redirect_uris"], grant_types=meta["grant_types"],
+            scope=_scopes(scopes) or meta["scope"], token_endpoint_auth_method=meta["token_endpoint_auth_method"],
+            public=found.is_public, post_logout_redirect_uris=meta.get("post_logout_redirect_uris", []),
+            backchannel_logout_uri=meta.get("backchannel_logout_uri"),
+            id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"))
+        updated = registry.update(client_id, name, metadata)
+    except ClientError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        emit_json(updated.as_dict())
+    else:
+        click.echo(f"updated {client_id}")
+
+
+@client.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+def client_rotate_secret(client_id, as_json) -> None:
+    """Issue a new secret (the old one stops working at once)."""
+    try:
+        secret = _registry().rotate_secret(client_id)
+    except ClientError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        emit_json({"client_id": client_id, "client_secret": secret})
+    else:
+        click.echo(f"client_secret: {secret}   (shown once)")
+
+
+@client.command("delete")
+@click.argument("client_id")
+def client_delete(client_id) -> None:
+    """Delete a client."""
+    try:
+        _registry().delete(client_id)
+    except ClientError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"deleted {client_id}")
