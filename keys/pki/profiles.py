@@ -41,6 +41,9 @@ PROFILES: dict[str, Profile] = {
     # The seal-making authority signs SESeal structures (GB/T 38540 §6).
     "seal-maker": Profile("seal-maker", frozenset({"digital_signature", "non_repudiation"}), default_days=1825),
     "login": Profile("login", frozenset({"digital_signature"}), ("client_auth",), default_days=730),
+    # HTTPS for our own services (CA/Browser Forum caps TLS server certificates at 398 days).
+    "tls-server": Profile("tls-server", frozenset({"digital_signature", "key_encipherment"}), ("server_auth",),
+                          default_days=397, max_days=398),
     # RFC 3161 §2.3: the TSA certificate has exactly one EKU, id-kp-timeStamping, critical.
     "tsa": Profile("tsa", frozenset({"digital_signature", "non_repudiation"}), ("time_stamping",),
                    eku_critical=True, default_days=1825),
@@ -48,7 +51,7 @@ PROFILES: dict[str, Profile] = {
     "ocsp": Profile("ocsp", frozenset({"digital_signature"}), ("ocsp_signing",), ocsp_no_check=True,
                     default_days=365),
 }
-END_ENTITY_PROFILES = ("seal", "seal-maker", "login", "tsa", "ocsp")
+END_ENTITY_PROFILES = ("seal", "seal-maker", "login", "tsa", "ocsp", "tls-server")
 
 _NAME_KEYS = {
     "CN": "common_name",

@@ -23,7 +23,10 @@ def default_workers(shared_state: bool) -> int:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="gunicorn worker processes [default: 1 without Redis; 2 x cores + 1 (max 8) with Redis].")
-def serve(host: str, port: int, workers: int | None) -> None:
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False),
+              help="Serve HTTPS with this certificate chain (PEM); usually a proxy terminates TLS instead.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="The private key for --certfile.")
+def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfile: str | None) -> None:
     """Run the service with gunicorn (threads in each worker).
 
     Without YITONG_REDIS_URL the sessions, replay caches and rate limits live in the process,
@@ -41,6 +44,8 @@ def serve(host: str, port: int, workers: int | None) -> None:
     if workers > 1 and not shared:
         raise click.UsageError("--workers > 1 needs YITONG_REDIS_URL: without Redis the in-process stores "
                                "(sessions, replay caches, rate limits) would not be shared between workers")
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("--certfile and --keyfile go together")
     app = create_app(home.settings, home)
 
     class _Gunicorn(BaseApplication):
@@ -55,12 +60,16 @@ def serve(host: str, port: int, workers: int | None) -> None:
             self.cfg.set("timeout", 60)
             self.cfg.set("proc_name", "yitong")
             self.cfg.set("control_socket_disable", True)  # gunicorn 27: one fixed path would clash between instances
+            if certfile:
+                self.cfg.set("certfile", certfile)
+                self.cfg.set("keyfile", keyfile)
             self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
         def load(self):
             return app
 
-    click.echo(f"Yitong on http://{host}:{port} (issuer {home.settings.issuer}; "
+    scheme = "https" if certfile else "http"
+    click.echo(f"Yitong on {scheme}://{host}:{port} (issuer {home.settings.issuer}; "
                f"{workers} worker(s) x {THREADS} threads)", err=True)
     _Gunicorn().run()
 
