@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_te
 
 from idp.accounts import Accounts
 from idp.clients import ClientRegistry
+from idp.security import LoginThrottle, check_answer, new_challenge
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.tokens import SigningKeys, Tokens
 from keys import jose
@@ -134,19 +135,41 @@ def _safe_return_to(value: str | None) -> str:
     return "/"
 
 
+def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
+    challenge = new_challenge(_idp()["captcha_key"]) if captcha else None
+    return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
+                           captcha=challenge), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     return_to = _safe_return_to(request.values.get("return_to"))
     if request.method == "GET":
         session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
-        return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=None)
+        return _login_page(return_to, None)
     if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
         return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the sign-in page.", 400)
-    accounts: Accounts = _idp()["accounts"]
-    user = accounts.authenticate(request.form.get("login", "").strip(), request.form.get("password", ""))
+    idp = _idp()
+    login_name, ip = request.form.get("login", "").strip(), request.remote_addr or "unknown"
+    decision = idp["throttle"].before_attempt(login_name, ip)
+    if not decision.allowed:  # this address, not the account: the owner elsewhere is unaffected
+        page, status = _error_page("尝试次数过多 / Too many attempts",
+                                   f"Try again in {decision.retry_after_seconds} seconds.", 429)
+        return page, status, {"Retry-After": str(decision.retry_after_seconds)}
+    if decision.captcha_required:
+        token, answer = request.form.get("captcha_token", ""), request.form.get("captcha_answer", "")
+        if not token:  # the form was sent before the user knew a CAPTCHA was needed: no failure
+            return _login_page(return_to, "请输入验证码 / Please type the characters shown", 401, captcha=True)
+        if not check_answer(idp["captcha_key"], token, answer, replay_cache=idp["captcha_replay"]):
+            idp["throttle"].record_failure(login_name, ip)
+            return _login_page(return_to, "验证码错误 / The characters did not match", 401, captcha=True)
+    accounts: Accounts = idp["accounts"]
+    user = accounts.authenticate(login_name, request.form.get("password", ""))
     if user is None:
-        return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"],
-                               error="用户名或密码错误 / Wrong username or password"), 401
+        idp["throttle"].record_failure(login_name, ip)
+        return _login_page(return_to, "用户名或密码错误 / Wrong username or password", 401,
+                           captcha=decision.captcha_required)
+    idp["throttle"].record_success(login_name, ip)
     cookie, _sso = accounts.start_session(user, ["pwd"])
     session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
     session["fresh_login"] = return_to
@@ -215,7 +238,7 @@ def logout():
     return response
 
 
-def register(app: Flask, *, engine, keystore, issuer: str) -> None:
+def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine)
@@ -227,5 +250,7 @@ def register(app: Flask, *, engine, keystore, issuer: str) -> None:
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure)
     app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer), "issuer": issuer,
                                     "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
-                                    "secure": secure}
+                                    "secure": secure, "throttle": LoginThrottle(runtime),
+                                    "captcha_key": keystore.secret("captcha"),
+                                    "captcha_replay": runtime.replay_cache("captcha")}
     app.register_blueprint(bp)

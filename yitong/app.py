@@ -24,7 +24,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
     pki_web.register(app, home.pki, settings.tsa_algorithm)
-    idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer)
+    idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
+                       runtime=home.runtime)
 
     @app.get("/")
     def landing():

@@ -50,9 +50,10 @@ class Idp:
 
 def make_idp(storage, tmp_path) -> Idp:
     env = {"YITONG_HOME": str(tmp_path / "home"), **storage.env(), "YITONG_ISSUER": ISSUER}
-    env.pop("YITONG_REDIS_URL", None)  # the IdP's state is in the database; Redis is not needed here
+    env.pop("YITONG_REDIS_URL", None)
     settings = Settings.from_env(env)
     home = Home(settings)
+    home.__dict__["runtime"] = storage.runtime  # Redis under a per-test prefix on the PostgreSQL run
     home.initialise(with_pki=False)
     app = create_app(settings, home)
     keystore = home.keystore()
@@ -80,11 +81,12 @@ def authorize_url(client_id: str, challenge: str | None, **params) -> str:
     return "/authorize?" + urlencode({k: v for k, v in query.items() if v is not None})
 
 
-def login(web, username: str, password: str = PASSWORD, return_to: str = "/"):
+def login(web, username: str, password: str = PASSWORD, return_to: str = "/", ip: str = "127.0.0.1", **extra):
     """Sign in through the real form (with its CSRF token); returns the POST response."""
-    page = web.get("/login?" + urlencode({"return_to": return_to}))
+    page = web.get("/login?" + urlencode({"return_to": return_to}), environ_base={"REMOTE_ADDR": ip})
     csrf = page.get_data(as_text=True).split('name="csrf" value="')[1].split('"')[0]
-    return web.post("/login", data={"csrf": csrf, "return_to": return_to, "login": username, "password": password})
+    form = {"csrf": csrf, "return_to": return_to, "login": username, "password": password, **extra}
+    return web.post("/login", data=form, environ_base={"REMOTE_ADDR": ip})
 
 
 def code_from(response) -> dict:

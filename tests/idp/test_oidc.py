@@ -248,3 +248,30 @@ def test_forged_access_tokens_are_refused_at_userinfo(idp, alice, forgery):
     token = f"{b64(header)}.{b64(claims)}." + ("" if forgery == "none" else "c2lnbmF0dXJl")
     response = idp.app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+def test_brute_force_gets_captcha_then_429_while_the_victim_still_signs_in(idp, alice):
+    attacker = idp.app.test_client()
+    statuses, saw_captcha = [], False
+    for _ in range(60):  # guesses ignoring the CAPTCHA still count against the address
+        response = login(attacker, "alice", "wrong-guess-123", ip="203.0.113.7")
+        statuses.append(response.status_code)
+        saw_captcha = saw_captcha or "captcha_token" in response.get_data(as_text=True)
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) >= 1
+            break
+    assert saw_captcha and statuses[-1] == 429 and set(statuses[:-1]) == {401}
+    victim = idp.app.test_client()
+    signed_in = login(victim, "alice", ip="198.51.100.20")
+    assert signed_in.status_code == 302 and "yitong_sso" in signed_in.headers.get("Set-Cookie", "")
+
+
+def test_captcha_answer_is_needed_once_the_pair_is_suspicious(idp, alice):
+    web = idp.app.test_client()
+    for _ in range(5):
+        login(web, "alice", "wrong-guess-123", ip="203.0.113.9")
+    response = login(web, "alice", ip="203.0.113.9")  # right password, but no CAPTCHA answer yet
+    assert response.status_code == 401 and "captcha_token" in response.get_data(as_text=True)
+    token = response.get_data(as_text=True).split('name="captcha_token" value="')[1].split('"')[0]
+    wrong = login(web, "alice", ip="203.0.113.9", captcha_token=token, captcha_answer="XXXXX")
+    assert wrong.status_code == 401 and "yitong_sso" not in wrong.headers.get("Set-Cookie", "")
