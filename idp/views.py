@@ -11,6 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session
 
 from idp.accounts import Accounts
+from idp.audit import Audit, mask_login
 from idp.clients import ClientRegistry
 from idp.security import LoginThrottle, check_answer, new_challenge
 from idp.server import SCOPES, IdpServer, create_server, user_claims
@@ -92,6 +93,10 @@ def _current_session():
     return _idp()["accounts"].session(request.cookies.get(SSO_COOKIE))
 
 
+def _audit(event: str, **fields) -> None:
+    _idp()["audit"].record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
+
+
 def _error_page(title: str, detail: str, status: int = 400):
     return render_template("idp/error.html", title=title, detail=detail), status
 
@@ -153,6 +158,7 @@ def login():
     login_name, ip = request.form.get("login", "").strip(), request.remote_addr or "unknown"
     decision = idp["throttle"].before_attempt(login_name, ip)
     if not decision.allowed:  # this address, not the account: the owner elsewhere is unaffected
+        _audit("login.throttled", login=mask_login(login_name))
         page, status = _error_page("尝试次数过多 / Too many attempts",
                                    f"Try again in {decision.retry_after_seconds} seconds.", 429)
         return page, status, {"Retry-After": str(decision.retry_after_seconds)}
@@ -167,10 +173,12 @@ def login():
     user = accounts.authenticate(login_name, request.form.get("password", ""))
     if user is None:
         idp["throttle"].record_failure(login_name, ip)
+        _audit("login.failure", login=mask_login(login_name))
         return _login_page(return_to, "用户名或密码错误 / Wrong username or password", 401,
                            captcha=decision.captcha_required)
     idp["throttle"].record_success(login_name, ip)
-    cookie, _sso = accounts.start_session(user, ["pwd"])
+    cookie, sso = accounts.start_session(user, ["pwd"])
+    _audit("login.success", sub=user.sub, sid=sso.sid, amr=["pwd"])
     session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
     session["fresh_login"] = return_to
     response = redirect(return_to)
@@ -181,7 +189,15 @@ def login():
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------
 @bp.post("/token")
 def token():
-    return _server().create_token_response()
+    response = _server().create_token_response()
+    client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
+    grant_type = request.form.get("grant_type")
+    if response.status_code == 200:
+        _audit("token.issued", client_id=client_id, grant_type=grant_type)
+    else:
+        _audit("token.refused", client_id=client_id, grant_type=grant_type,
+               error=(response.get_json(silent=True) or {}).get("error"))
+    return response
 
 
 @bp.post("/introspect")
@@ -191,7 +207,11 @@ def introspect():
 
 @bp.post("/revoke")
 def revoke():
-    return _server().create_endpoint_response("revocation")
+    response = _server().create_endpoint_response("revocation")
+    if response.status_code == 200:
+        _audit("token.revoked", client_id=request.form.get("client_id") or
+               (request.authorization.username if request.authorization else None))
+    return response
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -227,6 +247,7 @@ def logout():
     if sso is not None:
         idp["tokens"].revoke_session_grants(sso.sid)
         idp["accounts"].end_session(sso.sid)
+        _audit("logout", sub=sso.sub, client_id=client_id, sid=sso.sid)
     target = request.values.get("post_logout_redirect_uri")
     client = idp["clients"].get(client_id) if client_id else None
     if target and client and target in client.post_logout_redirect_uris:
@@ -250,7 +271,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure)
     app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer), "issuer": issuer,
                                     "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
-                                    "secure": secure, "throttle": LoginThrottle(runtime),
+                                    "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
                                     "captcha_key": keystore.secret("captcha"),
                                     "captcha_replay": runtime.replay_cache("captcha")}
     app.register_blueprint(bp)

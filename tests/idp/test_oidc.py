@@ -275,3 +275,21 @@ def test_captcha_answer_is_needed_once_the_pair_is_suspicious(idp, alice):
     token = response.get_data(as_text=True).split('name="captcha_token" value="')[1].split('"')[0]
     wrong = login(web, "alice", ip="203.0.113.9", captcha_token=token, captcha_answer="XXXXX")
     assert wrong.status_code == 401 and "yitong_sso" not in wrong.headers.get("Set-Cookie", "")
+
+
+def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice", "wrong-guess-123")
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    exchange(web, client.client_id, code, verifier)
+    web.get("/logout")
+    from idp.audit import Audit
+
+    events = Audit(idp.home.engine).tail()
+    names = [e.event for e in events]
+    assert names[:4] == ["login.failure", "login.success", "token.issued", "logout"]
+    failure, success = events[0], events[1]
+    assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1"
+    assert success.sub == alice.sub and events[2].client_id == client.client_id

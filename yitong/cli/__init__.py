@@ -42,6 +42,7 @@ cli.add_command(crypto.crypto)
 cli.add_command(pki.pki)
 cli.add_command(idp.user)
 cli.add_command(idp.client)
+cli.add_command(idp.audit)
 
 
 def _fail(message: str, code: int) -> None:

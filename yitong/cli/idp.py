@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 
 import click
 
 from idp.accounts import AccountError, Accounts
+from idp.audit import Audit
 from idp.clients import AUTH_METHODS, GRANT_TYPES, ClientError, ClientRegistry, build_metadata
 from yitong.cli.common import emit_json, open_home
 
@@ -34,6 +36,7 @@ def user_create(username, phone, name, password_stdin, as_json) -> None:
         created = Accounts(home.engine).create(username=username, password=password, phone=phone, name=name)
     except AccountError as exc:
         raise click.UsageError(str(exc)) from None
+    _audit("user.created", sub=created.sub)
     if as_json:
         emit_json(created.as_dict())
     else:
@@ -43,6 +46,11 @@ def user_create(username, phone, name, password_stdin, as_json) -> None:
 def _registry() -> ClientRegistry:
     home = open_home()
     return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
+
+
+def _audit(event: str, **fields) -> None:
+    """Operator actions are audited with the OS account that ran the command."""
+    Audit(open_home().engine).record(event, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}", **fields)
 
 
 @click.group()
@@ -77,6 +85,7 @@ def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, gran
         created, secret = _registry().create(name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
+    _audit("client.created", client_id=created.client_id, grant_types=list(grants))
     if as_json:
         emit_json(created.as_dict(secret))
         return
@@ -130,6 +139,7 @@ def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
         updated = registry.update(client_id, name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
+    _audit("client.updated", client_id=client_id)
     if as_json:
         emit_json(updated.as_dict())
     else:
@@ -145,6 +155,7 @@ def client_rotate_secret(client_id, as_json) -> None:
         secret = _registry().rotate_secret(client_id)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
+    _audit("client.secret_rotated", client_id=client_id)
     if as_json:
         emit_json({"client_id": client_id, "client_secret": secret})
     else:
@@ -159,4 +170,27 @@ def client_delete(client_id) -> None:
         _registry().delete(client_id)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
+    _audit("client.deleted", client_id=client_id)
     click.echo(f"deleted {client_id}")
+
+
+@click.group()
+def audit() -> None:
+    """The append-only audit trail (logins, tokens, logouts, administration)."""
+
+
+@audit.command("tail")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--event", help="Only this event, e.g. login.failure.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit_tail(limit: int, event: str | None, as_json: bool) -> None:
+    """Print the newest audit events, oldest first."""
+    import json
+
+    for item in Audit(open_home().engine).tail(limit, event):
+        if as_json:
+            click.echo(json.dumps(item.as_dict(), ensure_ascii=False))
+        else:
+            who = item.sub or "-"
+            click.echo(f"{item.at.isoformat(timespec='seconds')} {item.event:22} sub={who} "
+                       f"client={item.client_id or '-'} ip={item.ip or '-'} {item.detail or ''}")

@@ -1,0 +1,67 @@
+"""Audit events (idp_audit): who did what, when, from where, through which client.
+
+Append-only by construction: this module only inserts and reads. Events never carry secrets,
+tokens or ID numbers; login names are kept as typed only for failures of unknown accounts,
+masked to their first and last character.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, select
+
+from idp.models import audit_table
+from keys.storage import utcnow
+
+log = logging.getLogger("yitong.audit")
+EVENTS = (
+    "login.success", "login.failure", "login.throttled", "logout", "token.issued", "token.refused",
+    "token.revoked", "grant.revoked", "client.created", "client.updated", "client.deleted",
+    "client.secret_rotated", "user.created", "mfa.enrolled", "mfa.success", "mfa.failure", "consent.given",
+)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    event: str
+    sub: str | None
+    client_id: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: dict | None
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "at": self.at.isoformat()}
+
+
+def mask_login(name: str) -> str:
+    return name if len(name) <= 2 else f"{name[0]}{'*' * (len(name) - 2)}{name[-1]}"
+
+
+class Audit:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, event: str, *, sub: str | None = None, client_id: str | None = None, ip: str | None = None,
+               user_agent: str | None = None, **detail) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown audit event {event!r}")
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_table).values(
+                at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
+                user_agent=(user_agent or "")[:256] or None, detail=detail or None))
+        log.info("audit event=%s sub=%s client_id=%s ip=%s", event, sub, client_id, ip)
+
+    def tail(self, limit: int = 50, event: str | None = None) -> list[AuditEvent]:
+        query = select(audit_table).order_by(audit_table.c.id.desc()).limit(limit)
+        if event:
+            query = query.where(audit_table.c.event == event)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)
+                for r in reversed(rows)]

@@ -1,0 +1,50 @@
+"""`yitong user`, `yitong client` and `yitong audit` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_yitong
+
+
+@pytest.fixture
+def env(storage, yitong_env):
+    env = {**yitong_env, **storage.env()}
+    assert run_yitong(["db", "upgrade"], env).returncode == 0
+    return env
+
+
+def test_user_create_reads_the_password_from_stdin_and_prints_json(env):
+    result = run_yitong(["user", "create", "--username", "zhangsan", "--phone", "13900139000", "--password-stdin",
+                         "--json"], env, input=b"Tianjin-2026-correct\n")
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert set(created) == {"sub", "username", "phone", "acr"} and created["acr"] == "urn:yitong:loa:1"
+    weak = run_yitong(["user", "create", "--username", "lisi", "--password-stdin"], env, input=b"woaini1314\n")
+    assert weak.returncode == 2 and b"password refused" in weak.stderr
+
+
+def test_client_lifecycle_and_its_audit_trail(env):
+    made = run_yitong(["client", "create", "--name", "Portal", "--redirect-uri", "https://portal.example.gov.cn/cb",
+                       "--grant", "authorization_code", "--grant", "refresh_token", "--scope", "openid profile",
+                       "--json"], env)
+    assert made.returncode == 0, made.stderr
+    info = json.loads(made.stdout)
+    assert info["redirect_uris"] == ["https://portal.example.gov.cn/cb"] and len(info["client_secret"]) >= 40
+    shown = json.loads(run_yitong(["client", "show", info["client_id"]], env).stdout)
+    assert "client_secret" not in shown and shown["scope"] == "openid profile"
+    rotated = json.loads(run_yitong(["client", "rotate-secret", info["client_id"], "--json"], env).stdout)
+    assert rotated["client_secret"] != info["client_secret"]
+    assert run_yitong(["client", "delete", info["client_id"]], env).returncode == 0
+    missing = run_yitong(["client", "show", info["client_id"]], env)
+    assert missing.returncode == 2 and b"no client" in missing.stderr
+    trail = [json.loads(line) for line in run_yitong(["audit", "tail", "--json"], env).stdout.splitlines()]
+    assert [e["event"] for e in trail] == ["client.created", "client.secret_rotated", "client.deleted"]
+    assert all(e["client_id"] == info["client_id"] for e in trail)
+
+
+def test_client_without_redirect_uri_for_the_code_grant_is_a_clear_error(env):
+    result = run_yitong(["client", "create", "--name", "x", "--grant", "authorization_code"], env)
+    assert result.returncode == 2 and b"--redirect-uri" in result.stderr and b"Traceback" not in result.stderr
