@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.models import sessions_table, users_table
 from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
+from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
+from keys.keystore import MasterKey
 from keys.storage import utcnow
 
 LOA_1 = "urn:yitong:loa:1"
@@ -36,6 +38,7 @@ class User:
     phone: str | None
     acr: str
     name: str | None
+    has_totp: bool = False
 
     def get_user_id(self) -> str:  # what Authlib calls
         return self.sub
@@ -54,12 +57,41 @@ class Session:
 
 
 def _user(row) -> User:
-    return User(row.sub, row.username, row.phone, row.acr, row.name)
+    return User(row.sub, row.username, row.phone, row.acr, row.name, row.totp_secret_wrapped is not None)
 
 
 class Accounts:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, master: MasterKey | None = None) -> None:
         self.engine = engine
+        self._master = master  # wraps TOTP secrets; None where MFA is not used (CLI account creation)
+
+    # -- second factor (TOTP, RFC 6238) ------------------------------------------------------------
+    def _aad(self, sub: str) -> bytes:
+        return f"yitong-totp/1|{sub}".encode()
+
+    def enrol_totp(self, sub: str, secret: str) -> list[str]:
+        """Store a confirmed TOTP secret (wrapped) and fresh recovery codes; returns the codes once."""
+        codes = new_recovery_codes()
+        with self.engine.begin() as conn:
+            conn.execute(update(users_table).where(users_table.c.sub == sub).values(
+                totp_secret_wrapped=self._master.wrap(secret.encode(), self._aad(sub)),
+                recovery_hashes=[hash_recovery_code(c) for c in codes]))
+        return codes
+
+    def totp_secret(self, sub: str) -> str | None:
+        with self.engine.connect() as conn:
+            wrapped = conn.execute(select(users_table.c.totp_secret_wrapped).where(users_table.c.sub == sub)).scalar()
+        return self._master.unwrap(wrapped, self._aad(sub)).decode() if wrapped else None
+
+    def use_recovery_code(self, sub: str, code: str) -> bool:
+        """Single use: the row is locked while the remaining hashes are written back."""
+        with self.engine.begin() as conn:
+            stored = conn.execute(select(users_table.c.recovery_hashes).where(users_table.c.sub == sub)
+                                  .with_for_update()).scalar() or []
+            ok, remaining = use_recovery_code(list(stored), code)
+            if ok:
+                conn.execute(update(users_table).where(users_table.c.sub == sub).values(recovery_hashes=remaining))
+        return ok
 
     def create(self, *, username: str | None, password: str, phone: str | None = None, name: str | None = None) -> User:
         if not username and not phone:

@@ -31,6 +31,9 @@ users_table = Table(
     Column("name", String(128), nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # TOTP secret wrapped under the master key (AAD binds sub); recovery codes as argon2id hashes.
+    Column("totp_secret_wrapped", LargeBinary, nullable=True),
+    Column("recovery_hashes", JSON, nullable=True),
 )
 
 clients_table = Table(

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_te
 from idp.accounts import Accounts
 from idp.audit import Audit, mask_login
 from idp.clients import ClientRegistry
-from idp.security import LoginThrottle, check_answer, new_challenge
+from idp.security import LoginThrottle, check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.tokens import SigningKeys, Tokens
 from keys import jose
@@ -176,14 +176,84 @@ def login():
         _audit("login.failure", login=mask_login(login_name))
         return _login_page(return_to, "用户名或密码错误 / Wrong username or password", 401,
                            captcha=decision.captcha_required)
+    if user.has_totp:  # the password was right; the session starts only after the second factor
+        session["mfa_pending"] = {"sub": user.sub, "login": login_name, "return_to": return_to, "at": time.time()}
+        return redirect("/login/mfa")
     idp["throttle"].record_success(login_name, ip)
-    cookie, sso = accounts.start_session(user, ["pwd"])
-    _audit("login.success", sub=user.sub, sid=sso.sid, amr=["pwd"])
+    return _signed_in(user, ["pwd"], return_to)
+
+
+def _signed_in(user, amr: list[str], return_to: str):
+    cookie, sso = _idp()["accounts"].start_session(user, amr)
+    _audit("login.success", sub=user.sub, sid=sso.sid, amr=amr)
     session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
     session["fresh_login"] = return_to
     response = redirect(return_to)
     response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=_idp()["secure"], path="/")
     return response
+
+
+MFA_PENDING_SECONDS = 300
+
+
+@bp.route("/login/mfa", methods=["GET", "POST"])
+def login_mfa():
+    """Second step: a TOTP code (RFC 6238) or a single-use recovery code."""
+    pending = session.get("mfa_pending")
+    if not pending or time.time() - pending["at"] > MFA_PENDING_SECONDS:
+        session.pop("mfa_pending", None)
+        return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
+    if request.method == "GET":
+        return render_template("idp/mfa.html", csrf=session["csrf"], error=None)
+    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
+        return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the sign-in page.", 400)
+    idp, sub, code = _idp(), pending["sub"], request.form.get("code", "").strip()
+    accounts: Accounts = idp["accounts"]
+    secret = accounts.totp_secret(sub)
+    ok = bool(secret) and verify_totp(secret, code, replay_cache=idp["totp_replay"], user_key=sub)
+    amr = ["pwd", "otp"]
+    if not ok and "-" in code:
+        ok, amr = accounts.use_recovery_code(sub, code), ["pwd", "otp", "kba"]
+    user = accounts.get(sub)
+    if not ok or user is None:
+        idp["throttle"].record_failure(pending["login"], request.remote_addr or "unknown")
+        _audit("mfa.failure", sub=sub)
+        return render_template("idp/mfa.html", csrf=session["csrf"],
+                               error="验证码不正确 / The code is not right"), 401
+    session.pop("mfa_pending", None)
+    idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
+    _audit("mfa.success", sub=sub, amr=amr)
+    return _signed_in(user, amr, pending["return_to"])
+
+
+@bp.route("/account/mfa", methods=["GET", "POST"])
+def account_mfa():
+    """Enrol an authenticator app: scan (or type) the secret, confirm one code, keep the recovery codes."""
+    sso = _current_session()
+    if sso is None:
+        return redirect("/login?" + urlencode({"return_to": "/account/mfa"}))
+    accounts: Accounts = _idp()["accounts"]
+    user = accounts.get(sso.sub)
+    session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
+    if user.has_totp:
+        return render_template("idp/mfa_enrol.html", enabled=True, csrf=session["csrf"])
+    if request.method == "POST":
+        if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
+            return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the page.", 400)
+        secret = session.get("totp_enrolling")
+        if secret and verify_totp(secret, request.form.get("code", ""), replay_cache=_idp()["totp_replay"],
+                                  user_key=user.sub):
+            codes = accounts.enrol_totp(user.sub, secret)
+            session.pop("totp_enrolling", None)
+            _audit("mfa.enrolled", sub=user.sub)
+            return render_template("idp/mfa_enrol.html", enabled=True, recovery_codes=codes, csrf=session["csrf"])
+        error = "验证码不正确 / The code is not right"
+    else:
+        session["totp_enrolling"] = new_secret()
+        error = None
+    secret = session["totp_enrolling"]
+    return render_template("idp/mfa_enrol.html", enabled=False, secret=secret, csrf=session["csrf"], error=error,
+                           uri=provisioning_uri(secret, user.username or user.phone or user.sub))
 
 
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------
@@ -262,7 +332,7 @@ def logout():
 def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
-    accounts = Accounts(engine)
+    accounts = Accounts(engine, keystore.custody.master)
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
     tokens = Tokens(engine, keys, issuer)
     secure = issuer.startswith("https://")
@@ -273,5 +343,6 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
                                     "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
                                     "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
                                     "captcha_key": keystore.secret("captcha"),
-                                    "captcha_replay": runtime.replay_cache("captcha")}
+                                    "captcha_replay": runtime.replay_cache("captcha"),
+                                    "totp_replay": runtime.replay_cache("totp")}
     app.register_blueprint(bp)

@@ -293,3 +293,60 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
     failure, success = events[0], events[1]
     assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1"
     assert success.sub == alice.sub and events[2].client_id == client.client_id
+
+
+def _enrol_totp(web):
+    import pyotp
+
+    page = web.get("/account/mfa").get_data(as_text=True)
+    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    done = web.post("/account/mfa", data={"csrf": csrf, "code": pyotp.TOTP(secret).now()}).get_data(as_text=True)
+    codes = [c.split("</code>")[0] for c in done.split("<li><code>")[1:]]
+    return secret, codes
+
+
+def test_totp_enrolment_then_login_needs_the_second_factor(idp, alice):
+    import pyotp
+
+    web = idp.app.test_client()
+    login(web, "alice")
+    secret, codes = _enrol_totp(web)
+    assert len(codes) == 10
+    fresh = idp.app.test_client()
+    first = login(fresh, "alice")
+    assert first.status_code == 302 and first.headers["Location"] == "/login/mfa"
+    assert "yitong_sso" not in first.headers.get("Set-Cookie", "")  # no session before the second factor
+    page = fresh.get("/login/mfa").get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    assert fresh.post("/login/mfa", data={"csrf": csrf, "code": "000000"}).status_code == 401
+    # The code enrolment used is spent; the next step's code must be used instead.
+    code = pyotp.TOTP(secret).at(int(__import__("time").time()) + 30)
+    done = fresh.post("/login/mfa", data={"csrf": csrf, "code": code})
+    assert done.status_code == 302 and "yitong_sso" in done.headers.get("Set-Cookie", "")
+
+
+def test_a_recovery_code_works_once(idp, alice):
+    web = idp.app.test_client()
+    login(web, "alice")
+    _secret, codes = _enrol_totp(web)
+    for expected in (302, 401):
+        fresh = idp.app.test_client()
+        login(fresh, "alice")
+        page = fresh.get("/login/mfa").get_data(as_text=True)
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        assert fresh.post("/login/mfa", data={"csrf": csrf, "code": codes[0]}).status_code == expected
+
+
+def test_totp_secret_is_not_stored_in_clear(idp, alice, storage):
+    web = idp.app.test_client()
+    login(web, "alice")
+    secret, _codes = _enrol_totp(web)
+    from sqlalchemy import select
+
+    from idp.models import users_table
+
+    with idp.home.engine.connect() as conn:
+        row = conn.execute(select(users_table).where(users_table.c.sub == alice.sub)).first()
+    assert secret.encode() not in bytes(row.totp_secret_wrapped)
+    assert all(secret not in h for h in row.recovery_hashes)
