@@ -117,6 +117,15 @@ sessions_table = Table(
     Column("ended_at", UTCDateTime, nullable=True),
 )
 
+consents_table = Table(
+    "idp_consents",
+    metadata,
+    Column("sub", String(64), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("scopes", JSON, nullable=False),  # every scope this person has approved for this client
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
 audit_table = Table(
     "idp_audit",
     metadata,

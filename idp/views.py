@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session
@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_te
 from idp.accounts import Accounts
 from idp.audit import Audit, mask_login
 from idp.clients import ClientRegistry
+from idp.consent import SCOPE_LABELS, Consents
 from idp.security import LoginThrottle, check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.tokens import SigningKeys, Tokens
@@ -107,7 +108,7 @@ def authorize():
     sso = _current_session()
     prompt = request.args.get("prompt", "").split()
     max_age = request.args.get("max_age")
-    fresh = session.pop("fresh_login", None) == _flow_id()
+    fresh = session.get("fresh_login") == _flow_id()
     stale = sso is not None and max_age is not None and max_age.isdigit() and \
         time.time() - sso.auth_time > int(max_age)
     needs_login = sso is None or (("login" in prompt or stale) and not fresh)
@@ -125,8 +126,50 @@ def authorize():
             return server.handle_error_response(request, LoginRequiredError(redirect_uri=grant.redirect_uri,
                                                                              redirect_fragment=False))
         return redirect("/login?" + urlencode({"return_to": request.full_path}))
+    client_id, scope = grant.client.client_id, grant.request.payload.scope or ""
+    decided = session.get("consent_decision", {}).get(_flow_id())
+    if decided == "deny":
+        session.pop("consent_decision", None)
+        return server.create_authorization_response(grant=grant, grant_user=None)  # access_denied
+    consents = _idp()["consents"]
+    if decided != "allow" and ("consent" in prompt or not consents.covers(user.sub, client_id, scope)):
+        if "none" in prompt:
+            from authlib.oidc.core.errors import ConsentRequiredError
+
+            return server.handle_error_response(request, ConsentRequiredError(redirect_uri=grant.redirect_uri,
+                                                                               redirect_fragment=False))
+        labels = [SCOPE_LABELS.get(s, (s, s)) for s in scope.split()]
+        return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels,
+                               csrf=_csrf(), return_to=request.full_path)
+    session.pop("fresh_login", None)
+    session.pop("consent_decision", None)
     g.yitong_session = sso
     return server.create_authorization_response(grant=grant, grant_user=user)
+
+
+def _csrf() -> str:
+    session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
+    return session["csrf"]
+
+
+@bp.post("/consent")
+def consent():
+    return_to = _safe_return_to(request.form.get("return_to"))
+    sso = _current_session()
+    if sso is None or return_to == "/":
+        return _error_page("无法授权 / Cannot allow access", "Your sign-in has ended; start again from the portal.")
+    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
+        return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the page.", 400)
+    query = parse_qs(urlsplit(return_to).query)
+    client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
+    client = _idp()["clients"].get(client_id)
+    allowed = client.get_allowed_scope(scope) if client else ""
+    decision = "allow" if request.form.get("decision") == "allow" else "deny"
+    if decision == "allow" and client:
+        _idp()["consents"].grant(sso.sub, client_id, allowed)
+        _audit("consent.given", sub=sso.sub, client_id=client_id, scope=allowed)
+    session["consent_decision"] = {return_to: decision}
+    return redirect(return_to)
 
 
 def _flow_id() -> str:
@@ -150,7 +193,7 @@ def _login_page(return_to: str, error: str | None, status: int = 200, captcha: b
 def login():
     return_to = _safe_return_to(request.values.get("return_to"))
     if request.method == "GET":
-        session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
+        _csrf()
         return _login_page(return_to, None)
     if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
         return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the sign-in page.", 400)
@@ -344,5 +387,5 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
                                     "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
                                     "captcha_key": keystore.secret("captcha"),
                                     "captcha_replay": runtime.replay_cache("captcha"),
-                                    "totp_replay": runtime.replay_cache("totp")}
+                                    "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine)}
     app.register_blueprint(bp)

@@ -89,6 +89,18 @@ def login(web, username: str, password: str = PASSWORD, return_to: str = "/", ip
     return web.post("/login", data=form, environ_base={"REMOTE_ADDR": ip})
 
 
+def through_consent(web, response, decision: str = "allow"):
+    """If the authorization endpoint asks for consent, answer it and follow back once."""
+    if response.status_code != 200 or 'action="/consent"' not in response.get_data(as_text=True):
+        return response
+    page = response.get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    return_to = page.split('name="return_to" value="')[1].split('"')[0].replace("&amp;", "&")
+    answered = web.post("/consent", data={"csrf": csrf, "return_to": return_to, "decision": decision})
+    assert answered.status_code == 302
+    return web.get(answered.headers["Location"])
+
+
 def code_from(response) -> dict:
     assert response.status_code == 302, response.get_data(as_text=True)
     location = response.headers["Location"]

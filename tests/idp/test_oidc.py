@@ -8,7 +8,17 @@ import json
 import pytest
 
 from keys import jose
-from tests.idp.support import ISSUER, PASSWORD, REDIRECT, authorize_url, code_from, login, make_idp, pkce_pair
+from tests.idp.support import (
+    ISSUER,
+    PASSWORD,
+    REDIRECT,
+    authorize_url,
+    code_from,
+    login,
+    make_idp,
+    pkce_pair,
+    through_consent,
+)
 
 
 @pytest.fixture
@@ -26,7 +36,7 @@ def sign_in_and_get_code(idp, web, client_id, challenge, **params):
     assert first.status_code == 302 and first.headers["Location"].startswith("/login?")
     back = login(web, "alice", return_to=authorize_url(client_id, challenge, **params))
     assert back.status_code == 302
-    return code_from(web.get(back.headers["Location"]))
+    return code_from(through_consent(web, web.get(back.headers["Location"])))
 
 
 def exchange(web, client_id, code, verifier, secret=None):
@@ -139,7 +149,7 @@ def test_plain_pkce_and_a_wrong_verifier_are_refused(idp, alice):
     )
     assert plain["error"] == "invalid_request"
     verifier, challenge = pkce_pair()
-    code = code_from(web.get(authorize_url(client.client_id, challenge)))["code"]
+    code = code_from(through_consent(web, web.get(authorize_url(client.client_id, challenge))))["code"]
     wrong = exchange(web, client.client_id, code, verifier[:-1] + ("A" if verifier[-1] != "A" else "B"))
     assert wrong.status_code == 400 and wrong.get_json()["error"] == "invalid_grant"
 
@@ -289,10 +299,10 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
 
     events = Audit(idp.home.engine).tail()
     names = [e.event for e in events]
-    assert names[:4] == ["login.failure", "login.success", "token.issued", "logout"]
+    assert names[:5] == ["login.failure", "login.success", "consent.given", "token.issued", "logout"]
     failure, success = events[0], events[1]
     assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1"
-    assert success.sub == alice.sub and events[2].client_id == client.client_id
+    assert success.sub == alice.sub and events[3].client_id == client.client_id
 
 
 def _enrol_totp(web):
@@ -350,3 +360,19 @@ def test_totp_secret_is_not_stored_in_clear(idp, alice, storage):
         row = conn.execute(select(users_table).where(users_table.c.sub == alice.sub)).first()
     assert secret.encode() not in bytes(row.totp_secret_wrapped)
     assert all(secret not in h for h in row.recovery_hashes)
+
+
+def test_consent_is_asked_once_then_remembered_and_denial_answers_access_denied(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice")
+    _, challenge = pkce_pair()
+    asked = web.get(authorize_url(client.client_id, challenge))
+    assert asked.status_code == 200 and "Test portal" in asked.get_data(as_text=True)
+    denied = code_from(through_consent(web, asked, decision="deny"))
+    assert denied["error"] == "access_denied" and denied["state"] == "st-1"
+    assert code_from(through_consent(web, web.get(authorize_url(client.client_id, challenge))))["code"]
+    again = web.get(authorize_url(client.client_id, challenge))  # remembered: straight to the code
+    assert code_from(again)["code"]
+    silent = web.get(authorize_url(client.client_id, challenge, scope="openid phone", prompt="none"))
+    assert code_from(silent)["error"] == "consent_required"  # a new scope needs asking
