@@ -14,6 +14,7 @@ from idp.accounts import Accounts
 from idp.audit import Audit, mask_login
 from idp.clients import ClientRegistry
 from idp.consent import SCOPE_LABELS, Consents
+from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle, check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.tokens import SigningKeys, Tokens
@@ -126,6 +127,11 @@ def authorize():
             return server.handle_error_response(request, LoginRequiredError(redirect_uri=grant.redirect_uri,
                                                                              redirect_fragment=False))
         return redirect("/login?" + urlencode({"return_to": request.full_path}))
+    try:
+        check_resource(request.args.getlist("resource"), _idp()["resources"], redirect_uri=grant.redirect_uri,
+                       state=request.args.get("state"))
+    except InvalidTargetError as error:
+        return server.handle_error_response(request, error)
     client_id, scope = grant.client.client_id, grant.request.payload.scope or ""
     decided = session.get("consent_decision", {}).get(_flow_id())
     if decided == "deny":
@@ -302,6 +308,10 @@ def account_mfa():
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------
 @bp.post("/token")
 def token():
+    try:  # RFC 8707: a resource at the token endpoint must be one we know
+        check_resource(request.form.getlist("resource"), _idp()["resources"])
+    except InvalidTargetError as error:
+        return _server().handle_error_response(request, error)
     response = _server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")
@@ -372,7 +382,7 @@ def logout():
     return response
 
 
-def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
+def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master)
@@ -387,5 +397,6 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime) -> None:
                                     "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
                                     "captcha_key": keystore.secret("captcha"),
                                     "captcha_replay": runtime.replay_cache("captcha"),
-                                    "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine)}
+                                    "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine),
+                                    "resources": known_resources(issuer, seal_audience)}
     app.register_blueprint(bp)

@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.json.sort_keys = False
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
-                       runtime=home.runtime)
+                       runtime=home.runtime, seal_audience=settings.seal_audience)
 
     @app.get("/")
     def landing():

@@ -34,6 +34,7 @@ class Settings:
     issuer: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     sm2_backend: str = "auto"
     tsa_algorithm: str = "sm2"
+    seal_audience: str | None = None
     log_level: str = "INFO"
 
     @property
@@ -76,6 +77,7 @@ class Settings:
             issuer=normalise_issuer(env.get("YITONG_ISSUER") or f"http://127.0.0.1:{DEFAULT_PORT}"),
             sm2_backend=backend,
             tsa_algorithm=tsa_algorithm,
+            seal_audience=_absolute_uri(env.get("YITONG_SEAL_AUDIENCE"), "YITONG_SEAL_AUDIENCE"),
             log_level=level,
         )
 
@@ -121,6 +123,15 @@ def _redis_url(raw: str | None) -> str | None:
     if scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(f"YITONG_REDIS_URL must start with redis://, rediss:// or unix://; got {raw!r}")
     return raw
+
+
+def _absolute_uri(raw: str | None, name: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        raise SettingsError(f"{name} must be an absolute http(s) URI without a fragment; got {raw!r}")
+    return raw.strip()
 
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")

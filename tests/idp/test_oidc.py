@@ -376,3 +376,23 @@ def test_consent_is_asked_once_then_remembered_and_denial_answers_access_denied(
     assert code_from(again)["code"]
     silent = web.get(authorize_url(client.client_id, challenge, scope="openid phone", prompt="none"))
     assert code_from(silent)["error"] == "consent_required"  # a new scope needs asking
+
+
+def test_resource_indicator_sets_the_audience_and_unknown_resources_are_refused(idp):
+    client, secret = idp.client(grants=("client_credentials",), scope="seal:sign")
+    web = idp.app.test_client()
+    auth = {"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret}
+    token = web.post("/token", data={**auth, "resource": f"{ISSUER}/seal"}).get_json()["access_token"]
+    _header, claims = jose.verify_jwt(token, jwks(web), algorithms=["ES256"])
+    assert claims["aud"] == f"{ISSUER}/seal"
+    refused = web.post("/token", data={**auth, "resource": "https://evil.example/api"})
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_target"
+
+
+def test_unknown_resource_at_the_authorization_endpoint_is_invalid_target(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice")
+    _, challenge = pkce_pair()
+    params = code_from(web.get(authorize_url(client.client_id, challenge, resource="https://evil.example/api")))
+    assert params["error"] == "invalid_target" and params["state"] == "st-1"
