@@ -99,6 +99,21 @@ def _audit(event: str, **fields) -> None:
     _idp()["audit"].record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
 
 
+def _authorize_error(error):
+    """An error redirect from the authorization endpoint, with ``iss`` (RFC 9207 §2 covers errors too).
+
+    Authlib adds ``iss`` only on its create_authorization_response path; errors we raise
+    ourselves go through handle_error_response, so the parameter is added here.
+    """
+    from authlib.common.urls import add_params_to_uri
+
+    response = _server().handle_error_response(request, error)
+    location = response.headers.get("Location")
+    if location and "iss=" not in urlsplit(location).query:
+        response.headers["Location"] = add_params_to_uri(location, [("iss", _idp()["issuer"])])
+    return response
+
+
 def _error_page(title: str, detail: str, status: int = 400):
     return render_template("idp/error.html", title=title, detail=detail), status
 
@@ -118,20 +133,20 @@ def authorize():
         grant = server.get_consent_grant(end_user=user)
     except OAuth2Error as error:
         if getattr(error, "redirect_uri", None):
-            return server.handle_error_response(request, error)
+            return _authorize_error(error)
         return _error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")
     if user is None:
         if "none" in prompt:
             from authlib.oidc.core.errors import LoginRequiredError
 
-            return server.handle_error_response(request, LoginRequiredError(redirect_uri=grant.redirect_uri,
+            return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri,
                                                                              redirect_fragment=False))
         return redirect("/login?" + urlencode({"return_to": request.full_path}))
     try:
         check_resource(request.args.getlist("resource"), _idp()["resources"], redirect_uri=grant.redirect_uri,
                        state=request.args.get("state"))
     except InvalidTargetError as error:
-        return server.handle_error_response(request, error)
+        return _authorize_error(error)
     client_id, scope = grant.client.client_id, grant.request.payload.scope or ""
     decided = session.get("consent_decision", {}).get(_flow_id())
     if decided == "deny":
@@ -142,7 +157,7 @@ def authorize():
         if "none" in prompt:
             from authlib.oidc.core.errors import ConsentRequiredError
 
-            return server.handle_error_response(request, ConsentRequiredError(redirect_uri=grant.redirect_uri,
+            return _authorize_error(ConsentRequiredError(redirect_uri=grant.redirect_uri,
                                                                                redirect_fragment=False))
         labels = [SCOPE_LABELS.get(s, (s, s)) for s in scope.split()]
         return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels,

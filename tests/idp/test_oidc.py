@@ -396,3 +396,10 @@ def test_unknown_resource_at_the_authorization_endpoint_is_invalid_target(idp, a
     _, challenge = pkce_pair()
     params = code_from(web.get(authorize_url(client.client_id, challenge, resource="https://evil.example/api")))
     assert params["error"] == "invalid_target" and params["state"] == "st-1"
+
+
+def test_error_redirects_from_the_authorization_endpoint_carry_iss(idp):
+    client, _ = idp.client(public=True)
+    _, challenge = pkce_pair()
+    params = code_from(idp.app.test_client().get(authorize_url(client.client_id, challenge, prompt="none")))
+    assert params["error"] == "login_required" and params["iss"] == ISSUER  # RFC 9207 §2
