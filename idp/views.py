@@ -173,14 +173,23 @@ def _csrf() -> str:
     return session["csrf"]
 
 
+def _csrf_ok() -> bool:
+    """Synchroniser token (OWASP CSRF cheat sheet): the form's token must match the session's."""
+    return hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-")
+
+
+def _csrf_failure():
+    return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the page and try again.", 400)
+
+
 @bp.post("/consent")
 def consent():
     return_to = _safe_return_to(request.form.get("return_to"))
     sso = _current_session()
     if sso is None or return_to == "/":
         return _error_page("无法授权 / Cannot allow access", "Your sign-in has ended; start again from the portal.")
-    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
-        return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the page.", 400)
+    if not _csrf_ok():
+        return _csrf_failure()
     query = parse_qs(urlsplit(return_to).query)
     client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
     client = _idp()["clients"].get(client_id)
@@ -216,8 +225,8 @@ def login():
     if request.method == "GET":
         _csrf()
         return _login_page(return_to, None)
-    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
-        return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the sign-in page.", 400)
+    if not _csrf_ok():
+        return _csrf_failure()
     idp = _idp()
     login_name, ip = request.form.get("login", "").strip(), request.remote_addr or "unknown"
     decision = idp["throttle"].before_attempt(login_name, ip)
@@ -269,8 +278,8 @@ def login_mfa():
         return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
     if request.method == "GET":
         return render_template("idp/mfa.html", csrf=session["csrf"], error=None)
-    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
-        return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the sign-in page.", 400)
+    if not _csrf_ok():
+        return _csrf_failure()
     idp, sub, code = _idp(), pending["sub"], request.form.get("code", "").strip()
     accounts: Accounts = idp["accounts"]
     secret = accounts.totp_secret(sub)
@@ -298,12 +307,12 @@ def account_mfa():
         return redirect("/login?" + urlencode({"return_to": "/account/mfa"}))
     accounts: Accounts = _idp()["accounts"]
     user = accounts.get(sso.sub)
-    session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
+    _csrf()
     if user.has_totp:
         return render_template("idp/mfa_enrol.html", enabled=True, csrf=session["csrf"])
     if request.method == "POST":
-        if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-"):
-            return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the page.", 400)
+        if not _csrf_ok():
+            return _csrf_failure()
         secret = session.get("totp_enrolling")
         if secret and verify_totp(secret, request.form.get("code", ""), replay_cache=_idp()["totp_replay"],
                                   user_key=user.sub):
