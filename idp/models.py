@@ -78,6 +78,7 @@ grants_table = Table(
     Column("resource", Text, nullable=True),
     Column("acr", String(32), nullable=True),
     Column("auth_time", BigInteger, nullable=True),
+    Column("dpop_jkt", String(64), nullable=True),  # RFC 9449: refresh needs a proof with this key
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Index("ix_idp_grants_sub", "sub"),

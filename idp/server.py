@@ -179,7 +179,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code: CodeRecord = self.request.authorization_code
         tokens: Tokens = self.server.tokens
         grant = tokens.new_grant(client_id=code.client_id, sub=code.sub, sid=code.sid, scope=code.scope,
-                                 resource=code.resource, acr=code.acr, auth_time=code.auth_time)
+                                 resource=code.resource, acr=code.acr, auth_time=code.auth_time,
+                                 dpop_jkt=_dpop_jkt())
         with tokens.engine.begin() as conn:
             claimed = conn.execute(update(codes_table).where(
                 codes_table.c.code_hash == code.code_hash, codes_table.c.used_at.is_(None))
@@ -197,7 +198,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
-        grant = self.server.tokens.use_refresh_token(refresh_token, self.request.client.client_id)
+        grant = self.server.tokens.use_refresh_token(refresh_token, self.request.client.client_id, _dpop_jkt())
         return RefreshCredential(grant) if grant else None
 
     def authenticate_user(self, credential: RefreshCredential) -> User | None:
@@ -217,17 +218,26 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         client: Client = self.request.client
         granted = client.get_allowed_scope(scope or client.scope)
+        jkt = _dpop_jkt()
         access = self.server.tokens.access_token(None, client_id=client.client_id, scope=granted,
-                                                 resource=self.request.payload.data.get("resource"))
-        return {"access_token": access, "token_type": "Bearer",
+                                                 resource=self.request.payload.data.get("resource"), dpop_jkt=jkt)
+        return {"access_token": access, "token_type": "DPoP" if jkt else "Bearer",
                 "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()), "scope": granted}
+
+
+def _dpop_jkt() -> str | None:
+    """The key thumbprint of the DPoP proof the token endpoint checked for this request, if any."""
+    from flask import g
+
+    return g.get("dpop_jkt")
 
 
 def _token_response(tokens: Tokens, grant: Grant, client: Client, refresh: bool, scope: str | None = None) -> dict:
     granted = scope or grant.scope
+    jkt = _dpop_jkt()
     access = tokens.access_token(grant, client_id=client.client_id, scope=granted, resource=grant.resource,
-                                 acr=grant.acr, auth_time=grant.auth_time, sub=grant.sub)
-    token = {"access_token": access, "token_type": "Bearer",
+                                 acr=grant.acr, auth_time=grant.auth_time, sub=grant.sub, dpop_jkt=jkt)
+    token = {"access_token": access, "token_type": "DPoP" if jkt else "Bearer",
              "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()), "scope": granted}
     if refresh and client.check_grant_type("refresh_token"):
         token["refresh_token"] = tokens.refresh_token(grant)

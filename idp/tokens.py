@@ -42,6 +42,7 @@ class Grant:
     resource: str | None
     acr: str | None
     auth_time: int | None
+    dpop_jkt: str | None = None
 
 
 class SigningKeys:
@@ -79,8 +80,9 @@ class Tokens:
 
     # -- grants ------------------------------------------------------------------------------------
     def new_grant(self, *, client_id: str, sub: str | None, sid: str | None, scope: str,
-                  resource: str | None = None, acr: str | None = None, auth_time: int | None = None) -> Grant:
-        grant = Grant(secrets.token_urlsafe(16), client_id, sub, sid, scope, resource, acr, auth_time)
+                  resource: str | None = None, acr: str | None = None, auth_time: int | None = None,
+                  dpop_jkt: str | None = None) -> Grant:
+        grant = Grant(secrets.token_urlsafe(16), client_id, sub, sid, scope, resource, acr, auth_time, dpop_jkt)
         with self.engine.begin() as conn:
             conn.execute(insert(grants_table).values(**grant.__dict__, created_at=utcnow(), revoked_at=None))
         return grant
@@ -91,7 +93,8 @@ class Tokens:
                                                           grants_table.c.revoked_at.is_(None))).first()
         if row is None:
             return None
-        return Grant(row.grant_id, row.client_id, row.sub, row.sid, row.scope, row.resource, row.acr, row.auth_time)
+        return Grant(row.grant_id, row.client_id, row.sub, row.sid, row.scope, row.resource, row.acr, row.auth_time,
+                     row.dpop_jkt)
 
     def revoke_grant(self, grant_id: str) -> None:
         now = utcnow()
@@ -114,7 +117,8 @@ class Tokens:
 
     # -- access tokens (RFC 9068) ---------------------------------------------------------------------
     def access_token(self, grant: Grant | None, *, client_id: str, scope: str, resource: str | None,
-                     acr: str | None = None, auth_time: int | None = None, sub: str | None = None) -> str:
+                     acr: str | None = None, auth_time: int | None = None, sub: str | None = None,
+                     dpop_jkt: str | None = None) -> str:
         now = int(time.time())
         jti = secrets.token_urlsafe(16)
         claims = {
@@ -126,6 +130,8 @@ class Tokens:
             claims["acr"] = acr
         if auth_time:
             claims["auth_time"] = auth_time
+        if dpop_jkt:
+            claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1: only the holder of that key may use it
         with self.engine.begin() as conn:
             conn.execute(insert(access_tokens_table).values(
                 jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
@@ -160,13 +166,21 @@ class Tokens:
                 expires_at=utcnow() + REFRESH_TOKEN_LIFETIME, used_at=None))
         return value
 
-    def use_refresh_token(self, value: str, client_id: str) -> Grant | None:
-        """The grant of a fresh refresh token, marking it used; reuse revokes the grant."""
+    def use_refresh_token(self, value: str, client_id: str, dpop_jkt: str | None = None) -> Grant | None:
+        """The grant of a fresh refresh token, marking it used; reuse revokes the grant.
+
+        A grant bound to a DPoP key (RFC 9449 §5) refreshes only with a proof from that key; a
+        request without it is refused before the token is used up.
+        """
         now = utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(select(refresh_tokens_table).where(
                 refresh_tokens_table.c.token_hash == token_hash(value))).first()
             if row is None:
+                return None
+            bound = conn.execute(select(grants_table.c.dpop_jkt).where(
+                grants_table.c.grant_id == row.grant_id)).scalar()
+            if bound and bound != dpop_jkt:
                 return None
             claimed = conn.execute(update(refresh_tokens_table).where(
                 refresh_tokens_table.c.token_hash == row.token_hash, refresh_tokens_table.c.used_at.is_(None))

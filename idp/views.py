@@ -19,6 +19,7 @@ from idp.security import LoginThrottle, check_answer, new_challenge, new_secret,
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.tokens import SigningKeys, Tokens
 from keys import jose
+from keys.dpop import DpopError, verify_proof
 
 bp = Blueprint("idp", __name__, template_folder="templates")
 SSO_COOKIE = "yitong_sso"
@@ -56,6 +57,7 @@ def discovery():
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": ["ES256", "RS256", "SM2"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "sid",
                              "preferred_username", "name", "phone_number", "phone_number_verified"],
         "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
@@ -336,6 +338,16 @@ def token():
         check_resource(request.form.getlist("resource"), _idp()["resources"])
     except InvalidTargetError as error:
         return _server().handle_error_response(request, error)
+    proofs = request.headers.getlist("DPoP")
+    if proofs:
+        try:  # RFC 9449 §5: the proof binds the tokens issued here to the client's key
+            if len(proofs) > 1:
+                raise DpopError("one DPoP proof per request")
+            g.dpop_jkt = verify_proof(proofs[0], method="POST", url=f"{_idp()['issuer']}/token",
+                                      replay_cache=_idp()["dpop_replay"]).jkt
+        except DpopError as error:
+            _audit("token.refused", grant_type=request.form.get("grant_type"), error="invalid_dpop_proof")
+            return jsonify(error="invalid_dpop_proof", error_description=str(error)), 400
     response = _server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")
@@ -365,7 +377,10 @@ def revoke():
 def userinfo():
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    claims = _idp()["tokens"].check_access_token(value.strip()) if scheme.lower() == "bearer" else None
+    scheme, value = scheme.lower(), value.strip()
+    claims = _idp()["tokens"].check_access_token(value) if scheme in ("bearer", "dpop") else None
+    if claims and not _sender_constrained_ok(claims, scheme, value):
+        claims = None
     if not claims or "openid" not in claims.get("scope", "").split():
         response = jsonify(error="invalid_token", error_description="a valid access token with openid scope")
         response.status_code = 401
@@ -375,6 +390,22 @@ def userinfo():
     if user is None:
         return jsonify(error="invalid_token"), 401
     return jsonify(dict(user_claims(user, claims["scope"])))
+
+
+def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
+    """RFC 9449 §7: a DPoP-bound token needs the DPoP scheme and a proof from the bound key."""
+    bound = (claims.get("cnf") or {}).get("jkt")
+    if not bound:
+        return scheme == "bearer"
+    if scheme != "dpop":
+        return False
+    try:
+        proof = verify_proof(request.headers.get("DPoP", ""), method=request.method,
+                             url=f"{_idp()['issuer']}/userinfo", replay_cache=_idp()["dpop_replay"],
+                             access_token=token)
+    except DpopError:
+        return False
+    return hmac.compare_digest(proof.jkt, bound)
 
 
 # -- logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------------------------
@@ -422,5 +453,6 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "captcha_key": keystore.secret("captcha"),
                                     "captcha_replay": runtime.replay_cache("captcha"),
                                     "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine),
+                                    "dpop_replay": runtime.replay_cache("dpop"),
                                     "resources": known_resources(issuer, seal_audience)}
     app.register_blueprint(bp)

@@ -403,3 +403,49 @@ def test_error_redirects_from_the_authorization_endpoint_carry_iss(idp):
     _, challenge = pkce_pair()
     params = code_from(idp.app.test_client().get(authorize_url(client.client_id, challenge, prompt="none")))
     assert params["error"] == "login_required" and params["iss"] == ISSUER  # RFC 9207 §2
+
+
+def _dpop_key():
+    from keys.asymmetric import generate_private_key
+
+    key = generate_private_key("p256")
+    return key, jose.public_jwk(key.public_key(), use=None)
+
+
+def test_dpop_binds_tokens_to_the_clients_key_and_userinfo_demands_the_proof(idp, alice):
+    from keys.dpop import proof_for
+
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    key, jwk = _dpop_key()
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier,
+            "client_id": client.client_id}
+    tokens = web.post("/token", data=form, headers={"DPoP": proof_for(key, jwk, "POST", f"{ISSUER}/token")}).get_json()
+    assert tokens["token_type"] == "DPoP"
+    _header, claims = jose.verify_jwt(tokens["access_token"], jwks(web), algorithms=["ES256"])
+    assert claims["cnf"]["jkt"] == jose.jwk_thumbprint(jwk)
+    access = tokens["access_token"]
+    as_bearer = web.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+    assert as_bearer.status_code == 401  # a stolen DPoP token is useless as a bearer token
+    proof = proof_for(key, jwk, "GET", f"{ISSUER}/userinfo", access_token=access)
+    ok = web.get("/userinfo", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
+    assert ok.status_code == 200 and ok.get_json()["sub"] == alice.sub
+    replayed = web.get("/userinfo", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
+    assert replayed.status_code == 401  # the proof's jti was already used
+    other_key, other_jwk = _dpop_key()
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client.client_id}
+    stolen = web.post("/token", data=refresh,
+                      headers={"DPoP": proof_for(other_key, other_jwk, "POST", f"{ISSUER}/token")})
+    assert stolen.status_code == 400  # the refresh token is bound to the first key (RFC 9449 §5)
+    rightful = web.post("/token", data=refresh, headers={"DPoP": proof_for(key, jwk, "POST", f"{ISSUER}/token")})
+    assert rightful.status_code == 200 and rightful.get_json()["token_type"] == "DPoP"
+
+
+def test_a_bad_dpop_proof_is_invalid_dpop_proof(idp):
+    client, secret = idp.client(grants=("client_credentials",), scope="seal:read")
+    response = idp.app.test_client().post(
+        "/token", data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret},
+        headers={"DPoP": "not.a.proof"})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof"
