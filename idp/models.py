@@ -118,6 +118,16 @@ sessions_table = Table(
     Column("ended_at", UTCDateTime, nullable=True),
 )
 
+par_table = Table(
+    "idp_par_requests",
+    metadata,
+    Column("request_uri_hash", LargeBinary, primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
 consents_table = Table(
     "idp_consents",
     metadata,

@@ -8,12 +8,13 @@ import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session
+from flask import Blueprint, Flask, Request, current_app, g, jsonify, redirect, render_template, request, session
 
 from idp.accounts import Accounts
 from idp.audit import Audit, mask_login
 from idp.clients import ClientRegistry
 from idp.consent import SCOPE_LABELS, Consents
+from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle, check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
 from idp.server import SCOPES, IdpServer, create_server, user_claims
@@ -47,6 +48,8 @@ def discovery():
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -120,54 +123,99 @@ def _error_page(title: str, detail: str, status: int = 400):
     return render_template("idp/error.html", title=title, detail=detail), status
 
 
-@bp.get("/authorize")
-def authorize():
-    server = _server()
-    sso = _current_session()
-    prompt = request.args.get("prompt", "").split()
-    max_age = request.args.get("max_age")
+class _Stop(Exception):
+    """A step of the authorization pipeline answered the request itself."""
+
+    def __init__(self, response) -> None:
+        self.response = response
+
+
+def _pushed_request():
+    """RFC 9126 §4: with ``request_uri``, the pushed parameters replace the query (never merged)."""
+    request_uri = request.args.get("request_uri")
+    if not request_uri:
+        return request, None
+    params = _idp()["par"].resolve(request_uri, request.args.get("client_id", ""))
+    if params is None:
+        raise _Stop(_error_page("无法登录 / Cannot sign in",
+                                "invalid_request_uri: the pushed request is unknown, expired or already used"))
+    environ = dict(request.environ, QUERY_STRING=urlencode({**params, "client_id": request.args["client_id"]}))
+    return Request(environ), request_uri
+
+
+def _validated_grant(server: IdpServer, oauth_request, user):
+    try:
+        return server.get_consent_grant(request=oauth_request, end_user=user)
+    except OAuth2Error as error:
+        if getattr(error, "redirect_uri", None):
+            raise _Stop(_authorize_error(error)) from None
+        raise _Stop(_error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")) from None
+
+
+def _signed_in_user(args, sso):
+    """The signed-in person, or None when (re-)authentication is needed (prompt=login, max_age)."""
+    prompt, max_age = args.get("prompt", "").split(), args.get("max_age")
     fresh = session.get("fresh_login") == _flow_id()
     stale = sso is not None and max_age is not None and max_age.isdigit() and \
         time.time() - sso.auth_time > int(max_age)
-    needs_login = sso is None or (("login" in prompt or stale) and not fresh)
-    user = None if needs_login else _idp()["accounts"].get(sso.sub)
-    try:
-        grant = server.get_consent_grant(end_user=user)
-    except OAuth2Error as error:
-        if getattr(error, "redirect_uri", None):
-            return _authorize_error(error)
-        return _error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")
-    if user is None:
-        if "none" in prompt:
-            from authlib.oidc.core.errors import LoginRequiredError
+    if sso is None or (("login" in prompt or stale) and not fresh):
+        return None
+    return _idp()["accounts"].get(sso.sub)
 
-            return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri,
-                                                                             redirect_fragment=False))
-        return redirect("/login?" + urlencode({"return_to": request.full_path}))
-    try:
-        check_resource(request.args.getlist("resource"), _idp()["resources"], redirect_uri=grant.redirect_uri,
-                       state=request.args.get("state"))
-    except InvalidTargetError as error:
-        return _authorize_error(error)
-    client_id, scope = grant.client.client_id, grant.request.payload.scope or ""
+
+def _consent_step(grant, args, user):
+    """None when consent is on record (or just given); otherwise the response to send."""
+    scope = grant.request.payload.scope or ""
     decided = session.get("consent_decision", {}).get(_flow_id())
     if decided == "deny":
         session.pop("consent_decision", None)
-        return server.create_authorization_response(grant=grant, grant_user=None)  # access_denied
-    consents = _idp()["consents"]
-    if decided != "allow" and ("consent" in prompt or not consents.covers(user.sub, client_id, scope)):
-        if "none" in prompt:
-            from authlib.oidc.core.errors import ConsentRequiredError
+        return _server().create_authorization_response(request=grant.request, grant=grant, grant_user=None)
+    prompt = args.get("prompt", "").split()
+    if decided == "allow" or ("consent" not in prompt and
+                              _idp()["consents"].covers(user.sub, grant.client.client_id, scope)):
+        return None
+    if "none" in prompt:
+        from authlib.oidc.core.errors import ConsentRequiredError
 
-            return _authorize_error(ConsentRequiredError(redirect_uri=grant.redirect_uri,
-                                                                               redirect_fragment=False))
-        labels = [SCOPE_LABELS.get(s, (s, s)) for s in scope.split()]
-        return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels,
-                               csrf=_csrf(), return_to=request.full_path)
+        return _authorize_error(ConsentRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
+    labels = [SCOPE_LABELS.get(s, (s, s)) for s in scope.split()]
+    return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels, csrf=_csrf(),
+                           return_to=request.full_path)
+
+
+@bp.get("/authorize")
+def authorize():
+    """A pipeline of small steps, each of which may answer: pushed request, client and redirect
+    checks (Authlib), sign-in, resource, consent, then the code."""
+    server = _server()
+    sso = _current_session()
+    try:
+        oauth_request, request_uri = _pushed_request()
+        args = oauth_request.args
+        user = _signed_in_user(args, sso)
+        grant = _validated_grant(server, oauth_request, user)
+        if user is None:
+            if "none" in args.get("prompt", "").split():
+                from authlib.oidc.core.errors import LoginRequiredError
+
+                return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
+            return redirect("/login?" + urlencode({"return_to": request.full_path}))
+        try:
+            check_resource(args.getlist("resource"), _idp()["resources"], redirect_uri=grant.redirect_uri,
+                           state=args.get("state"))
+        except InvalidTargetError as error:
+            return _authorize_error(error)
+        answered = _consent_step(grant, args, user)
+        if answered is not None:
+            return answered
+    except _Stop as stop:
+        return stop.response
     session.pop("fresh_login", None)
     session.pop("consent_decision", None)
     g.yitong_session = sso
-    return server.create_authorization_response(grant=grant, grant_user=user)
+    if request_uri:
+        _idp()["par"].mark_used(request_uri)
+    return server.create_authorization_response(request=grant.request, grant=grant, grant_user=user)
 
 
 def _csrf() -> str:
@@ -331,6 +379,52 @@ def account_mfa():
                            uri=provisioning_uri(secret, user.username or user.phone or user.sub))
 
 
+_NOT_PUSHED = {"client_secret", "client_assertion", "client_assertion_type", "request_uri"}
+
+
+@bp.post("/par")
+def pushed_authorization_request():
+    """RFC 9126 §2: authenticate the client, check the request as /authorize would, keep it."""
+    server = _server()
+    oauth_request = server.create_oauth2_request(request)
+    try:
+        client = server.authenticate_client(oauth_request, ["client_secret_basic", "client_secret_post", "none"],
+                                            endpoint="par")
+    except OAuth2Error as error:
+        return server.handle_error_response(request, error)
+    if "request_uri" in request.form:  # §2.1: a pushed request cannot point at another one
+        return jsonify(error="invalid_request", error_description="request_uri is not allowed here"), 400
+    params = {k: v for k, v in request.form.items() if k not in _NOT_PUSHED}
+    problem = _par_problem(client, params)
+    if problem:
+        return jsonify(error=problem[0], error_description=problem[1]), 400
+    request_uri, expires_in = _idp()["par"].push(client.client_id, params)
+    response = jsonify(request_uri=request_uri, expires_in=expires_in)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _par_problem(client, params: dict) -> tuple[str, str] | None:
+    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1)."""
+    if params.get("client_id", client.client_id) != client.client_id:
+        return "invalid_request", "client_id does not match the authenticated client"
+    if params.get("response_type") != "code" or not client.check_response_type("code"):
+        return "unsupported_response_type", "only response_type=code"
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return "invalid_request", "redirect_uri is missing or not registered for this client"
+    if client.is_public and not params.get("code_challenge"):
+        return "invalid_request", "public clients must use PKCE (code_challenge with S256)"
+    if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
+        return "invalid_request", "code_challenge_method must be S256"
+    try:
+        check_resource([params["resource"]] if "resource" in params else [], _idp()["resources"])
+    except InvalidTargetError as error:
+        return "invalid_target", error.description
+    return None
+
+
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------
 @bp.post("/token")
 def token():
@@ -454,5 +548,6 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "captcha_replay": runtime.replay_cache("captcha"),
                                     "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine),
                                     "dpop_replay": runtime.replay_cache("dpop"),
-                                    "resources": known_resources(issuer, seal_audience)}
+                                    "resources": known_resources(issuer, seal_audience),
+                                    "par": PushedRequests(engine)}
     app.register_blueprint(bp)

@@ -449,3 +449,42 @@ def test_a_bad_dpop_proof_is_invalid_dpop_proof(idp):
         "/token", data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret},
         headers={"DPoP": "not.a.proof"})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_pushed_authorization_request_then_code_and_the_handle_is_single_use(idp, alice):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    pushed = web.post("/par", data={"client_id": client.client_id, "client_secret": secret, "response_type": "code",
+                                    "redirect_uri": REDIRECT, "scope": "openid profile", "state": "par-state",
+                                    "nonce": "par-nonce", "code_challenge": challenge,
+                                    "code_challenge_method": "S256"})
+    assert pushed.status_code == 201, pushed.get_json()
+    request_uri = pushed.get_json()["request_uri"]
+    assert request_uri.startswith("urn:ietf:params:oauth:request_uri:") and pushed.get_json()["expires_in"] > 0
+    from urllib.parse import urlencode
+
+    url = "/authorize?" + urlencode({"client_id": client.client_id, "request_uri": request_uri})
+    assert web.get(url).headers["Location"].startswith("/login?")
+    back = login(web, "alice", return_to=url)
+    params = code_from(through_consent(web, web.get(back.headers["Location"])))
+    assert params["state"] == "par-state"
+    tokens = exchange(web, client.client_id, params["code"], verifier, secret).get_json()
+    _header, claims = jose.verify_jwt(tokens["id_token"], jwks(web), algorithms=["ES256"])
+    assert claims["nonce"] == "par-nonce"
+    assert web.get(url).status_code == 400  # used: RFC 9126 §4 one-time use
+
+
+def test_par_checks_the_request_before_keeping_it(idp):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    auth = {"client_id": client.client_id, "client_secret": secret, "response_type": "code", "scope": "openid"}
+    bad_redirect = web.post("/par", data={**auth, "redirect_uri": "https://evil.example/cb"})
+    assert bad_redirect.status_code == 400 and bad_redirect.get_json()["error"] == "invalid_request"
+    bad_secret = web.post("/par", data={**auth, "client_secret": "nope", "redirect_uri": REDIRECT})
+    assert bad_secret.status_code == 401 and bad_secret.get_json()["error"] == "invalid_client"
+    other = idp.client()[0]
+    stolen = web.post("/par", data={**auth, "redirect_uri": REDIRECT}).get_json()["request_uri"]
+    from urllib.parse import urlencode
+
+    assert web.get("/authorize?" + urlencode({"client_id": other.client_id, "request_uri": stolen})).status_code == 400
