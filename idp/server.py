@@ -130,6 +130,14 @@ class IdpServer(AuthorizationServer):
         self.clients, self.accounts, self.tokens, self.issuer = clients, accounts, tokens, issuer
         self.scopes_supported = SCOPES
 
+    def create_oauth2_request(self, request):
+        """Authlib's Flask server always wraps the global request; a pushed authorization request
+        (RFC 9126) hands us a rebuilt one, which must be the one validated."""
+        from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+        from flask import request as current_request
+
+        return FlaskOAuth2Request(request if request is not None else current_request)
+
     def validate_requested_scope(self, scope):
         # Unknown scopes are dropped by the client's allowed-scope filter rather than refused.
         return None
