@@ -157,6 +157,14 @@ class Accounts:
                 sessions_table.c.expires_at > utcnow())).first()
         return Session(row.sid, row.sub, row.acr, list(row.amr), row.auth_time) if row else None
 
+    def session_amr(self, sid: str | None) -> list[str] | None:
+        """How the person authenticated in session ``sid`` (OIDC Core §2 ``amr``), for ID tokens."""
+        if not sid:
+            return None
+        with self.engine.connect() as conn:
+            amr = conn.execute(select(sessions_table.c.amr).where(sessions_table.c.sid == sid)).scalar()
+        return list(amr) if amr else None
+
     def end_session(self, sid: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(sessions_table).where(sessions_table.c.sid == sid, sessions_table.c.ended_at.is_(None))

@@ -266,15 +266,20 @@ class YitongOpenIDCode(OpenIDCode):
         client: Client = request.client
         alg = client.id_token_signed_response_alg
         at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
+        claims = dict(user_claims(request.user, token["scope"]))
+        amr = self._accounts.session_amr(code.sid) if code else None
+        if amr:
+            claims["amr"] = amr
         return self.server_tokens(request).id_token(
             client_id=client.client_id, alg=alg, sub=request.user.sub,
-            claims=dict(user_claims(request.user, token["scope"])), nonce=code.nonce if code else None,
+            claims=claims, nonce=code.nonce if code else None,
             auth_time=code.auth_time if code else None, acr=code.acr if code else None,
             sid=code.sid if code else None, at_hash=at_hash)
 
-    def __init__(self, tokens: Tokens) -> None:
+    def __init__(self, tokens: Tokens, accounts: Accounts) -> None:
         super().__init__(require_nonce=False)
         self._tokens = tokens
+        self._accounts = accounts
 
     def server_tokens(self, request) -> Tokens:
         return self._tokens
@@ -348,7 +353,7 @@ class Revocation(RevocationEndpoint):
 
 def create_server(clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str) -> IdpServer:
     server = IdpServer(clients, accounts, tokens, issuer)
-    server.register_grant(AuthorizationCodeGrant, [S256Only(required=False), YitongOpenIDCode(tokens)])
+    server.register_grant(AuthorizationCodeGrant, [S256Only(required=False), YitongOpenIDCode(tokens, accounts)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Introspection)

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Request, current_app, g, jsonify, redirect, 
 
 from idp.accounts import Accounts
 from idp.audit import Audit, mask_login
+from idp.backchannel_logout import logout_token_claims
 from idp.clients import ClientRegistry
 from idp.consent import SCOPE_LABELS, Consents
 from idp.par import PushedRequests
@@ -50,6 +51,8 @@ def discovery():
         "end_session_endpoint": f"{issuer}/logout",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "require_pushed_authorization_requests": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -486,6 +489,19 @@ def userinfo():
     return jsonify(dict(user_claims(user, claims["scope"])))
 
 
+def _notify_backchannel(sso, client_ids: set[str]) -> None:
+    """Queue a logout token for every RP of the ended session that asked for one."""
+    idp = _idp()
+    for client_id in sorted(client_ids):
+        client = idp["clients"].get(client_id)
+        uri = client.metadata.get("backchannel_logout_uri") if client else None
+        if not uri:
+            continue
+        claims = logout_token_claims(idp["issuer"], client_id, sso.sub, sso.sid)
+        token = idp["keys"].sign(claims, client.id_token_signed_response_alg, typ="logout+jwt")
+        idp["jobs"].enqueue("idp.backchannel_logout:deliver", uri, token)
+
+
 def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
     """RFC 9449 §7: a DPoP-bound token needs the DPoP scheme and a proof from the bound key."""
     bound = (claims.get("cnf") or {}).get("jkt")
@@ -517,9 +533,10 @@ def logout():
             return _error_page("无法退出 / Cannot sign out", "id_token_hint is not an ID token of ours")
     sso = _current_session()
     if sso is not None:
-        idp["tokens"].revoke_session_grants(sso.sid)
+        ended = idp["tokens"].revoke_session_grants(sso.sid)
         idp["accounts"].end_session(sso.sid)
         _audit("logout", sub=sso.sub, client_id=client_id, sid=sso.sid)
+        _notify_backchannel(sso, {g.client_id for g in ended})
     target = request.values.get("post_logout_redirect_uri")
     client = idp["clients"].get(client_id) if client_id else None
     if target and client and target in client.post_logout_redirect_uris:
@@ -549,5 +566,6 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine),
                                     "dpop_replay": runtime.replay_cache("dpop"),
                                     "resources": known_resources(issuer, seal_audience),
-                                    "par": PushedRequests(engine)}
+                                    "par": PushedRequests(engine),
+                                    "jobs": runtime.jobs}
     app.register_blueprint(bp)

@@ -334,6 +334,12 @@ def test_totp_enrolment_then_login_needs_the_second_factor(idp, alice):
     code = pyotp.TOTP(secret).at(int(__import__("time").time()) + 30)
     done = fresh.post("/login/mfa", data={"csrf": csrf, "code": code})
     assert done.status_code == 302 and "yitong_sso" in done.headers.get("Set-Cookie", "")
+    client, _ = idp.client(public=True)
+    verifier, challenge = pkce_pair()
+    params = code_from(through_consent(fresh, fresh.get(authorize_url(client.client_id, challenge))))
+    id_token = exchange(fresh, client.client_id, params["code"], verifier).get_json()["id_token"]
+    _header, claims = jose.verify_jwt(id_token, jwks(fresh), algorithms=["ES256"])
+    assert claims["amr"] == ["pwd", "otp"]  # the RP can see that two factors were used
 
 
 def test_a_recovery_code_works_once(idp, alice):
@@ -488,3 +494,43 @@ def test_par_checks_the_request_before_keeping_it(idp):
     from urllib.parse import urlencode
 
     assert web.get("/authorize?" + urlencode({"client_id": other.client_id, "request_uri": stolen})).status_code == 400
+
+
+def test_backchannel_logout_token_reaches_the_rp(idp, alice):
+    import http.server
+    import threading
+    from urllib.parse import parse_qs
+
+    received, arrived = [], threading.Event()
+
+    class RP(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            received.append(parse_qs(self.rfile.read(length).decode())["logout_token"][0])
+            self.send_response(200)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), RP)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    client, _ = idp.client(public=True, backchannel_logout_uri=f"http://127.0.0.1:{server.server_port}/bcl")
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    id_token = exchange(web, client.client_id, code, verifier).get_json()["id_token"]
+    web.get("/logout")
+    jobs = idp.home.runtime.jobs
+    if jobs.durable:  # RQ on the Redis run: what `yitong worker` does, in-process
+        from rq import SimpleWorker
+
+        SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
+    assert arrived.wait(timeout=10), "no logout token arrived"
+    server.server_close()
+    header, claims = jose.verify_jwt(received[0], jwks(web), algorithms=["ES256"])
+    _h, id_claims = jose.verify_jwt(id_token, jwks(web), algorithms=["ES256"])
+    assert header["typ"] == "logout+jwt" and "nonce" not in claims
+    assert (claims["aud"], claims["sub"], claims["sid"]) == (client.client_id, alice.sub, id_claims["sid"])
+    assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
