@@ -61,10 +61,10 @@ class Client(ClientMixin):
         pinned = self.token_endpoint_auth_method
         if self.is_public:
             return method == "none"
+        if pinned == "private_key_jwt":  # Authlib's name for it is client_assertion_jwt
+            return method in ("private_key_jwt", "client_assertion_jwt")
         if self.metadata.get("yitong_auth_method_pinned") and endpoint == "token":
             return method == pinned
-        if pinned == "private_key_jwt":
-            return method in ("private_key_jwt", "client_assertion_jwt")
         # Confidential clients accept both secret methods unless pinned (issue 4 §3).
         return method in ("client_secret_basic", "client_secret_post")
 
@@ -135,6 +135,7 @@ def build_metadata(
     post_logout_redirect_uris: list[str] = (),
     backchannel_logout_uri: str | None = None,
     id_token_signed_response_alg: str = "ES256",
+    jwks: dict | None = None,
 ) -> dict:
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
@@ -149,6 +150,10 @@ def build_metadata(
         raise ClientError("a public client cannot use client_credentials (it has no credentials)")
     if "authorization_code" in grant_types and not redirect_uris:
         raise ClientError("the authorization_code grant needs at least one --redirect-uri")
+    if method == "private_key_jwt":
+        _check_jwks(jwks)
+    elif jwks:
+        raise ClientError("--jwks is for private_key_jwt clients")
     if id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
     metadata = {
@@ -165,7 +170,24 @@ def build_metadata(
     }
     if backchannel_logout_uri:
         metadata["backchannel_logout_uri"] = _check_uri(backchannel_logout_uri, "back-channel logout URI")
+    if jwks:
+        metadata["jwks"] = jwks
     return metadata
+
+
+def _check_jwks(jwks: dict | None) -> None:
+    """A private_key_jwt client registers public keys only (RFC 7591 §2 ``jwks``)."""
+    from keys import jose
+    from keys.errors import KeysError
+
+    keys = (jwks or {}).get("keys") if isinstance(jwks, dict) else None
+    if not keys:
+        raise ClientError("private_key_jwt needs the client's public keys: --jwks-file with {\"keys\": [...]}")
+    for jwk in keys:
+        try:
+            jose.jwk_to_public_key(jwk)
+        except (KeysError, TypeError, ValueError) as exc:
+            raise ClientError(f"bad key in jwks: {exc}") from None
 
 
 class ClientRegistry:

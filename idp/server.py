@@ -12,6 +12,7 @@ from datetime import timedelta
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -143,8 +144,38 @@ class IdpServer(AuthorizationServer):
         return None
 
 
+CONFIDENTIAL_AUTH = ["client_secret_basic", "client_secret_post", "client_assertion_jwt"]
+
+
+class PrivateKeyJwt(JWTBearerClientAssertion):
+    """RFC 7523 §2.2 client authentication, advertised as ``private_key_jwt`` (OIDC Core §9).
+
+    Authlib names it ``client_assertion_jwt``; the client's public keys come from its registered
+    ``jwks``; each assertion's ``jti`` is accepted once (replay cache, Redis in production).
+    """
+
+    def __init__(self, issuer: str, replay_cache) -> None:
+        super().__init__(validate_jti=True)
+        self._issuer, self._replay = issuer, replay_cache
+
+    def get_audiences(self):
+        issuer = self._issuer
+        return [issuer, f"{issuer}/token", f"{issuer}/par", f"{issuer}/introspect", f"{issuer}/revoke"]
+
+    def validate_jti(self, claims, jti) -> bool:
+        import time
+
+        lifetime = max(int(claims.get("exp", 0)) - int(time.time()), 0) + self.leeway + 1
+        return self._replay.first_use(f"{claims['iss']}:{jti}", ttl_seconds=lifetime)
+
+    def resolve_client_public_key(self, client: Client):
+        from joserfc.jwk import KeySet
+
+        return KeySet.import_key_set(client.metadata.get("jwks") or {"keys": []})
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH, "none"]
 
     def save_authorization_code(self, code: str, request) -> None:
         from flask import g
@@ -202,7 +233,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH, "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
@@ -221,7 +252,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         client: Client = self.request.client
@@ -301,7 +332,7 @@ def user_claims(user: User, scope: str) -> UserInfo:
 class Introspection(IntrospectionEndpoint):
     """RFC 7662: any authenticated client may introspect (resource servers are clients too)."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH
 
     def query_token(self, token_string, token_type_hint):
         tokens: Tokens = self.server.tokens
@@ -338,7 +369,7 @@ class Introspection(IntrospectionEndpoint):
 class Revocation(RevocationEndpoint):
     """RFC 7009: revoking a refresh token revokes its grant; an access token, itself."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH, "none"]
 
     def query_token(self, token_string, token_type_hint):
         return Introspection.query_token(self, token_string, token_type_hint)
@@ -351,8 +382,10 @@ class Revocation(RevocationEndpoint):
             tokens.revoke_access_token(token.claims["jti"])
 
 
-def create_server(clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str) -> IdpServer:
+def create_server(clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str,
+                  assertion_replay) -> IdpServer:
     server = IdpServer(clients, accounts, tokens, issuer)
+    server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(issuer, assertion_replay))
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=False), YitongOpenIDCode(tokens, accounts)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

@@ -59,7 +59,9 @@ def discovery():
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "SM2"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt",
+                                                  "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
@@ -391,8 +393,8 @@ def pushed_authorization_request():
     server = _server()
     oauth_request = server.create_oauth2_request(request)
     try:
-        client = server.authenticate_client(oauth_request, ["client_secret_basic", "client_secret_post", "none"],
-                                            endpoint="par")
+        client = server.authenticate_client(oauth_request, ["client_secret_basic", "client_secret_post",
+                                                            "client_assertion_jwt", "none"], endpoint="par")
     except OAuth2Error as error:
         return server.handle_error_response(request, error)
     if "request_uri" in request.form:  # §2.1: a pushed request cannot point at another one
@@ -558,7 +560,8 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     app.secret_key = keystore.secret("flask-session")
     app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure)
-    app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer), "issuer": issuer,
+    app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer,
+                                                            runtime.replay_cache("client-assertion")), "issuer": issuer,
                                     "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
                                     "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
                                     "captcha_key": keystore.secret("captcha"),

@@ -72,16 +72,18 @@ def _scopes(values: tuple[str, ...]) -> str:
 @click.option("--token-endpoint-auth-method", type=click.Choice(AUTH_METHODS))
 @click.option("--public", is_flag=True, help="A public client (SPA, mobile app): PKCE, no secret.")
 @click.option("--id-token-alg", default="ES256", type=click.Choice(["ES256", "SM2"]), show_default=True)
+@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
+              help="The client's public keys (JWK Set JSON), for --token-endpoint-auth-method private_key_jwt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the RFC 7591 client information.")
 def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, grants, scopes,
-                  token_endpoint_auth_method, public, id_token_alg, as_json) -> None:
+                  token_endpoint_auth_method, public, id_token_alg, jwks_file, as_json) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
     try:
         metadata = build_metadata(
             redirect_uris=list(redirect_uris), grant_types=list(grants), scope=_scopes(scopes),
             token_endpoint_auth_method=token_endpoint_auth_method, public=public,
             post_logout_redirect_uris=list(post_logout), backchannel_logout_uri=backchannel_logout_uri,
-            id_token_signed_response_alg=id_token_alg)
+            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file))
         created, secret = _registry().create(name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
@@ -92,6 +94,18 @@ def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, gran
     click.echo(f"client_id:     {created.client_id}")
     if secret:
         click.echo(f"client_secret: {secret}   (shown once: store it now)")
+
+
+def _read_jwks(path: str | None) -> dict | None:
+    if not path:
+        return None
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"{path}: not a JWK Set ({exc})") from None
 
 
 @client.command("list")
