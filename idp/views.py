@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, Request, current_app, g, jsonify, redirect, render_template, request, session
 
+from idp import admin_api
 from idp.accounts import Accounts
 from idp.audit import Audit, mask_login
 from idp.backchannel_logout import logout_token_claims
@@ -572,3 +573,4 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "par": PushedRequests(engine),
                                     "jobs": runtime.jobs}
     app.register_blueprint(bp)
+    app.register_blueprint(admin_api.bp)

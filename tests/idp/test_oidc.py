@@ -567,3 +567,33 @@ def test_private_key_jwt_client_authentication_and_assertion_replay(idp):
     assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_client"
     forged = web.post("/token", data={**form, "client_assertion": assertion(generate_private_key("p256"))})
     assert forged.status_code == 400 and forged.get_json()["error"] == "invalid_client"
+
+
+def test_admin_api_manages_clients_with_an_admin_scoped_token(idp):
+    admin, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+    web = idp.app.test_client()
+    token = web.post("/token", data={"grant_type": "client_credentials", "client_id": admin.client_id,
+                                     "client_secret": secret, "scope": "yitong:admin"}).get_json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    made = web.post("/admin/api/v1/clients", headers=auth, json={
+        "client_name": "Licence portal", "redirect_uris": ["https://licence.example.gov.cn/cb"],
+        "grant_types": ["authorization_code"], "scope": "openid profile"})
+    assert made.status_code == 201 and made.get_json()["client_secret"]
+    client_id = made.get_json()["client_id"]
+    patched = web.patch(f"/admin/api/v1/clients/{client_id}", headers=auth, json={"scope": "openid"})
+    assert patched.get_json()["scope"] == "openid"
+    assert web.post(f"/admin/api/v1/clients/{client_id}/secret", headers=auth).get_json()["client_secret"]
+    bad = web.post("/admin/api/v1/clients", headers=auth, json={"grant_types": ["password"]})
+    assert bad.status_code == 400 and bad.headers["Content-Type"] == "application/problem+json"
+    assert web.delete(f"/admin/api/v1/clients/{client_id}", headers=auth).status_code == 204
+    assert web.get(f"/admin/api/v1/clients/{client_id}", headers=auth).status_code == 404
+
+
+def test_admin_api_refuses_missing_and_unscoped_tokens(idp):
+    reader, secret = idp.client(grants=("client_credentials",), scope="seal:read")
+    web = idp.app.test_client()
+    assert web.get("/admin/api/v1/clients").status_code == 401
+    token = web.post("/token", data={"grant_type": "client_credentials", "client_id": reader.client_id,
+                                     "client_secret": secret}).get_json()["access_token"]
+    refused = web.get("/admin/api/v1/clients", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403 and "insufficient_scope" in refused.headers["WWW-Authenticate"]
