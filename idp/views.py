@@ -56,7 +56,7 @@ def discovery():
         "backchannel_logout_session_supported": True,
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "SM2"],
@@ -110,6 +110,27 @@ def _audit(event: str, **fields) -> None:
     _idp()["audit"].record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
 
 
+RESPONSE_MODES = ("query", "fragment", "form_post")
+
+
+def _in_response_mode(response, mode: str | None):
+    """OAuth 2.0 Multiple Response Type Encoding Practices §2 (fragment) and Form Post Response
+    Mode 1.0: re-express the authorization response Authlib built as a query redirect."""
+    location = response.headers.get("Location")
+    if not location or mode in (None, "", "query"):
+        return response
+    target, _, query = location.partition("?")
+    if mode == "fragment":
+        response.headers["Location"] = f"{target}#{query}"
+        return response
+    fields = parse_qs(query)
+    page = current_app.make_response(render_template("idp/form_post.html", action=target,
+                                                     fields={k: v[0] for k, v in fields.items()}))
+    page.headers["Cache-Control"] = "no-store"
+    page.headers["Content-Security-Policy"] = "default-src 'none'; script-src 'unsafe-inline'; form-action *"
+    return page
+
+
 def _authorize_error(error):
     """An error redirect from the authorization endpoint, with ``iss`` (RFC 9207 §2 covers errors too).
 
@@ -122,7 +143,8 @@ def _authorize_error(error):
     location = response.headers.get("Location")
     if location and "iss=" not in urlsplit(location).query:
         response.headers["Location"] = add_params_to_uri(location, [("iss", _idp()["issuer"])])
-    return response
+    mode = request.args.get("response_mode")
+    return _in_response_mode(response, mode if mode in RESPONSE_MODES else None)
 
 
 def _error_page(title: str, detail: str, status: int = 400):
@@ -200,6 +222,11 @@ def authorize():
         args = oauth_request.args
         user = _signed_in_user(args, sso)
         grant = _validated_grant(server, oauth_request, user)
+        if args.get("response_mode", "query") not in RESPONSE_MODES:
+            from authlib.oauth2.rfc6749 import InvalidRequestError
+
+            return _authorize_error(InvalidRequestError("response_mode must be query, fragment or form_post",
+                                                        redirect_uri=grant.redirect_uri, state=args.get("state")))
         if user is None:
             if "none" in args.get("prompt", "").split():
                 from authlib.oidc.core.errors import LoginRequiredError
@@ -221,7 +248,8 @@ def authorize():
     g.yitong_session = sso
     if request_uri:
         _idp()["par"].mark_used(request_uri)
-    return server.create_authorization_response(request=grant.request, grant=grant, grant_user=user)
+    response = server.create_authorization_response(request=grant.request, grant=grant, grant_user=user)
+    return _in_response_mode(response, args.get("response_mode"))
 
 
 def _csrf() -> str:

@@ -597,3 +597,28 @@ def test_admin_api_refuses_missing_and_unscoped_tokens(idp):
                                      "client_secret": secret}).get_json()["access_token"]
     refused = web.get("/admin/api/v1/clients", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403 and "insufficient_scope" in refused.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("mode", ["fragment", "form_post"])
+def test_response_modes_fragment_and_form_post_carry_code_state_and_iss(idp, alice, mode):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice")
+    _, challenge = pkce_pair()
+    response = through_consent(web, web.get(authorize_url(client.client_id, challenge, response_mode=mode)))
+    if mode == "fragment":
+        target, _, fragment = response.headers["Location"].partition("#")
+        assert target == REDIRECT and "code=" in fragment and "iss=" in fragment and "state=st-1" in fragment
+    else:
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and f'action="{REDIRECT}"' in page
+        assert 'name="code"' in page and 'name="state" value="st-1"' in page and 'name="iss"' in page
+
+
+def test_unknown_response_mode_is_refused(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    login(web, "alice")
+    _, challenge = pkce_pair()
+    params = code_from(web.get(authorize_url(client.client_id, challenge, response_mode="web_message")))
+    assert params["error"] == "invalid_request"
