@@ -63,11 +63,16 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
             if certfile:
                 self.cfg.set("certfile", certfile)
                 self.cfg.set("keyfile", keyfile)
+            self.cfg.set("post_fork", lambda _server, _worker: home.engine.dispose(close=False))
             self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
         def load(self):
             return app
 
+    # The checks above and create_app() opened pooled connections in this (master) process;
+    # forked workers must not share those sockets (SQLAlchemy "using connection pools with
+    # multiprocessing"): drop them here, and have each worker forget any it inherited.
+    home.engine.dispose()
     scheme = "https" if certfile else "http"
     click.echo(f"Yitong on {scheme}://{host}:{port} (issuer {home.settings.issuer}; "
                f"{workers} worker(s) x {THREADS} threads)", err=True)
