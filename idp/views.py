@@ -1,45 +1,48 @@
-"""The IdP's HTTP face: discovery, JWKS, authorize/login, token, userinfo, introspect, revoke, logout."""
+"""The IdP's protocol endpoints: discovery, JWKS, authorize, PAR, token, userinfo, introspect,
+revoke, logout; and register() that mounts the IdP."""
 
 from __future__ import annotations
 
 import hmac
-import secrets
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Flask, Request, current_app, g, jsonify, redirect, render_template, request, session
+from flask import Flask, Request, current_app, g, jsonify, redirect, render_template, request, session
 
-from idp import admin_api
+from idp import (
+    admin_api,
+    pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
+)
 from idp.accounts import Accounts
-from idp.audit import Audit, mask_login
+from idp.audit import Audit
 from idp.backchannel_logout import logout_token_claims
 from idp.clients import ClientRegistry
 from idp.consent import SCOPE_LABELS, Consents
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
-from idp.security import LoginThrottle, check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
+from idp.security import LoginThrottle
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.tokens import SigningKeys, Tokens
+from idp.web import (
+    SSO_COOKIE,
+    audit,
+    bp,
+    csrf_token,
+    current_session,
+    error_page,
+    flow_id,
+    oauth_server,
+    services,
+)
 from keys import jose
 from keys.dpop import DpopError, verify_proof
-
-bp = Blueprint("idp", __name__, template_folder="templates")
-SSO_COOKIE = "yitong_sso"
-
-
-def _idp() -> dict:
-    return current_app.extensions["yitong.idp"]
-
-
-def _server() -> IdpServer:
-    return _idp()["server"]
 
 
 # -- discovery and keys ----------------------------------------------------------------------------
 @bp.get("/.well-known/openid-configuration")
 def discovery():
-    issuer = _idp()["issuer"]
+    issuer = services()["issuer"]
     document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -80,7 +83,7 @@ def discovery():
 
 
 def _jwks_response(sm2: bool):
-    keys = [k for k in _idp()["keys"].jwks()["keys"] if (k.get("crv") == "SM2") == sm2]
+    keys = [k for k in services()["keys"].jwks()["keys"] if (k.get("crv") == "SM2") == sm2]
     response = jsonify({"keys": keys})
     # Short enough that a rotated key (published pending for --activate-after) is seen in time.
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -102,12 +105,6 @@ def jwks_sm2():
 
 
 # -- authorization and login -------------------------------------------------------------------------
-def _current_session():
-    return _idp()["accounts"].session(request.cookies.get(SSO_COOKIE))
-
-
-def _audit(event: str, **fields) -> None:
-    _idp()["audit"].record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
 
 
 RESPONSE_MODES = ("query", "fragment", "form_post")
@@ -139,16 +136,12 @@ def _authorize_error(error):
     """
     from authlib.common.urls import add_params_to_uri
 
-    response = _server().handle_error_response(request, error)
+    response = oauth_server().handle_error_response(request, error)
     location = response.headers.get("Location")
     if location and "iss=" not in urlsplit(location).query:
-        response.headers["Location"] = add_params_to_uri(location, [("iss", _idp()["issuer"])])
+        response.headers["Location"] = add_params_to_uri(location, [("iss", services()["issuer"])])
     mode = request.args.get("response_mode")
     return _in_response_mode(response, mode if mode in RESPONSE_MODES else None)
-
-
-def _error_page(title: str, detail: str, status: int = 400):
-    return render_template("idp/error.html", title=title, detail=detail), status
 
 
 class _Stop(Exception):
@@ -163,9 +156,9 @@ def _pushed_request():
     request_uri = request.args.get("request_uri")
     if not request_uri:
         return request, None
-    params = _idp()["par"].resolve(request_uri, request.args.get("client_id", ""))
+    params = services()["par"].resolve(request_uri, request.args.get("client_id", ""))
     if params is None:
-        raise _Stop(_error_page("无法登录 / Cannot sign in",
+        raise _Stop(error_page("无法登录 / Cannot sign in",
                                 "invalid_request_uri: the pushed request is unknown, expired or already used"))
     environ = dict(request.environ, QUERY_STRING=urlencode({**params, "client_id": request.args["client_id"]}))
     return Request(environ), request_uri
@@ -177,37 +170,37 @@ def _validated_grant(server: IdpServer, oauth_request, user):
     except OAuth2Error as error:
         if getattr(error, "redirect_uri", None):
             raise _Stop(_authorize_error(error)) from None
-        raise _Stop(_error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")) from None
+        raise _Stop(error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")) from None
 
 
 def _signed_in_user(args, sso):
     """The signed-in person, or None when (re-)authentication is needed (prompt=login, max_age)."""
     prompt, max_age = args.get("prompt", "").split(), args.get("max_age")
-    fresh = session.get("fresh_login") == _flow_id()
+    fresh = session.get("fresh_login") == flow_id()
     stale = sso is not None and max_age is not None and max_age.isdigit() and \
         time.time() - sso.auth_time > int(max_age)
     if sso is None or (("login" in prompt or stale) and not fresh):
         return None
-    return _idp()["accounts"].get(sso.sub)
+    return services()["accounts"].get(sso.sub)
 
 
 def _consent_step(grant, args, user):
     """None when consent is on record (or just given); otherwise the response to send."""
     scope = grant.request.payload.scope or ""
-    decided = session.get("consent_decision", {}).get(_flow_id())
+    decided = session.get("consent_decision", {}).get(flow_id())
     if decided == "deny":
         session.pop("consent_decision", None)
-        return _server().create_authorization_response(request=grant.request, grant=grant, grant_user=None)
+        return oauth_server().create_authorization_response(request=grant.request, grant=grant, grant_user=None)
     prompt = args.get("prompt", "").split()
     if decided == "allow" or ("consent" not in prompt and
-                              _idp()["consents"].covers(user.sub, grant.client.client_id, scope)):
+                              services()["consents"].covers(user.sub, grant.client.client_id, scope)):
         return None
     if "none" in prompt:
         from authlib.oidc.core.errors import ConsentRequiredError
 
         return _authorize_error(ConsentRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
     labels = [SCOPE_LABELS.get(s, (s, s)) for s in scope.split()]
-    return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels, csrf=_csrf(),
+    return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels, csrf=csrf_token(),
                            return_to=request.full_path)
 
 
@@ -215,8 +208,8 @@ def _consent_step(grant, args, user):
 def authorize():
     """A pipeline of small steps, each of which may answer: pushed request, client and redirect
     checks (Authlib), sign-in, resource, consent, then the code."""
-    server = _server()
-    sso = _current_session()
+    server = oauth_server()
+    sso = current_session()
     try:
         oauth_request, request_uri = _pushed_request()
         args = oauth_request.args
@@ -234,7 +227,7 @@ def authorize():
                 return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
             return redirect("/login?" + urlencode({"return_to": request.full_path}))
         try:
-            check_resource(args.getlist("resource"), _idp()["resources"], redirect_uri=grant.redirect_uri,
+            check_resource(args.getlist("resource"), services()["resources"], redirect_uri=grant.redirect_uri,
                            state=args.get("state"))
         except InvalidTargetError as error:
             return _authorize_error(error)
@@ -247,170 +240,9 @@ def authorize():
     session.pop("consent_decision", None)
     g.yitong_session = sso
     if request_uri:
-        _idp()["par"].mark_used(request_uri)
+        services()["par"].mark_used(request_uri)
     response = server.create_authorization_response(request=grant.request, grant=grant, grant_user=user)
     return _in_response_mode(response, args.get("response_mode"))
-
-
-def _csrf() -> str:
-    session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
-    return session["csrf"]
-
-
-def _csrf_ok() -> bool:
-    """Synchroniser token (OWASP CSRF cheat sheet): the form's token must match the session's."""
-    return hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-")
-
-
-def _csrf_failure():
-    return _error_page("请求已过期 / Request expired", "CSRF check failed: reload the page and try again.", 400)
-
-
-@bp.post("/consent")
-def consent():
-    return_to = _safe_return_to(request.form.get("return_to"))
-    sso = _current_session()
-    if sso is None or return_to == "/":
-        return _error_page("无法授权 / Cannot allow access", "Your sign-in has ended; start again from the portal.")
-    if not _csrf_ok():
-        return _csrf_failure()
-    query = parse_qs(urlsplit(return_to).query)
-    client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
-    client = _idp()["clients"].get(client_id)
-    allowed = client.get_allowed_scope(scope) if client else ""
-    decision = "allow" if request.form.get("decision") == "allow" else "deny"
-    if decision == "allow" and client:
-        _idp()["consents"].grant(sso.sub, client_id, allowed)
-        _audit("consent.given", sub=sso.sub, client_id=client_id, scope=allowed)
-    session["consent_decision"] = {return_to: decision}
-    return redirect(return_to)
-
-
-def _flow_id() -> str:
-    return request.full_path
-
-
-def _safe_return_to(value: str | None) -> str:
-    """Only our own authorization endpoint is a return target (no open redirects)."""
-    if value and value.startswith("/authorize?") and not urlsplit(value).netloc:
-        return value
-    return "/"
-
-
-def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
-    challenge = new_challenge(_idp()["captcha_key"]) if captcha else None
-    return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
-                           captcha=challenge), status
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    return_to = _safe_return_to(request.values.get("return_to"))
-    if request.method == "GET":
-        _csrf()
-        return _login_page(return_to, None)
-    if not _csrf_ok():
-        return _csrf_failure()
-    idp = _idp()
-    login_name, ip = request.form.get("login", "").strip(), request.remote_addr or "unknown"
-    decision = idp["throttle"].before_attempt(login_name, ip)
-    if not decision.allowed:  # this address, not the account: the owner elsewhere is unaffected
-        _audit("login.throttled", login=mask_login(login_name))
-        page, status = _error_page("尝试次数过多 / Too many attempts",
-                                   f"Try again in {decision.retry_after_seconds} seconds.", 429)
-        return page, status, {"Retry-After": str(decision.retry_after_seconds)}
-    if decision.captcha_required:
-        token, answer = request.form.get("captcha_token", ""), request.form.get("captcha_answer", "")
-        if not token:  # the form was sent before the user knew a CAPTCHA was needed: no failure
-            return _login_page(return_to, "请输入验证码 / Please type the characters shown", 401, captcha=True)
-        if not check_answer(idp["captcha_key"], token, answer, replay_cache=idp["captcha_replay"]):
-            idp["throttle"].record_failure(login_name, ip)
-            return _login_page(return_to, "验证码错误 / The characters did not match", 401, captcha=True)
-    accounts: Accounts = idp["accounts"]
-    user = accounts.authenticate(login_name, request.form.get("password", ""))
-    if user is None:
-        idp["throttle"].record_failure(login_name, ip)
-        _audit("login.failure", login=mask_login(login_name))
-        return _login_page(return_to, "用户名或密码错误 / Wrong username or password", 401,
-                           captcha=decision.captcha_required)
-    if user.has_totp:  # the password was right; the session starts only after the second factor
-        session["mfa_pending"] = {"sub": user.sub, "login": login_name, "return_to": return_to, "at": time.time()}
-        return redirect("/login/mfa")
-    idp["throttle"].record_success(login_name, ip)
-    return _signed_in(user, ["pwd"], return_to)
-
-
-def _signed_in(user, amr: list[str], return_to: str):
-    cookie, sso = _idp()["accounts"].start_session(user, amr)
-    _audit("login.success", sub=user.sub, sid=sso.sid, amr=amr)
-    session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
-    session["fresh_login"] = return_to
-    response = redirect(return_to)
-    response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=_idp()["secure"], path="/")
-    return response
-
-
-MFA_PENDING_SECONDS = 300
-
-
-@bp.route("/login/mfa", methods=["GET", "POST"])
-def login_mfa():
-    """Second step: a TOTP code (RFC 6238) or a single-use recovery code."""
-    pending = session.get("mfa_pending")
-    if not pending or time.time() - pending["at"] > MFA_PENDING_SECONDS:
-        session.pop("mfa_pending", None)
-        return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
-    if request.method == "GET":
-        return render_template("idp/mfa.html", csrf=session["csrf"], error=None)
-    if not _csrf_ok():
-        return _csrf_failure()
-    idp, sub, code = _idp(), pending["sub"], request.form.get("code", "").strip()
-    accounts: Accounts = idp["accounts"]
-    secret = accounts.totp_secret(sub)
-    ok = bool(secret) and verify_totp(secret, code, replay_cache=idp["totp_replay"], user_key=sub)
-    amr = ["pwd", "otp"]
-    if not ok and "-" in code:
-        ok, amr = accounts.use_recovery_code(sub, code), ["pwd", "otp", "kba"]
-    user = accounts.get(sub)
-    if not ok or user is None:
-        idp["throttle"].record_failure(pending["login"], request.remote_addr or "unknown")
-        _audit("mfa.failure", sub=sub)
-        return render_template("idp/mfa.html", csrf=session["csrf"],
-                               error="验证码不正确 / The code is not right"), 401
-    session.pop("mfa_pending", None)
-    idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
-    _audit("mfa.success", sub=sub, amr=amr)
-    return _signed_in(user, amr, pending["return_to"])
-
-
-@bp.route("/account/mfa", methods=["GET", "POST"])
-def account_mfa():
-    """Enrol an authenticator app: scan (or type) the secret, confirm one code, keep the recovery codes."""
-    sso = _current_session()
-    if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/mfa"}))
-    accounts: Accounts = _idp()["accounts"]
-    user = accounts.get(sso.sub)
-    _csrf()
-    if user.has_totp:
-        return render_template("idp/mfa_enrol.html", enabled=True, csrf=session["csrf"])
-    if request.method == "POST":
-        if not _csrf_ok():
-            return _csrf_failure()
-        secret = session.get("totp_enrolling")
-        if secret and verify_totp(secret, request.form.get("code", ""), replay_cache=_idp()["totp_replay"],
-                                  user_key=user.sub):
-            codes = accounts.enrol_totp(user.sub, secret)
-            session.pop("totp_enrolling", None)
-            _audit("mfa.enrolled", sub=user.sub)
-            return render_template("idp/mfa_enrol.html", enabled=True, recovery_codes=codes, csrf=session["csrf"])
-        error = "验证码不正确 / The code is not right"
-    else:
-        session["totp_enrolling"] = new_secret()
-        error = None
-    secret = session["totp_enrolling"]
-    return render_template("idp/mfa_enrol.html", enabled=False, secret=secret, csrf=session["csrf"], error=error,
-                           uri=provisioning_uri(secret, user.username or user.phone or user.sub))
 
 
 _NOT_PUSHED = {"client_secret", "client_assertion", "client_assertion_type", "request_uri"}
@@ -419,7 +251,7 @@ _NOT_PUSHED = {"client_secret", "client_assertion", "client_assertion_type", "re
 @bp.post("/par")
 def pushed_authorization_request():
     """RFC 9126 §2: authenticate the client, check the request as /authorize would, keep it."""
-    server = _server()
+    server = oauth_server()
     oauth_request = server.create_oauth2_request(request)
     try:
         client = server.authenticate_client(oauth_request, ["client_secret_basic", "client_secret_post",
@@ -432,7 +264,7 @@ def pushed_authorization_request():
     problem = _par_problem(client, params)
     if problem:
         return jsonify(error=problem[0], error_description=problem[1]), 400
-    request_uri, expires_in = _idp()["par"].push(client.client_id, params)
+    request_uri, expires_in = services()["par"].push(client.client_id, params)
     response = jsonify(request_uri=request_uri, expires_in=expires_in)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
@@ -453,7 +285,7 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
     if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
         return "invalid_request", "code_challenge_method must be S256"
     try:
-        check_resource([params["resource"]] if "resource" in params else [], _idp()["resources"])
+        check_resource([params["resource"]] if "resource" in params else [], services()["resources"])
     except InvalidTargetError as error:
         return "invalid_target", error.description
     return None
@@ -463,40 +295,40 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
 @bp.post("/token")
 def token():
     try:  # RFC 8707: a resource at the token endpoint must be one we know
-        check_resource(request.form.getlist("resource"), _idp()["resources"])
+        check_resource(request.form.getlist("resource"), services()["resources"])
     except InvalidTargetError as error:
-        return _server().handle_error_response(request, error)
+        return oauth_server().handle_error_response(request, error)
     proofs = request.headers.getlist("DPoP")
     if proofs:
         try:  # RFC 9449 §5: the proof binds the tokens issued here to the client's key
             if len(proofs) > 1:
                 raise DpopError("one DPoP proof per request")
-            g.dpop_jkt = verify_proof(proofs[0], method="POST", url=f"{_idp()['issuer']}/token",
-                                      replay_cache=_idp()["dpop_replay"]).jkt
+            g.dpop_jkt = verify_proof(proofs[0], method="POST", url=f"{services()['issuer']}/token",
+                                      replay_cache=services()["dpop_replay"]).jkt
         except DpopError as error:
-            _audit("token.refused", grant_type=request.form.get("grant_type"), error="invalid_dpop_proof")
+            audit("token.refused", grant_type=request.form.get("grant_type"), error="invalid_dpop_proof")
             return jsonify(error="invalid_dpop_proof", error_description=str(error)), 400
-    response = _server().create_token_response()
+    response = oauth_server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")
     if response.status_code == 200:
-        _audit("token.issued", client_id=client_id, grant_type=grant_type)
+        audit("token.issued", client_id=client_id, grant_type=grant_type)
     else:
-        _audit("token.refused", client_id=client_id, grant_type=grant_type,
+        audit("token.refused", client_id=client_id, grant_type=grant_type,
                error=(response.get_json(silent=True) or {}).get("error"))
     return response
 
 
 @bp.post("/introspect")
 def introspect():
-    return _server().create_endpoint_response("introspection")
+    return oauth_server().create_endpoint_response("introspection")
 
 
 @bp.post("/revoke")
 def revoke():
-    response = _server().create_endpoint_response("revocation")
+    response = oauth_server().create_endpoint_response("revocation")
     if response.status_code == 200:
-        _audit("token.revoked", client_id=request.form.get("client_id") or
+        audit("token.revoked", client_id=request.form.get("client_id") or
                (request.authorization.username if request.authorization else None))
     return response
 
@@ -506,7 +338,7 @@ def userinfo():
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     scheme, value = scheme.lower(), value.strip()
-    claims = _idp()["tokens"].check_access_token(value) if scheme in ("bearer", "dpop") else None
+    claims = services()["tokens"].check_access_token(value) if scheme in ("bearer", "dpop") else None
     if claims and not _sender_constrained_ok(claims, scheme, value):
         claims = None
     if not claims or "openid" not in claims.get("scope", "").split():
@@ -514,7 +346,7 @@ def userinfo():
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
-    user = _idp()["accounts"].get(claims["sub"])
+    user = services()["accounts"].get(claims["sub"])
     if user is None:
         return jsonify(error="invalid_token"), 401
     return jsonify(dict(user_claims(user, claims["scope"])))
@@ -522,7 +354,7 @@ def userinfo():
 
 def _notify_backchannel(sso, client_ids: set[str]) -> None:
     """Queue a logout token for every RP of the ended session that asked for one."""
-    idp = _idp()
+    idp = services()
     for client_id in sorted(client_ids):
         client = idp["clients"].get(client_id)
         uri = client.metadata.get("backchannel_logout_uri") if client else None
@@ -542,7 +374,7 @@ def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
         return False
     try:
         proof = verify_proof(request.headers.get("DPoP", ""), method=request.method,
-                             url=f"{_idp()['issuer']}/userinfo", replay_cache=_idp()["dpop_replay"],
+                             url=f"{services()['issuer']}/userinfo", replay_cache=services()["dpop_replay"],
                              access_token=token)
     except DpopError:
         return False
@@ -552,7 +384,7 @@ def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
 # -- logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------------------------
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    idp = _idp()
+    idp = services()
     client_id = request.values.get("client_id")
     hint = request.values.get("id_token_hint")
     if hint:
@@ -561,12 +393,12 @@ def logout():
             if claims.get("iss") == idp["issuer"]:  # an expired hint is still a valid hint (§2)
                 client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
         except Exception:
-            return _error_page("无法退出 / Cannot sign out", "id_token_hint is not an ID token of ours")
-    sso = _current_session()
+            return error_page("无法退出 / Cannot sign out", "id_token_hint is not an ID token of ours")
+    sso = current_session()
     if sso is not None:
         ended = idp["tokens"].revoke_session_grants(sso.sid)
         idp["accounts"].end_session(sso.sid)
-        _audit("logout", sub=sso.sub, client_id=client_id, sid=sso.sid)
+        audit("logout", sub=sso.sub, client_id=client_id, sid=sso.sid)
         _notify_backchannel(sso, {g.client_id for g in ended})
     target = request.values.get("post_logout_redirect_uri")
     client = idp["clients"].get(client_id) if client_id else None

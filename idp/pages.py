@@ -1,0 +1,162 @@
+"""The IdP's pages for people: sign-in (password, CAPTCHA, second factor), consent, MFA enrolment."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from flask import redirect, render_template, request, session
+
+from idp.accounts import Accounts
+from idp.audit import mask_login
+from idp.security import check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
+from idp.web import (
+    SSO_COOKIE,
+    audit,
+    bp,
+    csrf_failure,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    error_page,
+    safe_return_to,
+    services,
+)
+
+
+@bp.post("/consent")
+def consent():
+    return_to = safe_return_to(request.form.get("return_to"))
+    sso = current_session()
+    if sso is None or return_to == "/":
+        return error_page("无法授权 / Cannot allow access", "Your sign-in has ended; start again from the portal.")
+    if not csrf_ok():
+        return csrf_failure()
+    query = parse_qs(urlsplit(return_to).query)
+    client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
+    client = services()["clients"].get(client_id)
+    allowed = client.get_allowed_scope(scope) if client else ""
+    decision = "allow" if request.form.get("decision") == "allow" else "deny"
+    if decision == "allow" and client:
+        services()["consents"].grant(sso.sub, client_id, allowed)
+        audit("consent.given", sub=sso.sub, client_id=client_id, scope=allowed)
+    session["consent_decision"] = {return_to: decision}
+    return redirect(return_to)
+
+
+def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
+    challenge = new_challenge(services()["captcha_key"]) if captcha else None
+    return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
+                           captcha=challenge), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    return_to = safe_return_to(request.values.get("return_to"))
+    if request.method == "GET":
+        csrf_token()
+        return _login_page(return_to, None)
+    if not csrf_ok():
+        return csrf_failure()
+    idp = services()
+    login_name, ip = request.form.get("login", "").strip(), request.remote_addr or "unknown"
+    decision = idp["throttle"].before_attempt(login_name, ip)
+    if not decision.allowed:  # this address, not the account: the owner elsewhere is unaffected
+        audit("login.throttled", login=mask_login(login_name))
+        page, status = error_page("尝试次数过多 / Too many attempts",
+                                   f"Try again in {decision.retry_after_seconds} seconds.", 429)
+        return page, status, {"Retry-After": str(decision.retry_after_seconds)}
+    if decision.captcha_required:
+        token, answer = request.form.get("captcha_token", ""), request.form.get("captcha_answer", "")
+        if not token:  # the form was sent before the user knew a CAPTCHA was needed: no failure
+            return _login_page(return_to, "请输入验证码 / Please type the characters shown", 401, captcha=True)
+        if not check_answer(idp["captcha_key"], token, answer, replay_cache=idp["captcha_replay"]):
+            idp["throttle"].record_failure(login_name, ip)
+            return _login_page(return_to, "验证码错误 / The characters did not match", 401, captcha=True)
+    accounts: Accounts = idp["accounts"]
+    user = accounts.authenticate(login_name, request.form.get("password", ""))
+    if user is None:
+        idp["throttle"].record_failure(login_name, ip)
+        audit("login.failure", login=mask_login(login_name))
+        return _login_page(return_to, "用户名或密码错误 / Wrong username or password", 401,
+                           captcha=decision.captcha_required)
+    if user.has_totp:  # the password was right; the session starts only after the second factor
+        session["mfa_pending"] = {"sub": user.sub, "login": login_name, "return_to": return_to, "at": time.time()}
+        return redirect("/login/mfa")
+    idp["throttle"].record_success(login_name, ip)
+    return _signed_in(user, ["pwd"], return_to)
+
+
+def _signed_in(user, amr: list[str], return_to: str):
+    cookie, sso = services()["accounts"].start_session(user, amr)
+    audit("login.success", sub=user.sub, sid=sso.sid, amr=amr)
+    session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
+    session["fresh_login"] = return_to
+    response = redirect(return_to)
+    response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=services()["secure"], path="/")
+    return response
+
+
+MFA_PENDING_SECONDS = 300
+
+
+@bp.route("/login/mfa", methods=["GET", "POST"])
+def login_mfa():
+    """Second step: a TOTP code (RFC 6238) or a single-use recovery code."""
+    pending = session.get("mfa_pending")
+    if not pending or time.time() - pending["at"] > MFA_PENDING_SECONDS:
+        session.pop("mfa_pending", None)
+        return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
+    if request.method == "GET":
+        return render_template("idp/mfa.html", csrf=session["csrf"], error=None)
+    if not csrf_ok():
+        return csrf_failure()
+    idp, sub, code = services(), pending["sub"], request.form.get("code", "").strip()
+    accounts: Accounts = idp["accounts"]
+    secret = accounts.totp_secret(sub)
+    ok = bool(secret) and verify_totp(secret, code, replay_cache=idp["totp_replay"], user_key=sub)
+    amr = ["pwd", "otp"]
+    if not ok and "-" in code:
+        ok, amr = accounts.use_recovery_code(sub, code), ["pwd", "otp", "kba"]
+    user = accounts.get(sub)
+    if not ok or user is None:
+        idp["throttle"].record_failure(pending["login"], request.remote_addr or "unknown")
+        audit("mfa.failure", sub=sub)
+        return render_template("idp/mfa.html", csrf=session["csrf"],
+                               error="验证码不正确 / The code is not right"), 401
+    session.pop("mfa_pending", None)
+    idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
+    audit("mfa.success", sub=sub, amr=amr)
+    return _signed_in(user, amr, pending["return_to"])
+
+
+@bp.route("/account/mfa", methods=["GET", "POST"])
+def account_mfa():
+    """Enrol an authenticator app: scan (or type) the secret, confirm one code, keep the recovery codes."""
+    sso = current_session()
+    if sso is None:
+        return redirect("/login?" + urlencode({"return_to": "/account/mfa"}))
+    accounts: Accounts = services()["accounts"]
+    user = accounts.get(sso.sub)
+    csrf_token()
+    if user.has_totp:
+        return render_template("idp/mfa_enrol.html", enabled=True, csrf=session["csrf"])
+    if request.method == "POST":
+        if not csrf_ok():
+            return csrf_failure()
+        secret = session.get("totp_enrolling")
+        if secret and verify_totp(secret, request.form.get("code", ""), replay_cache=services()["totp_replay"],
+                                  user_key=user.sub):
+            codes = accounts.enrol_totp(user.sub, secret)
+            session.pop("totp_enrolling", None)
+            audit("mfa.enrolled", sub=user.sub)
+            return render_template("idp/mfa_enrol.html", enabled=True, recovery_codes=codes, csrf=session["csrf"])
+        error = "验证码不正确 / The code is not right"
+    else:
+        session["totp_enrolling"] = new_secret()
+        error = None
+    secret = session["totp_enrolling"]
+    return render_template("idp/mfa_enrol.html", enabled=False, secret=secret, csrf=session["csrf"], error=error,
+                           uri=provisioning_uri(secret, user.username or user.phone or user.sub))
+

@@ -1,0 +1,63 @@
+"""What the IdP's protocol endpoints (idp/views.py) and its pages (idp/pages.py) share:
+the blueprint, the IdP's services, the SSO session cookie, CSRF, audit and error pages."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, render_template, request, session
+
+from idp.server import IdpServer
+
+bp = Blueprint("idp", __name__, template_folder="templates")
+
+
+SSO_COOKIE = "yitong_sso"
+
+
+def services() -> dict:
+    return current_app.extensions["yitong.idp"]
+
+
+def oauth_server() -> IdpServer:
+    return services()["server"]
+
+
+def current_session():
+    return services()["accounts"].session(request.cookies.get(SSO_COOKIE))
+
+
+def audit(event: str, **fields) -> None:
+    services()["audit"].record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
+
+
+def error_page(title: str, detail: str, status: int = 400):
+    return render_template("idp/error.html", title=title, detail=detail), status
+
+
+def csrf_token() -> str:
+    session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
+    return session["csrf"]
+
+
+def csrf_ok() -> bool:
+    """Synchroniser token (OWASP CSRF cheat sheet): the form's token must match the session's."""
+    return hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf") or "-")
+
+
+def csrf_failure():
+    return error_page("请求已过期 / Request expired", "CSRF check failed: reload the page and try again.", 400)
+
+
+def flow_id() -> str:
+    return request.full_path
+
+
+def safe_return_to(value: str | None) -> str:
+    """Only our own authorization endpoint is a return target (no open redirects)."""
+    if value and value.startswith("/authorize?") and not urlsplit(value).netloc:
+        return value
+    return "/"
+
