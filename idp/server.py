@@ -362,8 +362,9 @@ class Introspection(IntrospectionEndpoint):
         if token.kind == "access":
             return {"active": True, "token_type": "Bearer", **token.claims}
         grant = token.grant
-        return {"active": True, "token_type": "refresh_token", "client_id": grant.client_id, "sub": grant.sub,
-                "scope": grant.scope, "iss": self.server.issuer}
+        # RFC 7662 §2.2 token_type names an access-token type (RFC 6749 §7.1): none for a refresh token.
+        return {"active": True, "client_id": grant.client_id, "sub": grant.sub, "scope": grant.scope,
+                "iss": self.server.issuer}
 
 
 class Revocation(RevocationEndpoint):
