@@ -15,7 +15,7 @@ ADMIN_SCOPE = "yitong:admin"
 bp = Blueprint("idp_admin", __name__, url_prefix="/admin/api/v1")
 
 
-def _problem(status: int, title: str, detail: str, kind: str = "about:blank", headers: dict | None = None):
+def problem(status: int, title: str, detail: str, kind: str = "about:blank", headers: dict | None = None):
     response = jsonify({"type": kind, "title": title, "status": status, "detail": detail})
     response.status_code = status
     response.headers["Content-Type"] = "application/problem+json"
@@ -33,10 +33,10 @@ def require_admin_token():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     claims = _idp()["tokens"].check_access_token(token.strip()) if scheme.lower() == "bearer" else None
     if claims is None:
-        return _problem(401, "Unauthorized", "a valid bearer access token is needed",
+        return problem(401, "Unauthorized", "a valid bearer access token is needed",
                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if ADMIN_SCOPE not in claims.get("scope", "").split():
-        return _problem(403, "Forbidden", f"the token lacks the {ADMIN_SCOPE} scope",
+        return problem(403, "Forbidden", f"the token lacks the {ADMIN_SCOPE} scope",
                         headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'})
     g.admin_actor = claims["sub"]
     return None
@@ -47,7 +47,7 @@ def _audit(event: str, client_id: str) -> None:
                            user_agent=request.user_agent.string, via="admin-api")
 
 
-def _metadata_from(body: dict, current: dict | None = None) -> dict:
+def metadata_from_rfc7591(body: dict, current: dict | None = None) -> dict:
     current = current or {}
 
     def pick(name, default):
@@ -71,7 +71,7 @@ def _body() -> dict:
 
 @bp.errorhandler(ClientError)
 def invalid_metadata(error: ClientError):
-    return _problem(400, "Invalid client metadata", str(error),
+    return problem(400, "Invalid client metadata", str(error),
                     kind="urn:ietf:params:oauth:error:invalid_client_metadata")
 
 
@@ -83,7 +83,7 @@ def list_clients():
 @bp.post("/clients")
 def create_client():
     body = _body()
-    created, secret = _idp()["clients"].create(body.get("client_name") or "unnamed client", _metadata_from(body))
+    created, secret = _idp()["clients"].create(body.get("client_name") or "unnamed client", metadata_from_rfc7591(body))
     _audit("client.created", created.client_id)
     response = jsonify(created.as_dict(secret))
     response.status_code = 201
@@ -94,7 +94,7 @@ def create_client():
 @bp.get("/clients/<client_id>")
 def show_client(client_id: str):
     client = _idp()["clients"].get(client_id)
-    return jsonify(client.as_dict()) if client else _problem(404, "Not Found", f"no client {client_id}")
+    return jsonify(client.as_dict()) if client else problem(404, "Not Found", f"no client {client_id}")
 
 
 @bp.patch("/clients/<client_id>")
@@ -102,9 +102,9 @@ def update_client(client_id: str):
     registry = _idp()["clients"]
     client = registry.get(client_id)
     if client is None:
-        return _problem(404, "Not Found", f"no client {client_id}")
+        return problem(404, "Not Found", f"no client {client_id}")
     body = _body()
-    updated = registry.update(client_id, body.get("client_name"), _metadata_from(body, client.metadata))
+    updated = registry.update(client_id, body.get("client_name"), metadata_from_rfc7591(body, client.metadata))
     _audit("client.updated", client_id)
     return jsonify(updated.as_dict())
 
@@ -112,7 +112,7 @@ def update_client(client_id: str):
 @bp.post("/clients/<client_id>/secret")
 def rotate_secret(client_id: str):
     if _idp()["clients"].get(client_id) is None:
-        return _problem(404, "Not Found", f"no client {client_id}")
+        return problem(404, "Not Found", f"no client {client_id}")
     secret = _idp()["clients"].rotate_secret(client_id)
     _audit("client.secret_rotated", client_id)
     response = jsonify({"client_id": client_id, "client_secret": secret})
@@ -123,7 +123,7 @@ def rotate_secret(client_id: str):
 @bp.delete("/clients/<client_id>")
 def delete_client(client_id: str):
     if _idp()["clients"].get(client_id) is None:
-        return _problem(404, "Not Found", f"no client {client_id}")
+        return problem(404, "Not Found", f"no client {client_id}")
     _idp()["clients"].delete(client_id)
     _audit("client.deleted", client_id)
     return "", 204

@@ -13,6 +13,7 @@ from flask import Flask, Request, current_app, g, jsonify, redirect, render_temp
 from idp import (
     admin_api,
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
+    registration,
 )
 from idp.accounts import Accounts
 from idp.audit import Audit
@@ -53,6 +54,7 @@ def discovery():
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
+        **({"registration_endpoint": f"{issuer}/register"} if services()["dcr_initial_token"] else {}),
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "require_pushed_authorization_requests": False,
         "backchannel_logout_supported": True,
@@ -411,7 +413,8 @@ def logout():
     return response
 
 
-def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None) -> None:
+def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
+             dcr_initial_token: str | None = None) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master)
@@ -431,6 +434,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "dpop_replay": runtime.replay_cache("dpop"),
                                     "resources": known_resources(issuer, seal_audience),
                                     "par": PushedRequests(engine),
-                                    "jobs": runtime.jobs}
+                                    "jobs": runtime.jobs, "dcr_initial_token": dcr_initial_token}
     app.register_blueprint(bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(registration.bp)

@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.json.sort_keys = False
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
-                       runtime=home.runtime, seal_audience=settings.seal_audience)
+                       runtime=home.runtime, seal_audience=settings.seal_audience,
+                       dcr_initial_token=settings.dcr_initial_token)
 
     @app.get("/")
     def landing():

@@ -35,6 +35,7 @@ class Settings:
     sm2_backend: str = "auto"
     tsa_algorithm: str = "sm2"
     seal_audience: str | None = None
+    dcr_initial_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
 
     @property
@@ -78,6 +79,7 @@ class Settings:
             sm2_backend=backend,
             tsa_algorithm=tsa_algorithm,
             seal_audience=_absolute_uri(env.get("YITONG_SEAL_AUDIENCE"), "YITONG_SEAL_AUDIENCE"),
+            dcr_initial_token=_initial_token(env.get("YITONG_DCR_INITIAL_ACCESS_TOKEN")),
             log_level=level,
         )
 
@@ -122,6 +124,14 @@ def _redis_url(raw: str | None) -> str | None:
     scheme = urlsplit(raw).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(f"YITONG_REDIS_URL must start with redis://, rediss:// or unix://; got {raw!r}")
+    return raw
+
+
+def _initial_token(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < 32:
+        raise SettingsError("YITONG_DCR_INITIAL_ACCESS_TOKEN must be at least 32 characters of random text")
     return raw
 
 

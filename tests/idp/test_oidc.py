@@ -622,3 +622,25 @@ def test_unknown_response_mode_is_refused(idp, alice):
     _, challenge = pkce_pair()
     params = code_from(web.get(authorize_url(client.client_id, challenge, response_mode="web_message")))
     assert params["error"] == "invalid_request"
+
+
+def test_dynamic_registration_needs_the_initial_token_and_manages_itself(idp):
+    web = idp.app.test_client()
+    metadata = {"client_name": "Registered portal", "redirect_uris": ["https://reg.example.gov.cn/cb"],
+                "grant_types": ["authorization_code"], "scope": "openid"}
+    assert web.post("/register", json=metadata).status_code == 404  # off by default
+    idp.app.extensions["yitong.idp"]["dcr_initial_token"] = "i" * 40
+    assert web.post("/register", json=metadata).status_code == 401
+    made = web.post("/register", json=metadata, headers={"Authorization": "Bearer " + "i" * 40})
+    assert made.status_code == 201, made.get_json()
+    info = made.get_json()
+    assert info["client_secret"] and info["registration_access_token"]
+    assert info["registration_client_uri"] == f"{ISSUER}/register/{info['client_id']}"
+    manage = {"Authorization": f"Bearer {info['registration_access_token']}"}
+    assert web.get(f"/register/{info['client_id']}", headers=manage).get_json()["client_name"] == "Registered portal"
+    assert web.get(f"/register/{info['client_id']}", headers={"Authorization": "Bearer nope"}).status_code == 401
+    updated = web.put(f"/register/{info['client_id']}", headers=manage,
+                      json={**metadata, "client_id": info["client_id"], "scope": "openid profile"})
+    assert updated.status_code == 200 and updated.get_json()["scope"] == "openid profile"
+    assert web.delete(f"/register/{info['client_id']}", headers=manage).status_code == 204
+    assert idp.clients.get(info["client_id"]) is None
