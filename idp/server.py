@@ -349,7 +349,8 @@ class Introspection(IntrospectionEndpoint):
     @staticmethod
     def _any_audience(tokens: Tokens, token_string: str):
         try:
-            _header, claims = jose.verify_jwt(token_string, tokens.keys.jwks()["keys"], algorithms=["ES256", "SM2"])
+            _header, claims = jose.verify_jwt(token_string, tokens.keys.verification_keys(token_string),
+                                              algorithms=["ES256", "SM2"])
         except Exception:
             return None
         aud = claims.get("aud")

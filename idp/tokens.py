@@ -68,8 +68,29 @@ class SigningKeys:
         kid, key = self.get(alg)
         return jose.sign_jwt(claims, key, kid, typ=typ)
 
-    def jwks(self) -> dict:
-        return jose.jwks(self._keystore.published("token"))
+    def jwks(self, *, refresh: bool = False) -> dict:
+        """The published token keys, read at most once per TTL: Keystore.published() also promotes
+        due keys (a write transaction), which must not run on every token check."""
+        with self._lock:
+            cached = self._cache.get("jwks")
+            if cached and not refresh and time.monotonic() - cached[0] < self._ttl:
+                return cached[2]
+        value = jose.jwks(self._keystore.published("token"))
+        with self._lock:
+            self._cache["jwks"] = (time.monotonic(), "", value)
+        return value
+
+    def verification_keys(self, token: str) -> list[dict]:
+        """The keys to check ``token`` with; re-read once if its kid is not among the cached ones
+        (a key generated moments ago in another worker)."""
+        keys = self.jwks()["keys"]
+        try:
+            kid = jose.decode_header(token).get("kid")
+        except Exception:  # a malformed token fails verification anyway
+            return keys
+        if kid and all(k.get("kid") != kid for k in keys):
+            keys = self.jwks(refresh=True)["keys"]
+        return keys
 
 
 class Tokens:
@@ -141,7 +162,7 @@ class Tokens:
     def check_access_token(self, token: str, audience: str | None = None) -> dict | None:
         """The claims of a valid, unrevoked access token of ours, else None."""
         try:
-            header, claims = jose.verify_jwt(token, self.keys.jwks()["keys"], algorithms=["ES256", "SM2"])
+            header, claims = jose.verify_jwt(token, self.keys.verification_keys(token), algorithms=["ES256", "SM2"])
             jose.check_claims(claims, issuer=self.issuer, audience=audience or self.issuer)
         except Exception:  # any failure is "not a valid token"
             return None

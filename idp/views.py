@@ -391,7 +391,7 @@ def logout():
     hint = request.values.get("id_token_hint")
     if hint:
         try:
-            _header, claims = jose.verify_jwt(hint, idp["keys"].jwks()["keys"], algorithms=["ES256", "SM2"])
+            _header, claims = jose.verify_jwt(hint, idp["keys"].verification_keys(hint), algorithms=["ES256", "SM2"])
             if claims.get("iss") == idp["issuer"]:  # an expired hint is still a valid hint (§2)
                 client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
         except Exception:
