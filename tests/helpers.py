@@ -35,3 +35,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until_healthy(process: subprocess.Popen, base: str, server_output, *, context=None,
+                       seconds: float = 30) -> None:
+    """Wait until ``base``/healthz answers, failing at once if the server process has exited.
+
+    ``server_output()`` gives the server's output for the failure message.
+    """
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {server_output()}")
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1, context=context).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"server did not answer within {seconds:.0f} s: {server_output()}")
+            time.sleep(0.1)

@@ -47,7 +47,6 @@ import re
 import signal
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +54,7 @@ import pyotp
 import pytest
 
 from tests.e2e.rp import RelyingParty
-from tests.helpers import CI, free_port, run_yitong
+from tests.helpers import CI, free_port, run_yitong, wait_until_healthy
 from tests.interop.test_openid_client import PASSWORD, _check, _yitong_exe
 
 try:
@@ -87,20 +86,6 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-def _wait_until_healthy(process: subprocess.Popen, base: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {log.read_text()}")
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not answer within 30 s: {log.read_text()}")
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def site(tmp_path):
     """`yitong serve` on a fresh home with one person, and the portal registered as a client (CLI)."""
@@ -120,7 +105,7 @@ def site(tmp_path):
         process = subprocess.Popen([_yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1]], env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_until_healthy(process, issuer, log)
+        wait_until_healthy(process, issuer, log.read_text)
         rp.start(client["client_id"], client["client_secret"])
         yield Site(issuer, rp, user["sub"], log)
     finally:

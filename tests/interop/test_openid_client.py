@@ -33,14 +33,13 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import free_port, require_tool, run_yitong
+from tests.helpers import free_port, require_tool, run_yitong, wait_until_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-openid-client")]
 
@@ -79,21 +78,6 @@ def node() -> str:
 def _check(result: subprocess.CompletedProcess, what: str) -> bytes:
     assert result.returncode == 0, f"{what} failed: {result.stdout!r} {result.stderr!r}"
     return result.stdout
-
-
-def _wait_until_healthy(process: subprocess.Popen, base: str, ca_file: Path, log: Path) -> None:
-    context = ssl.create_default_context(cafile=str(ca_file))
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {log.read_text()}")
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1, context=context).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not answer within 30 s: {log.read_text()}")
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +133,7 @@ def provider(tmp_path_factory) -> Provider:
                                     "--keyfile", str(key)],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_until_healthy(process, issuer, ca_file, log)
+        wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
         yield Provider(issuer, ca_file, rp_base, clients, log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, run_yitong
+from tests.helpers import free_port, run_yitong, wait_until_healthy
 from yitong.app import create_app
 from yitong.settings import Settings
 
@@ -37,17 +36,10 @@ def running_server(env: dict[str, str], *args: str):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:  # wait until the server accepts connections (or has died)
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read().decode()}")
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("server did not answer within 30 s")
-                time.sleep(0.1)
+        def output() -> str:  # reading a live process's pipe would block: only after it exited
+            return process.stdout.read().decode() if process.poll() is not None else "(still running)"
+
+        wait_until_healthy(process, base, output)
         yield base, process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
