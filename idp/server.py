@@ -337,24 +337,13 @@ class Introspection(IntrospectionEndpoint):
     def query_token(self, token_string, token_type_hint):
         tokens: Tokens = self.server.tokens
         if token_type_hint != "refresh_token":
-            claims = tokens.check_access_token(token_string, audience=None) or \
-                self._any_audience(tokens, token_string)
+            claims = tokens.check_access_token(token_string, any_audience=True)
             if claims:
                 return TokenView("access", claims=claims)
         grant, active = tokens.peek_refresh_token(token_string)
         if grant and active:
             return TokenView("refresh", grant=grant)
         return None
-
-    @staticmethod
-    def _any_audience(tokens: Tokens, token_string: str):
-        try:
-            _header, claims = jose.verify_jwt(token_string, tokens.keys.verification_keys(token_string),
-                                              algorithms=["ES256", "SM2"])
-        except Exception:
-            return None
-        aud = claims.get("aud")
-        return tokens.check_access_token(token_string, audience=aud if isinstance(aud, str) else (aud or [None])[0])
 
     def check_permission(self, token, client, request) -> bool:
         return True

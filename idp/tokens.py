@@ -159,10 +159,17 @@ class Tokens:
                 expires_at=utcnow() + ACCESS_TOKEN_LIFETIME, revoked_at=None))
         return self.keys.sign(claims, "ES256", typ="at+jwt")
 
-    def check_access_token(self, token: str, audience: str | None = None) -> dict | None:
-        """The claims of a valid, unrevoked access token of ours, else None."""
+    def check_access_token(self, token: str, audience: str | None = None, *, any_audience: bool = False) -> dict | None:
+        """The claims of a valid, unrevoked access token of ours, else None.
+
+        The token must be for ``audience`` (default: this issuer), or, with ``any_audience``
+        (introspection answers resource servers of every audience), for whichever it names.
+        """
         try:
             header, claims = jose.verify_jwt(token, self.keys.verification_keys(token), algorithms=["ES256", "SM2"])
+            if any_audience:
+                aud = claims.get("aud")
+                audience = aud if isinstance(aud, str) else (aud or [None])[0]
             jose.check_claims(claims, issuer=self.issuer, audience=audience or self.issuer)
         except Exception:  # any failure is "not a valid token"
             return None

@@ -391,6 +391,9 @@ def test_resource_indicator_sets_the_audience_and_unknown_resources_are_refused(
     token = web.post("/token", data={**auth, "resource": f"{ISSUER}/seal"}).get_json()["access_token"]
     _header, claims = jose.verify_jwt(token, jwks(web), algorithms=["ES256"])
     assert claims["aud"] == f"{ISSUER}/seal"
+    introspected = web.post("/introspect", data={"token": token, "client_id": client.client_id,
+                                                 "client_secret": secret}).get_json()
+    assert introspected["active"] is True and introspected["aud"] == f"{ISSUER}/seal"  # any of our audiences
     refused = web.post("/token", data={**auth, "resource": "https://evil.example/api"})
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_target"
 
