@@ -27,6 +27,11 @@ GM_CMS_ENVELOPED_DATA = "1.2.156.10197.6.1.4.2.3"
 GM_CMS_SIGNED_AND_ENVELOPED_DATA = "1.2.156.10197.6.1.4.2.4"
 GM_CMS_ENCRYPTED_DATA = "1.2.156.10197.6.1.4.2.5"
 GM_CMS_KEY_AGREEMENT_INFO = "1.2.156.10197.6.1.4.2.6"
+# Yitong's CMS signed attribute carrying the DER GB/T 38540 SESeal used for a PDF signature
+# (DESIGN.md "Seals inside PDFs"). A UUID-derived OID under 2.25 (ITU-T X.667 §6.3), from a
+# random (version 4) UUID generated once for this purpose; value: SET OF OCTET STRING (the DER
+# SESeal). Verifiers that do not know it ignore it.
+YITONG_SESEAL_ATTRIBUTE = "2.25.266631009035368847780142038199518915015"
 
 _NAMES = {
     # (asn1crypto ObjectIdentifier class, oid, name)
@@ -35,6 +40,7 @@ _NAMES = {
     "signature": [(SM2_WITH_SM3, "sm2_sm3"), (SM2_SIGN, "sm2"), (RSA_WITH_SM3, "sm3_rsa")],
     "hmac": [(HMAC_SM3, "sm3")],
     "encryption": [(SM4_CBC, "sm4_cbc"), (SM4_GCM, "sm4_gcm")],
+    "cms_attribute": [(YITONG_SESEAL_ATTRIBUTE, "yitong_seseal")],
     "content_type": [
         (GM_CMS_DATA, "gm_data"),
         (GM_CMS_SIGNED_DATA, "gm_signed_data"),
@@ -52,6 +58,7 @@ _TARGETS = {
     "hmac": [algos.HmacAlgorithmId],
     "encryption": [algos.EncryptionAlgorithmId],
     "content_type": [cms.ContentType],
+    "cms_attribute": [cms.CMSAttributeType],
 }
 
 
@@ -72,6 +79,7 @@ def register() -> None:
                 _add(cls, oid, name)
     # SM4-CBC carries its IV as an OCTET STRING parameter, as AES-CBC does (RFC 3565).
     algos.EncryptionAlgorithm._oid_specs.setdefault("sm4_cbc", core.OctetString)
+    cms.CMSAttribute._oid_specs.setdefault("yitong_seseal", cms.SetOfOctetString)
     if SM2_CURVE not in asn1_keys.NamedCurve._map:
         asn1_keys.NamedCurve.register("sm2p256v1", SM2_CURVE, 32)
 

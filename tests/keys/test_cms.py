@@ -1,0 +1,83 @@
+"""keys.cms.KeySigner: PDF signatures with SM2-with-SM3 and ECDSA P-256 that pyhanko validates."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from asn1crypto import cms
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PdfFileWriter
+from pyhanko.sign import signers
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from keys.cms import KeySigner, seseal_from_signer_info
+from keys.pki.signing import YitongSignatureValidator
+from tests.keys.pki_support import make_pki
+
+pytestmark = pytest.mark.storage
+
+
+def blank_pdf() -> bytes:
+    writer = PdfFileWriter()
+    page = generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Page"),
+        generic.NameObject("/MediaBox"): generic.ArrayObject([generic.NumberObject(n) for n in (0, 0, 595, 842)]),
+    })
+    writer.insert_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def pki(storage, tmp_path):
+    return make_pki(storage, tmp_path)
+
+
+@pytest.mark.parametrize("algorithm", ["sm2", "p256"])
+def test_signed_pdf_validates_with_pyhanko_and_carries_the_seal_attribute(pki, algorithm):
+    record = pki.keystore.generate("seal", algorithm)
+    issued = pki.issue("seal", kid=record.kid, subject="CN=Test Seal,O=Test Org,C=CN")
+    key = pki.keystore.private_key(record.kid)
+    ca = pki.default_ca(algorithm)
+    signer = KeySigner(key, issued.certificate, [pki.ca_certificate(ca)], seseal=b"\x30\x03\x02\x01\x04")
+    meta = signers.PdfSignatureMetadata(field_name="Seal1", md_algorithm=signer.digest_algorithm)
+    out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(blank_pdf())), meta, signer=signer)
+
+    reader = PdfFileReader(out)
+    embedded = reader.embedded_signatures[0]
+    context = ValidationContext(trust_roots=pki.roots(), allow_fetching=False, revocation_mode="soft-fail",
+                                signature_validator=YitongSignatureValidator())
+    status = validate_pdf_signature(embedded, context)
+    assert status.intact and status.valid and status.trusted, status.pretty_print_details()
+    signer_info = embedded.signer_info
+    expected = "sm2_sm3" if algorithm == "sm2" else "sha256_ecdsa"
+    assert signer_info["signature_algorithm"]["algorithm"].native == expected
+    assert signer_info["digest_algorithm"]["algorithm"].native == signer.digest_algorithm
+    assert seseal_from_signer_info(signer_info) == b"\x30\x03\x02\x01\x04"
+
+
+def test_tampered_sm2_pdf_fails_pyhanko_validation(pki):
+    record = pki.keystore.generate("seal", "sm2")
+    issued = pki.issue("seal", kid=record.kid, subject="CN=Test Seal,O=Test Org,C=CN")
+    signer = KeySigner(pki.keystore.private_key(record.kid), issued.certificate, [pki.ca_certificate("sm2-issuing")])
+    meta = signers.PdfSignatureMetadata(field_name="Seal1", md_algorithm="sm3")
+    data = bytearray(signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(blank_pdf())), meta, signer=signer)
+                     .getvalue())
+    index = data.index(b"/MediaBox")
+    data[index + 1] ^= 0x01  # inside the signed byte range
+    embedded = PdfFileReader(io.BytesIO(bytes(data)), strict=False).embedded_signatures[0]
+    context = ValidationContext(trust_roots=pki.roots(), allow_fetching=False, revocation_mode="soft-fail",
+                                signature_validator=YitongSignatureValidator())
+    assert not validate_pdf_signature(embedded, context).intact
+
+
+def test_seal_attribute_twice_is_refused():
+    attr = {"type": "yitong_seseal", "values": [cms.OctetString(b"a")]}
+    info = cms.SignerInfo({"signed_attrs": [attr, attr]})
+    with pytest.raises(ValueError):
+        seseal_from_signer_info(info)
