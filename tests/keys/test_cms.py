@@ -81,3 +81,25 @@ def test_seal_attribute_twice_is_refused():
     info = cms.SignerInfo({"signed_attrs": [attr, attr]})
     with pytest.raises(ValueError):
         seseal_from_signer_info(info)
+
+
+def test_made_seal_parses_back_and_its_maker_signature_verifies(pki):
+    from datetime import UTC, datetime, timedelta
+
+    from keys import ses
+
+    maker = pki.keystore.generate("seal", "sm2")
+    maker_cert = pki.issue("seal-maker", kid=maker.kid, subject="CN=Test Seal Maker,O=Test,C=CN").certificate
+    holder = pki.keystore.generate("seal", "sm2")
+    holder_cert = pki.issue("seal", kid=holder.kid, subject="CN=Test Seal,O=Test Org,C=CN").certificate
+    start = datetime.now(UTC)
+    der = ses.make_seal(es_id="11010020261128000001", seal_type=6, name="测试公章", certs=[holder_cert.dump()],
+                        picture_type="png", picture=b"\x89PNG\r\n\x1a\n", width_mm=40, height_mm=40,
+                        valid_start=start, valid_end=start + timedelta(days=365),
+                        maker_key=pki.keystore.private_key(maker.kid), maker_cert=maker_cert.dump())
+    seal = ses.parse_seal(der)
+    assert (seal.version, seal.es_id, seal.name, seal.type) == (4, "11010020261128000001", "测试公章", 6)
+    assert seal.certs == (holder_cert.dump(),)
+    assert ses.verify_maker_signature(seal).passed
+    tampered = der.replace("测试公章".encode(), "伪造公章".encode())
+    assert not ses.verify_maker_signature(ses.parse_seal(tampered)).passed
