@@ -88,9 +88,9 @@ def test_made_seal_parses_back_and_its_maker_signature_verifies(pki):
 
     from keys import ses
 
-    maker = pki.keystore.generate("seal", "sm2")
+    maker = pki.keystore.generate("seal", "sm2", owner="test-maker")
     maker_cert = pki.issue("seal-maker", kid=maker.kid, subject="CN=Test Seal Maker,O=Test,C=CN").certificate
-    holder = pki.keystore.generate("seal", "sm2")
+    holder = pki.keystore.generate("seal", "sm2", owner="test-holder")
     holder_cert = pki.issue("seal", kid=holder.kid, subject="CN=Test Seal,O=Test Org,C=CN").certificate
     start = datetime.now(UTC)
     der = ses.make_seal(es_id="11010020261128000001", seal_type=6, name="测试公章", certs=[holder_cert.dump()],
