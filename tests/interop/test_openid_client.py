@@ -4,7 +4,7 @@ The provider runs once for the module with a fresh home, a TLS certificate from 
 p256-issuing CA (Node trusts only the P-256 root, through NODE_EXTRA_CA_CERTS), and users and
 clients made with the CLI (one user and one client per journey, so that journeys running at the
 same time share no session, grant or login-throttle counter). Node scripts (code_flow.mjs,
-service.mjs) drive openid-client through whole journeys and print one JSON line of step
+service.mjs, advanced.mjs) drive openid-client through whole journeys and print one JSON line of step
 results; the tests below assert on those steps.
 openid-client does discovery, builds the authorization URL (PKCE S256, state, nonce) and checks
 the callback (RFC 9207 iss, state, the ID token's signature and claims); the scripts' small
@@ -12,9 +12,6 @@ cookie-keeping fetch loop plays the browser on /authorize, the login form and th
 
 Not covered yet (the provider lacks them, or they are not driven through openid-client yet):
 
-- TODO: pushed authorization requests (PAR, RFC 9126): ``buildAuthorizationUrlWithPAR``
-- TODO: DPoP at the token endpoint (RFC 9449): ``getDPoPHandle`` with ``randomDPoPKeyPair``
-- TODO: private_key_jwt client authentication: ``PrivateKeyJwt``
 - TODO: consent beyond "Allow" on first use (the browser loop allows; deny -> access_denied,
   prompt=consent, consent_required for prompt=none are not checked through openid-client yet)
 - TODO: back-channel logout (logout token delivered to ``backchannel_logout_uri``)
@@ -50,7 +47,7 @@ NODE_TIMEOUT = 60
 # Journeys of code_flow.mjs, one per way a relying party authenticates at the token endpoint.
 CODE_FLOW_CLIENTS = ["secret_basic", "secret_post", "public"]
 AUTH_OF = {"secret_basic": "basic", "secret_post": "post", "public": "none"}
-USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol"}
+USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave"}
 
 
 @dataclass
@@ -60,6 +57,7 @@ class Provider:
     rp_base: str
     clients: dict[str, dict]
     log: Path
+    private_jwk: dict  # the private_key_jwt client's signing key (public half registered)
 
 
 # -- fixtures -----------------------------------------------------------------------------------------------
@@ -123,6 +121,14 @@ def provider(tmp_path_factory) -> Provider:
         if name == "public":
             args.append("--public")
         clients[name] = json.loads(_check(run_yitong(args, env), f"yitong client create ({name})"))
+    private_jwk = _es256_jwk()
+    jwks_file = tmp / "advanced-jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [{k: v for k, v in private_jwk.items() if k != "d"}]}))
+    clients["advanced"] = json.loads(_check(run_yitong(
+        ["client", "create", "--name", "RP advanced", "--redirect-uri", f"{rp_base}/cb", "--grant",
+         "authorization_code", "--grant", "refresh_token", "--scope", "openid profile offline_access",
+         "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks_file), "--json"], env),
+        "yitong client create (advanced)"))
     clients["service"] = json.loads(_check(run_yitong(
         ["client", "create", "--name", "Seal service", "--grant", "client_credentials", "--scope", "seal:read",
          "--json"], env), "yitong client create (service)"))
@@ -134,10 +140,25 @@ def provider(tmp_path_factory) -> Provider:
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
-        yield Provider(issuer, ca_file, rp_base, clients, log)
+        yield Provider(issuer, ca_file, rp_base, clients, log, private_jwk)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def _es256_jwk() -> dict:
+    """A fresh P-256 key as a private JWK with a kid (the RP's private_key_jwt signing key)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def b64(number: int) -> str:
+        return base64.urlsafe_b64encode(number.to_bytes(32, "big")).rstrip(b"=").decode()
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    numbers = key.private_numbers()
+    return {"kty": "EC", "crv": "P-256", "kid": "rp-key-1", "alg": "ES256", "x": b64(numbers.public_numbers.x),
+            "y": b64(numbers.public_numbers.y), "d": b64(numbers.private_value)}
 
 
 def _yitong_exe() -> str:
@@ -146,6 +167,10 @@ def _yitong_exe() -> str:
 
 def _params(provider: Provider, name: str) -> dict:
     registered = provider.clients[name]
+    if name == "advanced":
+        return {"issuer": provider.issuer, "client_id": registered["client_id"], "private_jwk": provider.private_jwk,
+                "redirect_uri": f"{provider.rp_base}/cb", "scope": "openid profile offline_access",
+                "login": USER_OF[name], "password": PASSWORD}
     if name == "service":
         return {"issuer": provider.issuer, "client_id": registered["client_id"],
                 "client_secret": registered["client_secret"], "scope": "seal:read"}
@@ -167,6 +192,7 @@ def journeys(node, provider) -> dict[str, dict]:
     runs = {name: ("code_flow.mjs", _params(provider, name)) for name in CODE_FLOW_CLIENTS}
     runs |= {f"service_{auth}": ("service.mjs", {**_params(provider, "service"), "auth": auth})
              for auth in ("basic", "post")}
+    runs["advanced"] = ("advanced.mjs", _params(provider, "advanced"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
     env["NODE_EXTRA_CA_CERTS"] = str(provider.ca_file)
     processes = {
@@ -462,3 +488,40 @@ def test_a_revoked_client_credentials_token_introspects_inactive(journeys, journ
 def test_a_wrong_client_secret_is_refused_with_invalid_client(journeys, journey):
     error = refused(journeys[journey], "wrong_secret")
     assert error["status"] == 401 and oauth_error(error) == "invalid_client"
+
+
+# -- private_key_jwt, PAR and DPoP (advanced.mjs) ------------------------------------------------------------------
+def test_discovery_advertises_what_the_advanced_client_uses(journeys, provider):
+    meta = passed(journeys["advanced"], "discovery")
+    assert meta["par_endpoint"] == f"{provider.issuer}/par"
+    assert "ES256" in meta["dpop_algs"]
+    assert "private_key_jwt" in meta["auth_methods"] and "ES256" in meta["auth_signing_algs"]
+
+
+def test_pushed_authorization_request_leaves_only_client_id_and_request_uri_in_the_url(journeys):
+    flow = passed(journeys["advanced"], "par_login")
+    params = flow["authorization_url_params"]
+    assert set(params) == {"client_id", "request_uri"}
+    assert params["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+    assert flow["chain"][0] == "GET /authorize -> 302" and "POST /login -> 302" in flow["chain"]
+
+
+def test_code_grant_with_private_key_jwt_and_dpop_yields_a_dpop_bound_access_token(journeys, provider):
+    tokens = passed(journeys["advanced"], "dpop_code_grant")
+    assert tokens["token_type"].lower() == "dpop"
+    assert tokens["access_token_cnf"] and len(tokens["access_token_cnf"]["jkt"]) == 43
+    assert tokens["claims"]["aud"] == provider.clients["advanced"]["client_id"]
+
+
+def test_userinfo_accepts_the_dpop_token_only_with_a_proof_from_the_bound_key(journeys):
+    steps = journeys["advanced"]
+    assert passed(steps, "dpop_userinfo")["preferred_username"] == "dave"
+    assert refused(steps, "dpop_userinfo_other_key")["status"] == 401
+    assert refused(steps, "bearer_userinfo_with_dpop_token")["status"] == 401
+
+
+def test_a_dpop_bound_refresh_token_refreshes_only_with_the_bound_key(journeys):
+    steps = journeys["advanced"]
+    assert refused(steps, "dpop_refresh_other_key")["error"] == "invalid_grant"
+    refreshed = passed(steps, "dpop_refresh")  # the refused attempt did not use the token up
+    assert refreshed["token_type"].lower() == "dpop" and refreshed["rotated"] is True
