@@ -57,3 +57,40 @@ def wait_until_healthy(process: subprocess.Popen, base: str, server_output, *, c
             if time.monotonic() > deadline:
                 pytest.fail(f"server did not answer within {seconds:.0f} s: {server_output()}")
             time.sleep(0.1)
+
+
+def check_run(result: subprocess.CompletedProcess, what: str) -> bytes:
+    """stdout of a command that must have succeeded (else its output in the failure)."""
+    assert result.returncode == 0, f"{what} failed: {result.stdout!r} {result.stderr!r}"
+    return result.stdout
+
+
+def issue_tls_server_certificate(env: dict[str, str], directory: Path) -> tuple[Path, Path, Path]:
+    """A TLS server certificate for localhost/127.0.0.1 from the home's own p256-issuing CA.
+
+    The home (``env``'s YITONG_HOME) must be migrated. Returns (chain.pem: leaf + issuing CA,
+    tls.key, p256-root.pem): the root is what a client must trust (Node's NODE_EXTRA_CA_CERTS, an
+    NSS database for Chromium); only the P-256 root, since TLS stacks cannot read the SM2 one.
+    """
+    from keys.pki.certificates import certificate_pem
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    openssl = require_tool("openssl")
+    home = Home(Settings.from_env(env))
+    pki = home.pki()
+    ca_file = directory / "p256-root.pem"
+    ca_file.write_bytes(certificate_pem(pki.ca_certificate("p256-root")))
+    issuing = certificate_pem(pki.ca_certificate("p256-issuing"))
+    home.engine.dispose()
+
+    key, csr, leaf, chain = (directory / name for name in ("tls.key", "tls.csr", "tls.pem", "chain.pem"))
+    check_run(subprocess.run([openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                              "-out", str(key)], capture_output=True), "openssl genpkey")
+    check_run(subprocess.run([openssl, "req", "-new", "-key", str(key), "-subj", "/CN=localhost",
+                              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-out", str(csr)],
+                             capture_output=True), "openssl req")
+    check_run(run_yitong(["pki", "issue", "--profile", "tls-server", "--csr", str(csr), "--out", str(leaf)], env),
+              "yitong pki issue --profile tls-server")
+    chain.write_bytes(leaf.read_bytes() + issuing)  # without the issuing CA, clients report an unknown CA
+    return chain, key, ca_file

@@ -10,7 +10,11 @@ It does what a portal integrating with Yitong does, and no more:
               then ``iss``/``aud``/``exp``/``iat``, ``nonce`` and ``at_hash``, and shows the ``sub``;
 - ``/logout`` RP-initiated logout: forgets the portal session and sends the browser to the IdP's
               ``end_session_endpoint`` with ``id_token_hint``, ``post_logout_redirect_uri`` and ``state``;
-- ``/bye``    the post-logout redirect URI: checks the logout ``state``.
+- ``/bye``    the post-logout redirect URI: checks the logout ``state``;
+- ``POST /bcl`` the back-channel logout URI (OIDC Back-Channel Logout 1.0 §2.5): validates the
+              ``logout_token`` (signature against the JWKS, iss, aud, iat/exp, the back-channel
+              ``events`` member, ``sid`` or ``sub``, no ``nonce``) and ends the portal sessions of that
+              ``sid``; accepted tokens are kept in :attr:`RelyingParty.backchannel_logouts`.
 
 A failed check renders a 400 page with the reason in ``#error`` (and in :attr:`RelyingParty.errors`).
 """
@@ -53,12 +57,14 @@ class RelyingParty:
         self.httpd.rp = self
         self.base = f"http://{host}:{self.httpd.server_address[1]}"
         self.redirect_uri, self.post_logout_redirect_uri = f"{self.base}/cb", f"{self.base}/bye"
+        self.backchannel_logout_uri = f"http://127.0.0.1:{self.httpd.server_address[1]}/bcl"
         self.client_id = self.client_secret = ""
         self.metadata: dict = {}
         self.sessions: dict[str, dict] = {}  # portal cookie -> {"id_token", "claims"} once signed in
         self.pending: dict[str, dict] = {}  # state -> {"session", "nonce", "verifier"}
         self.logouts: dict[str, str] = {}  # logout state -> portal cookie
         self.sign_ins: list[dict] = []  # the claims of every ID token that passed validation, in order
+        self.backchannel_logouts: list[dict] = []  # the claims of every logout token accepted, in order
         self.errors: list[str] = []
         self.log: list[str] = []
         self._lock = threading.Lock()
@@ -114,6 +120,28 @@ class RelyingParty:
         if not claims.get("sub"):
             raise RelyingPartyError("the ID token has no sub")
         return claims
+
+    def backchannel_logout(self, form: dict[str, str]) -> tuple[int, str]:
+        """§2.6 validation of a logout token; (status, body). 200 ends the portal sessions of its sid."""
+        try:
+            token = form.get("logout_token", "")
+            jwks = self._get_json(self.metadata["jwks_uri"])
+            _header, claims = jose.verify_jwt(token, jwks["keys"], algorithms=["ES256"])
+            jose.check_claims(claims, issuer=self.issuer, audience=self.client_id)
+            if "http://schemas.openid.net/event/backchannel-logout" not in claims.get("events", {}):
+                raise RelyingPartyError("the logout token has no back-channel logout event")
+            if "nonce" in claims or not (claims.get("sid") or claims.get("sub")):
+                raise RelyingPartyError("a logout token has sid or sub and never a nonce")
+        except (jose.JoseError, RelyingPartyError, KeyError, ValueError) as exc:
+            with self._lock:
+                self.errors.append(f"back-channel logout: {exc}")
+            return 400, json.dumps({"error": "invalid_request", "error_description": str(exc)})
+        with self._lock:
+            self.backchannel_logouts.append(claims)
+            for cookie, signed_in in list(self.sessions.items()):
+                if signed_in["claims"].get("sid") == claims.get("sid"):
+                    del self.sessions[cookie]
+        return 200, ""
 
     # -- front channel (called by _Handler) -----------------------------------------------------------------
     def handle(self, path: str, query: dict[str, str], cookie: str | None) -> tuple[int, dict[str, str], str]:
@@ -214,6 +242,19 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_POST(self) -> None:
+        rp: RelyingParty = self.server.rp
+        length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode(errors="replace")).items()}
+        status, body = rp.backchannel_logout(form) if urlsplit(self.path).path == "/bcl" else (404, "")
+        payload = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

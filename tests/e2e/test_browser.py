@@ -19,23 +19,19 @@ token itself. The journey, with what the person sees checked at every step:
    at ``/login/mfa`` (screenshot ``mfa-phone.png``); consent is remembered, so they are straight back
    at the portal, as the same ``sub``.
 
-Plain HTTP, on purpose: the IdP listens on http://127.0.0.1 and the portal on http://localhost
-(two hosts, so two cookie jars, as a real portal and IdP have). Chromium cannot be made to trust
-our test CA without a certificate bypass: it reads extra roots only from an NSS database
-(``certutil``, package libnss3-tools, not installed here) or from a root-owned enterprise policy,
-and ``--ignore-certificate-errors`` or Playwright's ``ignore_https_errors`` would test nothing about
-TLS anyway. Over http the IdP leaves the Secure flag off its cookies (it sets Secure exactly when the
-issuer is https), and loopback origins are potentially trustworthy to Chromium, so the journey is the
-same one a browser makes over HTTPS. The TLS setup itself (a leaf from our p256 issuing CA, the
-chain, the client verifying it) is covered by tests/interop/test_openid_client.py.
+Over HTTPS, as in production: the IdP serves https://127.0.0.1 with a certificate from its own
+p256-issuing CA (the TLS helper in tests/helpers.py) and sets its cookies Secure; Chromium trusts
+our P-256 root through an NSS database made with ``certutil`` (Debian's libnss3-tools, installed by
+.ci/run) in a throw-away ``$HOME/.pki/nssdb`` — no ``--ignore-certificate-errors``, which would test
+nothing about TLS. The portal stays on http://localhost (two hosts, so two cookie jars, as a real
+portal and IdP have; loopback origins are potentially trustworthy to Chromium).
+
+At step 6 the IdP also tells the portal over the back channel (OIDC Back-Channel Logout 1.0): the
+portal's ``/bcl`` validates the logout token and the test checks that it names the session that
+signed in at step 4. At step 7 the ID token says how the person signed in (``amr`` pwd + otp).
 
 Not covered yet:
 
-- TODO: back-channel logout (a logout token POSTed to the portal's ``backchannel_logout_uri``): the
-  IdP does not implement it yet; when it does, the portal should receive one at step 6.
-- TODO: ``amr`` (["pwd", "otp"] after step 7) is not in the ID token: the IdP keeps it in the
-  session but its authorization code does not carry it (``get_amr`` returns None in idp/server.py),
-  so the portal cannot tell that two-step verification happened.
 - TODO: a sign-in with a recovery code, and refusing consent (拒绝 Deny -> access_denied).
 """
 
@@ -45,6 +41,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -54,8 +51,16 @@ import pyotp
 import pytest
 
 from tests.e2e.rp import RelyingParty
-from tests.helpers import CI, free_port, run_yitong, wait_until_healthy
-from tests.interop.test_openid_client import PASSWORD, _check, _yitong_exe
+from tests.helpers import (
+    CI,
+    check_run,
+    free_port,
+    issue_tls_server_certificate,
+    require_tool,
+    run_yitong,
+    wait_until_healthy,
+)
+from tests.interop.test_openid_client import PASSWORD, _yitong_exe
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -77,6 +82,7 @@ class Site:
     rp: RelyingParty
     sub: str
     log: Path
+    ca_file: Path
 
 
 def _unavailable(message: str) -> None:
@@ -88,26 +94,29 @@ def _unavailable(message: str) -> None:
 
 @pytest.fixture
 def site(tmp_path):
-    """`yitong serve` on a fresh home with one person, and the portal registered as a client (CLI)."""
-    issuer = f"http://127.0.0.1:{free_port()}"
+    """`yitong serve` over HTTPS on a fresh home with one person, and the portal registered (CLI)."""
+    issuer = f"https://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
     env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
-    _check(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
-    user = json.loads(_check(run_yitong(["user", "create", "--username", USERNAME, "--password-stdin", "--json"],
-                                        env, input=f"{PASSWORD}\n".encode()), "yitong user create"))
-    rp = RelyingParty(issuer)  # bound now: its redirect URIs are known before it is registered
-    client = json.loads(_check(run_yitong(
+    check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
+    chain, key, ca_file = issue_tls_server_certificate(env, tmp_path)
+    user = json.loads(check_run(run_yitong(["user", "create", "--username", USERNAME, "--password-stdin", "--json"],
+                                           env, input=f"{PASSWORD}\n".encode()), "yitong user create"))
+    rp = RelyingParty(issuer, ca_file=str(ca_file))  # bound now: its URIs are known before it is registered
+    client = json.loads(check_run(run_yitong(
         ["client", "create", "--name", PORTAL, "--redirect-uri", rp.redirect_uri,
-         "--post-logout-redirect-uri", rp.post_logout_redirect_uri, "--grant", "authorization_code",
+         "--post-logout-redirect-uri", rp.post_logout_redirect_uri,
+         "--backchannel-logout-uri", rp.backchannel_logout_uri, "--grant", "authorization_code",
          "--scope", "openid profile", "--json"], env), "yitong client create"))
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([_yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1]], env=env,
+        process = subprocess.Popen([_yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1],
+                                    "--certfile", str(chain), "--keyfile", str(key)], env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_until_healthy(process, issuer, log.read_text)
+        wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
         rp.start(client["client_id"], client["client_secret"])
-        yield Site(issuer, rp, user["sub"], log)
+        yield Site(issuer, rp, user["sub"], log, ca_file)
     finally:
         rp.stop()
         os.killpg(process.pid, signal.SIGTERM)
@@ -116,15 +125,29 @@ def site(tmp_path):
         print(f"portal errors: {rp.errors}\nportal log: {rp.log[-20:]}\nserver log (tail):\n{log.read_text()[-3000:]}")
 
 
+def browser_home(tmp_path: Path, ca_file: Path) -> Path:
+    """A $HOME whose NSS database (~/.pki/nssdb, where Chromium on Linux looks) trusts ``ca_file``."""
+    certutil = require_tool("certutil")
+    home = tmp_path / "browser-home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    check_run(subprocess.run([certutil, "-N", "-d", f"sql:{nssdb}", "--empty-password"], capture_output=True),
+              "certutil -N")
+    check_run(subprocess.run([certutil, "-A", "-d", f"sql:{nssdb}", "-n", "Yitong test P-256 root", "-t", "C,,",
+                              "-i", str(ca_file)], capture_output=True), "certutil -A")
+    return home
+
+
 @pytest.fixture
-def phone():
-    """A phone-sized, touch, zh-CN page in Debian's Chromium."""
+def phone(site, tmp_path):
+    """A phone-sized, touch, zh-CN page in Debian's Chromium that trusts the site's test CA."""
     if sync_playwright is None:
         _unavailable("playwright is not installed (pip install -e '.[test]')")
     if not Path(CHROMIUM).is_file():
         _unavailable(f"{CHROMIUM} is not installed (Debian package chromium); .ci/run installs it")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        env = {**os.environ, "HOME": str(browser_home(tmp_path, site.ca_file))}
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
         try:
             context = browser.new_context(viewport=PHONE, screen=PHONE, is_mobile=True, has_touch=True,
                                           device_scale_factor=2, locale="zh-CN", timezone_id="Asia/Shanghai")
@@ -194,6 +217,8 @@ def test_on_a_phone_sign_in_consent_enrol_totp_sign_out_and_sign_in_again_with_t
     expect(page.locator("#sub")).to_have_text(site.sub)
     expect(page.locator("#preferred_username")).to_have_text(USERNAME)
     assert [claims["sub"] for claims in rp.sign_ins] == [site.sub] and rp.errors == []
+    sso = {cookie["name"]: cookie for cookie in page.context.cookies(issuer)}["yitong_sso"]
+    assert sso["secure"] and sso["httpOnly"] and sso["sameSite"] == "Lax", sso  # over https: Secure
 
     # 5. Turn on two-step verification: the key is shown, one code confirms it, recovery codes appear once.
     page.goto(f"{issuer}/account/mfa")
@@ -214,6 +239,11 @@ def test_on_a_phone_sign_in_consent_enrol_totp_sign_out_and_sign_in_again_with_t
     at(page, f"{rp.base}/bye")
     expect(page.locator("#status")).to_contain_text("已退出")
     assert "yitong_sso" not in {cookie["name"] for cookie in page.context.cookies(issuer)}  # Yitong forgot them
+    first_sid = rp.sign_ins[0]["sid"]
+    deadline = time.monotonic() + 10  # delivered by a background job, right after the logout
+    while not rp.backchannel_logouts and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [(t["sid"], t["sub"]) for t in rp.backchannel_logouts] == [(first_sid, site.sub)], rp.errors
     assert rp.errors == []
 
     # 7. Sign in again: Yitong's session ended, so the password is asked for, then the authenticator code.
@@ -232,4 +262,5 @@ def test_on_a_phone_sign_in_consent_enrol_totp_sign_out_and_sign_in_again_with_t
     expect(page.locator("#sub")).to_have_text(site.sub)
     first, second = rp.sign_ins
     assert second["sub"] == first["sub"] and second["sid"] != first["sid"]
+    assert first["amr"] == ["pwd"] and second["amr"] == ["pwd", "otp"]  # RFC 8176 method references
     assert second["auth_time"] >= first["auth_time"] and rp.errors == []

@@ -36,7 +36,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import free_port, require_tool, run_yitong, wait_until_healthy
+from tests.helpers import (
+    check_run,
+    free_port,
+    issue_tls_server_certificate,
+    require_tool,
+    run_yitong,
+    wait_until_healthy,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-openid-client")]
 
@@ -73,44 +80,19 @@ def node() -> str:
     return node
 
 
-def _check(result: subprocess.CompletedProcess, what: str) -> bytes:
-    assert result.returncode == 0, f"{what} failed: {result.stdout!r} {result.stderr!r}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory) -> Provider:
-    from keys.pki.certificates import certificate_pem
-    from yitong.home import Home
-    from yitong.settings import Settings
-
-    openssl = require_tool("openssl")
     tmp = tmp_path_factory.mktemp("interop")
     port = free_port()
     issuer = f"https://localhost:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
     env.update(YITONG_HOME=str(tmp / "home"), YITONG_ISSUER=issuer)
-    _check(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
+    check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
 
-    home = Home(Settings.from_env(env))
-    pki = home.pki()
-    ca_file = tmp / "p256-root.pem"  # only the P-256 root: Node cannot read the SM2 one
-    ca_file.write_bytes(certificate_pem(pki.ca_certificate("p256-root")))
-    issuing = certificate_pem(pki.ca_certificate("p256-issuing"))
-    home.engine.dispose()
-
-    key, csr, leaf, chain = (tmp / name for name in ("tls.key", "tls.csr", "tls.pem", "chain.pem"))
-    _check(subprocess.run([openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                           "-out", str(key)], capture_output=True), "openssl genpkey")
-    _check(subprocess.run([openssl, "req", "-new", "-key", str(key), "-subj", "/CN=localhost",
-                           "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-out", str(csr)],
-                          capture_output=True), "openssl req")
-    _check(run_yitong(["pki", "issue", "--profile", "tls-server", "--csr", str(csr), "--out", str(leaf)], env),
-           "yitong pki issue --profile tls-server")
-    chain.write_bytes(leaf.read_bytes() + issuing)  # without the issuing CA, clients report an unknown CA
+    chain, key, ca_file = issue_tls_server_certificate(env, tmp)
 
     for username in USER_OF.values():
-        _check(run_yitong(["user", "create", "--username", username, "--password-stdin", "--json"], env,
+        check_run(run_yitong(["user", "create", "--username", username, "--password-stdin", "--json"], env,
                           input=f"{PASSWORD}\n".encode()), f"yitong user create ({username})")
     rp_base = f"http://127.0.0.1:{free_port()}"  # nothing listens: the browser stops at the redirect
     clients = {}
@@ -120,16 +102,16 @@ def provider(tmp_path_factory) -> Provider:
                 "--grant", "refresh_token", "--scope", "openid profile offline_access", "--json"]
         if name == "public":
             args.append("--public")
-        clients[name] = json.loads(_check(run_yitong(args, env), f"yitong client create ({name})"))
+        clients[name] = json.loads(check_run(run_yitong(args, env), f"yitong client create ({name})"))
     private_jwk = _es256_jwk()
     jwks_file = tmp / "advanced-jwks.json"
     jwks_file.write_text(json.dumps({"keys": [{k: v for k, v in private_jwk.items() if k != "d"}]}))
-    clients["advanced"] = json.loads(_check(run_yitong(
+    clients["advanced"] = json.loads(check_run(run_yitong(
         ["client", "create", "--name", "RP advanced", "--redirect-uri", f"{rp_base}/cb", "--grant",
          "authorization_code", "--grant", "refresh_token", "--scope", "openid profile offline_access",
          "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks_file), "--json"], env),
         "yitong client create (advanced)"))
-    clients["service"] = json.loads(_check(run_yitong(
+    clients["service"] = json.loads(check_run(run_yitong(
         ["client", "create", "--name", "Seal service", "--grant", "client_credentials", "--scope", "seal:read",
          "--json"], env), "yitong client create (service)"))
 
