@@ -113,6 +113,19 @@ class Accounts:
             raise AccountError("that username or phone number is already registered") from None
         return self.get(sub)
 
+    def set_level(self, sub: str, acr: str) -> None:
+        """Record the assurance level the person's identity proofing reached (urn:yitong:loa:1..4).
+
+        Takes effect at the next sign-in: a running session keeps the level it was started with.
+        """
+        from idp.acr import LEVELS
+
+        if acr not in LEVELS:
+            raise AccountError(f"unknown assurance level {acr!r}; use one of {', '.join(LEVELS)}")
+        with self.engine.begin() as conn:
+            if not conn.execute(update(users_table).where(users_table.c.sub == sub).values(acr=acr)).rowcount:
+                raise AccountError("no such account")
+
     def get(self, sub: str) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(users_table).where(users_table.c.sub == sub,

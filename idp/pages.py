@@ -41,6 +41,8 @@ def consent():
     if decision == "allow" and client:
         services()["consents"].grant(sso.sub, client_id, allowed)
         audit("consent.given", sub=sso.sub, client_id=client_id, scope=allowed)
+    elif client:
+        audit("consent.denied", sub=sso.sub, client_id=client_id, scope=allowed)
     session["consent_decision"] = {return_to: decision}
     return redirect(return_to)
 

@@ -11,6 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Flask, Request, current_app, g, jsonify, redirect, render_template, request, session
 
 from idp import (
+    acr,
     admin_api,
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
     registration,
@@ -228,6 +229,11 @@ def authorize():
 
                 return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
             return redirect("/login?" + urlencode({"return_to": request.full_path}))
+        unmet = acr.unmet(args, sso.acr, redirect_uri=grant.redirect_uri, state=args.get("state"))
+        if unmet is not None:
+            audit("authorize.refused", sub=user.sub, client_id=grant.client.client_id, error=unmet.error,
+                  requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
+            return _authorize_error(unmet)
         try:
             check_resource(args.getlist("resource"), services()["resources"], redirect_uri=grant.redirect_uri,
                            state=args.get("state"))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from idp.audit import Audit
 from keys import jose
 from tests.idp.support import (
     ISSUER,
@@ -295,7 +296,6 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
     code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
     exchange(web, client.client_id, code, verifier)
     web.get("/logout")
-    from idp.audit import Audit
 
     events = Audit(idp.home.engine).tail()
     names = [e.event for e in events]
@@ -647,3 +647,50 @@ def test_dynamic_registration_needs_the_initial_token_and_manages_itself(idp):
     assert updated.status_code == 200 and updated.get_json()["scope"] == "openid profile"
     assert web.delete(f"/register/{info['client_id']}", headers=manage).status_code == 204
     assert idp.clients.get(info["client_id"]) is None
+
+
+# -- acr_values (OIDC Core §3.1.2.1) -------------------------------------------------------------------------
+def authorize_signed_in(idp, web, client_id, challenge, **params):
+    """Sign alice in for this request and follow back to the authorization endpoint once."""
+    back = login(web, "alice", return_to=authorize_url(client_id, challenge, **params))
+    assert back.status_code == 302
+    return through_consent(web, web.get(back.headers["Location"]))
+
+
+def test_acr_values_met_by_the_session_give_a_code_and_an_id_token_with_that_acr(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    params = code_from(authorize_signed_in(idp, web, client.client_id, challenge, acr_values="urn:yitong:loa:1"))
+    tokens = exchange(web, client.client_id, params["code"], verifier).get_json()
+    _, claims = jose.verify_jwt(tokens["id_token"], jwks(web), algorithms=["ES256"])
+    assert claims["acr"] == "urn:yitong:loa:1"
+
+
+@pytest.mark.parametrize("request_params", [
+    {"acr_values": "urn:yitong:loa:3"},
+    {"acr_values": "urn:yitong:loa:4 urn:yitong:loa:2"},  # the lowest named level (2) is still above 1
+    {"claims": json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:yitong:loa:2"]}}})},
+    {"acr_values": "urn:example:gold"},  # unknown levels are never answered with one of ours
+])
+def test_acr_values_above_the_sign_in_are_refused_never_silently_lowered(idp, alice, request_params):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    _, challenge = pkce_pair()
+    params = code_from(authorize_signed_in(idp, web, client.client_id, challenge, **request_params))
+    assert params["error"] == "unmet_authentication_requirements" and "code" not in params
+    assert params["state"] == "st-1" and params["iss"] == ISSUER
+    refused = Audit(idp.home.engine).tail(5, event="authorize.refused")
+    assert refused and refused[0].sub == alice.sub and refused[0].client_id == client.client_id
+
+
+def test_a_higher_level_satisfies_a_lower_request_and_the_token_says_the_higher_one(idp, alice):
+    idp.accounts.set_level(alice.sub, "urn:yitong:loa:2")
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    params = code_from(authorize_signed_in(idp, web, client.client_id, challenge,
+                                           acr_values="urn:yitong:loa:1 urn:yitong:loa:2"))
+    tokens = exchange(web, client.client_id, params["code"], verifier).get_json()
+    _, claims = jose.verify_jwt(tokens["id_token"], jwks(web), algorithms=["ES256"])
+    assert claims["acr"] == "urn:yitong:loa:2"

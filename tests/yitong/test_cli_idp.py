@@ -26,6 +26,20 @@ def test_user_create_reads_the_password_from_stdin_and_prints_json(env):
     assert weak.returncode == 2 and b"password refused" in weak.stderr
 
 
+def test_user_set_level_raises_the_assurance_level_and_is_audited(env):
+    created = json.loads(run_yitong(["user", "create", "--username", "wangwu", "--password-stdin", "--json"], env,
+                                    input=b"Tianjin-2026-correct\n").stdout)
+    done = run_yitong(["user", "set-level", created["sub"], "urn:yitong:loa:4", "--reason", "window check"], env)
+    assert done.returncode == 0, done.stderr
+    tail = run_yitong(["audit", "tail", "--json"], env)
+    events = [json.loads(line) for line in tail.stdout.splitlines()]  # one JSON object per line
+    assert any(e["event"] == "user.level_set" and e["sub"] == created["sub"] for e in events), tail.stdout
+    unknown = run_yitong(["user", "set-level", "no-such-sub", "urn:yitong:loa:2", "--reason", "x"], env)
+    assert unknown.returncode == 2 and b"no such account" in unknown.stderr
+    bad = run_yitong(["user", "set-level", created["sub"], "gold", "--reason", "x"], env)
+    assert bad.returncode == 2
+
+
 def test_client_lifecycle_and_its_audit_trail(env):
     made = run_yitong(["client", "create", "--name", "Portal", "--redirect-uri", "https://portal.example.gov.cn/cb",
                        "--grant", "authorization_code", "--grant", "refresh_token", "--scope", "openid profile",

@@ -43,6 +43,20 @@ def user_create(username, phone, name, password_stdin, as_json) -> None:
         click.echo(f"created user {created.username or created.phone} (sub {created.sub})")
 
 
+@user.command("set-level")
+@click.argument("sub")
+@click.argument("level", type=click.Choice([f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)]))
+@click.option("--reason", required=True, help="Why (e.g. the in-person window check that proved it); audited.")
+def user_set_level(sub, level, reason) -> None:
+    """Set a person's assurance level (e.g. loa:4 after an in-person window check); next sign-in on."""
+    try:
+        Accounts(open_home().engine).set_level(sub, level)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
+    _audit("user.level_set", sub=sub, acr=level, reason=reason)
+    click.echo(f"{sub} is now {level} (from the next sign-in)")
+
+
 def _registry() -> ClientRegistry:
     home = open_home()
     return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
