@@ -10,6 +10,7 @@ from flask import redirect, render_template, request, session
 
 from idp.accounts import Accounts
 from idp.audit import mask_login
+from idp.i18n import t
 from idp.security import check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
 from idp.web import (
     SSO_COOKIE,
@@ -30,7 +31,9 @@ def consent():
     return_to = safe_return_to(request.form.get("return_to"))
     sso = current_session()
     if sso is None or return_to == "/":
-        return error_page("无法授权 / Cannot allow access", "Your sign-in has ended; start again from the portal.")
+        return error_page(t("无法授权", "Cannot allow access"),
+                          t("您的登录已结束，请从门户重新开始。",
+                            "Your sign-in has ended; start again from the portal."))
     if not csrf_ok():
         return csrf_failure()
     query = parse_qs(urlsplit(return_to).query)
@@ -66,22 +69,23 @@ def login():
     decision = idp["throttle"].before_attempt(login_name, ip)
     if not decision.allowed:  # this address, not the account: the owner elsewhere is unaffected
         audit("login.throttled", login=mask_login(login_name))
-        page, status = error_page("尝试次数过多 / Too many attempts",
-                                   f"Try again in {decision.retry_after_seconds} seconds.", 429)
+        page, status = error_page(t("尝试次数过多", "Too many attempts"),
+                                   t(f"请在 {decision.retry_after_seconds} 秒后重试。",
+                                     f"Try again in {decision.retry_after_seconds} seconds."), 429)
         return page, status, {"Retry-After": str(decision.retry_after_seconds)}
     if decision.captcha_required:
         token, answer = request.form.get("captcha_token", ""), request.form.get("captcha_answer", "")
         if not token:  # the form was sent before the user knew a CAPTCHA was needed: no failure
-            return _login_page(return_to, "请输入验证码 / Please type the characters shown", 401, captcha=True)
+            return _login_page(return_to, t("请输入验证码", "Please type the characters shown"), 401, captcha=True)
         if not check_answer(idp["captcha_key"], token, answer, replay_cache=idp["captcha_replay"]):
             idp["throttle"].record_failure(login_name, ip)
-            return _login_page(return_to, "验证码错误 / The characters did not match", 401, captcha=True)
+            return _login_page(return_to, t("验证码错误", "The characters did not match"), 401, captcha=True)
     accounts: Accounts = idp["accounts"]
     user = accounts.authenticate(login_name, request.form.get("password", ""))
     if user is None:
         idp["throttle"].record_failure(login_name, ip)
         audit("login.failure", login=mask_login(login_name))
-        return _login_page(return_to, "用户名或密码错误 / Wrong username or password", 401,
+        return _login_page(return_to, t("用户名或密码错误", "Wrong username or password"), 401,
                            captcha=decision.captcha_required)
     if user.has_totp:  # the password was right; the session starts only after the second factor
         session["mfa_pending"] = {"sub": user.sub, "login": login_name, "return_to": return_to, "at": time.time()}
@@ -126,7 +130,7 @@ def login_mfa():
         idp["throttle"].record_failure(pending["login"], request.remote_addr or "unknown")
         audit("mfa.failure", sub=sub)
         return render_template("idp/mfa.html", csrf=session["csrf"],
-                               error="验证码不正确 / The code is not right"), 401
+                               error=t("验证码不正确", "The code is not right")), 401
     session.pop("mfa_pending", None)
     idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
     audit("mfa.success", sub=sub, amr=amr)
@@ -154,7 +158,7 @@ def account_mfa():
             session.pop("totp_enrolling", None)
             audit("mfa.enrolled", sub=user.sub)
             return render_template("idp/mfa_enrol.html", enabled=True, recovery_codes=codes, csrf=session["csrf"])
-        error = "验证码不正确 / The code is not right"
+        error = t("验证码不正确", "The code is not right")
     else:
         session["totp_enrolling"] = new_secret()
         error = None

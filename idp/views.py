@@ -21,6 +21,7 @@ from idp.audit import Audit
 from idp.backchannel_logout import logout_token_claims
 from idp.clients import ClientRegistry
 from idp.consent import SCOPE_LABELS, Consents
+from idp.i18n import t
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
@@ -161,7 +162,7 @@ def _pushed_request():
         return request, None
     params = services()["par"].resolve(request_uri, request.args.get("client_id", ""))
     if params is None:
-        raise _Stop(error_page("无法登录 / Cannot sign in",
+        raise _Stop(error_page(t("无法登录", "Cannot sign in"),
                                 "invalid_request_uri: the pushed request is unknown, expired or already used"))
     environ = dict(request.environ, QUERY_STRING=urlencode({**params, "client_id": request.args["client_id"]}))
     return Request(environ), request_uri
@@ -173,7 +174,7 @@ def _validated_grant(server: IdpServer, oauth_request, user):
     except OAuth2Error as error:
         if getattr(error, "redirect_uri", None):
             raise _Stop(_authorize_error(error)) from None
-        raise _Stop(error_page("无法登录 / Cannot sign in", f"{error.error}: {error.description or ''}")) from None
+        raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"{error.error}: {error.description or ''}")) from None
 
 
 def _signed_in_user(args, sso):
@@ -401,7 +402,8 @@ def logout():
             if claims.get("iss") == idp["issuer"]:  # an expired hint is still a valid hint (§2)
                 client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
         except Exception:
-            return error_page("无法退出 / Cannot sign out", "id_token_hint is not an ID token of ours")
+            return error_page(t("无法退出", "Cannot sign out"),
+                              t("id_token_hint 不是本平台签发的 ID 令牌", "id_token_hint is not an ID token of ours"))
     sso = current_session()
     if sso is not None:
         ended = idp["tokens"].revoke_session_grants(sso.sid)

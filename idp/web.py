@@ -9,9 +9,17 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, render_template, request, session
 
+from idp import i18n
+from idp.i18n import t
 from idp.server import IdpServer
 
 bp = Blueprint("idp", __name__, template_folder="templates")
+bp.context_processor(i18n.template_globals)
+
+
+@bp.after_request
+def _remember_language(response):
+    return i18n.remember_choice(response, secure=services()["secure"])
 
 
 SSO_COOKIE = "yitong_sso"
@@ -48,7 +56,8 @@ def csrf_ok() -> bool:
 
 
 def csrf_failure():
-    return error_page("请求已过期 / Request expired", "CSRF check failed: reload the page and try again.", 400)
+    return error_page(t("请求已过期", "Request expired"),
+                      t("安全校验失败，请刷新页面后重试。", "CSRF check failed: reload the page and try again."), 400)
 
 
 def flow_id() -> str:
