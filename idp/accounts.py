@@ -1,4 +1,4 @@
-"""Accounts (idp_users) and SSO sessions (idp_sessions).
+"""Accounts (idp_users), and the SSO sessions of idp/sessions.py.
 
 A person's ``sub`` is random and stable (DESIGN.md token contract); usernames and phone numbers
 are login names that can change. Session cookies are random; only their SHA-256 is stored.
@@ -6,25 +6,23 @@ are login names that can change. Session cookies are random; only their SHA-256 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.models import sessions_table, users_table
+from idp.models import users_table
 from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
 from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
+from idp.sessions import DatabaseSessions, Session, SessionStore
 from keys.keystore import MasterKey
 from keys.storage import utcnow
 
 LOA_1 = "urn:yitong:loa:1"
 PHONE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (DESIGN.md, "Identity numbers")
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,63}$")
-SESSION_LIFETIME = timedelta(hours=8)
 
 
 class AccountError(ValueError):
@@ -47,13 +45,6 @@ class User:
         return {"sub": self.sub, "username": self.username, "phone": self.phone, "acr": self.acr}
 
 
-@dataclass(frozen=True)
-class Session:
-    sid: str
-    sub: str
-    acr: str
-    amr: list[str]
-    auth_time: int
 
 
 def _user(row) -> User:
@@ -61,9 +52,10 @@ def _user(row) -> User:
 
 
 class Accounts:
-    def __init__(self, engine: Engine, master: MasterKey | None = None) -> None:
+    def __init__(self, engine: Engine, master: MasterKey | None = None, sessions: SessionStore | None = None) -> None:
         self.engine = engine
         self._master = master  # wraps TOTP secrets; None where MFA is not used (CLI account creation)
+        self.sessions = sessions or DatabaseSessions(engine)
 
     # -- second factor (TOTP, RFC 6238) ------------------------------------------------------------
     def _aad(self, sub: str) -> bytes:
@@ -149,40 +141,17 @@ class Accounts:
                              .values(password_hash=hash_password(password)))
         return _user(row)
 
-    # -- SSO sessions -------------------------------------------------------------------------------
+    # -- SSO sessions (idp/sessions.py: database or Redis) ----------------------------------------
     def start_session(self, user: User, amr: list[str]) -> tuple[str, Session]:
         """A new session; returns the cookie value (shown once) and the session."""
-        cookie = secrets.token_urlsafe(32)
-        now = utcnow()
-        session = Session(secrets.token_urlsafe(16), user.sub, user.acr, amr, int(now.timestamp()))
-        with self.engine.begin() as conn:
-            conn.execute(insert(sessions_table).values(
-                sid_hash=_digest(cookie), sid=session.sid, sub=user.sub, acr=user.acr, amr=amr,
-                auth_time=session.auth_time, expires_at=now + SESSION_LIFETIME, ended_at=None))
-        return cookie, session
+        return self.sessions.start(user.sub, user.acr, amr)
 
     def session(self, cookie: str | None) -> Session | None:
-        if not cookie:
-            return None
-        with self.engine.connect() as conn:
-            row = conn.execute(select(sessions_table).where(
-                sessions_table.c.sid_hash == _digest(cookie), sessions_table.c.ended_at.is_(None),
-                sessions_table.c.expires_at > utcnow())).first()
-        return Session(row.sid, row.sub, row.acr, list(row.amr), row.auth_time) if row else None
+        return self.sessions.get(cookie)
 
     def session_amr(self, sid: str | None) -> list[str] | None:
         """How the person authenticated in session ``sid`` (OIDC Core §2 ``amr``), for ID tokens."""
-        if not sid:
-            return None
-        with self.engine.connect() as conn:
-            amr = conn.execute(select(sessions_table.c.amr).where(sessions_table.c.sid == sid)).scalar()
-        return list(amr) if amr else None
+        return self.sessions.amr(sid)
 
     def end_session(self, sid: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(sessions_table).where(sessions_table.c.sid == sid, sessions_table.c.ended_at.is_(None))
-                         .values(ended_at=utcnow()))
-
-
-def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode()).digest()
+        self.sessions.end(sid)

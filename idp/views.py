@@ -26,6 +26,7 @@ from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
 from idp.server import SCOPES, IdpServer, create_server, user_claims
+from idp.sessions import open_sessions
 from idp.tokens import SigningKeys, Tokens
 from idp.web import (
     SSO_COOKIE,
@@ -425,7 +426,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
              dcr_initial_token: str | None = None) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
-    accounts = Accounts(engine, keystore.custody.master)
+    accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
     tokens = Tokens(engine, keys, issuer)
     secure = issuer.startswith("https://")

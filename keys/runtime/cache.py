@@ -95,6 +95,10 @@ class RedisStore:
     def client(self):
         return self._client
 
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def add_if_absent(self, key: str, ttl_seconds: float) -> bool:
         ms = max(1, math.ceil(ttl_seconds * 1000))
         return bool(self._client.set(self._prefix + key, b"1", nx=True, px=ms))

@@ -57,7 +57,9 @@ def make_idp(storage, tmp_path) -> Idp:
     home.initialise(with_pki=False)
     app = create_app(settings, home)
     keystore = home.keystore()
-    return Idp(app, home, Accounts(home.engine), ClientRegistry(home.engine, keystore.secret("client-secret-pepper")))
+    # The app's own Accounts: its sessions are in Redis on the PostgreSQL + Redis run.
+    clients = ClientRegistry(home.engine, keystore.secret("client-secret-pepper"))
+    return Idp(app, home, app.extensions["yitong.idp"]["accounts"], clients)
 
 
 def pkce_pair() -> tuple[str, str]:
