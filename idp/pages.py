@@ -50,10 +50,16 @@ def consent():
     return redirect(return_to)
 
 
+def _login_hint(return_to: str) -> str:
+    """The authorization request's ``login_hint`` (OIDC Core §3.1.2.1), to fill in the login name."""
+    hint = parse_qs(urlsplit(return_to).query).get("login_hint", [""])[0].strip()
+    return hint if 0 < len(hint) <= 64 and hint.isprintable() else ""
+
+
 def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
     challenge = new_challenge(services()["captcha_key"]) if captcha else None
     return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
-                           captcha=challenge), status
+                           captcha=challenge, login_hint=_login_hint(return_to)), status
 
 
 @bp.route("/login", methods=["GET", "POST"])

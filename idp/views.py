@@ -178,6 +178,34 @@ def _validated_grant(server: IdpServer, oauth_request, user):
         raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"{error.error}: {error.description or ''}")) from None
 
 
+def _id_token_hint(hint: str) -> dict | None:
+    """The claims of an ID token we issued (signature and issuer checked; an expired one is still a
+    valid hint, OIDC Core §3.1.2.1 and RP-Initiated Logout §2), else None."""
+    try:
+        _header, claims = jose.verify_jwt(hint, services()["keys"].verification_keys(hint),
+                                          algorithms=["ES256", "SM2"])
+    except Exception:
+        return None
+    if claims.get("iss") != services()["issuer"] or not claims.get("sub") or not claims.get("aud"):
+        return None
+    return claims
+
+
+def _hinted_user_step(args, user, grant):
+    """id_token_hint at /authorize: the session must be that person's, else sign in again
+    (prompt=none: login_required). A hint that is not our ID token is invalid_request."""
+    hint = args.get("id_token_hint")
+    if not hint or user is None:
+        return user
+    claims = _id_token_hint(hint)
+    if claims is None:
+        from authlib.oauth2.rfc6749 import InvalidRequestError
+
+        raise _Stop(_authorize_error(InvalidRequestError("id_token_hint is not an ID token of this provider",
+                                                         redirect_uri=grant.redirect_uri, state=args.get("state"))))
+    return user if claims["sub"] == user.sub else None
+
+
 def _signed_in_user(args, sso):
     """The signed-in person, or None when (re-)authentication is needed (prompt=login, max_age)."""
     prompt, max_age = args.get("prompt", "").split(), args.get("max_age")
@@ -220,6 +248,7 @@ def authorize():
         args = oauth_request.args
         user = _signed_in_user(args, sso)
         grant = _validated_grant(server, oauth_request, user)
+        user = _hinted_user_step(args, user, grant)
         if args.get("response_mode", "query") not in RESPONSE_MODES:
             from authlib.oauth2.rfc6749 import InvalidRequestError
 
@@ -398,13 +427,11 @@ def logout():
     client_id = request.values.get("client_id")
     hint = request.values.get("id_token_hint")
     if hint:
-        try:
-            _header, claims = jose.verify_jwt(hint, idp["keys"].verification_keys(hint), algorithms=["ES256", "SM2"])
-            if claims.get("iss") == idp["issuer"]:  # an expired hint is still a valid hint (§2)
-                client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
-        except Exception:
+        claims = _id_token_hint(hint)
+        if claims is None:
             return error_page(t("无法退出", "Cannot sign out"),
                               t("id_token_hint 不是本平台签发的 ID 令牌", "id_token_hint is not an ID token of ours"))
+        client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
     sso = current_session()
     if sso is not None:
         ended = idp["tokens"].revoke_session_grants(sso.sid)

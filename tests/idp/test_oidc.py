@@ -694,3 +694,44 @@ def test_a_higher_level_satisfies_a_lower_request_and_the_token_says_the_higher_
     tokens = exchange(web, client.client_id, params["code"], verifier).get_json()
     _, claims = jose.verify_jwt(tokens["id_token"], jwks(web), algorithms=["ES256"])
     assert claims["acr"] == "urn:yitong:loa:2"
+
+
+# -- login_hint and id_token_hint at the authorization endpoint -------------------------------------------------
+def test_login_hint_fills_in_the_login_name(idp):
+    client, _ = idp.client(public=True)
+    _, challenge = pkce_pair()
+    web = idp.app.test_client()
+    first = web.get(authorize_url(client.client_id, challenge, login_hint="13800138000"))
+    page = web.get(first.headers["Location"]).get_data(as_text=True)
+    assert 'id="login" name="login" type="text" autocomplete="username" value="13800138000"' in page
+    hostile = web.get(web.get(authorize_url(client.client_id, challenge, login_hint='"><script>')).headers["Location"])
+    assert "<script>" not in hostile.get_data(as_text=True)
+
+
+def test_id_token_hint_of_the_signed_in_person_passes_and_of_another_needs_a_new_sign_in(idp, alice):
+    bob = idp.accounts.create(username="bobby", password=PASSWORD)
+    client, _ = idp.client(public=True)
+    web, other = idp.app.test_client(), idp.app.test_client()
+    verifier, challenge = pkce_pair()
+    code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
+    alice_id_token = exchange(web, client.client_id, code, verifier).get_json()["id_token"]
+    # Same person: straight through, no login page.
+    again = web.get(authorize_url(client.client_id, challenge, id_token_hint=alice_id_token, prompt="none"))
+    assert "code" in code_from(again)
+    # Bob's browser, hinted with Alice's ID token: no silent answer for Bob.
+    assert login(other, "bobby").status_code == 302 and bob.sub != alice.sub
+    params = code_from(other.get(authorize_url(client.client_id, challenge, id_token_hint=alice_id_token,
+                                               prompt="none")))
+    assert params["error"] == "login_required" and "code" not in params
+    to_login = other.get(authorize_url(client.client_id, challenge, id_token_hint=alice_id_token))
+    assert to_login.status_code == 302 and to_login.headers["Location"].startswith("/login?")
+
+
+def test_an_id_token_hint_that_is_not_ours_is_invalid_request(idp, alice):
+    client, _ = idp.client(public=True)
+    web = idp.app.test_client()
+    _, challenge = pkce_pair()
+    assert login(web, "alice").status_code == 302
+    forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
+    params = code_from(web.get(authorize_url(client.client_id, challenge, id_token_hint=forged)))
+    assert params["error"] == "invalid_request" and "id_token_hint" in params["error_description"]
