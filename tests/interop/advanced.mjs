@@ -4,7 +4,7 @@
 //
 // INTEROP_PARAMS: {issuer, client_id, private_jwk (ES256, with kid), redirect_uri, scope, login, password}
 // Prints {"steps": {...}} (see lib.mjs).
-import { Browser, client, finish, jwtHeader, params, recordingFetch, step } from './lib.mjs'
+import { Browser, client, codeRequest, finish, jwtHeader, params, recordingFetch, step } from './lib.mjs'
 
 const browser = new Browser({ login: params.login, password: params.password })
 let config
@@ -32,19 +32,10 @@ await step('discovery', async () => {
 
 let flow
 await step('par_login', async () => {
-  const verifier = client.randomPKCECodeVerifier()
-  const state = client.randomState()
-  const nonce = client.randomNonce()
-  const url = await client.buildAuthorizationUrlWithPAR(config, {
-    redirect_uri: params.redirect_uri,
-    scope: params.scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-  }, { DPoP: dpop })
+  const { parameters, checks } = await codeRequest(params)
+  const url = await client.buildAuthorizationUrlWithPAR(config, parameters, { DPoP: dpop })
   const { callback, chain } = await browser.authorize(url.href, params.redirect_uri)
-  flow = { callback: new URL(callback), checks: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true } }
+  flow = { callback: new URL(callback), checks }
   return { authorization_url_params: Object.fromEntries(url.searchParams), chain }
 })
 

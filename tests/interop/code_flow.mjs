@@ -5,7 +5,7 @@
 //                  introspector: {client_id, client_secret, auth}}  (a confidential client)
 // Prints {"steps": {...}} (see lib.mjs). Each authorization below runs in the same browser, so the
 // first one signs in on the login form and the later ones ride on the SSO session.
-import { Browser, client, discover, finish, jwtHeader, params, step } from './lib.mjs'
+import { Browser, client, codeRequest, discover, finish, jwtHeader, params, step } from './lib.mjs'
 
 const browser = new Browser({ login: params.login, password: params.password })
 let config
@@ -13,20 +13,10 @@ let introspector
 
 /** Authorization request built by openid-client (PKCE S256, state, nonce), run in the browser. */
 async function authorize(extra = {}) {
-  const verifier = client.randomPKCECodeVerifier()
-  const state = client.randomState()
-  const nonce = client.randomNonce()
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: params.redirect_uri,
-    scope: params.scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    ...extra,
-  })
+  const { parameters, checks } = await codeRequest(params)
+  const url = client.buildAuthorizationUrl(config, { ...parameters, ...extra })
   const { callback, chain, sawLoginForm, sawConsent } = await browser.authorize(url, params.redirect_uri)
-  return { url, callback: new URL(callback), chain, sawLoginForm, sawConsent, checks: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true } }
+  return { url, callback: new URL(callback), chain, sawLoginForm, sawConsent, checks }
 }
 
 /** authorizationCodeGrant: checks iss (RFC 9207), state, PKCE, and the ID token (signature, claims, nonce). */

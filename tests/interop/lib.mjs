@@ -96,6 +96,21 @@ export async function discover({ issuer, client_id, client_secret, auth, metadat
   return config
 }
 
+/**
+ * Fresh parameters of a code-flow authorization request (PKCE S256, state, nonce) and the checks
+ * openid-client's authorizationCodeGrant makes on the callback with them.
+ */
+export async function codeRequest({ redirect_uri, scope }) {
+  const verifier = client.randomPKCECodeVerifier()
+  const state = client.randomState()
+  const nonce = client.randomNonce()
+  return {
+    parameters: { redirect_uri, scope, code_challenge: await client.calculatePKCECodeChallenge(verifier),
+                  code_challenge_method: 'S256', state, nonce },
+    checks: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+  }
+}
+
 /** The claims of a compact JWS's protected header (for reporting alg/kid/typ). */
 export function jwtHeader(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString())
