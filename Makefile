@@ -24,6 +24,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
 
+# The issuer (and the PKI's CRL/OCSP URLs) follow HOST and PORT unless YITONG_ISSUER says otherwise.
+run: export YITONG_ISSUER ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed-run
 	$(BIN)/yitong db upgrade
 	exec $(BIN)/yitong serve --host $(HOST) --port $(PORT)
