@@ -54,6 +54,11 @@ class SigningKeys:
         self._cache: dict[str, tuple[float, str, object]] = {}
         self._lock = threading.Lock()
 
+    def refresh(self) -> None:
+        """Forget what is cached: the next signature and JWKS read the keystore again."""
+        with self._lock:
+            self._cache.clear()
+
     def get(self, alg: str):
         with self._lock:
             cached = self._cache.get(alg)

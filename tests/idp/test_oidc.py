@@ -735,3 +735,37 @@ def test_an_id_token_hint_that_is_not_ours_is_invalid_request(idp, alice):
     forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
     params = code_from(web.get(authorize_url(client.client_id, challenge, id_token_hint=forged)))
     assert params["error"] == "invalid_request" and "id_token_hint" in params["error_description"]
+
+
+# -- signing-key rotation -------------------------------------------------------------------------------------
+def test_key_rotation_publishes_the_next_key_before_it_signs_and_keeps_the_old_one_verifying(idp):
+    from datetime import timedelta
+
+    from keys.storage import utcnow
+
+    client, secret = idp.client(grants=("client_credentials",), scope="seal:read")
+    web = idp.app.test_client()
+    auth = {"client_id": client.client_id, "client_secret": secret}
+    signing = idp.app.extensions["yitong.idp"]["keys"]
+
+    def token() -> str:
+        return web.post("/token", data={"grant_type": "client_credentials", **auth}).get_json()["access_token"]
+
+    def es256_kids() -> set[str]:
+        return {k["kid"] for k in web.get("/jwks.json").get_json()["keys"]}
+
+    old_token = token()
+    old_kid = jose.decode_header(old_token)["kid"]
+    assert es256_kids() == {old_kid}
+    keystore = idp.home.keystore()
+    keystore.rotate("token", activate_after=timedelta(hours=24))
+    signing.refresh()
+    published = es256_kids()
+    assert len(published) == 2 and old_kid in published  # the successor is published, pending
+    assert jose.decode_header(token())["kid"] == old_kid  # ... and does not sign yet
+    keystore.promote_due(now=utcnow() + timedelta(hours=25))
+    signing.refresh()
+    new_kid = jose.decode_header(token())["kid"]
+    assert new_kid != old_kid and new_kid in published
+    assert old_kid in es256_kids()  # retiring: still published while its tokens may be alive
+    assert web.post("/introspect", data={"token": old_token, **auth}).get_json()["active"] is True
