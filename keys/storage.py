@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.types import TypeDecorator
 
+from keys.clock import utcnow  # noqa: F401  (re-exported: tables and their users import it from here)
+
 # Deterministic constraint names, so that Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,10 +25,6 @@ NAMING_CONVENTION = {
 
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):

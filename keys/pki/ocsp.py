@@ -28,9 +28,9 @@ from urllib.parse import unquote
 
 from asn1crypto import core, ocsp, x509
 
+from keys.clock import utcnow
 from keys.pki.signing import signature_algorithm
 from keys.sm3 import sm3
-from keys.storage import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from asn1crypto import algos, cms, core, tsp, x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from keys.asymmetric import PrivateKey, load_public_key
+from keys.clock import utcnow
 from keys.errors import InvalidKey, InvalidSignature
 from keys.pki.certificates import new_serial, public_key_algorithm
 from keys.pki.profiles import PkiError
@@ -44,7 +45,6 @@ from keys.pki.signing import (
     verify_signature,
 )
 from keys.sm3 import sm3
-from keys.storage import utcnow
 
 # Our TSA policy. An OID under the UUID arc 2.25 (ITU-T X.667 / ISO/IEC 9834-8) needs no
 # registration: 2.25.<the UUID as one integer>. This one is UUID 08201bfd-befc-442a-80c6-fb006f617d4a.
