@@ -1,0 +1,23 @@
+"""Who a person or organisation really is: identity-number checks and verified-identity storage."""
+
+from idp.identity.numbers import (
+    IdentifierError,
+    ResidentId,
+    Uscc,
+    UsccWarning,
+    check_mobile,
+    check_resident_id,
+    check_uscc,
+    mask_id_number,
+)
+
+__all__ = [
+    "IdentifierError",
+    "ResidentId",
+    "Uscc",
+    "UsccWarning",
+    "check_mobile",
+    "check_resident_id",
+    "check_uscc",
+    "mask_id_number",
+]
