@@ -150,3 +150,19 @@ audit_table = Table(
     Column("detail", JSON, nullable=True),
     Index("ix_idp_audit_at", "at"),
 )
+
+# Verified identities (real name, issue 5). One row per account; the ID number is SM4-GCM
+# encrypted (AAD binds sub) and found through its HMAC-SM3 lookup hash, which is unique: one ID
+# number belongs to one account. Evidence says who verified it, how and when (OIDC4IA).
+identities_table = Table(
+    "idp_identities",
+    metadata,
+    Column("sub", String(64), primary_key=True),
+    Column("id_type", String(16), nullable=False),  # resident / hk / mo / tw (residence permits)
+    Column("name", String(128), nullable=False),
+    Column("id_number_enc", LargeBinary, nullable=False),
+    Column("id_number_hash", LargeBinary, nullable=False, unique=True),
+    Column("trust_framework", String(64), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("verified_at", UTCDateTime, nullable=False),
+)

@@ -10,12 +10,16 @@ from idp.identity.numbers import (
     check_uscc,
     mask_id_number,
 )
+from idp.identity.store import Identities, IdentityTaken, VerifiedIdentity
 
 __all__ = [
     "IdentifierError",
+    "Identities",
+    "IdentityTaken",
     "ResidentId",
     "Uscc",
     "UsccWarning",
+    "VerifiedIdentity",
     "check_mobile",
     "check_resident_id",
     "check_uscc",
