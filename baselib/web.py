@@ -1,0 +1,177 @@
+"""The reference base library over HTTP: an index page and the signed JSON API of baselib/protocol.py.
+
+Mounted under ``/baselib/`` in the embedded default (yitong/app.py) or served on its own by
+``yitong baselib serve`` (:func:`create_app`). Its logs carry the endpoint, the result and the
+evidence reference — never a name or an identity number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from baselib import protocol
+from baselib.records import Records
+from keys.runtime import ReplayCache
+from keys.storage import utcnow
+
+log = logging.getLogger("yitong.baselib")
+bp = Blueprint("baselib", __name__, url_prefix="/baselib", template_folder="templates")
+MAX_BODY = 16 * 1024
+
+
+@dataclass
+class BaselibService:
+    records: Records
+    key: bytes
+    replay: ReplayCache
+    skew_seconds: int = protocol.SKEW_SECONDS
+
+
+def register(app: Flask, *, engine, key: bytes, replay: ReplayCache) -> None:
+    if len(key) < 16:
+        raise ValueError("the base-library key must be at least 16 bytes")
+    app.extensions["yitong.baselib"] = BaselibService(Records(engine), key, replay)
+    app.register_blueprint(bp)
+
+
+def create_app(*, engine, key: bytes, replay: ReplayCache) -> Flask:
+    """A small app with only the base library (``yitong baselib serve``)."""
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    register(app, engine=engine, key=key, replay=replay)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.errorhandler(HTTPException)
+    def http_problem(exc: HTTPException):
+        return _problem(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(Exception)
+    def internal_problem(exc: Exception):
+        log.error("baselib: unhandled %s on %s", type(exc).__name__, request.path)
+        return _problem(500, "Internal Server Error", "the base library could not answer; the error has been logged")
+
+    return app
+
+
+def _service() -> BaselibService:
+    return current_app.extensions["yitong.baselib"]
+
+
+def _problem(status: int, title: str, detail: str):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return jsonify(body), status, {"Content-Type": "application/problem+json"}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.response = _problem(status, title, detail)
+
+
+@bp.errorhandler(_Refused)
+def _refused(exc: _Refused):
+    return exc.response
+
+
+@bp.get("/")
+def index():
+    return render_template("baselib/index.html", counts=_service().records.counts(), skew=_service().skew_seconds)
+
+
+# -- authentication -----------------------------------------------------------------------------------
+def _authenticated_json(*fields: str) -> dict:
+    """The request body after its signature, time and nonce check out; else a 401/400 problem."""
+    service = _service()
+    body = request.get_data(cache=True)
+    if len(body) > MAX_BODY:
+        raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
+    timestamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")
+    nonce = request.headers.get(protocol.NONCE_HEADER, "")
+    given = request.headers.get(protocol.SIGNATURE_HEADER, "")
+    if not (timestamp and nonce and given):
+        raise _Refused(401, "Unauthorized", f"sign the request: {protocol.TIMESTAMP_HEADER}, "
+                                            f"{protocol.NONCE_HEADER} and {protocol.SIGNATURE_HEADER} are required")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > service.skew_seconds:
+        raise _Refused(401, "Unauthorized", f"the timestamp is not within {service.skew_seconds} s of our clock")
+    if not protocol.NONCE.match(nonce):
+        raise _Refused(401, "Unauthorized", "the nonce must be 16-64 characters of A-Z a-z 0-9 _ -")
+    if not protocol.signature_ok(service.key, given, request.method, request.path, timestamp, nonce, body):
+        log.warning("baselib: bad signature on %s", request.path)
+        raise _Refused(401, "Unauthorized", "the signature does not verify")
+    if not service.replay.first_use(nonce, 2 * service.skew_seconds):
+        log.warning("baselib: replayed nonce on %s", request.path)
+        raise _Refused(401, "Unauthorized", "this nonce was already used")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _Refused(400, "Bad Request", "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise _Refused(400, "Bad Request", "the body must be a JSON object")
+    for name in fields:
+        if not isinstance(data.get(name), str) or not data[name].strip():
+            raise _Refused(400, "Bad Request", f"{name!r} is required (a non-empty string)")
+        data[name] = data[name].strip()
+    return data
+
+
+def _answer(library: str, matched: bool, checks: dict, record_status: str | None):
+    reference = uuid.uuid4().hex
+    result = "match" if matched else "no_match"
+    log.info("baselib: %s verify result=%s reference=%s", library, result, reference)
+    return jsonify(result=result, evidence={
+        "source": "yitong-baselib", "library": library, "reference": reference, "stand_in": True,
+        "record_status": record_status, "checks": checks}, checked_at=utcnow().isoformat())
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").strip() == (b or "").strip()
+
+
+# -- the libraries ----------------------------------------------------------------------------------------
+@bp.post("/api/v1/population/verify")
+def population_verify():
+    data = _authenticated_json("name", "id_number")
+    record = _service().records.person(data["id_number"].upper())
+    if record is None:
+        return _answer("population", False, {"id_number": "not_found"}, None)
+    name_ok = _same(record.name, data["name"])
+    checks = {"id_number": "match", "name": "match" if name_ok else "mismatch"}
+    return _answer("population", name_ok and record.status == "active", checks, record.status)
+
+
+@bp.post("/api/v1/legal-person/verify")
+def legal_person_verify():
+    data = _authenticated_json("uscc", "name", "legal_representative")
+    record = _service().records.legal_person(data["uscc"].upper())
+    if record is None:
+        return _answer("legal_person", False, {"uscc": "not_found"}, None)
+    checks = {"uscc": "match", "name": "match" if _same(record.name, data["name"]) else "mismatch",
+              "legal_representative": "match" if _same(record.legal_representative, data["legal_representative"])
+              else "mismatch"}
+    rep_id = data.get("legal_representative_id_number")
+    if isinstance(rep_id, str) and rep_id.strip():
+        checks["legal_representative_id_number"] = (
+            "match" if (record.legal_representative_id_number or "") == rep_id.strip().upper() else "mismatch")
+    matched = all(v == "match" for v in checks.values()) and record.status == "active"
+    return _answer("legal_person", matched, checks, record.status)
+
+
+@bp.post("/api/v1/licence/verify")
+def licence_verify():
+    """The e-business-licence system: is there a valid business licence for this USCC and name?"""
+    data = _authenticated_json("uscc", "name")
+    record = _service().records.legal_person(data["uscc"].upper())
+    if record is None:
+        return _answer("business_licence", False, {"uscc": "not_found"}, None)
+    checks = {"uscc": "match", "name": "match" if _same(record.name, data["name"]) else "mismatch"}
+    return _answer("business_licence", checks["name"] == "match" and record.status == "active", checks,
+                   record.status)
