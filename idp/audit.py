@@ -22,6 +22,7 @@ EVENTS = (
     "token.revoked", "grant.revoked", "client.created", "client.updated", "client.deleted",
     "client.secret_rotated", "user.created", "mfa.enrolled", "mfa.success", "mfa.failure", "consent.given",
     "consent.denied", "authorize.refused", "user.level_set",
+    "realname.verified", "realname.no_match", "realname.unavailable", "realname.throttled", "realname.refused",
 )
 
 

@@ -14,14 +14,17 @@ from idp import (
     acr,
     admin_api,
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
+    realname,  # registers /account/realname on bp; ATTEMPTS and WINDOW below
     registration,
 )
 from idp.accounts import Accounts
 from idp.audit import Audit
 from idp.backchannel_logout import logout_token_claims
 from idp.clients import ClientRegistry
+from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
 from idp.i18n import t
+from idp.identity import Identities
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
@@ -450,7 +453,7 @@ def logout():
 
 
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
-             dcr_initial_token: str | None = None) -> None:
+             dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
@@ -470,7 +473,12 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "dpop_replay": runtime.replay_cache("dpop"),
                                     "resources": known_resources(issuer, seal_audience),
                                     "par": PushedRequests(engine),
-                                    "jobs": runtime.jobs, "dcr_initial_token": dcr_initial_token}
+                                    "jobs": runtime.jobs, "dcr_initial_token": dcr_initial_token,
+                                    # real name (issue 5): identity sources, verified identities, attempt limit
+                                    "connectors": build_connectors(connectors, runtime),
+                                    "identities": Identities(engine, keystore),
+                                    "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
+                                                                             realname.WINDOW)}
     app.register_blueprint(bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(registration.bp)

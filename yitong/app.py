@@ -7,7 +7,9 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from baselib import web as baselib_web
 from idp import views as idp_views
+from idp.connectors import ConnectorConfig
 from keys.sm2 import get_backend
 from yitong import pki_web
 from yitong.home import Home
@@ -24,9 +26,14 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
     pki_web.register(app, home.pki, settings.tsa_algorithm)
+    baselib_key = settings.baselib_key or home.keystore().secret("baselib-hmac")
+    if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
+        baselib_web.register(app, engine=home.engine, key=baselib_key,
+                             replay=home.runtime.replay_cache("baselib-nonce"))
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
-                       dcr_initial_token=settings.dcr_initial_token)
+                       dcr_initial_token=settings.dcr_initial_token,
+                       connectors=_connector_config(settings, baselib_key))
 
     @app.get("/")
     def landing():
@@ -70,6 +77,16 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         return jsonify(body), 500, {"Content-Type": "application/problem+json"}
 
     return app
+
+
+def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:
+    """The base libraries the IdP asks: YITONG_BASELIB_URL, else the stand-in mounted here, else none."""
+    url = settings.baselib_url or (f"{settings.issuer}/baselib" if settings.baselib_mount else None)
+    if url is None:
+        return None
+    return ConnectorConfig(url, key, timeout=settings.connector_timeout, retries=settings.connector_retries,
+                           breaker_threshold=settings.connector_breaker_threshold,
+                           breaker_cooldown=settings.connector_breaker_cooldown)
 
 
 def _summary(settings: Settings, home: Home) -> dict:

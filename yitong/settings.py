@@ -6,6 +6,7 @@ message an operator can act on; the CLI prints it on one line and exits 2 (no tr
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,6 +38,14 @@ class Settings:
     seal_audience: str | None = None
     dcr_initial_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    # The base libraries (population, legal-person, e-licence) behind idp/connectors (issue 5).
+    baselib_url: str | None = None  # None: `{issuer}/baselib` when mounted here, else not configured
+    baselib_key: bytes | None = field(default=None, repr=False)  # None: the keystore's "baselib-hmac" secret
+    baselib_mount: bool = True  # mount the reference stand-in at /baselib/ (default: embedded mode only)
+    connector_timeout: float = 5.0
+    connector_retries: int = 2
+    connector_breaker_threshold: int = 5
+    connector_breaker_cooldown: float = 30.0
 
     @property
     def embedded(self) -> bool:
@@ -69,6 +78,7 @@ class Settings:
         level = (env.get("YITONG_LOG_LEVEL") or "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"YITONG_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
+        embedded = database_url.get_backend_name() == "sqlite" and not env.get("YITONG_REDIS_URL")
         return cls(
             home=home,
             database_url=database_url,
@@ -81,6 +91,16 @@ class Settings:
             seal_audience=_absolute_uri(env.get("YITONG_SEAL_AUDIENCE"), "YITONG_SEAL_AUDIENCE"),
             dcr_initial_token=_initial_token(env.get("YITONG_DCR_INITIAL_ACCESS_TOKEN")),
             log_level=level,
+            baselib_url=_baselib_url(env.get("YITONG_BASELIB_URL")),
+            baselib_key=_baselib_key(env.get("YITONG_BASELIB_KEY"), env.get("YITONG_BASELIB_KEY_FILE")),
+            baselib_mount=_flag(env.get("YITONG_BASELIB_MOUNT"), "YITONG_BASELIB_MOUNT", default=embedded),
+            connector_timeout=_number(env.get("YITONG_CONNECTOR_TIMEOUT"), "YITONG_CONNECTOR_TIMEOUT", 5.0, 0.1, 60),
+            connector_retries=int(_number(env.get("YITONG_CONNECTOR_RETRIES"), "YITONG_CONNECTOR_RETRIES", 2, 0, 5,
+                                          integer=True)),
+            connector_breaker_threshold=int(_number(env.get("YITONG_CONNECTOR_BREAKER_THRESHOLD"),
+                                                    "YITONG_CONNECTOR_BREAKER_THRESHOLD", 5, 1, 1000, integer=True)),
+            connector_breaker_cooldown=_number(env.get("YITONG_CONNECTOR_BREAKER_COOLDOWN"),
+                                               "YITONG_CONNECTOR_BREAKER_COOLDOWN", 30.0, 0.1, 3600),
         )
 
 
@@ -116,6 +136,63 @@ def _database_url(raw: str | None, home: Path) -> URL:
     elif url.database in (None, "", ":memory:"):
         raise SettingsError("YITONG_DATABASE_URL: an in-memory SQLite database would lose everything on restart")
     return url
+
+
+def _baselib_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"YITONG_BASELIB_URL must be an http(s) base URL such as "
+                            f"https://baselib.example.gov.cn/baselib (no query); got {raw!r}")
+    return raw.strip().rstrip("/")
+
+
+def _baselib_key(inline: str | None, path: str | None) -> bytes | None:
+    """At least 16 bytes: hex (32+ digits) or base64, inline or in a file."""
+    if inline and path:
+        raise SettingsError("set YITONG_BASELIB_KEY or YITONG_BASELIB_KEY_FILE, not both")
+    name = "YITONG_BASELIB_KEY"
+    if path:
+        name = "YITONG_BASELIB_KEY_FILE"
+        try:
+            inline = Path(path).expanduser().read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise SettingsError(f"YITONG_BASELIB_KEY_FILE: cannot read {path}: {reason}") from None
+    if not inline:
+        return None
+    text = inline.strip()
+    try:
+        key = bytes.fromhex(text) if re.fullmatch(r"[0-9a-fA-F]+", text) else base64.b64decode(text, validate=True)
+    except ValueError:
+        raise SettingsError(f"{name} must be hex or base64") from None
+    if len(key) < 16:
+        raise SettingsError(f"{name} must hold at least 16 bytes (32 hex digits)")
+    return key
+
+
+def _flag(raw: str | None, name: str, *, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false; got {raw!r}")
+
+
+def _number(raw: str | None, name: str, default: float, low: float, high: float, *, integer: bool = False) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be {'an integer' if integer else 'a number'}; got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}; got {raw!r}")
+    return value
 
 
 def _redis_url(raw: str | None) -> str | None:
