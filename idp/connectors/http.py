@@ -37,8 +37,8 @@ from idp.connectors.base import (
     Verdict,
 )
 from idp.connectors.breaker import CircuitBreaker
+from keys.clock import utcnow
 from keys.sm3 import hmac_sm3, sm3
-from keys.storage import utcnow
 
 log = logging.getLogger("yitong.idp.connectors")
 
