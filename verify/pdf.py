@@ -60,6 +60,7 @@ from verify.trust import TrustBundle, as_trust
 _SUBFILTERS = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached"}
 _TS_SUBFILTERS = {"/ETSI.RFC3161"}
 _WS = b" \t\r\n\f\x00"
+_COMMENT = re.compile(rb"%(?!%EOF)[^\r\n]*")
 _TAIL = re.compile(rb"startxref\s+(\d+)\s*%%EOF[ \t\r\n\f\x00]*\Z")
 
 
@@ -183,6 +184,8 @@ class _PdfJob:
             reader = PdfFileReader(io.BytesIO(data), strict=False, decode_limits=_decode_limits(self.policy))
             revisions = reader.xrefs.total_revisions
             size = int(reader.trailer.raw_get("/Size")) if "/Size" in reader.trailer else 0
+            encrypt = reader.trailer.raw_get("/Encrypt") if "/Encrypt" in reader.trailer else None
+            encrypted = encrypt is not None and not isinstance(encrypt, generic.NullObject)
         except (BudgetExceeded, MemoryError):
             raise
         except Exception as exc:
@@ -193,7 +196,7 @@ class _PdfJob:
                                    f"{revisions} revisions / {size} objects exceed the limits "
                                    f"({limits.max_revisions} / {limits.max_objects})"))
             return
-        if reader.encrypt_dict:
+        if encrypted:
             self.doc_step(r.failed("parse", r.FORMAT_FAILURE, "encrypted PDFs are not verified"))
             return
         self.reader = reader
@@ -258,9 +261,10 @@ class _PdfJob:
             return r.failed(name, r.FORMAT_FAILURE, "the last startxref is not the newest revision pyhanko parsed")
         last = reader.xrefs.total_revisions - 1
         end = reader.xrefs.get_xref_container_info(last).end_location
-        between = data[end:match.start()].strip(_WS)
+        # what may sit between the xref section and startxref: its trailer, endstream/endobj, comments
+        between = _COMMENT.sub(b"", data[end:match.start()]).strip(_WS)
         explained = (not between or re.fullmatch(rb"(endstream\s*)?endobj", between) is not None
-                     or (between.startswith(b"trailer") and between.endswith(b">>") and len(between) < 65536))
+                     or (between.startswith((b"trailer", b"<<")) and between.endswith(b">>") and len(between) < 65536))
         if not explained:
             return r.failed(name, r.FORMAT_FAILURE, f"{len(between)} unexplained byte(s) between the last "
                                                     f"cross-reference section and startxref")

@@ -113,7 +113,7 @@ def draw_on_pages(writer, pages: int, *, seam: bool) -> None:
         page = page_ref.get_object()
         if seam:  # one slice of the round seal on each page's right edge
             width = 120 / pages
-            ops = f"q 0.8 0 0 RG 3 w 595 {300 + 0 * index} m {595 - width:.2f} 300 l {595 - width:.2f} 420 l 595 420 l S Q"
+            ops = f"q 0.8 0 0 RG 3 w 595 300 m {595 - width:.2f} 300 l {595 - width:.2f} 420 l 595 420 l S Q"
         else:
             ops = "q 0.8 0 0 RG 3 w 400 500 m 520 500 l 520 620 l 400 620 l h S Q"
         stream = writer.add_object(generic.StreamObject(stream_data=ops.encode()))
