@@ -154,7 +154,10 @@ def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, 
     if not proven:
         later = _revoked_after(path[1:], revinfo, moment)
         if later is not None:
-            subject, when = later
+            subject, when, reason = later
+            if reason == "certificate_hold":
+                return r.failed(name, r.TRY_LATER, f"\"{subject}\" is on hold (seal suspended) since "
+                                                   f"{when.isoformat()}")
             return r.failed(name, r.REVOKED_NO_POE,
                             f"\"{subject}\" was revoked at {when.isoformat()}, after the claimed signing time "
                             f"{moment.isoformat()}, and no time-stamp proves the signature existed before that")
@@ -170,7 +173,7 @@ def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, 
 
 
 def _revoked_after(certs, revinfo: Revinfo, moment: datetime):
-    """(subject, revocation time) of a path certificate listed revoked after ``moment``, if any."""
+    """(subject, revocation time, reason) of a path certificate listed revoked at or after ``moment``, if any."""
     for cert in certs:
         serial = cert.serial_number
         for crl, _source in revinfo.crls:
@@ -180,8 +183,9 @@ def _revoked_after(certs, revinfo: Revinfo, moment: datetime):
             for entry in tbs["revoked_certificates"] or []:
                 if entry["user_certificate"].native == serial:
                     when = entry["revocation_date"].native
-                    if when > moment:
-                        return cert.subject.human_friendly, when
+                    if when >= moment:
+                        reason = entry.crl_reason_value.native if entry.crl_reason_value is not None else None
+                        return cert.subject.human_friendly, when, reason
         for response, _source in revinfo.ocsps:
             try:
                 data = response["response_bytes"]["response"].parsed["tbs_response_data"]
@@ -191,8 +195,9 @@ def _revoked_after(certs, revinfo: Revinfo, moment: datetime):
                     status = single["cert_status"]
                     if status.name == "revoked":
                         when = status.chosen["revocation_time"].native
-                        if when > moment:
-                            return cert.subject.human_friendly, when
+                        if when >= moment:
+                            reason = status.chosen["revocation_reason"].native
+                            return cert.subject.human_friendly, when, reason
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
     return None
