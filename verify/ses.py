@@ -12,9 +12,10 @@ import hashlib
 from datetime import datetime
 
 from asn1crypto import cms, x509
+from pyhanko.sign.validation import generic_cms
 
 from keys import ses as keys_ses
-from keys.pki import tsa
+from keys.sm3 import sm3
 from verify import certs as c
 from verify import report as r
 from verify.policy import DEFAULT, Policy
@@ -159,7 +160,7 @@ async def _verify_ses_signature(sig: r.SignatureReport, der: bytes, trust, docum
     # Signing time: the time-stamp when it verifies, else timeInfo (claimed).
     when, proven = signature.time_info, False
     if signature.has_timestamp:
-        step, stamped = _timestamp_step(signature)
+        step, stamped = await _timestamp_step(signature, trust, online)
         sig.add(step)
         if stamped is not None:
             when, proven = stamped, True
@@ -190,22 +191,47 @@ async def _verify_ses_signature(sig: r.SignatureReport, der: bytes, trust, docum
         sig.add(revocation)
 
 
-def _timestamp_step(signature: keys_ses.SealSignature) -> tuple[r.Step, datetime | None]:
-    """The RFC 3161 token over the signature value (GB/T 38540 §7.3): imprint and TSA signature."""
+async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool) -> tuple[r.Step, datetime | None]:
+    """The RFC 3161 token over the signature value (GB/T 38540 §7.3): imprint, TSA signature, TSA chain."""
+    def expected(algorithm: str) -> bytes:
+        if algorithm == "sm3":
+            return sm3(signature.signature)
+        return hashlib.new(algorithm, signature.signature).digest()
+
     try:
         token = cms.ContentInfo.load(signature.timestamp)
-        certificates = [cert.chosen for cert in token["content"]["certificates"] or [] if cert.name == "certificate"]
+        status = await generic_cms.validate_tst_signed_data(token["content"], c.validation_context(trust,
+                                                            online=online), expected)
     except Exception as exc:
         reason = f"unreadable time-stamp token: {type(exc).__name__}: {exc}"
         return r.failed("timestamp", r.FORMAT_FAILURE, reason), None
-    problems = []
-    for cert in certificates:
-        try:
-            info = tsa.verify_token(signature.timestamp, tsa_certificate=cert, data=signature.signature)
-        except Exception as exc:
-            problems.append(str(exc))
-            continue
-        return r.passed("timestamp", f"time-stamp by \"{cert.subject.human_friendly}\" at "
-                                     f"{info.gen_time.isoformat()} verifies over the signature value"), info.gen_time
-    detail = "; ".join(problems) or "no TSA certificate embedded"
-    return r.failed("timestamp", r.SIG_CRYPTO_FAILURE, f"the time-stamp token does not verify: {detail}"), None
+    moment = status.get("timestamp")
+    cert = status.get("signing_cert")
+    tsa = cert.subject.human_friendly if cert is not None else "unknown TSA"
+    if not status.get("intact"):
+        return r.failed("timestamp", r.HASH_FAILURE, f"the time-stamp by \"{tsa}\" is not over this signature "
+                                                     f"value"), None
+    if not status.get("valid"):
+        return r.failed("timestamp", r.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not "
+                                                           f"verify"), None
+    if status.get("trust_problem_indic") is not None or status.get("validation_path") is None:
+        return r.failed("timestamp", r.NO_CERTIFICATE_CHAIN_FOUND, f"the time-stamp by \"{tsa}\" at "
+                                                                   f"{r.iso(moment)} verifies but its TSA does not "
+                                                                   f"chain to a trust anchor"), None
+    return r.passed("timestamp", f"time-stamp by \"{tsa}\" at {r.iso(moment)} verifies and is trusted"), moment
+
+
+def looks_like_ses(data: bytes) -> str | None:
+    """"signature" or "seal" when ``data`` parses as a GB/T 38540 structure, else None."""
+    if not data[:1] == b"\x30":
+        return None
+    try:
+        keys_ses.parse_signature(data)
+        return "signature"
+    except Exception:  # noqa: S110 - not a signature; maybe a seal
+        pass
+    try:
+        keys_ses.parse_seal(data)
+        return "seal"
+    except Exception:
+        return None
