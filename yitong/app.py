@@ -11,7 +11,7 @@ from idp import views as idp_views
 from keys.sm2 import get_backend
 from yitong import pki_web
 from yitong.home import Home
-from yitong.settings import Settings
+from yitong.settings import Settings, SettingsError
 
 log = logging.getLogger("yitong")
 
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
     pki_web.register(app, home.pki, settings.tsa_algorithm)
+    _register_verify(app, home)
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token)
@@ -70,6 +71,24 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         return jsonify(body), 500, {"Content-Type": "application/problem+json"}
 
     return app
+
+
+def _register_verify(app: Flask, home: Home) -> None:
+    """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
+    from verify import web as verify_web
+
+    try:
+        max_bytes, rate = verify_web.settings_from_env()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+    def own_crls() -> list[bytes]:
+        pki = home.pki()
+        return [pki.crl(ca) for ca in pki.ca_names()]
+
+    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls,
+                                       limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes)
+    verify_web.register(app, service)
 
 
 def _summary(settings: Settings, home: Home) -> dict:

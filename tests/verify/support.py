@@ -157,6 +157,18 @@ class Identity:
         return format(self.certificate.serial_number, "X")
 
 
+def sign(data: bytes, who: Identity, *, field: str = "Seal1", box=(400, 80, 520, 200), page: int = 0,
+         stamper: TimeStamper | None = None, pades: bool = False, key=None) -> bytes:
+    """``data`` sealed by ``who`` with pyhanko (visible widget at ``box`` unless None)."""
+    signer = KeySigner(key or who.key, who.certificate, who.chain, seseal=who.seal)
+    meta = signers.PdfSignatureMetadata(
+        field_name=field, md_algorithm=signer.digest_algorithm,
+        subfilter=SigSeedSubFilter.PADES if pades else SigSeedSubFilter.ADOBE_PKCS7_DETACHED)
+    spec = fields.SigFieldSpec(field, on_page=page, box=box) if box is not None else None
+    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    return signers.sign_pdf(writer, meta, signer=signer, timestamper=stamper, new_field_spec=spec).getvalue()
+
+
 # -- the world: one PKI for the session ---------------------------------------------------------------
 class World:
     def __init__(self, tmp: Path, sqlite_template: Path) -> None:
@@ -224,17 +236,10 @@ class World:
         return self.identity("p256")
 
     # signing
-    def sign(self, data: bytes, who: Identity, *, field: str = "Seal1", box=(400, 80, 520, 200), page: int = 0,
-             timestamp: bool = False, pades: bool = False, key=None) -> bytes:
-        signer = KeySigner(key or who.key, who.certificate, who.chain, seseal=who.seal)
-        meta = signers.PdfSignatureMetadata(
-            field_name=field, md_algorithm=signer.digest_algorithm,
-            subfilter=SigSeedSubFilter.PADES if pades else SigSeedSubFilter.ADOBE_PKCS7_DETACHED)
+    def sign(self, data: bytes, who: Identity, *, timestamp: bool = False, **options) -> bytes:
         stamper = LocalTimeStamper(self.pki.time_stamp_authority("sm2" if who.ca.startswith("sm2") else "p256")) \
             if timestamp else None
-        spec = fields.SigFieldSpec(field, on_page=page, box=box) if box is not None else None
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-        return signers.sign_pdf(writer, meta, signer=signer, timestamper=stamper, new_field_spec=spec).getvalue()
+        return sign(data, who, stamper=stamper, **options)
 
     def add_dss(self, data: bytes, *, crls=(), ocsps=(), certs=()) -> bytes:
         out = io.BytesIO(data)
@@ -262,4 +267,4 @@ class World:
         return self._docs[name]
 
 
-__all__ = ["CORPUS", "World", "base_pdf", "corpus", "draw_on_pages"]
+__all__ = ["CORPUS", "World", "base_pdf", "corpus", "draw_on_pages", "sign"]
