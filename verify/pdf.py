@@ -64,8 +64,8 @@ _COMMENT = re.compile(rb"%(?!%EOF)[^\r\n]*")
 _TAIL = re.compile(rb"startxref\s+(\d+)\s*%%EOF[ \t\r\n\f\x00]*\Z")
 
 
-class BudgetExceeded(Exception):
-    """The per-document time budget ran out."""
+class BudgetExceeded(BaseException):
+    """The per-document time budget ran out (a BaseException, so no ``except Exception`` swallows it)."""
 
 
 @contextlib.contextmanager
