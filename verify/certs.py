@@ -143,10 +143,24 @@ async def validate_chain(certificate: x509.Certificate, trust, *, other_certs=()
                             r.failed(names[1], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
     certs = list(path)
     anchor = certs[0]
+    if online:
+        _add_fetched(revinfo, context)
     chain = r.passed(names[0], f"{len(certs)}-certificate path to the trust anchor "
                                f"\"{anchor.subject.human_friendly}\"")
     revocation = _revocation_summary(certs, revinfo, moment, proven, online, names[1])
     return ChainOutcome(chain, revocation, certs)
+
+
+def _add_fetched(revinfo: Revinfo, context: ValidationContext) -> None:
+    """Record what pyhanko-certvalidator fetched (online mode) as evidence, source "fetched"."""
+    known_crls = {c.dump() for c, _ in revinfo.crls}
+    known_ocsps = {o.dump() for o, _ in revinfo.ocsps}
+    for crl in context.crls:
+        if crl.dump() not in known_crls:
+            revinfo.crls.append((crl, "fetched"))
+    for response in context.ocsps:
+        if response.dump() not in known_ocsps:
+            revinfo.ocsps.append((response, "fetched"))
 
 
 def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, online: bool, name: str) -> r.Step:

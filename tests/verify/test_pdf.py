@@ -348,3 +348,36 @@ def test_a_policy_can_allow_form_filling(world):
     data = _incremental(signed, fill)
     assert verdict(verify_pdf(data, world.trust))[0] == TOTAL_FAILED
     assert_passed(verify_pdf(data, world.trust, policy=replace(DEFAULT, allow_form_filling=True)))
+
+
+def _b_lta(world) -> bytes:
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+
+    from tests.verify.support import LocalTimeStamper
+
+    def build():
+        who = world.p256
+        signed = world.sign(base_pdf(), who, timestamp=True, pades=True)
+        lt = world.add_dss(signed, crls=world.crls(who), ocsps=[world.ocsp_response(who)], certs=who.chain)
+        stamper = LocalTimeStamper(world.pki.time_stamp_authority("p256"))
+        writer = IncrementalPdfFileWriter(io.BytesIO(lt), strict=False)
+        return PdfTimeStamper(stamper).timestamp_pdf(writer, "sha256", validation_context=None,
+                                                     timestamper=stamper).getvalue()
+
+    return world.doc("blta-p256", build)
+
+
+def test_b_lta_document_timestamp_over_a_b_lt_seal_passes(world):
+    report = verify_pdf(_b_lta(world), world.trust)
+    assert_passed(report)
+    kinds = [s.kind for s in report.signatures]
+    assert kinds == ["pdf-signature", "document-timestamp"]
+    stamp = report.signatures[1]
+    assert stamp.signing_time["proven"] and stamp.step("certificate_chain").passed
+
+
+def test_a_document_timestamp_with_a_flipped_byte_fails(world):
+    tampered = _b_lta(world).replace(b"Business licence page 1", b"Business licence page 2", 1)
+    report = verify_pdf(tampered, world.trust)
+    assert report.indication == (TOTAL_FAILED, "HASH_FAILURE")
+    assert not report.signatures[1].step("message_digest").passed
