@@ -90,6 +90,20 @@ def _time_budget(seconds: float):
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
+class _Reader(PdfFileReader):
+    """pyhanko's reader, except that ``/Encrypt null`` means "not encrypted" (ISO 32000: null = absent)."""
+
+    @property
+    def encrypt_dict(self):
+        try:
+            raw = self.trailer.raw_get("/Encrypt")
+        except KeyError:
+            return None
+        if isinstance(raw, generic.NullObject):
+            return None
+        return super().encrypt_dict
+
+
 def _decode_limits(policy: Policy) -> DecodeLimits:
     per_stream = StreamDecodeLimits(max_output_size=policy.limits.max_stream_bytes)
     defaults = DecodeLimits()
@@ -181,7 +195,7 @@ class _PdfJob:
             self.doc_step(r.failed("parse", r.FORMAT_FAILURE, "not a PDF file (no %PDF- header)"))
             return
         try:
-            reader = PdfFileReader(io.BytesIO(data), strict=False, decode_limits=_decode_limits(self.policy))
+            reader = _Reader(io.BytesIO(data), strict=False, decode_limits=_decode_limits(self.policy))
             revisions = reader.xrefs.total_revisions
             size = int(reader.trailer.raw_get("/Size")) if "/Size" in reader.trailer else 0
             encrypt = reader.trailer.raw_get("/Encrypt") if "/Encrypt" in reader.trailer else None

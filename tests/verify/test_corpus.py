@@ -122,3 +122,10 @@ def test_a_tampered_ses_signature_fails(any_trust):
     assert report.indication == (TOTAL_FAILED, "HASH_FAILURE")
     garbage = verify_ses_signature(b"\x30\x03\x02\x01\x04", any_trust)
     assert garbage.indication == (TOTAL_FAILED, "FORMAT_FAILURE")
+
+
+@pytest.mark.parametrize("name", ["pdf-spoofing-attack.pdf", "pades-spoofing-replaced-reason.pdf"])
+def test_a_signature_dictionary_changed_later_fails_coverage(name, itext_trust):
+    report = verify_pdf(corpus("pdf-attacks-dss", name).read_bytes(), itext_trust)
+    steps = [sig.step("coverage") for sig in report.signatures]
+    assert steps and any(not step.passed and step.sub_indication == "FORMAT_FAILURE" for step in steps)
