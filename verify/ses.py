@@ -32,6 +32,13 @@ _SUB = {  # keys.ses check name -> sub-indication when it fails
 }
 
 
+def _sub(check: str, version: int) -> str:
+    """The sub-indication of a failed keys.ses check; V1 signatures are parsed, not verified: INDETERMINATE."""
+    if version != 4 and check in ("signature", "seal_maker_signature"):
+        return r.GENERIC
+    return _SUB.get(check, r.FORMAT_FAILURE)
+
+
 def describe_seal(seal: keys_ses.Seal) -> dict:
     return {
         "version": seal.version,
@@ -117,8 +124,8 @@ def verify_seal(der: bytes, trust, *, at: datetime | None = None, online: bool =
     sig.seal = describe_seal(seal)
     result = keys_ses.verify_maker_signature(seal)
     for check in result.checks:
-        sig.add(r.Step(check.name, check.passed, check.reason, None if check.passed else _SUB.get(check.name,
-                                                                                                  r.FORMAT_FAILURE)))
+        sub = None if check.passed else _sub(check.name, seal.version)
+        sig.add(r.Step(check.name, check.passed, check.reason, sub))
     sig.add(seal_validity_step(seal, when, proven=True))
     chain, revocation = asyncio.run(maker_chain_step(seal, trust, when, online))
     sig.add(chain)
@@ -172,9 +179,7 @@ async def _verify_ses_signature(sig: r.SignatureReport, der: bytes, trust, docum
         if check.name == "seal_valid_at_signing_time":
             sig.add(seal_validity_step(signature.seal, when, proven))
             continue
-        sub = None if check.passed else _SUB.get(check.name, r.FORMAT_FAILURE)
-        if check.name == "signature" and signature.version != 4:
-            sub = r.FORMAT_FAILURE
+        sub = None if check.passed else _sub(check.name, signature.version)
         sig.add(r.Step(check.name, check.passed, check.reason, sub))
     if document is None:
         sig.warnings.append("no document given: dataHash not checked")

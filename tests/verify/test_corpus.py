@@ -101,6 +101,7 @@ def test_v1_signature_is_parsed_and_reported_as_v1(any_trust):
     assert sig.seal["version"] == 1
     assert "V1" in sig.step("ses_structure").reason and sig.step("ses_structure").passed
     assert report.indication[0] != "TOTAL_PASSED"
+    assert sig.step("signature").sub_indication == "GENERIC"  # parsed, not verified: not called a forgery
 
 
 @pytest.mark.parametrize("folder", ["SESV4SignDoc", "n"])
