@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from verify import report as r
 from verify.files import verify_bytes
@@ -105,8 +106,12 @@ def _read_upload(service: VerifyService) -> tuple[str, bytes]:
     limit = service.max_bytes
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+    request.max_content_length = limit + 64 * 1024  # also bounds chunked bodies while the form is parsed
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
+        try:
+            upload = request.files.get("file")
+        except RequestEntityTooLarge:
+            raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes") from None
         if upload is None or not upload.filename:
             raise _BadUpload(400, "Bad Request", "no file in the form field 'file'")
         data = upload.stream.read(limit + 1)

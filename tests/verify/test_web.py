@@ -71,6 +71,9 @@ def test_api_refuses_documents_over_the_size_limit(world, sealed):
     small = make_client(world, max_bytes=4096)
     response = small.post("/verify/api/v1/pdf", data=sealed, content_type="application/pdf")
     assert response.status_code == 413 and response.headers["Content-Type"] == "application/problem+json"
+    multipart = small.post("/verify/api/v1/pdf", data={"file": (io.BytesIO(sealed * 8), "big.pdf")},
+                           content_type="multipart/form-data")
+    assert multipart.status_code == 413 and multipart.headers["Content-Type"] == "application/problem+json"
 
 
 def test_api_rate_limits_per_client_ip(world):
