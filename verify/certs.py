@@ -7,6 +7,8 @@ This module maps its outcomes onto ETSI sub-indications and describes signers fo
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -314,6 +316,16 @@ def describe_signer(certificate: x509.Certificate) -> dict:
     if out["uscc"] is None and out["person"] is None and not organisation:
         out["person"] = common_name
     return out
+
+
+def run(coroutine):
+    """Run a coroutine to completion, also when the caller's thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def utcnow() -> datetime:

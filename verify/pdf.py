@@ -10,7 +10,6 @@ allows them). Every exception becomes a verdict.
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 import contextlib
 import io
@@ -155,7 +154,7 @@ def verify_pdf(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
     job = _PdfJob(data, trust, policy, validation_time, online, report, supplied)
     try:
         with _time_budget(policy.limits.seconds):
-            asyncio.run(job.run())
+            c.run(job.run())
     except BudgetExceeded as exc:
         report.add(r.failed("time_budget", r.GENERIC, f"{exc}; the document is too complex to verify"))
     except RecursionError:

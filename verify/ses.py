@@ -7,7 +7,6 @@ turns everything into a report with ETSI indications.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import datetime
 
@@ -127,7 +126,7 @@ def verify_seal(der: bytes, trust, *, at: datetime | None = None, online: bool =
         sub = None if check.passed else _sub(check.name, seal.version)
         sig.add(r.Step(check.name, check.passed, check.reason, sub))
     sig.add(seal_validity_step(seal, when, proven=True))
-    chain, revocation = asyncio.run(maker_chain_step(seal, trust, when, online))
+    chain, revocation = c.run(maker_chain_step(seal, trust, when, online))
     sig.add(chain)
     sig.add(revocation)
     return report
@@ -143,7 +142,7 @@ def verify_ses_signature(der: bytes, trust, document: bytes | None = None, *, at
     sig = r.SignatureReport("ses-signature", name)
     report.signatures.append(sig)
     try:
-        asyncio.run(_verify_ses_signature(sig, der, trust, document, validation_time, online))
+        c.run(_verify_ses_signature(sig, der, trust, document, validation_time, online))
     except Exception as exc:  # every exception becomes a verdict
         sig.add(r.failed("internal", r.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
     return report

@@ -152,3 +152,12 @@ def test_oversized_input_is_refused_before_parsing(world, sealed):
     report = verify_pdf(sealed, world.trust, policy=small)
     assert report.indication == (TOTAL_FAILED, "FORMAT_FAILURE")
     assert "larger than" in report.document_steps[0].reason
+
+
+def test_verify_pdf_works_inside_a_running_event_loop(world, sealed):
+    import asyncio
+
+    async def caller():
+        return verify_pdf(bytes(sealed), world.trust)
+
+    assert asyncio.run(caller()).indication == (TOTAL_PASSED, None)

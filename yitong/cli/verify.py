@@ -74,8 +74,14 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
         target = Path(html_dir)
         try:
             target.mkdir(parents=True, exist_ok=True)
+            used: set[str] = set()
             for (name, data), report in zip(inputs, reports, strict=True):
-                out = target / (Path(name).name + ".html")
+                stem, number = Path(name).name, 1
+                while f"{stem}.html" in used:  # a.pdf from two folders: a.pdf.html, a.pdf-2.html
+                    number += 1
+                    stem = f"{Path(name).name}-{number}"
+                used.add(f"{stem}.html")
+                out = target / f"{stem}.html"
                 out.write_text(html([report], {report.file: data}), encoding="utf-8")
                 click.echo(f"wrote {out}", err=True)
         except OSError as exc:
