@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,7 @@ from pyhanko_certvalidator.errors import (
     ValidationError,
 )
 
-from keys.pki.signing import YitongSignatureValidator
+from keys.pki.signing import YitongSignatureValidator, verify_signature
 from verify import report as r
 
 VALIDATOR = YitongSignatureValidator()
@@ -74,6 +75,7 @@ class ChainOutcome:
     chain: r.Step
     revocation: r.Step
     path: list[x509.Certificate] | None = None
+    ignored: list[str] = field(default_factory=list)  # evidence that was not signed by whom it claims
 
 
 def validation_context(trust, *, other_certs=(), revinfo: Revinfo | None = None, moment: datetime | None = None,
@@ -102,7 +104,47 @@ def _reason_name(reason) -> str:
 
 async def validate_chain(certificate: x509.Certificate, trust, *, other_certs=(), revinfo: Revinfo,
                          moment: datetime, proven: bool, online: bool, what: str = "signer") -> ChainOutcome:
-    """Chain to the anchors and revocation status at ``moment`` (the signing time)."""
+    """Chain to the anchors and revocation status at ``moment`` (the signing time).
+
+    Revocation data that its claimed issuer did not sign is dropped first (and reported): anyone can
+    append a DSS to a sealed PDF, and a forged CRL must neither revoke a genuine seal nor make it
+    indeterminate. ``revinfo`` is left holding the evidence actually used.
+    """
+    ignored = _keep_authentic(revinfo, [*other_certs, *revinfo.certs, *trust.certificates])
+    outcome = await _validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=moment,
+                                    proven=proven, online=online, what=what)
+    outcome.ignored = ignored
+    return outcome
+
+
+def _keep_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str]:
+    cas = [cert for cert in known if cert.ca]
+    ignored, crls, ocsps = [], [], []
+    for crl, source in revinfo.crls:
+        tbs = crl["tbs_cert_list"]
+        if any(ca.subject == tbs["issuer"] and _signed_by(ca, crl["signature_algorithm"], crl["signature"].native,
+                                                          tbs.dump()) for ca in cas):
+            crls.append((crl, source))
+        else:
+            ignored.append(f"a CRL ({source}) claiming to be from \"{tbs['issuer'].human_friendly}\" is not signed "
+                           f"by a known CA certificate of that name: ignored")
+    for response, source in revinfo.ocsps:
+        try:
+            basic = response["response_bytes"]["response"].parsed
+            authentic = any(_ocsp_signed_for(basic, ca) for ca in cas)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            authentic = False
+        if authentic:
+            ocsps.append((response, source))
+        else:
+            ignored.append(f"an OCSP response ({source}) not signed by a known CA or its responder: ignored")
+    revinfo.crls[:] = crls
+    revinfo.ocsps[:] = ocsps
+    return ignored
+
+
+async def _validate_chain(certificate: x509.Certificate, trust, *, other_certs=(), revinfo: Revinfo,
+                          moment: datetime, proven: bool, online: bool, what: str = "signer") -> ChainOutcome:
     names = ("certificate_chain", "revocation") if what == "signer" else (f"{what}_certificate_chain",
                                                                           f"{what}_revocation")
     context = validation_context(trust, other_certs=other_certs, revinfo=revinfo, moment=moment, online=online)
@@ -126,7 +168,7 @@ async def validate_chain(certificate: x509.Certificate, trust, *, other_certs=()
         if inside == moment:
             return ChainOutcome(r.failed(names[0], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, exc.failure_msg),
                                 r.failed(names[1], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
-        return await validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=inside,
+        return await _validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=inside,
                                     proven=proven, online=online, what=what)
     except PathBuildingError as exc:
         return ChainOutcome(r.failed(names[0], r.NO_CERTIFICATE_CHAIN_FOUND,
@@ -168,7 +210,7 @@ def _add_fetched(revinfo: Revinfo, context: ValidationContext) -> None:
 def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, online: bool, name: str) -> r.Step:
     """certvalidator found nothing revoked at ``moment``; say on what evidence, and look for later revocations."""
     if not proven:
-        later = _revoked_after(path[1:], revinfo, moment)
+        later = _revoked_after(path, revinfo, moment)
         if later is not None:
             subject, when, reason = later
             if reason == "certificate_hold":
@@ -188,32 +230,64 @@ def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, 
                           "revocation (soft-fail)")
 
 
-def _revoked_after(certs, revinfo: Revinfo, moment: datetime):
-    """(subject, revocation time, reason) of a path certificate listed revoked at or after ``moment``, if any."""
-    for cert in certs:
+def _signed_by(issuer: x509.Certificate, algorithm, signature: bytes, data: bytes) -> bool:
+    try:
+        verify_signature(issuer.public_key, algorithm, signature, data)
+        return True
+    except Exception:
+        return False
+
+
+def _ocsp_signed_for(basic, issuer: x509.Certificate) -> bool:
+    """The OCSP response is signed by the issuer itself or by a responder the issuer certified for OCSP."""
+    algorithm, signature = basic["signature_algorithm"], basic["signature"].native
+    data = basic["tbs_response_data"].dump()
+    if _signed_by(issuer, algorithm, signature, data):
+        return True
+    for responder in basic["certs"] or []:
+        try:
+            delegated = "ocsp_signing" in (responder.extended_key_usage_value.native
+                                           if responder.extended_key_usage_value else [])
+        except (ValueError, TypeError):
+            continue
+        if (delegated and responder.issuer == issuer.subject
+                and _signed_by(issuer, responder["signature_algorithm"], responder["signature_value"].native,
+                               responder["tbs_certificate"].dump())
+                and _signed_by(responder, algorithm, signature, data)):
+            return True
+    return False
+
+
+def _revoked_after(path, revinfo: Revinfo, moment: datetime):
+    """(subject, revocation time, reason) of a path certificate listed revoked at or after ``moment``, if any.
+
+    Only evidence signed by the certificate's issuer (or its delegated OCSP responder) counts: a forged
+    CRL added to the DSS after sealing cannot make a genuine seal indeterminate.
+    """
+    for issuer, cert in itertools.pairwise(path):
         serial = cert.serial_number
         for crl, _source in revinfo.crls:
             tbs = crl["tbs_cert_list"]
             if tbs["issuer"] != cert.issuer:
                 continue
-            for entry in tbs["revoked_certificates"] or []:
-                if entry["user_certificate"].native == serial:
-                    when = entry["revocation_date"].native
-                    if when >= moment:
-                        reason = entry.crl_reason_value.native if entry.crl_reason_value is not None else None
-                        return cert.subject.human_friendly, when, reason
+            entries = [e for e in tbs["revoked_certificates"] or [] if e["user_certificate"].native == serial]
+            if not entries or not _signed_by(issuer, crl["signature_algorithm"], crl["signature"].native,
+                                              tbs.dump()):
+                continue
+            when = entries[0]["revocation_date"].native
+            if when >= moment:
+                value = entries[0].crl_reason_value
+                return cert.subject.human_friendly, when, value.native if value is not None else None
         for response, _source in revinfo.ocsps:
             try:
-                data = response["response_bytes"]["response"].parsed["tbs_response_data"]
-                for single in data["responses"]:
-                    if single["cert_id"]["serial_number"].native != serial:
-                        continue
+                basic = response["response_bytes"]["response"].parsed
+                for single in basic["tbs_response_data"]["responses"]:
                     status = single["cert_status"]
-                    if status.name == "revoked":
-                        when = status.chosen["revocation_time"].native
-                        if when >= moment:
-                            reason = status.chosen["revocation_reason"].native
-                            return cert.subject.human_friendly, when, reason
+                    if single["cert_id"]["serial_number"].native != serial or status.name != "revoked":
+                        continue
+                    when = status.chosen["revocation_time"].native
+                    if when >= moment and _ocsp_signed_for(basic, issuer):
+                        return cert.subject.human_friendly, when, status.chosen["revocation_reason"].native
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
     return None

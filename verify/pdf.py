@@ -395,6 +395,7 @@ class _PdfJob:
         revinfo.extend(self.supplied)
         outcome = await c.validate_chain(signer_cert, self.trust, other_certs=other_certs, revinfo=revinfo,
                                          moment=signing_time, proven=proven, online=self.online)
+        report.warnings.extend(outcome.ignored)
         add(outcome.chain)
         add(c.validity_step(signer_cert, signing_time, proven, self.validation_time))
         add(outcome.revocation)

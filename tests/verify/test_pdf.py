@@ -381,3 +381,20 @@ def test_a_document_timestamp_with_a_flipped_byte_fails(world):
     report = verify_pdf(tampered, world.trust)
     assert report.indication == (TOTAL_FAILED, "HASH_FAILURE")
     assert not report.signatures[1].step("message_digest").passed
+
+
+def test_a_forged_crl_added_after_sealing_changes_nothing(world, sealed):
+    from keys.asymmetric import generate_private_key
+    from keys.pki.certificates import Issuer
+    from keys.pki.crl import RevokedEntry, build_crl
+
+    real = world.pki.issuer("p256-issuing")
+    forger = Issuer(real.name, generate_private_key("p256"), real.key_identifier, "p256-issuing", None)
+    now = datetime.now(UTC)
+    crl = build_crl(forger, number=99, this_update=now, next_update=now + timedelta(days=1),
+                    revoked=[RevokedEntry(world.p256.certificate.serial_number, now + timedelta(minutes=1),
+                                          "key_compromise")])
+    report = verify_pdf(world.add_dss(sealed, crls=[crl]), world.trust)
+    assert_passed(report)
+    assert any("not signed by a known CA" in w for w in report.signatures[0].warnings)
+    assert not any(e["type"] == "crl" for e in report.signatures[0].evidence)
