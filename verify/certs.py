@@ -210,7 +210,7 @@ def _add_fetched(revinfo: Revinfo, context: ValidationContext) -> None:
 def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, online: bool, name: str) -> r.Step:
     """certvalidator found nothing revoked at ``moment``; say on what evidence, and look for later revocations."""
     if not proven:
-        later = _revoked_after(path, revinfo, moment)
+        later = revoked_after(path, revinfo, moment)
         if later is not None:
             subject, when, reason = later
             if reason == "certificate_hold":
@@ -258,7 +258,7 @@ def _ocsp_signed_for(basic, issuer: x509.Certificate) -> bool:
     return False
 
 
-def _revoked_after(path, revinfo: Revinfo, moment: datetime):
+def revoked_after(path, revinfo: Revinfo, moment: datetime):
     """(subject, revocation time, reason) of a path certificate listed revoked at or after ``moment``, if any.
 
     Only evidence signed by the certificate's issuer (or its delegated OCSP responder) counts: a forged

@@ -178,6 +178,8 @@ class _PdfJob:
         self.supplied = supplied
         self.reader: PdfFileReader | None = None
         self._dss: c.Revinfo | None = None
+        self._stamps: list[tuple[int, r.SignatureReport]] = []  # document time-stamps: (signed revision, report)
+        self._pending: list = []  # unproven signatures: (revision, report, signer cert, path, revinfo)
 
     def doc_step(self, step: r.Step) -> r.Step:
         if self.policy.runs(step.name) or not step.passed:
@@ -243,6 +245,7 @@ class _PdfJob:
                 embedded.append((fq_name, None, field_ref, exc))
         self.doc_step(self._disjoint_step([e for _, e, _, _ in embedded if e is not None]))
         later_signatures = {id(e): e for _, e, _, _ in embedded if e is not None}
+        embedded.sort(key=lambda item: item[1].signed_revision if item[1] is not None else 1 << 30)
         for fq_name, sig, field_ref, error in embedded:
             kind = "document-timestamp" if sig is not None and sig.sig_object_type == "/DocTimeStamp" else \
                 "pdf-signature"
@@ -259,6 +262,31 @@ class _PdfJob:
                 raise
             except Exception as exc:
                 report.add(r.failed("internal", r.GENERIC, f"verification stopped: {_describe(exc)}"))
+        self._apply_document_timestamps()
+
+    def _apply_document_timestamps(self) -> None:
+        """A trusted document time-stamp over a later revision proves the signature existed at its time
+        (PAdES B-LTA): it settles OUT_OF_BOUNDS_NO_POE and REVOKED_NO_POE of an unproven signing time."""
+        stamps = [(revision, report) for revision, report in self._stamps if report.passed]
+        for revision, report, signer_cert, path, revinfo in self._pending:
+            later = [(stamp.signing_time["time"], stamp.name) for stamp_revision, stamp in stamps
+                     if stamp_revision > revision and stamp.signing_time and stamp.signing_time.get("time")]
+            if not later:
+                continue
+            when_text, stamp_name = min(later)
+            poe = datetime.fromisoformat(when_text)
+            for index, step in enumerate(report.steps):
+                if step.name == "validity_at_signing_time" and step.sub_indication == r.OUT_OF_BOUNDS_NO_POE:
+                    if poe <= signer_cert.not_valid_after:
+                        report.steps[index] = r.passed(step.name, f"the document time-stamp {stamp_name} at "
+                                                                  f"{when_text} proves the signature existed while "
+                                                                  f"the certificate was valid (to "
+                                                                  f"{signer_cert.not_valid_after.isoformat()})")
+                if step.name == "revocation" and step.sub_indication == r.REVOKED_NO_POE and path:
+                    if c.revoked_after(path, revinfo, poe) is None:
+                        report.steps[index] = r.passed(step.name, f"revoked only after the document time-stamp "
+                                                                  f"{stamp_name} at {when_text}, which proves the "
+                                                                  f"signature existed before")
 
     def _trailing_bytes_step(self, reader: PdfFileReader) -> r.Step:
         name = "trailing_bytes"
@@ -371,6 +399,7 @@ class _PdfJob:
         # message_digest and signature value
         if report.kind == "document-timestamp":
             await self._doc_timestamp(sig, report)
+            self._stamps.append((sig.signed_revision, report))
             return
         digest_step, value_step = _integrity_steps(sig, certs_info.signer_cert)
         add(digest_step)
@@ -396,6 +425,8 @@ class _PdfJob:
         outcome = await c.validate_chain(signer_cert, self.trust, other_certs=other_certs, revinfo=revinfo,
                                          moment=signing_time, proven=proven, online=self.online)
         report.warnings.extend(outcome.ignored)
+        if not proven:
+            self._pending.append((sig.signed_revision, report, signer_cert, outcome.path, revinfo))
         add(outcome.chain)
         add(c.validity_step(signer_cert, signing_time, proven, self.validation_time))
         add(outcome.revocation)
@@ -446,7 +477,7 @@ class _PdfJob:
         tokens = [] if not unsigned else [a for a in unsigned if a["type"].native == "signature_time_stamp_token"]
         if not tokens:
             return r.passed(name, "no signature time-stamp: the signing time is the signer's claim"), None, None
-        context = c.validation_context(self.trust, online=self.online)
+        context = c.validation_context(self.trust, online=self.online, moment=self.validation_time)
         try:
             timing = await generic_cms.collect_timing_info(sig.signer_info, context, raw_digest=sig.compute_digest)
         except Exception as exc:
@@ -544,7 +575,8 @@ class _PdfJob:
     async def _doc_timestamp(self, sig: EmbeddedPdfSignature, report: r.SignatureReport) -> None:
         try:
             status = await generic_cms.validate_tst_signed_data(
-                sig.signed_data, c.validation_context(self.trust, online=self.online), sig.compute_digest)
+                sig.signed_data, c.validation_context(self.trust, online=self.online, moment=self.validation_time),
+                sig.compute_digest)
         except Exception as exc:
             report.add(r.failed("message_digest", r.FORMAT_FAILURE, f"unreadable document time-stamp: "
                                                                     f"{_describe(exc)}"))

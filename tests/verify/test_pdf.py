@@ -398,3 +398,24 @@ def test_a_forged_crl_added_after_sealing_changes_nothing(world, sealed):
     assert_passed(report)
     assert any("not signed by a known CA" in w for w in report.signatures[0].warnings)
     assert not any(e["type"] == "crl" for e in report.signatures[0].evidence)
+
+
+def test_a_document_timestamp_proves_a_seal_existed_before_its_certificate_expired(world):
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+
+    from tests.verify.support import LocalTimeStamper
+
+    def build():
+        who = world.p256
+        signed = world.sign(base_pdf(), who, pades=True)  # no signature time-stamp: the signing time is a claim
+        lt = world.add_dss(signed, crls=world.crls(who), certs=who.chain)
+        stamper = LocalTimeStamper(world.pki.time_stamp_authority("p256"))
+        writer = IncrementalPdfFileWriter(io.BytesIO(lt), strict=False)
+        return lt, PdfTimeStamper(stamper).timestamp_pdf(writer, "sha256", timestamper=stamper).getvalue()
+
+    lt, lta = build()
+    years_later = datetime.now(UTC) + timedelta(days=4 * 365)  # the seal certificate (3 years) has expired
+    assert verify_pdf(lt, world.trust, at=years_later).indication == (INDETERMINATE, "OUT_OF_BOUNDS_NO_POE")
+    report = verify_pdf(lta, world.trust, at=years_later)
+    assert_passed(report)
+    assert "document time-stamp" in report.signatures[0].step("validity_at_signing_time").reason
