@@ -244,7 +244,6 @@ class _PdfJob:
             except Exception as exc:
                 embedded.append((fq_name, None, field_ref, exc))
         self.doc_step(self._disjoint_step([e for _, e, _, _ in embedded if e is not None]))
-        later_signatures = {id(e): e for _, e, _, _ in embedded if e is not None}
         embedded.sort(key=lambda item: item[1].signed_revision if item[1] is not None else 1 << 30)
         for fq_name, sig, field_ref, error in embedded:
             kind = "document-timestamp" if sig is not None and sig.sig_object_type == "/DocTimeStamp" else \
@@ -257,7 +256,7 @@ class _PdfJob:
                                         f"the signature cannot be read: {_describe(error)}"))
                     continue
                 report.widget = _widget(reader, field_ref)
-                await self._signature(sig, report, later_signatures)
+                await self._signature(sig, report)
             except (BudgetExceeded, MemoryError, RecursionError):
                 raise
             except Exception as exc:
@@ -371,7 +370,7 @@ class _PdfJob:
         return self._dss
 
     # -- one signature -----------------------------------------------------------------------------
-    async def _signature(self, sig: EmbeddedPdfSignature, report: r.SignatureReport, others) -> None:
+    async def _signature(self, sig: EmbeddedPdfSignature, report: r.SignatureReport) -> None:
         policy = self.policy
 
         def add(step: r.Step) -> r.Step:
