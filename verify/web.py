@@ -168,6 +168,12 @@ def page():
 
 
 def register(app: Flask, service: VerifyService) -> None:
+    # pyhanko logs a warning with a traceback for every rejected revision or path; for uploads from
+    # anyone that is log flooding, and the report already says it. Only where nobody chose a level.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.ERROR)
     app.extensions["yitong.verify"] = service
     app.register_blueprint(bp)
 

@@ -161,3 +161,17 @@ def test_verify_pdf_works_inside_a_running_event_loop(world, sealed):
         return verify_pdf(bytes(sealed), world.trust)
 
     assert asyncio.run(caller()).indication == (TOTAL_PASSED, None)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutations, min_size=1, max_size=3))
+def test_mutated_gbt38540_signatures_always_get_a_verdict(world, changes):
+    from tests.verify.support import corpus
+    from verify.files import verify_bytes
+
+    data = corpus("ses", "v4signed", "SignedValue.dat").read_bytes()
+    for change in changes:
+        data = _mutate(data, change)
+    report = verify_bytes(data, world.trust, name="SignedValue.dat")
+    assert report.indication[0] in INDICATIONS
+    validate(document([report]))
