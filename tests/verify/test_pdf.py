@@ -419,3 +419,10 @@ def test_a_document_timestamp_proves_a_seal_existed_before_its_certificate_expir
     report = verify_pdf(lta, world.trust, at=years_later)
     assert_passed(report)
     assert "document time-stamp" in report.signatures[0].step("validity_at_signing_time").reason
+
+
+def test_an_rsa_seal_certified_by_the_p256_ca_passes(world):
+    who = world.custom_identity("rsa2048")
+    report = verify_pdf(world.sign(base_pdf(), who), world.trust)
+    assert_passed(report)
+    assert "sha256_rsa" in report.signatures[0].step("signature_value").reason
