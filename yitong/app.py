@@ -13,7 +13,7 @@ from idp.connectors import ConnectorConfig
 from keys.sm2 import get_backend
 from yitong import pki_web
 from yitong.home import Home
-from yitong.settings import Settings
+from yitong.settings import Settings, SettingsError
 
 log = logging.getLogger("yitong")
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
         baselib_web.register(app, engine=home.engine, key=baselib_key,
                              replay=home.runtime.replay_cache("baselib-nonce"))
+    _register_verify(app, home)
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
@@ -87,6 +88,22 @@ def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:
     return ConnectorConfig(url, key, timeout=settings.connector_timeout, retries=settings.connector_retries,
                            breaker_threshold=settings.connector_breaker_threshold,
                            breaker_cooldown=settings.connector_breaker_cooldown)
+def _register_verify(app: Flask, home: Home) -> None:
+    """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
+    from verify import web as verify_web
+
+    try:
+        max_bytes, rate = verify_web.settings_from_env()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+    def own_crls() -> list[bytes]:
+        pki = home.pki()
+        return [pki.crl(ca) for ca in pki.ca_names()]
+
+    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls,
+                                       limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes)
+    verify_web.register(app, service)
 
 
 def _summary(settings: Settings, home: Home) -> dict:

@@ -1,0 +1,39 @@
+"""The HTML report: seal image, page thumbnail with the seal box (pdftoppm), terminal summary."""
+
+from __future__ import annotations
+
+from tests.helpers import require_tool
+from tests.verify.support import base_pdf
+from verify import verify_pdf
+from verify.render import html, seal_box, summary
+
+
+def test_html_report_has_a_thumbnail_of_the_sealed_page_with_the_seal_box(world):
+    require_tool("pdftoppm")
+    data = world.doc("visible-sm2", lambda: world.sign(base_pdf(3), world.sm2, page=2))
+    report = verify_pdf(data, world.trust, name="licence.pdf")
+    page = html([report], {"licence.pdf": data})
+    assert page.count("data:image/png;base64,") == 2  # the seal picture and the page thumbnail
+    assert 'class="box"' in page and "page 3" in page
+    assert "@media print" in page and "http://" not in page and "https://" not in page
+
+
+def test_without_documents_the_report_says_there_is_no_thumbnail(world):
+    data = world.doc("visible-sm2", lambda: world.sign(base_pdf(3), world.sm2, page=2))
+    report = verify_pdf(data, world.trust, name="licence.pdf")
+    page = html([report], None, thumbnails=False)
+    assert page.count("data:image/png;base64,") == 1 and "pdftoppm is not installed" in page
+
+
+def test_seal_box_is_placed_from_the_widget_rectangle():
+    box = seal_box({"rect": [400, 80, 520, 200], "page_box": [0, 0, 600, 800], "page": 0})
+    assert box == {"left": 400 / 6, "top": 75.0, "width": 20.0, "height": 15.0}
+    assert seal_box({"rect": [0, 0, 1, 1], "page_box": None}) is None
+
+
+def test_summary_names_the_signer_the_seal_and_what_failed(world):
+    data = world.doc("visible-sm2", lambda: world.sign(base_pdf(3), world.sm2, page=2))
+    ok = summary(verify_pdf(data, world.trust, name="licence.pdf"))
+    assert "TOTAL_PASSED" in ok and "USCC 91120000MA05JX3B3T" in ok and "12010020261128000001" in ok
+    bad = summary(verify_pdf(data + b"junk", world.trust, name="licence.pdf"))
+    assert "TOTAL_FAILED / FORMAT_FAILURE" in bad and "trailing_bytes failed" in bad

@@ -1,0 +1,22 @@
+"""One entry point for a file of unknown kind: a PDF, a GB/T 38540 SES_Signature or an SESeal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from verify import report as r
+from verify.pdf import verify_pdf
+from verify.policy import DEFAULT, Policy
+from verify.ses import looks_like_ses, verify_seal, verify_ses_signature
+
+
+def verify_bytes(data: bytes, trust, *, name: str, policy: Policy = DEFAULT, at: datetime | None = None,
+                 online: bool = False, crls=(), ocsps=()) -> r.Report:
+    """PDFs go to :func:`verify_pdf`; DER seals and seal signatures to the GB/T 38540 checks."""
+    if b"%PDF-" not in data[:1024]:
+        kind = looks_like_ses(data)
+        if kind == "signature":
+            return verify_ses_signature(data, trust, at=at, online=online, name=name, policy=policy)
+        if kind == "seal":
+            return verify_seal(data, trust, at=at, online=online, name=name, policy=policy)
+    return verify_pdf(data, trust, policy, at, online, name=name, crls=crls, ocsps=ocsps)

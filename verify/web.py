@@ -1,0 +1,191 @@
+"""/verify/: the public verification page and ``POST /verify/api/v1/pdf`` (a Flask blueprint).
+
+Documents are verified in memory and never stored or logged. Uploads are capped
+(``YITONG_VERIFY_MAX_BYTES``) and rate-limited per client IP (``YITONG_VERIFY_RATE_LIMIT`` per
+minute). The server never fetches URLs taken from a document: verification is offline, with the
+server's own trust bundle and its own current CRLs handed over in-process (the equivalent of
+our /pki/ endpoints, without a network round trip).
+
+The library (verify/) stays importable without Flask; only this module needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from verify import report as r
+from verify.files import verify_bytes
+from verify.policy import DEFAULT
+from verify.render import html
+from verify.trust import TrustBundle
+
+log = logging.getLogger("yitong.verify")
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_RATE_LIMIT = 30  # uploads per client IP per minute
+CRL_CACHE_SECONDS = 300
+
+bp = Blueprint("verify", __name__, url_prefix="/verify", template_folder="templates")
+
+
+class VerifyService:
+    """What the blueprint needs from its host: trust, our own revocation data, limits, a rate limiter."""
+
+    def __init__(self, trust: Callable[[], bytes], *, crls: Callable[[], list[bytes]] | None = None,
+                 limiter=None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self._trust_source = trust
+        self._crls_source = crls
+        self.limiter = limiter
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._trust: tuple[bytes, TrustBundle] | None = None
+        self._crls: tuple[float, list[bytes]] = (0.0, [])
+
+    def trust(self) -> TrustBundle:
+        data = self._trust_source()
+        with self._lock:
+            if self._trust is None or self._trust[0] != data:
+                self._trust = (data, TrustBundle.from_bytes(data, "this server's /pki/trust.pem"))
+            return self._trust[1]
+
+    def crls(self) -> list[bytes]:
+        if self._crls_source is None:
+            return []
+        with self._lock:
+            fetched_at, crls = self._crls
+            if time.monotonic() - fetched_at < CRL_CACHE_SECONDS:
+                return crls
+        try:
+            crls = list(self._crls_source())
+        except Exception as exc:  # no CRLs is no evidence, not an error of the upload
+            log.warning("own CRLs unavailable for /verify: %s", type(exc).__name__)
+            crls = []
+        with self._lock:
+            self._crls = (time.monotonic(), crls)
+        return crls
+
+
+def _service() -> VerifyService:
+    return current_app.extensions["yitong.verify"]
+
+
+def problem(status: int, title: str, detail: str, headers: dict | None = None):
+    response = jsonify({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    response.status_code = status
+    response.headers["Content-Type"] = "application/problem+json"
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class _BadUpload(Exception):
+    def __init__(self, status: int, title: str, detail: str, headers: dict | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _read_upload(service: VerifyService) -> tuple[str, bytes]:
+    """(file name, bytes) of the uploaded document: multipart field ``file`` or a raw body."""
+    if service.limiter is not None:
+        verdict = service.limiter.hit(_client_ip())
+        if not verdict.allowed:
+            raise _BadUpload(429, "Too Many Requests", "too many verifications from this address; try again later",
+                             {"Retry-After": str(verdict.retry_after_seconds)})
+    limit = service.max_bytes
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+    request.max_content_length = limit + 64 * 1024  # also bounds chunked bodies while the form is parsed
+    if request.mimetype == "multipart/form-data":
+        try:
+            upload = request.files.get("file")
+        except RequestEntityTooLarge:
+            raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes") from None
+        if upload is None or not upload.filename:
+            raise _BadUpload(400, "Bad Request", "no file in the form field 'file'")
+        data = upload.stream.read(limit + 1)
+        name = os.path.basename(upload.filename)[:200] or "document.pdf"
+    else:
+        data = request.stream.read(limit + 1)
+        name = "document.pdf"
+    if len(data) > limit:
+        raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+    if not data:
+        raise _BadUpload(400, "Bad Request", "the request carries no document")
+    if b"%PDF-" not in data[:1024] and data[:1] != b"\x30":
+        raise _BadUpload(415, "Unsupported Media Type", "send a PDF (or a DER GB/T 38540 seal or seal signature)")
+    return name, data
+
+
+def _verify(name: str, data: bytes) -> r.Report:
+    service = _service()
+    # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
+    return verify_bytes(data, service.trust(), name=name, policy=DEFAULT, online=False, crls=service.crls())
+
+
+@bp.post("/api/v1/pdf")
+def api_pdf():
+    try:
+        name, data = _read_upload(_service())
+    except _BadUpload as exc:
+        return problem(exc.status, exc.title, exc.detail, exc.headers)
+    report = _verify(name, data)
+    response = jsonify(r.document([report]))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/", methods=["GET", "POST"])
+def page():
+    error = None
+    fragment = None
+    status = 200
+    if request.method == "POST":
+        try:
+            name, data = _read_upload(_service())
+            report = _verify(name, data)
+            fragment = html([report], {report.file: data}, standalone=False)
+        except _BadUpload as exc:
+            error, status = exc.detail, exc.status
+    response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,
+                                                          max_mb=_service().max_bytes // (1024 * 1024)), status))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                                                   "script-src 'unsafe-inline'; form-action 'self'; "
+                                                   "frame-ancestors 'none'")
+    return response
+
+
+def register(app: Flask, service: VerifyService) -> None:
+    # pyhanko logs a warning with a traceback for every rejected revision or path; for uploads from
+    # anyone that is log flooding, and the report already says it. Only where nobody chose a level.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.ERROR)
+    app.extensions["yitong.verify"] = service
+    app.register_blueprint(bp)
+
+
+def settings_from_env(environ=None) -> tuple[int, int]:
+    """(max bytes, uploads per IP per minute) from YITONG_VERIFY_MAX_BYTES / YITONG_VERIFY_RATE_LIMIT."""
+    env = os.environ if environ is None else environ
+    try:
+        max_bytes = int(env.get("YITONG_VERIFY_MAX_BYTES") or DEFAULT_MAX_BYTES)
+        rate = int(env.get("YITONG_VERIFY_RATE_LIMIT") or DEFAULT_RATE_LIMIT)
+    except ValueError:
+        raise ValueError("YITONG_VERIFY_MAX_BYTES and YITONG_VERIFY_RATE_LIMIT must be integers") from None
+    if max_bytes < 1024 or rate < 1:
+        raise ValueError("YITONG_VERIFY_MAX_BYTES must be at least 1024 and YITONG_VERIFY_RATE_LIMIT at least 1")
+    return max_bytes, rate

@@ -1,0 +1,98 @@
+"""`yitong verify`: check sealed PDFs (and GB/T 38540 seals) with only a trust bundle.
+
+No database, no configuration, no network unless --online. Exit codes (DESIGN.md): 0 everything
+passed; 1 something failed (a corrupt or manipulated file is a failure); 2 bad usage or a file
+that cannot be opened; 3 nothing failed but something is indeterminate (e.g. an untrusted root).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from yitong.cli.common import emit_json
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INDETERMINATE = 0, 1, 2, 3
+
+
+def _trust_path(trust: str | None) -> Path:
+    if trust:
+        return Path(trust)
+    home = os.environ.get("YITONG_HOME")
+    if home:
+        return Path(home).expanduser() / "pki" / "trust.pem"
+    raise click.UsageError("no trust bundle: give --trust trust.pem (the bundle published at /pki/trust.pem), "
+                           "or set YITONG_HOME to use $YITONG_HOME/pki/trust.pem")
+
+
+def _quiet_libraries() -> None:
+    """pyhanko logs every rejected path with a traceback; the report already says why."""
+    if os.environ.get("YITONG_LOG_LEVEL", "").upper() != "DEBUG":
+        for name in ("pyhanko", "pyhanko_certvalidator"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@click.command("verify")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--trust", "trust", metavar="PEM", help="Trust bundle (PEM certificates) [default: "
+              "$YITONG_HOME/pki/trust.pem when YITONG_HOME is set].")
+@click.option("--json", "as_json", is_flag=True, help="Print the yitong-verify-report/1 JSON document.")
+@click.option("--html", "html_dir", metavar="DIR", help="Also write one HTML report per file into DIR.")
+@click.option("--online", is_flag=True, help="Fetch CRLs/OCSP named in certificates (default: embedded "
+              "evidence only, no network).")
+def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool) -> None:
+    """Verify sealed PDFs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
+
+    Exit 0 when everything passed, 1 when anything failed, 2 for bad usage or an unreadable file,
+    3 when nothing failed but something is indeterminate.
+    """
+    from verify import document
+    from verify.files import verify_bytes
+    from verify.render import html, summary
+    from verify.report import INDETERMINATE, TOTAL_FAILED
+    from verify.trust import TrustBundle, TrustError
+
+    _quiet_libraries()
+    path = _trust_path(trust)
+    try:
+        bundle = TrustBundle.from_file(path)
+    except TrustError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"trust bundle: {path} ({len(bundle.certificates)} anchor(s))", err=True)
+    inputs: list[tuple[str, bytes]] = []
+    for name in files:
+        try:
+            inputs.append((name, Path(name).read_bytes()))
+        except OSError as exc:
+            raise click.UsageError(f"cannot open {name}: {exc.strerror or exc}") from None
+    reports = [verify_bytes(data, bundle, name=name, online=online) for name, data in inputs]
+    if html_dir:
+        target = Path(html_dir)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            used: set[str] = set()
+            for (name, data), report in zip(inputs, reports, strict=True):
+                stem, number = Path(name).name, 1
+                while f"{stem}.html" in used:  # a.pdf from two folders: a.pdf.html, a.pdf-2.html
+                    number += 1
+                    stem = f"{Path(name).name}-{number}"
+                used.add(f"{stem}.html")
+                out = target / f"{stem}.html"
+                out.write_text(html([report], {report.file: data}), encoding="utf-8")
+                click.echo(f"wrote {out}", err=True)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write HTML reports to {html_dir}: {exc.strerror or exc}") from None
+    if as_json:
+        emit_json(document(reports))
+    else:
+        for report in reports:
+            click.echo(summary(report))
+    indications = [report.indication[0] for report in reports]
+    code = (EXIT_FAILED if TOTAL_FAILED in indications else
+            EXIT_INDETERMINATE if INDETERMINATE in indications else EXIT_PASSED)
+    sys.stdout.flush()
+    raise click.exceptions.Exit(code)
