@@ -142,9 +142,10 @@ class Accounts:
         return _user(row)
 
     # -- SSO sessions (idp/sessions.py: database or Redis) ----------------------------------------
-    def start_session(self, user: User, amr: list[str]) -> tuple[str, Session]:
-        """A new session; returns the cookie value (shown once) and the session."""
-        return self.sessions.start(user.sub, user.acr, amr)
+    def start_session(self, user: User, amr: list[str], acr: str | None = None) -> tuple[str, Session]:
+        """A new session at the person's level, or at ``acr`` when the method proves more (a
+        certificate login is loa:4); returns the cookie value (shown once) and the session."""
+        return self.sessions.start(user.sub, acr or user.acr, amr)
 
     def session(self, cookie: str | None) -> Session | None:
         return self.sessions.get(cookie)

@@ -50,6 +50,12 @@ def minimum_level(args) -> tuple[str | None, list[str]]:
     return (min(known, key=rank) if known else None), requested
 
 
+def certificate_steps_up(args) -> bool:
+    """True when the lowest level asked for is loa:4: what a certificate sign-in gives."""
+    minimum, _ = minimum_level(args)
+    return minimum == LEVELS[3]
+
+
 def unmet(args, session_acr: str | None, *, redirect_uri: str, state: str | None) -> OAuth2Error | None:
     """None when the session's level satisfies the request; otherwise the error to send back."""
     minimum, requested = minimum_level(args)

@@ -18,7 +18,7 @@ from keys.storage import utcnow
 
 log = logging.getLogger("yitong.audit")
 EVENTS = (
-    "login.success", "login.failure", "login.throttled", "logout", "token.issued", "token.refused",
+    "login.success", "login.failure", "login.throttled", "login.certificate", "logout", "token.issued", "token.refused",
     "token.revoked", "grant.revoked", "client.created", "client.updated", "client.deleted",
     "client.secret_rotated", "user.created", "mfa.enrolled", "mfa.success", "mfa.failure", "consent.given",
     "consent.denied", "authorize.refused", "user.level_set",

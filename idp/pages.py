@@ -100,9 +100,9 @@ def login():
     return _signed_in(user, ["pwd"], return_to)
 
 
-def _signed_in(user, amr: list[str], return_to: str):
-    cookie, sso = services()["accounts"].start_session(user, amr)
-    audit("login.success", sub=user.sub, sid=sso.sid, amr=amr)
+def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None):
+    cookie, sso = services()["accounts"].start_session(user, amr, acr)
+    audit("login.success", sub=user.sub, sid=sso.sid, amr=amr, acr=sso.acr)
     session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
     session["fresh_login"] = return_to
     response = redirect(return_to)

@@ -13,6 +13,7 @@ from flask import Flask, Request, current_app, g, jsonify, redirect, render_temp
 from idp import (
     acr,
     admin_api,
+    certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
     realname,  # registers /account/realname on bp; ATTEMPTS and WINDOW below
     registration,
@@ -20,6 +21,8 @@ from idp import (
 from idp.accounts import Accounts
 from idp.audit import Audit
 from idp.backchannel_logout import logout_token_claims
+from idp.certlogin import CertificateLogin, CertLoginConfig
+from idp.certlogin_web import certificate_login_url
 from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
@@ -264,6 +267,9 @@ def authorize():
                 return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
             return redirect("/login?" + urlencode({"return_to": request.full_path}))
         unmet = acr.unmet(args, sso.acr, redirect_uri=grant.redirect_uri, state=args.get("state"))
+        if unmet is not None and acr.certificate_steps_up(args) and "none" not in args.get("prompt", "").split():
+            # Step-up (OIDC Core §3.1.2.1, RFC 9470): loa:4 is a certificate sign-in, so ask for one.
+            return redirect(certificate_login_url(request.full_path))
         if unmet is not None:
             audit("authorize.refused", sub=user.sub, client_id=grant.client.client_id, error=unmet.error,
                   requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
@@ -453,7 +459,8 @@ def logout():
 
 
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
-             dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None) -> None:
+             dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None,
+             cert_login: CertLoginConfig | None = None) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
@@ -479,6 +486,14 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "identities": Identities(engine, keystore),
                                     "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
                                                                              realname.WINDOW)}
+    identities = app.extensions["yitong.idp"]["identities"]
+    cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)
+    app.extensions["yitong.idp"].update(
+        certlogin=CertificateLogin(trust=cert_login.trust, crls=cert_login.crls,
+                                   allow_fetching=cert_login.allow_fetching, identities=identities),
+        certlogin_replay=runtime.replay_cache("certlogin"),
+        certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
+        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
     app.register_blueprint(bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(registration.bp)

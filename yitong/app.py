@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from baselib import web as baselib_web
 from idp import views as idp_views
+from idp.certlogin import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.sm2 import get_backend
 from yitong import pki_web
@@ -34,7 +35,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
-                       connectors=_connector_config(settings, baselib_key))
+                       connectors=_connector_config(settings, baselib_key),
+                       cert_login=_cert_login_config(settings, home))
 
     @app.get("/")
     def landing():
@@ -88,6 +90,34 @@ def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:
     return ConnectorConfig(url, key, timeout=settings.connector_timeout, retries=settings.connector_retries,
                            breaker_threshold=settings.connector_breaker_threshold,
                            breaker_cooldown=settings.connector_breaker_cooldown)
+def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
+    """Anchors from YITONG_CERT_LOGIN_TRUST, else this home's own CAs with their current CRLs."""
+    if settings.cert_login_trust is not None:
+        try:
+            bundle = split_bundle(settings.cert_login_trust.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"YITONG_CERT_LOGIN_TRUST: {exc}") from None
+        if not bundle[0]:
+            raise SettingsError("YITONG_CERT_LOGIN_TRUST holds no self-signed (root) certificate")
+
+        def trust():
+            return bundle
+
+        crls = list
+    else:
+        def trust():
+            pki = home.pki()
+            names = pki.ca_names()
+            return pki.roots(), [pki.ca_certificate(n) for n in names if n.endswith("-issuing")]
+
+        def crls():
+            pki = home.pki()
+            return [pki.crl(ca) for ca in pki.ca_names()]
+
+    return CertLoginConfig(trust=trust, crls=crls, allow_fetching=settings.cert_login_fetch,
+                           proxies=settings.cert_login_proxies, header=settings.cert_login_header)
+
+
 def _register_verify(app: Flask, home: Home) -> None:
     """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
     from verify import web as verify_web

@@ -46,6 +46,11 @@ class Settings:
     connector_retries: int = 2
     connector_breaker_threshold: int = 5
     connector_breaker_cooldown: float = 30.0
+    # Certificate login (loa:4): anchors (None: this home's own CAs), fetching, mutual-TLS proxies.
+    cert_login_trust: Path | None = None
+    cert_login_fetch: bool = False
+    cert_login_proxies: tuple[str, ...] = ()
+    cert_login_header: str = "X-SSL-Client-Cert"
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +106,10 @@ class Settings:
                                                     "YITONG_CONNECTOR_BREAKER_THRESHOLD", 5, 1, 1000, integer=True)),
             connector_breaker_cooldown=_number(env.get("YITONG_CONNECTOR_BREAKER_COOLDOWN"),
                                                "YITONG_CONNECTOR_BREAKER_COOLDOWN", 30.0, 0.1, 3600),
+            cert_login_trust=_readable_file(env.get("YITONG_CERT_LOGIN_TRUST"), "YITONG_CERT_LOGIN_TRUST"),
+            cert_login_fetch=_flag(env.get("YITONG_CERT_LOGIN_FETCH"), "YITONG_CERT_LOGIN_FETCH", default=False),
+            cert_login_proxies=_addresses(env.get("YITONG_CERT_LOGIN_PROXIES"), "YITONG_CERT_LOGIN_PROXIES"),
+            cert_login_header=(env.get("YITONG_CERT_LOGIN_HEADER") or "X-SSL-Client-Cert").strip(),
         )
 
 
@@ -170,6 +179,29 @@ def _baselib_key(inline: str | None, path: str | None) -> bytes | None:
     if len(key) < 16:
         raise SettingsError(f"{name} must hold at least 16 bytes (32 hex digits)")
     return key
+
+
+def _readable_file(raw: str | None, name: str) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_file():
+        raise SettingsError(f"{name}: {path} is not a readable file")
+    return path
+
+
+def _addresses(raw: str | None, name: str) -> tuple[str, ...]:
+    import ipaddress
+
+    out = []
+    for item in (raw or "").replace(" ", "").split(","):
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an IP address (comma-separated list)") from None
+    return tuple(out)
 
 
 def _flag(raw: str | None, name: str, *, default: bool) -> bool:

@@ -48,13 +48,13 @@ class Idp:
         return self.clients.create("Test portal", metadata)
 
 
-def make_idp(storage, tmp_path) -> Idp:
-    env = {"YITONG_HOME": str(tmp_path / "home"), **storage.env(), "YITONG_ISSUER": ISSUER}
+def make_idp(storage, tmp_path, *, with_pki: bool = False, **extra_env: str) -> Idp:
+    env = {"YITONG_HOME": str(tmp_path / "home"), **storage.env(), "YITONG_ISSUER": ISSUER, **extra_env}
     env.pop("YITONG_REDIS_URL", None)
     settings = Settings.from_env(env)
     home = Home(settings)
     home.__dict__["runtime"] = storage.runtime  # Redis under a per-test prefix on the PostgreSQL run
-    home.initialise(with_pki=False)
+    home.initialise(with_pki=with_pki)
     app = create_app(settings, home)
     keystore = home.keystore()
     # The app's own Accounts: its sessions are in Redis on the PostgreSQL + Redis run.
