@@ -37,6 +37,10 @@ class Settings:
     seal_audience: str | None = None
     dcr_initial_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    seal_font: str | None = None
+    seal_max_bytes: int = 64 * 1024 * 1024
+    seal_idp_issuer: str | None = None
+    seal_region: str = "120000"
 
     @property
     def embedded(self) -> bool:
@@ -81,6 +85,11 @@ class Settings:
             seal_audience=_absolute_uri(env.get("YITONG_SEAL_AUDIENCE"), "YITONG_SEAL_AUDIENCE"),
             dcr_initial_token=_initial_token(env.get("YITONG_DCR_INITIAL_ACCESS_TOKEN")),
             log_level=level,
+            seal_font=_seal_font(env.get("YITONG_SEAL_FONT")),
+            seal_max_bytes=_positive_int(env.get("YITONG_SEAL_MAX_BYTES"), "YITONG_SEAL_MAX_BYTES", 64 * 1024 * 1024),
+            seal_idp_issuer=normalise_issuer(env["YITONG_SEAL_IDP_ISSUER"]) if env.get("YITONG_SEAL_IDP_ISSUER")
+            else None,
+            seal_region=_seal_region(env.get("YITONG_SEAL_REGION")),
         )
 
 
@@ -116,6 +125,35 @@ def _database_url(raw: str | None, home: Path) -> URL:
     elif url.database in (None, "", ":memory:"):
         raise SettingsError("YITONG_DATABASE_URL: an in-memory SQLite database would lose everything on restart")
     return url
+
+
+def _seal_font(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"YITONG_SEAL_FONT={raw} is not a font file (e.g. /usr/share/fonts/opentype/noto/"
+                            "NotoSerifCJK-Bold.ttc from Debian's fonts-noto-cjk)")
+    return str(path.resolve())
+
+
+def _positive_int(raw: str | None, name: str, default: int) -> int:
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of bytes; got {raw!r}") from None
+    if value < 1024:
+        raise SettingsError(f"{name} must be at least 1024; got {value}")
+    return value
+
+
+def _seal_region(raw: str | None) -> str:
+    value = (raw or "120000").strip()
+    if not re.fullmatch(r"\d{6}", value):
+        raise SettingsError(f"YITONG_SEAL_REGION must be a 6-digit administrative division code; got {raw!r}")
+    return value
 
 
 def _redis_url(raw: str | None) -> str | None:

@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import crypto, db, idp, keys, pki, serve
+from yitong.cli import crypto, db, idp, keys, pki, seal, serve
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -43,6 +43,7 @@ cli.add_command(pki.pki)
 cli.add_command(idp.user)
 cli.add_command(idp.client)
 cli.add_command(idp.audit)
+cli.add_command(seal.seal)
 
 
 def _fail(message: str, code: int) -> None:
