@@ -445,3 +445,30 @@ class SealRegistry:
             query = query.where(usage_table.c.esid == esid)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
+
+
+def sealer_for(registry: SealRegistry, esid: str, *, tsa: bool = True):
+    """A :class:`seal.pdf.Sealer` for an active seal, with the keys/ TSA and revocation data."""
+    from seal.pdf import InProcessTimeStamper, Sealer, ocsp_request
+
+    material = registry.material(esid)
+    pki = registry.pki
+    algorithm = material.record.algorithm
+    ca = material.record.cert_ca
+    root = pki.issuer(ca)  # noqa: F841 - checks the CA exists
+    with registry.engine.connect() as conn:
+        from keys.pki.models import cas_table
+
+        parent = conn.execute(select(cas_table.c.parent).where(cas_table.c.name == ca)).scalar()
+
+    def revocation():
+        crls = [pki.crl(ca)] + ([pki.crl(parent)] if parent else [])
+        responder = pki.ocsp_responder()
+        ocsps = [responder.respond(ocsp_request(material.certificate, material.chain[0]))]
+        return crls, ocsps
+
+    timestamper = InProcessTimeStamper(pki.time_stamp_authority(algorithm)) if tsa else None
+    roots = [pki.ca_certificate(parent)] if parent else []
+    return Sealer(key=material.key, certificate=material.certificate, chain=material.chain, seseal=material.seseal,
+                  png=material.png, width_mm=material.record.width_mm, height_mm=material.record.height_mm,
+                  esid=esid, name=material.record.name, timestamper=timestamper, revocation=revocation, roots=roots)
