@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from idp import views as idp_views
 from keys.sm2 import get_backend
+from seal import api as seal_api
 from yitong import pki_web
 from yitong.home import Home
 from yitong.settings import Settings
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token)
+    seal_api.register(app, home=home, settings=settings)
 
     @app.get("/")
     def landing():

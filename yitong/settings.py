@@ -41,6 +41,8 @@ class Settings:
     seal_max_bytes: int = 64 * 1024 * 1024
     seal_idp_issuer: str | None = None
     seal_region: str = "120000"
+    seal_client_id: str | None = None
+    seal_client_secret: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -90,6 +92,8 @@ class Settings:
             seal_idp_issuer=normalise_issuer(env["YITONG_SEAL_IDP_ISSUER"]) if env.get("YITONG_SEAL_IDP_ISSUER")
             else None,
             seal_region=_seal_region(env.get("YITONG_SEAL_REGION")),
+            seal_client_id=env.get("YITONG_SEAL_CLIENT_ID") or None,
+            seal_client_secret=env.get("YITONG_SEAL_CLIENT_SECRET") or None,
         )
 
 

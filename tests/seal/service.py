@@ -19,12 +19,17 @@ def service_env(home: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def yitong_service(home: Path, **extra: str):
-    """(base URL, env) of a fresh, upgraded home served on its own port."""
+def yitong_service(home: Path, before_serve=None, **extra: str):
+    """(base URL, env[, state]) of a fresh, upgraded home served on its own port.
+
+    ``before_serve(env)`` runs after `db upgrade` (CLI set-up; it may add to env) and its
+    result comes third.
+    """
     port = free_port()
     env = service_env(home, port, **extra)
     upgraded = run_yitong(["db", "upgrade"], env)
     assert upgraded.returncode == 0, upgraded.stderr
+    state = before_serve(env) if before_serve else None
     exe = Path(sys.executable).parent / "yitong"
     process = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -34,7 +39,7 @@ def yitong_service(home: Path, **extra: str):
             return process.stdout.read().decode() if process.poll() is not None else "(still running)"
 
         wait_until_healthy(process, base, output)
-        yield base, env
+        yield (base, env) if before_serve is None else (base, env, state)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
