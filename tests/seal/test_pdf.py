@@ -180,7 +180,19 @@ def test_page_lists():
             parse_page_list(bad)
 
 
-def test_sealer_is_reusable_for_many_documents(sealers):
+@pytest.mark.parametrize("level", ["B-B", "B-T"])
+def test_sealer_is_reusable_for_many_documents(seal_home, sealers, level):
+    """After the first document the CMS comes from a template: every one must still validate."""
     sealer = dataclasses.replace(sealers["sm2"])
-    outputs = {seal_pdf(sealer, make_pdf(1, tag=str(i)), Placement(), level="B-B").sm3_after for i in range(3)}
-    assert len(outputs) == 3
+    outputs = [seal_pdf(sealer, make_pdf(1, tag=f"{level}-{i}"), Placement(), level=level) for i in range(3)]
+    assert len({o.sm3_after for o in outputs}) == 3
+    assert sealer.signer._templates  # the fast path was taken
+    signatures = set()
+    for output in outputs:
+        [status] = validate_all(output.pdf, seal_home.trust_pem, hard_fail=False)
+        assert status.bottom_line, status.pretty_print_details()
+        assert (status.timestamp_validity is not None) == (level == "B-T")
+        embedded = PdfFileReader(__import__("io").BytesIO(output.pdf)).embedded_signatures[0]
+        assert seseal_from_signer_info(embedded.signer_info) == sealer.seseal
+        signatures.add(embedded.signer_info["signature"].native)
+    assert len(signatures) == 3
