@@ -254,21 +254,28 @@ def _sealer(registry: SealRegistry, record: SealRecord):
     return sealer
 
 
-@bp.post("/seals/<esid>/sign")
-def sign(esid: str):
+def _user_of(esid: str) -> tuple[Caller, SealRegistry, SealRecord]:
+    """The caller allowed to seal with ``esid`` now, or a refusal (token, grant, step-up, status)."""
     caller = _caller("seal:sign", introspect=True)
     registry = _registry()
     record = _record(registry, esid)
     if not _may_use(registry, record, caller):
-        return problem(403, "Forbidden", f"this caller is not granted the use of seal {record.esid}", "not-granted")
+        raise _Refusal(problem(403, "Forbidden", f"this caller is not granted the use of seal {record.esid}",
+                               "not-granted"))
     if record.holder_kind == "person" and not caller.loa_at_least(STEP_UP_ACR):
         refusal = TokenRefused(401, "insufficient_user_authentication",
                                f"a personal seal needs authentication at {STEP_UP_ACR} or higher",
                                acr_values=STEP_UP_ACR)
-        return problem(401, "Step-up authentication required", refusal.description, "insufficient-acr",
-                       {"WWW-Authenticate": refusal.www_authenticate()})
+        raise _Refusal(problem(401, "Step-up authentication required", refusal.description, "insufficient-acr",
+                               {"WWW-Authenticate": refusal.www_authenticate()}))
     if record.status != "active":
-        return problem(409, "Seal not active", f"seal {record.esid} is {record.status}", "seal-not-active")
+        raise _Refusal(problem(409, "Seal not active", f"seal {record.esid} is {record.status}", "seal-not-active"))
+    return caller, registry, record
+
+
+@bp.post("/seals/<esid>/sign")
+def sign(esid: str):
+    caller, registry, record = _user_of(esid)
     placement, level = _placement()
     settings = _state()["settings"]
     data = _document(settings.seal_max_bytes)
@@ -287,6 +294,74 @@ def sign(esid: str):
     return Response(result.pdf, mimetype="application/pdf", headers={
         "X-Request-Id": g.seal_request_id, "X-Seal-Field": result.field_name,
         "X-Document-SM3-Before": result.sm3_before, "X-Document-SM3-After": result.sm3_after})
+
+
+@bp.post("/seals/<esid>/jobs")
+def submit_job(esid: str):
+    """Many documents in one request (multipart, repeated field 'file'), sealed on the JobQueue."""
+    from seal import jobs
+
+    caller, registry, record = _user_of(esid)
+    placement, level = _placement()
+    max_bytes = _state()["settings"].seal_max_bytes
+    if request.mimetype != "multipart/form-data":
+        return problem(415, "Unsupported media type", "send the PDFs as multipart fields 'file'", "not-multipart")
+    if request.content_length is not None and request.content_length > 4 * max_bytes:
+        return problem(413, "Payload too large", f"a job takes at most {4 * max_bytes} bytes", "too-large")
+    documents = []
+    for upload in request.files.getlist("file"):
+        data = upload.stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return problem(413, "Payload too large", f"{upload.filename} is over {max_bytes} bytes", "too-large")
+        documents.append((upload.filename or f"document-{len(documents) + 1}.pdf", data))
+    try:
+        job_id = jobs.submit(registry, _state()["jobs"](), esid=record.esid, caller=caller.client_id,
+                             subject=caller.sub if caller.is_person else None, org_uscc=caller.acting_for,
+                             request_id=g.seal_request_id, client_ip=request.remote_addr, placement=placement,
+                             level=level, documents=documents)
+    except SealError as exc:
+        return problem(exc.status, "Cannot start the job", str(exc), exc.kind)
+    location = f"{request.script_root}/seal/jobs/{job_id}"
+    response = jsonify({"job_id": job_id, "status_url": location, "total": len(documents)})
+    response.status_code = 202
+    response.headers["Location"] = location
+    return response
+
+
+def _own_job(job_id: str) -> tuple[SealRegistry, dict]:
+    from seal import jobs
+
+    caller = _caller("seal:sign")
+    registry = _registry()
+    try:
+        state = jobs.status(registry, job_id)
+    except SealError as exc:
+        raise _Refusal(problem(404, "Not found", str(exc), exc.kind)) from None
+    owner = state.pop("owner")
+    if owner["caller"] != caller.client_id or owner["subject"] != (caller.sub if caller.is_person else None):
+        raise _Refusal(problem(404, "Not found", f"no job {job_id}", "job-not-found"))
+    return registry, state
+
+
+@bp.get("/jobs/<job_id>")
+def job_status(job_id: str):
+    return jsonify(_own_job(job_id)[1])
+
+
+@bp.get("/jobs/<job_id>/documents/<int:position>")
+def job_document(job_id: str, position: int):
+    from seal import jobs
+
+    registry, state = _own_job(job_id)
+    documents = {d["position"]: d for d in state["documents"]}
+    document = documents.get(position)
+    if document is None:
+        return problem(404, "Not found", f"job {job_id} has no document {position}", "document-not-found")
+    if document["status"] == "pending":
+        return problem(409, "Not ready", "the document has not been sealed yet", "pending")
+    if document["status"] == "refused":
+        return problem(422, "Cannot seal this document", document["error"] or "refused", "refused")
+    return Response(jobs.output(registry, job_id, position), mimetype="application/pdf")
 
 
 def register(app: Flask, *, home, settings) -> None:
@@ -312,5 +387,6 @@ def register(app: Flask, *, home, settings) -> None:
         return built["validator"]
 
     app.extensions["yitong.seal"] = {"registry": registry, "validator": validator, "settings": settings,
+                                     "jobs": lambda: home.runtime.jobs,
                                      "sealers": {}, "lock": threading.Lock()}
     app.register_blueprint(bp)

@@ -98,3 +98,37 @@ makers_table = Table(
     Column("cert_der", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Batch sealing on the JobQueue: one row per job, one per document (input kept until sealed).
+jobs_table = Table(
+    "seal_jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("esid", String(32), nullable=False),
+    Column("caller", String(128), nullable=False),
+    Column("subject", String(64), nullable=True),
+    Column("org_uscc", String(32), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("client_ip", String(64), nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("status", String(12), nullable=False),  # queued running done
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+)
+
+job_documents_table = Table(
+    "seal_job_documents",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(255), nullable=True),
+    Column("input", LargeBinary, nullable=True),  # dropped once sealed or refused
+    Column("output", LargeBinary, nullable=True),
+    Column("status", String(12), nullable=False),  # pending sealed refused
+    Column("error", Text, nullable=True),
+    Column("sm3_before", String(64), nullable=True),
+    Column("sm3_after", String(64), nullable=True),
+)

@@ -104,5 +104,26 @@ def openapi_document(server_url: str) -> dict:
                     "application/pdf": {}}},
                 "responses": {"200": {"description": "the sealed PDF", "content": {"application/pdf": {}}},
                               **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)}}},
+            "/seals/{esid}/jobs": {"post": {
+                "summary": "Seal many PDFs as a job (JobQueue)", "security": [{"oauth2": ["seal:sign"]}],
+                "parameters": [_ESID],
+                "description": "Multipart with the field 'file' repeated (at most 200 documents); the same "
+                               "placement parameters as /sign apply to every document.",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {
+                    "schema": {"$ref": "#/components/schemas/SignParameters"}}}},
+                "responses": {"202": {"description": "job accepted: {job_id, status_url, total}"},
+                              **_errors(400, 401, 403, 404, 409, 413, 415, 503)}}},
+            "/jobs/{job_id}": {"get": {
+                "summary": "Job progress (its submitter only)", "security": [{"oauth2": ["seal:sign"]}],
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "{status, total, done, failed, documents[]}"},
+                              **_errors(401, 403, 404)}}},
+            "/jobs/{job_id}/documents/{position}": {"get": {
+                "summary": "One sealed document of a job", "security": [{"oauth2": ["seal:sign"]}],
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "position", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": {"description": "the sealed PDF", "content": {"application/pdf": {}}},
+                              **_errors(401, 403, 404, 409, 422)}}},
         },
     }

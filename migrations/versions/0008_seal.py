@@ -1,4 +1,4 @@
-"""seal: seals, lifecycle events, grants, usage log, seal makers
+"""seal: seals, lifecycle events, grants, usage log, seal makers, batch jobs
 
 Revision ID: 0008_seal
 Revises: 0007_idp_par
@@ -89,9 +89,42 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_seal_makers")),
     )
+    op.create_table(
+        "seal_jobs",
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Column("esid", sa.String(32), nullable=False),
+        sa.Column("caller", sa.String(128), nullable=False),
+        sa.Column("subject", sa.String(64), nullable=True),
+        sa.Column("org_uscc", sa.String(32), nullable=True),
+        sa.Column("request_id", sa.String(64), nullable=True),
+        sa.Column("client_ip", sa.String(64), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("done", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("job_id", name=op.f("pk_seal_jobs")),
+    )
+    op.create_table(
+        "seal_job_documents",
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(255), nullable=True),
+        sa.Column("input", sa.LargeBinary(), nullable=True),
+        sa.Column("output", sa.LargeBinary(), nullable=True),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("sm3_before", sa.String(64), nullable=True),
+        sa.Column("sm3_after", sa.String(64), nullable=True),
+        sa.PrimaryKeyConstraint("job_id", "position", name=op.f("pk_seal_job_documents")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("seal_job_documents")
+    op.drop_table("seal_jobs")
     op.drop_table("seal_makers")
     op.drop_index("ix_seal_usage_esid_at", table_name="seal_usage")
     op.drop_table("seal_usage")

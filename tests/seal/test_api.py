@@ -260,3 +260,53 @@ def test_personal_seal_needs_loa3_step_up(api):
     assert status == 200 and json.loads(body)["usage"] == []
     assert_problem(call("GET", f"{api['base']}/seal/seals/{api['org']}/usage",
                         headers={"Authorization": f"Bearer {token(api, 'granted')}"}), 403, "not-holder")
+
+
+def multipart(files: list[tuple[str, bytes]], fields: dict) -> tuple[bytes, str]:
+    boundary = secrets.token_hex(16)
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for filename, data in files:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                     f"Content-Type: application/pdf\r\n\r\n".encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def test_batch_job_with_progress(api):
+    import time
+
+    bearer = token(api, "granted")
+    before = usage_count(api)
+    body, ctype = multipart([("a.pdf", make_pdf(1, tag="job-a")), ("bad.pdf", b"not a pdf"),
+                             ("c.pdf", make_pdf(2, tag="job-c"))], {"level": "B-T", "pages": "all"})
+    status, headers, answer = call("POST", f"{api['base']}/seal/seals/{api['org']}/jobs", body=body,
+                                   headers={"Authorization": f"Bearer {bearer}", "Content-Type": ctype})
+    assert status == 202, answer
+    job = json.loads(answer)
+    assert job["total"] == 3 and headers["Location"].endswith(job["job_id"])
+    auth = {"Authorization": f"Bearer {bearer}"}
+    deadline = time.monotonic() + 60
+    while True:
+        state = json.loads(call("GET", f"{api['base']}/seal/jobs/{job['job_id']}", headers=auth)[2])
+        if state["status"] == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (state["status"], state["done"], state["failed"]) == ("done", 3, 1)
+    assert [d["status"] for d in state["documents"]] == ["sealed", "refused", "sealed"]
+    status, _, sealed = call("GET", f"{api['base']}/seal/jobs/{job['job_id']}/documents/2", headers=auth)
+    assert status == 200
+    trust = api["tmp"] / "trust-job.pem"
+    trust.write_bytes(call("GET", api["base"] + "/pki/trust.pem")[2])
+    [result] = validate_all(sealed, trust, hard_fail=False)
+    assert result.bottom_line and result.timestamp_validity is not None
+    assert_problem(call("GET", f"{api['base']}/seal/jobs/{job['job_id']}/documents/1", headers=auth), 422,
+                   "refused")
+    assert usage_count(api) == before + 2
+    # another client does not see the job
+    other = {"Authorization": f"Bearer {token(api, 'other')}"}
+    assert_problem(call("GET", f"{api['base']}/seal/jobs/{job['job_id']}", headers=other), 404, "job-not-found")
+    # a client without the grant cannot start one
+    assert_problem(call("POST", f"{api['base']}/seal/seals/{api['org']}/jobs", body=body,
+                        headers={**other, "Content-Type": ctype}), 403, "not-granted")

@@ -263,3 +263,17 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     elif out_path != "-":
         click.echo(f"sealed {in_path} -> {out_path} with {sealer.esid} ({result.field_name}, page {result.page}, "
                    f"{level})")
+
+
+def run_job(job_id: str) -> dict:
+    """JobQueue entry point for batch sealing (seal.jobs.JOB_FUNCTION): runs in the server's
+    thread pool, or in `yitong worker` (RQ), with the registry built from the environment."""
+    from seal import jobs
+
+    home = open_home()
+    registry = SealRegistry(home.engine, home.keystore(), home.pki(), region=home.settings.seal_region,
+                            font=home.settings.seal_font)
+    try:
+        return jobs.run(registry, job_id, max_bytes=home.settings.seal_max_bytes)
+    finally:
+        home.engine.dispose()
