@@ -137,6 +137,51 @@ def list_seals():
     return jsonify({"seals": [r.as_api() for r in visible]})
 
 
+@bp.post("/seals")
+def apply_for_seal():
+    """Apply for a seal for the verified identity in the token: the person (sub), or the
+    organisation the person acts for (org.uscc, org.name). An operator approves and makes it."""
+    caller = _caller("seal:sign", introspect=True)
+    if not caller.is_person:
+        return problem(403, "Forbidden", "a seal is applied for by a person, for themselves or their organisation",
+                       "person-required")
+    if not caller.loa_at_least("urn:yitong:loa:2"):
+        refusal = TokenRefused(401, "insufficient_user_authentication",
+                               "applying for a seal needs a real-name identity (urn:yitong:loa:2)",
+                               acr_values="urn:yitong:loa:2")
+        return problem(401, "Step-up authentication required", refusal.description, "insufficient-acr",
+                       {"WWW-Authenticate": refusal.www_authenticate()})
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return problem(400, "Bad request", "send a JSON object {holder_kind, type, algorithm[, name]}", "bad-json")
+    kind = body.get("holder_kind")
+    if kind == "org":
+        org = caller.org or {}
+        if not caller.acting_for or not isinstance(org.get("name"), str):
+            return problem(403, "Forbidden", "the token does not act for an organisation", "not-acting-for-org")
+        holder_id, holder_name = caller.acting_for, org["name"]
+    elif kind == "person":
+        name = caller.claims.get("name")
+        holder_id, holder_name = caller.sub, name if isinstance(name, str) else body.get("name")
+    else:
+        return problem(400, "Bad request", "holder_kind must be org or person", "bad-parameter")
+    seal_type, algorithm = body.get("type"), body.get("algorithm", "sm2")
+    if not isinstance(seal_type, int) or isinstance(seal_type, bool) or not isinstance(algorithm, str):
+        return problem(400, "Bad request", "type must be an integer seal type code, algorithm sm2 or p256",
+                       "bad-parameter")
+    try:
+        record = _registry().apply(holder_kind=kind, holder_id=holder_id, holder_name=holder_name or "",
+                                   seal_type=seal_type, algorithm=algorithm,
+                                   name=body.get("name") if isinstance(body.get("name"), str) else None,
+                                   actor=f"idp:{caller.sub}", reason=f"applied through {caller.client_id}")
+    except SealError as exc:
+        return problem(exc.status, "Bad request", str(exc), exc.kind)
+    response = jsonify(record.as_api())
+    response.status_code = 201
+    response.headers["Location"] = f"{request.script_root}/seal/seals/{record.esid}"
+    return response
+
+
 @bp.get("/seals/<esid>")
 def show_seal(esid: str):
     record = _readable(esid)[1]

@@ -68,7 +68,18 @@ def openapi_document(server_url: str) -> dict:
             },
         },
         "paths": {
-            "/seals": {"get": {"summary": "Seals the caller may read", "security": read,
+            "/seals": {"post": {
+                "summary": "Apply for a seal for the token's verified identity (person, or the organisation "
+                           "it acts for); an operator approves and makes it",
+                "security": [{"oauth2": ["seal:sign"]}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["holder_kind", "type"], "properties": {
+                        "holder_kind": {"enum": ["org", "person"]}, "type": {"type": "integer"},
+                        "algorithm": {"enum": ["sm2", "p256"]}, "name": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "the application (status applied)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Seal"}}}},
+                    **_errors(400, 401, 403, 503)}},
+                "get": {"summary": "Seals the caller may read", "security": read,
                                "responses": {"200": {"description": "seals", "content": {"application/json": {
                                    "schema": {"type": "object", "properties": {"seals": {
                                        "type": "array", "items": {"$ref": "#/components/schemas/Seal"}}}}}}},

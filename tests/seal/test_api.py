@@ -310,3 +310,15 @@ def test_batch_job_with_progress(api):
     # a client without the grant cannot start one
     assert_problem(call("POST", f"{api['base']}/seal/seals/{api['org']}/jobs", body=body,
                         headers={**other, "Content-Type": ctype}), 403, "not-granted")
+
+
+def test_applying_for_a_seal_needs_a_real_name_person(api):
+    body = json.dumps({"holder_kind": "person", "type": 5}).encode()
+    headers = {"Content-Type": "application/json"}
+    assert_problem(call("POST", f"{api['base']}/seal/seals", body=body,
+                        headers={**headers, "Authorization": f"Bearer {token(api, 'granted')}"}), 403,
+                   "person-required")
+    _, challenge = assert_problem(call("POST", f"{api['base']}/seal/seals", body=body,
+                                       headers={**headers, "Authorization": f"Bearer {person_token(api)}"}),
+                                  401, "insufficient-acr")
+    assert 'acr_values="urn:yitong:loa:2"' in challenge["WWW-Authenticate"]

@@ -113,3 +113,21 @@ def test_sign_p256_and_check_with_pdfsig_and_the_esl(service):
     seal = ses.parse_seal(esl.read_bytes())
     assert seal.es_id == record["esid"] and seal.type == 6 and ses.verify_maker_signature(seal).passed
     assert (tmp / "s.svg").read_text().startswith("<svg") and (tmp / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_approve_and_make_an_application(service):
+    from seal.registry import SealRegistry
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home = Home(Settings.from_env(service["env"]))
+    registry = SealRegistry(home.engine, home.keystore(), home.pki())
+    applied = registry.apply(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=2,
+                             algorithm="sm2", actor="idp:someone")
+    home.engine.dispose()
+    made = yitong(service, "seal", "make", applied.esid, "--json")
+    assert made.returncode == 2 and b"approved" in made.stderr  # not approved yet
+    assert json.loads(yitong(service, "seal", "approve", applied.esid, "--reason", "材料齐全", "--json").stdout)[
+        "status"] == "approved"
+    made = json.loads(yitong(service, "seal", "make", applied.esid, "--json").stdout)
+    assert made["status"] == "active" and made["cert_serial"]

@@ -150,6 +150,24 @@ def _lifecycle(verb: str, esid: str, reason: str, as_json: bool, **extra) -> Non
         click.echo(f"seal {record.esid} is now {record.status}")
 
 
+@seal.command("approve")
+@click.argument("esid")
+@click.option("--reason", help="Why (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def approve(esid, reason, as_json) -> None:
+    """Approve an application (from the API) for a seal."""
+    _lifecycle("approve", esid, reason, as_json)
+
+
+@seal.command("make")
+@click.argument("esid")
+@click.option("--reason", help="Why (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def make(esid, reason, as_json) -> None:
+    """Make an approved seal (key, certificate, image, SESeal); it becomes active."""
+    _lifecycle("make", esid, reason, as_json)
+
+
 @seal.command("suspend")
 @click.argument("esid")
 @click.option("--reason", required=True, help="Why (audited), e.g. 印章遗失.")
