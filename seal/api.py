@@ -117,6 +117,13 @@ def _readable(esid: str) -> tuple[SealRegistry, SealRecord]:
 def _request_id():
     supplied = request.headers.get("X-Request-Id", "")
     g.seal_request_id = supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+    # Bounds what Werkzeug reads for forms and files, even without a Content-Length (chunked).
+    request.max_content_length = 4 * _state()["settings"].seal_max_bytes + 65536
+
+
+@bp.errorhandler(413)
+def _too_large(exc):
+    return problem(413, "Payload too large", "the request is over the seal API's size limit", "too-large")
 
 
 @bp.errorhandler(_Refusal)
