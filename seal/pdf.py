@@ -264,7 +264,11 @@ def _find_keyword(data: bytes, keyword: str) -> tuple[int, float, float]:
     """(page index, x, y) in PDF user space of the first occurrence of ``keyword``."""
     from seal.text import find_text
 
-    found = find_text(data, keyword)
+    try:
+        found = find_text(data, keyword)
+    except Exception as exc:  # pdfminer raises many kinds on malformed content streams
+        raise PdfRefused(f"the PDF's text cannot be read to find the keyword ({type(exc).__name__})",
+                         "broken-pdf") from None
     if found is None:
         raise PdfRefused(f"the keyword {keyword!r} is not in the document's text", "keyword-not-found")
     return found
