@@ -322,3 +322,40 @@ def test_applying_for_a_seal_needs_a_real_name_person(api):
                                        headers={**headers, "Authorization": f"Bearer {person_token(api)}"}),
                                   401, "insufficient-acr")
     assert 'acr_values="urn:yitong:loa:2"' in challenge["WWW-Authenticate"]
+
+
+def test_dpop_bound_token_needs_its_proof(api):
+    from keys import jose
+    from keys.asymmetric import generate_private_key
+    from keys.dpop import proof_for
+
+    key = generate_private_key("p256")
+    jwk = jose.public_jwk(key.public_key(), use=None)
+    creds = api["granted"]
+    basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
+    form = {"grant_type": "client_credentials", "resource": f"{api['base']}/seal"}
+    status, _, body = call("POST", api["base"] + "/token", body=urllib.parse.urlencode(form).encode(),
+                           headers={"Authorization": f"Basic {basic}",
+                                    "Content-Type": "application/x-www-form-urlencoded",
+                                    "DPoP": proof_for(key, jwk, "POST", api["base"] + "/token")})
+    answer = json.loads(body)
+    assert status == 200 and answer["token_type"] == "DPoP", answer
+    access = answer["access_token"]
+    url = f"{api['base']}/seal/seals/{api['org']}/sign"
+    before = usage_count(api)
+    # as a bearer token, or with a proof from another key: refused, nothing logged
+    assert_problem(sign(api, api["org"], access), 401, "invalid_token")
+    other = generate_private_key("p256")
+    wrong = proof_for(other, jose.public_jwk(other.public_key(), use=None), "POST", url, access_token=access)
+    assert_problem(call("POST", url, body=make_pdf(1), headers={
+        "Content-Type": "application/pdf", "Authorization": f"DPoP {access}", "DPoP": wrong}), 401, "invalid_token")
+    assert usage_count(api) == before
+    proof = proof_for(key, jwk, "POST", url, access_token=access)
+    status, _, sealed = call("POST", url, body=make_pdf(1), headers={
+        "Content-Type": "application/pdf", "Authorization": f"DPoP {access}", "DPoP": proof})
+    assert status == 200 and sealed.startswith(b"%PDF"), sealed[:300]
+    # the same proof again is a replay
+    assert_problem(call("POST", url, body=make_pdf(1), headers={
+        "Content-Type": "application/pdf", "Authorization": f"DPoP {access}", "DPoP": proof}), 401,
+        "invalid_dpop_proof")
+    assert usage_count(api) == before + 1
