@@ -2,7 +2,8 @@
 
 Placement (documented for the API and the CLI): ``page`` counts from 1; ``x_mm``/``y_mm`` put
 the **centre** of the seal that many millimetres right of and below the page's top-left corner
-(of the CropBox, else the MediaBox; pages are taken unrotated). A ``keyword`` instead centres
+(of the CropBox, else the MediaBox). Rotated pages (/Rotate) are refused rather than sealed in
+the wrong place. A ``keyword`` instead centres
 the seal on the first occurrence of that text (searched page by page).
 
 - The stamp on the signature's page is the signature widget's appearance (``/AP /N``).
@@ -231,6 +232,25 @@ def _page_box(page: generic.DictionaryObject) -> tuple[float, float, float, floa
     return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
 
+def _rotation(page: generic.DictionaryObject) -> int:
+    """The page's /Rotate, inherited through the page tree (ISO 32000-1 §7.7.3.4)."""
+    node, depth = page, 0
+    while node is not None and depth < 64:
+        if "/Rotate" in node:
+            return int(node["/Rotate"]) % 360
+        parent = node.get("/Parent")
+        node = parent.get_object() if parent is not None else None
+        depth += 1
+    return 0
+
+
+def _check_unrotated(pages: list[generic.DictionaryObject], indexes) -> None:
+    for index in indexes:
+        if _rotation(pages[index]):
+            raise PdfRefused(f"page {index + 1} is rotated (/Rotate {_rotation(pages[index])}); seals are placed "
+                             "on unrotated pages only", "rotated-page")
+
+
 def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader]:
     if not data.lstrip()[:5].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
         raise PdfRefused("the upload is not a PDF", "not-a-pdf", 415)
@@ -418,6 +438,7 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
                              "position-out-of-page")
         cx, cy = left + x_mm * MM, top - y_mm * MM
     box = (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
+    _check_unrotated(pages, {page_ix, *(n - 1 for n in extra_pages), *(range(count) if placement.riding else ())})
 
     image_ref = _image_ref(writer, sealer.image)
     drawings: dict[int, list[bytes]] = {}

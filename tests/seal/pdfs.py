@@ -44,7 +44,7 @@ def cjk(text: str) -> str:
 
 
 def make_pdf(pages: int = 1, *, keyword_page: int | None = None, keyword: str = "（盖章）",
-             keyword_at: tuple[float, float] = (400, 200), tag: str = "") -> bytes:
+             keyword_at: tuple[float, float] = (400, 200), tag: str = "", rotate: int = 0) -> bytes:
     """A PDF of A4 pages with a title; ``keyword`` written on ``keyword_page`` (1-based) at ``keyword_at``."""
     writer = PdfFileWriter()
     fonts = _fonts(writer)
@@ -60,6 +60,8 @@ def make_pdf(pages: int = 1, *, keyword_page: int | None = None, keyword: str = 
             pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
             pdf_name("/Contents"): content,
         })
+        if rotate:
+            page[pdf_name("/Rotate")] = generic.NumberObject(rotate)
         writer.insert_page(page)
     out = io.BytesIO()
     writer.write(out)

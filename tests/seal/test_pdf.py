@@ -164,6 +164,7 @@ def test_bad_pdfs_are_refused_with_a_kind(sealers, tmp_path):
     assert kind(good, Placement(page=2)) == "page-out-of-range"
     assert kind(good, Placement(page=1, x_mm=500, y_mm=10)) == "position-out-of-page"
     assert kind(good, Placement(pages=(1, 7))) == "page-out-of-range"
+    assert kind(make_pdf(1, rotate=90)) == "rotated-page"
     source, encrypted = tmp_path / "plain.pdf", tmp_path / "encrypted.pdf"
     source.write_bytes(good)
     subprocess.run([require_tool("qpdf"), "--encrypt", "user", "owner", "256", "--", str(source), str(encrypted)],
