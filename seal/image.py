@@ -283,7 +283,7 @@ def square_seal(name: str, size_mm: int = 20) -> _Drawing:
 
 
 def make_image(seal_type: int, holder_kind: str, name: str, *, code: str, tax_number: str = "",
-               font: str | None = None) -> SealImage:
+               font: str | None = None, diameter_mm: int = 40) -> SealImage:
     """The standard image for a seal of ``seal_type`` held by an org or a person."""
     font_path = find_font(font)
     shape = "square" if holder_kind == "person" else SEAL_TYPES.get(seal_type, SEAL_TYPES[99])[2]
@@ -292,7 +292,7 @@ def make_image(seal_type: int, holder_kind: str, name: str, *, code: str, tax_nu
     elif shape == "oval":
         drawing = oval_seal(name, tax_number)
     else:
-        drawing = round_seal(name, SEAL_TYPES.get(seal_type, SEAL_TYPES[99])[1], code)
+        drawing = round_seal(name, SEAL_TYPES.get(seal_type, SEAL_TYPES[99])[1], code, diameter_mm)
     png = drawing.png(font_path)
     return SealImage(png, drawing.svg(), round(drawing.width), round(drawing.height))
 

@@ -198,7 +198,7 @@ class SealRegistry:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def apply(self, *, holder_kind: str, holder_id: str, holder_name: str, seal_type: int, algorithm: str,
-              actor: str, reason: str | None = None, name: str | None = None) -> SealRecord:
+              actor: str, reason: str | None = None, name: str | None = None, diameter_mm: int = 40) -> SealRecord:
         """Record an application for a seal; returns it with its new esID (status applied)."""
         if holder_kind not in HOLDER_KINDS:
             raise SealError(f"holder kind must be org or person, got {holder_kind!r}")
@@ -220,7 +220,9 @@ class SealRegistry:
         if algorithm not in ALGORITHMS:
             raise SealError(f"algorithm must be sm2 or p256, got {algorithm!r}")
         shape = "square" if holder_kind == "person" else images.SEAL_TYPES[seal_type][2]
-        width, height = {"square": (20, 20), "oval": (40, 30), "round": (40, 40)}[shape]
+        if diameter_mm not in (40, 42):
+            raise SealError("a round official seal is 40 or 42 mm across")
+        width, height = {"square": (20, 20), "oval": (40, 30), "round": (diameter_mm, diameter_mm)}[shape]
         now = utcnow()
         for _attempt in range(10):
             esid = self._next_esid()
@@ -261,7 +263,8 @@ class SealRegistry:
         if image is None:
             image = images.make_image(record.type, record.holder_kind, record.name, code=record.esid,
                                       tax_number=record.holder_id if record.holder_kind == "org" else "",
-                                      font=self.font)
+                                      font=self.font,
+                                      diameter_mm=record.width_mm if record.width_mm in (40, 42) else 40)
         maker_key, maker_cert = self.maker()
         key_record = self.keystore.generate("seal", record.algorithm, owner=f"seal:{esid}")
         serial_number = record.holder_id

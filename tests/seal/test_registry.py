@@ -165,3 +165,19 @@ def test_uploaded_images_are_validated():
         check_uploaded_png(b"GIF89a....", 40, 40)
     with pytest.raises(ImageError):
         check_uploaded_png(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, 40, 40)
+
+
+def test_a_42_mm_round_seal(registry):
+    from PIL import Image
+
+    record = registry.create(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=6,
+                             algorithm="sm2", actor="operator:alice", diameter_mm=42)
+    assert (record.width_mm, record.height_mm) == (42, 42)
+    seal = ses.parse_seal(registry.blob(record.esid, "seseal_der"))
+    assert (seal.picture_width_mm, seal.picture_height_mm) == (42, 42)
+    import io
+
+    assert Image.open(io.BytesIO(seal.picture_data)).size == (42 * 12, 42 * 12)
+    with pytest.raises(SealError):
+        registry.apply(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=6, algorithm="sm2",
+                       actor="operator:alice", diameter_mm=45)

@@ -70,6 +70,8 @@ def seal() -> None:
 @click.option("--name", help="Seal name if other than the holder name.")
 @click.option("--days", type=click.IntRange(1, 3650), default=1095, show_default=True,
               help="Validity of the seal and its certificate.")
+@click.option("--diameter-mm", type=click.Choice(["40", "42"]), default="40", show_default=True,
+              help="Diameter of a round official seal.")
 @click.option("--image", "image_path", type=click.Path(dir_okay=False),
               help="An uploaded PNG (transparent background) instead of the drawn standard image.")
 @click.option("--reason", help="Why (audited).")
@@ -77,7 +79,7 @@ def seal() -> None:
 @click.option("--grant-person", "grant_persons", multiple=True, help="Make a person (sub) a keeper (repeat).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print {esid, holder, type, algorithm, status, cert_serial, valid_to}.")
-def create(holder_kind, holder_id, holder_name, seal_type, algorithm, name, days, image_path, reason,
+def create(holder_kind, holder_id, holder_name, seal_type, algorithm, name, days, diameter_mm, image_path, reason,
            grant_clients, grant_persons, as_json) -> None:
     """Apply for, approve and make a seal in one step (operators)."""
     code = _seal_type(seal_type)
@@ -87,10 +89,12 @@ def create(holder_kind, holder_id, holder_name, seal_type, algorithm, name, days
         if image_path:
             from seal.image import check_uploaded_png
 
-            size = (20, 20) if holder_kind == "person" else (40, 30) if code == 3 else (40, 40)
+            round_size = (int(diameter_mm), int(diameter_mm))
+            size = (20, 20) if holder_kind == "person" else (40, 30) if code == 3 else round_size
             image = check_uploaded_png(read_input(image_path), *size)
         record = registry.create(holder_kind=holder_kind, holder_id=holder_id, holder_name=holder_name,
                                  seal_type=code, algorithm=algorithm, name=name, days=days, image=image,
+                                 diameter_mm=int(diameter_mm),
                                  actor=_actor(), reason=reason)
         for client_id in grant_clients:
             registry.grant(record.esid, "client", client_id, actor=_actor())
