@@ -224,24 +224,35 @@ class Sealer:
         return 2 * size  # pyhanko counts the hex digits of /Contents
 
 
+def _inherited(page: generic.DictionaryObject, name: str):
+    """An inheritable page attribute (/MediaBox, /CropBox, /Rotate: ISO 32000-1 §7.7.3.4)."""
+    node, depth = page, 0
+    while node is not None and depth < 64:
+        if name in node:
+            return node[name]
+        parent = node.get("/Parent")
+        node = parent.get_object() if parent is not None else None
+        depth += 1
+    return None
+
+
 def _page_box(page: generic.DictionaryObject) -> tuple[float, float, float, float]:
-    box = page.get("/CropBox") or page.get("/MediaBox")
+    box = _inherited(page, "/CropBox") or _inherited(page, "/MediaBox")
     if box is None:
         raise PdfRefused("a page has no MediaBox", "bad-pdf")
-    x1, y1, x2, y2 = (float(v) for v in box)
+    try:
+        x1, y1, x2, y2 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise PdfRefused("a page's MediaBox is not four numbers", "broken-pdf") from None
     return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
 
 def _rotation(page: generic.DictionaryObject) -> int:
-    """The page's /Rotate, inherited through the page tree (ISO 32000-1 §7.7.3.4)."""
-    node, depth = page, 0
-    while node is not None and depth < 64:
-        if "/Rotate" in node:
-            return int(node["/Rotate"]) % 360
-        parent = node.get("/Parent")
-        node = parent.get_object() if parent is not None else None
-        depth += 1
-    return 0
+    rotate = _inherited(page, "/Rotate")
+    try:
+        return int(rotate) % 360 if rotate is not None else 0
+    except (TypeError, ValueError):
+        raise PdfRefused("a page's /Rotate is not a number", "broken-pdf") from None
 
 
 def _check_unrotated(pages: list[generic.DictionaryObject], indexes) -> None:
@@ -251,7 +262,13 @@ def _check_unrotated(pages: list[generic.DictionaryObject], indexes) -> None:
                              "on unrotated pages only", "rotated-page")
 
 
-def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader]:
+def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader, bool]:
+    """(writer, reader, hybrid) of a PDF that parses strictly; nothing is ever repaired.
+
+    Hybrid-reference files (ISO 32000-1 §7.5.8.4) are valid: once the strict parse has
+    accepted them, they are signed through pyhanko's non-strict writer, which is the only way
+    pyhanko signs them; the signature covers every byte of the file either way.
+    """
     if not data.lstrip()[:5].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
         raise PdfRefused("the upload is not a PDF", "not-a-pdf", 415)
     try:
@@ -259,17 +276,17 @@ def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader]:
         reader = writer.prev
         if reader.encrypted:
             raise PdfRefused("the PDF is encrypted; remove the encryption before sealing", "encrypted-pdf")
-        if reader.xrefs.hybrid_xrefs_present:
-            raise PdfRefused("the PDF has hybrid cross-reference sections; sealing it would sign content some "
-                             "readers do not see", "hybrid-xref")
-        reader.root["/Pages"]
-        _ = reader.root["/Pages"]["/Count"]
+        _ = reader.root["/Pages"]["/Count"]  # a broken xref fails here, not later
+        hybrid = bool(reader.xrefs.hybrid_xrefs_present)
+        if hybrid:
+            writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+            reader = writer.prev
     except PdfRefused:
         raise
     except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
         raise PdfRefused(f"the PDF cannot be parsed ({type(exc).__name__}: {exc}); it is not repaired",
                          "broken-pdf") from None
-    return writer, reader
+    return writer, reader, hybrid
 
 
 def _pages(reader: PdfFileReader) -> list[generic.DictionaryObject]:
@@ -407,7 +424,7 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
         raise PdfRefused(f"the PDF is over the size limit of {max_bytes} bytes", "too-large", 413)
     if level != "B-B" and sealer.timestamper is None:
         raise PdfRefused(f"level {level} needs a time-stamp authority", "bad-level", 400)
-    writer, reader = _open(data)
+    writer, reader, hybrid = _open(data)
     pages = _pages(reader)
     count = len(pages)
     if count == 0:
@@ -482,16 +499,16 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise PdfRefused(f"the PDF cannot be sealed ({type(exc).__name__}: {exc})", "broken-pdf") from None
     if level == "B-LT":
-        _add_dss(out, sealer)
+        _add_dss(out, sealer, strict=not hybrid)
     result = out.getvalue()
     return SealResult(result, sm3(data).hex(), sm3(result).hex(), field_name, page_ix + 1, box, level)
 
 
-def _add_dss(out: io.BytesIO, sealer: Sealer) -> None:
+def _add_dss(out: io.BytesIO, sealer: Sealer, *, strict: bool = True) -> None:
     from pyhanko.sign.validation.dss import DocumentSecurityStore
 
     crls, ocsps = sealer.revocation() if sealer.revocation else ([], [])
-    reader = PdfFileReader(out)
+    reader = PdfFileReader(out, strict=strict)
     embedded = reader.embedded_signatures[-1]
     certs = [sealer.certificate, *sealer.chain, *sealer.roots]
     token = embedded.signer_info["unsigned_attrs"]
@@ -502,7 +519,7 @@ def _add_dss(out: io.BytesIO, sealer: Sealer) -> None:
                     for cert in value["content"]["certificates"] or []:
                         certs.append(cert.chosen)
     DocumentSecurityStore.add_dss(out, None, certs=certs, crls=[_as_crl(c) for c in crls],
-                                  ocsps=[ocsp.OCSPResponse.load(o) for o in ocsps])
+                                  ocsps=[ocsp.OCSPResponse.load(o) for o in ocsps], strict=strict)
 
 
 def _as_crl(der: bytes):

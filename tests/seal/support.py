@@ -48,12 +48,12 @@ def trust_roots(path: Path) -> list[x509.Certificate]:
     return [x509.Certificate.load(der) for _, _, der in pem.unarmor(path.read_bytes(), multiple=True)]
 
 
-def validate_all(pdf: bytes, trust: Path, *, hard_fail: bool):
+def validate_all(pdf: bytes, trust: Path, *, hard_fail: bool, strict: bool = True):
     """pyhanko's validate_pdf_signature for every signature, offline against ``trust``.
 
     With ``hard_fail`` the only revocation data is what the document's DSS carries (B-LT).
     """
-    reader = PdfFileReader(io.BytesIO(pdf))
+    reader = PdfFileReader(io.BytesIO(pdf), strict=strict)  # pyhanko validates hybrid-xref files non-strict only
     kwargs = {"trust_roots": trust_roots(trust), "allow_fetching": False,
               "revocation_mode": "hard-fail" if hard_fail else "soft-fail",
               "signature_validator": YitongSignatureValidator()}

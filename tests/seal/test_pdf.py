@@ -147,6 +147,30 @@ def test_two_successive_seals_both_validate(seal_home, sealers):
     assert refused.value.kind == "already-sealed"
 
 
+def test_sealing_an_itext_signed_hybrid_xref_pdf(seal_home, sealers):
+    """The corpus's iText 5 SM2-signed PDF has hybrid cross-reference sections: valid, sealed as is."""
+    import os
+    from pathlib import Path
+
+    from tests.helpers import CI
+
+    repo = Path(__file__).resolve().parents[2]
+    corpus = Path(os.environ.get("YITONG_CORPUS") or repo.parent / "shared" / "corpus")
+    source = corpus / "pdf-sm2" / "itext5-sm2-signed.pdf"
+    if not source.is_file():
+        message = f"{source} is absent (set YITONG_CORPUS to the shared corpus)"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    data = source.read_bytes()
+    result = seal_pdf(sealers["sm2"], data, Placement(page=1, x_mm=100, y_mm=100))
+    assert result.pdf.startswith(data)
+    statuses = validate_all(result.pdf, seal_home.trust_pem, hard_fail=True, strict=False)
+    ours = statuses[-1]
+    assert ours.bottom_line, ours.pretty_print_details()
+    assert statuses[0].intact and statuses[0].valid  # iText's signature (not our trust) still holds
+
+
 def test_bad_pdfs_are_refused_with_a_kind(sealers, tmp_path):
     sealer = sealers["sm2"]
     good = make_pdf(1)
