@@ -253,13 +253,13 @@ def oval_seal(name: str, tax_number: str, width_mm: int = 40, height_mm: int = 3
     d = _Drawing(width_mm, height_mm)
     rx, ry = width_mm / 2, height_mm / 2
     d.ellipses.append((rx, ry, rx, ry, 1.0))
-    size = 3.8 if len(name) <= 12 else max(2.6, 3.8 * 12 / len(name))
-    _arc_text(d, name, rx, ry, rx - 1.0 - size * 0.65, ry - 1.0 - size * 0.65, centre_deg=0,
-              span_deg=min(220.0, 17.0 * max(len(name) - 1, 1)), size=size, upper=True, scale_x=0.8)
+    size = 3.4 if len(name) <= 12 else max(2.4, 3.4 * 12 / len(name))
+    _arc_text(d, name, rx, ry, rx - 1.0 - size * 0.6, ry - 1.0 - size * 0.6, centre_deg=0,
+              span_deg=min(200.0, 15.0 * max(len(name) - 1, 1)), size=size, upper=True, scale_x=0.8)
     digit = 2.6
     width = digit * 0.62 * len(tax_number)
     for i, char in enumerate(tax_number):
-        d.glyphs.append(_Glyph(char, rx - width / 2 + digit * 0.62 * (i + 0.5), ry + 0.8, digit, 0, 0.9))
+        d.glyphs.append(_Glyph(char, rx - width / 2 + digit * 0.62 * (i + 0.5), ry + 1.5, digit, 0, 0.9))
     label = "发票专用章"
     lsize = 3.2
     lwidth = lsize * len(label)

@@ -181,3 +181,26 @@ def test_a_42_mm_round_seal(registry):
     with pytest.raises(SealError):
         registry.apply(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=6, algorithm="sm2",
                        actor="operator:alice", diameter_mm=45)
+
+
+@pytest.mark.parametrize(("seal_type", "holder_kind", "size_mm"), [(4, "org", (40, 40)), (3, "org", (40, 30)),
+                                                                   (5, "person", (20, 20))])
+def test_standard_images_are_red_on_transparent(seal_type, holder_kind, size_mm):
+    import io
+
+    from PIL import Image
+
+    from seal.image import PX_PER_MM, make_image
+
+    made = make_image(seal_type, holder_kind, "天津市测试科技有限公司" if holder_kind == "org" else "张三",
+                      code="12000000000001", tax_number="91120000MA05K1234X")
+    assert (made.width_mm, made.height_mm) == size_mm
+    image = Image.open(io.BytesIO(made.png)).convert("RGBA")
+    assert image.size == (size_mm[0] * PX_PER_MM, size_mm[1] * PX_PER_MM)
+    if holder_kind == "org":
+        assert image.getpixel((0, 0))[3] == 0  # round and oval seals leave the corners clear
+    pixels = list(image.get_flattened_data() if hasattr(image, "get_flattened_data") else image.getdata())
+    opaque = [p for p in pixels if p[3] > 200]
+    assert len(opaque) > len(pixels) * 0.05
+    assert all(r > 150 and g < 90 and b < 90 for r, g, b, _ in opaque)
+    assert made.svg.startswith("<svg") and "#E60012" in made.svg
