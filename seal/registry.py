@@ -302,7 +302,13 @@ class SealRegistry:
             images.find_font(self.font)
         record = self.apply(actor=actor, reason=reason, **application)
         self.approve(record.esid, actor=actor, reason="operator-created")
-        return self.make(record.esid, actor=actor, reason=reason, days=days, image=image)
+        try:
+            return self.make(record.esid, actor=actor, reason=reason, days=days, image=image)
+        except Exception as exc:
+            # No half-made seal stays usable or approved: the failed application is closed, audited.
+            self._transition(record.esid, ("approved",), "revoked", "revoked", actor=actor,
+                             reason=f"making failed: {type(exc).__name__}: {exc}")
+            raise
 
     def suspend(self, esid: str, *, actor: str, reason: str) -> SealRecord:
         """挂失: the certificate goes on hold (certificateHold) in CRL and OCSP."""
