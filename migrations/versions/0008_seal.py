@@ -120,9 +120,35 @@ def upgrade() -> None:
         sa.Column("sm3_after", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("job_id", "position", name=op.f("pk_seal_job_documents")),
     )
+    _append_only("seal_usage")
+    _append_only("seal_events")
+
+
+def _append_only(table: str) -> None:
+    """The usage log and the lifecycle audit refuse UPDATE and DELETE in the database itself."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE OR REPLACE FUNCTION seal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                   "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$")
+        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                   "FOR EACH ROW EXECUTE FUNCTION seal_append_only()")
+        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION seal_append_only()")
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("seal_usage", "seal_events"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS seal_append_only()")
+    else:
+        for table in ("seal_usage", "seal_events"):
+            for verb in ("update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
     op.drop_table("seal_job_documents")
     op.drop_table("seal_jobs")
     op.drop_table("seal_makers")

@@ -204,3 +204,21 @@ def test_standard_images_are_red_on_transparent(seal_type, holder_kind, size_mm)
     assert len(opaque) > len(pixels) * 0.05
     assert all(r > 150 and g < 90 and b < 90 for r, g, b, _ in opaque)
     assert made.svg.startswith("<svg") and "#E60012" in made.svg
+
+
+def test_usage_log_and_audit_are_append_only_in_the_database(registry, storage):
+    from sqlalchemy import delete
+    from sqlalchemy.exc import DBAPIError
+
+    from seal.models import events_table, usage_table
+
+    record = registry.create(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=6,
+                             algorithm="sm2", actor="operator:alice")
+    registry.log_use(record.esid, caller="client-1", subject=None, org_uscc=None, sm3_before="a" * 64,
+                     sm3_after="b" * 64, request_id="r-1", client_ip="127.0.0.1")
+    for table in (usage_table, events_table):
+        for statement in (update(table).values(esid="x"), delete(table)):
+            with pytest.raises(DBAPIError, match="append-only"), storage.engine.begin() as conn:
+                conn.execute(statement)
+    assert registry.usage_count(record.esid) == 1
+    assert len(registry.events(record.esid)) == 3
