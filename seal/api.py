@@ -68,7 +68,8 @@ def _caller(scope: str, *, introspect: bool = False) -> Caller:
                                 url=request.base_url, dpop_proof=request.headers.get("DPoP"), introspect=introspect)
     except TokenRefused as exc:
         if exc.status == 503:
-            raise _Refusal(problem(503, "Identity provider unavailable", exc.description, "idp-unavailable")) from None
+            kind = "introspection-not-configured" if exc.error == "not-configured" else "idp-unavailable"
+            raise _Refusal(problem(503, "Service unavailable", exc.description, kind)) from None
         title = {401: "Unauthorized", 403: "Forbidden"}.get(exc.status, "Refused")
         raise _Refusal(problem(exc.status, title, exc.description, exc.error or "token-required",
                                {"WWW-Authenticate": exc.www_authenticate()})) from None

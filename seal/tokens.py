@@ -183,8 +183,8 @@ class TokenValidator:
             cached = self._introspected.get(key)
         if cached is None:
             if not self.client_id or not self.client_secret:
-                raise TokenRefused(503, "", "signing needs token introspection: set YITONG_SEAL_CLIENT_ID and "
-                                            "YITONG_SEAL_CLIENT_SECRET")
+                raise TokenRefused(503, "not-configured", "signing needs token introspection: set "
+                                                          "YITONG_SEAL_CLIENT_ID and YITONG_SEAL_CLIENT_SECRET")
             endpoint = self._discovery().get("introspection_endpoint")
             basic = base64.b64encode(f"{urllib.parse.quote(self.client_id, safe='')}:"
                                      f"{urllib.parse.quote(self.client_secret, safe='')}".encode()).decode()

@@ -131,3 +131,31 @@ def test_approve_and_make_an_application(service):
         "status"] == "approved"
     made = json.loads(yitong(service, "seal", "make", applied.esid, "--json").stdout)
     assert made["status"] == "active" and made["cert_serial"]
+
+
+def test_api_signing_without_introspection_credentials_is_a_503_problem(service):
+    """This service has no YITONG_SEAL_CLIENT_ID: reads work offline, signing cannot check tokens."""
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    record = create(service, "sm2")
+    biz = json.loads(yitong(service, "client", "create", "--name", "biz", "--grant", "client_credentials",
+                            "--scope", "seal:read seal:sign", "--json").stdout)
+    assert yitong(service, "seal", "grant", record["esid"], "--client", biz["client_id"]).returncode == 0
+    basic = base64.b64encode(f"{biz['client_id']}:{biz['client_secret']}".encode()).decode()
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": f"{service['base']}/seal"})
+    request = urllib.request.Request(service["base"] + "/token", data=form.encode(), headers={
+        "Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+    access = json.loads(urllib.request.urlopen(request, timeout=10).read())["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+    shown = urllib.request.urlopen(urllib.request.Request(f"{service['base']}/seal/seals/{record['esid']}",
+                                                          headers=bearer), timeout=10)
+    assert json.loads(shown.read())["esid"] == record["esid"]
+    signing = urllib.request.Request(f"{service['base']}/seal/seals/{record['esid']}/sign", data=make_pdf(1),
+                                     headers={**bearer, "Content-Type": "application/pdf"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(signing, timeout=10)
+    assert refused.value.code == 503 and refused.value.headers["Content-Type"] == "application/problem+json"
+    assert json.loads(refused.value.read())["type"].endswith("introspection-not-configured")
