@@ -12,6 +12,7 @@ from idp import views as idp_views
 from idp.certlogin import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.sm2 import get_backend
+from seal import api as seal_api
 from yitong import pki_web
 from yitong.home import Home
 from yitong.settings import Settings, SettingsError
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        dcr_initial_token=settings.dcr_initial_token,
                        connectors=_connector_config(settings, baselib_key),
                        cert_login=_cert_login_config(settings, home))
+    seal_api.register(app, home=home, settings=settings)
 
     @app.get("/")
     def landing():

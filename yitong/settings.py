@@ -51,6 +51,12 @@ class Settings:
     cert_login_fetch: bool = False
     cert_login_proxies: tuple[str, ...] = ()
     cert_login_header: str = "X-SSL-Client-Cert"
+    seal_font: str | None = None
+    seal_max_bytes: int = 64 * 1024 * 1024
+    seal_idp_issuer: str | None = None
+    seal_region: str = "120000"
+    seal_client_id: str | None = None
+    seal_client_secret: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +116,13 @@ class Settings:
             cert_login_fetch=_flag(env.get("YITONG_CERT_LOGIN_FETCH"), "YITONG_CERT_LOGIN_FETCH", default=False),
             cert_login_proxies=_addresses(env.get("YITONG_CERT_LOGIN_PROXIES"), "YITONG_CERT_LOGIN_PROXIES"),
             cert_login_header=(env.get("YITONG_CERT_LOGIN_HEADER") or "X-SSL-Client-Cert").strip(),
+            seal_font=_seal_font(env.get("YITONG_SEAL_FONT")),
+            seal_max_bytes=_positive_int(env.get("YITONG_SEAL_MAX_BYTES"), "YITONG_SEAL_MAX_BYTES", 64 * 1024 * 1024),
+            seal_idp_issuer=normalise_issuer(env["YITONG_SEAL_IDP_ISSUER"]) if env.get("YITONG_SEAL_IDP_ISSUER")
+            else None,
+            seal_region=_seal_region(env.get("YITONG_SEAL_REGION")),
+            seal_client_id=env.get("YITONG_SEAL_CLIENT_ID") or None,
+            seal_client_secret=env.get("YITONG_SEAL_CLIENT_SECRET") or None,
         )
 
 
@@ -224,6 +237,35 @@ def _number(raw: str | None, name: str, default: float, low: float, high: float,
         raise SettingsError(f"{name} must be {'an integer' if integer else 'a number'}; got {raw!r}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low:g} and {high:g}; got {raw!r}")
+    return value
+
+
+def _seal_font(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"YITONG_SEAL_FONT={raw} is not a font file (e.g. /usr/share/fonts/opentype/noto/"
+                            "NotoSerifCJK-Bold.ttc from Debian's fonts-noto-cjk)")
+    return str(path.resolve())
+
+
+def _positive_int(raw: str | None, name: str, default: int) -> int:
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of bytes; got {raw!r}") from None
+    if value < 1024:
+        raise SettingsError(f"{name} must be at least 1024; got {value}")
+    return value
+
+
+def _seal_region(raw: str | None) -> str:
+    value = (raw or "120000").strip()
+    if not re.fullmatch(r"\d{6}", value):
+        raise SettingsError(f"YITONG_SEAL_REGION must be a 6-digit administrative division code; got {raw!r}")
     return value
 
 

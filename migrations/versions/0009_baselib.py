@@ -1,7 +1,7 @@
 """baselib: the reference base library (population and legal-person records)
 
 Revision ID: 0009_baselib
-Revises: 0007_idp_par
+Revises: 0008_seal
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from keys.storage import UTCDateTime
 
 revision = "0009_baselib"
-down_revision = "0007_idp_par"
+down_revision = "0008_seal"
 branch_labels = None
 depends_on = None
 

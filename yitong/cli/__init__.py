@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import baselib, certlogin, crypto, db, idp, keys, pki, serve, verify
+from yitong.cli import baselib, certlogin, crypto, db, idp, keys, pki, seal, serve, verify
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -46,6 +46,7 @@ cli.add_command(idp.audit)
 cli.add_command(baselib.baselib)
 cli.add_command(verify.verify)
 cli.add_command(certlogin.cert_login)
+cli.add_command(seal.seal)
 
 
 def _fail(message: str, code: int) -> None:

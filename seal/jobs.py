@@ -1,0 +1,111 @@
+"""Batch sealing on the JobQueue (RQ over Redis in production; a thread pool, not durable, in the
+embedded default): documents and progress live in seal_jobs / seal_job_documents.
+
+The caller's authorisation is decided when the job is submitted (token, grant, step-up); the
+job re-checks only that the seal is still active before each document. Every sealed document
+is one use in the usage log.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import insert, select, update
+
+from keys.storage import utcnow
+from seal.models import job_documents_table, jobs_table
+from seal.pdf import PdfRefused, Placement, seal_pdf
+from seal.registry import SealError, SealRegistry, sealer_for
+
+MAX_DOCUMENTS = 200
+JOB_FUNCTION = "yitong.cli.seal:run_job"  # composition root: builds the registry from settings
+
+
+def submit(registry: SealRegistry, queue, *, esid: str, caller: str, subject: str | None, org_uscc: str | None,
+           request_id: str | None, client_ip: str | None, placement: Placement, level: str,
+           documents: list[tuple[str, bytes]]) -> str:
+    if not documents:
+        raise SealError("a job needs at least one document", kind="no-document")
+    if len(documents) > MAX_DOCUMENTS:
+        raise SealError(f"a job takes at most {MAX_DOCUMENTS} documents", status=413, kind="too-many-documents")
+    job_id = secrets.token_urlsafe(16)
+    params = {"page": placement.page, "x_mm": placement.x_mm, "y_mm": placement.y_mm, "keyword": placement.keyword,
+              "pages": placement.pages if isinstance(placement.pages, str) else list(placement.pages),
+              "riding": placement.riding, "level": level}
+    with registry.engine.begin() as conn:
+        conn.execute(insert(jobs_table).values(
+            job_id=job_id, esid=esid, caller=caller, subject=subject, org_uscc=org_uscc, request_id=request_id,
+            client_ip=client_ip, params=params, status="queued", total=len(documents), done=0, failed=0,
+            created_at=utcnow(), finished_at=None))
+        for position, (name, data) in enumerate(documents):
+            conn.execute(insert(job_documents_table).values(job_id=job_id, position=position, name=name[:255],
+                                                            input=data, status="pending"))
+    queue.enqueue(JOB_FUNCTION, job_id)
+    return job_id
+
+
+def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None) -> dict:
+    """Seal every pending document of a job, recording progress as it goes."""
+    with registry.engine.connect() as conn:
+        job = conn.execute(select(jobs_table).where(jobs_table.c.job_id == job_id)).first()
+    if job is None:
+        raise SealError(f"no job {job_id}", status=404, kind="job-not-found")
+    with registry.engine.begin() as conn:
+        conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(status="running"))
+    params = dict(job.params)
+    level = params.pop("level")
+    pages = params.pop("pages")
+    placement = Placement(pages=pages if isinstance(pages, str) else tuple(pages), **params)
+    sealer = None
+    with registry.engine.connect() as conn:
+        positions = conn.execute(select(job_documents_table.c.position).where(
+            job_documents_table.c.job_id == job_id, job_documents_table.c.status == "pending")
+            .order_by(job_documents_table.c.position)).scalars().all()
+    for position in positions:
+        where = (job_documents_table.c.job_id == job_id, job_documents_table.c.position == position)
+        with registry.engine.connect() as conn:
+            data = conn.execute(select(job_documents_table.c.input).where(*where)).scalar()
+        try:
+            if sealer is None or registry.get(job.esid).status != "active":
+                sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
+            result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes)
+        except (PdfRefused, SealError) as exc:
+            with registry.engine.begin() as conn:
+                conn.execute(update(job_documents_table).where(*where).values(status="refused", error=str(exc),
+                                                                             input=None))
+                conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(
+                    done=jobs_table.c.done + 1, failed=jobs_table.c.failed + 1))
+            continue
+        with registry.engine.begin() as conn:
+            conn.execute(update(job_documents_table).where(*where).values(
+                status="sealed", output=result.pdf, input=None, sm3_before=result.sm3_before,
+                sm3_after=result.sm3_after))
+            conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(done=jobs_table.c.done + 1))
+        registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
+                         sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
+                         client_ip=job.client_ip, detail={"job": job_id, "position": position, "level": level})
+    with registry.engine.begin() as conn:
+        conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(status="done",
+                                                                                   finished_at=utcnow()))
+    return status(registry, job_id)
+
+
+def status(registry: SealRegistry, job_id: str) -> dict:
+    with registry.engine.connect() as conn:
+        job = conn.execute(select(jobs_table).where(jobs_table.c.job_id == job_id)).first()
+        if job is None:
+            raise SealError(f"no job {job_id}", status=404, kind="job-not-found")
+        documents = conn.execute(select(
+            job_documents_table.c.position, job_documents_table.c.name, job_documents_table.c.status,
+            job_documents_table.c.error, job_documents_table.c.sm3_after).where(
+            job_documents_table.c.job_id == job_id).order_by(job_documents_table.c.position)).all()
+    return {"job_id": job.job_id, "esid": job.esid, "status": job.status, "total": job.total, "done": job.done,
+            "failed": job.failed, "owner": {"caller": job.caller, "subject": job.subject},
+            "documents": [{"position": d.position, "name": d.name, "status": d.status, "error": d.error,
+                           "sm3_after": d.sm3_after} for d in documents]}
+
+
+def output(registry: SealRegistry, job_id: str, position: int) -> bytes | None:
+    with registry.engine.connect() as conn:
+        return conn.execute(select(job_documents_table.c.output).where(
+            job_documents_table.c.job_id == job_id, job_documents_table.c.position == position)).scalar()

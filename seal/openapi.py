@@ -1,0 +1,140 @@
+"""The seal API's OpenAPI 3.1 description (served at /seal/openapi.json)."""
+
+from __future__ import annotations
+
+_PROBLEM = {"description": "RFC 7807 problem details",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+_ESID = {"name": "esid", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[0-9]{14}$"},
+         "description": "esID: 6-digit region code + 8-digit serial"}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(code): _PROBLEM for code in codes}
+
+
+def openapi_document(server_url: str) -> dict:
+    read = [{"oauth2": ["seal:read"]}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Yitong seal API",
+            "version": "1",
+            "description": (
+                "GB/T 38540 electronic seals: list and read seals, download the seal image and the .esl "
+                "(DER SESeal), and seal PDFs (PAdES with SM2-with-SM3 or ECDSA P-256, B-LT by default). "
+                "Callers present IdP access tokens (RFC 9068 JWT) for this API's audience; signing also checks "
+                "the token by introspection (cached at most 30 s). Positions are the seal's centre in "
+                "millimetres from the page's top-left corner."),
+        },
+        "servers": [{"url": server_url}],
+        "components": {
+            "securitySchemes": {
+                "oauth2": {"type": "oauth2", "flows": {
+                    "clientCredentials": {"tokenUrl": "/token", "scopes": {
+                        "seal:read": "read seals granted to the caller", "seal:sign": "seal documents"}},
+                    "authorizationCode": {"authorizationUrl": "/authorize", "tokenUrl": "/token", "scopes": {
+                        "seal:read": "read seals granted to the caller", "seal:sign": "seal documents"}}}},
+            },
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"}, "request_id": {"type": "string"}}},
+                "Seal": {"type": "object", "required": ["esid", "holder", "type", "algorithm", "status"],
+                         "properties": {
+                             "esid": {"type": "string"},
+                             "holder": {"type": "object", "properties": {
+                                 "kind": {"enum": ["org", "person"]}, "id": {"type": "string"},
+                                 "name": {"type": "string"}}},
+                             "type": {"type": "integer", "description": "01..08, 99 (DESIGN.md seal type codes)"},
+                             "type_label": {"type": "string"}, "name": {"type": "string"},
+                             "algorithm": {"enum": ["sm2", "p256"]},
+                             "status": {"enum": ["applied", "approved", "active", "suspended", "revoked",
+                                                 "expired"]},
+                             "cert_serial": {"type": ["string", "null"]}, "cert_ca": {"type": ["string", "null"]},
+                             "valid_from": {"type": ["string", "null"], "format": "date-time"},
+                             "valid_to": {"type": ["string", "null"], "format": "date-time"},
+                             "width_mm": {"type": "integer"}, "height_mm": {"type": "integer"},
+                             "created_at": {"type": "string", "format": "date-time"}}},
+                "SignParameters": {"type": "object", "properties": {
+                    "file": {"type": "string", "contentMediaType": "application/pdf"},
+                    "page": {"type": "integer", "minimum": 1, "default": 1},
+                    "x_mm": {"type": "number"}, "y_mm": {"type": "number"},
+                    "keyword": {"type": "string", "maxLength": 64,
+                                "description": "centre the seal on this text, e.g. （盖章）"},
+                    "pages": {"type": "string", "description": "all, or e.g. 1,3-5: stamps drawn into these pages"},
+                    "riding": {"type": "boolean", "description": "riding-seam seal (骑缝章) on every page's edge"},
+                    "level": {"enum": ["B-B", "B-T", "B-LT"], "default": "B-LT"}}},
+            },
+        },
+        "paths": {
+            "/seals": {"post": {
+                "summary": "Apply for a seal for the token's verified identity (person, or the organisation "
+                           "it acts for); an operator approves and makes it",
+                "security": [{"oauth2": ["seal:sign"]}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["holder_kind", "type"], "properties": {
+                        "holder_kind": {"enum": ["org", "person"]}, "type": {"type": "integer"},
+                        "algorithm": {"enum": ["sm2", "p256"]}, "name": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "the application (status applied)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Seal"}}}},
+                    **_errors(400, 401, 403, 503)}},
+                "get": {"summary": "Seals the caller may read", "security": read,
+                               "responses": {"200": {"description": "seals", "content": {"application/json": {
+                                   "schema": {"type": "object", "properties": {"seals": {
+                                       "type": "array", "items": {"$ref": "#/components/schemas/Seal"}}}}}}},
+                                   **_errors(401, 403)}}},
+            "/seals/{esid}": {"get": {"summary": "One seal", "security": read, "parameters": [_ESID],
+                                      "responses": {"200": {"description": "the seal", "content": {
+                                          "application/json": {"schema": {"$ref": "#/components/schemas/Seal"}}}},
+                                          **_errors(400, 401, 403, 404)}}},
+            "/seals/{esid}/image.png": {"get": {"summary": "Seal image (PNG)", "security": read,
+                                                "parameters": [_ESID], "responses": {
+                                                    "200": {"description": "PNG", "content": {"image/png": {}}},
+                                                    **_errors(401, 403, 404)}}},
+            "/seals/{esid}/image.svg": {"get": {"summary": "Seal image (SVG)", "security": read,
+                                                "parameters": [_ESID], "responses": {
+                                                    "200": {"description": "SVG", "content": {"image/svg+xml": {}}},
+                                                    **_errors(401, 403, 404)}}},
+            "/seals/{esid}/esl": {"get": {"summary": "The GB/T 38540 V4 SESeal (DER)", "security": read,
+                                          "parameters": [_ESID], "responses": {
+                                              "200": {"description": "DER", "content": {
+                                                  "application/octet-stream": {}}},
+                                              **_errors(401, 403, 404)}}},
+            "/seals/{esid}/usage": {"get": {
+                "summary": "The seal's usage log (holders only)", "security": read,
+                "parameters": [_ESID, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "uses, newest first"}, **_errors(400, 401, 403, 404)}}},
+            "/seals/{esid}/sign": {"post": {
+                "summary": "Seal a PDF", "security": [{"oauth2": ["seal:sign"]}], "parameters": [_ESID],
+                "description": ("Send the PDF as application/pdf (parameters in the query) or as multipart "
+                                "field 'file' (parameters as form fields). Personal seals need a person's "
+                                "token at acr urn:yitong:loa:3 or above (RFC 9470 step-up otherwise)."),
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"$ref": "#/components/schemas/SignParameters"}},
+                    "application/pdf": {}}},
+                "responses": {"200": {"description": "the sealed PDF", "content": {"application/pdf": {}}},
+                              **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)}}},
+            "/seals/{esid}/jobs": {"post": {
+                "summary": "Seal many PDFs as a job (JobQueue)", "security": [{"oauth2": ["seal:sign"]}],
+                "parameters": [_ESID],
+                "description": "Multipart with the field 'file' repeated (at most 200 documents); the same "
+                               "placement parameters as /sign apply to every document.",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {
+                    "schema": {"$ref": "#/components/schemas/SignParameters"}}}},
+                "responses": {"202": {"description": "job accepted: {job_id, status_url, total}"},
+                              **_errors(400, 401, 403, 404, 409, 413, 415, 503)}}},
+            "/jobs/{job_id}": {"get": {
+                "summary": "Job progress (its submitter only)", "security": [{"oauth2": ["seal:sign"]}],
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "{status, total, done, failed, documents[]}"},
+                              **_errors(401, 403, 404)}}},
+            "/jobs/{job_id}/documents/{position}": {"get": {
+                "summary": "One sealed document of a job", "security": [{"oauth2": ["seal:sign"]}],
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "position", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": {"description": "the sealed PDF", "content": {"application/pdf": {}}},
+                              **_errors(401, 403, 404, 409, 422)}}},
+        },
+    }

@@ -1,0 +1,203 @@
+"""Access tokens at the seal API, per DESIGN.md's token contract, as if the IdP were another host.
+
+- JWT access tokens (RFC 9068, ``typ`` at+jwt) from ``YITONG_SEAL_IDP_ISSUER`` (default the
+  issuer), ES256 or SM2, audience ``YITONG_SEAL_AUDIENCE``; keys from the issuer's JWKS over
+  HTTP (discovery → ``jwks_uri``), cached 5 minutes and refetched (at most every 30 s) when a
+  token names an unknown kid.
+- Reads are decided offline on the JWT. Signing also asks the IdP's introspection endpoint
+  (RFC 7662, client credentials ``YITONG_SEAL_CLIENT_ID``/``YITONG_SEAL_CLIENT_SECRET``); the
+  answer is cached at most 30 s in this process, so a revoked token, grant or agent stops
+  sealing within 30 s.
+- DPoP-bound tokens (``cnf.jkt``) need ``Authorization: DPoP`` and a proof for this request
+  (keys.dpop); bearer tokens need ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+from keys import dpop, jose
+
+ALGORITHMS = ("ES256", "SM2")
+JWKS_TTL = 300
+JWKS_REFETCH_GAP = 30
+INTROSPECTION_TTL = 30
+LOA_ORDER = ("urn:yitong:loa:1", "urn:yitong:loa:2", "urn:yitong:loa:3", "urn:yitong:loa:4")
+
+
+class TokenRefused(Exception):
+    """Maps onto RFC 6750 §3: ``error`` (invalid_token, insufficient_scope, ...) and a status."""
+
+    def __init__(self, status: int, error: str, description: str, *, scope: str | None = None,
+                 acr_values: str | None = None, scheme: str = "Bearer") -> None:
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+        self.scope, self.acr_values, self.scheme = scope, acr_values, scheme
+
+    def www_authenticate(self, realm: str = "yitong-seal") -> str:
+        parts = [f'realm="{realm}"']
+        if self.error:
+            parts.append(f'error="{self.error}"')
+            parts.append(f'error_description="{self.description.replace(chr(34), chr(39))}"')
+        if self.scope:
+            parts.append(f'scope="{self.scope}"')
+        if self.acr_values:
+            parts.append(f'acr_values="{self.acr_values}"')
+        return f"{self.scheme} " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Caller:
+    claims: dict = field(repr=False)
+    client_id: str
+    sub: str
+    scopes: frozenset[str]
+    acr: str | None
+    org: dict | None
+
+    @property
+    def is_person(self) -> bool:
+        """A person's token (authorization code), not a business client's own (client credentials)."""
+        return self.sub != self.client_id
+
+    @property
+    def acting_for(self) -> str | None:
+        """The USCC of the organisation this person acts for, if the token says so."""
+        org = self.org or {}
+        return org.get("uscc") if org.get("acting_as") and isinstance(org.get("uscc"), str) else None
+
+    def loa_at_least(self, level: str) -> bool:
+        return self.acr in LOA_ORDER and LOA_ORDER.index(self.acr) >= LOA_ORDER.index(level)
+
+
+def _http_json(url: str, *, data: bytes | None = None, headers: dict | None = None, timeout: float = 5) -> dict:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"refusing to fetch {url!r}: only http(s)")
+    request = urllib.request.Request(url, data=data,  # noqa: S310 - scheme checked above
+                                     headers={"Accept": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read(1 << 20))
+
+
+class TokenValidator:
+    def __init__(self, *, issuer: str, audience: str, client_id: str | None = None,
+                 client_secret: str | None = None, replay_cache=None) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.replay_cache = replay_cache
+        self._lock = threading.Lock()
+        self._metadata: dict | None = None
+        self._jwks: list[dict] = []
+        self._jwks_at = 0.0
+        self._introspected: dict[str, tuple[float, dict]] = {}
+
+    # -- discovery and keys -------------------------------------------------------------------------
+    def _discovery(self) -> dict:
+        if self._metadata is None:
+            try:
+                metadata = _http_json(f"{self.issuer}/.well-known/openid-configuration")
+            except (OSError, ValueError) as exc:
+                raise TokenRefused(503, "", f"the identity provider cannot be reached ({exc})") from None
+            if metadata.get("issuer") != self.issuer:
+                raise TokenRefused(503, "", "the identity provider's discovery names another issuer")
+            self._metadata = metadata
+        return self._metadata
+
+    def _keys(self, kid: str | None) -> list[dict]:
+        now = time.monotonic()
+        with self._lock:
+            stale = now - self._jwks_at > JWKS_TTL
+            unknown = kid is not None and kid not in {k.get("kid") for k in self._jwks}
+            if stale or (unknown and now - self._jwks_at > JWKS_REFETCH_GAP):
+                try:
+                    jwks = _http_json(self._discovery()["jwks_uri"])
+                except (OSError, ValueError, KeyError) as exc:
+                    if not self._jwks:
+                        raise TokenRefused(503, "", f"the identity provider's keys cannot be fetched ({exc})") from None
+                else:
+                    self._jwks = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
+                    self._jwks_at = now
+            return list(self._jwks)
+
+    # -- validation ------------------------------------------------------------------------------------
+    def caller(self, authorization: str | None, *, scope: str, method: str, url: str, dpop_proof: str | None,
+               introspect: bool) -> Caller:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if not token or scheme.lower() not in ("bearer", "dpop"):
+            raise TokenRefused(401, "", "an access token is required", scheme="Bearer")
+        try:
+            header = jose.decode_header(token)
+            _header, claims = jose.verify_jwt(token, self._keys(header.get("kid")), ALGORITHMS)
+            jose.check_claims(claims, issuer=self.issuer, audience=self.audience)
+        except jose.JoseError as exc:
+            raise TokenRefused(401, "invalid_token", str(exc)) from None
+        if header.get("typ") != "at+jwt":
+            raise TokenRefused(401, "invalid_token", "not an RFC 9068 access token (typ at+jwt)")
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or exp - time.time() > 310:
+            raise TokenRefused(401, "invalid_token", "seal tokens live at most 5 minutes")
+        jkt = (claims.get("cnf") or {}).get("jkt") if isinstance(claims.get("cnf"), dict) else None
+        if jkt:
+            if scheme.lower() != "dpop" or not dpop_proof:
+                raise TokenRefused(401, "invalid_token", "a DPoP-bound token needs Authorization: DPoP and a proof",
+                                   scheme="DPoP")
+            try:
+                proof = dpop.verify_proof(dpop_proof, method=method, url=url, access_token=token,
+                                          replay_cache=self.replay_cache)
+            except dpop.DpopError as exc:
+                raise TokenRefused(401, "invalid_dpop_proof", str(exc), scheme="DPoP") from None
+            if proof.jkt != jkt:
+                raise TokenRefused(401, "invalid_token", "the DPoP proof is from another key", scheme="DPoP")
+        elif scheme.lower() != "bearer":
+            raise TokenRefused(401, "invalid_token", "a bearer token goes with Authorization: Bearer")
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        if scope not in scopes:
+            raise TokenRefused(403, "insufficient_scope", f"the token lacks the {scope} scope", scope=scope)
+        if introspect:
+            self._check_active(token)
+        client_id = claims.get("client_id")
+        sub = claims.get("sub")
+        if not isinstance(client_id, str) or not isinstance(sub, str):
+            raise TokenRefused(401, "invalid_token", "the token has no client_id or sub")
+        org = claims.get("org") if isinstance(claims.get("org"), dict) else None
+        acr = claims.get("acr") if isinstance(claims.get("acr"), str) else None
+        return Caller(claims, client_id, sub, scopes, acr, org)
+
+    def _check_active(self, token: str) -> None:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            for stale in [k for k, (at, _) in self._introspected.items() if now - at > INTROSPECTION_TTL]:
+                del self._introspected[stale]
+            cached = self._introspected.get(key)
+        if cached is None:
+            if not self.client_id or not self.client_secret:
+                raise TokenRefused(503, "not-configured", "signing needs token introspection: set "
+                                                          "YITONG_SEAL_CLIENT_ID and YITONG_SEAL_CLIENT_SECRET")
+            endpoint = self._discovery().get("introspection_endpoint")
+            basic = base64.b64encode(f"{urllib.parse.quote(self.client_id, safe='')}:"
+                                     f"{urllib.parse.quote(self.client_secret, safe='')}".encode()).decode()
+            try:
+                answer = _http_json(endpoint, data=urllib.parse.urlencode({"token": token}).encode(),
+                                    headers={"Authorization": f"Basic {basic}",
+                                             "Content-Type": "application/x-www-form-urlencoded"})
+            except urllib.error.HTTPError as exc:
+                raise TokenRefused(503, "", f"token introspection failed (HTTP {exc.code})") from None
+            except (OSError, ValueError) as exc:
+                raise TokenRefused(503, "", f"token introspection failed ({exc})") from None
+            with self._lock:
+                self._introspected[key] = (now, answer)
+            cached = (now, answer)
+        if cached[1].get("active") is not True:
+            raise TokenRefused(401, "invalid_token", "the token is no longer active (introspection)")

@@ -1,0 +1,161 @@
+"""`yitong seal` as an operator runs it, against a running service (its /pki/ answers OCSP)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from keys import ses
+from tests.helpers import require_tool, run_yitong
+from tests.seal.pdfs import make_pdf
+from tests.seal.service import yitong_service
+from tests.seal.support import ORG_NAME, ORG_USCC
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("seal-cli")
+    with yitong_service(tmp / "home") as (base, env):
+        yield {"base": base, "env": env, "tmp": tmp}
+
+
+def yitong(service, *args: str, input: bytes | None = None):
+    return run_yitong(list(args), service["env"], input=input)
+
+
+def create(service, algorithm: str, seal_type: str = "06") -> dict:
+    made = yitong(service, "seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name",
+                  ORG_NAME, "--type", seal_type, "--algorithm", algorithm, "--json")
+    assert made.returncode == 0, made.stderr.decode()
+    return json.loads(made.stdout)
+
+
+def test_create_list_suspend_resume_revoke(service):
+    record = create(service, "sm2", "04")
+    assert set(record) == {"esid", "holder", "type", "algorithm", "status", "cert_serial", "valid_to"}
+    assert record["esid"].startswith("120000") and len(record["esid"]) == 14
+    assert (record["type"], record["algorithm"], record["status"]) == (4, "sm2", "active")
+    listed = json.loads(yitong(service, "seal", "list", "--json").stdout)
+    assert record["esid"] in [r["esid"] for r in listed]
+
+    suspended = yitong(service, "seal", "suspend", record["esid"], "--reason", "印章遗失", "--json")
+    assert json.loads(suspended.stdout)["status"] == "suspended"
+    doc = service["tmp"] / "doc.pdf"
+    doc.write_bytes(make_pdf(1))
+    refused = yitong(service, "seal", "sign", "--seal", record["esid"], "--in", str(doc), "--out",
+                     str(service["tmp"] / "never.pdf"))
+    assert refused.returncode == 2 and refused.stderr.decode().startswith("yitong: error: ")
+    assert b"suspended" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not (service["tmp"] / "never.pdf").exists()
+    assert json.loads(yitong(service, "seal", "resume", record["esid"], "--reason", "找回", "--json").stdout)[
+        "status"] == "active"
+    revoked = yitong(service, "seal", "revoke", record["esid"], "--reason", "注销", "--json")
+    assert json.loads(revoked.stdout)["status"] == "revoked"
+    again = yitong(service, "seal", "resume", record["esid"], "--reason", "x")
+    assert again.returncode == 2 and b"revoked" in again.stderr
+
+    shown = json.loads(yitong(service, "seal", "show", record["esid"], "--json").stdout)
+    assert [e["event"] for e in shown["events"]] == ["applied", "approved", "made", "suspended", "resumed", "revoked"]
+    assert all(e["actor"].startswith("cli/") for e in shown["events"])
+    assert shown["events"][3]["reason"] == "印章遗失"
+
+
+def test_bad_usage_is_one_line(service):
+    for args in (["seal", "suspend", "12", "--reason", "x"],
+                 ["seal", "create", "--holder-kind", "org", "--holder-id", "bad", "--holder-name", "x", "--type",
+                  "06"],
+                 ["seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name", "x", "--type",
+                  "42"]):
+        result = yitong(service, *args)
+        assert result.returncode == 2, args
+        assert b"Traceback" not in result.stderr
+
+
+def test_sign_p256_and_check_with_pdfsig_and_the_esl(service):
+    pdfsig, certutil = require_tool("pdfsig"), require_tool("certutil")
+    record = create(service, "p256")
+    tmp = service["tmp"]
+    doc, out = tmp / "p256.pdf", tmp / "p256-sealed.pdf"
+    doc.write_bytes(make_pdf(2, tag="pdfsig"))
+    signed = yitong(service, "seal", "sign", "--seal", record["esid"], "--in", str(doc), "--out", str(out),
+                    "--page", "2", "--x-mm", "150", "--y-mm", "250", "--json")
+    assert signed.returncode == 0, signed.stderr.decode()
+    summary = json.loads(signed.stdout)
+    assert (summary["page"], summary["level"]) == (2, "B-LT")
+
+    nss = tmp / "nss"
+    nss.mkdir()
+    subprocess.run([certutil, "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, capture_output=True)
+    import urllib.request
+
+    root = urllib.request.urlopen(service["base"] + "/pki/ca/p256-root.crt", timeout=10).read()
+    (tmp / "root.der").write_bytes(root)
+    subprocess.run([certutil, "-A", "-d", f"sql:{nss}", "-n", "yitong-p256-root", "-t", "CT,C,C", "-i",
+                    str(tmp / "root.der")], check=True, capture_output=True)
+    # pdfsig asks the certificate's OCSP responder, our running /pki/ocsp.
+    checked = subprocess.run([pdfsig, "-nssdir", str(nss), str(out)], capture_output=True, text=True, timeout=60)
+    assert "Signature is Valid" in checked.stdout, checked.stdout + checked.stderr
+    assert "Certificate is Trusted" in checked.stdout, checked.stdout
+    tampered = bytearray(out.read_bytes())
+    tampered[tampered.index(b"Yitong test document")] ^= 0x20
+    (tmp / "tampered.pdf").write_bytes(bytes(tampered))
+    checked = subprocess.run([pdfsig, "-nssdir", str(nss), str(tmp / "tampered.pdf")], capture_output=True,
+                             text=True, timeout=60)
+    assert "Signature is Valid" not in checked.stdout
+
+    esl = tmp / "seal.esl"
+    assert yitong(service, "seal", "export", record["esid"], "--esl", str(esl), "--svg", str(tmp / "s.svg"),
+                  "--png", str(tmp / "s.png")).returncode == 0
+    seal = ses.parse_seal(esl.read_bytes())
+    assert seal.es_id == record["esid"] and seal.type == 6 and ses.verify_maker_signature(seal).passed
+    assert (tmp / "s.svg").read_text().startswith("<svg") and (tmp / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_approve_and_make_an_application(service):
+    from seal.registry import SealRegistry
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home = Home(Settings.from_env(service["env"]))
+    registry = SealRegistry(home.engine, home.keystore(), home.pki())
+    applied = registry.apply(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=2,
+                             algorithm="sm2", actor="idp:someone")
+    home.engine.dispose()
+    made = yitong(service, "seal", "make", applied.esid, "--json")
+    assert made.returncode == 2 and b"approved" in made.stderr  # not approved yet
+    assert json.loads(yitong(service, "seal", "approve", applied.esid, "--reason", "材料齐全", "--json").stdout)[
+        "status"] == "approved"
+    made = json.loads(yitong(service, "seal", "make", applied.esid, "--json").stdout)
+    assert made["status"] == "active" and made["cert_serial"]
+
+
+def test_api_signing_without_introspection_credentials_is_a_503_problem(service):
+    """This service has no YITONG_SEAL_CLIENT_ID: reads work offline, signing cannot check tokens."""
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    record = create(service, "sm2")
+    biz = json.loads(yitong(service, "client", "create", "--name", "biz", "--grant", "client_credentials",
+                            "--scope", "seal:read seal:sign", "--json").stdout)
+    assert yitong(service, "seal", "grant", record["esid"], "--client", biz["client_id"]).returncode == 0
+    basic = base64.b64encode(f"{biz['client_id']}:{biz['client_secret']}".encode()).decode()
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": f"{service['base']}/seal"})
+    request = urllib.request.Request(service["base"] + "/token", data=form.encode(), headers={
+        "Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+    access = json.loads(urllib.request.urlopen(request, timeout=10).read())["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+    shown = urllib.request.urlopen(urllib.request.Request(f"{service['base']}/seal/seals/{record['esid']}",
+                                                          headers=bearer), timeout=10)
+    assert json.loads(shown.read())["esid"] == record["esid"]
+    signing = urllib.request.Request(f"{service['base']}/seal/seals/{record['esid']}/sign", data=make_pdf(1),
+                                     headers={**bearer, "Content-Type": "application/pdf"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(signing, timeout=10)
+    assert refused.value.code == 503 and refused.value.headers["Content-Type"] == "application/problem+json"
+    assert json.loads(refused.value.read())["type"].endswith("introspection-not-configured")
