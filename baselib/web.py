@@ -158,10 +158,11 @@ def legal_person_verify():
               "legal_representative": "match" if _same(record.legal_representative, data["legal_representative"])
               else "mismatch"}
     rep_id = data.get("legal_representative_id_number")
-    if isinstance(rep_id, str) and rep_id.strip():
-        checks["legal_representative_id_number"] = (
-            "match" if (record.legal_representative_id_number or "") == rep_id.strip().upper() else "mismatch")
-    matched = all(v == "match" for v in checks.values()) and record.status == "active"
+    if isinstance(rep_id, str) and rep_id.strip():  # compared when the library has the number on record
+        on_record = record.legal_representative_id_number
+        checks["legal_representative_id_number"] = ("not_on_record" if not on_record else
+                                                     "match" if on_record == rep_id.strip().upper() else "mismatch")
+    matched = all(v in ("match", "not_on_record") for v in checks.values()) and record.status == "active"
     return _answer("legal_person", matched, checks, record.status)
 
 

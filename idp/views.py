@@ -14,7 +14,7 @@ from idp import (
     acr,
     admin_api,
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
-    realname,  # registers /account/realname on bp; ATTEMPTS and WINDOW below
+    realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
     registration,
 )
 from idp.accounts import Accounts
@@ -24,7 +24,7 @@ from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
 from idp.i18n import t
-from idp.identity import Identities
+from idp.identity import Identities, Organisations
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
@@ -477,8 +477,11 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     # real name (issue 5): identity sources, verified identities, attempt limit
                                     "connectors": build_connectors(connectors, runtime),
                                     "identities": Identities(engine, keystore),
+                                    "organisations": Organisations(engine),
                                     "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
-                                                                             realname.WINDOW)}
+                                                                             realname.WINDOW),
+                                    "organisation_limiter": runtime.rate_limiter("organisation-register",
+                                                                                 realname.ATTEMPTS, realname.WINDOW)}
     app.register_blueprint(bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(registration.bp)

@@ -92,6 +92,10 @@ def test_legal_person_and_licence(baselib):
     assert wrong_rep_id["evidence"]["checks"]["legal_representative_id_number"] == "mismatch"
     assert legal(COMPANY[1], COMPANY[0], LI[0])["result"] == "no_match"
     assert legal(PILOT[1], PILOT[0], LI[0])["result"] == "match"  # the pilot code that fails mod 31
+    not_on_record = legal(PILOT[1], PILOT[0], LI[0], LI[1])  # no representative ID on record: the name decides
+    assert not_on_record["result"] == "match"
+    assert not_on_record["evidence"]["checks"]["legal_representative_id_number"] == "not_on_record"
+    assert legal(PILOT[1], PILOT[0], ZHANG[0], ZHANG[1])["result"] == "no_match"
     revoked = legal(REVOKED[1], REVOKED[0], ZHAO[0])
     assert revoked["result"] == "no_match" and revoked["evidence"]["record_status"] == "revoked"
     licence = call(baselib, "/api/v1/licence/verify", {"uscc": COMPANY[1], "name": COMPANY[0]})[2]
