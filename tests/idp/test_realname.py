@@ -200,3 +200,22 @@ def test_the_stand_in_is_mounted_in_the_embedded_default_only(storage, tmp_path)
     else:
         assert index.status_code == 404
         assert idp.app.extensions["yitong.idp"]["connectors"].population is None
+
+
+def test_raise_level_only_raises(idp):
+    user = idp.accounts.create(username="levels", password=PASSWORD)
+    assert idp.accounts.raise_level(user.sub, LOA_2) and idp.accounts.get(user.sub).acr == LOA_2
+    assert not idp.accounts.raise_level(user.sub, LOA_2)
+    idp.accounts.set_level(user.sub, "urn:yitong:loa:4")
+    assert not idp.accounts.raise_level(user.sub, LOA_3) and idp.accounts.get(user.sub).acr == "urn:yitong:loa:4"
+
+
+def test_an_open_circuit_breaker_is_try_later_too(storage, tmp_path, baselib):
+    idp = make_app(storage, tmp_path, YITONG_BASELIB_URL=f"http://127.0.0.1:{free_port()}/baselib",
+                   YITONG_BASELIB_KEY=baselib.key.hex(), YITONG_CONNECTOR_RETRIES="0",
+                   YITONG_CONNECTOR_BREAKER_THRESHOLD="1", YITONG_CONNECTOR_BREAKER_COOLDOWN="60")
+    user, web = signed_in(idp)
+    assert submit(web, *ZHANG).status_code == 503
+    assert submit(web, *ZHANG).status_code == 503
+    assert [e.detail["reason"] for e in events(idp, "realname.unavailable")] == ["connection", "circuit_open"]
+    assert idp.accounts.get(user.sub).acr == LOA_1
