@@ -38,7 +38,8 @@ def evidence_from(verdict: Verdict) -> dict:
             "checks": source.get("checks"), "stand_in": bool(source.get("stand_in"))}
 
 
-def _page(status: int = 200, **context):
+def _page(status: int = 200, headers: dict | None = None, **context):
+    """The page, never cached: it shows a person's own identity data."""
     idp = services()
     sub = current_session().sub
     user = idp["accounts"].get(sub)
@@ -47,7 +48,8 @@ def _page(status: int = 200, **context):
     eligible = identity is not None and rank(user.acr) >= rank(LOA_2)
     return render_template("idp/realname_org.html", csrf=session["csrf"], user=user, identity=identity,
                            eligible=eligible, organisations=organisations.represented_by(sub),
-                           configured=idp["connectors"].legal_person is not None, **context), status
+                           configured=idp["connectors"].legal_person is not None,
+                           **context), status, {"Cache-Control": "no-store", **(headers or {})}
 
 
 @bp.route("/account/organisations", methods=["GET", "POST"])
@@ -82,10 +84,10 @@ def organisations_page():
     limit = idp["organisation_limiter"].hit(sso.sub)
     if not limit.allowed:
         audit("organisation.throttled", sub=sso.sub)
-        page, status = _page(429, error=t(f"尝试次数过多，请在 {limit.retry_after_seconds} 秒后重试。",
-                                          f"Too many attempts; try again in {limit.retry_after_seconds} seconds."),
-                             name=name, uscc=typed)
-        return page, status, {"Retry-After": str(limit.retry_after_seconds)}
+        wait = limit.retry_after_seconds
+        return _page(429, headers={"Retry-After": str(wait)},
+                     error=t(f"尝试次数过多，请在 {wait} 秒后重试。", f"Too many attempts; try again in {wait} s."),
+                     name=name, uscc=typed)
     verdict = library.verify(checked.code, name, identity.name, identities.id_number(sso.sub))
     if verdict.result is Result.UNAVAILABLE:
         audit("organisation.unavailable", sub=sso.sub, source=verdict.source, reason=verdict.reason)

@@ -46,13 +46,14 @@ def evidence_from(verdict: Verdict) -> dict:
             "stand_in": bool(source.get("stand_in"))}
 
 
-def _page(status: int = 200, **context):
+def _page(status: int = 200, headers: dict | None = None, **context):
+    """The page, never cached: it shows a person's own identity data."""
     idp = services()
     user = idp["accounts"].get(current_session().sub)
     identities: Identities = idp["identities"]
     return render_template("idp/realname.html", csrf=session["csrf"], user=user,
                            identity=identities.get(user.sub), configured=idp["connectors"].population is not None,
-                           **context), status
+                           **context), status, {"Cache-Control": "no-store", **(headers or {})}
 
 
 @bp.route("/account/realname", methods=["GET", "POST"])
@@ -84,10 +85,10 @@ def realname():
     limit = idp["realname_limiter"].hit(sso.sub)
     if not limit.allowed:
         audit("realname.throttled", sub=sso.sub)
-        page, status = _page(429, error=t(f"尝试次数过多，请在 {limit.retry_after_seconds} 秒后重试。",
-                                          f"Too many attempts; try again in {limit.retry_after_seconds} seconds."),
-                             name=name)
-        return page, status, {"Retry-After": str(limit.retry_after_seconds)}
+        wait = limit.retry_after_seconds
+        return _page(429, headers={"Retry-After": str(wait)},
+                     error=t(f"尝试次数过多，请在 {wait} 秒后重试。", f"Too many attempts; try again in {wait} s."),
+                     name=name)
     verdict = population.verify(name, checked.number)
     if verdict.result is Result.UNAVAILABLE:
         audit("realname.unavailable", sub=sso.sub, source=verdict.source, reason=verdict.reason)

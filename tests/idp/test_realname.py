@@ -67,6 +67,7 @@ def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp):
     done = submit(web, ZHANG[0], ZHANG[1].lower())
     page = done.get_data(as_text=True)
     assert done.status_code == 200 and 'id="realname-success"' in page
+    assert done.headers["Cache-Control"] == "no-store"  # the page shows the person's own identity
     assert "110105********002X" in page and ZHANG[1] not in page and ZHANG[0] in page
     assert idp.accounts.get(user.sub).acr == LOA_2
     identities = idp.app.extensions["yitong.idp"]["identities"]
