@@ -3,6 +3,8 @@ both storage backends, with the real reference base library over HTTP."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
@@ -60,7 +62,8 @@ def events(idp, name):
     return [e for e in Audit(idp.home.engine).tail(200) if e.event == name]
 
 
-def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp):
+def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp, caplog):
+    caplog.set_level(logging.DEBUG)
     user, web = signed_in(idp)
     form = web.get("/account/realname").get_data(as_text=True)
     assert '<html lang="zh-CN">' in form and 'name="id_number"' in form and 'name="viewport"' in form
@@ -82,6 +85,8 @@ def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp):
         audit_text = " ".join(str(r) for r in conn.execute(select(audit_table)).all())
     assert ZHANG[1].encode() not in stored
     assert ZHANG[1] not in audit_text and ZHANG[1][:14] not in audit_text and ZHANG[0] not in audit_text
+    assert "connector population: match" in caplog.text  # logged, without the name or the number:
+    assert ZHANG[1] not in caplog.text and ZHANG[1][:14] not in caplog.text and ZHANG[0] not in caplog.text
     verified = events(idp, "realname.verified")
     assert len(verified) == 1 and verified[0].detail["acr"] == LOA_2 and verified[0].detail["acr_before"] == LOA_1
     # Afterwards the page shows the status; a second submission is refused.
