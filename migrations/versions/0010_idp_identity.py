@@ -1,4 +1,4 @@
-"""idp: verified identities (real name; ID numbers encrypted, found by a keyed hash) and organisations
+"""idp: verified identities (real name; ID numbers encrypted, found by a keyed hash)
 
 Revision ID: 0010_idp_identity
 Revises: 0009_baselib
@@ -30,22 +30,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sub", name="pk_idp_identities"),
         sa.UniqueConstraint("id_number_hash", name="uq_idp_identities_id_number_hash"),
     )
-    op.create_table(
-        "idp_organisations",
-        sa.Column("uscc", sa.String(18), nullable=False),
-        sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("legal_representative_sub", sa.String(64), nullable=False),
-        sa.Column("acr", sa.String(32), nullable=False),
-        sa.Column("uscc_warnings", sa.JSON(), nullable=False),
-        sa.Column("trust_framework", sa.String(64), nullable=False),
-        sa.Column("evidence", sa.JSON(), nullable=False),
-        sa.Column("verified_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("uscc", name="pk_idp_organisations"),
-    )
-    with op.batch_alter_table("idp_organisations") as batch_op:
-        batch_op.create_index("ix_idp_organisations_legal_representative_sub", ["legal_representative_sub"])
 
 
 def downgrade() -> None:
-    op.drop_table("idp_organisations")
     op.drop_table("idp_identities")
