@@ -39,6 +39,14 @@ def test_values():
     assert "baselib_key" not in repr(settings(YITONG_BASELIB_KEY="00" * 16))  # secrets stay out of reprs
 
 
+def test_ca_file(tmp_path):
+    path = tmp_path / "ca.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
+    assert settings(YITONG_BASELIB_CA_FILE=str(path)).baselib_ca_file == path.resolve()
+    with pytest.raises(SettingsError, match="YITONG_BASELIB_CA_FILE: cannot read"):
+        settings(YITONG_BASELIB_CA_FILE=str(tmp_path / "missing.pem"))
+
+
 def test_key_file(tmp_path):
     path = tmp_path / "baselib.key"
     path.write_text("ab" * 32 + "\n", encoding="ascii")
