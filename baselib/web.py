@@ -91,7 +91,9 @@ def index():
 def _authenticated_json(*fields: str) -> dict:
     """The request body after its signature, time and nonce check out; else a 401/400 problem."""
     service = _service()
-    body = request.get_data(cache=True)
+    if (request.content_length or 0) > MAX_BODY:  # refused before reading it
+        raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
+    body = request.stream.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
         raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
     timestamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")

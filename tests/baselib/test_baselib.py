@@ -131,6 +131,9 @@ def test_bad_bodies_are_problems_not_errors(baselib):
         assert status == 400 and ctype == "application/problem+json" and problem["status"] == 400
     status, ctype, _ = call(baselib, "/api/v1/nothing-here", {"a": 1})
     assert status == 404 and ctype == "application/problem+json"
+    huge = json.dumps({"name": "x" * 20000, "id_number": ZHANG[1]}).encode()
+    status, ctype, problem = call(baselib, "/api/v1/population/verify", None, raw=huge)
+    assert status == 413 and ctype == "application/problem+json" and "16384" in problem["detail"]
 
 
 def test_index_page_says_it_is_a_stand_in_and_logs_carry_no_pii(baselib):
