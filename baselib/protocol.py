@@ -12,9 +12,11 @@ Endpoints (relative to the library's base URL, e.g. ``http://host:8100/baselib``
 
 ``evidence`` always has ``source``, ``library``, ``reference`` (a fresh id to quote in a dispute),
 ``stand_in`` (true: this is the reference stand-in, not a real library) and ``checks`` (per field:
-``match`` / ``mismatch`` / ``not_found``). Errors are RFC 7807 problem+json: 400 a malformed body,
-401 a missing, stale, replayed or wrong signature, 404 an unknown endpoint. A caller must treat
-anything but a 200 with a well-formed result as "unavailable", never as a no-match.
+``match`` / ``mismatch`` / ``not_found``, and ``not_on_record`` for a legal representative's ID
+number the library does not hold — then the representative's name decides). Errors are RFC 7807
+problem+json: 400 a malformed body, 401 a missing, stale, replayed or wrong signature, 404 an
+unknown endpoint. A caller must treat anything but a 200 with a well-formed result as
+"unavailable", never as a no-match.
 
 Signing. Headers ``X-Baselib-Timestamp`` (Unix seconds), ``X-Baselib-Nonce`` (16–64 characters
 of ``[A-Za-z0-9_-]``, never reused) and ``X-Baselib-Signature``: the lower-case hex HMAC-SM3,

@@ -109,7 +109,7 @@ def parse_csv(data: bytes) -> list[tuple[int, dict]]:
         else:
             key = (record["kind"], record["id_number"])
             if key in seen:
-                errors.append(f"line {line}: {record['kind']} {record['id_number'][:6]}… repeats line {seen[key]}")
+                errors.append(f"line {line}: this {record['kind']} repeats line {seen[key]}")
             seen[key] = line
             records.append((line, record))
         if len(errors) >= MAX_ERRORS:

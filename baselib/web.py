@@ -91,7 +91,9 @@ def index():
 def _authenticated_json(*fields: str) -> dict:
     """The request body after its signature, time and nonce check out; else a 401/400 problem."""
     service = _service()
-    body = request.get_data(cache=True)
+    if (request.content_length or 0) > MAX_BODY:  # refused before reading it
+        raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
+    body = request.stream.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
         raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
     timestamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")
@@ -158,10 +160,11 @@ def legal_person_verify():
               "legal_representative": "match" if _same(record.legal_representative, data["legal_representative"])
               else "mismatch"}
     rep_id = data.get("legal_representative_id_number")
-    if isinstance(rep_id, str) and rep_id.strip():
-        checks["legal_representative_id_number"] = (
-            "match" if (record.legal_representative_id_number or "") == rep_id.strip().upper() else "mismatch")
-    matched = all(v == "match" for v in checks.values()) and record.status == "active"
+    if isinstance(rep_id, str) and rep_id.strip():  # compared when the library has the number on record
+        on_record = record.legal_representative_id_number
+        checks["legal_representative_id_number"] = ("not_on_record" if not on_record else
+                                                     "match" if on_record == rep_id.strip().upper() else "mismatch")
+    matched = all(v in ("match", "not_on_record") for v in checks.values()) and record.status == "active"
     return _answer("legal_person", matched, checks, record.status)
 
 

@@ -118,6 +118,18 @@ class Accounts:
             if not conn.execute(update(users_table).where(users_table.c.sub == sub).values(acr=acr)).rowcount:
                 raise AccountError("no such account")
 
+    def raise_level(self, sub: str, acr: str) -> bool:
+        """Set ``acr`` only if the account's level is lower (one conditional UPDATE, so a concurrent
+        higher level — an operator's loa:4, say — is never overwritten). True if it was raised."""
+        from idp.acr import LEVELS
+
+        if acr not in LEVELS:
+            raise AccountError(f"unknown assurance level {acr!r}; use one of {', '.join(LEVELS)}")
+        lower = list(LEVELS[:LEVELS.index(acr)])
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(users_table).where(users_table.c.sub == sub, users_table.c.acr.in_(lower))
+                                     .values(acr=acr)).rowcount)
+
     def get(self, sub: str) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(users_table).where(users_table.c.sub == sub,

@@ -23,6 +23,8 @@ EVENTS = (
     "client.secret_rotated", "user.created", "mfa.enrolled", "mfa.success", "mfa.failure", "consent.given",
     "consent.denied", "authorize.refused", "user.level_set",
     "realname.verified", "realname.no_match", "realname.unavailable", "realname.throttled", "realname.refused",
+    "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",
+    "organisation.refused",
 )
 
 

@@ -166,3 +166,19 @@ identities_table = Table(
     Column("evidence", JSON, nullable=False),
     Column("verified_at", UTCDateTime, nullable=False),
 )
+
+# Organisations (legal persons and other organisations) verified against the legal-person
+# library, registered by their legal representative (a real-name person, loa:2 or higher).
+organisations_table = Table(
+    "idp_organisations",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("legal_representative_sub", String(64), nullable=False),
+    Column("acr", String(32), nullable=False),
+    Column("uscc_warnings", JSON, nullable=False),  # GB 32100 / GB 11714 checksum warnings, if any
+    Column("trust_framework", String(64), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("verified_at", UTCDateTime, nullable=False),
+    Index("ix_idp_organisations_legal_representative_sub", "legal_representative_sub"),
+)

@@ -15,7 +15,7 @@ from idp import (
     admin_api,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
-    realname,  # registers /account/realname on bp; ATTEMPTS and WINDOW below
+    realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
     registration,
 )
 from idp.accounts import Accounts
@@ -27,7 +27,7 @@ from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
 from idp.i18n import t
-from idp.identity import Identities
+from idp.identity import Identities, Organisations
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
@@ -484,8 +484,11 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     # real name (issue 5): identity sources, verified identities, attempt limit
                                     "connectors": build_connectors(connectors, runtime),
                                     "identities": Identities(engine, keystore),
+                                    "organisations": Organisations(engine),
                                     "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
-                                                                             realname.WINDOW)}
+                                                                             realname.WINDOW),
+                                    "organisation_limiter": runtime.rate_limiter("organisation-register",
+                                                                                 realname.ATTEMPTS, realname.WINDOW)}
     identities = app.extensions["yitong.idp"]["identities"]
     cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)
     app.extensions["yitong.idp"].update(

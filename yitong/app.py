@@ -91,7 +91,10 @@ def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:
         return None
     return ConnectorConfig(url, key, timeout=settings.connector_timeout, retries=settings.connector_retries,
                            breaker_threshold=settings.connector_breaker_threshold,
-                           breaker_cooldown=settings.connector_breaker_cooldown)
+                           breaker_cooldown=settings.connector_breaker_cooldown,
+                           ca_file=str(settings.baselib_ca_file) if settings.baselib_ca_file else None)
+
+
 def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
     """Anchors from YITONG_CERT_LOGIN_TRUST, else this home's own CAs with their current CRLs."""
     if settings.cert_login_trust is not None:

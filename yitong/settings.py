@@ -42,6 +42,7 @@ class Settings:
     baselib_url: str | None = None  # None: `{issuer}/baselib` when mounted here, else not configured
     baselib_key: bytes | None = field(default=None, repr=False)  # None: the keystore's "baselib-hmac" secret
     baselib_mount: bool = True  # mount the reference stand-in at /baselib/ (default: embedded mode only)
+    baselib_ca_file: Path | None = None  # CA certificates (PEM) trusted for an https base library
     connector_timeout: float = 5.0
     connector_retries: int = 2
     connector_breaker_threshold: int = 5
@@ -105,6 +106,7 @@ class Settings:
             baselib_url=_baselib_url(env.get("YITONG_BASELIB_URL")),
             baselib_key=_baselib_key(env.get("YITONG_BASELIB_KEY"), env.get("YITONG_BASELIB_KEY_FILE")),
             baselib_mount=_flag(env.get("YITONG_BASELIB_MOUNT"), "YITONG_BASELIB_MOUNT", default=embedded),
+            baselib_ca_file=_readable_file(env.get("YITONG_BASELIB_CA_FILE"), "YITONG_BASELIB_CA_FILE"),
             connector_timeout=_number(env.get("YITONG_CONNECTOR_TIMEOUT"), "YITONG_CONNECTOR_TIMEOUT", 5.0, 0.1, 60),
             connector_retries=int(_number(env.get("YITONG_CONNECTOR_RETRIES"), "YITONG_CONNECTOR_RETRIES", 2, 0, 5,
                                           integer=True)),
@@ -198,8 +200,10 @@ def _readable_file(raw: str | None, name: str) -> Path | None:
     if not raw:
         return None
     path = Path(raw).expanduser().resolve()
-    if not path.is_file():
-        raise SettingsError(f"{name}: {path} is not a readable file")
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -5,6 +5,7 @@ connector speaking the base-library protocol (http.py), a shared circuit breaker
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ class ConnectorConfig:
     backoff: float = 0.1
     breaker_threshold: int = 5
     breaker_cooldown: float = 30.0
+    ca_file: str | None = None  # CA certificates (PEM) for an https URL; None: the system's trust store
 
 
 @dataclass
@@ -54,13 +56,14 @@ def build_connectors(config: ConnectorConfig | None, runtime) -> Connectors:
         return Connectors()
     store = breaker_store(runtime)
     host = urlsplit(config.base_url).netloc
+    context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else None
 
     def client(kind: str) -> HttpConnectorClient:
         breaker = CircuitBreaker(store, f"{kind}@{host}", threshold=config.breaker_threshold,
                                  cooldown=config.breaker_cooldown,
                                  probe_ttl=config.timeout + 1)
         return HttpConnectorClient(config.base_url, config.key, breaker, timeout=config.timeout,
-                                   retries=config.retries, backoff=config.backoff)
+                                   retries=config.retries, backoff=config.backoff, ssl_context=context)
 
     return Connectors(population=HttpPopulationLibrary(client("population")),
                       legal_person=HttpLegalPersonLibrary(client("legal_person")),

@@ -7,8 +7,9 @@ them, so a person never waits longer than that. Within the budget:
 - connection failures (refused, reset, no route) and 502/503/504/429 answers are retried, at most
   ``retries`` times, after a pause of ``backoff`` · 2ⁿ seconds — the verification requests are
   read-only queries, so repeating them is safe (each attempt is signed afresh with a new nonce);
-- a timeout is not retried (the budget is spent), nor is any other answer: a 500, a 4xx (our
-  signature or request was refused: a configuration problem), or a body that is not a result.
+- a timeout is not retried (the budget is spent), nor is a TLS failure (an untrusted certificate),
+  nor any other answer: a 500, a 4xx (our signature or request was refused: a configuration
+  problem), or a body that is not a result.
 
 Anything that is not a well-formed ``match`` / ``no_match`` answer is "unavailable", never a
 no-match, and counts as a failure for the circuit breaker (idp/connectors/breaker.py).
@@ -126,6 +127,8 @@ class HttpConnectorClient:
             data = response.read(MAX_RESPONSE + 1)
         except TimeoutError:
             return _unavailable(source, "timeout")
+        except ssl.SSLError:  # a certificate we do not trust, or no common protocol: retrying will not help
+            return _unavailable(source, "tls")
         except (ConnectionError, http.client.RemoteDisconnected, OSError) as exc:
             raise _Retry("connection") from exc
         except http.client.HTTPException:

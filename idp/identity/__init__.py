@@ -10,12 +10,16 @@ from idp.identity.numbers import (
     check_uscc,
     mask_id_number,
 )
+from idp.identity.organisations import Organisation, Organisations, OrganisationTaken
 from idp.identity.store import Identities, IdentityTaken, VerifiedIdentity
 
 __all__ = [
     "IdentifierError",
     "Identities",
     "IdentityTaken",
+    "Organisation",
+    "OrganisationTaken",
+    "Organisations",
     "ResidentId",
     "Uscc",
     "UsccWarning",

@@ -5,7 +5,7 @@
   the format version, so a ciphertext copied onto another account does not decrypt.
 - A keyed hash (HMAC-SM3 under a second keystore secret) finds an account by ID number without
   decrypting anything; it is UNIQUE, so one ID number belongs to one account even under races.
-- The name is kept in clear (it is shown to the person and released as a verified claim).
+- The name is kept in clear (it is shown to the person, and is what a verified claim will release).
 - Nothing here logs an ID number; callers show it only through :func:`mask_id_number`.
 """
 

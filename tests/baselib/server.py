@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -120,11 +121,12 @@ class Front:
     sleep_seconds: float = 3.0
     hits: int = 0
     port: int = 0
+    scheme: str = "http"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/baselib"
+        return f"{self.scheme}://127.0.0.1:{self.port}/baselib"
 
     def next_step(self):
         with self._lock:
@@ -133,7 +135,8 @@ class Front:
 
 
 @contextmanager
-def running_front(upstream: str, plan: list, sleep_seconds: float = 3.0):
+def running_front(upstream: str, plan: list, sleep_seconds: float = 3.0, tls: tuple | None = None):
+    """The front on a free port; ``tls=(chain.pem, key.pem)`` serves HTTPS."""
     front = Front(upstream, list(plan), sleep_seconds)
 
     class Handler(BaseHTTPRequestHandler):
@@ -167,6 +170,11 @@ def running_front(upstream: str, plan: list, sleep_seconds: float = 3.0):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        front.scheme = "https"
     front.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -92,6 +92,10 @@ def test_legal_person_and_licence(baselib):
     assert wrong_rep_id["evidence"]["checks"]["legal_representative_id_number"] == "mismatch"
     assert legal(COMPANY[1], COMPANY[0], LI[0])["result"] == "no_match"
     assert legal(PILOT[1], PILOT[0], LI[0])["result"] == "match"  # the pilot code that fails mod 31
+    not_on_record = legal(PILOT[1], PILOT[0], LI[0], LI[1])  # no representative ID on record: the name decides
+    assert not_on_record["result"] == "match"
+    assert not_on_record["evidence"]["checks"]["legal_representative_id_number"] == "not_on_record"
+    assert legal(PILOT[1], PILOT[0], ZHANG[0], ZHANG[1])["result"] == "no_match"
     revoked = legal(REVOKED[1], REVOKED[0], ZHAO[0])
     assert revoked["result"] == "no_match" and revoked["evidence"]["record_status"] == "revoked"
     licence = call(baselib, "/api/v1/licence/verify", {"uscc": COMPANY[1], "name": COMPANY[0]})[2]
@@ -127,6 +131,9 @@ def test_bad_bodies_are_problems_not_errors(baselib):
         assert status == 400 and ctype == "application/problem+json" and problem["status"] == 400
     status, ctype, _ = call(baselib, "/api/v1/nothing-here", {"a": 1})
     assert status == 404 and ctype == "application/problem+json"
+    huge = json.dumps({"name": "x" * 20000, "id_number": ZHANG[1]}).encode()
+    status, ctype, problem = call(baselib, "/api/v1/population/verify", None, raw=huge)
+    assert status == 413 and ctype == "application/problem+json" and "16384" in problem["detail"]
 
 
 def test_index_page_says_it_is_a_stand_in_and_logs_carry_no_pii(baselib):

@@ -15,7 +15,7 @@ from idp.connectors.breaker import breaker_store
 from keys.runtime import open_runtime
 from tests.baselib.server import CHAN_HK, COMPANY, LI, PILOT, ZHANG, running_baselib, running_front
 from tests.conftest import REDIS_URL
-from tests.helpers import free_port
+from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,15 @@ def test_half_open_lets_exactly_one_probe_through(storage):
     assert [a.allow(), b.allow(), a.allow()] == [True, False, False]
     b.record_success()
     assert a.state() == b.state() == "closed" and a.allow() and b.allow()
+
+
+def test_https_to_a_library_behind_a_private_ca(baselib, yitong_env, tmp_path):
+    check_run(run_yitong(["db", "upgrade"], yitong_env), "yitong db upgrade")
+    chain, key, root = issue_tls_server_certificate(yitong_env, tmp_path)
+    with running_front(upstream(baselib), ["forward"], tls=(chain, key)) as front:
+        assert front.url.startswith("https://")
+        trusted = connectors(front.url, baselib.key, ca_file=str(root)).population.verify(*ZHANG)
+        assert trusted.result is Result.MATCH
+        untrusted = connectors(front.url, baselib.key).population.verify(*ZHANG)  # the system's trust store
+        assert (untrusted.result, untrusted.reason) == (Result.UNAVAILABLE, "tls")
+        assert front.hits == 1  # the untrusted attempt never reached the handler, and was not retried

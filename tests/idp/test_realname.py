@@ -3,6 +3,8 @@ both storage backends, with the real reference base library over HTTP."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
@@ -60,13 +62,15 @@ def events(idp, name):
     return [e for e in Audit(idp.home.engine).tail(200) if e.event == name]
 
 
-def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp):
+def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp, caplog):
+    caplog.set_level(logging.DEBUG)
     user, web = signed_in(idp)
     form = web.get("/account/realname").get_data(as_text=True)
     assert '<html lang="zh-CN">' in form and 'name="id_number"' in form and 'name="viewport"' in form
     done = submit(web, ZHANG[0], ZHANG[1].lower())
     page = done.get_data(as_text=True)
     assert done.status_code == 200 and 'id="realname-success"' in page
+    assert done.headers["Cache-Control"] == "no-store"  # the page shows the person's own identity
     assert "110105********002X" in page and ZHANG[1] not in page and ZHANG[0] in page
     assert idp.accounts.get(user.sub).acr == LOA_2
     identities = idp.app.extensions["yitong.idp"]["identities"]
@@ -81,6 +85,8 @@ def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp):
         audit_text = " ".join(str(r) for r in conn.execute(select(audit_table)).all())
     assert ZHANG[1].encode() not in stored
     assert ZHANG[1] not in audit_text and ZHANG[1][:14] not in audit_text and ZHANG[0] not in audit_text
+    assert "connector population: match" in caplog.text  # logged, without the name or the number:
+    assert ZHANG[1] not in caplog.text and ZHANG[1][:14] not in caplog.text and ZHANG[0] not in caplog.text
     verified = events(idp, "realname.verified")
     assert len(verified) == 1 and verified[0].detail["acr"] == LOA_2 and verified[0].detail["acr_before"] == LOA_1
     # Afterwards the page shows the status; a second submission is refused.
@@ -200,3 +206,22 @@ def test_the_stand_in_is_mounted_in_the_embedded_default_only(storage, tmp_path)
     else:
         assert index.status_code == 404
         assert idp.app.extensions["yitong.idp"]["connectors"].population is None
+
+
+def test_raise_level_only_raises(idp):
+    user = idp.accounts.create(username="levels", password=PASSWORD)
+    assert idp.accounts.raise_level(user.sub, LOA_2) and idp.accounts.get(user.sub).acr == LOA_2
+    assert not idp.accounts.raise_level(user.sub, LOA_2)
+    idp.accounts.set_level(user.sub, "urn:yitong:loa:4")
+    assert not idp.accounts.raise_level(user.sub, LOA_3) and idp.accounts.get(user.sub).acr == "urn:yitong:loa:4"
+
+
+def test_an_open_circuit_breaker_is_try_later_too(storage, tmp_path, baselib):
+    idp = make_app(storage, tmp_path, YITONG_BASELIB_URL=f"http://127.0.0.1:{free_port()}/baselib",
+                   YITONG_BASELIB_KEY=baselib.key.hex(), YITONG_CONNECTOR_RETRIES="0",
+                   YITONG_CONNECTOR_BREAKER_THRESHOLD="1", YITONG_CONNECTOR_BREAKER_COOLDOWN="60")
+    user, web = signed_in(idp)
+    assert submit(web, *ZHANG).status_code == 503
+    assert submit(web, *ZHANG).status_code == 503
+    assert [e.detail["reason"] for e in events(idp, "realname.unavailable")] == ["connection", "circuit_open"]
+    assert idp.accounts.get(user.sub).acr == LOA_1

@@ -6,7 +6,8 @@ The page at ``/account/realname`` (signed-in people; zh-CN/en; CSRF like the oth
    address code) — a typo costs no library call and no attempt;
 2. attempts that reach the library are limited per account (``ATTEMPTS`` per ``WINDOW``);
 3. the population-library connector decides: ``match`` stores the verified identity (ID number
-   encrypted, evidence kept) and raises the level to loa:2 — never lowering a higher one;
+   encrypted, evidence kept) and raises the level to loa:2 (``Accounts.raise_level``: one
+   conditional UPDATE, never lowering a higher level);
    ``no_match`` says so and changes nothing; ``unavailable`` (timeout, outage, open circuit)
    says "try later" and changes nothing: a person never gets a wrong level;
 4. one ID number belongs to one account: a match for a number bound elsewhere is refused (only
@@ -22,7 +23,6 @@ from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
-from idp.acr import rank
 from idp.connectors import Result, Verdict
 from idp.i18n import t
 from idp.identity import IdentifierError, Identities, IdentityTaken, check_resident_id
@@ -46,13 +46,14 @@ def evidence_from(verdict: Verdict) -> dict:
             "stand_in": bool(source.get("stand_in"))}
 
 
-def _page(status: int = 200, **context):
+def _page(status: int = 200, headers: dict | None = None, **context):
+    """The page, never cached: it shows a person's own identity data."""
     idp = services()
     user = idp["accounts"].get(current_session().sub)
     identities: Identities = idp["identities"]
     return render_template("idp/realname.html", csrf=session["csrf"], user=user,
                            identity=identities.get(user.sub), configured=idp["connectors"].population is not None,
-                           **context), status
+                           **context), status, {"Cache-Control": "no-store", **(headers or {})}
 
 
 @bp.route("/account/realname", methods=["GET", "POST"])
@@ -84,10 +85,10 @@ def realname():
     limit = idp["realname_limiter"].hit(sso.sub)
     if not limit.allowed:
         audit("realname.throttled", sub=sso.sub)
-        page, status = _page(429, error=t(f"尝试次数过多，请在 {limit.retry_after_seconds} 秒后重试。",
-                                          f"Too many attempts; try again in {limit.retry_after_seconds} seconds."),
-                             name=name)
-        return page, status, {"Retry-After": str(limit.retry_after_seconds)}
+        wait = limit.retry_after_seconds
+        return _page(429, headers={"Retry-After": str(wait)},
+                     error=t(f"尝试次数过多，请在 {wait} 秒后重试。", f"Too many attempts; try again in {wait} s."),
+                     name=name)
     verdict = population.verify(name, checked.number)
     if verdict.result is Result.UNAVAILABLE:
         audit("realname.unavailable", sub=sso.sub, source=verdict.source, reason=verdict.reason)
@@ -105,14 +106,15 @@ def realname():
                         trust_framework=TRUST_FRAMEWORK, evidence=evidence_from(verdict),
                         verified_at=verdict.checked_at)
     except IdentityTaken:
+        if identities.get(sso.sub) is not None:  # a concurrent submission of this account won
+            return _page(409, error=t("您已完成实名认证。", "Your real name is already verified."))
         audit("realname.refused", sub=sso.sub, reason="id_number_bound_to_another_account")
         return _page(409, error=t("该身份证号码已绑定其他账号。如有疑问请联系客服。",
                                   "This ID number already belongs to another account. "
                                   "Contact the help desk if this is wrong."))
     accounts = idp["accounts"]
     before = accounts.get(sso.sub).acr
-    if rank(before) < rank(LOA_2):
-        accounts.set_level(sso.sub, LOA_2)
+    accounts.raise_level(sso.sub, LOA_2)  # never lowers a higher level, even one set concurrently
     after = accounts.get(sso.sub).acr
     audit("realname.verified", sub=sso.sub, source=verdict.source, reference=verdict.evidence.get("reference"),
           acr_before=before, acr=after, id_type=checked.kind)
