@@ -188,7 +188,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             conn.execute(insert(codes_table).values(
                 code_hash=token_hash(code), client_id=request.client.client_id, sub=request.user.sub,
                 sid=session.sid, redirect_uri=payload.get("redirect_uri") or request.client.redirect_uris[0],
-                scope=request.payload.scope or "", nonce=payload.get("nonce"),
+                scope=request.scope or "", nonce=payload.get("nonce"),
                 code_challenge=payload.get("code_challenge"),
                 code_challenge_method=payload.get("code_challenge_method"), resource=payload.get("resource"),
                 acr=session.acr, auth_time=session.auth_time, expires_at=utcnow() + CODE_LIFETIME,

@@ -347,3 +347,12 @@ def test_pages_speak_both_languages_and_need_a_sign_in(idp, company):
     assert company["rep"].get("/account/agents").headers["Cache-Control"] == "no-store"
     document = anonymous.get("/.well-known/openid-configuration").get_json()
     assert "org" in document["scopes_supported"] and "org" in document["claims_supported"]
+
+
+def test_a_client_not_registered_for_org_gets_no_chooser_and_no_claim(idp, company):
+    client, secret = idp.client(scope="openid profile offline_access")
+    chooser, callback, verifier = authorize(company["agent"], client.client_id)
+    assert chooser is None
+    body = tokens_for(company["agent"], (client.client_id, secret), callback["code"], verifier).get_json()
+    assert "org" not in payload(body["access_token"]) and "org" not in payload(body["id_token"])
+    assert body["scope"].split() == ["openid", "profile", "offline_access"]  # what the client may have
