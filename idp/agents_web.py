@@ -161,26 +161,27 @@ def org_step(grant, args, user) -> OrgStep:
     if "org" not in (grant.request.scope or "").split():
         return OrgStep()
     options = _agents().acting_options(user.sub)
-    if not options:
-        return OrgStep()  # nothing to choose: the person acts as themselves
     choice = session.get("org_choice", {}).get(flow_id())
-    if choice is None:
-        if "none" in args.get("prompt", "").split():
-            from authlib.oidc.core.errors import InteractionRequiredError
-
-            return OrgStep(error=InteractionRequiredError("choose the organisation to act for",
-                                                          redirect_uri=grant.redirect_uri, redirect_fragment=False))
-        return OrgStep(page=_chooser(options, request.full_path, grant.client.name))
     if choice == SELF:
         return OrgStep()
-    acting = next((o for o in options if o.organisation.uscc == choice), None)
-    if acting is None:  # revoked or expired between the choice and now: choose again
+    if choice is not None:
+        acting = next((o for o in options if o.organisation.uscc == choice), None)
+        if acting is not None:
+            return OrgStep(acting=acting)
+        # revoked or expired between the choice and now: never fall back silently, ask again
         session.get("org_choice", {}).pop(flow_id(), None)
         session.modified = True
         return OrgStep(page=_chooser(options, request.full_path, grant.client.name, 409,
                                      t("您已不能代表所选单位，请重新选择。",
                                        "You can no longer act for that organisation; choose again.")))
-    return OrgStep(acting=acting)
+    if not options:
+        return OrgStep()  # nothing to choose: the person acts as themselves
+    if "none" in args.get("prompt", "").split():
+        from authlib.oidc.core.errors import InteractionRequiredError
+
+        return OrgStep(error=InteractionRequiredError("choose the organisation to act for",
+                                                      redirect_uri=grant.redirect_uri, redirect_fragment=False))
+    return OrgStep(page=_chooser(options, request.full_path, grant.client.name))
 
 
 @bp.post("/authorize/organisation")

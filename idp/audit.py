@@ -26,7 +26,6 @@ EVENTS = (
     "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",
     "organisation.refused",
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
-    "acting.refused",
 )
 
 

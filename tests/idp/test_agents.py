@@ -356,3 +356,23 @@ def test_a_client_not_registered_for_org_gets_no_chooser_and_no_claim(idp, compa
     body = tokens_for(company["agent"], (client.client_id, secret), callback["code"], verifier).get_json()
     assert "org" not in payload(body["access_token"]) and "org" not in payload(body["id_token"])
     assert body["scope"].split() == ["openid", "profile", "offline_access"]  # what the client may have
+
+
+def test_a_choice_that_no_longer_holds_is_asked_again_never_dropped_silently(idp, portal, company):
+    web = company["agent"]
+    verifier, challenge = pkce_pair()
+    url = authorize_url(portal[0], challenge, scope=SCOPE)
+    page = through_consent(web, web.get(url)).get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    return_to = page.split('name="return_to" value="')[1].split('"')[0].replace("&amp;", "&")
+    chosen = web.post("/authorize/organisation", data={"csrf": csrf, "return_to": return_to, "org": COMPANY[1]})
+    assert chosen.status_code == 302
+    assert act(company["rep"], action="revoke", agent_id=company["agent_id"]).status_code == 200
+    again = web.get(chosen.headers["Location"], headers={"Accept-Language": "en"})
+    text = again.get_data(as_text=True)
+    assert again.status_code == 409 and 'id="org-choose-error"' in text and COMPANY[1] not in text
+    assert 'value="self" required checked' in text
+    chosen = web.post("/authorize/organisation", data={"csrf": csrf, "return_to": return_to, "org": "self"})
+    callback = code_from(web.get(chosen.headers["Location"]))
+    body = tokens_for(web, portal, callback["code"], verifier).get_json()
+    assert "org" not in payload(body["access_token"])
