@@ -78,6 +78,13 @@ class Agent:
     def is_active(self) -> bool:
         return self.state == ACTIVE
 
+    def as_dict(self) -> dict:
+        return {"agent_id": self.agent_id, "uscc": self.uscc, "agent_sub": self.agent_sub, "roles": self.roles,
+                "state": self.state, "expires_at": self.expires_at.isoformat(), "granted_by": self.granted_by,
+                "granted_at": self.granted_at.isoformat(),
+                "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+                "revoked_by": self.revoked_by, "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
 
 @dataclass(frozen=True)
 class Acting:
@@ -230,12 +237,13 @@ class Agents:
                              "already answered, or has expired", 409)
         return self.get(agent_id)
 
-    def revoke(self, *, actor: str, agent_id: str) -> Agent:
-        """The legal representative or an admin agent revokes; an agent may also give up their own."""
+    def revoke(self, *, actor: str, agent_id: str, operator: bool = False) -> Agent:
+        """The legal representative or an admin agent revokes; an agent may also give up their own;
+        an operator (``yitong org revoke-agent``, ``operator=True``) may revoke any."""
         agent = self.get(agent_id)
         if agent is None:
             raise AgentError("unknown_agent", "没有该授权", "No such authorisation", 404)
-        if agent.agent_sub != actor:
+        if agent.agent_sub != actor and not operator:
             self._manager(actor, agent.uscc)
         now = utcnow()
         with self.engine.begin() as conn:
