@@ -265,15 +265,15 @@ class Agents:
             self.tokens.revoke_grant(grant_id)
 
     # -- acting bound to codes and grants ------------------------------------------------------------------
-    def bind_code(self, code_hash: bytes, sub: str, acting: Acting) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(acting_table).values(code_hash=code_hash, grant_id=None, sub=sub,
-                                                     uscc=acting.organisation.uscc, agent_id=acting.agent_id,
-                                                     created_at=utcnow()))
+    def bind_code(self, conn, code_hash: bytes, sub: str, acting: Acting) -> None:
+        """In the transaction (``conn``) that stores the code: a code never exists without its choice."""
+        conn.execute(insert(acting_table).values(code_hash=code_hash, grant_id=None, sub=sub,
+                                                 uscc=acting.organisation.uscc, agent_id=acting.agent_id,
+                                                 created_at=utcnow()))
 
-    def bind_grant(self, code_hash: bytes, grant_id: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(acting_table).where(acting_table.c.code_hash == code_hash).values(grant_id=grant_id))
+    def bind_grant(self, conn, code_hash: bytes, grant_id: str) -> None:
+        """In the transaction (``conn``) that marks the code used and names its grant."""
+        conn.execute(update(acting_table).where(acting_table.c.code_hash == code_hash).values(grant_id=grant_id))
 
     def _binding(self, **where):
         column, value = next(iter(where.items()))

@@ -193,9 +193,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge_method=payload.get("code_challenge_method"), resource=payload.get("resource"),
                 acr=session.acr, auth_time=session.auth_time, expires_at=utcnow() + CODE_LIFETIME,
                 used_at=None, grant_id=None))
-        acting = g.get("yitong_acting")  # the organisation chosen at /authorize (scope org), if any
-        if acting is not None and self.server.agents is not None:
-            self.server.agents.bind_code(token_hash(code), request.user.sub, acting)
+            acting = g.get("yitong_acting")  # the organisation chosen at /authorize (scope org), if any
+            if acting is not None and self.server.agents is not None:
+                self.server.agents.bind_code(conn, token_hash(code), request.user.sub, acting)
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
         engine = self.server.tokens.engine
@@ -236,13 +236,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             claimed = conn.execute(update(codes_table).where(
                 codes_table.c.code_hash == code.code_hash, codes_table.c.used_at.is_(None))
                 .values(used_at=utcnow(), grant_id=grant.grant_id)).rowcount
+            if claimed and binding is not None:
+                agents.bind_grant(conn, code.code_hash, grant.grant_id)
         if not claimed:  # a concurrent second use won the race: refuse and revoke
             tokens.revoke_grant(grant.grant_id)
             from authlib.oauth2.rfc6749 import InvalidGrantError
 
             raise InvalidGrantError("the authorization code was already used")
-        if binding is not None:
-            agents.bind_grant(code.code_hash, grant.grant_id)
         return _token_response(tokens, grant, self.request.client, include_refresh_token, org=org)
 
 
