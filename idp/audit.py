@@ -25,6 +25,7 @@ EVENTS = (
     "realname.verified", "realname.no_match", "realname.unavailable", "realname.throttled", "realname.refused",
     "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",
     "organisation.refused",
+    "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
 )
 
 
