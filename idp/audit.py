@@ -25,6 +25,8 @@ EVENTS = (
     "realname.verified", "realname.no_match", "realname.unavailable", "realname.throttled", "realname.refused",
     "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",
     "organisation.refused",
+    "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
+    "federation.upstream_removed",
 )
 
 

@@ -28,7 +28,7 @@ from keys import jose
 from keys.storage import utcnow
 
 CODE_LIFETIME = timedelta(minutes=1)
-SCOPES = ["openid", "profile", "phone", "offline_access"]
+SCOPES = ["openid", "profile", "phone", "offline_access", "verified_claims"]  # verified_claims: idp/assurance.py
 
 
 @dataclass
@@ -297,7 +297,7 @@ class YitongOpenIDCode(OpenIDCode):
         client: Client = request.client
         alg = client.id_token_signed_response_alg
         at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
-        claims = dict(user_claims(request.user, token["scope"]))
+        claims = dict(user_claims(request.user, token["scope"], client=client))
         amr = self._accounts.session_amr(code.sid) if code else None
         if amr:
             claims["amr"] = amr
@@ -316,7 +316,8 @@ class YitongOpenIDCode(OpenIDCode):
         return self._tokens
 
 
-def user_claims(user: User, scope: str) -> UserInfo:
+def user_claims(user: User, scope: str, client: Client | None = None) -> UserInfo:
+    """Claims for ``scope``; ``verified_claims`` only with ``client`` and its release policy."""
     scopes = set(scope.split())
     info = UserInfo(sub=user.sub)
     if "profile" in scopes:
@@ -326,6 +327,15 @@ def user_claims(user: User, scope: str) -> UserInfo:
     if "phone" in scopes and user.phone:
         info["phone_number"] = "+86" + user.phone
         info["phone_number_verified"] = True
+    if client is not None:
+        from flask import current_app
+
+        from idp.assurance import release_of, verified_claims
+
+        verified = verified_claims(current_app.extensions["yitong.idp"]["identities"], user.sub, scope,
+                                   release_of(client))
+        if verified is not None:
+            info["verified_claims"] = verified
     return info
 
 

@@ -13,6 +13,7 @@ from flask import Flask, Request, current_app, g, jsonify, redirect, render_temp
 from idp import (
     acr,
     admin_api,
+    assurance,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
@@ -26,6 +27,8 @@ from idp.certlogin_web import certificate_login_url
 from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
+from idp.federation import Upstreams
+from idp.federation import web as federation_web  # noqa: F401  (registers /login/federation/* on bp)
 from idp.i18n import t
 from idp.identity import Identities, Organisations
 from idp.par import PushedRequests
@@ -82,8 +85,10 @@ def discovery():
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": ["ES256", "RS256", "SM2"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "sid",
-                             "preferred_username", "name", "phone_number", "phone_number_verified"],
+                             "preferred_username", "name", "phone_number", "phone_number_verified", "amr",
+                             "verified_claims"],
         "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
+        **assurance.discovery_metadata(services()["federation"].trust_frameworks()),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["zh-CN", "en"],
@@ -397,7 +402,8 @@ def userinfo():
     user = services()["accounts"].get(claims["sub"])
     if user is None:
         return jsonify(error="invalid_token"), 401
-    return jsonify(dict(user_claims(user, claims["scope"])))
+    client = services()["clients"].get(claims.get("client_id", ""))  # its release policy (idp/assurance.py)
+    return jsonify(dict(user_claims(user, claims["scope"], client=client)))
 
 
 def _notify_backchannel(sso, client_ids: set[str]) -> None:
@@ -490,6 +496,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "organisation_limiter": runtime.rate_limiter("organisation-register",
                                                                                  realname.ATTEMPTS, realname.WINDOW)}
     identities = app.extensions["yitong.idp"]["identities"]
+    app.extensions["yitong.idp"]["federation"] = Upstreams(engine, keystore)  # national platform (idp/federation)
     cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)
     app.extensions["yitong.idp"].update(
         certlogin=CertificateLogin(trust=cert_login.trust, crls=cert_login.crls,
