@@ -86,7 +86,7 @@ def test_a_client_allowed_verified_claims_only_gets_the_name_but_never_the_id_nu
 
 def test_a_client_without_the_release_asking_the_scope_gets_nothing_but_still_signs_in(idp, alice):
     client, secret = idp.client(scope="openid profile")
-    body, id_token, info = tokens_for(idp, client, secret=secret)
+    _body, id_token, info = tokens_for(idp, client, secret=secret)
     assert id_token["sub"] == info["sub"] == alice.sub
     assert "verified_claims" not in id_token and "verified_claims" not in info
 
@@ -109,7 +109,7 @@ def test_without_the_scope_an_allowed_client_gets_no_verified_claims(idp, alice)
 def test_a_person_without_a_verified_identity_gets_no_verified_claims(idp):
     idp.accounts.create(username="alice", password=PASSWORD)
     client, secret = idp.client(release=["verified_claims", "id_number"])
-    body, id_token, info = tokens_for(idp, client, secret=secret)
+    _body, id_token, info = tokens_for(idp, client, secret=secret)
     assert "verified_claims" not in id_token and "verified_claims" not in info
     assert id_token["acr"] == "urn:yitong:loa:1"
 
