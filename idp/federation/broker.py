@@ -46,9 +46,18 @@ class Outcome:
     created: bool
 
 
-def assertion(upstream: Upstream, claims: dict) -> tuple[str, str, str, str]:
+def _first(sources: tuple[dict, ...], path: str):
+    """The value at ``path`` in the first source that has it (the ID token, then userinfo)."""
+    for source in sources:
+        value = claim_at(source, path)
+        if value is not None:
+            return value
+    return None
+
+
+def assertion(upstream: Upstream, *sources: dict) -> tuple[str, str, str, str]:
     """(ID number, its kind, name, our capped level) from the upstream's claims, or NotLinkable."""
-    number = claim_at(claims, upstream.claims["id_number"])
+    number = _first(sources, upstream.claims["id_number"])
     if not isinstance(number, str) or not number:
         raise NotLinkable("no_verified_id_number", "对方平台未提供经核验的身份证号码，无法登录。",
                           "the national platform did not assert a verified ID number, so you cannot sign in here")
@@ -57,12 +66,12 @@ def assertion(upstream: Upstream, claims: dict) -> tuple[str, str, str, str]:
     except IdentifierError:
         raise NotLinkable("invalid_id_number", "对方平台提供的身份证号码无效。",
                           "the ID number asserted by the national platform is not valid") from None
-    name = claim_at(claims, upstream.claims["name"])
+    name = _first(sources, upstream.claims["name"])
     name = " ".join(name.split()) if isinstance(name, str) else ""
     if not name or len(name) > MAX_NAME or not name.isprintable():
         raise NotLinkable("no_verified_name", "对方平台未提供经核验的姓名。",
                           "the national platform did not assert a verified name")
-    level = upstream.level(claim_at(claims, upstream.claims["level"]))
+    level = upstream.level(_first(sources, upstream.claims["level"]))
     if level is None or rank(level) < rank(LEVELS[1]):
         raise NotLinkable("level_too_low", "对方平台的认证等级不足以完成实名登录。",
                           "the level the national platform asserts is not a real-name level")
@@ -79,16 +88,17 @@ def vouch_evidence(upstream: Upstream, upstream_sub: str, asserted_level) -> dic
             "asserted_level": asserted_level if isinstance(asserted_level, str) else None}
 
 
-def link(upstream: Upstream, identities: Identities, accounts, upstream_sub: str, claims: dict) -> Outcome:
-    """Find (by ID-number hash) or create the account; bind, raise its level, record the link."""
-    number, kind, name, level = assertion(upstream, claims)
+def link(upstream: Upstream, identities: Identities, accounts, upstream_sub: str, *sources: dict) -> Outcome:
+    """Find (by ID-number hash) or create the account; bind, raise its level, record the link.
+    ``sources``: the validated ID token's claims, then (if fetched) the userinfo response."""
+    number, kind, name, level = assertion(upstream, *sources)
     sub = identities.sub_for_id_number(number)
     created = False
     if sub is None:
         sub = _new_account(accounts.engine, name, level)
         try:
             identities.bind(sub, id_type=kind, name=name, id_number=number, trust_framework=upstream.trust_framework,
-                            evidence=vouch_evidence(upstream, upstream_sub, claim_at(claims, upstream.claims["level"])))
+                            evidence=vouch_evidence(upstream, upstream_sub, _first(sources, upstream.claims["level"])))
             created = True
         except IdentityTaken:  # a concurrent first sign-in with the same number won: use its account
             _drop_account(accounts.engine, sub)

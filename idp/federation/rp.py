@@ -137,8 +137,8 @@ def id_token_claims(upstream: Upstream, document: dict, id_token: str, *, nonce:
     audiences = [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
     if len(audiences) > 1 and claims.get("azp") != upstream.client_id:
         raise UpstreamRefused("id_token: several audiences and azp is not our client_id")
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise UpstreamRefused("id_token: no sub")
+    if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= 255:  # OIDC Core §2: ≤ 255 ASCII
+        raise UpstreamRefused("id_token: no sub, or one longer than 255 characters")
     if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(claims["nonce"], nonce):
         raise UpstreamRefused("id_token: the nonce is not the one this sign-in sent")
     return claims

@@ -102,15 +102,17 @@ def federation_callback():
         document = rp.metadata(upstream)
         token = rp.redeem(upstream, document, code=code, redirect_uri=redirect_uri(), verifier=pending["verifier"])
         claims = rp.id_token_claims(upstream, document, token["id_token"], nonce=pending["nonce"])
-        if rp.claim_at(claims, upstream.claims["id_number"]) is None:  # not in the ID token: ask userinfo
-            claims = {**rp.userinfo(upstream, document, token["access_token"], claims["sub"]), **claims}
+        info = {}
+        if any(rp.claim_at(claims, upstream.claims[kind]) is None for kind in ("id_number", "name")):
+            # not (all) in the ID token: ask userinfo (its sub must match); the ID token's claims come first
+            info = rp.userinfo(upstream, document, token["access_token"], claims["sub"])
     except rp.UpstreamUnavailable as exc:
         return _unavailable(name, str(exc))
     except rp.UpstreamRefused as exc:
         return _refused(name, "invalid_response", "国家政务服务平台的登录响应未通过校验。",
                         "the national platform's answer failed our checks", 400, detail=str(exc)[:200])
     try:
-        outcome = link(upstream, services()["identities"], services()["accounts"], claims["sub"], claims)
+        outcome = link(upstream, services()["identities"], services()["accounts"], claims["sub"], claims, info)
     except NotLinkable as exc:
         return _refused(name, exc.code, exc.zh, exc.en, upstream_sub=claims["sub"])
     audit("federation.login", sub=outcome.sub, upstream=name, upstream_sub=claims["sub"], acr=outcome.acr,
