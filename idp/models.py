@@ -215,3 +215,16 @@ federation_links_table = Table(
     Column("last_acr", String(32), nullable=False),
     Index("ix_idp_federation_links_sub", "sub"),
 )
+
+# The verified_claims part of an authorization request's ``claims`` parameter (OIDC4IA; OIDC Core
+# §5.5), kept with the code and then with the grant it produced, so that the ID token and userinfo
+# release only what was asked (idp/assurance.py).
+claims_requests_table = Table(
+    "idp_claims_requests",
+    metadata,
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("grant_id", String(64), nullable=True),
+    Column("request", JSON, nullable=False),  # {"id_token": {...}, "userinfo": {...}}: verified_claims requests
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_idp_claims_requests_grant_id", "grant_id"),
+)

@@ -20,6 +20,7 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import insert, select, update
 
+from idp import assurance
 from idp.accounts import Accounts, User
 from idp.clients import Client, ClientRegistry
 from idp.models import codes_table
@@ -191,6 +192,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge_method=payload.get("code_challenge_method"), resource=payload.get("resource"),
                 acr=session.acr, auth_time=session.auth_time, expires_at=utcnow() + CODE_LIFETIME,
                 used_at=None, grant_id=None))
+        assurance.remember(self.server.tokens.engine, token_hash(code), payload.get("claims"))  # OIDC4IA
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
         engine = self.server.tokens.engine
@@ -224,6 +226,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             claimed = conn.execute(update(codes_table).where(
                 codes_table.c.code_hash == code.code_hash, codes_table.c.used_at.is_(None))
                 .values(used_at=utcnow(), grant_id=grant.grant_id)).rowcount
+        if claimed:
+            assurance.attach_grant(tokens.engine, code.code_hash, grant.grant_id)
         if not claimed:  # a concurrent second use won the race: refuse and revoke
             tokens.revoke_grant(grant.grant_id)
             from authlib.oauth2.rfc6749 import InvalidGrantError
@@ -297,7 +301,8 @@ class YitongOpenIDCode(OpenIDCode):
         client: Client = request.client
         alg = client.id_token_signed_response_alg
         at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
-        claims = dict(user_claims(request.user, token["scope"], client=client))
+        wanted = assurance.request_for_code(self._tokens.engine, code.code_hash if code else None, "id_token")
+        claims = dict(user_claims(request.user, token["scope"], client=client, claims_request=wanted))
         amr = self._accounts.session_amr(code.sid) if code else None
         if amr:
             claims["amr"] = amr
@@ -316,8 +321,9 @@ class YitongOpenIDCode(OpenIDCode):
         return self._tokens
 
 
-def user_claims(user: User, scope: str, client: Client | None = None) -> UserInfo:
-    """Claims for ``scope``; ``verified_claims`` only with ``client`` and its release policy."""
+def user_claims(user: User, scope: str, client: Client | None = None, claims_request=None) -> UserInfo:
+    """Claims for ``scope``; ``verified_claims`` only with ``client`` and its release policy (and, when
+    the ``claims`` parameter asked for them, only what it asked: ``claims_request``)."""
     scopes = set(scope.split())
     info = UserInfo(sub=user.sub)
     if "profile" in scopes:
@@ -330,10 +336,8 @@ def user_claims(user: User, scope: str, client: Client | None = None) -> UserInf
     if client is not None:
         from flask import current_app
 
-        from idp.assurance import release_of, verified_claims
-
-        verified = verified_claims(current_app.extensions["yitong.idp"]["identities"], user.sub, scope,
-                                   release_of(client))
+        verified = assurance.verified_claims(current_app.extensions["yitong.idp"]["identities"], user.sub, scope,
+                                             assurance.release_of(client), claims_request)
         if verified is not None:
             info["verified_claims"] = verified
     return info

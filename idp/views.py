@@ -88,6 +88,7 @@ def discovery():
                              "preferred_username", "name", "phone_number", "phone_number_verified", "amr",
                              "verified_claims"],
         "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
+        "claims_parameter_supported": True,  # acr (idp/acr.py) and verified_claims (idp/assurance.py)
         **assurance.discovery_metadata(services()["federation"].trust_frameworks()),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login"],
@@ -403,7 +404,8 @@ def userinfo():
     if user is None:
         return jsonify(error="invalid_token"), 401
     client = services()["clients"].get(claims.get("client_id", ""))  # its release policy (idp/assurance.py)
-    return jsonify(dict(user_claims(user, claims["scope"], client=client)))
+    wanted = assurance.request_for_access_token(services()["tokens"].engine, claims.get("jti"), "userinfo")
+    return jsonify(dict(user_claims(user, claims["scope"], client=client, claims_request=wanted)))
 
 
 def _notify_backchannel(sso, client_ids: set[str]) -> None:

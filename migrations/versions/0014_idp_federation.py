@@ -1,4 +1,5 @@
-"""idp: upstream identity providers (national-platform federation) and the links they made
+"""idp: upstream identity providers (national-platform federation) and the links they made;
+verified_claims requests of the claims parameter
 
 Revision ID: 0014_idp_federation
 Revises: 0011_idp_organisations
@@ -45,8 +46,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idp_federation_links") as batch_op:
         batch_op.create_index("ix_idp_federation_links_sub", ["sub"])
+    op.create_table(
+        "idp_claims_requests",
+        sa.Column("code_hash", sa.LargeBinary(), nullable=False),
+        sa.Column("grant_id", sa.String(64), nullable=True),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("code_hash", name="pk_idp_claims_requests"),
+    )
+    with op.batch_alter_table("idp_claims_requests") as batch_op:
+        batch_op.create_index("ix_idp_claims_requests_grant_id", ["grant_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("idp_claims_requests")
     op.drop_table("idp_federation_links")
     op.drop_table("idp_federation_upstreams")

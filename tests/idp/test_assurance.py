@@ -39,10 +39,10 @@ def alice(idp):
     return user
 
 
-def tokens_for(idp, client, scope=SCOPE, secret=None):
+def tokens_for(idp, client, scope=SCOPE, secret=None, **extra):
     web = idp.app.test_client()
     verifier, challenge = pkce_pair()
-    params = sign_in_and_get_code(idp, web, client.client_id, challenge, scope=scope)
+    params = sign_in_and_get_code(idp, web, client.client_id, challenge, scope=scope, **extra)
     response = exchange(web, client.client_id, params["code"], verifier, secret=secret)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
@@ -60,6 +60,7 @@ def test_discovery_lists_the_oidc4ia_metadata(idp):
     assert document["claims_in_verified_claims_supported"] == ["name", ID_NUMBER_CLAIM]
     assert {"acr", "verified_claims"} <= set(document["claims_supported"])
     assert "verified_claims" in document["scopes_supported"]
+    assert document["claims_parameter_supported"] is True
     assert document["acr_values_supported"] == [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)]
 
 
@@ -112,6 +113,61 @@ def test_a_person_without_a_verified_identity_gets_no_verified_claims(idp):
     _body, id_token, info = tokens_for(idp, client, secret=secret)
     assert "verified_claims" not in id_token and "verified_claims" not in info
     assert id_token["acr"] == "urn:yitong:loa:1"
+
+
+# -- the claims parameter (OIDC Core §5.5, OIDC4IA §6) ------------------------------------------------------------
+def claims_param(**targets) -> str:
+    return json.dumps({target: {"verified_claims": request} for target, request in targets.items()})
+
+
+def test_the_claims_parameter_releases_only_the_named_claims_to_the_named_target(idp, alice):
+    client, secret = idp.client(release=["verified_claims", "id_number"])
+    request = {"verification": {"trust_framework": None}, "claims": {"name": None}}
+    _body, id_token, info = tokens_for(idp, client, scope="openid", secret=secret,
+                                       claims=claims_param(userinfo=request))
+    assert info["verified_claims"] == {"verification": {"trust_framework": "cn_population_library"},
+                                       "claims": {"name": ZHANG[0]}}
+    assert "verified_claims" not in id_token  # asked for userinfo only, and not by scope
+    request = {"verification": {"trust_framework": {"value": "cn_population_library"}, "time": None,
+                                "evidence": None},
+               "claims": {ID_NUMBER_CLAIM: {"essential": True, "purpose": "办理社保"}, "birthdate": None}}
+    _body, id_token, info = tokens_for(idp, client, scope="openid", secret=secret,
+                                       claims=claims_param(id_token=request))
+    assert id_token["verified_claims"] == {
+        "verification": {"trust_framework": "cn_population_library", "time": "2026-11-01T08:00:00+00:00",
+                         "evidence": [EVIDENCE]},
+        "claims": {ID_NUMBER_CLAIM: ZHANG[1]}}
+    assert "verified_claims" not in info
+
+
+def test_the_claims_parameter_cannot_get_round_the_release_policy_or_a_trust_framework_constraint(idp, alice):
+    wanted = {"verification": {"trust_framework": None}, "claims": {"name": None, ID_NUMBER_CLAIM: None}}
+    name_only, secret = idp.client(release=["verified_claims"])
+    _body, id_token, info = tokens_for(idp, name_only, scope="openid", secret=secret,
+                                       claims=claims_param(id_token=wanted, userinfo=wanted))
+    assert id_token["verified_claims"]["claims"] == info["verified_claims"]["claims"] == {"name": ZHANG[0]}
+    plain, secret = idp.client()
+    _body, id_token, info = tokens_for(idp, plain, scope="openid", secret=secret,
+                                       claims=claims_param(id_token=wanted, userinfo=wanted))
+    assert "verified_claims" not in id_token and "verified_claims" not in info
+    allowed, secret = idp.client(release=["verified_claims", "id_number"])
+    other = {"verification": {"trust_framework": {"values": ["eidas"]}}, "claims": {"name": None}}
+    nothing_we_have = {"verification": {"trust_framework": None}, "claims": {"birthdate": None}}
+    _body, id_token, info = tokens_for(idp, allowed, scope="openid", secret=secret,
+                                       claims=claims_param(id_token=other, userinfo=nothing_we_have))
+    assert "verified_claims" not in id_token and "verified_claims" not in info
+
+
+def test_a_malformed_claims_parameter_requests_nothing_and_breaks_nothing(idp, alice):
+    client, secret = idp.client(release=["verified_claims", "id_number"])
+    for raw in ("{not json", "[1, 2]", json.dumps({"userinfo": {"verified_claims": "all"}}),
+                claims_param(userinfo=[{"claims": []}, {"claims": {"name": None}}])):
+        _body, id_token, info = tokens_for(idp, client, scope="openid", secret=secret, claims=raw)
+        assert "verified_claims" not in id_token
+        if raw.startswith('{"userinfo": {"verified_claims": [{'):  # an array: the first request we can answer
+            assert info["verified_claims"]["claims"] == {"name": ZHANG[0]}
+        else:
+            assert "verified_claims" not in info
 
 
 def test_the_cli_sets_checks_keeps_and_clears_the_release_policy(idp, tmp_path, storage):
