@@ -119,12 +119,21 @@ def test_an_allowed_client_gets_verified_claims_in_a_validated_id_token_and_user
     assert passed(steps, "userinfo")["verified_claims"] == expected
 
 
+def test_the_claims_parameter_narrows_the_release_through_openid_client(results):
+    steps = results["steps"]["allowed"]
+    assert "verified_claims" not in passed(steps, "claims_parameter")["claims"]
+    assert passed(steps, "claims_parameter_userinfo")["verified_claims"] == {
+        "verification": {"trust_framework": "cn_population_library"}, "claims": {"name": ZHANG[0]}}
+
+
 def test_a_client_not_allowed_gets_neither_verified_claims_nor_the_id_number(results):
     steps = results["steps"]["plain"]
     claims, info = passed(steps, "code_grant")["claims"], passed(steps, "userinfo")
     assert claims["sub"] == info["sub"] == results["users"]["zhang"]["sub"]
     assert "verified_claims" not in claims and "verified_claims" not in info
     assert ZHANG[1] not in json.dumps(claims) + json.dumps(info)
+    narrow = passed(steps, "claims_parameter_userinfo")  # asking by the claims parameter changes nothing
+    assert "verified_claims" not in narrow and ZHANG[1] not in json.dumps(narrow)
 
 
 def test_a_person_without_a_verified_identity_gets_no_verified_claims(results):

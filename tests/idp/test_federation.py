@@ -204,6 +204,29 @@ def test_first_login_creates_the_account_with_the_identity_bound_and_the_second_
     assert number not in audit_text and number[:14] not in audit_text and "张三" not in audit_text
 
 
+def test_a_relying_party_sign_in_goes_through_the_national_platform_and_back_to_the_authorization(ours, national):
+    configure(ours, national)
+    person, number = national.person(name="赵六", level=LOA[2])
+    client, secret = ours.client(release=["verified_claims"])
+    web = ours.app.test_client()
+    verifier, challenge = pkce_pair()
+    authorize = authorize_url(client.client_id, challenge, scope="openid verified_claims")
+    to_login = web.get(authorize)
+    assert to_login.status_code == 302 and to_login.headers["Location"].startswith("/login?")
+    page = web.get(to_login.headers["Location"]).get_data(as_text=True)
+    link = page.split('id="federation-national" href="')[1].split('"')[0].replace("&amp;", "&")
+    started = web.get(link)
+    assert started.status_code == 302
+    back = web.get(at_national(national, started.headers["Location"], person.username))
+    assert back.status_code == 302 and back.headers["Location"] == authorize
+    code = code_from(through_consent(web, web.get(back.headers["Location"])))["code"]
+    body = exchange(web, client.client_id, code, verifier, secret=secret).get_json()
+    claims = jose.verify_jwt(body["id_token"], jwks(web), algorithms=["ES256"])[1]
+    assert claims["acr"] == LOA[2] and claims["amr"] == ["fed"] and claims["nonce"] == "n-1"
+    assert claims["verified_claims"]["claims"] == {"name": "赵六"}
+    assert ours.app.extensions["yitong.idp"]["identities"].sub_for_id_number(number) == claims["sub"]
+
+
 def test_an_existing_real_name_account_with_the_same_id_number_is_linked_never_by_name(ours, national):
     configure(ours, national)
     person, number = national.person(name="李四", level=LOA[3])

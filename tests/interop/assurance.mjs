@@ -33,4 +33,18 @@ await step('code_grant', async () => {
 
 await step('userinfo', async () => client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub))
 
+// The claims parameter (OIDC Core §5.5): only the name, only at userinfo, with no verified_claims scope.
+let narrow
+await step('claims_parameter', async () => {
+  const { parameters, checks } = await codeRequest({ ...params, scope: 'openid' })
+  const claims = JSON.stringify({ userinfo: { verified_claims: { verification: { trust_framework: null },
+    claims: { name: null } } } })
+  const url = client.buildAuthorizationUrl(config, { ...parameters, claims })
+  const { callback } = await browser.authorize(url, params.redirect_uri)
+  narrow = await client.authorizationCodeGrant(config, new URL(callback), checks)
+  return { scope: narrow.scope, claims: narrow.claims() }
+})
+await step('claims_parameter_userinfo', async () =>
+  client.fetchUserInfo(config, narrow.access_token, narrow.claims().sub))
+
 finish()
