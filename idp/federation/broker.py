@@ -105,6 +105,9 @@ def link(upstream: Upstream, identities: Identities, accounts, upstream_sub: str
             sub = identities.sub_for_id_number(number)
             if sub is None:
                 raise NotLinkable("race", "请重试。", "please try again") from None
+        except Exception:  # nothing half-written: no account without its identity
+            _drop_account(accounts.engine, sub)
+            raise
     if accounts.get(sub) is None:
         raise NotLinkable("account_disabled", "该账号已停用。", "this account is disabled")
     accounts.raise_level(sub, level)
