@@ -26,6 +26,8 @@ EVENTS = (
     "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",
     "organisation.refused",
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
+    "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
+    "federation.upstream_removed",
 )
 
 

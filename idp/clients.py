@@ -136,6 +136,7 @@ def build_metadata(
     backchannel_logout_uri: str | None = None,
     id_token_signed_response_alg: str = "ES256",
     jwks: dict | None = None,
+    release: list[str] = (),
 ) -> dict:
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
@@ -156,6 +157,9 @@ def build_metadata(
         raise ClientError("--jwks is for private_key_jwt clients")
     if id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+    release = _check_release(release)
+    if release:  # the claim set is requested with its scope, which the client must be allowed
+        scope = " ".join([*scope.split(), "verified_claims"])
     metadata = {
         "redirect_uris": [_check_uri(u, "redirect URI") for u in redirect_uris],
         "grant_types": grant_types,
@@ -172,7 +176,22 @@ def build_metadata(
         metadata["backchannel_logout_uri"] = _check_uri(backchannel_logout_uri, "back-channel logout URI")
     if jwks:
         metadata["jwks"] = jwks
+    if release:
+        metadata["yitong_release"] = release  # operators only (idp/assurance.py); RFC 7591 cannot set it
     return metadata
+
+
+def _check_release(release) -> list[str]:
+    """The release policy of idp/assurance.py: verified_claims, and id_number inside it."""
+    from idp.assurance import RELEASES
+
+    chosen = list(dict.fromkeys(release or ()))
+    unknown = [r for r in chosen if r not in RELEASES]
+    if unknown:
+        raise ClientError(f"--release must be some of {', '.join(RELEASES)}; got {', '.join(unknown)}")
+    if "id_number" in chosen and "verified_claims" not in chosen:
+        raise ClientError("the ID number is released inside verified_claims: add --release verified_claims")
+    return chosen
 
 
 def _check_jwks(jwks: dict | None) -> None:

@@ -12,6 +12,8 @@ SCOPE_LABELS = {
     "profile": ("用户名和姓名", "Your username and name"),
     "phone": ("手机号码", "Your mobile number"),
     "offline_access": ("在您离线时保持访问", "Keep access while you are away"),
+    "verified_claims": ("经核验的实名信息（姓名，经授权时含身份证号码）",
+                        "Your verified real name (and ID number, where this service is allowed it)"),
 }
 
 

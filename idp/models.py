@@ -222,3 +222,49 @@ acting_table = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idp_acting_agent_id", "agent_id"),
 )
+
+# Inbound identity brokering (issue 5 item 7, idp/federation): upstream OpenID providers such as
+# the national government-service platform, and which upstream subject signed in to which account.
+# Accounts are matched ONLY by the keyed hash of a verified ID number (idp_identities); the links
+# record what happened, for the account console and for audits, and are never used to match.
+federation_upstreams_table = Table(
+    "idp_federation_upstreams",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("label", String(128), nullable=False),  # shown on the sign-in page
+    Column("issuer", String(255), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("client_secret_enc", LargeBinary, nullable=False),  # SM4-GCM under a keystore secret, AAD = name
+    Column("scope", Text, nullable=False),
+    Column("claims", JSON, nullable=False),  # where the ID number, name and level are (dotted paths)
+    Column("level_map", JSON, nullable=False),  # upstream level value -> urn:yitong:loa:N
+    Column("max_acr", String(32), nullable=False),  # the cap
+    Column("trust_framework", String(64), nullable=False),
+    Column("ca_file", Text, nullable=True),  # CA certificates trusted for an https upstream
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+federation_links_table = Table(
+    "idp_federation_links",
+    metadata,
+    Column("upstream", String(32), primary_key=True),
+    Column("upstream_sub", String(255), primary_key=True),
+    Column("sub", String(64), nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("last_acr", String(32), nullable=False),
+    Index("ix_idp_federation_links_sub", "sub"),
+)
+
+# The verified_claims part of an authorization request's ``claims`` parameter (OIDC4IA; OIDC Core
+# §5.5), kept with the code and then with the grant it produced, so that the ID token and userinfo
+# release only what was asked (idp/assurance.py).
+claims_requests_table = Table(
+    "idp_claims_requests",
+    metadata,
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("grant_id", String(64), nullable=True),
+    Column("request", JSON, nullable=False),  # {"id_token": {...}, "userinfo": {...}}: verified_claims requests
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_idp_claims_requests_grant_id", "grant_id"),
+)

@@ -20,6 +20,7 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import insert, select, update
 
+from idp import assurance
 from idp.accounts import Accounts, User
 from idp.clients import Client, ClientRegistry
 from idp.models import codes_table
@@ -28,7 +29,8 @@ from keys import jose
 from keys.storage import utcnow
 
 CODE_LIFETIME = timedelta(minutes=1)
-SCOPES = ["openid", "profile", "phone", "offline_access", "org"]
+# org: acting for an organisation (idp/agents.py); verified_claims: OIDC4IA (idp/assurance.py)
+SCOPES = ["openid", "profile", "phone", "offline_access", "org", "verified_claims"]
 
 
 @dataclass
@@ -196,6 +198,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             acting = g.get("yitong_acting")  # the organisation chosen at /authorize (scope org), if any
             if acting is not None and self.server.agents is not None:
                 self.server.agents.bind_code(conn, token_hash(code), request.user.sub, acting)
+        assurance.remember(self.server.tokens.engine, token_hash(code), payload.get("claims"))  # OIDC4IA
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
         engine = self.server.tokens.engine
@@ -238,6 +241,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 .values(used_at=utcnow(), grant_id=grant.grant_id)).rowcount
             if claimed and binding is not None:
                 agents.bind_grant(conn, code.code_hash, grant.grant_id)
+        if claimed:
+            assurance.attach_grant(tokens.engine, code.code_hash, grant.grant_id)
         if not claimed:  # a concurrent second use won the race: refuse and revoke
             tokens.revoke_grant(grant.grant_id)
             from authlib.oauth2.rfc6749 import InvalidGrantError
@@ -322,7 +327,8 @@ class YitongOpenIDCode(OpenIDCode):
         client: Client = request.client
         alg = client.id_token_signed_response_alg
         at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
-        claims = dict(user_claims(request.user, token["scope"]))
+        wanted = assurance.request_for_code(self._tokens.engine, code.code_hash if code else None, "id_token")
+        claims = dict(user_claims(request.user, token["scope"], client=client, claims_request=wanted))
         amr = self._accounts.session_amr(code.sid) if code else None
         if amr:
             claims["amr"] = amr
@@ -347,7 +353,9 @@ class YitongOpenIDCode(OpenIDCode):
         return self._tokens
 
 
-def user_claims(user: User, scope: str) -> UserInfo:
+def user_claims(user: User, scope: str, client: Client | None = None, claims_request=None) -> UserInfo:
+    """Claims for ``scope``; ``verified_claims`` only with ``client`` and its release policy (and, when
+    the ``claims`` parameter asked for them, only what it asked: ``claims_request``)."""
     scopes = set(scope.split())
     info = UserInfo(sub=user.sub)
     if "profile" in scopes:
@@ -357,6 +365,13 @@ def user_claims(user: User, scope: str) -> UserInfo:
     if "phone" in scopes and user.phone:
         info["phone_number"] = "+86" + user.phone
         info["phone_number_verified"] = True
+    if client is not None:
+        from flask import current_app
+
+        verified = assurance.verified_claims(current_app.extensions["yitong.idp"]["identities"], user.sub, scope,
+                                             assurance.release_of(client), claims_request)
+        if verified is not None:
+            info["verified_claims"] = verified
     return info
 
 

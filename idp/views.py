@@ -14,6 +14,7 @@ from idp import (
     acr,
     admin_api,
     agents_web,  # registers /account/agents and /authorize/organisation on bp; org_step below
+    assurance,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
@@ -28,6 +29,8 @@ from idp.certlogin_web import certificate_login_url
 from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
+from idp.federation import Upstreams
+from idp.federation import web as federation_web  # noqa: F401  (registers /login/federation/* on bp)
 from idp.i18n import t
 from idp.identity import Identities, Organisations
 from idp.par import PushedRequests
@@ -84,8 +87,11 @@ def discovery():
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": ["ES256", "RS256", "SM2"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "sid",
-                             "preferred_username", "name", "phone_number", "phone_number_verified", "org"],
+                             "preferred_username", "name", "phone_number", "phone_number_verified", "org", "amr",
+                             "verified_claims"],
         "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
+        "claims_parameter_supported": True,  # acr (idp/acr.py) and verified_claims (idp/assurance.py)
+        **assurance.discovery_metadata(services()["federation"].trust_frameworks()),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["zh-CN", "en"],
@@ -406,7 +412,9 @@ def userinfo():
     user = services()["accounts"].get(claims["sub"])
     if user is None:
         return jsonify(error="invalid_token"), 401
-    info = dict(user_claims(user, claims["scope"]))
+    client = services()["clients"].get(claims.get("client_id", ""))  # its release policy (idp/assurance.py)
+    wanted = assurance.request_for_access_token(services()["tokens"].engine, claims.get("jti"), "userinfo")
+    info = dict(user_claims(user, claims["scope"], client=client, claims_request=wanted))
     if claims.get("org") and "org" in claims["scope"].split():
         agents: Agents = services()["agents"]
         org = agents.live_claim(agents.binding_of_access_token(claims.get("jti")))
@@ -514,6 +522,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "organisation_limiter": runtime.rate_limiter("organisation-register",
                                                                                  realname.ATTEMPTS, realname.WINDOW)}
     identities = app.extensions["yitong.idp"]["identities"]
+    app.extensions["yitong.idp"]["federation"] = Upstreams(engine, keystore)  # national platform (idp/federation)
     cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)
     app.extensions["yitong.idp"].update(
         certlogin=CertificateLogin(trust=cert_login.trust, crls=cert_login.crls,

@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import baselib, certlogin, crypto, db, idp, keys, org, pki, seal, serve, verify
+from yitong.cli import baselib, certlogin, crypto, db, federation, idp, keys, org, pki, seal, serve, verify
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -48,6 +48,7 @@ cli.add_command(verify.verify)
 cli.add_command(certlogin.cert_login)
 cli.add_command(seal.seal)
 cli.add_command(org.org)
+cli.add_command(federation.federation)
 
 
 def _fail(message: str, code: int) -> None:

@@ -88,16 +88,19 @@ def _scopes(values: tuple[str, ...]) -> str:
 @click.option("--id-token-alg", default="ES256", type=click.Choice(["ES256", "SM2"]), show_default=True)
 @click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
               help="The client's public keys (JWK Set JSON), for --token-endpoint-auth-method private_key_jwt.")
+@click.option("--release", "releases", multiple=True, type=click.Choice(["verified_claims", "id_number"]),
+              help="Release verified_claims (real name and proofing evidence, OIDC4IA) and, inside it, the "
+                   "ID number to this client (repeat). Without it neither is ever released.")
 @click.option("--json", "as_json", is_flag=True, help="Print the RFC 7591 client information.")
 def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, grants, scopes,
-                  token_endpoint_auth_method, public, id_token_alg, jwks_file, as_json) -> None:
+                  token_endpoint_auth_method, public, id_token_alg, jwks_file, releases, as_json) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
     try:
         metadata = build_metadata(
             redirect_uris=list(redirect_uris), grant_types=list(grants), scope=_scopes(scopes),
             token_endpoint_auth_method=token_endpoint_auth_method, public=public,
             post_logout_redirect_uris=list(post_logout), backchannel_logout_uri=backchannel_logout_uri,
-            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file))
+            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file), release=list(releases))
         created, secret = _registry().create(name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
@@ -149,9 +152,11 @@ def client_show(client_id) -> None:
 @click.option("--name")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Replaces the redirect URIs.")
 @click.option("--scope", "scopes", multiple=True, help="Replaces the scopes.")
+@click.option("--release", "releases", multiple=True, type=click.Choice(["verified_claims", "id_number", "none"]),
+              help="Replaces the release policy (verified_claims, id_number; 'none' releases nothing).")
 @click.option("--json", "as_json", is_flag=True)
-def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
-    """Change a client's name, redirect URIs or scopes."""
+def client_update(client_id, name, redirect_uris, scopes, releases, as_json) -> None:
+    """Change a client's name, redirect URIs, scopes or release policy."""
     registry = _registry()
     found = registry.get(client_id)
     if found is None:
@@ -163,7 +168,8 @@ def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
             scope=_scopes(scopes) or meta["scope"], token_endpoint_auth_method=meta["token_endpoint_auth_method"],
             public=found.is_public, post_logout_redirect_uris=meta.get("post_logout_redirect_uris", []),
             backchannel_logout_uri=meta.get("backchannel_logout_uri"),
-            id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"))
+            id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"),
+            jwks=meta.get("jwks"), release=_release(releases, meta))
         updated = registry.update(client_id, name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
@@ -172,6 +178,17 @@ def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
         emit_json(updated.as_dict())
     else:
         click.echo(f"updated {client_id}")
+
+
+def _release(releases: tuple[str, ...], meta: dict) -> list[str]:
+    """--release replaces the policy ('none' clears it); without it the policy is kept."""
+    if not releases:
+        return list(meta.get("yitong_release", []))
+    if "none" in releases:
+        if len(releases) > 1:
+            raise ClientError("--release none cannot be combined with other releases")
+        return []
+    return list(releases)
 
 
 @client.command("rotate-secret")
