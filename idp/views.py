@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -15,8 +16,10 @@ from idp import (
     admin_api,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
+    privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
     registration,
+    registration_pages,  # registers /register (sign-up), /password/reset and /account/phone on bp
 )
 from idp.accounts import Accounts
 from idp.audit import Audit
@@ -28,11 +31,14 @@ from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
 from idp.i18n import t
 from idp.identity import Identities, Organisations
+from idp.lifecycle import Lifecycle
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
 from idp.server import SCOPES, IdpServer, create_server, user_claims
 from idp.sessions import open_sessions
+from idp.sms import SECRET_NAME as SMS_SECRET
+from idp.sms import OneTimeCodes, open_gateway
 from idp.tokens import SigningKeys, Tokens
 from idp.web import (
     SSO_COOKIE,
@@ -458,6 +464,23 @@ def logout():
     return response
 
 
+def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
+    """Issue 5: SMS codes and their limits, sign-up, reset, phone change, export and deletion."""
+    idp = app.extensions["yitong.idp"]
+    settings = app.config.get("YITONG_SETTINGS")
+    gateway = settings.sms_gateway if settings else "outbox"
+    limits = registration_pages
+    idp.update(
+        sms=open_gateway(gateway, settings.sms_outbox if settings else Path("var/sms-outbox.jsonl")),
+        sms_gateway_name=gateway, sms_codes=OneTimeCodes(engine, keystore.secret(SMS_SECRET, 32)),
+        sms_per_ip=runtime.rate_limiter("sms:ip", limits.SMS_PER_IP, limits.SMS_PER_IP_WINDOW),
+        sms_per_phone=runtime.rate_limiter("sms:phone", limits.SMS_PER_PHONE, limits.SMS_PER_PHONE_WINDOW),
+        sms_interval=runtime.rate_limiter("sms:interval", 1, limits.SMS_INTERVAL),
+        reauth_limiter=runtime.rate_limiter("reauth", limits.REAUTH_ATTEMPTS, limits.REAUTH_WINDOW),
+        lifecycle=Lifecycle(engine, idp["accounts"], idp["tokens"], idp["identities"], idp["organisations"],
+                            idp["audit"]))
+
+
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
              dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None,
              cert_login: CertLoginConfig | None = None) -> None:
@@ -497,6 +520,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
         certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
+    _register_self_service(app, engine, keystore, runtime)
     app.register_blueprint(bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(registration.bp)
