@@ -21,6 +21,7 @@ from keys.storage import utcnow
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose.py)
+SUBJECT_TYPES = ("public", "pairwise")  # OIDC Core §8; pairwise: see idp/pairwise.py
 
 
 class ClientError(ValueError):
@@ -100,6 +101,10 @@ class Client(ClientMixin):
         return self.metadata.get("id_token_signed_response_alg", "ES256")
 
     @property
+    def subject_type(self) -> str:
+        return self.metadata.get("subject_type", "public")
+
+    @property
     def post_logout_redirect_uris(self) -> list[str]:
         return list(self.metadata.get("post_logout_redirect_uris", []))
 
@@ -136,6 +141,7 @@ def build_metadata(
     backchannel_logout_uri: str | None = None,
     id_token_signed_response_alg: str = "ES256",
     jwks: dict | None = None,
+    subject_type: str = "public",
 ) -> dict:
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
@@ -156,6 +162,12 @@ def build_metadata(
         raise ClientError("--jwks is for private_key_jwt clients")
     if id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+    if subject_type not in SUBJECT_TYPES:
+        raise ClientError(f"subject_type must be one of {', '.join(SUBJECT_TYPES)}")
+    if subject_type == "pairwise" and len({urlsplit(u).hostname for u in redirect_uris}) > 1:
+        # OIDC Core §8.1: the sector is the redirect URIs' host; several hosts would need a
+        # sector_identifier_uri, which is not supported
+        raise ClientError("a pairwise client's redirect URIs must all be on one host")
     metadata = {
         "redirect_uris": [_check_uri(u, "redirect URI") for u in redirect_uris],
         "grant_types": grant_types,
@@ -172,6 +184,8 @@ def build_metadata(
         metadata["backchannel_logout_uri"] = _check_uri(backchannel_logout_uri, "back-channel logout URI")
     if jwks:
         metadata["jwks"] = jwks
+    if subject_type == "pairwise":
+        metadata["subject_type"] = "pairwise"
     return metadata
 
 

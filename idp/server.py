@@ -298,11 +298,13 @@ class YitongOpenIDCode(OpenIDCode):
         alg = client.id_token_signed_response_alg
         at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
         claims = dict(user_claims(request.user, token["scope"]))
+        subject = self._tokens.subject_for(client, request.user.sub)  # pairwise, if the client opted in
+        claims["sub"] = subject
         amr = self._accounts.session_amr(code.sid) if code else None
         if amr:
             claims["amr"] = amr
         return self.server_tokens(request).id_token(
-            client_id=client.client_id, alg=alg, sub=request.user.sub,
+            client_id=client.client_id, alg=alg, sub=subject,
             claims=claims, nonce=code.nonce if code else None,
             auth_time=code.auth_time if code else None, acr=code.acr if code else None,
             sid=code.sid if code else None, at_hash=at_hash)

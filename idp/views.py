@@ -32,6 +32,7 @@ from idp.consent import SCOPE_LABELS, Consents
 from idp.i18n import t
 from idp.identity import Identities, Organisations
 from idp.lifecycle import Lifecycle
+from idp.pairwise import SECRET_NAME as PAIRWISE_SECRET
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
@@ -78,7 +79,7 @@ def discovery():
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "SM2"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt",
                                                   "none"],
@@ -215,7 +216,7 @@ def _hinted_user_step(args, user, grant):
 
         raise _Stop(_authorize_error(InvalidRequestError("id_token_hint is not an ID token of this provider",
                                                          redirect_uri=grant.redirect_uri, state=args.get("state"))))
-    return user if claims["sub"] == user.sub else None
+    return user if claims["sub"] == services()["tokens"].subject_for(grant.client, user.sub) else None
 
 
 def _signed_in_user(args, sso):
@@ -403,7 +404,9 @@ def userinfo():
     user = services()["accounts"].get(claims["sub"])
     if user is None:
         return jsonify(error="invalid_token"), 401
-    return jsonify(dict(user_claims(user, claims["scope"])))
+    info = dict(user_claims(user, claims["scope"]))
+    info["sub"] = services()["tokens"].subject_for(services()["clients"].get(claims.get("client_id", "")), user.sub)
+    return jsonify(info)
 
 
 def _notify_backchannel(sso, client_ids: set[str]) -> None:
@@ -414,7 +417,7 @@ def _notify_backchannel(sso, client_ids: set[str]) -> None:
         uri = client.metadata.get("backchannel_logout_uri") if client else None
         if not uri:
             continue
-        claims = logout_token_claims(idp["issuer"], client_id, sso.sub, sso.sid)
+        claims = logout_token_claims(idp["issuer"], client_id, idp["tokens"].subject_for(client, sso.sub), sso.sid)
         token = idp["keys"].sign(claims, client.id_token_signed_response_alg, typ="logout+jwt")
         idp["jobs"].enqueue("idp.backchannel_logout:deliver", uri, token)
 
@@ -488,7 +491,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
-    tokens = Tokens(engine, keys, issuer)
+    tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))
     secure = issuer.startswith("https://")
     app.secret_key = keystore.secret("flask-session")
     app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,

@@ -9,7 +9,7 @@ import click
 
 from idp.accounts import AccountError, Accounts
 from idp.audit import Audit
-from idp.clients import AUTH_METHODS, GRANT_TYPES, ClientError, ClientRegistry, build_metadata
+from idp.clients import AUTH_METHODS, GRANT_TYPES, SUBJECT_TYPES, ClientError, ClientRegistry, build_metadata
 from yitong.cli.common import emit_json, open_home
 
 
@@ -88,16 +88,19 @@ def _scopes(values: tuple[str, ...]) -> str:
 @click.option("--id-token-alg", default="ES256", type=click.Choice(["ES256", "SM2"]), show_default=True)
 @click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
               help="The client's public keys (JWK Set JSON), for --token-endpoint-auth-method private_key_jwt.")
+@click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default="public", show_default=True,
+              help="pairwise: ID tokens and userinfo carry a per-client subject (OIDC Core §8); access tokens "
+                   "keep the stable one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the RFC 7591 client information.")
 def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, grants, scopes,
-                  token_endpoint_auth_method, public, id_token_alg, jwks_file, as_json) -> None:
+                  token_endpoint_auth_method, public, id_token_alg, jwks_file, subject_type, as_json) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
     try:
         metadata = build_metadata(
             redirect_uris=list(redirect_uris), grant_types=list(grants), scope=_scopes(scopes),
             token_endpoint_auth_method=token_endpoint_auth_method, public=public,
             post_logout_redirect_uris=list(post_logout), backchannel_logout_uri=backchannel_logout_uri,
-            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file))
+            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file), subject_type=subject_type)
         created, secret = _registry().create(name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
@@ -149,8 +152,10 @@ def client_show(client_id) -> None:
 @click.option("--name")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Replaces the redirect URIs.")
 @click.option("--scope", "scopes", multiple=True, help="Replaces the scopes.")
+@click.option("--subject-type", type=click.Choice(SUBJECT_TYPES),
+              help="public or pairwise (changes the sub this client sees for every person).")
 @click.option("--json", "as_json", is_flag=True)
-def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
+def client_update(client_id, name, redirect_uris, scopes, subject_type, as_json) -> None:
     """Change a client's name, redirect URIs or scopes."""
     registry = _registry()
     found = registry.get(client_id)
@@ -163,7 +168,8 @@ def client_update(client_id, name, redirect_uris, scopes, as_json) -> None:
             scope=_scopes(scopes) or meta["scope"], token_endpoint_auth_method=meta["token_endpoint_auth_method"],
             public=found.is_public, post_logout_redirect_uris=meta.get("post_logout_redirect_uris", []),
             backchannel_logout_uri=meta.get("backchannel_logout_uri"),
-            id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"))
+            id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"),
+            subject_type=subject_type or meta.get("subject_type", "public"))
         updated = registry.update(client_id, name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
