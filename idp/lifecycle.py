@@ -17,6 +17,7 @@ hash; the ID number only masked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select
@@ -37,10 +38,13 @@ def _iso(value: datetime | None) -> str | None:
 
 class Lifecycle:
     def __init__(self, engine: Engine, accounts: Accounts, tokens: Tokens, identities: Identities,
-                 organisations: Organisations, audit) -> None:
+                 organisations: Organisations, audit,
+                 on_session_ended: Callable[[str, str, set[str]], None] | None = None) -> None:
         self.engine = engine
         self.accounts, self.tokens, self.identities = accounts, tokens, identities
         self.organisations, self.audit = organisations, audit
+        # (sub, sid, client ids of the session's grants): back-channel logout, wired by idp/views.py
+        self._on_session_ended = on_session_ended
 
     # -- consent to the processing of personal information ------------------------------------------------
     def record_consent(self, sub: str, document: str, version: str) -> None:
@@ -56,13 +60,17 @@ class Lifecycle:
 
     # -- sessions and grants ------------------------------------------------------------------------------------
     def sign_out_everywhere(self, sub: str) -> int:
-        """End every session of ``sub`` and revoke every grant (refresh and access tokens)."""
+        """End every session of ``sub`` and revoke every grant (refresh and access tokens); the
+        relying parties of each ended session get a back-channel logout token, as on /logout."""
         ended = self.accounts.end_all_sessions(sub)
         with self.engine.connect() as conn:
-            grant_ids = conn.execute(select(grants_table.c.grant_id).where(
-                grants_table.c.sub == sub, grants_table.c.revoked_at.is_(None))).scalars().all()
-        for grant_id in grant_ids:
-            self.tokens.revoke_grant(grant_id)
+            grants = conn.execute(select(grants_table.c.grant_id, grants_table.c.sid, grants_table.c.client_id).where(
+                grants_table.c.sub == sub, grants_table.c.revoked_at.is_(None))).all()
+        for grant in grants:
+            self.tokens.revoke_grant(grant.grant_id)
+        if self._on_session_ended is not None:
+            for sid in ended:
+                self._on_session_ended(sub, sid, {g.client_id for g in grants if g.sid == sid})
         return len(ended)
 
     # -- export (PIPL art. 45) ----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
 from idp.server import SCOPES, IdpServer, create_server, user_claims
-from idp.sessions import open_sessions
+from idp.sessions import Session, open_sessions
 from idp.sms import SECRET_NAME as SMS_SECRET
 from idp.sms import OneTimeCodes, open_gateway
 from idp.tokens import SigningKeys, Tokens
@@ -481,7 +481,8 @@ def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
         sms_interval=runtime.rate_limiter("sms:interval", 1, limits.SMS_INTERVAL),
         reauth_limiter=runtime.rate_limiter("reauth", limits.REAUTH_ATTEMPTS, limits.REAUTH_WINDOW),
         lifecycle=Lifecycle(engine, idp["accounts"], idp["tokens"], idp["identities"], idp["organisations"],
-                            idp["audit"]))
+                            idp["audit"], on_session_ended=lambda sub, sid, clients: _notify_backchannel(
+                                Session(sid, sub, "", [], 0), clients)))
 
 
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,

@@ -239,3 +239,49 @@ def test_consent_records_survive_deletion(idp, alice):
     assert delete(web).status_code == 200
     with idp.home.engine.connect() as conn:
         assert conn.execute(select(privacy_consents_table.c.sub)).scalar() == alice.sub
+
+
+def test_a_reset_sends_back_channel_logout_tokens_for_the_sessions_it_ends(idp, alice):
+    import http.server
+    import threading
+    from urllib.parse import parse_qs
+
+    from keys import jose
+
+    received, arrived = [], threading.Event()
+
+    class RP(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            received.append(parse_qs(self.rfile.read(length).decode())["logout_token"][0])
+            self.send_response(200)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), RP)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    client, _ = idp.client(public=True, backchannel_logout_uri=f"http://127.0.0.1:{server.server_port}/bcl")
+    web = idp.app.test_client()
+    login(web, "alice")
+    verifier, challenge = pkce_pair()
+    code = code_from(through_consent(web, web.get(authorize_url(client.client_id, challenge))))["code"]
+    answer = web.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                      "code_verifier": verifier, "client_id": client.client_id})
+    id_token = answer.get_json()["id_token"]
+    stranger = idp.app.test_client()
+    ask_code(stranger, "/password/reset", "/password/reset/code", PHONE)
+    assert reset(stranger, last_code(idp, PHONE)).status_code == 200
+    jobs = idp.home.runtime.jobs
+    if jobs.durable:  # RQ on the Redis run: what `yitong worker` does, in-process
+        from rq import SimpleWorker
+
+        SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
+    assert arrived.wait(timeout=10), "no logout token arrived"
+    server.server_close()
+    keys = web.get("/jwks.json").get_json()["keys"]
+    _header, claims = jose.verify_jwt(received[0], keys, algorithms=["ES256"])
+    _h, id_claims = jose.verify_jwt(id_token, keys, algorithms=["ES256"])
+    assert (claims["aud"], claims["sub"], claims["sid"]) == (client.client_id, alice.sub, id_claims["sid"])
