@@ -14,27 +14,39 @@ from idp.registration_pages import mask_phone, reauthenticate
 from idp.web import SSO_COOKIE, audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
 
-def _page(status: int = 200, **context):
+def _signed_in():
+    """The session of a person whose account still exists, else None."""
     sso = current_session()
-    user = services()["accounts"].get(sso.sub)
+    return sso if sso is not None and services()["accounts"].get(sso.sub) is not None else None
+
+
+def _to_login():
+    return redirect("/login?" + urlencode({"return_to": "/account/data"}))
+
+
+def _what_we_show(sub: str) -> dict:
+    user = services()["accounts"].get(sub)
+    return {"user": user, "phone": mask_phone(user.phone), "identity": services()["identities"].get(sub)}
+
+
+def _page(status: int = 200, **context):
     context.setdefault("error", None)
-    identity = services()["identities"].get(sso.sub)
-    return render_template("idp/account_data.html", csrf=csrf_token(), user=user, phone=mask_phone(user.phone),
-                           identity=identity, **context), status, {"Cache-Control": "no-store"}
+    return render_template("idp/account_data.html", csrf=csrf_token(), **_what_we_show(current_session().sub),
+                           **context), status, {"Cache-Control": "no-store"}
 
 
 @bp.get("/account/data")
 def account_data():
-    if current_session() is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/data"}))
+    if _signed_in() is None:
+        return _to_login()
     return _page()
 
 
 @bp.get("/account/data/export")
 def account_data_export():
-    sso = current_session()
+    sso = _signed_in()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/data"}))
+        return _to_login()
     data = services()["lifecycle"].export(sso.sub)
     audit("user.data_exported", sub=sso.sub)
     body = json.dumps(data, ensure_ascii=False, indent=2)
@@ -44,15 +56,14 @@ def account_data_export():
 
 @bp.post("/account/delete")
 def account_delete():
-    sso = current_session()
+    sso = _signed_in()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/data"}))
+        return _to_login()
     if not csrf_ok():
         return csrf_failure()
     if request.form.get("confirm") != "delete":
         return _page(400, error=t("请勾选确认注销", "Tick the box to confirm the deletion"))
-    refused = reauthenticate(sso.sub, "idp/account_data.html", user=services()["accounts"].get(sso.sub),
-                             phone="", identity=None)
+    refused = reauthenticate(sso.sub, "idp/account_data.html", **_what_we_show(sso.sub))
     if refused is not None:
         return refused
     ended = services()["lifecycle"].delete(sso.sub)

@@ -313,7 +313,7 @@ def password_reset_confirm():
 # -- phone change (signed in; password first, then a code to the NEW number) -----------------------------------
 def _signed_in_or_login(path: str):
     sso = current_session()
-    if sso is None:
+    if sso is None or services()["accounts"].get(sso.sub) is None:
         return None, redirect("/login?" + urlencode({"return_to": path}))
     return sso, None
 

@@ -322,7 +322,8 @@ def user_claims(user: User, scope: str) -> UserInfo:
     scopes = set(scope.split())
     info = UserInfo(sub=user.sub)
     if "profile" in scopes:
-        info["preferred_username"] = user.username
+        if user.username:  # OIDC Core §5.3.2: an absent claim is omitted, never null (phone sign-ups)
+            info["preferred_username"] = user.username
         if user.name:
             info["name"] = user.name
     if "phone" in scopes and user.phone:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import pytest
@@ -11,7 +13,16 @@ from idp.audit import Audit
 from idp.models import privacy_consents_table
 from idp.registration_pages import CONSENT_VERSION
 from tests.idp.accounts_support import ask_code, csrf_of, known_captcha, last_code, outbox  # noqa: F401
-from tests.idp.support import PASSWORD, authorize_url, login, make_idp, pkce_pair
+from tests.idp.support import (
+    PASSWORD,
+    REDIRECT,
+    authorize_url,
+    code_from,
+    login,
+    make_idp,
+    pkce_pair,
+    through_consent,
+)
 
 NEW_PASSWORD = "Haihe-River-2026-spring"
 pytestmark = pytest.mark.usefixtures("known_captcha")
@@ -159,7 +170,7 @@ def test_bad_numbers_and_csrf_are_refused_without_a_message(idp):
 
 def test_sign_up_from_an_authorization_request_continues_it(idp):
     client, _ = idp.client(public=True)
-    _, challenge = pkce_pair()
+    verifier, challenge = pkce_pair()
     target = authorize_url(client.client_id, challenge)
     web = idp.app.test_client()
     login_page = web.get("/login?" + __import__("urllib.parse").parse.urlencode({"return_to": target}))
@@ -169,6 +180,15 @@ def test_sign_up_from_an_authorization_request_continues_it(idp):
              "13912345678")
     done = complete(web, last_code(idp, "13912345678"))
     assert done.status_code == 302 and done.headers["Location"] == target
+    # the new person goes on to the portal: consent, code, an ID token at loa:1 saying how they signed in
+    callback = code_from(through_consent(web, web.get(target)))
+    tokens = web.post("/token", data={"grant_type": "authorization_code", "code": callback["code"],
+                                      "redirect_uri": REDIRECT, "code_verifier": verifier,
+                                      "client_id": client.client_id}).get_json()
+    body = tokens["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert claims["acr"] == "urn:yitong:loa:1" and claims["amr"] == ["pwd", "sms"]
+    assert "preferred_username" not in claims and None not in claims.values()
 
 
 def test_english_page_and_no_500_on_garbage(idp):
