@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -130,7 +131,8 @@ class OneTimeCodes:
 
     def check(self, challenge_id: str, purpose: str, phone: str, code: str) -> CodeCheck:
         """One guess: counted before comparing (atomically), the code burnt when it matches."""
-        code = (code or "").strip()
+        # NFKC: a Chinese input method in full-width mode types "１２３４５６" for "123456"
+        code = unicodedata.normalize("NFKC", code or "").replace(" ", "").strip()
         now = utcnow()
         live = (otp_table.c.challenge_id == (challenge_id or ""), otp_table.c.purpose == purpose,
                 otp_table.c.used_at.is_(None), otp_table.c.expires_at > now, otp_table.c.attempts < MAX_ATTEMPTS)

@@ -56,7 +56,7 @@ def test_five_guesses_then_even_the_right_code_is_refused(codes):
 
 def test_malformed_guesses_count_too(codes):
     issued = codes.issue("register", PHONE)
-    for guess in ("", "12345", "1234567", "abcdef", "１２３４５６"):
+    for guess in ("", "12345", "1234567", "abcdef", "12345x"):
         codes.check(issued.challenge_id, "register", PHONE, guess)
     assert codes.check(issued.challenge_id, "register", PHONE, issued.code) is CodeCheck.SPENT
 
@@ -98,3 +98,9 @@ def test_settings_choose_the_gateway_and_outbox(tmp_path):
         Settings.from_env({"YITONG_HOME": str(tmp_path), "YITONG_SMS_GATEWAY": "carrier-pigeon"})
     with pytest.raises(SmsError):
         open_gateway("carrier-pigeon", tmp_path / "x")
+
+
+def test_full_width_digits_and_spaces_from_an_input_method_count_as_the_code(codes):
+    issued = codes.issue("register", PHONE)
+    typed = " ".join(chr(ord(d) + 0xFEE0) for d in issued.code)  # "１ ２ ３ ..."
+    assert codes.check(issued.challenge_id, "register", PHONE, typed) is CodeCheck.OK
