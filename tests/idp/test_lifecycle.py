@@ -165,6 +165,9 @@ def _verified(idp, alice):
 
 def test_export_holds_my_data_and_no_secrets(idp, alice):
     _verified(idp, alice)
+    idp.app.extensions["yitong.idp"]["organisations"].register(
+        uscc="91120116MA05JQXX0Q", name="天津某某科技有限公司", legal_representative_sub=alice.sub,
+        acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="cn_legal_person_library", evidence={})
     idp.app.extensions["yitong.idp"]["lifecycle"].record_consent(alice.sub, "pipl-registration", "v-test")
     web = idp.app.test_client()
     assert web.get("/account/data/export").status_code == 302
@@ -178,6 +181,9 @@ def test_export_holds_my_data_and_no_secrets(idp, alice):
     assert data["profile"]["sub"] == alice.sub and data["profile"]["phone"] == PHONE
     assert data["identity"]["id_number"] == "110105********002X" and data["identity"]["evidence"]["type"]
     assert data["privacy_consents"][0]["version"] == "v-test"
+    assert data["organisations"] == [{"uscc": "91120116MA05JQXX0Q", "name": "天津某某科技有限公司",
+                                      "role": "legal_representative", "acr": "urn:yitong:loa:2",
+                                      "verified_at": data["organisations"][0]["verified_at"]}]
     assert any(e["event"] == "login.success" for e in data["audit_events"])
     text = response.get_data(as_text=True)
     with idp.home.engine.connect() as conn:
@@ -202,6 +208,8 @@ def test_deletion_erases_pii_keeps_the_tombstone_and_audit_and_revokes_everythin
     login(web, "alice")
     login(other, "alice")
     client, tokens = refresh_token_of(idp, web)
+    idp.accounts.enrol_totp(alice.sub, "JBSWY3DPEHPK3PXP")  # a second factor, to be erased too
+    assert idp.accounts.get(alice.sub).has_totp
     assert delete(web, confirm=None).status_code == 400
     assert delete(web, password="wrong password!").status_code == 401
     assert idp.accounts.get(alice.sub) is not None
@@ -212,7 +220,8 @@ def test_deletion_erases_pii_keeps_the_tombstone_and_audit_and_revokes_everythin
         assert conn.execute(select(identities_table)).first() is None
         grants = conn.execute(select(grants_table).where(grants_table.c.sub == alice.sub)).all()
         audit_subs = {r.event for r in conn.execute(select(audit_table).where(audit_table.c.sub == alice.sub))}
-    assert (row.username, row.phone, row.name, row.password_hash, row.totp_secret_wrapped) == (None,) * 5
+    assert (row.username, row.phone, row.name, row.password_hash, row.totp_secret_wrapped,
+            row.recovery_hashes) == (None,) * 6
     assert row.disabled and row.deleted_at is not None
     assert grants and all(g.revoked_at is not None for g in grants)
     assert {"login.success", "user.deleted"} <= audit_subs  # the audit trail names the tombstone sub
