@@ -12,8 +12,10 @@ COPY migrations ./migrations
 RUN python -m venv /opt/yitong && /opt/yitong/bin/pip install --no-cache-dir '.[postgres]'
 
 FROM python:3.11-slim-bookworm
-# libssl3 provides the OpenSSL 3 libcrypto that the native SM2 backend loads.
-RUN apt-get update && apt-get install -y --no-install-recommends libssl3 && rm -rf /var/lib/apt/lists/* \
+# libssl3: the OpenSSL 3 libcrypto that the native SM2 backend loads; fonts-noto-cjk: the CJK font
+# seal images are drawn with (YITONG_SEAL_FONT); poppler-utils: page thumbnails in verification reports.
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 fonts-noto-cjk poppler-utils \
+ && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/yitong --create-home yitong
 COPY --from=build /opt/yitong /opt/yitong
 ENV PATH=/opt/yitong/bin:$PATH YITONG_HOME=/var/lib/yitong

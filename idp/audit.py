@@ -28,6 +28,7 @@ EVENTS = (
     # self-service accounts (issue 5): sign-up, SMS codes, password reset, phone change, privacy
     "sms.sent", "sms.throttled", "sms.code_failed", "user.registered", "privacy.consented", "password.reset",
     "phone.changed", "reauth.failure", "user.data_exported", "user.deleted",
+    "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
 )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from keys.storage import UTCDateTime, new_metadata
@@ -214,4 +215,43 @@ privacy_consents_table = Table(
     Column("version", String(32), nullable=False),
     Column("consented_at", UTCDateTime, nullable=False),
     Index("ix_idp_privacy_consents_sub", "sub"),
+)
+
+# Agents (经办人, issue 5): natural persons an organisation authorises to act for it. Granted by the
+# legal representative (or an agent with the ``admin`` role), active once the agent accepts, until
+# ``expires_at`` or revocation. A new authorisation is a new row (history stays); at most one open
+# (pending or active) row per organisation and person, enforced by a partial unique index.
+agents_table = Table(
+    "idp_agents",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("uscc", String(18), nullable=False),
+    Column("agent_sub", String(64), nullable=False),
+    Column("roles", JSON, nullable=False),  # ["*"] (all services) or named roles/scopes
+    Column("status", String(16), nullable=False),  # pending / active / declined / revoked / expired
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("granted_by", String(64), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),  # accepted or declined
+    Column("revoked_by", String(64), nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_idp_agents_uscc", "uscc"),
+    Index("ix_idp_agents_agent_sub", "agent_sub"),
+    Index("uq_idp_agents_open", "uscc", "agent_sub", unique=True,
+          sqlite_where=text("status IN ('pending', 'active')"),
+          postgresql_where=text("status IN ('pending', 'active')")),
+)
+
+# Acting for an organisation: the choice made at /authorize (scope ``org``), bound to the code and
+# then to the grant it produced. ``agent_id`` None = acting as the legal representative.
+acting_table = Table(
+    "idp_acting",
+    metadata,
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("grant_id", String(64), nullable=True, unique=True),
+    Column("sub", String(64), nullable=False),
+    Column("uscc", String(18), nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_idp_acting_agent_id", "agent_id"),
 )

@@ -28,7 +28,7 @@ from keys import jose
 from keys.storage import utcnow
 
 CODE_LIFETIME = timedelta(minutes=1)
-SCOPES = ["openid", "profile", "phone", "offline_access"]
+SCOPES = ["openid", "profile", "phone", "offline_access", "org"]
 
 
 @dataclass
@@ -72,6 +72,7 @@ class RefreshCredential:
     """A refresh token as Authlib's TokenMixin sees it (already used by the time we return it)."""
 
     grant: Grant
+    org: dict | None = None  # the grant's live ``org`` claim when it acts for an organisation
 
     def check_client(self, client: Client) -> bool:
         return client.client_id == self.grant.client_id
@@ -130,6 +131,7 @@ class IdpServer(AuthorizationServer):
         super().__init__(query_client=clients.get, save_token=lambda token, request: None)
         self.clients, self.accounts, self.tokens, self.issuer = clients, accounts, tokens, issuer
         self.scopes_supported = SCOPES
+        self.agents = None  # idp.agents.Agents (acting for an organisation, scope org), set by create_server
 
     def create_oauth2_request(self, request):
         """Authlib's Flask server always wraps the global request; a pushed authorization request
@@ -186,11 +188,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             conn.execute(insert(codes_table).values(
                 code_hash=token_hash(code), client_id=request.client.client_id, sub=request.user.sub,
                 sid=session.sid, redirect_uri=payload.get("redirect_uri") or request.client.redirect_uris[0],
-                scope=request.payload.scope or "", nonce=payload.get("nonce"),
+                scope=request.scope or "", nonce=payload.get("nonce"),
                 code_challenge=payload.get("code_challenge"),
                 code_challenge_method=payload.get("code_challenge_method"), resource=payload.get("resource"),
                 acr=session.acr, auth_time=session.auth_time, expires_at=utcnow() + CODE_LIFETIME,
                 used_at=None, grant_id=None))
+            acting = g.get("yitong_acting")  # the organisation chosen at /authorize (scope org), if any
+            if acting is not None and self.server.agents is not None:
+                self.server.agents.bind_code(conn, token_hash(code), request.user.sub, acting)
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
         engine = self.server.tokens.engine
@@ -217,6 +222,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         code: CodeRecord = self.request.authorization_code
         tokens: Tokens = self.server.tokens
+        agents = self.server.agents
+        binding = agents.binding_of_code(code.code_hash) if agents is not None else None
+        org = agents.live_claim(binding) if binding is not None else None
+        if binding is not None and org is None:  # the agent was revoked or expired since the choice
+            from authlib.oauth2.rfc6749 import InvalidGrantError
+
+            raise InvalidGrantError("the authorisation to act for the organisation is no longer valid")
         grant = tokens.new_grant(client_id=code.client_id, sub=code.sub, sid=code.sid, scope=code.scope,
                                  resource=code.resource, acr=code.acr, auth_time=code.auth_time,
                                  dpop_jkt=_dpop_jkt())
@@ -224,12 +236,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             claimed = conn.execute(update(codes_table).where(
                 codes_table.c.code_hash == code.code_hash, codes_table.c.used_at.is_(None))
                 .values(used_at=utcnow(), grant_id=grant.grant_id)).rowcount
+            if claimed and binding is not None:
+                agents.bind_grant(conn, code.code_hash, grant.grant_id)
         if not claimed:  # a concurrent second use won the race: refuse and revoke
             tokens.revoke_grant(grant.grant_id)
             from authlib.oauth2.rfc6749 import InvalidGrantError
 
             raise InvalidGrantError("the authorization code was already used")
-        return _token_response(tokens, grant, self.request.client, include_refresh_token)
+        return _token_response(tokens, grant, self.request.client, include_refresh_token, org=org)
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -238,7 +252,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
         grant = self.server.tokens.use_refresh_token(refresh_token, self.request.client.client_id, _dpop_jkt())
-        return RefreshCredential(grant) if grant else None
+        if grant is None:
+            return None
+        agents = self.server.agents
+        binding = agents.binding_of_grant(grant.grant_id) if agents is not None else None
+        org = agents.live_claim(binding) if binding is not None else None
+        if binding is not None and org is None:  # a revoked or expired agent: the grant ends here
+            self.server.tokens.revoke_grant(grant.grant_id)
+            return None
+        return RefreshCredential(grant, org)
 
     def authenticate_user(self, credential: RefreshCredential) -> User | None:
         return self.server.accounts.get(credential.grant.sub)
@@ -247,8 +269,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass  # already marked used in authenticate_refresh_token (atomically)
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        grant: Grant = self.request.refresh_token.grant
-        return _token_response(self.server.tokens, grant, self.request.client, True, scope=scope)
+        credential: RefreshCredential = self.request.refresh_token
+        return _token_response(self.server.tokens, credential.grant, self.request.client, True, scope=scope,
+                               org=credential.org)
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -271,11 +294,13 @@ def _dpop_jkt() -> str | None:
     return g.get("dpop_jkt")
 
 
-def _token_response(tokens: Tokens, grant: Grant, client: Client, refresh: bool, scope: str | None = None) -> dict:
+def _token_response(tokens: Tokens, grant: Grant, client: Client, refresh: bool, scope: str | None = None,
+                    org: dict | None = None) -> dict:
     granted = scope or grant.scope
     jkt = _dpop_jkt()
     access = tokens.access_token(grant, client_id=client.client_id, scope=granted, resource=grant.resource,
-                                 acr=grant.acr, auth_time=grant.auth_time, sub=grant.sub, dpop_jkt=jkt)
+                                 acr=grant.acr, auth_time=grant.auth_time, sub=grant.sub, dpop_jkt=jkt,
+                                 org=org if "org" in granted.split() else None)
     token = {"access_token": access, "token_type": "DPoP" if jkt else "Bearer",
              "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()), "scope": granted}
     if refresh and client.check_grant_type("refresh_token"):
@@ -303,16 +328,22 @@ class YitongOpenIDCode(OpenIDCode):
         amr = self._accounts.session_amr(code.sid) if code else None
         if amr:
             claims["amr"] = amr
+        agents = self._agents
+        if code is not None and agents is not None and "org" in token["scope"].split():
+            org = agents.live_claim(agents.binding_of_code(code.code_hash))
+            if org:
+                claims["org"] = org
         return self.server_tokens(request).id_token(
             client_id=client.client_id, alg=alg, sub=subject,
             claims=claims, nonce=code.nonce if code else None,
             auth_time=code.auth_time if code else None, acr=code.acr if code else None,
             sid=code.sid if code else None, at_hash=at_hash)
 
-    def __init__(self, tokens: Tokens, accounts: Accounts) -> None:
+    def __init__(self, tokens: Tokens, accounts: Accounts, agents=None) -> None:
         super().__init__(require_nonce=False)
         self._tokens = tokens
         self._accounts = accounts
+        self._agents = agents
 
     def server_tokens(self, request) -> Tokens:
         return self._tokens
@@ -332,6 +363,18 @@ def user_claims(user: User, scope: str) -> UserInfo:
     return info
 
 
+def _acting_holds(server: IdpServer, *, access_jti: str | None = None, grant_id: str | None = None) -> bool:
+    """False when the token acts for an organisation and that authorisation no longer holds (agent
+    revoked or expired, or no longer the legal representative); checked at every introspection."""
+    agents = server.agents
+    if agents is None:
+        return access_jti is None  # an org claim we cannot check is not trusted
+    binding = agents.binding_of_access_token(access_jti) if access_jti else agents.binding_of_grant(grant_id)
+    if access_jti and binding is None:
+        return False  # an access token with an org claim always has a binding
+    return binding is None or agents.live_claim(binding) is not None
+
+
 class Introspection(IntrospectionEndpoint):
     """RFC 7662: any authenticated client may introspect (resource servers are clients too)."""
 
@@ -341,10 +384,12 @@ class Introspection(IntrospectionEndpoint):
         tokens: Tokens = self.server.tokens
         if token_type_hint != "refresh_token":
             claims = tokens.check_access_token(token_string, any_audience=True)
+            if claims and claims.get("org") and not _acting_holds(self.server, access_jti=claims.get("jti")):
+                return None  # acting for an organisation through an agent since revoked or expired
             if claims:
                 return TokenView("access", claims=claims)
         grant, active = tokens.peek_refresh_token(token_string)
-        if grant and active:
+        if grant and active and _acting_holds(self.server, grant_id=grant.grant_id):
             return TokenView("refresh", grant=grant)
         return None
 
@@ -377,10 +422,12 @@ class Revocation(RevocationEndpoint):
 
 
 def create_server(clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str,
-                  assertion_replay) -> IdpServer:
+                  assertion_replay, agents=None) -> IdpServer:
     server = IdpServer(clients, accounts, tokens, issuer)
+    server.agents = agents
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(issuer, assertion_replay))
-    server.register_grant(AuthorizationCodeGrant, [S256Only(required=False), YitongOpenIDCode(tokens, accounts)])
+    server.register_grant(AuthorizationCodeGrant, [S256Only(required=False),
+                                                   YitongOpenIDCode(tokens, accounts, agents)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Introspection)

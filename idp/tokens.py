@@ -152,7 +152,7 @@ class Tokens:
     # -- access tokens (RFC 9068) ---------------------------------------------------------------------
     def access_token(self, grant: Grant | None, *, client_id: str, scope: str, resource: str | None,
                      acr: str | None = None, auth_time: int | None = None, sub: str | None = None,
-                     dpop_jkt: str | None = None) -> str:
+                     dpop_jkt: str | None = None, org: dict | None = None) -> str:
         now = int(time.time())
         jti = secrets.token_urlsafe(16)
         claims = {
@@ -166,6 +166,8 @@ class Tokens:
             claims["auth_time"] = auth_time
         if dpop_jkt:
             claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1: only the holder of that key may use it
+        if org:
+            claims["org"] = org  # DESIGN.md: acting for an organisation (idp/agents.py)
         with self.engine.begin() as conn:
             conn.execute(insert(access_tokens_table).values(
                 jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,

@@ -14,6 +14,7 @@ from flask import Flask, Request, current_app, g, jsonify, redirect, render_temp
 from idp import (
     acr,
     admin_api,
+    agents_web,  # registers /account/agents and /authorize/organisation on bp; org_step below
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
     privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
@@ -22,6 +23,7 @@ from idp import (
     registration_pages,  # registers /register (sign-up), /password/reset and /account/phone on bp
 )
 from idp.accounts import Accounts
+from idp.agents import Agents
 from idp.audit import Audit
 from idp.backchannel_logout import logout_token_claims
 from idp.certlogin import CertificateLogin, CertLoginConfig
@@ -89,7 +91,7 @@ def discovery():
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": ["ES256", "RS256", "SM2"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "sid",
-                             "preferred_username", "name", "phone_number", "phone_number_verified"],
+                             "preferred_username", "name", "phone_number", "phone_number_verified", "org"],
         "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login"],
@@ -289,11 +291,18 @@ def authorize():
         answered = _consent_step(grant, args, user)
         if answered is not None:
             return answered
+        org = agents_web.org_step(grant, args, user)  # scope org: whom the person acts for
+        if org.error is not None:
+            return _authorize_error(org.error)
+        if org.page is not None:
+            return org.page
     except _Stop as stop:
         return stop.response
     session.pop("fresh_login", None)
     session.pop("consent_decision", None)
+    session.pop("org_choice", None)
     g.yitong_session = sso
+    g.yitong_acting = org.acting
     if request_uri:
         services()["par"].mark_used(request_uri)
     response = server.create_authorization_response(request=grant.request, grant=grant, grant_user=user)
@@ -405,6 +414,16 @@ def userinfo():
     if user is None:
         return jsonify(error="invalid_token"), 401
     info = dict(user_claims(user, claims["scope"]))
+    if claims.get("org") and "org" in claims["scope"].split():
+        agents: Agents = services()["agents"]
+        org = agents.live_claim(agents.binding_of_access_token(claims.get("jti")))
+        if org is None:  # the agent was revoked or expired: this token no longer acts for anyone
+            response = jsonify(error="invalid_token", error_description="the authorisation to act for the "
+                                                                        "organisation has ended")
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return response
+        info["org"] = org
     info["sub"] = services()["tokens"].subject_for(services()["clients"].get(claims.get("client_id", "")), user.sub)
     return jsonify(info)
 
@@ -493,12 +512,16 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
     tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))
+    identities = Identities(engine, keystore)
+    organisations = Organisations(engine)
+    agents = Agents(engine, organisations, identities, tokens)  # issue 5: agents, acting (scope org)
     secure = issuer.startswith("https://")
     app.secret_key = keystore.secret("flask-session")
     app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure)
     app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer,
-                                                            runtime.replay_cache("client-assertion")), "issuer": issuer,
+                                                            runtime.replay_cache("client-assertion"), agents),
+                                    "issuer": issuer, "agents": agents,
                                     "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
                                     "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
                                     "captcha_key": keystore.secret("captcha"),
@@ -510,8 +533,8 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "jobs": runtime.jobs, "dcr_initial_token": dcr_initial_token,
                                     # real name (issue 5): identity sources, verified identities, attempt limit
                                     "connectors": build_connectors(connectors, runtime),
-                                    "identities": Identities(engine, keystore),
-                                    "organisations": Organisations(engine),
+                                    "identities": identities,
+                                    "organisations": organisations,
                                     "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
                                                                              realname.WINDOW),
                                     "organisation_limiter": runtime.rate_limiter("organisation-register",

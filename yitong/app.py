@@ -154,6 +154,7 @@ def _summary(settings: Settings, home: Home) -> dict:
         "home": str(settings.home),
         "cas": _ca_names(home),
         "tsa": "SM2" if settings.tsa_algorithm == "sm2" else "ECDSA P-256",
+        "baselib": settings.baselib_mount,
     }
 
 

@@ -1,7 +1,7 @@
 """idp: self-service accounts — SMS one-time codes, privacy consents, account deletion tombstones
 
 Revision ID: 0013_idp_accounts
-Revises: 0011_idp_organisations
+Revises: 0012_idp_agents
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from keys.storage import UTCDateTime
 
 revision = "0013_idp_accounts"
-down_revision = "0011_idp_organisations"
+down_revision = "0012_idp_agents"
 branch_labels = None
 depends_on = None
 

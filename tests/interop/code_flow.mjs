@@ -2,12 +2,13 @@
 //
 // INTEROP_PARAMS: {issuer, client_id, client_secret?, auth: "basic"|"post"|"none", redirect_uri,
 //                  post_logout_redirect_uri, scope, login, password,
-//                  introspector: {client_id, client_secret, auth}}  (a confidential client)
+//                  introspector: {client_id, client_secret, auth}, org?}  (a confidential client;
+//                  org: what to choose when the provider asks whom the person acts for, a USCC or 'self')
 // Prints {"steps": {...}} (see lib.mjs). Each authorization below runs in the same browser, so the
 // first one signs in on the login form and the later ones ride on the SSO session.
 import { Browser, client, codeRequest, discover, finish, jwtHeader, params, step } from './lib.mjs'
 
-const browser = new Browser({ login: params.login, password: params.password })
+const browser = new Browser({ login: params.login, password: params.password, org: params.org })
 let config
 let introspector
 
@@ -15,8 +16,8 @@ let introspector
 async function authorize(extra = {}) {
   const { parameters, checks } = await codeRequest(params)
   const url = client.buildAuthorizationUrl(config, { ...parameters, ...extra })
-  const { callback, chain, sawLoginForm, sawConsent } = await browser.authorize(url, params.redirect_uri)
-  return { url, callback: new URL(callback), chain, sawLoginForm, sawConsent, checks }
+  const { callback, chain, sawLoginForm, sawConsent, sawOrgChooser } = await browser.authorize(url, params.redirect_uri)
+  return { url, callback: new URL(callback), chain, sawLoginForm, sawConsent, sawOrgChooser, checks }
 }
 
 /** authorizationCodeGrant: checks iss (RFC 9207), state, PKCE, and the ID token (signature, claims, nonce). */
@@ -59,6 +60,7 @@ await step('login', async () => {
     chain: first.chain,
     saw_login_form: first.sawLoginForm,
     saw_consent: first.sawConsent,
+    saw_org_chooser: first.sawOrgChooser,
     callback_params: Object.fromEntries([...first.callback.searchParams].map(([k, v]) => [k, k === 'code' ? '<code>' : v])),
     expected_state: first.checks.expectedState,
     authorization_request: Object.fromEntries(new URL(first.url).searchParams),

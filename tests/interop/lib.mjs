@@ -118,9 +118,10 @@ export function jwtHeader(jwt) {
 
 // -- a minimal browser: cookies, manual redirects, the login form -------------------------------------
 export class Browser {
-  constructor({ login, password }) {
+  constructor({ login, password, org }) {
     this.login = login
     this.password = password
+    this.org = org ?? 'self' // the choice on the organisation page (scope org): a USCC or 'self'
     this.cookies = new Map()
   }
 
@@ -158,6 +159,7 @@ export class Browser {
     const chain = []
     let sawLoginForm = false
     let sawConsent = false
+    let sawOrgChooser = false
     let current = new URL(url)
     let request = {}
     for (let hop = 0; hop < 12; hop++) {
@@ -165,16 +167,22 @@ export class Browser {
       chain.push(`${request.method ?? 'GET'} ${current.pathname} -> ${response.status}`)
       if (response.status >= 300 && response.status < 400) {
         const location = new URL(response.headers.get('location'), current)
-        if (location.href.startsWith(stopPrefix)) return { callback: location.href, chain, sawLoginForm, sawConsent }
+        if (location.href.startsWith(stopPrefix)) {
+          return { callback: location.href, chain, sawLoginForm, sawConsent, sawOrgChooser }
+        }
         current = location
         request = {}
         continue
       }
       const html = await response.text()
       const form = html.match(/<form method="post" action="([^"]+)"/)?.[1]
-      if (response.status === 200 && !request.method && (form === '/login' || form === '/consent')) {
+      const known = ['/login', '/consent', '/authorize/organisation']
+      if (response.status === 200 && !request.method && known.includes(form)) {
         const fields = { csrf: formField(html, 'csrf'), return_to: formField(html, 'return_to') }
-        if (form === '/login') {
+        if (form === '/authorize/organisation') {
+          sawOrgChooser = true
+          fields.org = this.org
+        } else if (form === '/login') {
           sawLoginForm = true
           Object.assign(fields, { login: this.login, password: this.password })
         } else {

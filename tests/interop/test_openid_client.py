@@ -54,7 +54,10 @@ NODE_TIMEOUT = 60
 # Journeys of code_flow.mjs, one per way a relying party authenticates at the token endpoint.
 CODE_FLOW_CLIENTS = ["secret_basic", "secret_post", "public"]
 AUTH_OF = {"secret_basic": "basic", "secret_post": "post", "public": "none", "pairwise": "basic"}
-USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave", "pairwise": "erin"}
+USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave", "org": "erin",
+           "pairwise": "frank"}
+# The org journey: erin is the real-name legal representative of this organisation and acts for it.
+ORG = {"uscc": "91110000600037341L", "name": "北京一通科技有限公司"}
 
 
 @dataclass
@@ -117,6 +120,11 @@ def provider(tmp_path_factory) -> Provider:
          "authorization_code", "--grant", "refresh_token", "--scope", "openid profile offline_access",
          "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks_file), "--json"], env),
         "yitong client create (advanced)"))
+    clients["org"] = json.loads(check_run(run_yitong(
+        ["client", "create", "--name", "RP org", "--redirect-uri", f"{rp_base}/cb", "--post-logout-redirect-uri",
+         f"{rp_base}/bye", "--grant", "authorization_code", "--grant", "refresh_token", "--scope",
+         "openid profile org offline_access", "--json"], env), "yitong client create (org)"))
+    _erin_represents_org(env)
     clients["service"] = json.loads(check_run(run_yitong(
         ["client", "create", "--name", "Seal service", "--grant", "client_credentials", "--scope", "seal:read",
          "--json"], env), "yitong client create (service)"))
@@ -132,6 +140,30 @@ def provider(tmp_path_factory) -> Provider:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def _erin_represents_org(env: dict) -> None:
+    """erin's real name verified (loa:2) and ORG registered with her as legal representative, through
+    the IdP's own services on the provider's home (the base-library pages are tested in tests/idp)."""
+    from idp.accounts import Accounts
+    from idp.identity import Identities, Organisations
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home = Home(Settings.from_env(env))
+    try:
+        accounts = Accounts(home.engine)
+        erin = accounts.authenticate("erin", PASSWORD)
+        assert erin is not None, "yitong user create made erin"
+        Identities(home.engine, home.keystore()).bind(erin.sub, id_type="resident", name="张三",
+                                                      id_number="11010519491231002X", trust_framework="test",
+                                                      evidence={})
+        accounts.set_level(erin.sub, "urn:yitong:loa:2")
+        Organisations(home.engine).register(uscc=ORG["uscc"], name=ORG["name"], legal_representative_sub=erin.sub,
+                                            acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="test",
+                                            evidence={})
+    finally:
+        home.engine.dispose()
 
 
 def _es256_jwk() -> dict:
@@ -181,6 +213,12 @@ def journeys(node, provider) -> dict[str, dict]:
     runs |= {f"service_{auth}": ("service.mjs", {**_params(provider, "service"), "auth": auth})
              for auth in ("basic", "post")}
     runs["advanced"] = ("advanced.mjs", _params(provider, "advanced"))
+    org = provider.clients["org"]
+    runs["org"] = ("code_flow.mjs", {**_params(provider, "secret_basic"), "client_id": org["client_id"],
+                                     "client_secret": org["client_secret"], "login": USER_OF["org"],
+                                     "scope": "openid profile org offline_access", "org": ORG["uscc"],
+                                     "introspector": {"client_id": org["client_id"],
+                                                      "client_secret": org["client_secret"], "auth": "basic"}})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
     env["NODE_EXTRA_CA_CERTS"] = str(provider.ca_file)
     processes = {
@@ -515,12 +553,28 @@ def test_a_dpop_bound_refresh_token_refreshes_only_with_the_bound_key(journeys):
     assert refreshed["token_type"].lower() == "dpop" and refreshed["rotated"] is True
 
 
+# -- acting for an organisation (scope org) ------------------------------------------------------------------
+def test_the_org_claim_reaches_openid_client_in_the_id_token_userinfo_and_introspection(journeys):
+    steps = journeys["org"]
+    login = passed(steps, "login")
+    assert login["saw_org_chooser"] is True
+    assert login["chain"] == ["GET /authorize -> 302", "GET /login -> 200", "POST /login -> 302",
+                              "GET /authorize -> 200", "POST /consent -> 302", "GET /authorize -> 200",
+                              "POST /authorize/organisation -> 302", "GET /authorize -> 302"]
+    expected = {**ORG, "roles": ["legal_representative"], "acting_as": True}
+    granted = passed(steps, "code_grant")
+    assert granted["claims"]["org"] == expected  # an ID token openid-client validated
+    assert "org" in granted["scope"].split()
+    assert passed(steps, "userinfo")["org"] == expected
+    assert passed(steps, "introspect_access")["org"] == expected
+
+
 # -- pairwise subjects (OIDC Core §8.1) -------------------------------------------------------------------------
 def test_a_pairwise_client_gets_a_per_client_sub_that_openid_client_accepts_and_tokens_keep_the_stable_one(
         journeys, provider):
     steps = journeys["pairwise"]
     pairwise = passed(steps, "code_grant")["claims"]["sub"]  # the ID token passed openid-client's checks
-    stable = provider.subs["erin"]
+    stable = provider.subs["frank"]
     assert pairwise != stable and len(pairwise) >= 40
     assert passed(steps, "userinfo")["sub"] == pairwise  # openid-client checks userinfo sub == ID token sub
     assert passed(steps, "introspect_access")["sub"] == stable  # access tokens: the stable sub (token contract)

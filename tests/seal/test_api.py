@@ -359,3 +359,16 @@ def test_dpop_bound_token_needs_its_proof(api):
         "Content-Type": "application/pdf", "Authorization": f"DPoP {access}", "DPoP": proof}), 401,
         "invalid_dpop_proof")
     assert usage_count(api) == before + 1
+
+
+def test_a_person_at_loa3_seals_with_their_personal_seal(api):
+    """After an operator raises zhangsan to loa:3 (a new sign-in), the same request is allowed and logged."""
+    assert run_yitong(["user", "set-level", api["sub"], "urn:yitong:loa:3", "--reason", "test: bank 4-factor"],
+                      api["env"]).returncode == 0
+    bearer = person_token(api)
+    before = usage_count(api)
+    status, _, body = sign(api, api["person"], bearer)
+    assert status == 200 and body.startswith(b"%PDF"), (status, body[:300])
+    assert usage_count(api) == before + 1
+    assert run_yitong(["user", "set-level", api["sub"], "urn:yitong:loa:1", "--reason", "test: back to loa:1"],
+                      api["env"]).returncode == 0

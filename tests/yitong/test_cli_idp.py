@@ -47,7 +47,9 @@ def test_client_lifecycle_and_its_audit_trail(env):
     assert made.returncode == 0, made.stderr
     info = json.loads(made.stdout)
     assert info["redirect_uris"] == ["https://portal.example.gov.cn/cb"] and len(info["client_secret"]) >= 40
-    shown = json.loads(run_yitong(["client", "show", info["client_id"]], env).stdout)
+    show = run_yitong(["client", "show", info["client_id"]], env)
+    assert show.returncode == 0, show.stderr
+    shown = json.loads(show.stdout)
     assert "client_secret" not in shown and shown["scope"] == "openid profile"
     rotated = json.loads(run_yitong(["client", "rotate-secret", info["client_id"], "--json"], env).stdout)
     assert rotated["client_secret"] != info["client_secret"]

@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import baselib, certlogin, crypto, db, idp, keys, pki, seal, serve, verify
+from yitong.cli import baselib, certlogin, crypto, db, idp, keys, org, pki, seal, serve, verify
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -47,6 +47,7 @@ cli.add_command(baselib.baselib)
 cli.add_command(verify.verify)
 cli.add_command(certlogin.cert_login)
 cli.add_command(seal.seal)
+cli.add_command(org.org)
 
 
 def _fail(message: str, code: int) -> None:

@@ -1,0 +1,205 @@
+"""Pages for agents (经办人) and acting for an organisation (idp/agents.py holds the rules).
+
+- ``/account/agents`` (signed-in people; zh-CN/en; CSRF; never cached): the legal
+  representative — or an agent with the ``admin`` role — sees the organisation's agents
+  (pending / active / expired / declined / revoked), grants one by login name or phone (roles and
+  an expiry date: valid to the end of that day, China Standard Time) and revokes; an invited
+  person accepts or declines; an agent sees the organisations they act for and may give one up.
+  Every change is audited (``agent.granted``, ``.accepted``, ``.declined``, ``.revoked``,
+  ``.refused``) with who, the organisation's USCC, the agent's sub, roles and expiry.
+- ``/authorize/organisation``: during an authorization request with scope ``org`` the person
+  chooses whom to act for — every organisation they represent or are an active agent of, or
+  themselves; the choice (``acting.chosen``) is bound to the code by /authorize.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from urllib.parse import urlencode
+
+from flask import redirect, render_template, request, session
+
+from idp.agents import ADMIN, ALL, Acting, AgentError, Agents
+from idp.consent import SCOPE_LABELS
+from idp.i18n import t
+from idp.web import (
+    audit,
+    bp,
+    csrf_failure,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    error_page,
+    flow_id,
+    safe_return_to,
+    services,
+)
+
+CST = timezone(timedelta(hours=8), "CST")  # expiry dates are China Standard Time days
+MAX_YEARS = 5
+COMMON_ROLES = (
+    (ALL, "全部业务", "All services"),
+    ("seal_keeper", "用印（电子印章）", "Use the organisation's e-seals"),
+    (ADMIN, "管理经办人", "Manage agents"),
+)
+SCOPE_LABELS.setdefault("org", ("代表单位（选择以哪个单位身份办理）", "Act for an organisation you choose"))
+SELF = "self"
+
+
+def _agents() -> Agents:
+    return services()["agents"]
+
+
+def _expiry(value: str) -> datetime:
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise AgentError("bad_expiry", "请输入有效期（年-月-日）", "Enter the expiry as a date (YYYY-MM-DD)") from None
+    today = datetime.now(CST).date()
+    if day < today or day > today + timedelta(days=365 * MAX_YEARS + 2):
+        raise AgentError("bad_expiry", f"有效期须在今天到 {MAX_YEARS} 年之内",
+                         f"The expiry must be between today and {MAX_YEARS} years from now")
+    return datetime.combine(day + timedelta(days=1), time(0), CST).astimezone(UTC)
+
+
+def _default_expiry() -> str:
+    today = datetime.now(CST).date()
+    return (today + timedelta(days=365)).isoformat()
+
+
+def _names(subs: set[str]) -> dict[str, str]:
+    """Display names for agent subs: the verified name and login name (no ID numbers)."""
+    idp = services()
+    names = {}
+    for sub in subs:
+        user, identity = idp["accounts"].get(sub), idp["identities"].get(sub)
+        login = (user.username or user.phone) if user else ""
+        names[sub] = f"{identity.name if identity else ''} ({login})".strip()
+    return names
+
+
+def _page(status: int = 200, **context):
+    sso = current_session()
+    agents = _agents()
+    options = agents.acting_options(sso.sub)
+    managed = [(o, agents.of_organisation(o.organisation.uscc)) for o in options if o.may_manage]
+    mine = agents.of_person(sso.sub)
+    invitations = [a for a in mine if a.state == "pending"]
+    orgs = {a.uscc: services()["organisations"].get(a.uscc) for a in mine}
+    subs = {a.agent_sub for _, rows in managed for a in rows}
+    user = services()["accounts"].get(sso.sub)
+    identity = services()["identities"].get(sso.sub)
+    return render_template(
+        "idp/agents.html", csrf=session["csrf"], user=user, identity=identity, managed=managed,
+        invitations=invitations, agencies=[o for o in options if o.agent_id], orgs=orgs, names=_names(subs),
+        common_roles=COMMON_ROLES, default_expiry=_default_expiry(), **context,
+    ), status, {"Cache-Control": "no-store"}
+
+
+def _audit_agent(event: str, actor: str, agent, **extra) -> None:
+    audit(event, sub=actor, uscc=agent.uscc, agent_sub=agent.agent_sub, agent_id=agent.agent_id, roles=agent.roles,
+          expires_at=agent.expires_at.isoformat(), **extra)
+
+
+@bp.route("/account/agents", methods=["GET", "POST"])
+def agents_page():
+    sso = current_session()
+    if sso is None:
+        return redirect("/login?" + urlencode({"return_to": "/account/agents"}))
+    csrf_token()
+    if request.method == "GET":
+        return _page()
+    if not csrf_ok():
+        return csrf_failure()
+    action = request.form.get("action", "")
+    agents = _agents()
+    try:
+        if action == "grant":
+            uscc = request.form.get("uscc", "")
+            roles = request.form.getlist("role") + request.form.get("other_roles", "").replace(",", " ").split()
+            agent = agents.grant(actor=sso.sub, uscc=uscc, login=request.form.get("login", ""), roles=roles,
+                                 expires_at=_expiry(request.form.get("expires", "")))
+            _audit_agent("agent.granted", sso.sub, agent)
+            return _page(message=t("已发出授权，经办人接受后生效。",
+                                   "Granted; it takes effect once the agent accepts."))
+        if action in ("accept", "decline"):
+            agent = agents.decide(actor=sso.sub, agent_id=request.form.get("agent_id", ""),
+                                  accept=action == "accept")
+            _audit_agent("agent.accepted" if action == "accept" else "agent.declined", sso.sub, agent)
+            done = t("已接受授权。", "Accepted.") if action == "accept" else t("已拒绝授权。", "Declined.")
+            return _page(message=done)
+        if action == "revoke":
+            agent = agents.revoke(actor=sso.sub, agent_id=request.form.get("agent_id", ""))
+            _audit_agent("agent.revoked", sso.sub, agent)
+            return _page(message=t("授权已撤销，立即生效。", "Revoked, with immediate effect."))
+    except AgentError as error:
+        audit("agent.refused", sub=sso.sub, action=action, reason=error.code,
+              uscc=request.form.get("uscc") or None, agent_id=request.form.get("agent_id") or None)
+        return _page(error.status, error=t(error.zh, error.en), login=request.form.get("login", ""))
+    return _page(400, error=t("未知操作", "Unknown action"))
+
+
+# -- acting for an organisation at /authorize (scope org) ---------------------------------------------------
+@dataclass
+class OrgStep:
+    """What /authorize does about scope ``org``: answer with ``page``, refuse with ``error``, or
+    go on (``acting`` = the organisation chosen, None = as oneself or no org scope)."""
+
+    page: object = None
+    error: object = None
+    acting: Acting | None = None
+
+
+def _chooser(options: list[Acting], return_to: str, client_name: str, status: int = 200, error: str | None = None):
+    return render_template("idp/org_choose.html", options=options, csrf=csrf_token(), return_to=return_to,
+                           client_name=client_name, error=error), status, {"Cache-Control": "no-store"}
+
+
+def org_step(grant, args, user) -> OrgStep:
+    """Called by /authorize after consent. Only when the client was granted scope ``org``."""
+    if "org" not in (grant.request.scope or "").split():
+        return OrgStep()
+    options = _agents().acting_options(user.sub)
+    choice = session.get("org_choice", {}).get(flow_id())
+    if choice == SELF:
+        return OrgStep()
+    if choice is not None:
+        acting = next((o for o in options if o.organisation.uscc == choice), None)
+        if acting is not None:
+            return OrgStep(acting=acting)
+        # revoked or expired between the choice and now: never fall back silently, ask again
+        session.get("org_choice", {}).pop(flow_id(), None)
+        session.modified = True
+        return OrgStep(page=_chooser(options, request.full_path, grant.client.name, 409,
+                                     t("您已不能代表所选单位，请重新选择。",
+                                       "You can no longer act for that organisation; choose again.")))
+    if not options:
+        return OrgStep()  # nothing to choose: the person acts as themselves
+    if "none" in args.get("prompt", "").split():
+        from authlib.oidc.core.errors import InteractionRequiredError
+
+        return OrgStep(error=InteractionRequiredError("choose the organisation to act for",
+                                                      redirect_uri=grant.redirect_uri, redirect_fragment=False))
+    return OrgStep(page=_chooser(options, request.full_path, grant.client.name))
+
+
+@bp.post("/authorize/organisation")
+def choose_organisation():
+    return_to = safe_return_to(request.form.get("return_to"))
+    sso = current_session()
+    if sso is None or return_to == "/":
+        return error_page(t("无法继续", "Cannot continue"),
+                          t("您的登录已结束，请从门户重新开始。",
+                            "Your sign-in has ended; start again from the portal."))
+    if not csrf_ok():
+        return csrf_failure()
+    choice = request.form.get("org", "")
+    options = _agents().acting_options(sso.sub)
+    acting = next((o for o in options if o.organisation.uscc == choice), None)
+    if choice != SELF and acting is None:
+        return _chooser(options, return_to, "", 400, t("请选择列表中的一项。", "Choose one of the listed options."))
+    audit("acting.chosen", sub=sso.sub, uscc=acting.organisation.uscc if acting else None,
+          agent_id=acting.agent_id if acting else None, roles=acting.roles if acting else None)
+    session["org_choice"] = {return_to: choice}
+    return redirect(return_to)
