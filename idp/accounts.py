@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -152,6 +153,62 @@ class Accounts:
                 conn.execute(update(users_table).where(users_table.c.sub == row.sub)
                              .values(password_hash=hash_password(password)))
         return _user(row)
+
+    # -- self-service (issue 5): phone sign-up, password reset, phone change, deletion ---------------
+    def find_by_phone(self, phone: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.phone == phone,
+                                                         users_table.c.disabled.is_(False))).first()
+        return _user(row) if row else None
+
+    def check_password(self, sub: str, password: str) -> bool:
+        """Re-authentication of a signed-in person (same timing for accounts without a password)."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(users_table.c.password_hash).where(
+                users_table.c.sub == sub, users_table.c.disabled.is_(False))).scalar()
+        if not stored:
+            dummy_verify(password)
+            return False
+        return verify_password(stored, password)
+
+    def set_password(self, sub: str, password: str) -> None:
+        user = self.get(sub)
+        if user is None:
+            raise AccountError("no such account")
+        problems = check_password_policy(password, username=user.username, phone=user.phone)
+        if problems:
+            raise AccountError("password refused: " + "; ".join(problems))
+        with self.engine.begin() as conn:
+            conn.execute(update(users_table).where(users_table.c.sub == sub)
+                         .values(password_hash=hash_password(password)))
+
+    def change_phone(self, sub: str, phone: str) -> None:
+        if not PHONE.match(phone):
+            raise AccountError("phone numbers are mainland mobile numbers: 11 digits starting 13-19")
+        try:
+            with self.engine.begin() as conn:
+                changed = conn.execute(update(users_table).where(users_table.c.sub == sub,
+                                                                 users_table.c.disabled.is_(False))
+                                       .values(phone=phone)).rowcount
+        except IntegrityError:
+            raise AccountError("that phone number is already registered") from None
+        if not changed:
+            raise AccountError("no such account")
+
+    def created_at(self, sub: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(users_table.c.created_at).where(users_table.c.sub == sub)).scalar()
+
+    def erase(self, sub: str) -> None:
+        """Account deletion: erase the login names, name, password and second factor; keep the row
+        (disabled, ``deleted_at``) as a tombstone so that audit records still name a subject."""
+        with self.engine.begin() as conn:
+            conn.execute(update(users_table).where(users_table.c.sub == sub).values(
+                username=None, phone=None, name=None, password_hash=None, totp_secret_wrapped=None,
+                recovery_hashes=None, disabled=True, deleted_at=utcnow()))
+
+    def end_all_sessions(self, sub: str) -> list[str]:
+        return self.sessions.end_all(sub)
 
     # -- SSO sessions (idp/sessions.py: database or Redis) ----------------------------------------
     def start_session(self, user: User, amr: list[str], acr: str | None = None) -> tuple[str, Session]:

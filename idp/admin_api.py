@@ -59,7 +59,8 @@ def metadata_from_rfc7591(body: dict, current: dict | None = None) -> dict:
         scope=pick("scope", ""), token_endpoint_auth_method=None if method == "none" else method,
         public=method == "none", post_logout_redirect_uris=list(pick("post_logout_redirect_uris", [])),
         backchannel_logout_uri=pick("backchannel_logout_uri", None),
-        id_token_signed_response_alg=pick("id_token_signed_response_alg", "ES256"), jwks=pick("jwks", None))
+        id_token_signed_response_alg=pick("id_token_signed_response_alg", "ES256"), jwks=pick("jwks", None),
+        subject_type=pick("subject_type", "public"))
 
 
 def _body() -> dict:

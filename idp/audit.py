@@ -25,6 +25,9 @@ EVENTS = (
     "realname.verified", "realname.no_match", "realname.unavailable", "realname.throttled", "realname.refused",
     "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",
     "organisation.refused",
+    # self-service accounts (issue 5): sign-up, SMS codes, password reset, phone change, privacy
+    "sms.sent", "sms.throttled", "sms.code_failed", "user.registered", "privacy.consented", "password.reset",
+    "phone.changed", "reauth.failure", "user.data_exported", "user.deleted",
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
     "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
     "federation.upstream_removed",
@@ -68,6 +71,14 @@ class Audit:
         query = select(audit_table).order_by(audit_table.c.id.desc()).limit(limit)
         if event:
             query = query.where(audit_table.c.event == event)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)
+                for r in reversed(rows)]
+
+    def for_subject(self, sub: str, limit: int = 200) -> list[AuditEvent]:
+        """The latest ``limit`` events about one person, oldest first (for their data export)."""
+        query = select(audit_table).where(audit_table.c.sub == sub).order_by(audit_table.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)

@@ -21,6 +21,7 @@ from keys.storage import utcnow
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose.py)
+SUBJECT_TYPES = ("public", "pairwise")  # OIDC Core §8; pairwise: see idp/pairwise.py
 
 
 class ClientError(ValueError):
@@ -100,6 +101,10 @@ class Client(ClientMixin):
         return self.metadata.get("id_token_signed_response_alg", "ES256")
 
     @property
+    def subject_type(self) -> str:
+        return self.metadata.get("subject_type", "public")
+
+    @property
     def post_logout_redirect_uris(self) -> list[str]:
         return list(self.metadata.get("post_logout_redirect_uris", []))
 
@@ -137,6 +142,7 @@ def build_metadata(
     id_token_signed_response_alg: str = "ES256",
     jwks: dict | None = None,
     release: list[str] = (),
+    subject_type: str = "public",
 ) -> dict:
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
@@ -160,6 +166,12 @@ def build_metadata(
     release = _check_release(release)
     if release:  # the claim set is requested with its scope, which the client must be allowed
         scope = " ".join([*scope.split(), "verified_claims"])
+    if subject_type not in SUBJECT_TYPES:
+        raise ClientError(f"subject_type must be one of {', '.join(SUBJECT_TYPES)}")
+    if subject_type == "pairwise" and len({urlsplit(u).hostname for u in redirect_uris}) > 1:
+        # OIDC Core §8.1: the sector is the redirect URIs' host; several hosts would need a
+        # sector_identifier_uri, which is not supported
+        raise ClientError("a pairwise client's redirect URIs must all be on one host")
     metadata = {
         "redirect_uris": [_check_uri(u, "redirect URI") for u in redirect_uris],
         "grant_types": grant_types,
@@ -178,6 +190,8 @@ def build_metadata(
         metadata["jwks"] = jwks
     if release:
         metadata["yitong_release"] = release  # operators only (idp/assurance.py); RFC 7591 cannot set it
+    if subject_type == "pairwise":
+        metadata["subject_type"] = "pairwise"
     return metadata
 
 

@@ -35,6 +35,8 @@ users_table = Table(
     # TOTP secret wrapped under the master key (AAD binds sub); recovery codes as argon2id hashes.
     Column("totp_secret_wrapped", LargeBinary, nullable=True),
     Column("recovery_hashes", JSON, nullable=True),
+    # Account deletion (issue 5, PIPL art. 47): PII erased, the row kept as a tombstone (audit).
+    Column("deleted_at", UTCDateTime, nullable=True),
 )
 
 clients_table = Table(
@@ -182,6 +184,37 @@ organisations_table = Table(
     Column("evidence", JSON, nullable=False),
     Column("verified_at", UTCDateTime, nullable=False),
     Index("ix_idp_organisations_legal_representative_sub", "legal_representative_sub"),
+)
+
+# One-time SMS codes (issue 5): 6 digits, single use, short expiry, limited attempts. The code and
+# the phone number are stored only as keyed hashes (HMAC-SM3 under a keystore secret: a million
+# codes would be reversed from a plain hash at once); the challenge id travels in the person's
+# signed flow cookie.
+otp_table = Table(
+    "idp_otps",
+    metadata,
+    Column("challenge_id", String(64), primary_key=True),
+    Column("purpose", String(24), nullable=False),
+    Column("phone_hash", LargeBinary, nullable=False),
+    Column("code_hash", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_idp_otps_expires_at", "expires_at"),
+)
+
+# Consent to the processing of personal information (PIPL art. 14): who consented to which
+# version of which notice, when. Kept after account deletion (proof of lawful processing).
+privacy_consents_table = Table(
+    "idp_privacy_consents",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("sub", String(64), nullable=False),
+    Column("document", String(48), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("consented_at", UTCDateTime, nullable=False),
+    Index("ix_idp_privacy_consents_sub", "sub"),
 )
 
 # Agents (经办人, issue 5): natural persons an organisation authorises to act for it. Granted by the

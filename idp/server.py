@@ -329,6 +329,8 @@ class YitongOpenIDCode(OpenIDCode):
         at_hash = jose.half_hash(token["access_token"], alg) if token.get("access_token") else None
         wanted = assurance.request_for_code(self._tokens.engine, code.code_hash if code else None, "id_token")
         claims = dict(user_claims(request.user, token["scope"], client=client, claims_request=wanted))
+        subject = self._tokens.subject_for(client, request.user.sub)  # pairwise, if the client opted in
+        claims["sub"] = subject
         amr = self._accounts.session_amr(code.sid) if code else None
         if amr:
             claims["amr"] = amr
@@ -338,7 +340,7 @@ class YitongOpenIDCode(OpenIDCode):
             if org:
                 claims["org"] = org
         return self.server_tokens(request).id_token(
-            client_id=client.client_id, alg=alg, sub=request.user.sub,
+            client_id=client.client_id, alg=alg, sub=subject,
             claims=claims, nonce=code.nonce if code else None,
             auth_time=code.auth_time if code else None, acr=code.acr if code else None,
             sid=code.sid if code else None, at_hash=at_hash)
@@ -359,7 +361,8 @@ def user_claims(user: User, scope: str, client: Client | None = None, claims_req
     scopes = set(scope.split())
     info = UserInfo(sub=user.sub)
     if "profile" in scopes:
-        info["preferred_username"] = user.username
+        if user.username:  # OIDC Core §5.3.2: an absent claim is omitted, never null (phone sign-ups)
+            info["preferred_username"] = user.username
         if user.name:
             info["name"] = user.name
     if "phone" in scopes and user.phone:

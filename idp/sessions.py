@@ -7,7 +7,8 @@ on logout; an ended session still answers :meth:`amr` for a short while so that 
 just before a logout yields an ID token that says how the person signed in.
 
 Redis layout (under the runtime's prefix): ``session:cookie:<sha256 hex>`` → sid and
-``session:sid:<sid>`` → JSON {sub, acr, amr, auth_time, cookie, ended}, both with the session's TTL.
+``session:sid:<sid>`` → JSON {sub, acr, amr, auth_time, cookie, ended}, both with the session's TTL,
+and ``session:user:<sub>`` → the set of that person's sids (to end them all on a password reset).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class SessionStore(Protocol):
     def get(self, cookie: str | None) -> Session | None: ...
     def amr(self, sid: str | None) -> list[str] | None: ...
     def end(self, sid: str) -> None: ...
+    def end_all(self, sub: str) -> list[str]: ...
 
 
 def _digest(value: str) -> bytes:
@@ -88,6 +90,15 @@ class DatabaseSessions:
             conn.execute(update(sessions_table).where(sessions_table.c.sid == sid, sessions_table.c.ended_at.is_(None))
                          .values(ended_at=utcnow()))
 
+    def end_all(self, sub: str) -> list[str]:
+        """End every live session of ``sub`` (password reset, account deletion); their sids."""
+        with self.engine.begin() as conn:
+            sids = conn.execute(select(sessions_table.c.sid).where(
+                sessions_table.c.sub == sub, sessions_table.c.ended_at.is_(None))).scalars().all()
+            conn.execute(update(sessions_table).where(sessions_table.c.sub == sub, sessions_table.c.ended_at.is_(None))
+                         .values(ended_at=utcnow()))
+        return list(sids)
+
 
 class RedisSessions:
     """Sessions shared by every worker and host, expiring by themselves (Redis TTLs)."""
@@ -102,6 +113,9 @@ class RedisSessions:
     def _sid_key(self, sid: str) -> str:
         return f"{self._prefix}sid:{sid}"
 
+    def _user_key(self, sub: str) -> str:
+        return f"{self._prefix}user:{sub}"
+
     def start(self, sub: str, acr: str, amr: list[str]) -> tuple[str, Session]:
         cookie, session = _new(sub, acr, amr)
         ttl = int(SESSION_LIFETIME.total_seconds())
@@ -110,6 +124,8 @@ class RedisSessions:
         pipe = self._client.pipeline(transaction=True)
         pipe.set(self._sid_key(session.sid), json.dumps(record), ex=ttl)
         pipe.set(self._cookie_key(cookie), session.sid, ex=ttl)
+        pipe.sadd(self._user_key(sub), session.sid)  # so that end_all finds every session of a person
+        pipe.expire(self._user_key(sub), ttl)
         pipe.execute()
         return cookie, session
 
@@ -138,6 +154,17 @@ class RedisSessions:
         pipe.delete(f"{self._prefix}cookie:{record['cookie']}")
         pipe.set(self._sid_key(sid), json.dumps({**record, "ended": True}), ex=int(ENDED_KEPT.total_seconds()))
         pipe.execute()
+
+    def end_all(self, sub: str) -> list[str]:
+        ended = []
+        for raw in self._client.smembers(self._user_key(sub)):
+            sid = raw.decode() if isinstance(raw, bytes) else raw
+            record = self._record(sid)
+            if record is not None and not record["ended"]:
+                self.end(sid)
+                ended.append(sid)
+        self._client.delete(self._user_key(sub))
+        return ended
 
 
 def open_sessions(engine: Engine, runtime) -> SessionStore:

@@ -99,10 +99,18 @@ class SigningKeys:
 
 
 class Tokens:
-    def __init__(self, engine: Engine, keys: SigningKeys, issuer: str) -> None:
+    def __init__(self, engine: Engine, keys: SigningKeys, issuer: str, pairwise_key: bytes | None = None) -> None:
         self.engine = engine
         self.keys = keys
         self.issuer = issuer
+        self.pairwise_key = pairwise_key  # OIDC Core §8.1 pairwise subjects (idp/pairwise.py)
+
+    def subject_for(self, client, sub: str) -> str:
+        """The ``sub`` a client sees in ID tokens and userinfo (pairwise when it opted in);
+        access tokens always carry the stable ``sub``."""
+        from idp.pairwise import subject_for
+
+        return subject_for(self.pairwise_key, client, sub)
 
     # -- grants ------------------------------------------------------------------------------------
     def new_grant(self, *, client_id: str, sub: str | None, sid: str | None, scope: str,

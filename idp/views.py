@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -17,8 +18,10 @@ from idp import (
     assurance,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
+    privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
     registration,
+    registration_pages,  # registers /register (sign-up), /password/reset and /account/phone on bp
 )
 from idp.accounts import Accounts
 from idp.agents import Agents
@@ -33,11 +36,15 @@ from idp.federation import Upstreams
 from idp.federation import web as federation_web  # noqa: F401  (registers /login/federation/* on bp)
 from idp.i18n import t
 from idp.identity import Identities, Organisations
+from idp.lifecycle import Lifecycle
+from idp.pairwise import SECRET_NAME as PAIRWISE_SECRET
 from idp.par import PushedRequests
 from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
 from idp.security import LoginThrottle
 from idp.server import SCOPES, IdpServer, create_server, user_claims
-from idp.sessions import open_sessions
+from idp.sessions import Session, open_sessions
+from idp.sms import SECRET_NAME as SMS_SECRET
+from idp.sms import OneTimeCodes, open_gateway
 from idp.tokens import SigningKeys, Tokens
 from idp.web import (
     SSO_COOKIE,
@@ -77,7 +84,7 @@ def discovery():
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "SM2"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt",
                                                   "none"],
@@ -217,7 +224,7 @@ def _hinted_user_step(args, user, grant):
 
         raise _Stop(_authorize_error(InvalidRequestError("id_token_hint is not an ID token of this provider",
                                                          redirect_uri=grant.redirect_uri, state=args.get("state"))))
-    return user if claims["sub"] == user.sub else None
+    return user if claims["sub"] == services()["tokens"].subject_for(grant.client, user.sub) else None
 
 
 def _signed_in_user(args, sso):
@@ -425,6 +432,7 @@ def userinfo():
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return response
         info["org"] = org
+    info["sub"] = services()["tokens"].subject_for(services()["clients"].get(claims.get("client_id", "")), user.sub)
     return jsonify(info)
 
 
@@ -436,7 +444,7 @@ def _notify_backchannel(sso, client_ids: set[str]) -> None:
         uri = client.metadata.get("backchannel_logout_uri") if client else None
         if not uri:
             continue
-        claims = logout_token_claims(idp["issuer"], client_id, sso.sub, sso.sid)
+        claims = logout_token_claims(idp["issuer"], client_id, idp["tokens"].subject_for(client, sso.sub), sso.sid)
         token = idp["keys"].sign(claims, client.id_token_signed_response_alg, typ="logout+jwt")
         idp["jobs"].enqueue("idp.backchannel_logout:deliver", uri, token)
 
@@ -486,6 +494,24 @@ def logout():
     return response
 
 
+def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
+    """Issue 5: SMS codes and their limits, sign-up, reset, phone change, export and deletion."""
+    idp = app.extensions["yitong.idp"]
+    settings = app.config.get("YITONG_SETTINGS")
+    gateway = settings.sms_gateway if settings else "outbox"
+    limits = registration_pages
+    idp.update(
+        sms=open_gateway(gateway, settings.sms_outbox if settings else Path("var/sms-outbox.jsonl")),
+        sms_gateway_name=gateway, sms_codes=OneTimeCodes(engine, keystore.secret(SMS_SECRET, 32)),
+        sms_per_ip=runtime.rate_limiter("sms:ip", limits.SMS_PER_IP, limits.SMS_PER_IP_WINDOW),
+        sms_per_phone=runtime.rate_limiter("sms:phone", limits.SMS_PER_PHONE, limits.SMS_PER_PHONE_WINDOW),
+        sms_interval=runtime.rate_limiter("sms:interval", 1, limits.SMS_INTERVAL),
+        reauth_limiter=runtime.rate_limiter("reauth", limits.REAUTH_ATTEMPTS, limits.REAUTH_WINDOW),
+        lifecycle=Lifecycle(engine, idp["accounts"], idp["tokens"], idp["identities"], idp["organisations"],
+                            idp["audit"], on_session_ended=lambda sub, sid, clients: _notify_backchannel(
+                                Session(sid, sub, "", [], 0), clients)))
+
+
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
              dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None,
              cert_login: CertLoginConfig | None = None) -> None:
@@ -493,7 +519,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
-    tokens = Tokens(engine, keys, issuer)
+    tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))
     identities = Identities(engine, keystore)
     organisations = Organisations(engine)
     agents = Agents(engine, organisations, identities, tokens)  # issue 5: agents, acting (scope org)
@@ -530,6 +556,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
         certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
+    _register_self_service(app, engine, keystore, runtime)
     app.register_blueprint(bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(registration.bp)

@@ -58,6 +58,9 @@ class Settings:
     seal_region: str = "120000"
     seal_client_id: str | None = None
     seal_client_secret: str | None = field(default=None, repr=False)
+    # SMS one-time codes (issue 5): the gateway, and the embedded default's outbox file.
+    sms_gateway: str = "outbox"
+    sms_outbox: Path | None = None  # None: $YITONG_HOME/sms-outbox.jsonl
 
     @property
     def embedded(self) -> bool:
@@ -125,6 +128,9 @@ class Settings:
             seal_region=_seal_region(env.get("YITONG_SEAL_REGION")),
             seal_client_id=env.get("YITONG_SEAL_CLIENT_ID") or None,
             seal_client_secret=env.get("YITONG_SEAL_CLIENT_SECRET") or None,
+            sms_gateway=_sms_gateway(env.get("YITONG_SMS_GATEWAY")),
+            sms_outbox=Path(env["YITONG_SMS_OUTBOX"]).expanduser().resolve() if env.get("YITONG_SMS_OUTBOX")
+            else home / "sms-outbox.jsonl",
         )
 
 
@@ -194,6 +200,13 @@ def _baselib_key(inline: str | None, path: str | None) -> bytes | None:
     if len(key) < 16:
         raise SettingsError(f"{name} must hold at least 16 bytes (32 hex digits)")
     return key
+
+
+def _sms_gateway(raw: str | None) -> str:
+    value = (raw or "outbox").strip().lower()
+    if value != "outbox":
+        raise SettingsError(f"YITONG_SMS_GATEWAY must be outbox (the only gateway built in); got {raw!r}")
+    return value
 
 
 def _readable_file(raw: str | None, name: str) -> Path | None:

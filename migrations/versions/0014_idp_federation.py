@@ -2,7 +2,7 @@
 verified_claims requests of the claims parameter
 
 Revision ID: 0014_idp_federation
-Revises: 0012_idp_agents
+Revises: 0013_idp_accounts
 Create Date: 2026-11-28
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from keys.storage import UTCDateTime
 
 revision = "0014_idp_federation"
-down_revision = "0012_idp_agents"
+down_revision = "0013_idp_accounts"
 branch_labels = None
 depends_on = None
 

@@ -31,8 +31,12 @@ def test_a_session_is_kept_where_the_deployment_keeps_state_and_only_as_a_hash(i
     if storage.kind == "postgres":  # with Redis: nothing in the database, the session is in Redis
         client = storage.runtime.store.client
         keys = [k.decode() for k in client.scan_iter(storage.runtime.store.prefix + "session:*")]
-        assert rows == 0 and len(keys) == 2, keys
-        assert not any(cookie.encode() in (client.get(k) or b"") or cookie in k for k in keys)  # hashes only
+        # cookie -> sid, sid -> record, and the person's set of sids (to end them all on a reset)
+        assert rows == 0 and len(keys) == 3, keys
+        assert client.smembers(f"{storage.runtime.store.prefix}session:user:{alice_account.sub}") == \
+            {session.sid.encode()}
+        values = [b"".join(client.smembers(k)) if ":session:user:" in k else client.get(k) or b"" for k in keys]
+        assert not any(cookie.encode() in v for v in values) and not any(cookie in k for k in keys)  # hashes only
     else:
         assert rows == 1
 

@@ -53,8 +53,9 @@ NODE_TIMEOUT = 60
 
 # Journeys of code_flow.mjs, one per way a relying party authenticates at the token endpoint.
 CODE_FLOW_CLIENTS = ["secret_basic", "secret_post", "public"]
-AUTH_OF = {"secret_basic": "basic", "secret_post": "post", "public": "none"}
-USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave", "org": "erin"}
+AUTH_OF = {"secret_basic": "basic", "secret_post": "post", "public": "none", "pairwise": "basic"}
+USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave", "org": "erin",
+           "pairwise": "frank"}
 # The org journey: erin is the real-name legal representative of this organisation and acts for it.
 ORG = {"uscc": "91110000600037341L", "name": "北京一通科技有限公司"}
 
@@ -67,6 +68,7 @@ class Provider:
     clients: dict[str, dict]
     log: Path
     private_jwk: dict  # the private_key_jwt client's signing key (public half registered)
+    subs: dict[str, str]  # username -> the stable sub
 
 
 # -- fixtures -----------------------------------------------------------------------------------------------
@@ -93,17 +95,22 @@ def provider(tmp_path_factory) -> Provider:
 
     chain, key, ca_file = issue_tls_server_certificate(env, tmp)
 
+    subs = {}
     for username in USER_OF.values():
-        check_run(run_yitong(["user", "create", "--username", username, "--password-stdin", "--json"], env,
-                          input=f"{PASSWORD}\n".encode()), f"yitong user create ({username})")
+        subs[username] = json.loads(check_run(run_yitong(["user", "create", "--username", username,
+                                                          "--password-stdin", "--json"], env,
+                                                         input=f"{PASSWORD}\n".encode()),
+                                              f"yitong user create ({username})"))["sub"]
     rp_base = f"http://127.0.0.1:{free_port()}"  # nothing listens: the browser stops at the redirect
     clients = {}
-    for name in CODE_FLOW_CLIENTS:
+    for name in [*CODE_FLOW_CLIENTS, "pairwise"]:
         args = ["client", "create", "--name", f"RP {name}", "--redirect-uri", f"{rp_base}/cb",
                 "--post-logout-redirect-uri", f"{rp_base}/bye", "--grant", "authorization_code",
                 "--grant", "refresh_token", "--scope", "openid profile offline_access", "--json"]
         if name == "public":
             args.append("--public")
+        if name == "pairwise":  # OIDC Core §8.1: a per-client sub in ID tokens and userinfo
+            args += ["--subject-type", "pairwise"]
         clients[name] = json.loads(check_run(run_yitong(args, env), f"yitong client create ({name})"))
     private_jwk = _es256_jwk()
     jwks_file = tmp / "advanced-jwks.json"
@@ -129,7 +136,7 @@ def provider(tmp_path_factory) -> Provider:
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
-        yield Provider(issuer, ca_file, rp_base, clients, log, private_jwk)
+        yield Provider(issuer, ca_file, rp_base, clients, log, private_jwk, subs)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
@@ -202,7 +209,7 @@ def _params(provider: Provider, name: str) -> dict:
 @pytest.fixture(scope="module")
 def journeys(node, provider) -> dict[str, dict]:
     """Run every journey at once (separate browsers, clients and grants); {journey: steps}."""
-    runs = {name: ("code_flow.mjs", _params(provider, name)) for name in CODE_FLOW_CLIENTS}
+    runs = {name: ("code_flow.mjs", _params(provider, name)) for name in [*CODE_FLOW_CLIENTS, "pairwise"]}
     runs |= {f"service_{auth}": ("service.mjs", {**_params(provider, "service"), "auth": auth})
              for auth in ("basic", "post")}
     runs["advanced"] = ("advanced.mjs", _params(provider, "advanced"))
@@ -560,3 +567,16 @@ def test_the_org_claim_reaches_openid_client_in_the_id_token_userinfo_and_intros
     assert "org" in granted["scope"].split()
     assert passed(steps, "userinfo")["org"] == expected
     assert passed(steps, "introspect_access")["org"] == expected
+
+
+# -- pairwise subjects (OIDC Core §8.1) -------------------------------------------------------------------------
+def test_a_pairwise_client_gets_a_per_client_sub_that_openid_client_accepts_and_tokens_keep_the_stable_one(
+        journeys, provider):
+    steps = journeys["pairwise"]
+    pairwise = passed(steps, "code_grant")["claims"]["sub"]  # the ID token passed openid-client's checks
+    stable = provider.subs["frank"]
+    assert pairwise != stable and len(pairwise) >= 40
+    assert passed(steps, "userinfo")["sub"] == pairwise  # openid-client checks userinfo sub == ID token sub
+    assert passed(steps, "introspect_access")["sub"] == stable  # access tokens: the stable sub (token contract)
+    for other in CODE_FLOW_CLIENTS:  # public-subject clients see the stable subs
+        assert passed(journeys[other], "code_grant")["claims"]["sub"] == provider.subs[USER_OF[other]]

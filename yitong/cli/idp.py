@@ -9,7 +9,7 @@ import click
 
 from idp.accounts import AccountError, Accounts
 from idp.audit import Audit
-from idp.clients import AUTH_METHODS, GRANT_TYPES, ClientError, ClientRegistry, build_metadata
+from idp.clients import AUTH_METHODS, GRANT_TYPES, SUBJECT_TYPES, ClientError, ClientRegistry, build_metadata
 from yitong.cli.common import emit_json, open_home
 
 
@@ -91,16 +91,21 @@ def _scopes(values: tuple[str, ...]) -> str:
 @click.option("--release", "releases", multiple=True, type=click.Choice(["verified_claims", "id_number"]),
               help="Release verified_claims (real name and proofing evidence, OIDC4IA) and, inside it, the "
                    "ID number to this client (repeat). Without it neither is ever released.")
+@click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default="public", show_default=True,
+              help="pairwise: ID tokens and userinfo carry a per-client subject (OIDC Core §8); access tokens "
+                   "keep the stable one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the RFC 7591 client information.")
 def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, grants, scopes,
-                  token_endpoint_auth_method, public, id_token_alg, jwks_file, releases, as_json) -> None:
+                  token_endpoint_auth_method, public, id_token_alg, jwks_file, releases, subject_type,
+                  as_json) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
     try:
         metadata = build_metadata(
             redirect_uris=list(redirect_uris), grant_types=list(grants), scope=_scopes(scopes),
             token_endpoint_auth_method=token_endpoint_auth_method, public=public,
             post_logout_redirect_uris=list(post_logout), backchannel_logout_uri=backchannel_logout_uri,
-            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file), release=list(releases))
+            id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file), release=list(releases),
+            subject_type=subject_type)
         created, secret = _registry().create(name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
@@ -154,9 +159,11 @@ def client_show(client_id) -> None:
 @click.option("--scope", "scopes", multiple=True, help="Replaces the scopes.")
 @click.option("--release", "releases", multiple=True, type=click.Choice(["verified_claims", "id_number", "none"]),
               help="Replaces the release policy (verified_claims, id_number; 'none' releases nothing).")
+@click.option("--subject-type", type=click.Choice(SUBJECT_TYPES),
+              help="public or pairwise (changes the sub this client sees for every person).")
 @click.option("--json", "as_json", is_flag=True)
-def client_update(client_id, name, redirect_uris, scopes, releases, as_json) -> None:
-    """Change a client's name, redirect URIs, scopes or release policy."""
+def client_update(client_id, name, redirect_uris, scopes, releases, subject_type, as_json) -> None:
+    """Change a client's name, redirect URIs, scopes, release policy or subject type."""
     registry = _registry()
     found = registry.get(client_id)
     if found is None:
@@ -169,7 +176,8 @@ def client_update(client_id, name, redirect_uris, scopes, releases, as_json) -> 
             public=found.is_public, post_logout_redirect_uris=meta.get("post_logout_redirect_uris", []),
             backchannel_logout_uri=meta.get("backchannel_logout_uri"),
             id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"),
-            jwks=meta.get("jwks"), release=_release(releases, meta))
+            jwks=meta.get("jwks"), release=_release(releases, meta),
+            subject_type=subject_type or meta.get("subject_type", "public"))
         updated = registry.update(client_id, name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
