@@ -54,7 +54,7 @@ NODE_TIMEOUT = 60
 # Journeys of code_flow.mjs, one per way a relying party authenticates at the token endpoint.
 CODE_FLOW_CLIENTS = ["secret_basic", "secret_post", "public"]
 AUTH_OF = {"secret_basic": "basic", "secret_post": "post", "public": "none", "pairwise": "basic"}
-USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave", "pairwise": "erin"}
+USER_OF = {"secret_basic": "alice", "secret_post": "bob", "public": "carol", "advanced": "dave", "pairwise": "frank"}
 
 
 @dataclass
@@ -520,7 +520,7 @@ def test_a_pairwise_client_gets_a_per_client_sub_that_openid_client_accepts_and_
         journeys, provider):
     steps = journeys["pairwise"]
     pairwise = passed(steps, "code_grant")["claims"]["sub"]  # the ID token passed openid-client's checks
-    stable = provider.subs["erin"]
+    stable = provider.subs["frank"]
     assert pairwise != stable and len(pairwise) >= 40
     assert passed(steps, "userinfo")["sub"] == pairwise  # openid-client checks userinfo sub == ID token sub
     assert passed(steps, "introspect_access")["sub"] == stable  # access tokens: the stable sub (token contract)
