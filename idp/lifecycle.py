@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
 
 from idp.accounts import Accounts
+from idp.agents import ACTIVE, PENDING, REVOKED
 from idp.identity import Identities, Organisations
-from idp.models import consents_table, grants_table, identities_table, privacy_consents_table
+from idp.models import agents_table, consents_table, grants_table, identities_table, privacy_consents_table
 from idp.tokens import Tokens
 from keys.storage import utcnow
 
@@ -112,5 +113,9 @@ class Lifecycle:
         with self.engine.begin() as conn:
             conn.execute(delete(identities_table).where(identities_table.c.sub == sub))
             conn.execute(delete(consents_table).where(consents_table.c.sub == sub))
+            # Their authorisations to act for organisations end with the account (grants are revoked above).
+            conn.execute(update(agents_table).where(agents_table.c.agent_sub == sub,
+                                                    agents_table.c.status.in_([PENDING, ACTIVE]))
+                         .values(status=REVOKED, revoked_by=sub, revoked_at=utcnow()))
         self.accounts.erase(sub)
         return ended

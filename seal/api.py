@@ -29,7 +29,9 @@ from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
 from seal.tokens import Caller, TokenRefused, TokenValidator
 
 STEP_UP_ACR = "urn:yitong:loa:3"
-KEEPER_ROLES = frozenset({"seal_keeper", "legal_representative"})
+# Roles (org claim) that may use an organisation's seals: a seal keeper, the legal representative,
+# and an agent authorised for all services ("*", idp/agents.py).
+KEEPER_ROLES = frozenset({"seal_keeper", "legal_representative", "*"})
 SEALER_TTL = 60
 
 bp = Blueprint("seal", __name__, url_prefix="/seal")

@@ -376,3 +376,14 @@ def test_a_choice_that_no_longer_holds_is_asked_again_never_dropped_silently(idp
     callback = code_from(web.get(chosen.headers["Location"]))
     body = tokens_for(web, portal, callback["code"], verifier).get_json()
     assert "org" not in payload(body["access_token"])
+
+
+def test_deleting_an_agents_account_ends_their_authorisations(idp, portal, company):
+    """A person who deletes their account stops acting for the organisation at once (idp/lifecycle.py)."""
+    agent = company["li"]
+    assert [state for _, sub, state in agent_ids(idp, COMPANY[1]) if sub == agent.sub] == ["active"]
+    web = company["agent"]  # 李四 deletes the account through the page, as a person would
+    form = {"csrf": csrf_of(web, "/account/data"), "current_password": PASSWORD, "confirm": "delete"}
+    assert web.post("/account/delete", data=form).status_code in (200, 302, 303)
+    assert [state for _, sub, state in agent_ids(idp, COMPANY[1]) if sub == agent.sub] == ["revoked"]
+    assert svc(idp, "agents").acting_for(agent.sub, COMPANY[1]) is None

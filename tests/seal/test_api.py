@@ -96,34 +96,38 @@ def token(api, who: str, *, resource: str | None = "seal", scope: str | None = N
     return json.loads(body)["access_token"]
 
 
-def person_token(api) -> str:
-    """zhangsan through the real login form, consent and code exchange (acr urn:yitong:loa:1)."""
+def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
+                 scope: str = "openid seal:read seal:sign", org: str | None = None) -> str:
+    """A person through the real login form, consent (and, with ``org``, the organisation chooser)
+    and the code exchange; zhangsan is urn:yitong:loa:1 unless a test raises him."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
-    base, portal = api["base"], api["portal"]
+    base, portal = api["base"], portal or api["portal"]
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     query = urllib.parse.urlencode({"response_type": "code", "client_id": portal["client_id"],
-                                    "redirect_uri": REDIRECT, "scope": "openid seal:read seal:sign",
+                                    "redirect_uri": REDIRECT, "scope": scope,
                                     "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
                                     "resource": f"{base}/seal"})
     authorize = f"/authorize?{query}"
     _, _, page = call("GET", f"{base}/login?" + urllib.parse.urlencode({"return_to": authorize}), opener=opener)
     csrf = page.decode().split('name="csrf" value="')[1].split('"')[0]
-    form = {"csrf": csrf, "return_to": authorize, "login": "zhangsan", "password": PASSWORD}
+    form = {"csrf": csrf, "return_to": authorize, "login": username, "password": PASSWORD}
     status, headers, _ = call("POST", f"{base}/login", body=urllib.parse.urlencode(form).encode(), opener=opener,
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status in (302, 303), status
     status, headers, page = call("GET", urllib.parse.urljoin(base, headers["Location"]), opener=opener)
-    if status == 200 and b'action="/consent"' in page:
-        text = page.decode()
-        csrf = text.split('name="csrf" value="')[1].split('"')[0]
-        return_to = text.split('name="return_to" value="')[1].split('"')[0].replace("&amp;", "&")
-        status, headers, _ = call("POST", f"{base}/consent", opener=opener,
-                                  body=urllib.parse.urlencode({"csrf": csrf, "return_to": return_to,
-                                                               "decision": "allow"}).encode(),
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
-        status, headers, page = call("GET", urllib.parse.urljoin(base, headers["Location"]), opener=opener)
+    for action, field, value in (("/consent", "decision", "allow"), ("/authorize/organisation", "org", org)):
+        if status == 200 and f'action="{action}"'.encode() in page:
+            assert value is not None, f"{action} was shown"
+            text = page.decode()
+            csrf = text.split('name="csrf" value="')[1].split('"')[0]
+            return_to = text.split('name="return_to" value="')[1].split('"')[0].replace("&amp;", "&")
+            status, headers, _ = call("POST", f"{base}{action}", opener=opener,
+                                      body=urllib.parse.urlencode({"csrf": csrf, "return_to": return_to,
+                                                                   field: value}).encode(),
+                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+            status, headers, page = call("GET", urllib.parse.urljoin(base, headers["Location"]), opener=opener)
     assert status == 302 and headers["Location"].startswith(REDIRECT), (status, page[:300])
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)["code"][0]
     basic = base64.b64encode(f"{portal['client_id']}:{portal['client_secret']}".encode()).decode()
@@ -372,3 +376,40 @@ def test_a_person_at_loa3_seals_with_their_personal_seal(api):
     assert usage_count(api) == before + 1
     assert run_yitong(["user", "set-level", api["sub"], "urn:yitong:loa:1", "--reason", "test: back to loa:1"],
                       api["env"]).returncode == 0
+
+
+def test_the_legal_representative_acting_for_the_organisation_seals_with_its_seal(api):
+    """The token contract end to end: a real-name person who represents the seal's holder signs in
+    with scope org, picks the organisation, and the org claim lets them use its seal (no grant)."""
+    from idp.accounts import Accounts
+    from idp.identity import Identities, Organisations
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    env = api["env"]
+    rep = cli(env, "user", "create", "--username", "wangwu", "--password-stdin", "--json",
+              input=f"{PASSWORD}\n".encode())
+    home = Home(Settings.from_env(env))
+    try:  # real name and the organisation, through the IdP's own services (their pages are tested in tests/idp)
+        Identities(home.engine, home.keystore()).bind(rep["sub"], id_type="resident", name="王五",
+                                                      id_number="11010519491231002X", trust_framework="test",
+                                                      evidence={})
+        Accounts(home.engine).set_level(rep["sub"], "urn:yitong:loa:2")
+        Organisations(home.engine).register(uscc=ORG_USCC, name=ORG_NAME, legal_representative_sub=rep["sub"],
+                                            acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="test",
+                                            evidence={})
+    finally:
+        home.engine.dispose()
+    portal = client(env, "openid", "org", "seal:read", "seal:sign", grants=("authorization_code",), redirect=True)
+    bearer = person_token(api, username="wangwu", portal=portal, scope="openid org seal:read seal:sign",
+                          org=ORG_USCC)
+    claims = json.loads(base64.urlsafe_b64decode(bearer.split(".")[1] + "=="))
+    assert claims["org"] == {"uscc": ORG_USCC, "name": ORG_NAME, "roles": ["legal_representative"],
+                             "acting_as": True}
+    before = usage_count(api)
+    status, _, body = sign(api, api["org"], bearer)
+    assert status == 200 and body.startswith(b"%PDF"), (status, body[:300])
+    assert usage_count(api) == before + 1
+    # The same person acting as themselves may not use the organisation's seal.
+    own = person_token(api, username="wangwu", portal=portal, scope="openid org seal:read seal:sign", org="self")
+    assert sign(api, api["org"], own)[0] == 403
