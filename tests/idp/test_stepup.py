@@ -272,3 +272,19 @@ def test_prompt_login_with_acr_loa3_signs_in_again_with_password_and_code(idp):
     assert done.headers["Location"] == request
     claims = id_token_claims(idp, web, client, verifier, through_consent(web, web.get(request)))
     assert claims["acr"] == LOA_3 and claims["amr"] == ["pwd", "otp"] and time.time() - claims["auth_time"] < 60
+
+
+def test_a_level_reached_during_the_session_steps_up_by_signing_in_again(idp):
+    """Real name verified after signing in (session loa:1, account loa:2): a client asking for loa:2
+    sends the person to the sign-in page once more, and the new sign-in carries loa:2."""
+    user, web = real_name_person(idp, "zhangsan", ZHANG_PHONE, ZHANG)
+    client, _ = idp.client(public=True)
+    verifier, challenge = pkce_pair()
+    request = authorize_url(client.client_id, challenge, acr_values=LOA_2)
+    first = web.get(request)
+    assert first.status_code == 302 and first.headers["Location"].startswith("/login?")
+    back = login(web, "zhangsan", return_to=request)
+    assert back.headers["Location"] == request
+    claims = id_token_claims(idp, web, client, verifier, through_consent(web, web.get(request)))
+    assert claims["acr"] == LOA_2 and claims["amr"] == ["pwd"] and claims["sub"] == user.sub
+    assert events(idp, "authorize.step_up")[0].detail["method"] == "password"
