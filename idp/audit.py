@@ -33,7 +33,7 @@ EVENTS = (
     "federation.upstream_removed",
     # loa:3 and step-up (issue 5 items 1 and 6): strong real name, raising a sign-in at /authorize
     "strong_realname.verified", "strong_realname.no_match", "strong_realname.unavailable",
-    "strong_realname.throttled", "strong_realname.refused", "authorize.step_up",
+    "strong_realname.throttled", "strong_realname.refused", "authorize.step_up", "strong_realname.lowered",
 )
 
 

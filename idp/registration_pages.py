@@ -390,4 +390,7 @@ def account_phone_confirm():
             services()["sms"].send(old.phone, "phone-changed", None)
         except SmsError:
             pass
-    return _render("idp/account_phone.html", step="done", masked_phone=mask_phone(flow["phone"]))
+    from idp.realname.strong import recheck_after_phone_change
+
+    level = recheck_after_phone_change(sso.sub, flow["phone"])
+    return _render("idp/account_phone.html", step="done", masked_phone=mask_phone(flow["phone"]), level=level)

@@ -35,7 +35,7 @@ from idp.i18n import t
 from idp.identity import IdentifierError, Identities, check_mobile
 from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
-LOA_3 = LEVELS[2]
+LOA_2, LOA_3 = LEVELS[1], LEVELS[2]
 ATTEMPTS = 5  # bank or carrier checks per account ...
 WINDOW = 3600  # ... per hour
 METHODS = ("bank", "carrier")
@@ -162,3 +162,34 @@ def strong_realname():
           reference=verdict.evidence.get("reference"), acr_before=before, acr=after.acr)
     return _page(after, 200, verified_now=True, method=method)
 
+
+
+def recheck_after_phone_change(sub: str, new_phone: str) -> str | None:
+    """A person's loa:3 that rests only on a carrier check of their old number is re-checked with
+    the new one (issue 5: "mobile-number change ... with real-name re-check where the level depends
+    on it"). Match: new evidence, level kept. No match or no answer: the level drops to loa:2 — the
+    old proof no longer holds — and the person may prove again (bank card or the new number).
+
+    Returns None when nothing depended on the number, else "kept" or "lowered".
+    """
+    idp = services()
+    user, identity = idp["accounts"].get(sub), idp["identities"].get(sub)
+    if user is None or identity is None or user.acr != LOA_3:
+        return None
+    steps = identity.evidence if isinstance(identity.evidence, list) else [identity.evidence]
+    kinds = {(step or {}).get("record", {}).get("type") for step in steps}
+    if "mobile_subscription" not in kinds or "bank_account" in kinds:
+        return None  # loa:3 rests on a bank check (or was set otherwise): the number does not matter
+    connector = idp["connectors"].carrier_3_factor
+    verdict = None
+    if connector is not None:
+        verdict = connector.verify(identity.name, idp["identities"].id_number(sub), new_phone)
+    if verdict is not None and verdict.result is Result.MATCH:
+        idp["identities"].add_evidence(sub, evidence_from(verdict, "carrier"))
+        audit("strong_realname.verified", sub=sub, method="carrier", source=verdict.source,
+              reference=verdict.evidence.get("reference"), acr_before=LOA_3, acr=LOA_3, reason="phone changed")
+        return "kept"
+    idp["accounts"].set_level(sub, LOA_2)
+    audit("strong_realname.lowered", sub=sub, method="carrier", acr_before=LOA_3, acr=LOA_2,
+          reason="phone changed; " + ("no carrier connector" if verdict is None else verdict.result.value))
+    return "lowered"

@@ -17,8 +17,18 @@ from sqlalchemy import select
 from idp.audit import Audit
 from idp.models import audit_table, identities_table
 from keys import jose
-from tests.baselib.server import LI, LI_PHONE, ZHANG, ZHANG_CARD, ZHANG_PHONE, ZHAO_PHONE, running_baselib
+from tests.baselib.server import (
+    LI,
+    LI_PHONE,
+    LI_PHONE_SUSPENDED,
+    ZHANG,
+    ZHANG_CARD,
+    ZHANG_PHONE,
+    ZHAO_PHONE,
+    running_baselib,
+)
 from tests.helpers import free_port
+from tests.idp.accounts_support import known_captcha  # noqa: F401  (fixture)
 from tests.idp.support import PASSWORD, authorize_url, code_from, login, make_idp, pkce_pair, through_consent
 from tests.idp.test_oidc import exchange, jwks
 
@@ -288,3 +298,36 @@ def test_a_level_reached_during_the_session_steps_up_by_signing_in_again(idp):
     claims = id_token_claims(idp, web, client, verifier, through_consent(web, web.get(request)))
     assert claims["acr"] == LOA_2 and claims["amr"] == ["pwd"] and claims["sub"] == user.sub
     assert events(idp, "authorize.step_up")[0].detail["method"] == "password"
+
+
+def _change_phone(idp, web, number: str):
+    """Change the signed-in person's mobile number through /account/phone (password, CAPTCHA, SMS code)."""
+    from tests.idp.accounts_support import ask_code, csrf_of, last_code
+
+    sent = ask_code(web, "/account/phone", "/account/phone/code", number, current_password=PASSWORD)
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    confirm = web.get("/account/phone/confirm")
+    return web.post("/account/phone/confirm", data={"csrf": csrf_of(confirm), "code": last_code(idp, number)})
+
+
+@pytest.mark.usefixtures("known_captcha")
+def test_a_level_resting_on_the_old_number_is_lowered_when_the_new_one_does_not_check_out(idp):
+    """Issue 5: a mobile-number change re-checks real name where the level depends on it."""
+    user, web = real_name_person(idp, "lisi", LI_PHONE, LI)
+    enrol_totp(web)
+    assert strong(web, "carrier").status_code == 200 and idp.accounts.get(user.sub).acr == LOA_3
+    done = _change_phone(idp, web, LI_PHONE_SUSPENDED)  # LI's, but suspended at the carrier: no match
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200 and 'id="phone-success"' in page and 'id="phone-level"' in page
+    assert idp.accounts.get(user.sub).acr == LOA_2
+    assert events(idp, "strong_realname.lowered")[0].detail["acr"] == LOA_2
+
+
+@pytest.mark.usefixtures("known_captcha")
+def test_a_level_resting_on_a_bank_card_does_not_depend_on_the_phone(idp):
+    user, web = real_name_person(idp, "zhangsan", ZHANG_PHONE, ZHANG)
+    enrol_totp(web)
+    assert strong(web, "bank", card_number=ZHANG_CARD, phone=ZHANG_PHONE).status_code == 200
+    done = _change_phone(idp, web, "13500135000")
+    assert done.status_code == 200 and 'id="phone-level"' not in done.get_data(as_text=True)
+    assert idp.accounts.get(user.sub).acr == LOA_3 and events(idp, "strong_realname.lowered") == []
