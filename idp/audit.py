@@ -31,6 +31,8 @@ EVENTS = (
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
     "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
     "federation.upstream_removed",
+    # account console (issue 5 item 9)
+    "session.revoked", "consent.withdrawn",
 )
 
 
@@ -83,3 +85,17 @@ class Audit:
             rows = conn.execute(query).all()
         return [AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)
                 for r in reversed(rows)]
+
+    def session_starts(self, sub: str, limit: int = 500) -> dict[str, AuditEvent]:
+        """sid -> the ``login.success`` event that started it (where from, which browser), for the
+        person's latest ``limit`` sign-ins: sessions themselves keep no address or user agent."""
+        query = select(audit_table).where(audit_table.c.sub == sub, audit_table.c.event == "login.success") \
+            .order_by(audit_table.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        starts = {}
+        for r in rows:
+            sid = (r.detail or {}).get("sid")
+            if sid and sid not in starts:
+                starts[sid] = AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)
+        return starts
