@@ -360,6 +360,7 @@ def test_register_real_name_organisation_agent_acts_for_it_password_reset_and_sm
     zhang.get_by_label("密码").fill(PASSWORD)  # the old password no longer works
     zhang.get_by_role("button", name="登录").click()
     expect(zhang.get_by_role("alert")).to_contain_text("用户名或密码错误")
+    zhang.get_by_label("用户名或手机号").fill(ZHANG_PHONE)
     zhang.get_by_label("密码").fill(NEW_PASSWORD)
     zhang.get_by_role("button", name="登录").click()
     expect(zhang).to_have_url(f"{issuer}/")  # signed in: the sign-in page is gone
