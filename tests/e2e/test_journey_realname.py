@@ -23,12 +23,14 @@ inputs, no sideways scrolling at 375 px; screenshots in tmp_path):
 6. 李四 accepts, signs in to the portal (tests/e2e/rp.py, scope ``openid org``), consents, chooses the
    company on Yitong's "whom do you act for" page; the portal's validated ID token carries the
    ``org`` claim (uscc, name, roles ``*``, acting_as) and the portal shows it;
-7. 李四's account console (/account) lists her session, the portal's consent and her agency;
+7. 李四's account console (/account, also in English) lists her session, the portal's consent and
+   her agency; she withdraws the portal's consent;
 8. 张三 forgot his password; his sign-up text came less than a minute ago, so at /password/reset a
    wrong CAPTCHA answer gets a new picture and sends nothing, and the right one hits the per-number
    limit (one a minute) → the 429 page with Retry-After, no message;
 9. he waits as long as it said, resets his password by SMS code, the old one is refused and he signs
-   in with the new one; his console shows the organisation, the agent and the reset;
+   in with the new one; his console shows the organisation, the agent and the reset; he signs in
+   on a tablet too, then signs out everywhere else from his phone;
 10. another code for his number at once → the limit again (429).
 
 Afterwards: no 500 and no traceback in the server log; no ID number, password or SMS code in the
@@ -333,6 +335,14 @@ def test_register_real_name_organisation_agent_acts_for_it_password_reset_and_sm
     expect(li.locator("#event-list")).to_contain_text("登录成功")
     assert LI[1] not in li.content() and LI_PHONE not in li.content()
     fits(li, shots, "li-account-console")
+    li.goto(f"{issuer}/account?lang=en")
+    heading(li, "My account")
+    expect(li.locator("#h-consents")).to_have_text("Services you allowed")
+    fits(li, shots, "li-account-console-en")
+    li.goto(f"{issuer}/account?lang=zh-CN")
+    li.locator("#consent-list li").filter(has_text=PORTAL).get_by_role("button", name="撤回授权").click()
+    expect(li.locator("#console-message")).to_contain_text("已撤回授权")
+    expect(li.locator("#consents")).to_contain_text("您尚未授权任何服务")
 
     # 8. 张三 forgot his password. His sign-up text came less than a minute ago, so the per-number
     #    limit (one a minute) stops a new one: a wrong CAPTCHA answer first (a new picture, nothing
@@ -370,6 +380,20 @@ def test_register_real_name_organisation_agent_acts_for_it_password_reset_and_sm
     expect(zhang.locator("#count-agents")).to_have_text("1")
     expect(zhang.locator("#event-list")).to_contain_text("重置密码")
     fits(zhang, shots, "zhang-account-console")
+    # He also signed in on a tablet; from his phone he signs out everywhere else.
+    tablet = new_phone(browser)
+    tablet.goto(f"{issuer}/login")
+    tablet.get_by_label("用户名或手机号").fill(ZHANG_PHONE)
+    tablet.get_by_label("密码").fill(NEW_PASSWORD)
+    tablet.get_by_role("button", name="登录").click()
+    expect(tablet).to_have_url(f"{issuer}/")
+    zhang.reload()
+    expect(zhang.locator("#session-list li")).to_have_count(2)
+    zhang.get_by_role("button", name="退出其他所有设备").click()
+    expect(zhang.locator("#console-message")).to_contain_text("已结束其他所有登录会话")
+    expect(zhang.locator("#session-list li")).to_have_count(1)
+    tablet.goto(f"{issuer}/account")
+    at(tablet, f"{issuer}/login")  # the tablet is signed out
 
     # 10. And at once another code: the limit is there again.
     zhang.goto(f"{issuer}/password/reset")
