@@ -1,4 +1,5 @@
-"""baselib_ tables: the reference base library's records (a stand-in, never real data)."""
+"""baselib_ tables: the reference base library's records (a stand-in, never real data): the population and
+legal-person libraries, a bank's card register and a carrier's subscriber register."""
 
 from __future__ import annotations
 
@@ -27,5 +28,30 @@ legal_persons_table = Table(
     Column("legal_representative", String(128), nullable=False),
     Column("legal_representative_id_number", String(18), nullable=True),
     Column("status", String(16), nullable=False),  # active / revoked / cancelled
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A bank's card register (the bank-card 4-factor check, 银行卡四要素): one row per card number, with
+# the holder's name and ID number and the phone number reserved with the bank (预留手机号).
+bank_cards_table = Table(
+    "baselib_bank_cards",
+    metadata,
+    Column("card_number", String(19), primary_key=True),
+    Column("id_number", String(18), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("phone", String(11), nullable=False),
+    Column("status", String(16), nullable=False),  # active / frozen / cancelled
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A mobile carrier's subscriber register (the carrier 3-factor check, 运营商三要素): one row per
+# mobile number, with the real-name subscriber's name and ID number.
+mobiles_table = Table(
+    "baselib_mobiles",
+    metadata,
+    Column("phone", String(11), primary_key=True),
+    Column("id_number", String(18), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # active / suspended / cancelled
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -7,6 +7,10 @@ Endpoints (relative to the library's base URL, e.g. ``http://host:8100/baselib``
                                        "legal_representative": "张三",
                                        "legal_representative_id_number": "1101..."}   (optional)
     POST /api/v1/licence/verify       {"uscc": "9111...", "name": "某某有限公司"}
+    POST /api/v1/bank/verify          {"name": "张三", "id_number": "1101...", "card_number": "6222...",
+                                       "phone": "13800138000"}      (bank-card 4-factor)
+    POST /api/v1/carrier/verify       {"name": "张三", "id_number": "1101...", "phone": "13800138000"}
+                                                                    (carrier 3-factor)
 
     200 {"result": "match" | "no_match", "evidence": {...}, "checked_at": "2026-11-28T03:00:00+00:00"}
 

@@ -178,3 +178,35 @@ def licence_verify():
     checks = {"uscc": "match", "name": "match" if _same(record.name, data["name"]) else "mismatch"}
     return _answer("business_licence", checks["name"] == "match" and record.status == "active", checks,
                    record.status)
+
+
+@bp.post("/api/v1/bank/verify")
+def bank_verify():
+    """A bank's 4-factor check (银行卡四要素): do the card, its holder's name and ID number and the
+    phone number reserved with the bank belong together? The card number is never logged or echoed."""
+    data = _authenticated_json("name", "id_number", "card_number", "phone")
+    card = data["card_number"].replace(" ", "")
+    record = _service().records.bank_card(card) if card.isdigit() else None
+    if record is None:
+        return _answer("bank_4_factor", False, {"card_number": "not_found"}, None)
+    checks = {"card_number": "match",
+              "id_number": "match" if record.id_number == data["id_number"].upper() else "mismatch",
+              "name": "match" if _same(record.name, data["name"]) else "mismatch",
+              "phone": "match" if record.phone == data["phone"] else "mismatch"}
+    return _answer("bank_4_factor", all(v == "match" for v in checks.values()) and record.status == "active",
+                   checks, record.status)
+
+
+@bp.post("/api/v1/carrier/verify")
+def carrier_verify():
+    """A mobile carrier's 3-factor check (运营商三要素): is this number a live line registered to this
+    name and ID number?"""
+    data = _authenticated_json("name", "id_number", "phone")
+    record = _service().records.mobile(data["phone"])
+    if record is None:
+        return _answer("carrier_3_factor", False, {"phone": "not_found"}, None)
+    checks = {"phone": "match",
+              "id_number": "match" if record.id_number == data["id_number"].upper() else "mismatch",
+              "name": "match" if _same(record.name, data["name"]) else "mismatch"}
+    return _answer("carrier_3_factor", all(v == "match" for v in checks.values()) and record.status == "active",
+                   checks, record.status)

@@ -212,9 +212,13 @@ class Accounts:
 
     # -- SSO sessions (idp/sessions.py: database or Redis) ----------------------------------------
     def start_session(self, user: User, amr: list[str], acr: str | None = None) -> tuple[str, Session]:
-        """A new session at the person's level, or at ``acr`` when the method proves more (a
-        certificate login is loa:4); returns the cookie value (shown once) and the session."""
-        return self.sessions.start(user.sub, acr or user.acr, amr)
+        """A new session at the level this sign-in reaches (idp/acr.py ``sign_in_level``: the
+        person's level, but loa:3 and above only with a second factor), or at ``acr`` when the
+        method itself decides (a certificate login is loa:4, a federated one what the upstream
+        asserts, capped); returns the cookie value (shown once) and the session."""
+        from idp.acr import sign_in_level
+
+        return self.sessions.start(user.sub, acr or sign_in_level(user.acr, amr), amr)
 
     def session(self, cookie: str | None) -> Session | None:
         return self.sessions.get(cookie)

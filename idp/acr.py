@@ -56,6 +56,38 @@ def certificate_steps_up(args) -> bool:
     return minimum == LEVELS[3]
 
 
+# amr values (RFC 8176) that are a second factor on top of the password: a TOTP code ("otp"; a
+# recovery code signs in with "otp" and "kba") or proof of possession of a certificate key ("pop").
+SECOND_FACTORS = frozenset({"otp", "pop", "hwk", "swk", "sc"})
+
+
+def sign_in_level(account_acr: str, amr: list[str]) -> str:
+    """The level a sign-in reaches: the account's level, except that loa:3 and above also need a
+    second factor at login (DESIGN.md) — a password-only (or password + SMS) sign-in of such an
+    account is a loa:2 session, and the person can step up at /authorize (idp/views.py)."""
+    if rank(account_acr) >= 3 and not SECOND_FACTORS.intersection(amr):
+        return LEVELS[1]
+    return account_acr
+
+
+def step_up_method(args, account_acr: str, has_totp: bool) -> str | None:
+    """How a signed-in person whose session is below the lowest level asked for can reach it here:
+    ``"certificate"`` (loa:4), ``"otp"`` (the account's level is high enough and a TOTP code at
+    /login/mfa makes the session reach it) or ``"password"`` (loa:1/2: the account reached the level
+    after this session started, and a new sign-in carries it); None when the account cannot reach it
+    (then the client gets unmet_authentication_requirements — never a lower acr)."""
+    minimum, _ = minimum_level(args)
+    if minimum is None:
+        return None
+    if minimum == LEVELS[3]:
+        return "certificate"
+    if rank(account_acr) < rank(minimum):
+        return None
+    if has_totp:
+        return "otp"
+    return "password" if rank(minimum) <= 2 else None
+
+
 def unmet(args, session_acr: str | None, *, redirect_uri: str, state: str | None) -> OAuth2Error | None:
     """None when the session's level satisfies the request; otherwise the error to send back."""
     minimum, requested = minimum_level(args)

@@ -31,6 +31,9 @@ EVENTS = (
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
     "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
     "federation.upstream_removed",
+    # loa:3 and step-up (issue 5 items 1 and 6): strong real name, raising a sign-in at /authorize
+    "strong_realname.verified", "strong_realname.no_match", "strong_realname.unavailable",
+    "strong_realname.throttled", "strong_realname.refused", "authorize.step_up",
     # account console (issue 5 item 9)
     "session.revoked", "consent.withdrawn",
 )

@@ -113,6 +113,15 @@ def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None):
 MFA_PENDING_SECONDS = 300
 
 
+def begin_step_up(user, sso, return_to: str) -> None:
+    """A signed-in person is asked for their second factor to raise this sign-in (idp/views.py
+    ``_step_up``): /login/mfa then starts a new session (new cookie and sid, the old one ended) whose
+    amr adds ``otp``, at the level idp/acr.py ``sign_in_level`` gives, and returns to ``return_to``."""
+    session["mfa_pending"] = {"sub": user.sub, "login": user.username or user.phone or user.sub,
+                              "return_to": return_to, "at": time.time(), "step_up": sso.sid,
+                              "amr": list(sso.amr)}
+
+
 @bp.route("/login/mfa", methods=["GET", "POST"])
 def login_mfa():
     """Second step: a TOTP code (RFC 6238) or a single-use recovery code."""
@@ -120,8 +129,9 @@ def login_mfa():
     if not pending or time.time() - pending["at"] > MFA_PENDING_SECONDS:
         session.pop("mfa_pending", None)
         return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
+    step_up = bool(pending.get("step_up"))
     if request.method == "GET":
-        return render_template("idp/mfa.html", csrf=session["csrf"], error=None)
+        return render_template("idp/mfa.html", csrf=csrf_token(), error=None, step_up=step_up)
     if not csrf_ok():
         return csrf_failure()
     idp, sub, code = services(), pending["sub"], request.form.get("code", "").strip()
@@ -135,11 +145,16 @@ def login_mfa():
     if not ok or user is None:
         idp["throttle"].record_failure(pending["login"], request.remote_addr or "unknown")
         audit("mfa.failure", sub=sub)
-        return render_template("idp/mfa.html", csrf=session["csrf"],
+        return render_template("idp/mfa.html", csrf=session["csrf"], step_up=step_up,
                                error=t("验证码不正确", "The code is not right")), 401
     session.pop("mfa_pending", None)
     idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
-    audit("mfa.success", sub=sub, amr=amr)
+    if step_up:  # the earlier factors of the session being raised, plus this one
+        amr = list(dict.fromkeys([*pending.get("amr", []), *amr]))
+        old = current_session()
+        if old is not None and old.sid == pending["step_up"] and old.sub == sub:
+            accounts.end_session(old.sid)  # replaced by the new, stronger session (a new cookie)
+    audit("mfa.success", sub=sub, amr=amr, step_up=step_up)
     return _signed_in(user, amr, pending["return_to"])
 
 

@@ -18,7 +18,7 @@ from idp import (
     assurance,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     console,  # noqa: F401  (registers the account console /account on bp)
-    pages,  # noqa: F401  (registers the sign-in, consent and MFA pages on bp)
+    pages,  # registers the sign-in, consent and MFA pages on bp; begin_step_up below
     privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
     registration,
@@ -259,6 +259,26 @@ def _consent_step(grant, args, user):
                            return_to=request.full_path)
 
 
+def _step_up(args, user, sso, grant):
+    """Step-up (OIDC Core §3.1.2.1 acr_values, RFC 9470): the session is below the lowest level the
+    request asks for, and the account can reach it here — loa:4 with a certificate sign-in, loa:3
+    (or a level the account reached after this session began) with a TOTP code at /login/mfa, loa:1/2
+    by signing in again; each comes back to this same request. None when the account cannot reach
+    it, or when a sign-in made for this very request did not (no loop): the caller then answers
+    unmet_authentication_requirements, never a lower acr."""
+    method = acr.step_up_method(args, user.acr, user.has_totp)
+    if method == "certificate":  # loa:4 is a certificate sign-in, so ask for one
+        return redirect(certificate_login_url(request.full_path))
+    if method is None or session.get("fresh_login") == flow_id():
+        return None
+    audit("authorize.step_up", sub=user.sub, client_id=grant.client.client_id, method=method,
+          requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
+    if method == "otp":
+        pages.begin_step_up(user, sso, request.full_path)
+        return redirect("/login/mfa")
+    return redirect("/login?" + urlencode({"return_to": request.full_path}))
+
+
 @bp.get("/authorize")
 def authorize():
     """A pipeline of small steps, each of which may answer: pushed request, client and redirect
@@ -283,9 +303,10 @@ def authorize():
                 return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
             return redirect("/login?" + urlencode({"return_to": request.full_path}))
         unmet = acr.unmet(args, sso.acr, redirect_uri=grant.redirect_uri, state=args.get("state"))
-        if unmet is not None and acr.certificate_steps_up(args) and "none" not in args.get("prompt", "").split():
-            # Step-up (OIDC Core §3.1.2.1, RFC 9470): loa:4 is a certificate sign-in, so ask for one.
-            return redirect(certificate_login_url(request.full_path))
+        if unmet is not None and "none" not in args.get("prompt", "").split():
+            stepped = _step_up(args, user, sso, grant)
+            if stepped is not None:
+                return stepped
         if unmet is not None:
             audit("authorize.refused", sub=user.sub, client_id=grant.client.client_id, error=unmet.error,
                   requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
@@ -548,7 +569,9 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
                                     "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
                                                                              realname.WINDOW),
                                     "organisation_limiter": runtime.rate_limiter("organisation-register",
-                                                                                 realname.ATTEMPTS, realname.WINDOW)}
+                                                                                 realname.ATTEMPTS, realname.WINDOW),
+                                    "strong_realname_limiter": runtime.rate_limiter(
+                                        "strong-realname", realname.strong.ATTEMPTS, realname.strong.WINDOW)}
     identities = app.extensions["yitong.idp"]["identities"]
     app.extensions["yitong.idp"]["federation"] = Upstreams(engine, keystore)  # national platform (idp/federation)
     cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)

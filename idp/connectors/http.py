@@ -191,7 +191,7 @@ class HttpBusinessLicenceSystem(BusinessLicenceSystem):
 
 
 class HttpBankFourFactor(BankFourFactor):
-    """Same protocol; the reference baselib does not serve this endpoint yet (answers "unavailable")."""
+    """Same protocol. The card number goes only into the signed request body: never into a log line."""
 
     def __init__(self, client: HttpConnectorClient) -> None:
         self.client = client
@@ -202,7 +202,7 @@ class HttpBankFourFactor(BankFourFactor):
 
 
 class HttpCarrierThreeFactor(CarrierThreeFactor):
-    """Same protocol; the reference baselib does not serve this endpoint yet (answers "unavailable")."""
+    """Same protocol."""
 
     def __init__(self, client: HttpConnectorClient) -> None:
         self.client = client

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.identity.numbers import mask_id_number, normalise
@@ -80,6 +80,20 @@ class Identities:
         except IntegrityError:
             raise IdentityTaken("this ID number or account already has a verified identity") from None
         return self.get(sub)
+
+    def add_evidence(self, sub: str, evidence: dict) -> bool:
+        """Append a further proofing step (e.g. the bank-card 4-factor check of loa:3) to the identity's
+        OIDC4IA evidence, which becomes a list; False when the account has no verified identity."""
+        with self.engine.begin() as conn:
+            current = conn.execute(select(identities_table.c.evidence).where(identities_table.c.sub == sub)
+                                   .with_for_update()).first()
+            if current is None:
+                return False
+            before = current.evidence
+            steps = list(before) if isinstance(before, list) else ([before] if before else [])
+            conn.execute(update(identities_table).where(identities_table.c.sub == sub)
+                         .values(evidence=[*steps, evidence]))
+        return True
 
     def get(self, sub: str) -> VerifiedIdentity | None:
         with self.engine.connect() as conn:

@@ -55,6 +55,24 @@ CSV = "\n".join([
     f"legal_person,{REVOKED[1]},{REVOKED[0]},{ZHAO[0]},{ZHAO[1]},revoked",
 ]) + "\n"
 
+# The bank's card register and the carrier's subscriber register (loa:3: 4-factor and 3-factor checks),
+# imported as a second file so that CSV above keeps its counts.
+ZHANG_CARD = "6222021234567890128"  # 19 digits, reserved phone ZHANG_PHONE
+ZHANG_PHONE = "13800138000"  # ZHANG's mobile (carrier) and his card's reserved phone
+LI_CARD_FROZEN = "6217001234567890"  # LI's card, frozen: never a match
+LI_PHONE = "13900139001"  # LI's mobile, active
+ZHAO_PHONE = "13700137000"  # ZHAO's mobile: someone else's number for ZHANG or LI
+LI_PHONE_SUSPENDED = "13600136000"  # LI's other mobile, suspended
+STRONG_CSV = "\n".join([
+    "kind,id_number,name,card_number,phone,status",
+    f"bank_card,{ZHANG[1]},{ZHANG[0]},{ZHANG_CARD},{ZHANG_PHONE},active",
+    f"bank_card,{LI[1]},{LI[0]},{LI_CARD_FROZEN},{LI_PHONE},frozen",
+    f"mobile,{ZHANG[1]},{ZHANG[0]},,{ZHANG_PHONE},active",
+    f"mobile,{LI[1]},{LI[0]},,{LI_PHONE},",
+    f"mobile,{ZHAO[1]},{ZHAO[0]},,{ZHAO_PHONE},active",
+    f"mobile,{LI[1]},{LI[0]},,{LI_PHONE_SUSPENDED},suspended",
+]) + "\n"
+
 
 @dataclass
 class Baselib:
@@ -76,7 +94,8 @@ def baselib_env(home: Path, key: bytes) -> dict[str, str]:
 
 @contextmanager
 def running_baselib(directory: Path, *, port: int | None = None, key: bytes | None = None):
-    """`yitong baselib serve` on a fresh SQLite home with :data:`CSV` imported; stopped afterwards."""
+    """`yitong baselib serve` on a fresh SQLite home with :data:`CSV` and :data:`STRONG_CSV` imported;
+    stopped afterwards."""
     key = key or secrets.token_bytes(32)
     home = directory / "baselib-home"
     home.mkdir(parents=True, exist_ok=True)
@@ -87,6 +106,9 @@ def running_baselib(directory: Path, *, port: int | None = None, key: bytes | No
     records = directory / "records.csv"
     records.write_text(CSV, encoding="utf-8")
     check_run(run_yitong(["baselib", "import", str(records)], env), "yitong baselib import")
+    strong = directory / "strong.csv"
+    strong.write_text(STRONG_CSV, encoding="utf-8")
+    check_run(run_yitong(["baselib", "import", str(strong)], env), "yitong baselib import (bank, carrier)")
     with start_server(directory, env, key, port or free_port()) as server:
         yield server
 

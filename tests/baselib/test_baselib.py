@@ -20,11 +20,17 @@ from tests.baselib.server import (
     COMPANY,
     CSV,
     LI,
+    LI_CARD_FROZEN,
+    LI_PHONE,
+    LI_PHONE_SUSPENDED,
     PILOT,
     REVOKED,
     WANG_DECEASED,
     ZHANG,
+    ZHANG_CARD,
+    ZHANG_PHONE,
     ZHAO,
+    ZHAO_PHONE,
     baselib_env,
     running_baselib,
 )
@@ -103,6 +109,57 @@ def test_legal_person_and_licence(baselib):
     assert call(baselib, "/api/v1/licence/verify", {"uscc": COMPANY[1], "name": "别的公司"})[2]["result"] == "no_match"
 
 
+def bank(server, name, id_number, card_number, phone):
+    return call(server, "/api/v1/bank/verify", {"name": name, "id_number": id_number, "card_number": card_number,
+                                                "phone": phone})
+
+
+def carrier(server, name, id_number, phone):
+    return call(server, "/api/v1/carrier/verify", {"name": name, "id_number": id_number, "phone": phone})
+
+
+def test_bank_four_factor_matches_only_all_four_on_an_active_card(baselib):
+    status, _, answer = bank(baselib, *ZHANG, ZHANG_CARD, ZHANG_PHONE)
+    assert status == 200 and answer["result"] == "match" and answer["evidence"]["library"] == "bank_4_factor"
+    assert answer["evidence"]["checks"] == {"card_number": "match", "id_number": "match", "name": "match",
+                                            "phone": "match"}
+    assert ZHANG_CARD not in json.dumps(answer)  # the card number is never echoed
+    spaced = " ".join(ZHANG_CARD[i:i + 4] for i in range(0, len(ZHANG_CARD), 4))
+    assert bank(baselib, *ZHANG, spaced, ZHANG_PHONE)[2]["result"] == "match"
+    for name, number, card, phone, field in (("张三丰", ZHANG[1], ZHANG_CARD, ZHANG_PHONE, "name"),
+                                             (ZHANG[0], LI[1], ZHANG_CARD, ZHANG_PHONE, "id_number"),
+                                             (ZHANG[0], ZHANG[1], ZHANG_CARD, ZHAO_PHONE, "phone")):
+        answer = bank(baselib, name, number, card, phone)[2]
+        assert answer["result"] == "no_match" and answer["evidence"]["checks"][field] == "mismatch"
+    unknown = bank(baselib, *ZHANG, "6222000000000000000", ZHANG_PHONE)[2]
+    assert unknown["result"] == "no_match" and unknown["evidence"]["checks"] == {"card_number": "not_found"}
+    frozen = bank(baselib, *LI, LI_CARD_FROZEN, LI_PHONE)[2]
+    assert frozen["result"] == "no_match" and frozen["evidence"]["record_status"] == "frozen"
+    assert bank(baselib, *ZHANG, "not-a-card", ZHANG_PHONE)[2]["result"] == "no_match"
+    status, ctype, _ = call(baselib, "/api/v1/bank/verify", {"name": ZHANG[0], "id_number": ZHANG[1],
+                                                             "phone": ZHANG_PHONE})
+    assert status == 400 and ctype == "application/problem+json"
+
+
+def test_carrier_three_factor_matches_a_live_line_of_that_person(baselib):
+    status, _, answer = carrier(baselib, *ZHANG, ZHANG_PHONE)
+    assert status == 200 and answer["result"] == "match" and answer["evidence"]["library"] == "carrier_3_factor"
+    assert answer["evidence"]["checks"] == {"phone": "match", "id_number": "match", "name": "match"}
+    assert carrier(baselib, *LI, LI_PHONE)[2]["result"] == "match"
+    someone_elses = carrier(baselib, *ZHANG, ZHAO_PHONE)[2]
+    assert someone_elses["result"] == "no_match" and someone_elses["evidence"]["checks"]["id_number"] == "mismatch"
+    assert carrier(baselib, "李思", LI[1], LI_PHONE)[2]["evidence"]["checks"]["name"] == "mismatch"
+    suspended = carrier(baselib, *LI, LI_PHONE_SUSPENDED)[2]
+    assert suspended["result"] == "no_match" and suspended["evidence"]["record_status"] == "suspended"
+    unknown = carrier(baselib, *ZHANG, "13300000000")[2]
+    assert unknown["result"] == "no_match" and unknown["evidence"]["checks"] == {"phone": "not_found"}
+    assert bank(baselib, *ZHANG, ZHANG_CARD, ZHANG_PHONE)[2]["result"] == "match"
+    log = baselib.log()
+    assert "carrier_3_factor verify result=match" in log and "bank_4_factor verify result=match" in log
+    for secret in (ZHANG_CARD, ZHANG_PHONE, LI_PHONE, ZHANG[1]):
+        assert secret not in log
+
+
 def test_requests_must_be_signed_fresh_and_used_once(baselib):
     def refused(result):
         status, ctype, problem = result
@@ -140,6 +197,7 @@ def test_index_page_says_it_is_a_stand_in_and_logs_carry_no_pii(baselib):
     page = urllib.request.urlopen(baselib.url + "/", timeout=10).read().decode()
     assert 'id="stand-in"' in page and "not real data" in page and "不是真实数据" in page
     assert 'id="persons">5<' in page and 'id="legal-persons">3<' in page
+    assert 'id="bank-cards">2<' in page and 'id="mobiles">4<' in page
     population(baselib, *ZHANG)
     log = baselib.log()
     assert "population verify result=match" in log
@@ -171,7 +229,7 @@ def test_import_is_idempotent_and_updates_changed_rows(fresh_home, tmp_path):
     first = run_yitong(["baselib", "import", str(source), "--json"], env)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {"inserted": 8, "updated": 0, "unchanged": 0, "persons": 5,
-                                        "legal_persons": 3}
+                                        "legal_persons": 3, "bank_cards": 0, "mobiles": 0}
     again = json.loads(run_yitong(["baselib", "import", str(source), "--json"], env).stdout)
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 8)
     source.write_text(CSV.replace(f"{LI[1]},{LI[0]},,,", f"{LI[1]},{LI[0]},,,cancelled"), encoding="utf-8")
@@ -198,7 +256,8 @@ def test_import_errors_name_their_lines_and_import_nothing(fresh_home, tmp_path)
     assert result.returncode == 2 and result.stdout == b""
     lines = result.stderr.decode().splitlines()
     assert [line.split(": ")[3] for line in lines] == [f"line {n}" for n in (3, 4, 5, 6, 7, 8)]
-    assert "GB 11643 check character" in lines[0] and "kind must be person or legal_person" in lines[1]
+    assert "GB 11643 check character" in lines[0]
+    assert "kind must be person, legal_person, bank_card or mobile" in lines[1]
     assert "legal_representative" in lines[2] and "USCC" in lines[3] and "status" in lines[4]
     assert "repeats line 2" in lines[5]
     assert bad_check not in result.stderr.decode()

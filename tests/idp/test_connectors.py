@@ -13,7 +13,19 @@ import pytest
 from idp.connectors import CircuitBreaker, ConnectorConfig, Result, build_connectors
 from idp.connectors.breaker import breaker_store
 from keys.runtime import open_runtime
-from tests.baselib.server import CHAN_HK, COMPANY, LI, PILOT, ZHANG, running_baselib, running_front
+from tests.baselib.server import (
+    CHAN_HK,
+    COMPANY,
+    LI,
+    LI_PHONE,
+    PILOT,
+    ZHANG,
+    ZHANG_CARD,
+    ZHANG_PHONE,
+    ZHAO_PHONE,
+    running_baselib,
+    running_front,
+)
 from tests.conftest import REDIS_URL
 from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong
 
@@ -45,10 +57,14 @@ def test_answers_with_evidence(baselib, caplog):
     assert sources.legal_person.verify(COMPANY[1], COMPANY[0], ZHANG[0], ZHANG[1]).result is Result.MATCH
     assert sources.legal_person.verify(PILOT[1], PILOT[0], ZHANG[0]).result is Result.NO_MATCH
     assert sources.business_licence.verify(COMPANY[1], COMPANY[0]).result is Result.MATCH
-    # The reference library has no bank or carrier endpoints yet: unavailable, never a no-match.
-    bank = sources.bank_4_factor.verify(LI[0], LI[1], "6222020000000000000", "13812345678")
-    assert bank.result is Result.UNAVAILABLE and bank.reason == "http_404"
-    for secret in (ZHANG[0], ZHANG[1], LI[1], COMPANY[0]):
+    bank = sources.bank_4_factor.verify(ZHANG[0], ZHANG[1], ZHANG_CARD, ZHANG_PHONE)
+    assert bank.result is Result.MATCH and bank.source == "bank_4_factor"
+    assert bank.evidence["library"] == "bank_4_factor" and bank.evidence["checks"]["phone"] == "match"
+    assert sources.bank_4_factor.verify(LI[0], LI[1], "6222020000000000000", LI_PHONE).result is Result.NO_MATCH
+    carrier = sources.carrier_3_factor.verify(LI[0], LI[1], LI_PHONE)
+    assert carrier.result is Result.MATCH and carrier.evidence["library"] == "carrier_3_factor"
+    assert sources.carrier_3_factor.verify(ZHANG[0], ZHANG[1], ZHAO_PHONE).result is Result.NO_MATCH
+    for secret in (ZHANG[0], ZHANG[1], LI[1], COMPANY[0], ZHANG_CARD, ZHANG_PHONE, LI_PHONE):
         assert secret not in caplog.text
     assert "connector population: match" in caplog.text
 

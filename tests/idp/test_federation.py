@@ -12,6 +12,7 @@ import json
 import threading
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import pyotp
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -22,6 +23,7 @@ from idp.audit import Audit
 from idp.clients import build_metadata
 from idp.federation import Upstreams
 from idp.models import audit_table, federation_links_table, users_table
+from idp.security import new_secret
 from keys import jose
 from tests.baselib.server import resident_id
 from tests.helpers import free_port
@@ -51,6 +53,7 @@ class National:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.people = 0
+        self.totp: dict[str, pyotp.TOTP] = {}  # username -> authenticator of people at loa:3 and above
 
     def client(self, release=("verified_claims", "id_number")):
         """Our broker, registered at the national platform as an ordinary client."""
@@ -69,6 +72,10 @@ class National:
                                         trust_framework="cn_population_library",
                                         evidence={"type": "electronic_record"})
         self.idp["accounts"].set_level(user.sub, level)
+        if level in (LOA[3], LOA[4]):  # loa:3 and above are reached only by a sign-in with a second factor
+            secret = new_secret()
+            self.idp["accounts"].enrol_totp(user.sub, secret)
+            self.totp[user.username] = pyotp.TOTP(secret)
         return user, number
 
     def stop(self) -> None:
@@ -111,6 +118,11 @@ def at_national(national, upstream_url, username, decision="allow"):
     assert first.status_code == 302 and first.headers["Location"].startswith("/login?")
     signed_in = login(web, username, return_to=path)
     assert signed_in.status_code == 302
+    if signed_in.headers["Location"] == "/login/mfa":  # the second factor
+        with web.session_transaction() as flask_session:
+            csrf = flask_session["csrf"]
+        signed_in = web.post("/login/mfa", data={"csrf": csrf, "code": national.totp[username].now()})
+        assert signed_in.status_code == 302
     answered = through_consent(web, web.get(signed_in.headers["Location"]), decision)
     assert answered.status_code == 302
     location = answered.headers["Location"]

@@ -4,6 +4,7 @@
 // stay out of argv) and prints exactly one JSON line to stdout: {"steps": {name: result}}, where a
 // result is {"ok": true, "value": ...} or {"ok": false, "error": {...}, "exchanges": [...]}.
 // A failed step does not stop the script: later steps record their own outcome.
+import { createHmac } from 'node:crypto'
 import * as client from 'openid-client'
 
 export const params = JSON.parse(process.env.INTEROP_PARAMS ?? '{}')
@@ -118,10 +119,11 @@ export function jwtHeader(jwt) {
 
 // -- a minimal browser: cookies, manual redirects, the login form -------------------------------------
 export class Browser {
-  constructor({ login, password, org }) {
+  constructor({ login, password, org, totp }) {
     this.login = login
     this.password = password
     this.org = org ?? 'self' // the choice on the organisation page (scope org): a USCC or 'self'
+    this.totp = totp // () => a TOTP code, for the second-factor page (/login/mfa); none: not expected
     this.cookies = new Map()
   }
 
@@ -160,6 +162,7 @@ export class Browser {
     let sawLoginForm = false
     let sawConsent = false
     let sawOrgChooser = false
+    let sawSecondFactor = false
     let current = new URL(url)
     let request = {}
     for (let hop = 0; hop < 12; hop++) {
@@ -168,7 +171,7 @@ export class Browser {
       if (response.status >= 300 && response.status < 400) {
         const location = new URL(response.headers.get('location'), current)
         if (location.href.startsWith(stopPrefix)) {
-          return { callback: location.href, chain, sawLoginForm, sawConsent, sawOrgChooser }
+          return { callback: location.href, chain, sawLoginForm, sawConsent, sawOrgChooser, sawSecondFactor }
         }
         current = location
         request = {}
@@ -176,6 +179,12 @@ export class Browser {
       }
       const html = await response.text()
       const form = html.match(/<form method="post" action="([^"]+)"/)?.[1]
+      if (response.status === 200 && !request.method && form === '/login/mfa' && this.totp) {
+        sawSecondFactor = true
+        current = new URL(form, current)
+        request = { method: 'POST', body: new URLSearchParams({ csrf: formField(html, 'csrf'), code: this.totp() }) }
+        continue
+      }
       const known = ['/login', '/consent', '/authorize/organisation']
       if (response.status === 200 && !request.method && known.includes(form)) {
         const fields = { csrf: formField(html, 'csrf'), return_to: formField(html, 'return_to') }
@@ -197,6 +206,19 @@ export class Browser {
     }
     throw new Error(`too many redirects: ${chain.join(', ')}`)
   }
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, `offset` steps from now. */
+export function totpCode(secret, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  let bits = ''
+  for (const char of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, '0')
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)))
+  const counter = Buffer.alloc(8)
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset))
+  const mac = createHmac('sha1', key).update(counter).digest()
+  const start = mac[mac.length - 1] & 0x0f
+  return String((mac.readUInt32BE(start) & 0x7fffffff) % 1000000).padStart(6, '0')
 }
 
 function formField(html, name) {

@@ -97,9 +97,11 @@ def token(api, who: str, *, resource: str | None = "seal", scope: str | None = N
 
 
 def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
-                 scope: str = "openid seal:read seal:sign", org: str | None = None) -> str:
-    """A person through the real login form, consent (and, with ``org``, the organisation chooser)
-    and the code exchange; zhangsan is urn:yitong:loa:1 unless a test raises him."""
+                 scope: str = "openid seal:read seal:sign", org: str | None = None, totp=None,
+                 acr_values: str | None = None) -> str:
+    """A person through the real login form, the second factor (``totp``: a pyotp.TOTP, when the
+    person has one), consent (and, with ``org``, the organisation chooser) and the code exchange;
+    zhangsan is urn:yitong:loa:1 unless a test raises him."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
     base, portal = api["base"], portal or api["portal"]
@@ -108,7 +110,8 @@ def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
     query = urllib.parse.urlencode({"response_type": "code", "client_id": portal["client_id"],
                                     "redirect_uri": REDIRECT, "scope": scope,
                                     "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
-                                    "resource": f"{base}/seal"})
+                                    "resource": f"{base}/seal",
+                                    **({"acr_values": acr_values} if acr_values else {})})
     authorize = f"/authorize?{query}"
     _, _, page = call("GET", f"{base}/login?" + urllib.parse.urlencode({"return_to": authorize}), opener=opener)
     csrf = page.decode().split('name="csrf" value="')[1].split('"')[0]
@@ -116,6 +119,14 @@ def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
     status, headers, _ = call("POST", f"{base}/login", body=urllib.parse.urlencode(form).encode(), opener=opener,
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status in (302, 303), status
+    if headers["Location"] == "/login/mfa":  # the second factor (RFC 6238 TOTP)
+        assert totp is not None, "/login/mfa was shown"
+        _, _, page = call("GET", f"{base}/login/mfa", opener=opener)
+        csrf = page.decode().split('name="csrf" value="')[1].split('"')[0]
+        status, headers, _ = call("POST", f"{base}/login/mfa", opener=opener,
+                                  body=urllib.parse.urlencode({"csrf": csrf, "code": totp.now()}).encode(),
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert status in (302, 303), status
     status, headers, page = call("GET", urllib.parse.urljoin(base, headers["Location"]), opener=opener)
     for action, field, value in (("/consent", "decision", "allow"), ("/authorize/organisation", "org", org)):
         if status == 200 and f'action="{action}"'.encode() in page:
@@ -366,16 +377,36 @@ def test_dpop_bound_token_needs_its_proof(api):
 
 
 def test_a_person_at_loa3_seals_with_their_personal_seal(api):
-    """After an operator raises zhangsan to loa:3 (a new sign-in), the same request is allowed and logged."""
+    """After an operator raises zhangsan to loa:3 and he has a second factor, the portal re-asks with
+    the challenge's acr_values (RFC 9470), he signs in with password and TOTP code (loa:3 needs both),
+    and the same request is allowed and logged."""
+    import pyotp
+    from sqlalchemy import update
+
+    from idp.accounts import Accounts
+    from idp.models import users_table
+    from idp.security import new_secret
+    from yitong.home import Home
+    from yitong.settings import Settings
+
     assert run_yitong(["user", "set-level", api["sub"], "urn:yitong:loa:3", "--reason", "test: bank 4-factor"],
                       api["env"]).returncode == 0
-    bearer = person_token(api)
-    before = usage_count(api)
-    status, _, body = sign(api, api["person"], bearer)
-    assert status == 200 and body.startswith(b"%PDF"), (status, body[:300])
-    assert usage_count(api) == before + 1
-    assert run_yitong(["user", "set-level", api["sub"], "urn:yitong:loa:1", "--reason", "test: back to loa:1"],
-                      api["env"]).returncode == 0
+    home = Home(Settings.from_env(api["env"]))
+    secret = new_secret()
+    Accounts(home.engine, home.keystore().custody.master).enrol_totp(api["sub"], secret)
+    try:
+        bearer = person_token(api, totp=pyotp.TOTP(secret), acr_values="urn:yitong:loa:3")
+        before = usage_count(api)
+        status, _, body = sign(api, api["person"], bearer)
+        assert status == 200 and body.startswith(b"%PDF"), (status, body[:300])
+        assert usage_count(api) == before + 1
+    finally:  # zhangsan as the other tests know him: loa:1, password only
+        with home.engine.begin() as conn:
+            conn.execute(update(users_table).where(users_table.c.sub == api["sub"])
+                         .values(totp_secret_wrapped=None, recovery_hashes=None))
+        home.engine.dispose()
+        assert run_yitong(["user", "set-level", api["sub"], "urn:yitong:loa:1", "--reason", "test: back to loa:1"],
+                          api["env"]).returncode == 0
 
 
 def test_the_legal_representative_acting_for_the_organisation_seals_with_its_seal(api):

@@ -30,15 +30,19 @@ def baselib() -> None:
 
 @baselib.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print {inserted, updated, unchanged, persons, legal_persons}.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {inserted, updated, unchanged, persons, legal_persons, bank_cards, mobiles}.")
 def import_(file: str, as_json: bool) -> None:
-    """Import persons and legal persons from a CSV file (UTF-8; idempotent; all or nothing).
+    """Import persons, legal persons, bank cards and mobiles from a CSV file (UTF-8; idempotent; all or nothing).
 
     \b
-    Header (columns in any order; the last three may be omitted):
-      kind,id_number,name,legal_representative,legal_representative_id_number,status
-    kind: person | legal_person. id_number: the resident ID (person) or the USCC (legal person).
-    status: active (default) | cancelled | deceased (persons) | revoked | cancelled (legal persons).
+    Header (columns in any order; all but the first three may be omitted):
+      kind,id_number,name,legal_representative,legal_representative_id_number,status,card_number,phone
+    kind: person | legal_person | bank_card | mobile. id_number: the resident ID (person; a card's
+    holder; a mobile's subscriber) or the USCC (legal person). card_number: 12-19 digits (bank_card);
+    phone: the mobile number (mobile) or the number reserved with the bank (bank_card).
+    status: active (default) | cancelled | deceased (persons) | revoked | cancelled (legal persons)
+    | frozen | cancelled (bank cards) | suspended | cancelled (mobiles).
     Any error is reported with its line number and nothing is imported (exit 2).
     """
     from baselib.records import CsvImportError, Records
@@ -59,7 +63,8 @@ def import_(file: str, as_json: bool) -> None:
         emit_json(report.as_dict())
     else:
         click.echo(f"{file}: {report.inserted} added, {report.updated} updated, {report.unchanged} unchanged "
-                   f"({report.by_kind['person']} persons, {report.by_kind['legal_person']} legal persons)")
+                   f"({report.by_kind['person']} persons, {report.by_kind['legal_person']} legal persons, "
+                   f"{report.by_kind['bank_card']} bank cards, {report.by_kind['mobile']} mobiles)")
 
 
 @baselib.command("serve")

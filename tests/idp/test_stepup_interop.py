@@ -1,0 +1,142 @@
+"""Step-up to urn:yitong:loa:3 through the certified relying party openid-client v6
+(tests/interop/stepup.mjs) against the real `yitong serve` over HTTPS, with the embedded reference
+base library answering the bank-card 4-factor check over HTTPS.
+
+zhang (real name, TOTP enrolled) signs in at loa:2 with password and code, proves his bank card at
+/account/realname/strong (loa:3), and the client's request for acr_values=urn:yitong:loa:3 takes his
+browser to the second-factor page and back: openid-client validates an ID token with acr loa:3.
+wang (real name, no second factor) cannot reach loa:3: the client gets
+unmet_authentication_requirements — never an ID token with a lower acr."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from idp.security import new_secret
+from tests.baselib.server import CSV, LI, STRONG_CSV, ZHANG, ZHANG_CARD, ZHANG_PHONE
+from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
+from tests.interop.test_openid_client import _yitong_exe, node  # noqa: F401  (node: npm ci'd openid-client)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-stepup")]
+
+INTEROP = Path(__file__).resolve().parent.parent / "interop"
+PASSWORD = "Tianjin-2026-correct"
+LOA_2, LOA_3 = "urn:yitong:loa:2", "urn:yitong:loa:3"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, node):  # noqa: F811
+    tmp = tmp_path_factory.mktemp("stepup-interop")
+    port = free_port()
+    issuer = f"https://localhost:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env.update(YITONG_HOME=str(tmp / "home"), YITONG_ISSUER=issuer)
+    check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
+    chain, key, ca_file = issue_tls_server_certificate(env, tmp)
+    env["YITONG_BASELIB_CA_FILE"] = str(ca_file)  # the connector reaches the mounted stand-in over HTTPS
+    for name, text in (("records.csv", CSV), ("strong.csv", STRONG_CSV)):
+        (tmp / name).write_text(text, encoding="utf-8")
+        check_run(run_yitong(["baselib", "import", str(tmp / name)], env), "yitong baselib import")
+    users = {}
+    for username, phone in (("zhang", ZHANG_PHONE), ("wang", None)):
+        users[username] = json.loads(check_run(run_yitong(
+            ["user", "create", "--username", username, *(["--phone", phone] if phone else []), "--password-stdin",
+             "--json"], env, input=f"{PASSWORD}\n".encode()), "yitong user create"))["sub"]
+    secret = new_secret()
+    _real_name(env, users["zhang"], ZHANG, totp_secret=secret)
+    _real_name(env, users["wang"], LI)
+    rp = f"http://127.0.0.1:{free_port()}/cb"
+    registered = json.loads(check_run(run_yitong(
+        ["client", "create", "--name", "RP step-up", "--redirect-uri", rp, "--grant", "authorization_code",
+         "--scope", "openid profile", "--json"], env), "yitong client create"))
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([_yitong_exe(), "serve", "--port", str(port), "--certfile", str(chain),
+                                    "--keyfile", str(key)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
+        node_env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
+        node_env["NODE_EXTRA_CA_CERTS"] = str(ca_file)
+        base = {"issuer": issuer, "client_id": registered["client_id"], "client_secret": registered["client_secret"],
+                "redirect_uri": rp, "scope": "openid profile", "password": PASSWORD}
+        journeys = {"strong": {**base, "login": "zhang", "totp_secret": secret, "card_number": ZHANG_CARD,
+                               "reserved_phone": ZHANG_PHONE},
+                    "weak": {**base, "login": "wang"}}
+        running = {name: subprocess.Popen([node, "stepup.mjs"], cwd=INTEROP,
+                                          env={**node_env, "INTEROP_PARAMS": json.dumps(params)},
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for name, params in journeys.items()}
+        out = {}
+        for name, proc in running.items():
+            stdout, stderr = proc.communicate(timeout=60)
+            lines = stdout.strip().splitlines()
+            assert proc.returncode == 0 and lines, f"{name}: {stderr}\n{log.read_text()[-3000:]}"
+            out[name] = json.loads(lines[-1])["steps"]
+        yield {"users": users, "steps": out, "log": log}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _real_name(env: dict, sub: str, person: tuple[str, str], totp_secret: str | None = None) -> None:
+    """A real-name person at loa:2 (as /account/realname records a population-library match), with a
+    TOTP authenticator when ``totp_secret`` is given (as /account/mfa enrols one)."""
+    from idp.accounts import Accounts
+    from idp.identity import Identities
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home = Home(Settings.from_env(env))
+    try:
+        keystore = home.keystore()
+        Identities(home.engine, keystore).bind(sub, id_type="resident", name=person[0], id_number=person[1],
+                                               trust_framework="cn_population_library",
+                                               evidence={"type": "electronic_record"})
+        accounts = Accounts(home.engine, keystore.custody.master)
+        accounts.set_level(sub, LOA_2)
+        if totp_secret:
+            accounts.enrol_totp(sub, totp_secret)
+    finally:
+        home.engine.dispose()
+
+
+def passed(steps: dict, name: str):
+    result = steps[name]
+    assert result["ok"], f"step {name} failed:\n{json.dumps(result, indent=1, ensure_ascii=False)}"
+    return result["value"]
+
+
+def test_openid_client_sees_the_four_levels(results):
+    assert passed(results["steps"]["strong"], "discovery")["acr_values_supported"] == [
+        f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)]
+
+
+def test_a_loa3_request_steps_up_with_the_totp_code_and_gets_an_id_token_at_loa3(results):
+    steps = results["steps"]["strong"]
+    first = passed(steps, "sign_in")
+    assert first["acr"] == LOA_2 and first["amr"] == ["pwd", "otp"] and first["sawSecondFactor"] is True
+    assert first["sub"] == results["users"]["zhang"]
+    strong = passed(steps, "strong_realname")
+    assert strong == {"status": 200, "success": True, "level": LOA_3}
+    stepped = passed(steps, "step_up")
+    assert stepped["acr"] == LOA_3 and stepped["amr"] == ["pwd", "otp"] and stepped["sub"] == first["sub"]
+    # No new password: /authorize sent the signed-in browser to the second factor and took it back.
+    assert stepped["chain"][:3] == ["GET /authorize -> 302", "GET /login/mfa -> 200", "POST /login/mfa -> 302"]
+    assert "GET /login -> 200" not in stepped["chain"] and stepped["auth_time"] >= first["auth_time"]
+    assert ZHANG_CARD not in results["log"].read_text() and ZHANG[1] not in results["log"].read_text()
+
+
+def test_a_person_who_cannot_reach_loa3_gets_the_error_never_a_lower_acr(results):
+    steps = results["steps"]["weak"]
+    assert passed(steps, "sign_in")["acr"] == LOA_2
+    refused = steps["step_up"]
+    assert not refused["ok"], refused
+    assert refused["error"]["error"] == "unmet_authentication_requirements", refused["error"]
