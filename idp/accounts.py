@@ -7,7 +7,6 @@ are login names that can change. Session cookies are random; only their SHA-256 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from idp.models import users_table
 from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
 from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
 from idp.sessions import DatabaseSessions, Session, SessionStore
+from keys.ids import new_id
 from keys.keystore import MasterKey
 from keys.storage import utcnow
 
@@ -96,7 +96,7 @@ class Accounts:
         problems = check_password_policy(password, username=username, phone=phone)
         if problems:
             raise AccountError("password refused: " + "; ".join(problems))
-        sub = secrets.token_urlsafe(16)
+        sub = new_id()
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(users_table).values(

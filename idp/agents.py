@@ -23,7 +23,6 @@ must stop at once (``seal:sign``) use introspection (DESIGN.md).
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.acr import rank
 from idp.identity import Identities, Organisation, Organisations
 from idp.models import access_tokens_table, acting_table, agents_table, users_table
+from keys.ids import new_id
 from keys.storage import utcnow
 
 LOA_2 = "urn:yitong:loa:2"
@@ -206,7 +206,7 @@ class Agents:
         if agent_sub == manager.organisation.legal_representative_sub:
             raise AgentError("is_representative", "法定代表人无需授权为经办人",
                              "The legal representative acts for the organisation without being an agent", 409)
-        agent_id = secrets.token_urlsafe(16)
+        agent_id = new_id()
         try:
             with self.engine.begin() as conn:
                 # An open authorisation past its expiry is closed first, so that it can be granted anew.

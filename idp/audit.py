@@ -34,6 +34,8 @@ EVENTS = (
     # loa:3 and step-up (issue 5 items 1 and 6): strong real name, raising a sign-in at /authorize
     "strong_realname.verified", "strong_realname.no_match", "strong_realname.unavailable",
     "strong_realname.throttled", "strong_realname.refused", "authorize.step_up", "strong_realname.lowered",
+    # account console (issue 5 item 9)
+    "session.revoked", "consent.withdrawn",
 )
 
 
@@ -86,3 +88,17 @@ class Audit:
             rows = conn.execute(query).all()
         return [AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)
                 for r in reversed(rows)]
+
+    def session_starts(self, sub: str, limit: int = 500) -> dict[str, AuditEvent]:
+        """sid -> the ``login.success`` event that started it (where from, which browser), for the
+        person's latest ``limit`` sign-ins: sessions themselves keep no address or user agent."""
+        query = select(audit_table).where(audit_table.c.sub == sub, audit_table.c.event == "login.success") \
+            .order_by(audit_table.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        starts = {}
+        for r in rows:
+            sid = (r.detail or {}).get("sid")
+            if sid and sid not in starts:
+                starts[sid] = AuditEvent(r.id, r.at, r.event, r.sub, r.client_id, r.ip, r.user_agent, r.detail)
+        return starts

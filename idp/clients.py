@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import Engine, delete, insert, select, update
 
 from idp.models import clients_table
+from keys.ids import new_id
 from keys.sm3 import hmac_sm3
 from keys.storage import utcnow
 
@@ -232,7 +233,7 @@ class ClientRegistry:
         return Client(row.client_id, row.name, dict(row.metadata), row.secret_hash, self.pepper)
 
     def create(self, name: str, metadata: dict) -> tuple[Client, str | None]:
-        client_id = secrets.token_urlsafe(16)
+        client_id = new_id()
         secret = None if metadata["token_endpoint_auth_method"] in ("none", "private_key_jwt") \
             else secrets.token_urlsafe(32)
         now = utcnow()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, select, update
+from dataclasses import dataclass
+from datetime import datetime
 
-from idp.models import consents_table
+from sqlalchemy import Engine, delete, insert, select, update
+
+from idp.models import consents_table, grants_table
 from keys.storage import utcnow
 
 SCOPE_LABELS = {
@@ -15,6 +18,13 @@ SCOPE_LABELS = {
     "verified_claims": ("经核验的实名信息（姓名，经授权时含身份证号码）",
                         "Your verified real name (and ID number, where this service is allowed it)"),
 }
+
+
+@dataclass(frozen=True)
+class Consent:
+    client_id: str
+    scopes: list[str]
+    granted_at: datetime
 
 
 class Consents:
@@ -42,3 +52,24 @@ class Consents:
                 conn.execute(update(consents_table).where(consents_table.c.sub == sub,
                                                           consents_table.c.client_id == client_id)
                              .values(scopes=scopes, granted_at=utcnow()))
+
+    def of_person(self, sub: str) -> list[Consent]:
+        """Every client this person has approved scopes for (the account console lists them)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(consents_table).where(consents_table.c.sub == sub)
+                                .order_by(consents_table.c.granted_at.desc())).all()
+        return [Consent(r.client_id, list(r.scopes or []), r.granted_at) for r in rows]
+
+    def withdraw(self, sub: str, client_id: str, tokens) -> list[str] | None:
+        """Forget the consent and revoke that client's grants for this person (``tokens``:
+        idp.tokens.Tokens, so access tokens die with them); the revoked grant ids, or None when
+        there was no consent to withdraw."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(consents_table).where(consents_table.c.sub == sub,
+                                                             consents_table.c.client_id == client_id)).rowcount
+            grant_ids = conn.execute(select(grants_table.c.grant_id).where(
+                grants_table.c.sub == sub, grants_table.c.client_id == client_id,
+                grants_table.c.revoked_at.is_(None))).scalars().all()
+        for grant_id in grant_ids:
+            tokens.revoke_grant(grant_id)
+        return list(grant_ids) if gone else None

@@ -45,6 +45,7 @@ class SessionStore(Protocol):
     def amr(self, sid: str | None) -> list[str] | None: ...
     def end(self, sid: str) -> None: ...
     def end_all(self, sub: str) -> list[str]: ...
+    def active(self, sub: str) -> list[Session]: ...
 
 
 def _digest(value: str) -> bytes:
@@ -98,6 +99,14 @@ class DatabaseSessions:
             conn.execute(update(sessions_table).where(sessions_table.c.sub == sub, sessions_table.c.ended_at.is_(None))
                          .values(ended_at=utcnow()))
         return list(sids)
+
+    def active(self, sub: str) -> list[Session]:
+        """The live sessions of ``sub``, newest first (the account console lists and ends them)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sessions_table).where(
+                sessions_table.c.sub == sub, sessions_table.c.ended_at.is_(None),
+                sessions_table.c.expires_at > utcnow()).order_by(sessions_table.c.auth_time.desc())).all()
+        return [Session(r.sid, r.sub, r.acr, list(r.amr), r.auth_time) for r in rows]
 
 
 class RedisSessions:
@@ -165,6 +174,16 @@ class RedisSessions:
                 ended.append(sid)
         self._client.delete(self._user_key(sub))
         return ended
+
+    def active(self, sub: str) -> list[Session]:
+        """The live sessions of ``sub`` (from the per-person index), newest first."""
+        sessions = []
+        for raw in self._client.smembers(self._user_key(sub)):
+            sid = raw.decode() if isinstance(raw, bytes) else raw
+            record = self._record(sid)
+            if record is not None and not record["ended"] and record["sub"] == sub:
+                sessions.append(Session(sid, sub, record["acr"], list(record["amr"]), record["auth_time"]))
+        return sorted(sessions, key=lambda s: s.auth_time, reverse=True)
 
 
 def open_sessions(engine: Engine, runtime) -> SessionStore:

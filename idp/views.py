@@ -17,6 +17,7 @@ from idp import (
     agents_web,  # registers /account/agents and /authorize/organisation on bp; org_step below
     assurance,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
+    console,  # noqa: F401  (registers the account console /account on bp)
     pages,  # registers the sign-in, consent and MFA pages on bp; begin_step_up below
     privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
@@ -528,6 +529,7 @@ def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
         sms_per_phone=runtime.rate_limiter("sms:phone", limits.SMS_PER_PHONE, limits.SMS_PER_PHONE_WINDOW),
         sms_interval=runtime.rate_limiter("sms:interval", 1, limits.SMS_INTERVAL),
         reauth_limiter=runtime.rate_limiter("reauth", limits.REAUTH_ATTEMPTS, limits.REAUTH_WINDOW),
+        notify_backchannel=_notify_backchannel,  # the account console ends sessions as /logout does
         lifecycle=Lifecycle(engine, idp["accounts"], idp["tokens"], idp["identities"], idp["organisations"],
                             idp["audit"], on_session_ended=lambda sub, sid, clients: _notify_backchannel(
                                 Session(sid, sub, "", [], 0), clients)))

@@ -8,10 +8,9 @@ is one use in the usage log.
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import insert, select, update
 
+from keys.ids import new_id
 from keys.storage import utcnow
 from seal.models import job_documents_table, jobs_table
 from seal.pdf import PdfRefused, Placement, seal_pdf
@@ -28,7 +27,7 @@ def submit(registry: SealRegistry, queue, *, esid: str, caller: str, subject: st
         raise SealError("a job needs at least one document", kind="no-document")
     if len(documents) > MAX_DOCUMENTS:
         raise SealError(f"a job takes at most {MAX_DOCUMENTS} documents", status=413, kind="too-many-documents")
-    job_id = secrets.token_urlsafe(16)
+    job_id = new_id()
     params = {"page": placement.page, "x_mm": placement.x_mm, "y_mm": placement.y_mm, "keyword": placement.keyword,
               "pages": placement.pages if isinstance(placement.pages, str) else list(placement.pages),
               "riding": placement.riding, "level": level}

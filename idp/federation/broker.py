@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from idp.federation.rp import claim_at
 from idp.federation.upstreams import Upstream
 from idp.identity import IdentifierError, Identities, IdentityTaken, check_resident_id
 from idp.models import federation_links_table, users_table
+from keys.ids import new_id
 from keys.storage import utcnow
 
 MAX_NAME = 64
@@ -116,7 +116,7 @@ def link(upstream: Upstream, identities: Identities, accounts, upstream_sub: str
 
 
 def _new_account(engine, name: str, level: str) -> str:
-    sub = secrets.token_urlsafe(16)
+    sub = new_id()
     with engine.begin() as conn:
         conn.execute(insert(users_table).values(sub=sub, username=None, phone=None, password_hash=None, acr=level,
                                                 name=name, disabled=False, created_at=utcnow()))

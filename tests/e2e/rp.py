@@ -176,6 +176,11 @@ class RelyingParty:
         status = heading or '已登录 <span lang="en">Signed in</span>'
         rows = "".join(f"<dt>{label}</dt><dd id='{key}'>{html.escape(str(claims.get(key, '')))}</dd>"
                        for key, label in (("sub", "用户标识 sub"), ("preferred_username", "用户名 Username")))
+        if isinstance(claims.get("org"), dict):  # scope org: whom the person acts for (DESIGN.md token contract)
+            org = claims["org"]
+            rows += (f"<dt>办事单位 Acting for</dt><dd id='org'><span id='org-name'>{html.escape(str(org.get('name')))}"
+                     f"</span> <code id='org-uscc'>{html.escape(str(org.get('uscc')))}</code> "
+                     f"<span id='org-roles'>{html.escape(' '.join(map(str, org.get('roles') or [])))}</span></dd>")
         sign_out = '<a id="sign-out" class="button" href="/logout">退出 <span lang="en">Sign out</span></a>'
         return _page(TITLE, f'<p id="status">{status}</p><dl>{rows}</dl><p>{sign_out}</p>')
 
