@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.acr import LEVELS, LOA_1
 from idp.models import users_table
 from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
 from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
@@ -21,7 +22,6 @@ from keys.ids import new_id
 from keys.keystore import MasterKey
 from keys.storage import utcnow
 
-LOA_1 = "urn:yitong:loa:1"
 PHONE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (DESIGN.md, "Identity numbers")
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,63}$")
 
@@ -50,6 +50,11 @@ class User:
 
 def _user(row) -> User:
     return User(row.sub, row.username, row.phone, row.acr, row.name, row.totp_secret_wrapped is not None)
+
+
+def _check_level(acr: str) -> None:
+    if acr not in LEVELS:
+        raise AccountError(f"unknown assurance level {acr!r}; use one of {', '.join(LEVELS)}")
 
 
 class Accounts:
@@ -111,10 +116,7 @@ class Accounts:
 
         Takes effect at the next sign-in: a running session keeps the level it was started with.
         """
-        from idp.acr import LEVELS
-
-        if acr not in LEVELS:
-            raise AccountError(f"unknown assurance level {acr!r}; use one of {', '.join(LEVELS)}")
+        _check_level(acr)
         with self.engine.begin() as conn:
             if not conn.execute(update(users_table).where(users_table.c.sub == sub).values(acr=acr)).rowcount:
                 raise AccountError("no such account")
@@ -122,10 +124,7 @@ class Accounts:
     def raise_level(self, sub: str, acr: str) -> bool:
         """Set ``acr`` only if the account's level is lower (one conditional UPDATE, so a concurrent
         higher level — an operator's loa:4, say — is never overwritten). True if it was raised."""
-        from idp.acr import LEVELS
-
-        if acr not in LEVELS:
-            raise AccountError(f"unknown assurance level {acr!r}; use one of {', '.join(LEVELS)}")
+        _check_level(acr)
         lower = list(LEVELS[:LEVELS.index(acr)])
         with self.engine.begin() as conn:
             return bool(conn.execute(update(users_table).where(users_table.c.sub == sub, users_table.c.acr.in_(lower))

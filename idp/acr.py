@@ -16,7 +16,7 @@ import json
 
 from authlib.oauth2.base import OAuth2Error
 
-LEVELS = tuple(f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4))
+LOA_1, LOA_2, LOA_3, LOA_4 = LEVELS = tuple(f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4))
 _RANK = {level: rank for rank, level in enumerate(LEVELS, start=1)}
 
 

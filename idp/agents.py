@@ -29,13 +29,12 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.acr import rank
+from idp.acr import LOA_2, rank
 from idp.identity import Identities, Organisation, Organisations
 from idp.models import access_tokens_table, acting_table, agents_table, users_table
 from keys.ids import new_id
 from keys.storage import utcnow
 
-LOA_2 = "urn:yitong:loa:2"
 ALL = "*"
 ADMIN = "admin"
 REPRESENTATIVE_ROLES = ["legal_representative"]  # what the legal representative acts with (seal/ knows it)

@@ -30,10 +30,10 @@ from idp.web import (
     csrf_ok,
     csrf_token,
     current_session,
-    error_page,
     flow_id,
     safe_return_to,
     services,
+    sign_in_ended_page,
 )
 
 CST = timezone(timedelta(hours=8), "CST")  # expiry dates are China Standard Time days
@@ -189,9 +189,7 @@ def choose_organisation():
     return_to = safe_return_to(request.form.get("return_to"))
     sso = current_session()
     if sso is None or return_to == "/":
-        return error_page(t("无法继续", "Cannot continue"),
-                          t("您的登录已结束，请从门户重新开始。",
-                            "Your sign-in has ended; start again from the portal."))
+        return sign_in_ended_page(t("无法继续", "Cannot continue"))
     if not csrf_ok():
         return csrf_failure()
     choice = request.form.get("org", "")

@@ -50,7 +50,6 @@ from keys.pki.signing import YitongSignatureValidator
 
 MESSAGE_PREFIX = "yitong-cert-login/1"
 CHALLENGE_SECONDS = 300
-LOA_4 = "urn:yitong:loa:4"
 AMR = ["pop"]  # RFC 8176: proof of possession of a key (hardware or software is not known here)
 
 

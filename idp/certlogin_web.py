@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlencode
 
 from flask import render_template, request, session
 
-from idp.certlogin import AMR, CHALLENGE_SECONDS, LOA_4, CertLoginError, decode_answer, load_certificate, new_challenge
+from idp.acr import LOA_4
+from idp.certlogin import AMR, CHALLENGE_SECONDS, CertLoginError, decode_answer, load_certificate, new_challenge
 from idp.i18n import language
 from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, safe_return_to, services
 

@@ -21,10 +21,11 @@ from urllib.parse import urlencode
 from flask import redirect, render_template, request
 from sqlalchemy import select
 
+from idp.acr import LOA_1, LOA_2, LOA_3, LOA_4
 from idp.consent import SCOPE_LABELS
 from idp.i18n import t
+from idp.identity import mask_phone
 from idp.models import federation_links_table
-from idp.registration_pages import mask_phone
 from idp.sessions import Session
 from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
@@ -35,10 +36,10 @@ RECENT_EVENTS = 15
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 LEVEL_NAMES = {
-    "urn:yitong:loa:1": ("已注册（未实名）", "Registered (no real name)"),
-    "urn:yitong:loa:2": ("实名认证（人口库核验）", "Real name (population library)"),
-    "urn:yitong:loa:3": ("强实名认证", "Strong real name"),
-    "urn:yitong:loa:4": ("数字证书", "Digital certificate"),
+    LOA_1: ("已注册（未实名）", "Registered (no real name)"),
+    LOA_2: ("实名认证（人口库核验）", "Real name (population library)"),
+    LOA_3: ("强实名认证", "Strong real name"),
+    LOA_4: ("数字证书", "Digital certificate"),
 }
 EVENT_NAMES = {
     "login.success": ("登录成功", "Signed in"), "login.failure": ("登录失败", "Sign-in failed"),

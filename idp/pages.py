@@ -23,6 +23,7 @@ from idp.web import (
     error_page,
     safe_return_to,
     services,
+    sign_in_ended_page,
 )
 
 
@@ -31,9 +32,7 @@ def consent():
     return_to = safe_return_to(request.form.get("return_to"))
     sso = current_session()
     if sso is None or return_to == "/":
-        return error_page(t("无法授权", "Cannot allow access"),
-                          t("您的登录已结束，请从门户重新开始。",
-                            "Your sign-in has ended; start again from the portal."))
+        return sign_in_ended_page(t("无法授权", "Cannot allow access"))
     if not csrf_ok():
         return csrf_failure()
     query = parse_qs(urlsplit(return_to).query)

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from flask import current_app, redirect, render_template, request, session
 
 from idp.i18n import t
-from idp.registration_pages import mask_phone, reauthenticate
+from idp.identity import mask_phone
+from idp.registration_pages import reauthenticate
 from idp.web import SSO_COOKIE, audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
 

@@ -30,7 +30,7 @@ from flask import redirect, render_template, request, session
 
 from idp.accounts import AccountError, Accounts
 from idp.i18n import t
-from idp.identity import IdentifierError
+from idp.identity import IdentifierError, mask_phone
 from idp.identity.numbers import check_mobile
 from idp.security import check_answer, new_challenge
 from idp.security.bruteforce import account_key, client_ip_key
@@ -73,10 +73,6 @@ CONSENT_TEXT = (
     "information or delete your account; deletion erases your mobile number, name, identity data and second "
     "factor and keeps only an identifier without personal information for the audit trail.",
 )
-
-
-def mask_phone(phone: str | None) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) == 11 else ""
 
 
 def _codes() -> OneTimeCodes:

@@ -45,6 +45,12 @@ def error_page(title: str, detail: str, status: int = 400):
     return render_template("idp/error.html", title=title, detail=detail), status
 
 
+def sign_in_ended_page(title: str):
+    """A step of /authorize (consent, organisation choice) posted after the sign-in ended."""
+    return error_page(title, t("您的登录已结束，请从门户重新开始。",
+                               "Your sign-in has ended; start again from the portal."))
+
+
 def csrf_token() -> str:
     session["csrf"] = session.get("csrf") or secrets.token_urlsafe(16)
     return session["csrf"]

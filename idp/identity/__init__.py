@@ -9,6 +9,7 @@ from idp.identity.numbers import (
     check_resident_id,
     check_uscc,
     mask_id_number,
+    mask_phone,
 )
 from idp.identity.organisations import Organisation, Organisations, OrganisationTaken
 from idp.identity.store import Identities, IdentityTaken, VerifiedIdentity
@@ -28,4 +29,5 @@ __all__ = [
     "check_resident_id",
     "check_uscc",
     "mask_id_number",
+    "mask_phone",
 ]

@@ -227,6 +227,11 @@ def check_mobile(text: str) -> str:
 
 
 # -- display ------------------------------------------------------------------------------------------------------
+def mask_phone(phone: str | None) -> str:
+    """The one way a mobile number is shown: 138****8000 (empty for anything but 11 characters)."""
+    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) == 11 else ""
+
+
 def mask_id_number(value: str | None) -> str:
     """The one way an ID number (or USCC) is shown: 110101********1234.
 

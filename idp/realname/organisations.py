@@ -17,25 +17,20 @@ from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
-from idp.acr import rank
+from idp.acr import LOA_2, rank
 from idp.connectors import Result, Verdict
 from idp.i18n import t
 from idp.identity import IdentifierError, Identities, Organisations, OrganisationTaken, check_uscc
+from idp.realname.evidence import electronic_record
 from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
-LOA_2 = "urn:yitong:loa:2"
 TRUST_FRAMEWORK = "cn_legal_person_library"
 MAX_NAME = 200
 
 
 def evidence_from(verdict: Verdict) -> dict:
-    source = verdict.evidence
-    return {"type": "electronic_record",
-            "check_details": [{"check_method": "data", "organization": source.get("source"),
-                               "txn": source.get("reference")}],
-            "time": verdict.checked_at.isoformat(),
-            "record": {"type": "legal_person_register", "source": {"name": source.get("library")}},
-            "checks": source.get("checks"), "stand_in": bool(source.get("stand_in"))}
+    """A check of the legal-person register, with the library's per-field results."""
+    return electronic_record(verdict, "legal_person_register", checks=verdict.evidence.get("checks"))
 
 
 def _page(status: int = 200, headers: dict | None = None, **context):

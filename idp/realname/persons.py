@@ -23,12 +23,13 @@ from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
+from idp.acr import LOA_2
 from idp.connectors import Result, Verdict
 from idp.i18n import t
 from idp.identity import IdentifierError, Identities, IdentityTaken, check_resident_id
+from idp.realname.evidence import electronic_record
 from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
-LOA_2 = "urn:yitong:loa:2"
 TRUST_FRAMEWORK = "cn_population_library"
 ATTEMPTS = 5  # library checks per account ...
 WINDOW = 3600  # ... per hour
@@ -36,14 +37,8 @@ MAX_NAME = 64
 
 
 def evidence_from(verdict: Verdict) -> dict:
-    """OpenID Connect for Identity Assurance 1.0 shaped evidence: an electronic record check."""
-    source = verdict.evidence
-    return {"type": "electronic_record",
-            "check_details": [{"check_method": "data", "organization": source.get("source"),
-                               "txn": source.get("reference")}],
-            "time": verdict.checked_at.isoformat(),
-            "record": {"type": "population_register", "source": {"name": source.get("library")}},
-            "stand_in": bool(source.get("stand_in"))}
+    """A check of the population register."""
+    return electronic_record(verdict, "population_register")
 
 
 def _page(status: int = 200, headers: dict | None = None, **context):

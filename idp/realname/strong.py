@@ -29,13 +29,13 @@ from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
-from idp.acr import LEVELS, rank
+from idp.acr import LOA_2, LOA_3, rank
 from idp.connectors import Result, Verdict
 from idp.i18n import t
-from idp.identity import IdentifierError, Identities, check_mobile
+from idp.identity import IdentifierError, Identities, check_mobile, mask_phone
+from idp.realname.evidence import electronic_record
 from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
 
-LOA_2, LOA_3 = LEVELS[1], LEVELS[2]
 ATTEMPTS = 5  # bank or carrier checks per account ...
 WINDOW = 3600  # ... per hour
 METHODS = ("bank", "carrier")
@@ -43,24 +43,10 @@ _CARD = re.compile(r"^\d{12,19}$")
 PATH = "/account/realname/strong"
 
 
-def mask_phone(phone: str | None) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) == 11 else ""
-
-
 def evidence_from(verdict: Verdict, method: str, card_last4: str | None = None) -> dict:
-    """OpenID Connect for Identity Assurance 1.0 shaped evidence: an electronic record check of a bank
-    account or a mobile subscription. Only the card's last four digits are kept."""
-    source = verdict.evidence
-    record = {"type": "bank_account" if method == "bank" else "mobile_subscription",
-              "source": {"name": source.get("library")}}
-    if card_last4:
-        record["personal_number"] = f"****{card_last4}"
-    return {"type": "electronic_record",
-            "check_details": [{"check_method": "data", "organization": source.get("source"),
-                               "txn": source.get("reference")}],
-            "time": verdict.checked_at.isoformat(),
-            "record": record,
-            "stand_in": bool(source.get("stand_in"))}
+    """A check of a bank account or a mobile subscription. Only the card's last four digits are kept."""
+    return electronic_record(verdict, "bank_account" if method == "bank" else "mobile_subscription",
+                             record={"personal_number": f"****{card_last4}"} if card_last4 else None)
 
 
 def _state(user, identity) -> str:
