@@ -108,3 +108,42 @@ def code_from(response) -> dict:
     location = response.headers["Location"]
     assert location.startswith(REDIRECT), location
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+class BackchannelReceiver:
+    """An RP's back-channel logout endpoint on a loopback port that takes one POST and keeps its
+    ``logout_token`` (OIDC Back-Channel Logout 1.0 §2.5)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received, arrived = [], threading.Event()
+
+        class Endpoint(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                received.append(parse_qs(self.rfile.read(length).decode())["logout_token"][0])
+                self.send_response(200)
+                self.end_headers()
+                arrived.set()
+
+            def log_message(self, *args):
+                pass
+
+        self._received, self._arrived = received, arrived
+        self._server = http.server.HTTPServer(("127.0.0.1", 0), Endpoint)
+        threading.Thread(target=self._server.handle_request, daemon=True).start()
+        self.uri = f"http://127.0.0.1:{self._server.server_port}/bcl"
+
+    def logout_token(self, idp: Idp, timeout: float = 10) -> str:
+        """The token delivered by the job queue: with RQ (the Redis run) this runs what `yitong
+        worker` does, in-process; the in-process queue delivers by itself."""
+        jobs = idp.home.runtime.jobs
+        if jobs.durable:
+            from rq import SimpleWorker
+
+            SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
+        assert self._arrived.wait(timeout=timeout), "no logout token arrived"
+        self._server.server_close()
+        return self._received[0]

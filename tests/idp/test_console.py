@@ -4,16 +4,13 @@ back-channel logout, consents withdrawn with their grants, masked profile, CSRF,
 
 from __future__ import annotations
 
-import http.server
 import re
-import threading
-from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select
 
 from idp.models import audit_table, consents_table
-from tests.idp.support import PASSWORD, login, make_idp, pkce_pair
+from tests.idp.support import PASSWORD, BackchannelReceiver, login, make_idp, pkce_pair
 from tests.idp.test_oidc import exchange, jwks, sign_in_and_get_code
 
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"
@@ -73,22 +70,8 @@ def test_the_profile_shows_the_real_name_and_only_a_masked_id_number(idp, alice)
 
 
 def test_sessions_are_listed_and_another_one_is_ended_with_its_grants_and_a_backchannel_logout(idp, alice):
-    received, arrived = [], threading.Event()
-
-    class RP(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers["Content-Length"])
-            received.append(parse_qs(self.rfile.read(length).decode())["logout_token"][0])
-            self.send_response(200)
-            self.end_headers()
-            arrived.set()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), RP)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    client, _ = idp.client(public=True, backchannel_logout_uri=f"http://127.0.0.1:{server.server_port}/bcl")
+    receiver = BackchannelReceiver()
+    client, _ = idp.client(public=True, backchannel_logout_uri=receiver.uri)
     phone = idp.app.test_client()
     phone.environ_base.update(HTTP_USER_AGENT=ANDROID, REMOTE_ADDR="127.0.0.1")
     verifier, challenge = pkce_pair()
@@ -121,16 +104,10 @@ def test_sessions_are_listed_and_another_one_is_ended_with_its_grants_and_a_back
     refreshed = phone.post("/token", data={"grant_type": "refresh_token", "client_id": client.client_id,
                                            "refresh_token": tokens.get("refresh_token", "none")})
     assert refreshed.status_code == 400
-    jobs = idp.home.runtime.jobs
-    if jobs.durable:  # RQ on the Redis run: what `yitong worker` does, in-process
-        from rq import SimpleWorker
-
-        SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
-    assert arrived.wait(timeout=10), "no logout token arrived"
-    server.server_close()
+    logout_token = receiver.logout_token(idp)
     from keys import jose
 
-    _header, claims = jose.verify_jwt(received[0], jwks(phone), algorithms=["ES256"])
+    _header, claims = jose.verify_jwt(logout_token, jwks(phone), algorithms=["ES256"])
     assert (claims["sub"], claims["sid"]) == (alice.sub, phone_sid)
     revoked = events(idp, "session.revoked")
     assert [(e.sub, e.detail["sid"]) for e in revoked] == [(alice.sub, phone_sid)]

@@ -15,6 +15,7 @@ from tests.idp.accounts_support import ask_code, csrf_of, field, known_captcha, 
 from tests.idp.support import (
     PASSWORD,
     REDIRECT,
+    BackchannelReceiver,
     authorize_url,
     code_from,
     login,
@@ -251,28 +252,10 @@ def test_consent_records_survive_deletion(idp, alice):
 
 
 def test_a_reset_sends_back_channel_logout_tokens_for_the_sessions_it_ends(idp, alice):
-    import http.server
-    import threading
-    from urllib.parse import parse_qs
-
     from keys import jose
 
-    received, arrived = [], threading.Event()
-
-    class RP(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers["Content-Length"])
-            received.append(parse_qs(self.rfile.read(length).decode())["logout_token"][0])
-            self.send_response(200)
-            self.end_headers()
-            arrived.set()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), RP)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    client, _ = idp.client(public=True, backchannel_logout_uri=f"http://127.0.0.1:{server.server_port}/bcl")
+    receiver = BackchannelReceiver()
+    client, _ = idp.client(public=True, backchannel_logout_uri=receiver.uri)
     web = idp.app.test_client()
     login(web, "alice")
     verifier, challenge = pkce_pair()
@@ -283,14 +266,8 @@ def test_a_reset_sends_back_channel_logout_tokens_for_the_sessions_it_ends(idp, 
     stranger = idp.app.test_client()
     ask_code(stranger, "/password/reset", "/password/reset/code", PHONE)
     assert reset(stranger, last_code(idp, PHONE)).status_code == 200
-    jobs = idp.home.runtime.jobs
-    if jobs.durable:  # RQ on the Redis run: what `yitong worker` does, in-process
-        from rq import SimpleWorker
-
-        SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
-    assert arrived.wait(timeout=10), "no logout token arrived"
-    server.server_close()
+    logout_token = receiver.logout_token(idp)
     keys = web.get("/jwks.json").get_json()["keys"]
-    _header, claims = jose.verify_jwt(received[0], keys, algorithms=["ES256"])
+    _header, claims = jose.verify_jwt(logout_token, keys, algorithms=["ES256"])
     _h, id_claims = jose.verify_jwt(id_token, keys, algorithms=["ES256"])
     assert (claims["aud"], claims["sub"], claims["sid"]) == (client.client_id, alice.sub, id_claims["sid"])

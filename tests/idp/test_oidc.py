@@ -13,6 +13,7 @@ from tests.idp.support import (
     ISSUER,
     PASSWORD,
     REDIRECT,
+    BackchannelReceiver,
     authorize_url,
     code_from,
     login,
@@ -500,39 +501,15 @@ def test_par_checks_the_request_before_keeping_it(idp):
 
 
 def test_backchannel_logout_token_reaches_the_rp(idp, alice):
-    import http.server
-    import threading
-    from urllib.parse import parse_qs
-
-    received, arrived = [], threading.Event()
-
-    class RP(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers["Content-Length"])
-            received.append(parse_qs(self.rfile.read(length).decode())["logout_token"][0])
-            self.send_response(200)
-            self.end_headers()
-            arrived.set()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), RP)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    client, _ = idp.client(public=True, backchannel_logout_uri=f"http://127.0.0.1:{server.server_port}/bcl")
+    receiver = BackchannelReceiver()
+    client, _ = idp.client(public=True, backchannel_logout_uri=receiver.uri)
     web = idp.app.test_client()
     verifier, challenge = pkce_pair()
     code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
     id_token = exchange(web, client.client_id, code, verifier).get_json()["id_token"]
     web.get("/logout")
-    jobs = idp.home.runtime.jobs
-    if jobs.durable:  # RQ on the Redis run: what `yitong worker` does, in-process
-        from rq import SimpleWorker
-
-        SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
-    assert arrived.wait(timeout=10), "no logout token arrived"
-    server.server_close()
-    header, claims = jose.verify_jwt(received[0], jwks(web), algorithms=["ES256"])
+    logout_token = receiver.logout_token(idp)
+    header, claims = jose.verify_jwt(logout_token, jwks(web), algorithms=["ES256"])
     _h, id_claims = jose.verify_jwt(id_token, jwks(web), algorithms=["ES256"])
     assert header["typ"] == "logout+jwt" and "nonce" not in claims
     assert (claims["aud"], claims["sub"], claims["sid"]) == (client.client_id, alice.sub, id_claims["sid"])
