@@ -60,7 +60,8 @@ from tests.helpers import (
     run_yitong,
     wait_until_healthy,
 )
-from tests.interop.test_openid_client import PASSWORD, _yitong_exe
+from tests.interop.harness import yitong_exe
+from tests.interop.test_openid_client import PASSWORD
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -110,7 +111,7 @@ def site(tmp_path):
          "--scope", "openid profile", "--json"], env), "yitong client create"))
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([_yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1],
+        process = subprocess.Popen([yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1],
                                     "--certfile", str(chain), "--keyfile", str(key)], env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -6,23 +6,18 @@ these tests check what arrived."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import ssl
-import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from idp.assurance import ID_NUMBER_CLAIM
 from tests.baselib.server import ZHANG
-from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
-from tests.interop.test_openid_client import _yitong_exe, node  # noqa: F401  (node: npm ci'd openid-client)
+from tests.helpers import check_run, free_port, run_yitong
+from tests.interop.harness import run_journeys, serve_https
+from tests.interop.test_openid_client import node  # noqa: F401  (node: npm ci'd openid-client)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-assurance")]
 
-INTEROP = Path(__file__).resolve().parent.parent / "interop"
 PASSWORD = "Tianjin-2026-correct"
 EVIDENCE = {"type": "electronic_record", "time": "2026-11-01T08:00:00+00:00",
             "check_details": [{"check_method": "data", "organization": "population library", "txn": "t-1"}]}
@@ -30,53 +25,29 @@ EVIDENCE = {"type": "electronic_record", "time": "2026-11-01T08:00:00+00:00",
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, node):  # noqa: F811
-    tmp = tmp_path_factory.mktemp("assurance-interop")
-    port = free_port()
-    issuer = f"https://localhost:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
-    env.update(YITONG_HOME=str(tmp / "home"), YITONG_ISSUER=issuer)
-    check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
-    chain, key, ca_file = issue_tls_server_certificate(env, tmp)
-    users = {}
-    for username in ("zhang", "wang"):
-        users[username] = json.loads(check_run(run_yitong(
-            ["user", "create", "--username", username, "--password-stdin", "--json"], env,
-            input=f"{PASSWORD}\n".encode()), "yitong user create"))
-    _bind_identity(env, users["zhang"]["sub"])
+    users, clients = {}, {}
     rp = f"http://127.0.0.1:{free_port()}/cb"
-    clients = {}
-    for name, release in (("allowed", ["--release", "verified_claims", "--release", "id_number"]), ("plain", [])):
-        clients[name] = json.loads(check_run(run_yitong(
-            ["client", "create", "--name", f"RP {name}", "--redirect-uri", rp, "--grant", "authorization_code",
-             "--scope", "openid profile verified_claims", *release, "--json"], env), "yitong client create"))
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([_yitong_exe(), "serve", "--port", str(port), "--certfile", str(chain),
-                                    "--keyfile", str(key)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
+
+    def prepare(env: dict, _ca_file) -> None:
+        for username in ("zhang", "wang"):
+            users[username] = json.loads(check_run(run_yitong(
+                ["user", "create", "--username", username, "--password-stdin", "--json"], env,
+                input=f"{PASSWORD}\n".encode()), "yitong user create"))
+        _bind_identity(env, users["zhang"]["sub"])
+        for name, release in (("allowed", ["--release", "verified_claims", "--release", "id_number"]),
+                              ("plain", [])):
+            clients[name] = json.loads(check_run(run_yitong(
+                ["client", "create", "--name", f"RP {name}", "--redirect-uri", rp, "--grant", "authorization_code",
+                 "--scope", "openid profile verified_claims", *release, "--json"], env), "yitong client create"))
+
+    with serve_https(tmp_path_factory.mktemp("assurance-interop"), prepare) as served:
         journeys = {"allowed": ("allowed", "zhang"), "plain": ("plain", "zhang"), "unverified": ("allowed", "wang")}
-        node_env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
-        node_env["NODE_EXTRA_CA_CERTS"] = str(ca_file)
-        running = {}
-        for journey, (client_name, username) in journeys.items():
-            params = {"issuer": issuer, "client_id": clients[client_name]["client_id"],
-                      "client_secret": clients[client_name]["client_secret"], "redirect_uri": rp,
-                      "scope": "openid profile verified_claims", "login": username, "password": PASSWORD}
-            running[journey] = subprocess.Popen([node, "assurance.mjs"], cwd=INTEROP,
-                                                env={**node_env, "INTEROP_PARAMS": json.dumps(params)},
-                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out = {}
-        for journey, proc in running.items():
-            stdout, stderr = proc.communicate(timeout=60)
-            lines = stdout.strip().splitlines()
-            assert proc.returncode == 0 and lines, f"{journey}: {stderr}\n{log.read_text()[-3000:]}"
-            out[journey] = json.loads(lines[-1])["steps"]
-        yield {"issuer": issuer, "users": users, "steps": out}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        runs = {journey: ("assurance.mjs", {"issuer": served.issuer, "client_id": clients[client]["client_id"],
+                                            "client_secret": clients[client]["client_secret"], "redirect_uri": rp,
+                                            "scope": "openid profile verified_claims", "login": username,
+                                            "password": PASSWORD})
+                for journey, (client, username) in journeys.items()}
+        yield {"issuer": served.issuer, "users": users, "steps": run_journeys(node, runs, served)}
 
 
 def _bind_identity(env: dict, sub: str) -> None:

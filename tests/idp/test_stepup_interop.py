@@ -11,79 +11,52 @@ unmet_authentication_requirements — never an ID token with a lower acr."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from idp.security import new_secret
 from tests.baselib.server import CSV, LI, STRONG_CSV, ZHANG, ZHANG_CARD, ZHANG_PHONE
-from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
-from tests.interop.test_openid_client import _yitong_exe, node  # noqa: F401  (node: npm ci'd openid-client)
+from tests.helpers import check_run, free_port, run_yitong
+from tests.interop.harness import run_journeys, serve_https
+from tests.interop.test_openid_client import node  # noqa: F401  (node: npm ci'd openid-client)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-stepup")]
 
-INTEROP = Path(__file__).resolve().parent.parent / "interop"
 PASSWORD = "Tianjin-2026-correct"
 LOA_2, LOA_3 = "urn:yitong:loa:2", "urn:yitong:loa:3"
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, node):  # noqa: F811
-    tmp = tmp_path_factory.mktemp("stepup-interop")
-    port = free_port()
-    issuer = f"https://localhost:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
-    env.update(YITONG_HOME=str(tmp / "home"), YITONG_ISSUER=issuer)
-    check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
-    chain, key, ca_file = issue_tls_server_certificate(env, tmp)
-    env["YITONG_BASELIB_CA_FILE"] = str(ca_file)  # the connector reaches the mounted stand-in over HTTPS
-    for name, text in (("records.csv", CSV), ("strong.csv", STRONG_CSV)):
-        (tmp / name).write_text(text, encoding="utf-8")
-        check_run(run_yitong(["baselib", "import", str(tmp / name)], env), "yitong baselib import")
-    users = {}
-    for username, phone in (("zhang", ZHANG_PHONE), ("wang", None)):
-        users[username] = json.loads(check_run(run_yitong(
-            ["user", "create", "--username", username, *(["--phone", phone] if phone else []), "--password-stdin",
-             "--json"], env, input=f"{PASSWORD}\n".encode()), "yitong user create"))["sub"]
-    secret = new_secret()
-    _real_name(env, users["zhang"], ZHANG, totp_secret=secret)
-    _real_name(env, users["wang"], LI)
+    users, secret = {}, new_secret()
     rp = f"http://127.0.0.1:{free_port()}/cb"
-    registered = json.loads(check_run(run_yitong(
-        ["client", "create", "--name", "RP step-up", "--redirect-uri", rp, "--grant", "authorization_code",
-         "--scope", "openid profile", "--json"], env), "yitong client create"))
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([_yitong_exe(), "serve", "--port", str(port), "--certfile", str(chain),
-                                    "--keyfile", str(key)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
-        node_env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
-        node_env["NODE_EXTRA_CA_CERTS"] = str(ca_file)
-        base = {"issuer": issuer, "client_id": registered["client_id"], "client_secret": registered["client_secret"],
-                "redirect_uri": rp, "scope": "openid profile", "password": PASSWORD}
+    registered = {}
+
+    def prepare(env: dict, ca_file) -> None:
+        env["YITONG_BASELIB_CA_FILE"] = str(ca_file)  # the connector reaches the mounted stand-in over HTTPS
+        tmp = ca_file.parent
+        for name, text in (("records.csv", CSV), ("strong.csv", STRONG_CSV)):
+            (tmp / name).write_text(text, encoding="utf-8")
+            check_run(run_yitong(["baselib", "import", str(tmp / name)], env), "yitong baselib import")
+        for username, phone in (("zhang", ZHANG_PHONE), ("wang", None)):
+            users[username] = json.loads(check_run(run_yitong(
+                ["user", "create", "--username", username, *(["--phone", phone] if phone else []),
+                 "--password-stdin", "--json"], env, input=f"{PASSWORD}\n".encode()), "yitong user create"))["sub"]
+        _real_name(env, users["zhang"], ZHANG, totp_secret=secret)
+        _real_name(env, users["wang"], LI)
+        registered.update(json.loads(check_run(run_yitong(
+            ["client", "create", "--name", "RP step-up", "--redirect-uri", rp, "--grant", "authorization_code",
+             "--scope", "openid profile", "--json"], env), "yitong client create")))
+
+    with serve_https(tmp_path_factory.mktemp("stepup-interop"), prepare) as served:
+        base = {"issuer": served.issuer, "client_id": registered["client_id"],
+                "client_secret": registered["client_secret"], "redirect_uri": rp, "scope": "openid profile",
+                "password": PASSWORD}
         journeys = {"strong": {**base, "login": "zhang", "totp_secret": secret, "card_number": ZHANG_CARD,
                                "reserved_phone": ZHANG_PHONE},
                     "weak": {**base, "login": "wang"}}
-        running = {name: subprocess.Popen([node, "stepup.mjs"], cwd=INTEROP,
-                                          env={**node_env, "INTEROP_PARAMS": json.dumps(params)},
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for name, params in journeys.items()}
-        out = {}
-        for name, proc in running.items():
-            stdout, stderr = proc.communicate(timeout=60)
-            lines = stdout.strip().splitlines()
-            assert proc.returncode == 0 and lines, f"{name}: {stderr}\n{log.read_text()[-3000:]}"
-            out[name] = json.loads(lines[-1])["steps"]
-        yield {"users": users, "steps": out, "log": log}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        steps = run_journeys(node, {name: ("stepup.mjs", params) for name, params in journeys.items()}, served)
+        yield {"users": users, "steps": steps, "log": served.log}
 
 
 def _real_name(env: dict, sub: str, person: tuple[str, str], totp_secret: str | None = None) -> None:

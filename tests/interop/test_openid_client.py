@@ -23,12 +23,7 @@ Not covered yet (the provider lacks them, or they are not driven through openid-
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import ssl
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,17 +34,14 @@ import pytest
 from tests.helpers import (
     check_run,
     free_port,
-    issue_tls_server_certificate,
     require_tool,
     run_yitong,
-    wait_until_healthy,
 )
+from tests.interop.harness import HERE, Served, run_journeys, serve_https
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-openid-client")]
 
-HERE = Path(__file__).resolve().parent
 PASSWORD = "Tianjin-2026-correct"
-NODE_TIMEOUT = 60
 
 # Journeys of code_flow.mjs, one per way a relying party authenticates at the token endpoint.
 CODE_FLOW_CLIENTS = ["secret_basic", "secret_post", "public"]
@@ -87,59 +79,47 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory) -> Provider:
     tmp = tmp_path_factory.mktemp("interop")
-    port = free_port()
-    issuer = f"https://localhost:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
-    env.update(YITONG_HOME=str(tmp / "home"), YITONG_ISSUER=issuer)
-    check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
+    made = {}
 
-    chain, key, ca_file = issue_tls_server_certificate(env, tmp)
+    def prepare(env: dict, _ca_file: Path) -> None:
+        subs = {}
+        for username in USER_OF.values():
+            subs[username] = json.loads(check_run(run_yitong(["user", "create", "--username", username,
+                                                              "--password-stdin", "--json"], env,
+                                                             input=f"{PASSWORD}\n".encode()),
+                                                  f"yitong user create ({username})"))["sub"]
+        rp_base = f"http://127.0.0.1:{free_port()}"  # nothing listens: the browser stops at the redirect
+        clients = {}
+        for name in [*CODE_FLOW_CLIENTS, "pairwise"]:
+            args = ["client", "create", "--name", f"RP {name}", "--redirect-uri", f"{rp_base}/cb",
+                    "--post-logout-redirect-uri", f"{rp_base}/bye", "--grant", "authorization_code",
+                    "--grant", "refresh_token", "--scope", "openid profile offline_access", "--json"]
+            if name == "public":
+                args.append("--public")
+            if name == "pairwise":  # OIDC Core §8.1: a per-client sub in ID tokens and userinfo
+                args += ["--subject-type", "pairwise"]
+            clients[name] = json.loads(check_run(run_yitong(args, env), f"yitong client create ({name})"))
+        private_jwk = _es256_jwk()
+        jwks_file = tmp / "advanced-jwks.json"
+        jwks_file.write_text(json.dumps({"keys": [{k: v for k, v in private_jwk.items() if k != "d"}]}))
+        clients["advanced"] = json.loads(check_run(run_yitong(
+            ["client", "create", "--name", "RP advanced", "--redirect-uri", f"{rp_base}/cb", "--grant",
+             "authorization_code", "--grant", "refresh_token", "--scope", "openid profile offline_access",
+             "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks_file), "--json"], env),
+            "yitong client create (advanced)"))
+        clients["org"] = json.loads(check_run(run_yitong(
+            ["client", "create", "--name", "RP org", "--redirect-uri", f"{rp_base}/cb", "--post-logout-redirect-uri",
+             f"{rp_base}/bye", "--grant", "authorization_code", "--grant", "refresh_token", "--scope",
+             "openid profile org offline_access", "--json"], env), "yitong client create (org)"))
+        _erin_represents_org(env)
+        clients["service"] = json.loads(check_run(run_yitong(
+            ["client", "create", "--name", "Seal service", "--grant", "client_credentials", "--scope", "seal:read",
+             "--json"], env), "yitong client create (service)"))
+        made.update(rp_base=rp_base, clients=clients, private_jwk=private_jwk, subs=subs)
 
-    subs = {}
-    for username in USER_OF.values():
-        subs[username] = json.loads(check_run(run_yitong(["user", "create", "--username", username,
-                                                          "--password-stdin", "--json"], env,
-                                                         input=f"{PASSWORD}\n".encode()),
-                                              f"yitong user create ({username})"))["sub"]
-    rp_base = f"http://127.0.0.1:{free_port()}"  # nothing listens: the browser stops at the redirect
-    clients = {}
-    for name in [*CODE_FLOW_CLIENTS, "pairwise"]:
-        args = ["client", "create", "--name", f"RP {name}", "--redirect-uri", f"{rp_base}/cb",
-                "--post-logout-redirect-uri", f"{rp_base}/bye", "--grant", "authorization_code",
-                "--grant", "refresh_token", "--scope", "openid profile offline_access", "--json"]
-        if name == "public":
-            args.append("--public")
-        if name == "pairwise":  # OIDC Core §8.1: a per-client sub in ID tokens and userinfo
-            args += ["--subject-type", "pairwise"]
-        clients[name] = json.loads(check_run(run_yitong(args, env), f"yitong client create ({name})"))
-    private_jwk = _es256_jwk()
-    jwks_file = tmp / "advanced-jwks.json"
-    jwks_file.write_text(json.dumps({"keys": [{k: v for k, v in private_jwk.items() if k != "d"}]}))
-    clients["advanced"] = json.loads(check_run(run_yitong(
-        ["client", "create", "--name", "RP advanced", "--redirect-uri", f"{rp_base}/cb", "--grant",
-         "authorization_code", "--grant", "refresh_token", "--scope", "openid profile offline_access",
-         "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks_file), "--json"], env),
-        "yitong client create (advanced)"))
-    clients["org"] = json.loads(check_run(run_yitong(
-        ["client", "create", "--name", "RP org", "--redirect-uri", f"{rp_base}/cb", "--post-logout-redirect-uri",
-         f"{rp_base}/bye", "--grant", "authorization_code", "--grant", "refresh_token", "--scope",
-         "openid profile org offline_access", "--json"], env), "yitong client create (org)"))
-    _erin_represents_org(env)
-    clients["service"] = json.loads(check_run(run_yitong(
-        ["client", "create", "--name", "Seal service", "--grant", "client_credentials", "--scope", "seal:read",
-         "--json"], env), "yitong client create (service)"))
-
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([_yitong_exe(), "serve", "--port", str(port), "--certfile", str(chain),
-                                    "--keyfile", str(key)],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
-        yield Provider(issuer, ca_file, rp_base, clients, log, private_jwk, subs)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    with serve_https(tmp, prepare) as served:
+        yield Provider(served.issuer, served.ca_file, made["rp_base"], made["clients"], served.log,
+                       made["private_jwk"], made["subs"])
 
 
 def _erin_represents_org(env: dict) -> None:
@@ -181,10 +161,6 @@ def _es256_jwk() -> dict:
             "y": b64(numbers.public_numbers.y), "d": b64(numbers.private_value)}
 
 
-def _yitong_exe() -> str:
-    return shutil.which("yitong", path=str(Path(sys.executable).parent)) or "yitong"
-
-
 def _params(provider: Provider, name: str) -> dict:
     registered = provider.clients[name]
     if name == "advanced":
@@ -219,32 +195,7 @@ def journeys(node, provider) -> dict[str, dict]:
                                      "scope": "openid profile org offline_access", "org": ORG["uscc"],
                                      "introspector": {"client_id": org["client_id"],
                                                       "client_secret": org["client_secret"], "auth": "basic"}})
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
-    env["NODE_EXTRA_CA_CERTS"] = str(provider.ca_file)
-    processes = {
-        name: subprocess.Popen([node, script], cwd=HERE, env={**env, "INTEROP_PARAMS": json.dumps(params)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name, (script, params) in runs.items()
-    }
-    results = {}
-    deadline = time.monotonic() + NODE_TIMEOUT
-    try:
-        for name, process in processes.items():
-            try:
-                stdout, stderr = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"{name}: node did not finish in {NODE_TIMEOUT} s; server log:\n"
-                            f"{provider.log.read_text()[-3000:]}")
-            lines = stdout.strip().splitlines()
-            assert process.returncode == 0 and lines, \
-                f"{name}: node exited {process.returncode}: {stderr}\nserver log:\n{provider.log.read_text()[-3000:]}"
-            results[name] = json.loads(lines[-1])["steps"]
-    finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    return results
+    return run_journeys(node, runs, Served(provider.issuer, {}, provider.ca_file, provider.log))
 
 
 # -- helpers for the assertions -------------------------------------------------------------------------------
