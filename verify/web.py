@@ -176,16 +176,3 @@ def register(app: Flask, service: VerifyService) -> None:
             logger.setLevel(logging.ERROR)
     app.extensions["yitong.verify"] = service
     app.register_blueprint(bp)
-
-
-def settings_from_env(environ=None) -> tuple[int, int]:
-    """(max bytes, uploads per IP per minute) from YITONG_VERIFY_MAX_BYTES / YITONG_VERIFY_RATE_LIMIT."""
-    env = os.environ if environ is None else environ
-    try:
-        max_bytes = int(env.get("YITONG_VERIFY_MAX_BYTES") or DEFAULT_MAX_BYTES)
-        rate = int(env.get("YITONG_VERIFY_RATE_LIMIT") or DEFAULT_RATE_LIMIT)
-    except ValueError:
-        raise ValueError("YITONG_VERIFY_MAX_BYTES and YITONG_VERIFY_RATE_LIMIT must be integers") from None
-    if max_bytes < 1024 or rate < 1:
-        raise ValueError("YITONG_VERIFY_MAX_BYTES must be at least 1024 and YITONG_VERIFY_RATE_LIMIT at least 1")
-    return max_bytes, rate

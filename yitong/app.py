@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
         baselib_web.register(app, engine=home.engine, key=baselib_key,
                              replay=home.runtime.replay_cache("baselib-nonce"))
-    _register_verify(app, home)
+    _register_verify(app, home, settings)
     idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
@@ -123,14 +123,11 @@ def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
                            proxies=settings.cert_login_proxies, header=settings.cert_login_header)
 
 
-def _register_verify(app: Flask, home: Home) -> None:
+def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
     """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
     from verify import web as verify_web
 
-    try:
-        max_bytes, rate = verify_web.settings_from_env()
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
+    max_bytes, rate = settings.verify_max_bytes, settings.verify_rate_limit
 
     def own_crls() -> list[bytes]:
         pki = home.pki()

@@ -52,6 +52,8 @@ class Settings:
     cert_login_fetch: bool = False
     cert_login_proxies: tuple[str, ...] = ()
     cert_login_header: str = "X-SSL-Client-Cert"
+    verify_max_bytes: int = 20 * 1024 * 1024  # /verify/ uploads (verify/web.py DEFAULT_MAX_BYTES)
+    verify_rate_limit: int = 30  # verifications per client IP per minute
     seal_font: str | None = None
     seal_max_bytes: int = 64 * 1024 * 1024
     seal_idp_issuer: str | None = None
@@ -121,6 +123,10 @@ class Settings:
             cert_login_fetch=_flag(env.get("YITONG_CERT_LOGIN_FETCH"), "YITONG_CERT_LOGIN_FETCH", default=False),
             cert_login_proxies=_addresses(env.get("YITONG_CERT_LOGIN_PROXIES"), "YITONG_CERT_LOGIN_PROXIES"),
             cert_login_header=(env.get("YITONG_CERT_LOGIN_HEADER") or "X-SSL-Client-Cert").strip(),
+            verify_max_bytes=_positive_int(env.get("YITONG_VERIFY_MAX_BYTES"), "YITONG_VERIFY_MAX_BYTES",
+                                           20 * 1024 * 1024),
+            verify_rate_limit=int(_number(env.get("YITONG_VERIFY_RATE_LIMIT"), "YITONG_VERIFY_RATE_LIMIT", 30, 1,
+                                          1_000_000, integer=True)),
             seal_font=_seal_font(env.get("YITONG_SEAL_FONT")),
             seal_max_bytes=_positive_int(env.get("YITONG_SEAL_MAX_BYTES"), "YITONG_SEAL_MAX_BYTES", 64 * 1024 * 1024),
             seal_idp_issuer=normalise_issuer(env["YITONG_SEAL_IDP_ISSUER"]) if env.get("YITONG_SEAL_IDP_ISSUER")

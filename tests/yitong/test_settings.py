@@ -36,6 +36,14 @@ def test_defaults_are_the_embedded_mode(tmp_path):
     assert settings.sm2_backend == "auto"
 
 
+def test_verify_limits_come_from_the_same_environment_as_every_setting(tmp_path):
+    settings = Settings.from_env({"YITONG_HOME": str(tmp_path), "YITONG_VERIFY_MAX_BYTES": "4096",
+                                  "YITONG_VERIFY_RATE_LIMIT": "7"})
+    assert (settings.verify_max_bytes, settings.verify_rate_limit) == (4096, 7)
+    defaults = Settings.from_env({"YITONG_HOME": str(tmp_path)})
+    assert (defaults.verify_max_bytes, defaults.verify_rate_limit) == (20 * 1024 * 1024, 30)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -46,6 +54,9 @@ def test_defaults_are_the_embedded_mode(tmp_path):
         ({"YITONG_REDIS_URL": "http://localhost"}, "YITONG_REDIS_URL"),
         ({"YITONG_SM2_BACKEND": "fast"}, "YITONG_SM2_BACKEND"),
         ({"YITONG_MASTER_KEY": "00" * 16, "YITONG_MASTER_KEY_FILE": "/x"}, "not both"),
+        ({"YITONG_VERIFY_MAX_BYTES": "lots"}, "YITONG_VERIFY_MAX_BYTES"),
+        ({"YITONG_VERIFY_MAX_BYTES": "100"}, "YITONG_VERIFY_MAX_BYTES"),
+        ({"YITONG_VERIFY_RATE_LIMIT": "0"}, "YITONG_VERIFY_RATE_LIMIT"),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(env, message, tmp_path):
