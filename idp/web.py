@@ -4,6 +4,7 @@ the blueprint, the IdP's services, the SSO session cookie, CSRF, audit and error
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -70,9 +71,21 @@ def flow_id() -> str:
     return request.full_path
 
 
+# Where a sign-in may return to besides /authorize: our own account pages, and the step that applies
+# an organisation certificate presented before signing in (idp/certlogin_web.py), and proving an
+# organisation with its e-business licence (idp/licencelogin_web.py).
+RETURN_PATHS = re.compile(r"^/(account(/[a-z]+)*|login/certificate/organisation|login/licence)$")
+
+
 def safe_return_to(value: str | None) -> str:
-    """Only our own authorization endpoint is a return target (no open redirects)."""
-    if value and value.startswith("/authorize?") and not urlsplit(value).netloc:
+    """Only our own pages are return targets (no open redirects): the authorization endpoint with
+    its query, or one of :data:`RETURN_PATHS` without one; anything else is ``/``."""
+    if not value or "\\" in value:
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return "/"
+    if value.startswith("/authorize?") or (not parts.query and RETURN_PATHS.match(parts.path)):
         return value
     return "/"
 

@@ -44,3 +44,23 @@ def test_the_switch_keeps_the_query_and_is_remembered_in_a_cookie(idp):
 def test_an_unknown_language_is_ignored(idp):
     page = idp.app.test_client().get("/login?lang=fr").get_data(as_text=True)
     assert '<html lang="zh-CN">' in page
+
+
+@pytest.mark.parametrize(("asked", "lands"), [
+    ("/account/agents", "/account/agents"),  # an account page sends the person to sign in and back
+    ("/account", "/account"),
+    ("/authorize?client_id=x", "/authorize?client_id=x"),
+    ("/login/certificate/organisation", "/login/certificate/organisation"),
+    ("https://evil.example/account", "/"),  # never off this site
+    ("//evil.example/account", "/"),
+    ("/\\evil.example", "/"),
+    ("/account/agents?next=https://evil.example", "/"),
+    ("/account/../logout", "/"),
+    ("/seal/api", "/"),
+])
+def test_signing_in_returns_only_to_our_own_pages(idp, asked, lands):
+    from tests.idp.support import PASSWORD
+
+    idp.accounts.create(username="alice", password=PASSWORD)
+    signed_in = login(idp.app.test_client(), "alice", return_to=asked)
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == lands
