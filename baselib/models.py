@@ -55,3 +55,20 @@ mobiles_table = Table(
     Column("status", String(16), nullable=False),  # active / suspended / cancelled
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The e-business-licence system's sign-in by licence (电子营业执照扫码登录): a relying party starts a
+# presentation, the licence holder confirms it in the e-licence app (here: the stand-in page
+# /baselib/licence/present/<id>), and the relying party reads the result once. Short-lived.
+licence_presentations_table = Table(
+    "baselib_licence_presentations",
+    metadata,
+    Column("presentation_id", String(43), primary_key=True),  # 256-bit random, a capability
+    Column("relying_party", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # pending / confirmed / declined
+    Column("uscc", String(18), nullable=True),
+    Column("holder_name", String(128), nullable=True),
+    Column("holder_id_number", String(18), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),
+)

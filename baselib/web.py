@@ -13,10 +13,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from baselib import protocol
+from baselib.licence import CONFIRMED, PresentationRefused, Presentations
 from baselib.records import Records
 from keys.runtime import ReplayCache
 from keys.storage import utcnow
@@ -31,13 +32,14 @@ class BaselibService:
     records: Records
     key: bytes
     replay: ReplayCache
+    presentations: Presentations
     skew_seconds: int = protocol.SKEW_SECONDS
 
 
 def register(app: Flask, *, engine, key: bytes, replay: ReplayCache) -> None:
     if len(key) < 16:
         raise ValueError("the base-library key must be at least 16 bytes")
-    app.extensions["yitong.baselib"] = BaselibService(Records(engine), key, replay)
+    app.extensions["yitong.baselib"] = BaselibService(Records(engine), key, replay, Presentations(engine))
     app.register_blueprint(bp)
 
 
@@ -210,3 +212,58 @@ def carrier_verify():
               "name": "match" if _same(record.name, data["name"]) else "mismatch"}
     return _answer("carrier_3_factor", all(v == "match" for v in checks.values()) and record.status == "active",
                    checks, record.status)
+
+
+# -- sign-in by e-licence (baselib/licence.py) ------------------------------------------------------------
+@bp.post("/api/v1/licence/presentations")
+def licence_presentation_start():
+    """A relying party starts a presentation; it shows ``scan_url`` (as a QR code) to the holder."""
+    data = _authenticated_json("relying_party")
+    presentation_id, expires_at = _service().presentations.start(data["relying_party"])
+    log.info("baselib: licence presentation started")
+    return jsonify(presentation_id=presentation_id, expires_at=expires_at.isoformat(),
+                   scan_url=url_for("baselib.licence_present", presentation_id=presentation_id, _external=True))
+
+
+@bp.post("/api/v1/licence/presentations/result")
+def licence_presentation_result():
+    """``status`` pending / confirmed / declined / expired / used; a confirmed result (licence and
+    holder) is given once."""
+    data = _authenticated_json("presentation_id")
+    state, row = _service().presentations.read(data["presentation_id"])
+    if state is None:
+        raise _Refused(404, "Not Found", "no such presentation")
+    answer = {"status": state, "checked_at": utcnow().isoformat()}
+    if state == CONFIRMED:
+        record = _service().records.legal_person(row.uscc)
+        reference = uuid.uuid4().hex
+        answer.update(licence={"uscc": row.uscc, "name": record.name},
+                      holder={"name": row.holder_name, "id_number": row.holder_id_number},
+                      evidence={"source": "yitong-baselib", "library": "business_licence", "reference": reference,
+                                "stand_in": True, "presented_at": row.decided_at.isoformat()})
+        log.info("baselib: licence presentation read reference=%s", reference)
+    return jsonify(answer)
+
+
+@bp.route("/licence/present/<presentation_id>", methods=["GET", "POST"])
+def licence_present(presentation_id: str):
+    """The stand-in for the e-licence app on the holder's phone."""
+    presentations = _service().presentations
+    row = presentations.get(presentation_id[:64])
+    if row is None:
+        return render_template("baselib/present.html", row=None, error="没有这次出示 · No such presentation"), 404
+    error, done = None, None
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "decline":
+                presentations.decline(presentation_id)
+                done = "declined"
+            else:
+                presentations.confirm(presentation_id, request.form.get("uscc", "").strip().upper(),
+                                      request.form.get("holder_name", "").strip(),
+                                      request.form.get("holder_id_number", "").strip().upper())
+                done = "confirmed"
+        except PresentationRefused as refused:
+            error = str(refused)
+    return render_template("baselib/present.html", row=row, error=error, done=done,
+                           state=presentations.state(row)), 200 if error is None else 400

@@ -12,7 +12,11 @@ granted: it is what the legal representative's own acting carries.
 Acting: during an authorization request with scope ``org`` the person chooses an organisation
 (idp/agents_web.py). The choice is bound to the code (idp_acting, by the code's hash) and then
 to the grant the code produced; every token of that grant carries DESIGN.md's ``org`` claim
-``{"uscc", "name", "roles", "acting_as": true}``. :meth:`Agents.live_claim` re-checks the
+``{"uscc", "name", "roles", "acting_as": true, "acr"}`` — ``acr`` says how sure we are of the
+*organisation* in this sign-in: its registered level (legal-person library, ``urn:yitong:loa:2``),
+or ``urn:yitong:loa:4`` when the person also proved it with the organisation's certificate
+(idp/certlogin.py) or its electronic business licence (idp/licencelogin_web.py); the token's own
+``acr`` stays the person's. :meth:`Agents.live_claim` re-checks the
 binding — agent still active and unexpired, or the person still the legal representative — at
 the code exchange, at every refresh and at every introspection, so a revoked or expired agent
 stops at once for everything that asks the IdP; revoking an agent also revokes the grants made
@@ -29,7 +33,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.acr import LOA_2, rank
+from idp.acr import LOA_2, LOA_4, rank
 from idp.identity import Identities, Organisation, Organisations
 from idp.models import access_tokens_table, acting_table, agents_table, users_table
 from keys.ids import new_id
@@ -42,6 +46,13 @@ RESERVED_ROLES = frozenset(REPRESENTATIVE_ROLES)
 ROLE = re.compile(r"^(\*|[a-z][a-z0-9_:.-]{0,63})$")
 MAX_ROLES = 16
 PENDING, ACTIVE, DECLINED, REVOKED, EXPIRED = "pending", "active", "declined", "revoked", "expired"
+# Acting.proof: how the organisation itself was proven in this sign-in, beyond the person's authorisation.
+CERTIFICATE = "certificate"  # its CA certificate (法人证书) signed a challenge (idp/certlogin.py)
+LICENCE = "licence"  # its holder presented the electronic business licence (idp/licencelogin_web.py)
+# Both are loa:4 for the organisation (DESIGN.md: "CA certificate (SM2/RSA) login"): the e-business
+# licence is the market regulator's certificate-backed credential, presented by a holder its app
+# authenticated, who must be the signed-in person.
+PROOFS = (CERTIFICATE, LICENCE)
 
 
 class AgentError(Exception):
@@ -92,11 +103,16 @@ class Acting:
     organisation: Organisation
     roles: list[str]
     agent_id: str | None  # None: as its legal representative
+    proof: str | None = None  # one of PROOFS: the organisation itself was proven in this sign-in
+
+    @property
+    def acr(self) -> str:
+        return LOA_4 if self.proof in PROOFS else self.organisation.acr
 
     @property
     def claim(self) -> dict:
         return {"uscc": self.organisation.uscc, "name": self.organisation.name, "roles": list(self.roles),
-                "acting_as": True}
+                "acting_as": True, "acr": self.acr}
 
     @property
     def may_manage(self) -> bool:
@@ -268,7 +284,7 @@ class Agents:
         """In the transaction (``conn``) that stores the code: a code never exists without its choice."""
         conn.execute(insert(acting_table).values(code_hash=code_hash, grant_id=None, sub=sub,
                                                  uscc=acting.organisation.uscc, agent_id=acting.agent_id,
-                                                 created_at=utcnow()))
+                                                 proof=acting.proof, created_at=utcnow()))
 
     def bind_grant(self, conn, code_hash: bytes, grant_id: str) -> None:
         """In the transaction (``conn``) that marks the code used and names its grant."""
@@ -301,9 +317,9 @@ class Agents:
         if org is None:
             return None
         if binding.agent_id is None:
-            return Acting(org, list(REPRESENTATIVE_ROLES), None).claim \
+            return Acting(org, list(REPRESENTATIVE_ROLES), None, binding.proof).claim \
                 if org.legal_representative_sub == binding.sub else None
         agent = self.get(binding.agent_id)
         if agent is None or not agent.is_active or agent.agent_sub != binding.sub or agent.uscc != binding.uscc:
             return None
-        return Acting(org, agent.roles, agent.agent_id).claim
+        return Acting(org, agent.roles, agent.agent_id, binding.proof).claim

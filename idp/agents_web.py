@@ -9,18 +9,20 @@
   ``.refused``) with who, the organisation's USCC, the agent's sub, roles and expiry.
 - ``/authorize/organisation``: during an authorization request with scope ``org`` the person
   chooses whom to act for — every organisation they represent or are an active agent of, or
-  themselves; the choice (``acting.chosen``) is bound to the code by /authorize.
+  themselves; the choice (``acting.chosen``) is bound to the code by /authorize. An organisation
+  proven with its certificate in this sign-in (idp/certlogin_web.py) is marked and chosen by
+  default, and acting for it carries ``org.acr`` loa:4; the others offer that proof.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
-from idp.agents import ADMIN, ALL, Acting, AgentError, Agents
+from idp.agents import ADMIN, ALL, CERTIFICATE, LICENCE, PROOFS, Acting, AgentError, Agents
 from idp.consent import SCOPE_LABELS
 from idp.i18n import t
 from idp.web import (
@@ -30,6 +32,7 @@ from idp.web import (
     csrf_ok,
     csrf_token,
     current_session,
+    error_page,
     flow_id,
     safe_return_to,
     services,
@@ -49,6 +52,55 @@ SELF = "self"
 
 def _agents() -> Agents:
     return services()["agents"]
+
+
+# -- organisations proven by certificate in this sign-in ---------------------------------------------------
+# Kept in the browser's signed flow cookie, bound to the SSO session id: a new sign-in (new sid) starts
+# without them, and they name only public facts (USCC, certificate serial).
+ORG_PROOFS = "org_proofs"
+
+
+def remember_org_proof(sid: str, uscc: str, method: str, reference: str) -> None:
+    """``method``: one of idp.agents.PROOFS; ``reference``: the certificate serial or the licence
+    system's evidence reference."""
+    assert method in PROOFS
+    proofs = session.get(ORG_PROOFS)
+    if not proofs or proofs.get("sid") != sid:
+        proofs = {"sid": sid, "orgs": {}}
+    proofs["orgs"][uscc] = {"method": method, "reference": reference, "at": int(datetime.now(UTC).timestamp())}
+    session[ORG_PROOFS] = proofs
+
+
+def prove_organisation(sso, uscc: str, method: str, reference: str, return_to: str, **fields):
+    """The signed-in person proved the organisation ``uscc`` (``method``: one of PROOFS): honoured,
+    and on to ``return_to``, only if they may already act for it; holding its credential grants nothing."""
+    if _agents().acting_for(sso.sub, uscc) is None:
+        audit("acting.refused", sub=sso.sub, uscc=uscc, method=method, reference=reference, reason="not_authorised",
+              **fields)
+        return error_page(t("不能代表该单位", "You cannot act for this organisation"),
+                          t("单位身份已验证，但您不是该单位的法定代表人或有效的经办人。持有单位证书或营业执照不等于获得授权："
+                            "请联系法定代表人在“经办人”页面为您授权。",
+                            "The organisation is proven, but you are neither its legal representative nor an "
+                            "active agent of it. Holding its certificate or licence grants nothing: ask the legal "
+                            "representative to authorise you on the agents page."), 403)
+    remember_org_proof(sso.sid, uscc, method, reference)
+    audit("acting.proven", sub=sso.sub, uscc=uscc, method=method, reference=reference, **fields)
+    return redirect(return_to)
+
+
+def carry_org_proofs(old_sid: str, new_sid: str) -> None:
+    """A step-up replaced the session ``old_sid`` by ``new_sid`` for the same person in this browser."""
+    proofs = session.get(ORG_PROOFS)
+    if proofs and proofs.get("sid") == old_sid:
+        session[ORG_PROOFS] = {"sid": new_sid, "orgs": proofs.get("orgs", {})}
+
+
+def acting_options(sso) -> list[Acting]:
+    """Every organisation the signed-in person may act for, those proven in this sign-in marked."""
+    proofs = session.get(ORG_PROOFS) or {}
+    proven = proofs.get("orgs", {}) if proofs.get("sid") == sso.sid else {}
+    return [replace(o, proof=proven[o.organisation.uscc]["method"]) if o.organisation.uscc in proven else o
+            for o in _agents().acting_options(sso.sub)]
 
 
 def _expiry(value: str) -> datetime:
@@ -152,15 +204,24 @@ class OrgStep:
 
 
 def _chooser(options: list[Acting], return_to: str, client_name: str, status: int = 200, error: str | None = None):
+    # Proven organisations first, so that the one just proven is the default.
+    options = sorted(options, key=lambda o: o.proof is None)
+    query = urlencode({"return_to": return_to})
+    licence = services()["connectors"].business_licence is not None
+    proofs = {CERTIFICATE: t("已用单位证书验证", "proven with its certificate"),
+              LICENCE: t("已用电子营业执照验证", "proven with its e-business licence")}
     return render_template("idp/org_choose.html", options=options, csrf=csrf_token(), return_to=return_to,
-                           client_name=client_name, error=error), status, {"Cache-Control": "no-store"}
+                           client_name=client_name, error=error, proofs=proofs,
+                           prove_certificate="/login/certificate?" + query,
+                           prove_licence="/login/licence?" + query if licence else None), \
+        status, {"Cache-Control": "no-store"}
 
 
-def org_step(grant, args, user) -> OrgStep:
+def org_step(grant, args, sso) -> OrgStep:
     """Called by /authorize after consent. Only when the client was granted scope ``org``."""
     if "org" not in (grant.request.scope or "").split():
         return OrgStep()
-    options = _agents().acting_options(user.sub)
+    options = acting_options(sso)
     choice = session.get("org_choice", {}).get(flow_id())
     if choice == SELF:
         return OrgStep()
@@ -193,11 +254,12 @@ def choose_organisation():
     if not csrf_ok():
         return csrf_failure()
     choice = request.form.get("org", "")
-    options = _agents().acting_options(sso.sub)
+    options = acting_options(sso)
     acting = next((o for o in options if o.organisation.uscc == choice), None)
     if choice != SELF and acting is None:
         return _chooser(options, return_to, "", 400, t("请选择列表中的一项。", "Choose one of the listed options."))
     audit("acting.chosen", sub=sso.sub, uscc=acting.organisation.uscc if acting else None,
-          agent_id=acting.agent_id if acting else None, roles=acting.roles if acting else None)
+          agent_id=acting.agent_id if acting else None, roles=acting.roles if acting else None,
+          proof=acting.proof if acting else None)
     session["org_choice"] = {return_to: choice}
     return redirect(return_to)

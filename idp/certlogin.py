@@ -11,8 +11,18 @@ takes the answer back. The server then checks, in this order, each failure with 
    SM2 signature validator), validity now, key usage ``digitalSignature``, and revocation
    (hard-fail: our own CAs' current CRLs in-process; other CAs' CRL/OCSP only when fetching is
    allowed — otherwise their certificates cannot be checked and are refused);
-4. the subject's ``serialNumber`` (2.5.4.5): a resident ID number (GB 11643) bound to an account
-   by real name (its keyed hash; nothing is decrypted).
+4. the subject's ``serialNumber`` (2.5.4.5, DESIGN.md "PKI names"): a resident ID number (GB 11643)
+   bound to an account by real name (its keyed hash; nothing is decrypted), or a unified social
+   credit code (GB 32100) of an organisation registered here.
+
+A person's certificate starts a session at loa:4. An organisation's certificate (法人证书, the
+enterprise's USB key) never does: it says nothing about *which person* holds the key, and a key
+handed to a clerk must not sign them in as the legal representative. It proves the organisation
+for a person who is signed in as themselves and may already act for it (its legal
+representative or an active agent, idp/agents.py): the organisation is then marked proven by
+certificate in that sign-in (idp/certlogin_web.py), and the ``org`` claim of tokens acting for
+it says ``"acr": "urn:yitong:loa:4"`` instead of the organisation's registered level. Who may act
+for an organisation stays decided by its legal representative alone; holding the key grants nothing.
 
 The challenge names the issuer, so the person (or driver) sees which site asks, and it is
 single-use and short-lived. Mutual TLS terminated at a reverse proxy reaches the same checks
@@ -42,7 +52,7 @@ from pyhanko_certvalidator.errors import (
     ValidationError,
 )
 
-from idp.identity import IdentifierError, Identities, check_resident_id, mask_id_number
+from idp.identity import IdentifierError, Identities, Organisations, check_resident_id, check_uscc, mask_id_number
 from keys.asymmetric import load_public_key
 from keys.clock import utcnow
 from keys.errors import InvalidKey, InvalidSignature
@@ -74,11 +84,20 @@ class CertLoginConfig:
 
 @dataclass(frozen=True)
 class CertLoginResult:
-    sub: str
-    id_number_masked: str
+    """A certificate that passed every check: a person's (``sub`` set) or an organisation's
+    (``uscc`` and ``organisation_name`` set, ``sub`` None)."""
+
+    sub: str | None
+    id_number_masked: str | None
     key_algorithm: str
     subject: str
     serial_hex: str
+    uscc: str | None = None
+    organisation_name: str | None = None
+
+    @property
+    def is_organisation(self) -> bool:
+        return self.uscc is not None
 
 
 def new_challenge(issuer: str) -> str:
@@ -139,19 +158,27 @@ def decode_answer(answer: str) -> tuple[x509.Certificate, bytes]:
     return load_certificate(certificate_der), signature
 
 
-def _id_number(certificate: x509.Certificate) -> str:
-    """The resident ID number in the subject's serialNumber (DESIGN.md "PKI names")."""
+def _subject_number(certificate: x509.Certificate) -> tuple[str, str]:
+    """("person", resident ID number) or ("organisation", USCC) from the subject's serialNumber."""
     values = [value for rdn in certificate.subject.chosen for attr in rdn
               if attr["type"].native == "serial_number" for value in [attr["value"].native]]
     if len(values) != 1 or not isinstance(values[0], str):
-        raise CertLoginError("no_subject_number", "证书主题中没有唯一的身份证号码（serialNumber）",
-                             "the certificate's subject has no single serialNumber with an ID number")
+        raise CertLoginError("no_subject_number", "证书主题中没有唯一的身份证号码或统一社会信用代码（serialNumber）",
+                             "the certificate's subject has no single serialNumber with an ID number or a "
+                             "unified social credit code")
     try:
-        return check_resident_id(values[0]).number
+        return "person", check_resident_id(values[0]).number
     except IdentifierError:
-        raise CertLoginError("not_a_person", "证书主题的 serialNumber 不是有效的居民身份证号码（单位证书暂不支持登录）",
-                             "the subject serialNumber is not a valid resident ID number "
-                             "(organisation certificates cannot sign in yet)") from None
+        pass
+    try:
+        # The CA vouched for the code: a GB 32100 checksum warning changes nothing here, the
+        # organisation must simply be registered under exactly this code.
+        return "organisation", check_uscc(values[0]).code
+    except IdentifierError:
+        raise CertLoginError("bad_subject_number",
+                             "证书主题的 serialNumber 既不是居民身份证号码，也不是统一社会信用代码",
+                             "the subject serialNumber is neither a resident ID number nor a unified social "
+                             "credit code") from None
 
 
 class CertificateLogin:
@@ -159,12 +186,13 @@ class CertificateLogin:
 
     def __init__(self, *, trust: Callable[[], tuple[list[x509.Certificate], list[x509.Certificate]]],
                  crls: Callable[[], list[bytes]] = list, allow_fetching: bool = False,
-                 identities: Identities) -> None:
+                 identities: Identities, organisations: Organisations) -> None:
         """``trust()`` gives (anchors, intermediates) and ``crls()`` current CRLs, read per login."""
         self._trust = trust
         self._crls = crls
         self._allow_fetching = allow_fetching
         self._identities = identities
+        self._organisations = organisations
 
     def verify_possession(self, certificate: x509.Certificate, signature: bytes, challenge: str) -> str:
         """Step 2: the signature over the challenge; returns the key algorithm."""
@@ -219,8 +247,10 @@ class CertificateLogin:
                                  f"the certificate chain does not validate: {exc}") from None
 
     def subject_account(self, certificate: x509.Certificate) -> tuple[str, str]:
-        """Step 4: (sub, masked ID number) of the account the certificate's ID number is bound to."""
-        number = _id_number(certificate)
+        """Step 4 for a person: (sub, masked ID number) of the account the ID number is bound to."""
+        kind, number = _subject_number(certificate)
+        if kind != "person":
+            raise CertLoginError("not_a_person", "这是单位证书，不是个人证书", "this is an organisation's certificate")
         sub = self._identities.sub_for_id_number(number)
         if sub is None:
             raise CertLoginError("not_linked", "此证书的身份证号码未绑定任何已实名的账号，请先用密码登录并完成实名认证",
@@ -236,7 +266,16 @@ class CertificateLogin:
         else:
             algorithm = self.verify_possession(certificate, signature, challenge or "")
         self.validate_chain(certificate, moment)
+        subject, serial = certificate.subject.human_friendly, format(certificate.serial_number, "x")
+        kind, number = _subject_number(certificate)
+        if kind == "organisation":
+            organisation = self._organisations.get(number)
+            if organisation is None:
+                raise CertLoginError("organisation_not_registered",
+                                     "此单位证书的统一社会信用代码未在本平台登记，请法定代表人先在“我的单位”中登记单位",
+                                     "no organisation with this certificate's unified social credit code is "
+                                     "registered here: its legal representative registers it first")
+            return CertLoginResult(None, None, algorithm, subject, serial, uscc=organisation.uscc,
+                                   organisation_name=organisation.name)
         sub, masked = self.subject_account(certificate)
-        return CertLoginResult(sub, masked, algorithm, certificate.subject.human_friendly,
-                               format(certificate.serial_number, "x"))
-
+        return CertLoginResult(sub, masked, algorithm, subject, serial)

@@ -7,6 +7,13 @@
 - ``GET /login/certificate/tls?return_to=...``: mutual TLS terminated at a reverse proxy, which
   passes the client certificate (URL-encoded PEM, as nginx's ``$ssl_client_escaped_cert``) in
   ``YITONG_CERT_LOGIN_HEADER``; honoured only from ``YITONG_CERT_LOGIN_PROXIES``.
+
+An organisation's certificate (idp/certlogin.py says why it never starts a session) proves the
+organisation for the person signed in in this browser, if they may act for it (``acting.proven``;
+else 403 and ``acting.refused``). Nobody signed in yet: the proof waits in this browser for
+:data:`PENDING_SECONDS` while the person signs in as themselves, and
+``GET /login/certificate/organisation`` then applies it (the same check) and goes on to
+``return_to``.
 """
 
 from __future__ import annotations
@@ -14,12 +21,27 @@ from __future__ import annotations
 import time
 from urllib.parse import unquote, urlencode
 
-from flask import render_template, request, session
+from flask import redirect, render_template, request, session
 
 from idp.acr import LOA_4
+from idp.agents import CERTIFICATE
+from idp.agents_web import prove_organisation
 from idp.certlogin import AMR, CHALLENGE_SECONDS, CertLoginError, decode_answer, load_certificate, new_challenge
-from idp.i18n import language
-from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, safe_return_to, services
+from idp.i18n import language, t
+from idp.web import (
+    audit,
+    bp,
+    csrf_failure,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    error_page,
+    safe_return_to,
+    services,
+)
+
+ORG_PENDING = "org_cert_pending"
+PENDING_SECONDS = 600  # time to sign in as oneself after presenting an organisation's certificate
 
 
 def _page(return_to: str, error: CertLoginError | None = None, status: int = 200):
@@ -35,9 +57,11 @@ def _refuse(return_to: str, error: CertLoginError, **fields):
     return _page(return_to, error, 401)
 
 
-def _signed_in(result, return_to: str):
+def _signed_in(result, return_to: str, **fields):
     from idp.pages import _signed_in as start
 
+    if result.is_organisation:
+        return _organisation_proven(result, return_to, **fields)
     user = services()["accounts"].get(result.sub)
     if user is None:
         return _refuse(return_to, CertLoginError("not_linked", "账号已停用", "the account is disabled"))
@@ -52,6 +76,36 @@ def _limited(return_to: str):
     page, status = _page(return_to, CertLoginError("throttled", "尝试次数过多，请稍后再试",
                                                    "too many attempts; try again later"), 429)
     return page, status, {"Retry-After": str(int(decision.retry_after_seconds) or 1)}
+
+
+def _organisation_proven(result, return_to: str, **fields):
+    sso = current_session()
+    if sso is not None:
+        return prove_organisation(sso, result.uscc, CERTIFICATE, result.serial_hex, return_to,
+                                 key=result.key_algorithm, **fields)
+    session[ORG_PENDING] = {"uscc": result.uscc, "name": result.organisation_name, "serial": result.serial_hex,
+                            "key": result.key_algorithm, "at": time.time(), "return_to": return_to}
+    audit("org_certificate.presented", uscc=result.uscc, serial=result.serial_hex, key=result.key_algorithm,
+          **fields)
+    sign_in = "/login?" + urlencode({"return_to": "/login/certificate/organisation"})
+    return render_template("idp/certlogin_org.html", name=result.organisation_name, uscc=result.uscc,
+                           sign_in=sign_in, minutes=PENDING_SECONDS // 60), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/login/certificate/organisation")
+def login_certificate_organisation():
+    """After signing in as oneself: apply the organisation certificate presented before."""
+    pending = session.get(ORG_PENDING)
+    if not pending or time.time() - pending["at"] > PENDING_SECONDS:
+        session.pop(ORG_PENDING, None)
+        return error_page(t("单位证书验证已失效", "The organisation certificate check has expired"),
+                          t("请重新用单位证书签名。", "Sign a new challenge with the organisation's certificate."), 400)
+    sso = current_session()
+    if sso is None:
+        return redirect("/login?" + urlencode({"return_to": "/login/certificate/organisation"}))
+    session.pop(ORG_PENDING, None)
+    return prove_organisation(sso, pending["uscc"], CERTIFICATE, pending["serial"],
+                              safe_return_to(pending["return_to"]), key=pending["key"])
 
 
 @bp.route("/login/certificate", methods=["GET", "POST"])
@@ -74,7 +128,8 @@ def login_certificate():
         result = services()["certlogin"].login(certificate, signature, pending["value"])
     except CertLoginError as error:
         return _refuse(return_to, error)
-    audit("login.certificate", sub=result.sub, serial=result.serial_hex, key=result.key_algorithm)
+    if not result.is_organisation:
+        audit("login.certificate", sub=result.sub, serial=result.serial_hex, key=result.key_algorithm)
     return _signed_in(result, return_to)
 
 
@@ -97,8 +152,9 @@ def login_certificate_tls():
         result = idp["certlogin"].login(load_certificate(unquote(raw).encode()), None, None)
     except CertLoginError as error:
         return _refuse(return_to, error, tls=True)
-    audit("login.certificate", sub=result.sub, serial=result.serial_hex, key=result.key_algorithm, tls=True)
-    return _signed_in(result, return_to)
+    if not result.is_organisation:
+        audit("login.certificate", sub=result.sub, serial=result.serial_hex, key=result.key_algorithm, tls=True)
+    return _signed_in(result, return_to, tls=True)
 
 
 def certificate_login_url(return_to: str) -> str:

@@ -252,6 +252,7 @@ acting_table = Table(
     Column("sub", String(64), nullable=False),
     Column("uscc", String(18), nullable=False),
     Column("agent_id", String(64), nullable=True),
+    Column("proof", String(16), nullable=True),  # "certificate": the organisation's certificate was presented
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idp_acting_agent_id", "agent_id"),
 )

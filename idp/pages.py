@@ -99,9 +99,14 @@ def login():
     return _signed_in(user, ["pwd"], return_to)
 
 
-def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None):
+def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None, replaces: str | None = None):
+    """Start an SSO session (a new cookie); ``replaces``: the sid of the session a step-up raised."""
     cookie, sso = services()["accounts"].start_session(user, amr, acr)
     audit("login.success", sub=user.sub, sid=sso.sid, amr=amr, acr=sso.acr)
+    if replaces:
+        from idp.agents_web import carry_org_proofs
+
+        carry_org_proofs(replaces, sso.sid)  # organisations proven in the raised sign-in stay proven
     session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
     session["fresh_login"] = return_to
     response = redirect(return_to)
@@ -148,13 +153,15 @@ def login_mfa():
                                error=t("验证码不正确", "The code is not right")), 401
     session.pop("mfa_pending", None)
     idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
+    replaces = None
     if step_up:  # the earlier factors of the session being raised, plus this one
         amr = list(dict.fromkeys([*pending.get("amr", []), *amr]))
         old = current_session()
         if old is not None and old.sid == pending["step_up"] and old.sub == sub:
             accounts.end_session(old.sid)  # replaced by the new, stronger session (a new cookie)
+            replaces = old.sid
     audit("mfa.success", sub=sub, amr=amr, step_up=step_up)
-    return _signed_in(user, amr, pending["return_to"])
+    return _signed_in(user, amr, pending["return_to"], replaces=replaces)
 
 
 @bp.route("/account/mfa", methods=["GET", "POST"])

@@ -18,6 +18,7 @@ from idp import (
     assurance,
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     console,  # noqa: F401  (registers the account console /account on bp)
+    licencelogin_web,  # noqa: F401  (registers /login/licence on bp)
     pages,  # registers the sign-in, consent and MFA pages on bp; begin_step_up below
     privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
@@ -319,7 +320,7 @@ def authorize():
         answered = _consent_step(grant, args, user)
         if answered is not None:
             return answered
-        org = agents_web.org_step(grant, args, user)  # scope org: whom the person acts for
+        org = agents_web.org_step(grant, args, sso)  # scope org: whom the person acts for
         if org.error is not None:
             return _authorize_error(org.error)
         if org.page is not None:
@@ -577,9 +578,11 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)
     app.extensions["yitong.idp"].update(
         certlogin=CertificateLogin(trust=cert_login.trust, crls=cert_login.crls,
-                                   allow_fetching=cert_login.allow_fetching, identities=identities),
+                                   allow_fetching=cert_login.allow_fetching, identities=identities,
+                                   organisations=organisations),
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
+        licence_limiter=runtime.rate_limiter("licencelogin", 30, 60),
         certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
     _register_self_service(app, engine, keystore, runtime)
     app.register_blueprint(bp)

@@ -51,13 +51,44 @@ class LegalPersonLibrary(ABC):
                legal_representative_id_number: str | None = None) -> Verdict: ...
 
 
+@dataclass(frozen=True)
+class LicencePresentation:
+    """A started sign-in by e-licence: the holder scans ``scan_url`` (a QR code) before ``expires_at``."""
+
+    presentation_id: str
+    scan_url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PresentedLicence:
+    """What the e-licence system says of a presentation. ``status``: pending / confirmed /
+    declined / expired / used; the licence and its holder only when confirmed (given once)."""
+
+    status: str
+    uscc: str | None = None
+    name: str | None = None
+    holder_name: str | None = None
+    holder_id_number: str | None = None
+    evidence: dict = field(default_factory=dict)
+
+
 class BusinessLicenceSystem(ABC):
-    """The electronic business-licence system (电子营业执照): a valid licence for this USCC and name."""
+    """The electronic business-licence system (电子营业执照): a valid licence for this USCC and name,
+    and sign-in by licence (the holder confirms a presentation in the e-licence app)."""
 
     kind = "business_licence"
 
     @abstractmethod
     def verify(self, uscc: str, name: str) -> Verdict: ...
+
+    @abstractmethod
+    def start_presentation(self, relying_party: str) -> LicencePresentation | None:
+        """None: the system is unavailable (say "try later")."""
+
+    @abstractmethod
+    def presentation(self, presentation_id: str) -> PresentedLicence | None:
+        """None: the system is unavailable, or does not know this presentation."""
 
 
 class BankFourFactor(ABC):

@@ -33,7 +33,9 @@ from idp.connectors.base import (
     BusinessLicenceSystem,
     CarrierThreeFactor,
     LegalPersonLibrary,
+    LicencePresentation,
     PopulationLibrary,
+    PresentedLicence,
     Result,
     Verdict,
 )
@@ -82,38 +84,64 @@ class HttpConnectorClient:
         self._prefix = parts.path.rstrip("/")
 
     def call(self, source: str, endpoint: str, payload: dict) -> Verdict:
+        """A verification: ``match`` / ``no_match``, or ``unavailable`` with the reason."""
+        answer, reason, attempts, started = self._exchange(source, endpoint, payload)
+        verdict = _unavailable(source, reason) if answer is None else _parse(source, answer)
+        self._account(source, verdict.result is Result.UNAVAILABLE, attempts, started,
+                      verdict.result.value + (f" ({verdict.reason})" if verdict.reason else ""))
+        return verdict
+
+    def call_json(self, source: str, endpoint: str, payload: dict, well_formed) -> dict | None:
+        """Any other call of the protocol: its JSON object if ``well_formed(object)``, else None
+        (unavailable) — the same budget, retries and circuit breaker as :meth:`call`. Only for
+        requests that may be repeated (a retried "start" makes a second, unused one)."""
+        answer, reason, attempts, started = self._exchange(source, endpoint, payload)
+        data = None
+        if answer is not None and len(answer) <= MAX_RESPONSE:
+            try:
+                data = json.loads(answer)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict) or not well_formed(data):
+                data, reason = None, "bad_response"
+        elif answer is not None:
+            reason = "bad_response"
+        self._account(source, data is None, attempts, started, "answered" if data is not None else
+                      f"unavailable ({reason})")
+        return data
+
+    def _account(self, source: str, failed: bool, attempts: int, started: float, outcome: str) -> None:
+        if attempts:  # 0: the circuit was open, nothing was sent
+            (self.breaker.record_failure if failed else self.breaker.record_success)()
+        log.info("connector %s: %s after %d attempt(s) in %.0f ms", source, outcome, attempts,
+                 1000 * (time.monotonic() - started))
+
+    def _exchange(self, source: str, endpoint: str, payload: dict) -> tuple[bytes | None, str | None, int, float]:
+        """(body of a 200 answer, None) or (None, why not), attempts made, when it started."""
         started = time.monotonic()
         if not self.breaker.allow():
             log.warning("connector %s: unavailable (circuit open)", source)
-            return _unavailable(source, "circuit_open")
+            return None, "circuit_open", 0, started
         deadline = started + self.timeout
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         path = self._prefix + endpoint
-        attempt, reason = 0, "timeout"
+        attempt = 0
         while True:
             attempt += 1
             try:
-                verdict = self._attempt(source, path, body, deadline)
+                answer, reason = self._attempt(path, body, deadline)
             except _Retry as retry:
-                reason = retry.reason
                 pause = self.backoff * (2 ** (attempt - 1))
                 if attempt <= self.retries and time.monotonic() + pause < deadline:
                     time.sleep(pause)
                     continue
-                verdict = _unavailable(source, reason)
-            break
-        if verdict.result is Result.UNAVAILABLE:
-            self.breaker.record_failure()
-        else:
-            self.breaker.record_success()
-        log.info("connector %s: %s%s after %d attempt(s) in %.0f ms", source, verdict.result.value,
-                 f" ({verdict.reason})" if verdict.reason else "", attempt, 1000 * (time.monotonic() - started))
-        return verdict
+                answer, reason = None, retry.reason
+            return answer, reason, attempt, started
 
-    def _attempt(self, source: str, path: str, body: bytes, deadline: float) -> Verdict:
+    def _attempt(self, path: str, body: bytes, deadline: float) -> tuple[bytes | None, str | None]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return _unavailable(source, "timeout")
+            return None, "timeout"
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    **sign_request(self.key, "POST", path, body)}
         if self._https:
@@ -126,20 +154,20 @@ class HttpConnectorClient:
             response = connection.getresponse()
             data = response.read(MAX_RESPONSE + 1)
         except TimeoutError:
-            return _unavailable(source, "timeout")
+            return None, "timeout"
         except ssl.SSLError:  # a certificate we do not trust, or no common protocol: retrying will not help
-            return _unavailable(source, "tls")
+            return None, "tls"
         except (ConnectionError, http.client.RemoteDisconnected, OSError) as exc:
             raise _Retry("connection") from exc
         except http.client.HTTPException:
-            return _unavailable(source, "bad_response")
+            return None, "bad_response"
         finally:
             connection.close()
         if response.status in RETRY_STATUSES:
             raise _Retry(f"http_{response.status}")
         if response.status != 200:
-            return _unavailable(source, f"http_{response.status}")
-        return _parse(source, data)
+            return None, f"http_{response.status}"
+        return data, None
 
 
 def _unavailable(source: str, reason: str) -> Verdict:
@@ -188,6 +216,46 @@ class HttpBusinessLicenceSystem(BusinessLicenceSystem):
 
     def verify(self, uscc: str, name: str) -> Verdict:
         return self.client.call(self.kind, "/api/v1/licence/verify", {"uscc": uscc, "name": name})
+
+    def start_presentation(self, relying_party: str) -> LicencePresentation | None:
+        def well_formed(data: dict) -> bool:
+            fields = ("presentation_id", "scan_url", "expires_at")
+            return all(isinstance(data.get(k), str) and data[k] for k in fields) \
+                and urlsplit(data["scan_url"]).scheme in ("http", "https") and _instant(data["expires_at"]) is not None
+
+        data = self.client.call_json(self.kind, "/api/v1/licence/presentations", {"relying_party": relying_party},
+                                     well_formed)
+        return None if data is None else LicencePresentation(data["presentation_id"], data["scan_url"],
+                                                             _instant(data["expires_at"]))
+
+    def presentation(self, presentation_id: str) -> PresentedLicence | None:
+        def well_formed(data: dict) -> bool:
+            if data.get("status") not in ("pending", "confirmed", "declined", "expired", "used"):
+                return False
+            if data["status"] != "confirmed":
+                return True
+            licence, holder = data.get("licence"), data.get("holder")
+            return isinstance(licence, dict) and isinstance(holder, dict) and isinstance(data.get("evidence"), dict) \
+                and all(isinstance(v, str) and v for v in (licence.get("uscc"), licence.get("name"),
+                                                           holder.get("name"), holder.get("id_number")))
+
+        data = self.client.call_json(self.kind, "/api/v1/licence/presentations/result",
+                                     {"presentation_id": presentation_id}, well_formed)
+        if data is None:
+            return None
+        if data["status"] != "confirmed":
+            return PresentedLicence(data["status"])
+        licence, holder = data["licence"], data["holder"]
+        return PresentedLicence("confirmed", licence["uscc"], licence["name"], holder["name"], holder["id_number"],
+                                data["evidence"])
+
+
+def _instant(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 class HttpBankFourFactor(BankFourFactor):

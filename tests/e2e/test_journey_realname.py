@@ -320,7 +320,8 @@ def test_register_real_name_organisation_agent_acts_for_it_password_reset_and_sm
     expect(li.locator("#org-uscc")).to_have_text(COMPANY[1])
     fits(li, shots, "li-portal-acting")
     claims = rp.sign_ins[-1]
-    assert claims["org"] == {"uscc": COMPANY[1], "name": COMPANY[0], "roles": ["*"], "acting_as": True}, claims
+    assert claims["org"] == {"uscc": COMPANY[1], "name": COMPANY[0], "roles": ["*"], "acting_as": True,
+                             "acr": "urn:yitong:loa:2"}, claims
     assert rp.errors == []
 
     # 7. Her account console shows the agency, this phone's session and the portal's consent.

@@ -158,7 +158,8 @@ def test_grant_accept_choose_and_the_tokens_carry_the_org_claim(idp, portal, com
     answer = tokens_for(web, portal, callback["code"], verifier)
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
-    expected = {"uscc": COMPANY[1], "name": COMPANY[0], "roles": ["finance", "seal_keeper"], "acting_as": True}
+    expected = {"uscc": COMPANY[1], "name": COMPANY[0], "roles": ["finance", "seal_keeper"], "acting_as": True,
+                "acr": LOA_2}  # the organisation's registered level: no certificate presented
     access, id_token = payload(body["access_token"]), payload(body["id_token"])
     assert access["org"] == expected and access["sub"] == company["li"].sub
     assert id_token["org"] == expected

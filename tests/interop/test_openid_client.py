@@ -512,7 +512,7 @@ def test_the_org_claim_reaches_openid_client_in_the_id_token_userinfo_and_intros
     assert login["chain"] == ["GET /authorize -> 302", "GET /login -> 200", "POST /login -> 302",
                               "GET /authorize -> 200", "POST /consent -> 302", "GET /authorize -> 200",
                               "POST /authorize/organisation -> 302", "GET /authorize -> 302"]
-    expected = {**ORG, "roles": ["legal_representative"], "acting_as": True}
+    expected = {**ORG, "roles": ["legal_representative"], "acting_as": True, "acr": "urn:yitong:loa:2"}
     granted = passed(steps, "code_grant")
     assert granted["claims"]["org"] == expected  # an ID token openid-client validated
     assert "org" in granted["scope"].split()

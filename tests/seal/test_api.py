@@ -436,7 +436,7 @@ def test_the_legal_representative_acting_for_the_organisation_seals_with_its_sea
                           org=ORG_USCC)
     claims = json.loads(base64.urlsafe_b64decode(bearer.split(".")[1] + "=="))
     assert claims["org"] == {"uscc": ORG_USCC, "name": ORG_NAME, "roles": ["legal_representative"],
-                             "acting_as": True}
+                             "acting_as": True, "acr": "urn:yitong:loa:2"}
     before = usage_count(api)
     status, _, body = sign(api, api["org"], bearer)
     assert status == 200 and body.startswith(b"%PDF"), (status, body[:300])
