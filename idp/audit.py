@@ -31,6 +31,7 @@ EVENTS = (
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
     # proving an organisation: its certificate (idp/certlogin.py) or its e-licence (idp/licencelogin_web.py)
     "acting.proven", "acting.refused", "org_certificate.presented", "licence.unavailable",
+    "cas.validated", "cas.refused",  # CAS service tickets (idp/cas.py)
     "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
     "federation.upstream_removed",
     # loa:3 and step-up (issue 5 items 1 and 6): strong real name, raising a sign-in at /authorize

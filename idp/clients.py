@@ -109,6 +109,11 @@ class Client(ClientMixin):
     def post_logout_redirect_uris(self) -> list[str]:
         return list(self.metadata.get("post_logout_redirect_uris", []))
 
+    @property
+    def cas(self) -> bool:
+        """Its redirect URIs are CAS service URLs too (idp/cas.py)."""
+        return bool(self.metadata.get("yitong_cas"))
+
     def as_dict(self, secret: str | None = None) -> dict:
         """RFC 7591 §3.2.1 client information response (the secret only when just made)."""
         info = {"client_id": self.client_id, "client_name": self.name, **self.metadata}
@@ -144,6 +149,7 @@ def build_metadata(
     jwks: dict | None = None,
     release: list[str] = (),
     subject_type: str = "public",
+    cas: bool = False,
 ) -> dict:
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
@@ -169,6 +175,9 @@ def build_metadata(
         scope = " ".join([*scope.split(), "verified_claims"])
     if subject_type not in SUBJECT_TYPES:
         raise ClientError(f"subject_type must be one of {', '.join(SUBJECT_TYPES)}")
+    if cas and (public or "authorization_code" not in grant_types):
+        # idp/cas.py: a CAS service ticket is an authorization code of a confidential client
+        raise ClientError("--cas needs a confidential client with the authorization_code grant")
     if subject_type == "pairwise" and len({urlsplit(u).hostname for u in redirect_uris}) > 1:
         # OIDC Core §8.1: the sector is the redirect URIs' host; several hosts would need a
         # sector_identifier_uri, which is not supported
@@ -193,6 +202,8 @@ def build_metadata(
         metadata["yitong_release"] = release  # operators only (idp/assurance.py); RFC 7591 cannot set it
     if subject_type == "pairwise":
         metadata["subject_type"] = "pairwise"
+    if cas:
+        metadata["yitong_cas"] = True  # operators only: its redirect URIs are CAS service URLs (idp/cas.py)
     return metadata
 
 

@@ -201,6 +201,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         assurance.remember(self.server.tokens.engine, token_hash(code), payload.get("claims"))  # OIDC4IA
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
+        if client.cas:  # a CAS service ticket is a code written "ST-<code>" (idp/cas.py): ticket → token
+            code = code.removeprefix("ST-")
         engine = self.server.tokens.engine
         with engine.connect() as conn:
             row = conn.execute(select(codes_table).where(codes_table.c.code_hash == token_hash(code))).first()

@@ -16,6 +16,7 @@ from idp import (
     admin_api,
     agents_web,  # registers /account/agents and /authorize/organisation on bp; org_step below
     assurance,
+    cas,  # registers /cas/* on bp; its response mode below
     certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
     console,  # noqa: F401  (registers the account console /account on bp)
     licencelogin_web,  # noqa: F401  (registers /login/licence on bp)
@@ -141,6 +142,8 @@ RESPONSE_MODES = ("query", "fragment", "form_post")
 def _in_response_mode(response, mode: str | None):
     """OAuth 2.0 Multiple Response Type Encoding Practices §2 (fragment) and Form Post Response
     Mode 1.0: re-express the authorization response Authlib built as a query redirect."""
+    if mode == cas.RESPONSE_MODE:  # a CAS service ticket (idp/cas.py)
+        return cas.answer(response)
     location = response.headers.get("Location")
     if not location or mode in (None, "", "query"):
         return response
@@ -169,7 +172,7 @@ def _authorize_error(error):
     if location and "iss=" not in urlsplit(location).query:
         response.headers["Location"] = add_params_to_uri(location, [("iss", services()["issuer"])])
     mode = request.args.get("response_mode")
-    return _in_response_mode(response, mode if mode in RESPONSE_MODES else None)
+    return _in_response_mode(response, mode if mode in (*RESPONSE_MODES, cas.RESPONSE_MODE) else None)
 
 
 class _Stop(Exception):
@@ -292,7 +295,8 @@ def authorize():
         user = _signed_in_user(args, sso)
         grant = _validated_grant(server, oauth_request, user)
         user = _hinted_user_step(args, user, grant)
-        if args.get("response_mode", "query") not in RESPONSE_MODES:
+        mode = args.get("response_mode", "query")
+        if mode not in RESPONSE_MODES and not (mode == cas.RESPONSE_MODE and grant.client.cas and not request_uri):
             from authlib.oauth2.rfc6749 import InvalidRequestError
 
             return _authorize_error(InvalidRequestError("response_mode must be query, fragment or form_post",

@@ -64,3 +64,18 @@ def test_client_lifecycle_and_its_audit_trail(env):
 def test_client_without_redirect_uri_for_the_code_grant_is_a_clear_error(env):
     result = run_yitong(["client", "create", "--name", "x", "--grant", "authorization_code"], env)
     assert result.returncode == 2 and b"--redirect-uri" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_a_cas_service_is_a_confidential_code_client_and_update_keeps_it(env):
+    made = run_yitong(["client", "create", "--name", "Legacy OA", "--redirect-uri", "https://oa.example.gov.cn/cas",
+                       "--grant", "authorization_code", "--scope", "openid profile org", "--cas", "--json"], env)
+    assert made.returncode == 0, made.stderr
+    info = json.loads(made.stdout)
+    assert info["yitong_cas"] is True
+    renamed = run_yitong(["client", "update", info["client_id"], "--name", "OA", "--json"], env)
+    assert json.loads(renamed.stdout)["yitong_cas"] is True  # kept unless --no-cas
+    off = run_yitong(["client", "update", info["client_id"], "--no-cas", "--json"], env)
+    assert "yitong_cas" not in json.loads(off.stdout)
+    public = run_yitong(["client", "create", "--name", "x", "--redirect-uri", "https://oa.example.gov.cn/cas",
+                         "--grant", "authorization_code", "--public", "--cas"], env)
+    assert public.returncode == 2 and b"--cas needs a confidential client" in public.stderr

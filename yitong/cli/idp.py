@@ -94,10 +94,12 @@ def _scopes(values: tuple[str, ...]) -> str:
 @click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default="public", show_default=True,
               help="pairwise: ID tokens and userinfo carry a per-client subject (OIDC Core §8); access tokens "
                    "keep the stable one.")
+@click.option("--cas", is_flag=True, help="Its redirect URIs are also CAS service URLs: /cas/login issues them "
+                                          "service tickets (CAS 3.0, ticket -> token; README \"CAS\").")
 @click.option("--json", "as_json", is_flag=True, help="Print the RFC 7591 client information.")
 def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, grants, scopes,
                   token_endpoint_auth_method, public, id_token_alg, jwks_file, releases, subject_type,
-                  as_json) -> None:
+                  cas, as_json) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
     try:
         metadata = build_metadata(
@@ -105,7 +107,7 @@ def client_create(name, redirect_uris, post_logout, backchannel_logout_uri, gran
             token_endpoint_auth_method=token_endpoint_auth_method, public=public,
             post_logout_redirect_uris=list(post_logout), backchannel_logout_uri=backchannel_logout_uri,
             id_token_signed_response_alg=id_token_alg, jwks=_read_jwks(jwks_file), release=list(releases),
-            subject_type=subject_type)
+            subject_type=subject_type, cas=cas)
         created, secret = _registry().create(name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
@@ -161,9 +163,10 @@ def client_show(client_id) -> None:
               help="Replaces the release policy (verified_claims, id_number; 'none' releases nothing).")
 @click.option("--subject-type", type=click.Choice(SUBJECT_TYPES),
               help="public or pairwise (changes the sub this client sees for every person).")
+@click.option("--cas/--no-cas", default=None, help="Whether its redirect URIs are also CAS service URLs.")
 @click.option("--json", "as_json", is_flag=True)
-def client_update(client_id, name, redirect_uris, scopes, releases, subject_type, as_json) -> None:
-    """Change a client's name, redirect URIs, scopes, release policy or subject type."""
+def client_update(client_id, name, redirect_uris, scopes, releases, subject_type, cas, as_json) -> None:
+    """Change a client's name, redirect URIs, scopes, release policy, subject type or CAS use."""
     registry = _registry()
     found = registry.get(client_id)
     if found is None:
@@ -177,7 +180,8 @@ def client_update(client_id, name, redirect_uris, scopes, releases, subject_type
             backchannel_logout_uri=meta.get("backchannel_logout_uri"),
             id_token_signed_response_alg=meta.get("id_token_signed_response_alg", "ES256"),
             jwks=meta.get("jwks"), release=_release(releases, meta),
-            subject_type=subject_type or meta.get("subject_type", "public"))
+            subject_type=subject_type or meta.get("subject_type", "public"),
+            cas=found.cas if cas is None else cas)
         updated = registry.update(client_id, name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None
