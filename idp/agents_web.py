@@ -160,7 +160,7 @@ def agents_page():
     if sso is None:
         return redirect("/login?" + urlencode({"return_to": "/account/agents"}))
     csrf_token()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _page()
     if not csrf_ok():
         return csrf_failure()

@@ -111,7 +111,7 @@ def login_certificate_organisation():
 @bp.route("/login/certificate", methods=["GET", "POST"])
 def login_certificate():
     return_to = safe_return_to(request.values.get("return_to"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _page(return_to)
     if not csrf_ok():
         return csrf_failure()

@@ -64,7 +64,7 @@ def _login_page(return_to: str, error: str | None, status: int = 200, captcha: b
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     return_to = safe_return_to(request.values.get("return_to"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         csrf_token()
         return _login_page(return_to, None)
     if not csrf_ok():
@@ -134,7 +134,7 @@ def login_mfa():
         session.pop("mfa_pending", None)
         return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
     step_up = bool(pending.get("step_up"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return render_template("idp/mfa.html", csrf=csrf_token(), error=None, step_up=step_up)
     if not csrf_ok():
         return csrf_failure()

@@ -213,7 +213,7 @@ def signup_account():
     if flow is None:
         return redirect("/register")
     context = {"return_to": flow.get("return_to", "/")}
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _render("idp/signup.html", step="code", masked_phone=mask_phone(flow["phone"]), **context)
     if not csrf_ok():
         return csrf_failure()
@@ -281,7 +281,7 @@ def password_reset_confirm():
     flow = _flow("reset")
     if flow is None:
         return redirect("/password/reset")
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _render("idp/password_reset.html", step="code", masked_phone=mask_phone(flow["phone"]))
     if not csrf_ok():
         return csrf_failure()
@@ -365,7 +365,7 @@ def account_phone_confirm():
     flow = _flow("phone-change")
     if flow is None or flow.get("sub") != sso.sub:
         return redirect("/account/phone")
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _render("idp/account_phone.html", step="code", masked_phone=mask_phone(flow["phone"]))
     if not csrf_ok():
         return csrf_failure()

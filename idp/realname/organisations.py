@@ -55,7 +55,7 @@ def organisations_page():
     csrf_token()
     idp = services()
     library = idp["connectors"].legal_person
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _page(200 if library is not None else 503)
     if not csrf_ok():
         return csrf_failure()

@@ -60,7 +60,7 @@ def realname():
     idp = services()
     population = idp["connectors"].population
     identities: Identities = idp["identities"]
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _page(200 if population is not None else 503)
     if not csrf_ok():
         return csrf_failure()

@@ -81,7 +81,7 @@ def strong_realname():
     user = idp["accounts"].get(sso.sub)
     connectors = idp["connectors"]
     configured = connectors.bank_4_factor is not None or connectors.carrier_3_factor is not None
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _page(user, 200 if configured else 503)
     if not csrf_ok():
         return csrf_failure()

@@ -64,3 +64,9 @@ def test_signing_in_returns_only_to_our_own_pages(idp, asked, lands):
     idp.accounts.create(username="alice", password=PASSWORD)
     signed_in = login(idp.app.test_client(), "alice", return_to=asked)
     assert signed_in.status_code == 302 and signed_in.headers["Location"] == lands
+
+
+@pytest.mark.parametrize("path", ["/login", "/login/certificate", "/register", "/password/reset"])
+def test_head_is_answered_like_get_not_as_a_form_post(idp, path):
+    web = idp.app.test_client()
+    assert web.head(path).status_code == web.get(path).status_code == 200
