@@ -210,14 +210,18 @@ class Accounts:
         return self.sessions.end_all(sub)
 
     # -- SSO sessions (idp/sessions.py: database or Redis) ----------------------------------------
-    def start_session(self, user: User, amr: list[str], acr: str | None = None) -> tuple[str, Session]:
-        """A new session at the level this sign-in reaches (idp/acr.py ``sign_in_level``: the
+    def start_session(self, user: User, amr: list[str], acr: str | None = None,
+                      renew: str | None = None) -> tuple[str, Session]:
+        """A session at the level this sign-in reaches (idp/acr.py ``sign_in_level``: the
         person's level, but loa:3 and above only with a second factor), or at ``acr`` when the
         method itself decides (a certificate login is loa:4, a federated one what the upstream
-        asserts, capped); returns the cookie value (shown once) and the session."""
+        asserts, capped); returns the cookie value (shown once) and the session. ``renew``: the
+        sid of this person's live session in this browser, which continues (same sid, new cookie)."""
         from idp.acr import sign_in_level
 
-        return self.sessions.start(user.sub, acr or sign_in_level(user.acr, amr), amr)
+        level = acr or sign_in_level(user.acr, amr)
+        renewed = self.sessions.renew(renew, level, amr) if renew else None
+        return renewed or self.sessions.start(user.sub, level, amr)
 
     def session(self, cookie: str | None) -> Session | None:
         return self.sessions.get(cookie)

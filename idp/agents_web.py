@@ -88,11 +88,9 @@ def prove_organisation(sso, uscc: str, method: str, reference: str, return_to: s
     return redirect(return_to)
 
 
-def carry_org_proofs(old_sid: str, new_sid: str) -> None:
-    """A step-up replaced the session ``old_sid`` by ``new_sid`` for the same person in this browser."""
-    proofs = session.get(ORG_PROOFS)
-    if proofs and proofs.get("sid") == old_sid:
-        session[ORG_PROOFS] = {"sid": new_sid, "orgs": proofs.get("orgs", {})}
+def forget_org_proofs() -> None:
+    """A new sign-in (not a step-up of this one): the organisations are proven again."""
+    session.pop(ORG_PROOFS, None)
 
 
 def acting_options(sso) -> list[Acting]:

@@ -99,15 +99,36 @@ def login():
     return _signed_in(user, ["pwd"], return_to)
 
 
-def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None, replaces: str | None = None):
-    """Start an SSO session (a new cookie); ``replaces``: the sid of the session a step-up raised."""
-    cookie, sso = services()["accounts"].start_session(user, amr, acr)
-    audit("login.success", sub=user.sub, sid=sso.sid, amr=amr, acr=sso.acr)
-    if replaces:
-        from idp.agents_web import carry_org_proofs
+def begin_session(user, amr: list[str], acr: str | None = None, step_up: bool = False):
+    """The SSO session of a sign-in; returns (cookie, session) and renews the CSRF token.
 
-        carry_org_proofs(replaces, sso.sid)  # organisations proven in the raised sign-in stay proven
+    The same person already signed in in this browser: that session continues (same sid, so grants,
+    ID tokens' ``sid`` and back-channel logout still name it) at the new level with a new cookie;
+    organisations proven in it stay proven only through a step-up (``step_up``), any other new
+    sign-in proves them again. Someone else signed in here: their session ends first, as at
+    /logout (their grants revoked, back-channel logout sent) — a shared counter PC must not keep
+    the previous person's session alive."""
+    from idp.agents_web import forget_org_proofs
+
+    idp = services()
+    old = current_session()
+    if old is not None and old.sub != user.sub:
+        ended = idp["tokens"].revoke_session_grants(old.sid)
+        idp["accounts"].end_session(old.sid)
+        audit("logout", sub=old.sub, sid=old.sid, reason="another_person_signed_in")
+        idp["notify_backchannel"](old, {g.client_id for g in ended})
+    renew = old.sid if old is not None and old.sub == user.sub else None
+    cookie, sso = idp["accounts"].start_session(user, amr, acr, renew=renew)
+    audit("login.success", sub=user.sub, sid=sso.sid, amr=amr, acr=sso.acr, renewed=renew is not None)
+    if not step_up:
+        forget_org_proofs()
     session["csrf"] = secrets.token_urlsafe(16)  # a new token after login
+    return cookie, sso
+
+
+def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None, step_up: bool = False):
+    """:func:`begin_session`, then on to ``return_to`` with the new cookie."""
+    cookie, _ = begin_session(user, amr, acr, step_up)
     session["fresh_login"] = return_to
     response = redirect(return_to)
     response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=services()["secure"], path="/")
@@ -119,8 +140,8 @@ MFA_PENDING_SECONDS = 300
 
 def begin_step_up(user, sso, return_to: str) -> None:
     """A signed-in person is asked for their second factor to raise this sign-in (idp/views.py
-    ``_step_up``): /login/mfa then starts a new session (new cookie and sid, the old one ended) whose
-    amr adds ``otp``, at the level idp/acr.py ``sign_in_level`` gives, and returns to ``return_to``."""
+    ``_step_up``): /login/mfa then renews the session (same sid, new cookie) whose amr adds ``otp``,
+    at the level idp/acr.py ``sign_in_level`` gives, and returns to ``return_to``."""
     session["mfa_pending"] = {"sub": user.sub, "login": user.username or user.phone or user.sub,
                               "return_to": return_to, "at": time.time(), "step_up": sso.sid,
                               "amr": list(sso.amr)}
@@ -153,15 +174,12 @@ def login_mfa():
                                error=t("验证码不正确", "The code is not right")), 401
     session.pop("mfa_pending", None)
     idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
-    replaces = None
     if step_up:  # the earlier factors of the session being raised, plus this one
         amr = list(dict.fromkeys([*pending.get("amr", []), *amr]))
         old = current_session()
-        if old is not None and old.sid == pending["step_up"] and old.sub == sub:
-            accounts.end_session(old.sid)  # replaced by the new, stronger session (a new cookie)
-            replaces = old.sid
+        step_up = old is not None and old.sid == pending["step_up"] and old.sub == sub  # still that session
     audit("mfa.success", sub=sub, amr=amr, step_up=step_up)
-    return _signed_in(user, amr, pending["return_to"], replaces=replaces)
+    return _signed_in(user, amr, pending["return_to"], step_up=step_up)
 
 
 @bp.route("/account/mfa", methods=["GET", "POST"])

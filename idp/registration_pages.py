@@ -22,7 +22,6 @@ a code or a password.
 
 from __future__ import annotations
 
-import secrets
 import time
 from urllib.parse import urlencode
 
@@ -180,9 +179,9 @@ def _new_passwords(template: str, flow: dict, **context):
 
 
 def _start_session(user, amr: list[str]) -> str:
-    cookie, sso = services()["accounts"].start_session(user, amr)
-    audit("login.success", sub=user.sub, sid=sso.sid, amr=amr, acr=sso.acr)
-    session["csrf"] = secrets.token_urlsafe(16)
+    from idp.pages import begin_session
+
+    cookie, _ = begin_session(user, amr)
     return cookie
 
 

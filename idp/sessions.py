@@ -41,6 +41,7 @@ class Session:
 
 class SessionStore(Protocol):
     def start(self, sub: str, acr: str, amr: list[str]) -> tuple[str, Session]: ...
+    def renew(self, sid: str, acr: str, amr: list[str]) -> tuple[str, Session] | None: ...
     def get(self, cookie: str | None) -> Session | None: ...
     def amr(self, sid: str | None) -> list[str] | None: ...
     def end(self, sid: str) -> None: ...
@@ -69,6 +70,22 @@ class DatabaseSessions:
                 sid_hash=_digest(cookie), sid=session.sid, sub=sub, acr=acr, amr=session.amr,
                 auth_time=session.auth_time, expires_at=utcnow() + SESSION_LIFETIME, ended_at=None))
         return cookie, session
+
+    def renew(self, sid: str, acr: str, amr: list[str]) -> tuple[str, Session] | None:
+        """The same person signed in again in this session (a step-up, a re-authentication): the
+        same sid (what clients hold from ID tokens and back-channel logout names), a new cookie
+        (no fixation), the new level, methods and time. None when ``sid`` is not live."""
+        cookie, now = secrets.token_urlsafe(32), int(time.time())
+        with self.engine.begin() as conn:
+            row = conn.execute(select(sessions_table.c.sub).where(
+                sessions_table.c.sid == sid, sessions_table.c.ended_at.is_(None),
+                sessions_table.c.expires_at > utcnow())).first()
+            if row is None:
+                return None
+            conn.execute(update(sessions_table).where(sessions_table.c.sid == sid).values(
+                sid_hash=_digest(cookie), acr=acr, amr=list(amr), auth_time=now,
+                expires_at=utcnow() + SESSION_LIFETIME))
+        return cookie, Session(sid, row.sub, acr, list(amr), now)
 
     def get(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -137,6 +154,23 @@ class RedisSessions:
         pipe.expire(self._user_key(sub), ttl)
         pipe.execute()
         return cookie, session
+
+    def renew(self, sid: str, acr: str, amr: list[str]) -> tuple[str, Session] | None:
+        """As :meth:`DatabaseSessions.renew`: same sid, new cookie, level, methods and time."""
+        record = self._record(sid)
+        if record is None or record["ended"]:
+            return None
+        cookie, now = secrets.token_urlsafe(32), int(time.time())
+        ttl = int(SESSION_LIFETIME.total_seconds())
+        renewed = {**record, "acr": acr, "amr": list(amr), "auth_time": now, "cookie": _digest(cookie).hex()}
+        pipe = self._client.pipeline(transaction=True)
+        pipe.delete(f"{self._prefix}cookie:{record['cookie']}")
+        pipe.set(self._sid_key(sid), json.dumps(renewed), ex=ttl)
+        pipe.set(self._cookie_key(cookie), sid, ex=ttl)
+        pipe.sadd(self._user_key(record["sub"]), sid)
+        pipe.expire(self._user_key(record["sub"]), ttl)
+        pipe.execute()
+        return cookie, Session(sid, record["sub"], acr, list(amr), now)
 
     def _record(self, sid: str) -> dict | None:
         raw = self._client.get(self._sid_key(sid))

@@ -57,3 +57,54 @@ def alice_account(idp):
     from tests.idp.support import PASSWORD
 
     return idp.accounts.create(username="alice", password=PASSWORD)
+
+
+def tokens_of(idp, web, client, secret, **params):
+    """Code flow in browser ``web`` (signed in already): (token response, ID token claims)."""
+    import base64
+    import json
+
+    from tests.idp.support import REDIRECT, authorize_url, code_from, through_consent
+
+    code = code_from(through_consent(web, web.get(authorize_url(client.client_id, None, **params))))["code"]
+    answer = web.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+                      auth=(client.client_id, secret)).get_json()
+    part = answer["id_token"].split(".")[1]
+    return answer, json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def refreshes(web, client, secret, refresh_token) -> bool:
+    return web.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                    auth=(client.client_id, secret)).status_code == 200
+
+
+def test_signing_in_again_continues_the_session_with_a_new_cookie(idp, alice_account):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    first_cookie = sso_cookie(login(web, "alice"))
+    before, first = tokens_of(idp, web, client, secret)
+    second_cookie = sso_cookie(login(web, "alice"))  # a re-authentication (prompt=login, max_age...)
+    _, second = tokens_of(idp, web, client, secret)
+    assert second["sid"] == first["sid"]  # what the client holds still names the session
+    assert second_cookie != first_cookie and idp.accounts.session(first_cookie) is None  # no fixation
+    assert second["auth_time"] >= first["auth_time"]
+    assert [s.sid for s in idp.accounts.sessions.active(alice_account.sub)] == [first["sid"]]
+    web.get("/logout")  # so logging out ends the grants made before the re-authentication too
+    assert not refreshes(web, client, secret, before["refresh_token"])
+
+
+def test_another_person_signing_in_on_the_same_browser_ends_the_first_ones_session(idp, alice_account):
+    from idp.audit import Audit
+    from tests.idp.support import PASSWORD
+
+    client, secret = idp.client()
+    bob = idp.accounts.create(username="bob", password=PASSWORD)
+    counter_pc = idp.app.test_client()
+    alice_cookie = sso_cookie(login(counter_pc, "alice"))
+    alices, _ = tokens_of(idp, counter_pc, client, secret)
+    login(counter_pc, "bob")
+    assert idp.accounts.session(alice_cookie) is None and idp.accounts.sessions.active(alice_account.sub) == []
+    assert not refreshes(counter_pc, client, secret, alices["refresh_token"])  # as if alice had logged out
+    [event] = [e for e in Audit(idp.home.engine).tail(100) if e.event == "logout"]
+    assert (event.sub, event.detail["reason"]) == (alice_account.sub, "another_person_signed_in")
+    assert tokens_of(idp, counter_pc, client, secret)[1]["sub"] == bob.sub
