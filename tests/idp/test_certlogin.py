@@ -39,8 +39,14 @@ def alice(idp):
 
 def person_certificate(idp, tmp_path, algorithm: str, id_number: str = ID_NUMBER, days: int | None = None):
     """(key file, certificate file, issued) for a person: OpenSSL key and CSR, our CA's certificate."""
+    return login_certificate(idp, tmp_path, algorithm, f"CN=张三,serialNumber={id_number},C=CN", id_number, days)
+
+
+def login_certificate(idp, tmp_path, algorithm: str, subject: str, label: str, days: int | None = None):
+    """(key file, certificate file, issued): an OpenSSL key and request (SM2 or P-256), and our CA's
+    certificate (profile ``login``) for ``subject``; files named after ``label``."""
     openssl = require_tool("openssl")
-    key, cert = tmp_path / f"{algorithm}-{id_number}.key", tmp_path / f"{algorithm}-{id_number}.crt"
+    key, cert = tmp_path / f"{algorithm}-{label}.key", tmp_path / f"{algorithm}-{label}.crt"
     if algorithm == "sm2":
         subprocess.run([openssl, "genpkey", "-algorithm", "SM2", "-out", str(key)], check=True)
         sign = ["-sm3", "-sigopt", DISTID]
@@ -48,10 +54,9 @@ def person_certificate(idp, tmp_path, algorithm: str, id_number: str = ID_NUMBER
         subprocess.run([openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
                         "-out", str(key)], check=True)
         sign = ["-sha256"]
-    csr = subprocess.run([openssl, "req", "-new", "-key", str(key), *sign, "-subj", "/CN=张三/C=CN"],
+    csr = subprocess.run([openssl, "req", "-new", "-key", str(key), *sign, "-subj", "/CN=login/C=CN"],
                          capture_output=True, check=True).stdout
-    issued = idp.home.pki().issue("login", request=load_csr(csr), subject=f"CN=张三,serialNumber={id_number},C=CN",
-                                  days=days)
+    issued = idp.home.pki().issue("login", request=load_csr(csr), subject=subject, days=days)
     cert.write_bytes(certificate_pem(issued.certificate))
     return key, cert, issued
 

@@ -8,15 +8,12 @@ and the real app's pages, chooser, token endpoint and userinfo the rest, on both
 
 from __future__ import annotations
 
-import subprocess
 from urllib.parse import quote, urlencode
 
 import pytest
 
 from idp.audit import Audit
-from keys.pki.certificates import certificate_pem, load_csr
 from tests.baselib.server import COMPANY, LI, PILOT, ZHANG, ZHAO
-from tests.helpers import require_tool
 from tests.idp.support import login, make_idp
 from tests.idp.test_agents import (
     LOA_2,
@@ -32,7 +29,7 @@ from tests.idp.test_agents import (
     refresh,
     tokens_for,
 )
-from tests.idp.test_certlogin import DISTID, answer, challenge_of
+from tests.idp.test_certlogin import answer, challenge_of, login_certificate
 
 LOA_4 = "urn:yitong:loa:4"
 PROVEN = "已用单位证书验证"
@@ -51,6 +48,10 @@ def portal(idp):
 
 @pytest.fixture
 def company(idp):
+    return company_with_agent(idp)
+
+
+def company_with_agent(idp) -> dict:
     """张三 represents COMPANY; 李四 is its active agent (seal_keeper); 赵六 is real-name but nothing to it."""
     zhang = person(idp, "zhangsan", ZHANG)
     li = person(idp, "lisi", LI, phone="13900139000")
@@ -68,21 +69,7 @@ def company(idp):
 
 def org_certificate(idp, tmp_path, algorithm: str, uscc: str = COMPANY[1], name: str = COMPANY[0]):
     """(key file, certificate file, issued): the organisation's USB key, as our CA would issue it."""
-    openssl = require_tool("openssl")
-    key, cert = tmp_path / f"org-{algorithm}-{uscc}.key", tmp_path / f"org-{algorithm}-{uscc}.crt"
-    if algorithm == "sm2":
-        subprocess.run([openssl, "genpkey", "-algorithm", "SM2", "-out", str(key)], check=True)
-        sign = ["-sm3", "-sigopt", DISTID]
-    else:
-        subprocess.run([openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                        "-out", str(key)], check=True)
-        sign = ["-sha256"]
-    csr = subprocess.run([openssl, "req", "-new", "-key", str(key), *sign, "-subj", "/CN=org/C=CN"],
-                         capture_output=True, check=True).stdout
-    issued = idp.home.pki().issue("login", request=load_csr(csr),
-                                  subject=f"CN={name},O={name},serialNumber={uscc},C=CN")
-    cert.write_bytes(certificate_pem(issued.certificate))
-    return key, cert, issued
+    return login_certificate(idp, tmp_path, algorithm, f"CN={name},O={name},serialNumber={uscc},C=CN", f"org-{uscc}")
 
 
 def present(web, key, cert, return_to: str = "/"):

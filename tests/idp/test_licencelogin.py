@@ -17,16 +17,12 @@ from tests.idp.support import login, make_idp
 from tests.idp.test_agents import (
     LOA_2,
     SCOPE,
-    act,
-    agent_ids,
     authorize,
-    grant,
-    organisation,
     payload,
     person,
     tokens_for,
 )
-from tests.idp.test_certlogin_org import events
+from tests.idp.test_certlogin_org import company_with_agent, events
 
 LOA_4 = "urn:yitong:loa:4"
 PROVEN = "已用电子营业执照验证"
@@ -51,19 +47,7 @@ def portal(idp):
 
 @pytest.fixture
 def company(idp):
-    """张三 (the licence holder on record) represents COMPANY; 李四 is its agent; 赵六 nothing to it."""
-    zhang = person(idp, "zhangsan", ZHANG)
-    li = person(idp, "lisi", LI, phone="13900139000")
-    zhao = person(idp, "zhaoliu", ZHAO)
-    organisation(idp, zhang, COMPANY)
-    rep = idp.app.test_client()
-    assert login(rep, "zhangsan").status_code == 302
-    assert grant(rep, COMPANY[1], "13900139000").status_code == 200
-    agent = idp.app.test_client()
-    assert login(agent, "lisi").status_code == 302
-    [(agent_id, _, _)] = agent_ids(idp, COMPANY[1])
-    assert act(agent, action="accept", agent_id=agent_id).status_code == 200
-    return {"zhang": zhang, "li": li, "zhao": zhao}
+    return company_with_agent(idp)
 
 
 def start(web, return_to="/account"):
