@@ -25,6 +25,9 @@ from flask import redirect, render_template, request, session
 from idp.agents import ADMIN, ALL, CERTIFICATE, LICENCE, PROOFS, Acting, AgentError, Agents
 from idp.consent import SCOPE_LABELS
 from idp.i18n import t
+from idp.identity import mask_phone
+from idp.security.bruteforce import account_key
+from idp.sms import SmsError
 from idp.web import (
     audit,
     bp,
@@ -171,6 +174,7 @@ def agents_page():
             agent = agents.grant(actor=sso.sub, uscc=uscc, login=request.form.get("login", ""), roles=roles,
                                  expires_at=_expiry(request.form.get("expires", "")))
             _audit_agent("agent.granted", sso.sub, agent)
+            _tell_invited(agent)
             return _page(message=t("已发出授权，经办人接受后生效。",
                                    "Granted; it takes effect once the agent accepts."))
         if action in ("accept", "decline"):
@@ -188,6 +192,20 @@ def agents_page():
               uscc=request.form.get("uscc") or None, agent_id=request.form.get("agent_id") or None)
         return _page(error.status, error=t(error.zh, error.en), login=request.form.get("login", ""))
     return _page(400, error=t("未知操作", "Unknown action"))
+
+
+def _tell_invited(agent) -> None:
+    """An SMS to the invited person's phone, if they have one, within the per-number SMS limit (a
+    representative granting and revoking in a loop cannot bomb a phone); the invitation stands either way."""
+    idp = services()
+    person = idp["accounts"].get(agent.agent_sub)
+    if person is None or not person.phone or not idp["sms_per_phone"].hit(account_key(person.phone)).allowed:
+        return
+    try:
+        idp["sms"].send(person.phone, "agent-invited", None)
+    except SmsError:
+        return
+    audit("sms.sent", sub=agent.agent_sub, purpose="agent-invited", phone=mask_phone(person.phone))
 
 
 # -- acting for an organisation at /authorize (scope org) ---------------------------------------------------

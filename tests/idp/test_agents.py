@@ -388,3 +388,12 @@ def test_deleting_an_agents_account_ends_their_authorisations(idp, portal, compa
     assert web.post("/account/delete", data=form).status_code in (200, 302, 303)
     assert [state for _, sub, state in agent_ids(idp, COMPANY[1]) if sub == agent.sub] == ["revoked"]
     assert svc(idp, "agents").acting_for(agent.sub, COMPANY[1]) is None
+
+
+def test_the_invited_person_is_told_by_sms_without_names_or_numbers(idp, company):
+    from tests.idp.accounts_support import outbox
+
+    [message] = [m for m in outbox(idp) if m["purpose"] == "agent-invited"]
+    assert message["to"] == "13900139000" and "code" not in message
+    assert "经办人" in message["text"] and COMPANY[0] not in message["text"]  # a fixed template: no data in it
+    assert [e.detail["purpose"] for e in events(idp, "sms.sent")] == ["agent-invited"]
