@@ -10,8 +10,9 @@
 - ``/authorize/organisation``: during an authorization request with scope ``org`` the person
   chooses whom to act for — every organisation they represent or are an active agent of, or
   themselves; the choice (``acting.chosen``) is bound to the code by /authorize. An organisation
-  proven with its certificate in this sign-in (idp/certlogin_web.py) is marked and chosen by
-  default, and acting for it carries ``org.acr`` loa:4; the others offer that proof.
+  proven in this sign-in with its certificate (idp/certlogin_web.py) or its e-business licence
+  (idp/licencelogin_web.py) is marked and chosen by default, and acting for it carries ``org.acr``
+  loa:4; the chooser offers both proofs.
 """
 
 from __future__ import annotations
@@ -57,16 +58,18 @@ def _agents() -> Agents:
     return services()["agents"]
 
 
-# -- organisations proven by certificate in this sign-in ---------------------------------------------------
-# Kept in the browser's signed flow cookie, bound to the SSO session id: a new sign-in (new sid) starts
-# without them, and they name only public facts (USCC, certificate serial).
+# -- organisations proven in this sign-in (certificate or e-licence) ---------------------------------------
+# Kept in the browser's signed flow cookie, bound to the SSO session id; any new sign-in but a step-up
+# forgets them (idp/pages.py begin_session). They name only public facts (USCC, certificate serial or
+# the e-licence system's evidence reference).
 ORG_PROOFS = "org_proofs"
 
 
 def remember_org_proof(sid: str, uscc: str, method: str, reference: str) -> None:
     """``method``: one of idp.agents.PROOFS; ``reference``: the certificate serial or the licence
     system's evidence reference."""
-    assert method in PROOFS
+    if method not in PROOFS:
+        raise ValueError(f"not a way to prove an organisation: {method!r}")
     proofs = session.get(ORG_PROOFS)
     if not proofs or proofs.get("sid") != sid:
         proofs = {"sid": sid, "orgs": {}}
