@@ -137,7 +137,7 @@ def _attributes(client, row) -> tuple[str, dict]:
     subject = idp["tokens"].subject_for(client, user.sub)
     claims.pop("sub", None)
     attributes = {"authenticationDate": datetime.fromtimestamp(row.auth_time, UTC).isoformat(),
-                  "acr": row.acr, "amr": idp["accounts"].session_amr(row.sid) or [], **claims}
+                  "acr": row.acr, "amr": row.amr or idp["accounts"].session_amr(row.sid) or [], **claims}
     if "org" in row.scope.split():
         agents = idp["agents"]
         binding = agents.binding_of_code(row.code_hash)

@@ -68,6 +68,9 @@ codes_table = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
     Column("grant_id", String(64), nullable=True),  # the grant the code produced (revoked on replay)
+    # How the person had signed in when the code was issued (its ID token's amr; the session may
+    # have been raised since). NULL for codes issued before migration 0018: read from the session.
+    Column("amr", JSON, nullable=True),
 )
 
 grants_table = Table(

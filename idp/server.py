@@ -49,6 +49,7 @@ class CodeRecord:
     resource: str | None
     acr: str | None
     auth_time: int
+    amr: list | None = None  # as the session was when the code was issued
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -194,7 +195,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=payload.get("code_challenge"),
                 code_challenge_method=payload.get("code_challenge_method"), resource=payload.get("resource"),
                 acr=session.acr, auth_time=session.auth_time, expires_at=utcnow() + CODE_LIFETIME,
-                used_at=None, grant_id=None))
+                used_at=None, grant_id=None, amr=list(session.amr)))
             acting = g.get("yitong_acting")  # the organisation chosen at /authorize (scope org), if any
             if acting is not None and self.server.agents is not None:
                 self.server.agents.bind_code(conn, token_hash(code), request.user.sub, acting)
@@ -333,7 +334,7 @@ class YitongOpenIDCode(OpenIDCode):
         claims = dict(user_claims(request.user, token["scope"], client=client, claims_request=wanted))
         subject = self._tokens.subject_for(client, request.user.sub)  # pairwise, if the client opted in
         claims["sub"] = subject
-        amr = self._accounts.session_amr(code.sid) if code else None
+        amr = (code.amr or self._accounts.session_amr(code.sid)) if code else None
         if amr:
             claims["amr"] = amr
         agents = self._agents

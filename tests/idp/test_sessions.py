@@ -108,3 +108,24 @@ def test_another_person_signing_in_on_the_same_browser_ends_the_first_ones_sessi
     [event] = [e for e in Audit(idp.home.engine).tail(100) if e.event == "logout"]
     assert (event.sub, event.detail["reason"]) == (alice_account.sub, "another_person_signed_in")
     assert tokens_of(idp, counter_pc, client, secret)[1]["sub"] == bob.sub
+
+
+def test_an_id_token_says_how_the_person_had_signed_in_when_its_code_was_issued(idp, alice_account):
+    """A session raised after a code was issued (a step-up continues the session) does not change
+    the amr of that code's ID token: it goes with the code's auth_time."""
+    import base64
+    import json
+
+    from tests.idp.support import REDIRECT, authorize_url, code_from, through_consent
+
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    cookie = sso_cookie(login(web, "alice"))
+    code = code_from(through_consent(web, web.get(authorize_url(client.client_id, None))))["code"]
+    sso = idp.accounts.session(cookie)
+    assert idp.accounts.sessions.renew(sso.sid, sso.acr, ["pwd", "otp"]) is not None  # raised meanwhile
+    answer = web.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+                      auth=(client.client_id, secret)).get_json()
+    part = answer["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    assert claims["amr"] == ["pwd"] and claims["sid"] == sso.sid
