@@ -246,11 +246,8 @@ class CertificateLogin:
             raise CertLoginError("invalid_chain", "证书链验证失败",
                                  f"the certificate chain does not validate: {exc}") from None
 
-    def subject_account(self, certificate: x509.Certificate) -> tuple[str, str]:
+    def _account_of(self, number: str) -> tuple[str, str]:
         """Step 4 for a person: (sub, masked ID number) of the account the ID number is bound to."""
-        kind, number = _subject_number(certificate)
-        if kind != "person":
-            raise CertLoginError("not_a_person", "这是单位证书，不是个人证书", "this is an organisation's certificate")
         sub = self._identities.sub_for_id_number(number)
         if sub is None:
             raise CertLoginError("not_linked", "此证书的身份证号码未绑定任何已实名的账号，请先用密码登录并完成实名认证",
@@ -277,5 +274,5 @@ class CertificateLogin:
                                      "registered here: its legal representative registers it first")
             return CertLoginResult(None, None, algorithm, subject, serial, uscc=organisation.uscc,
                                    organisation_name=organisation.name)
-        sub, masked = self.subject_account(certificate)
+        sub, masked = self._account_of(number)
         return CertLoginResult(sub, masked, algorithm, subject, serial)
