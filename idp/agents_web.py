@@ -41,6 +41,7 @@ from idp.web import (
     safe_return_to,
     services,
     sign_in_ended_page,
+    to_sign_in,
 )
 
 CST = timezone(timedelta(hours=8), "CST")  # expiry dates are China Standard Time days
@@ -162,7 +163,7 @@ def _audit_agent(event: str, actor: str, agent, **extra) -> None:
 def agents_page():
     sso = current_session()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/agents"}))
+        return to_sign_in("/account/agents")
     csrf_token()
     if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return _page()

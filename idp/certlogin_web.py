@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from urllib.parse import unquote, urlencode
 
-from flask import redirect, render_template, request, session
+from flask import render_template, request, session
 
 from idp.acr import LOA_4
 from idp.agents import CERTIFICATE
@@ -38,6 +38,7 @@ from idp.web import (
     error_page,
     safe_return_to,
     services,
+    to_sign_in,
 )
 
 ORG_PENDING = "org_cert_pending"
@@ -102,7 +103,7 @@ def login_certificate_organisation():
                           t("请重新用单位证书签名。", "Sign a new challenge with the organisation's certificate."), 400)
     sso = current_session()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/login/certificate/organisation"}))
+        return to_sign_in("/login/certificate/organisation")
     session.pop(ORG_PENDING, None)
     return prove_organisation(sso, pending["uscc"], CERTIFICATE, pending["serial"],
                               safe_return_to(pending["return_to"]), key=pending["key"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from urllib.parse import urlencode
 
 from flask import redirect, render_template, request
 from sqlalchemy import select
@@ -27,7 +26,16 @@ from idp.i18n import t
 from idp.identity import mask_phone
 from idp.models import federation_links_table
 from idp.sessions import Session
-from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
+from idp.web import (
+    audit,
+    bp,
+    csrf_failure,
+    csrf_ok,
+    csrf_token,
+    services,
+    signed_in_account,
+    to_sign_in,
+)
 
 CHINA = timezone(timedelta(hours=8), "CST")
 LOGIN_EVENTS = ("login.success", "login.failure", "login.throttled", "login.certificate", "mfa.success",
@@ -96,16 +104,6 @@ def local_time(value: datetime | int | None) -> str:
     return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
-def _to_login():
-    return redirect("/login?" + urlencode({"return_to": "/account"}))
-
-
-def _signed_in():
-    """The session of a person whose account still exists, else None."""
-    sso = current_session()
-    return sso if sso is not None and services()["accounts"].get(sso.sub) is not None else None
-
-
 def _sessions(sso) -> list[dict]:
     starts = services()["audit"].session_starts(sso.sub)
     rows = []
@@ -159,9 +157,9 @@ def _organisations(sub: str) -> dict:
 
 @bp.get("/account")
 def account_console():
-    sso = _signed_in()
+    sso = signed_in_account()
     if sso is None:
-        return _to_login()
+        return to_sign_in("/account")
     idp = services()
     user = idp["accounts"].get(sso.sub)
     done = request.args.get("done")
@@ -186,9 +184,9 @@ def _end(sso, sid: str) -> None:
 
 @bp.post("/account/sessions/end")
 def account_session_end():
-    sso = _signed_in()
+    sso = signed_in_account()
     if sso is None:
-        return _to_login()
+        return to_sign_in("/account")
     if not csrf_ok():
         return csrf_failure()
     sid = request.form.get("sid", "")
@@ -201,9 +199,9 @@ def account_session_end():
 
 @bp.post("/account/sessions/end-others")
 def account_sessions_end_others():
-    sso = _signed_in()
+    sso = signed_in_account()
     if sso is None:
-        return _to_login()
+        return to_sign_in("/account")
     if not csrf_ok():
         return csrf_failure()
     for other in services()["accounts"].sessions.active(sso.sub):
@@ -214,9 +212,9 @@ def account_sessions_end_others():
 
 @bp.post("/account/consents/withdraw")
 def account_consent_withdraw():
-    sso = _signed_in()
+    sso = signed_in_account()
     if sso is None:
-        return _to_login()
+        return to_sign_in("/account")
     if not csrf_ok():
         return csrf_failure()
     client_id = request.form.get("client_id", "")

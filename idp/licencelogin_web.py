@@ -19,10 +19,9 @@ presentation starts again.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
 
 import segno
-from flask import redirect, render_template, request, session
+from flask import render_template, request, session
 from markupsafe import Markup
 
 from idp.agents import LICENCE
@@ -38,6 +37,7 @@ from idp.web import (
     error_page,
     safe_return_to,
     services,
+    to_sign_in,
 )
 
 PENDING = "licence_pending"
@@ -70,7 +70,7 @@ def login_licence():
     sso = current_session()
     if sso is None:
         session[RETURN] = return_to
-        return redirect("/login?" + urlencode({"return_to": "/login/licence"}))
+        return to_sign_in("/login/licence")
     system = _system()
     if system is None:
         return error_page(t("未接入电子营业执照系统", "No e-business-licence system is set up"),

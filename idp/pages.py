@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from flask import redirect, render_template, request, session
 
@@ -24,6 +24,7 @@ from idp.web import (
     safe_return_to,
     services,
     sign_in_ended_page,
+    to_sign_in,
 )
 
 
@@ -153,7 +154,7 @@ def login_mfa():
     pending = session.get("mfa_pending")
     if not pending or time.time() - pending["at"] > MFA_PENDING_SECONDS:
         session.pop("mfa_pending", None)
-        return redirect("/login?" + urlencode({"return_to": (pending or {}).get("return_to", "/")}))
+        return to_sign_in((pending or {}).get("return_to", "/"))
     step_up = bool(pending.get("step_up"))
     if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
         return render_template("idp/mfa.html", csrf=csrf_token(), error=None, step_up=step_up)
@@ -187,7 +188,7 @@ def account_mfa():
     """Enrol an authenticator app: scan (or type) the secret, confirm one code, keep the recovery codes."""
     sso = current_session()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/mfa"}))
+        return to_sign_in("/account/mfa")
     accounts: Accounts = services()["accounts"]
     user = accounts.get(sso.sub)
     csrf_token()

@@ -5,24 +5,24 @@ password again and an explicit confirmation). idp/lifecycle.py does the work."""
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 
-from flask import current_app, redirect, render_template, request, session
+from flask import current_app, render_template, request, session
 
 from idp.i18n import t
 from idp.identity import mask_phone
 from idp.registration_pages import reauthenticate
-from idp.web import SSO_COOKIE, audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
-
-
-def _signed_in():
-    """The session of a person whose account still exists, else None."""
-    sso = current_session()
-    return sso if sso is not None and services()["accounts"].get(sso.sub) is not None else None
-
-
-def _to_login():
-    return redirect("/login?" + urlencode({"return_to": "/account/data"}))
+from idp.web import (
+    SSO_COOKIE,
+    audit,
+    bp,
+    csrf_failure,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    services,
+    signed_in_account,
+    to_sign_in,
+)
 
 
 def _what_we_show(sub: str) -> dict:
@@ -38,16 +38,16 @@ def _page(status: int = 200, **context):
 
 @bp.get("/account/data")
 def account_data():
-    if _signed_in() is None:
-        return _to_login()
+    if signed_in_account() is None:
+        return to_sign_in("/account/data")
     return _page()
 
 
 @bp.get("/account/data/export")
 def account_data_export():
-    sso = _signed_in()
+    sso = signed_in_account()
     if sso is None:
-        return _to_login()
+        return to_sign_in("/account/data")
     data = services()["lifecycle"].export(sso.sub)
     audit("user.data_exported", sub=sso.sub)
     body = json.dumps(data, ensure_ascii=False, indent=2)
@@ -57,9 +57,9 @@ def account_data_export():
 
 @bp.post("/account/delete")
 def account_delete():
-    sso = _signed_in()
+    sso = signed_in_account()
     if sso is None:
-        return _to_login()
+        return to_sign_in("/account/data")
     if not csrf_ok():
         return csrf_failure()
     if request.form.get("confirm") != "delete":

@@ -23,7 +23,6 @@ a code or a password.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
@@ -41,10 +40,11 @@ from idp.web import (
     csrf_failure,
     csrf_ok,
     csrf_token,
-    current_session,
     error_page,
     safe_return_to,
     services,
+    signed_in_account,
+    to_sign_in,
 )
 
 SMS_PER_IP = 20  # messages asked for per client IP ...
@@ -306,18 +306,11 @@ def password_reset_confirm():
 
 
 # -- phone change (signed in; password first, then a code to the NEW number) -----------------------------------
-def _signed_in_or_login(path: str):
-    sso = current_session()
-    if sso is None or services()["accounts"].get(sso.sub) is None:
-        return None, redirect("/login?" + urlencode({"return_to": path}))
-    return sso, None
-
-
 @bp.get("/account/phone")
 def account_phone():
-    sso, answer = _signed_in_or_login("/account/phone")
-    if answer is not None:
-        return answer
+    sso = signed_in_account()
+    if sso is None:
+        return to_sign_in("/account/phone")
     user = services()["accounts"].get(sso.sub)
     return _render("idp/account_phone.html", step="phone", captcha=new_challenge(services()["captcha_key"]),
                    current=mask_phone(user.phone if user else None))
@@ -340,9 +333,9 @@ def reauthenticate(sub: str, template: str, **context):
 
 @bp.post("/account/phone/code")
 def account_phone_code():
-    sso, answer = _signed_in_or_login("/account/phone")
-    if answer is not None:
-        return answer
+    sso = signed_in_account()
+    if sso is None:
+        return to_sign_in("/account/phone")
     if not csrf_ok():
         return csrf_failure()
     captcha = new_challenge(services()["captcha_key"])
@@ -358,9 +351,9 @@ def account_phone_code():
 
 @bp.route("/account/phone/confirm", methods=["GET", "POST"])
 def account_phone_confirm():
-    sso, answer = _signed_in_or_login("/account/phone")
-    if answer is not None:
-        return answer
+    sso = signed_in_account()
+    if sso is None:
+        return to_sign_in("/account/phone")
     flow = _flow("phone-change")
     if flow is None or flow.get("sub") != sso.sub:
         return redirect("/account/phone")

@@ -59,6 +59,7 @@ from idp.web import (
     flow_id,
     oauth_server,
     services,
+    to_sign_in,
 )
 from keys import jose
 from keys.dpop import DpopError, verify_proof
@@ -280,7 +281,7 @@ def _step_up(args, user, sso, grant):
     if method == "otp":
         pages.begin_step_up(user, sso, request.full_path)
         return redirect("/login/mfa")
-    return redirect("/login?" + urlencode({"return_to": request.full_path}))
+    return to_sign_in(request.full_path)
 
 
 @bp.get("/authorize")
@@ -306,7 +307,7 @@ def authorize():
                 from authlib.oidc.core.errors import LoginRequiredError
 
                 return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
-            return redirect("/login?" + urlencode({"return_to": request.full_path}))
+            return to_sign_in(request.full_path)
         unmet = acr.unmet(args, sso.acr, redirect_uri=grant.redirect_uri, state=args.get("state"))
         if unmet is not None and "none" not in args.get("prompt", "").split():
             stepped = _step_up(args, user, sso, grant)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, current_app, render_template, request, session
+from flask import Blueprint, current_app, redirect, render_template, request, session
 
 from idp import i18n
 from idp.i18n import t
@@ -36,6 +36,17 @@ def oauth_server() -> IdpServer:
 
 def current_session():
     return services()["accounts"].session(request.cookies.get(SSO_COOKIE))
+
+
+def signed_in_account():
+    """The SSO session of a person whose account still exists, else None."""
+    sso = current_session()
+    return sso if sso is not None and services()["accounts"].get(sso.sub) is not None else None
+
+
+def to_sign_in(return_to: str):
+    """To the sign-in page, and back to ``return_to`` afterwards (one of :func:`safe_return_to`'s targets)."""
+    return redirect("/login?" + urlencode({"return_to": return_to}))
 
 
 def audit(event: str, **fields) -> None:

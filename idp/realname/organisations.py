@@ -13,16 +13,14 @@ Attempts that reach the library are limited per account like the person check.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from flask import redirect, render_template, request, session
+from flask import render_template, request, session
 
 from idp.acr import LOA_2, rank
 from idp.connectors import Result, Verdict
 from idp.i18n import t
 from idp.identity import IdentifierError, Identities, Organisations, OrganisationTaken, check_uscc
 from idp.realname.evidence import electronic_record
-from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
+from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services, to_sign_in
 
 TRUST_FRAMEWORK = "cn_legal_person_library"
 MAX_NAME = 200
@@ -51,7 +49,7 @@ def _page(status: int = 200, headers: dict | None = None, **context):
 def organisations_page():
     sso = current_session()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/organisations"}))
+        return to_sign_in("/account/organisations")
     csrf_token()
     idp = services()
     library = idp["connectors"].legal_person

@@ -19,16 +19,14 @@ keep the level the session started with. Audit events carry no name and no ID nu
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from flask import redirect, render_template, request, session
+from flask import render_template, request, session
 
 from idp.acr import LOA_2
 from idp.connectors import Result, Verdict
 from idp.i18n import t
 from idp.identity import IdentifierError, Identities, IdentityTaken, check_resident_id
 from idp.realname.evidence import electronic_record
-from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
+from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services, to_sign_in
 
 TRUST_FRAMEWORK = "cn_population_library"
 ATTEMPTS = 5  # library checks per account ...
@@ -55,7 +53,7 @@ def _page(status: int = 200, headers: dict | None = None, **context):
 def realname():
     sso = current_session()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": "/account/realname"}))
+        return to_sign_in("/account/realname")
     csrf_token()
     idp = services()
     population = idp["connectors"].population

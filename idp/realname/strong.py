@@ -25,16 +25,15 @@ Audit events: ``strong_realname.verified``, ``.no_match``, ``.unavailable``, ``.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
-from flask import redirect, render_template, request, session
+from flask import render_template, request, session
 
 from idp.acr import LOA_2, LOA_3, rank
 from idp.connectors import Result, Verdict
 from idp.i18n import t
 from idp.identity import IdentifierError, Identities, check_mobile, mask_phone
 from idp.realname.evidence import electronic_record
-from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services
+from idp.web import audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, services, to_sign_in
 
 ATTEMPTS = 5  # bank or carrier checks per account ...
 WINDOW = 3600  # ... per hour
@@ -75,7 +74,7 @@ def _page(user, status: int = 200, headers: dict | None = None, **context):
 def strong_realname():
     sso = current_session()
     if sso is None:
-        return redirect("/login?" + urlencode({"return_to": PATH}))
+        return to_sign_in(PATH)
     csrf_token()
     idp = services()
     user = idp["accounts"].get(sso.sub)
