@@ -100,7 +100,7 @@ def discovery():
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "sid",
                              "preferred_username", "name", "phone_number", "phone_number_verified", "org", "amr",
                              "verified_claims"],
-        "acr_values_supported": [f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)],
+        "acr_values_supported": list(acr.LEVELS),
         "claims_parameter_supported": True,  # acr (idp/acr.py) and verified_claims (idp/assurance.py)
         **assurance.discovery_metadata(services()["federation"].trust_frameworks()),
         "authorization_response_iss_parameter_supported": True,

@@ -8,6 +8,7 @@ import sys
 import click
 
 from idp.accounts import AccountError, Accounts
+from idp.acr import LEVELS
 from idp.audit import Audit
 from idp.clients import AUTH_METHODS, GRANT_TYPES, SUBJECT_TYPES, ClientError, ClientRegistry, build_metadata
 from yitong.cli.common import emit_json, open_home
@@ -45,7 +46,7 @@ def user_create(username, phone, name, password_stdin, as_json) -> None:
 
 @user.command("set-level")
 @click.argument("sub")
-@click.argument("level", type=click.Choice([f"urn:yitong:loa:{n}" for n in (1, 2, 3, 4)]))
+@click.argument("level", type=click.Choice(list(LEVELS)))
 @click.option("--reason", required=True, help="Why (e.g. the in-person window check that proved it); audited.")
 def user_set_level(sub, level, reason) -> None:
     """Set a person's assurance level (e.g. loa:4 after an in-person window check); next sign-in on."""
