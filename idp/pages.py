@@ -59,15 +59,15 @@ def _login_hint(return_to: str) -> str:
 def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
     challenge = new_challenge(services()["captcha_key"]) if captcha else None
     return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
-                           captcha=challenge, login_hint=_login_hint(return_to)), status
+                           captcha=challenge, login_hint=_login_hint(return_to)), status, {"Cache-Control": "no-store"}
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     return_to = safe_return_to(request.values.get("return_to"))
     if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
-        csrf_token()
-        return _login_page(return_to, None)
+        csrf_token()  # ?captcha=1: the CAPTCHA's "new picture" link; a picture nobody asked for is ignored
+        return _login_page(return_to, None, captcha=request.args.get("captcha") == "1")
     if not csrf_ok():
         return csrf_failure()
     idp = services()

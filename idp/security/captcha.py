@@ -4,15 +4,18 @@ Why self-hosted: a government login must not send its users' IP addresses and br
 fingerprints to a commercial CAPTCHA vendor, and must keep working on networks that cannot
 reach one. Why stateless: the challenge travels in a signed token, so any worker can check it.
 
-- The code is 5 characters from a 32-symbol alphabet without look-alikes (no 0/O, 1/I).
-- The picture is an SVG of strokes from the small stroke font below, each glyph rotated, scaled
-  and shifted, every vertex jittered, mixed in random order with noise curves in the same inks.
-  There is no ``<text>`` element, and glyph paths do not reproduce the font's coordinates, so a
-  script cannot read the answer out of the markup; it has to look at the picture.
+- The code is 5 characters from a 28-symbol alphabet without look-alikes (no 0/O, 1/I, 2/Z, 5/S,
+  6/G, 8/B).
+- The picture is a PNG drawn with the ``captcha`` library (on Pillow): each glyph in a random
+  font and size, rotated, warped and shifted, with dots and arcs over it in the same ink. Only
+  pixels travel — no markup, no text chunk — so nothing in the bytes tells glyph from noise; a
+  script has to look at the picture. (The former SVG of stroke paths gave its glyphs away by their
+  stroke widths: issue 12 read 500 of 500.) The page embeds it as a ``data:`` URI, so the picture
+  needs no route of its own and no state, and goes with the page's ``Cache-Control: no-store``.
 - The token carries an id, an expiry and a *keyed* hash of the answer, HMAC-SM3 (GB/T 32905,
   RFC 2104) under a key derived from the server secret, and is signed with HMAC-SM3 as a whole.
-  The answer hash must be keyed: there are only 2^25 answers, and a plain hash would be reversed
-  by a bot in a second.
+  The answer hash must be keyed: there are only 28^5 (about
+  2^24) answers, and a plain hash would be reversed by a bot in a second.
 - :func:`check_answer` refuses expired (5 minutes) and tampered tokens, burns the challenge
   id in the replay cache *before* comparing (one guess per picture, right or wrong), and compares
   in constant time. Answers are case-insensitive and NFKC-normalised (full-width ``ＡＢＣ`` from a
@@ -33,69 +36,39 @@ from __future__ import annotations
 
 import base64
 import hmac
+import io
 import math
 import secrets
 import time
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
+
+from captcha.image import DEFAULT_FONTS, ImageCaptcha
+from PIL import Image
+from PIL.ImageFilter import SMOOTH
 
 from keys.runtime import ReplayCache
 from keys.sm3 import hmac_sm3
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 symbols: no 0/O, no 1/I
+CODE_ALPHABET = "ACDEFHJKLMNPQRTUVWXY23456789"  # 28 symbols: no 0/O, 1/I, 2/Z, 5/S, 6/G, 8/B
 CODE_LENGTH = 5
 CHALLENGE_TTL_SECONDS = 300
 MIN_SECRET_KEY_BYTES = 16
 _TOKEN_VERSION = "1"
-_WIDTH, _HEIGHT = 180, 64
+_WIDTH, _HEIGHT = 220, 70
+_TEXT_WIDTH = 160  # the code is drawn this wide, then placed anywhere along the picture
 
-# A single-stroke font on a 4 x 6 grid (x to the right, y downwards): strokes separated by "|",
-# points "x,y" separated by spaces. Drawn for this module; every character of CODE_ALPHABET.
-_FONT_SOURCE = {
-    "A": "0,6 2,0 4,6|1,3 3,3",
-    "B": "0,3 0,0 3,0 4,0.8 4,2.2 3,3 0,3 0,6 3,6 4,5.2 4,3.8 3,3",
-    "C": "4,1 3,0 1,0 0,1 0,5 1,6 3,6 4,5",
-    "D": "0,0 0,6 2.5,6 4,4.5 4,1.5 2.5,0 0,0",
-    "E": "4,0 0,0 0,6 4,6|0,3 3,3",
-    "F": "4,0 0,0 0,6|0,3 3,3",
-    "G": "4,1 3,0 1,0 0,1 0,5 1,6 3,6 4,5 4,3 2,3",
-    "H": "0,0 0,6|4,0 4,6|0,3 4,3",
-    "J": "1,0 4,0|3,0 3,5 2,6 1,6 0,5",
-    "K": "0,0 0,6|4,0 0,4|1.5,2.5 4,6",
-    "L": "0,0 0,6 4,6",
-    "M": "0,6 0,0 2,3.5 4,0 4,6",
-    "N": "0,6 0,0 4,6 4,0",
-    "P": "0,6 0,0 3,0 4,0.8 4,2.2 3,3 0,3",
-    "Q": "1,0 3,0 4,1 4,5 3,6 1,6 0,5 0,1 1,0|2.5,4.5 4,6",
-    "R": "0,6 0,0 3,0 4,0.8 4,2.2 3,3 0,3|2,3 4,6",
-    "S": "4,1 3,0 1,0 0,1 0,2 1,3 3,3 4,4 4,5 3,6 1,6 0,5",
-    "T": "0,0 4,0|2,0 2,6",
-    "U": "0,0 0,5 1,6 3,6 4,5 4,0",
-    "V": "0,0 2,6 4,0",
-    "W": "0,0 1,6 2,2 3,6 4,0",
-    "X": "0,0 4,6|4,0 0,6",
-    "Y": "0,0 2,3 4,0|2,3 2,6",
-    "Z": "0,0 4,0 0,6 4,6",
-    "2": "0,1 1,0 3,0 4,1 4,2 0,6 4,6",
-    "3": "0,1 1,0 3,0 4,1 4,2 3,3 4,4 4,5 3,6 1,6 0,5|1.5,3 3,3",
-    "4": "3,6 3,0 0,4 4,4",
-    "5": "4,0 0,0 0,3 3,3 4,4 4,5 3,6 1,6 0,5",
-    "6": "4,1 3,0 1,0 0,1 0,5 1,6 3,6 4,5 4,4 3,3 0,3",
-    "7": "0,0 4,0 1.5,6",
-    "8": "1,3 0,2 0,1 1,0 3,0 4,1 4,2 3,3 1,3 0,4 0,5 1,6 3,6 4,5 4,4 3,3",
-    "9": "4,3 1,3 0,2 0,1 1,0 3,0 4,1 4,5 3,6 1,6 0,5",
-}
-
-
-def _parse_strokes(source: str) -> tuple[tuple[tuple[float, float], ...], ...]:
-    return tuple(
-        tuple((float(x), float(y)) for x, y in (point.split(",") for point in stroke.split()))
-        for stroke in source.split("|")
-    )
-
-
-_FONT = {char: _parse_strokes(source) for char, source in _FONT_SOURCE.items()}
-_INKS = ("#1f3a93", "#8e1b1b", "#2d5f2e", "#5b2c83", "#7a4b00", "#1b1b1b", "#0f5e6e")
+# Fonts to draw with, a different one for every character: the library's own (always there) and
+# the DejaVu faces Debian installs with fonts-dejavu-core, where present. Sizes are picked per
+# character too; the library rotates, warps and shifts each glyph.
+_SYSTEM_FONTS = Path("/usr/share/fonts/truetype/dejavu")
+_FONT_FILES = (*DEFAULT_FONTS, *(str(_SYSTEM_FONTS / name) for name in (
+    "DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansCondensed-Bold.ttf",
+) if (_SYSTEM_FONTS / name).is_file()))
+_FONT_SIZES = (36, 40, 44)
+_NOISE_ARCS = 4
+_NOISE_DOTS = 40
 
 
 @dataclass(frozen=True)
@@ -103,8 +76,13 @@ class Challenge:
     """What the login page shows: the picture, and a token to send back with the answer."""
 
     id: str
-    svg: str
+    png: bytes
     token: str
+
+    @property
+    def data_uri(self) -> str:
+        """The picture for ``<img src>``: inline, so it needs no route, no state and no second request."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
 def _b64(data: bytes) -> str:
@@ -141,7 +119,7 @@ def new_challenge(secret_key: bytes, *, now: float | None = None) -> Challenge:
     expires_at = math.floor(now) + CHALLENGE_TTL_SECONDS
     payload = ".".join((_TOKEN_VERSION, challenge_id, str(expires_at), _answer_tag(secret_key, challenge_id, code)))
     token = f"{payload}.{_signature(secret_key, payload)}"
-    return Challenge(id=challenge_id, svg=render_svg(code), token=token)
+    return Challenge(id=challenge_id, png=render_png(code), token=token)
 
 
 def _read_token(secret_key: bytes, token: str) -> tuple[str, int, str] | None:
@@ -175,55 +153,32 @@ def check_answer(
     return hmac.compare_digest(expected.encode(), answer_tag.encode())
 
 
-def _glyph_paths(char: str, centre_x: float, centre_y: float, rng: secrets.SystemRandom) -> list[str]:
-    """Path data for one character: rotated, scaled, shifted, every vertex jittered."""
-    angle = math.radians(rng.uniform(-20, 20))
-    scale_x, scale_y = rng.uniform(4.6, 5.4), rng.uniform(5.2, 6.2)
-    cos, sin = math.cos(angle), math.sin(angle)
-    paths = []
-    for stroke in _FONT[char]:
-        points = []
-        for x, y in stroke:
-            dx = (x - 2 + rng.uniform(-0.18, 0.18)) * scale_x
-            dy = (y - 3 + rng.uniform(-0.18, 0.18)) * scale_y
-            points.append(f"{centre_x + dx * cos - dy * sin:.1f} {centre_y + dx * sin + dy * cos:.1f}")
-        paths.append("M" + " L".join(points))
-    return paths
+_IMAGES = ImageCaptcha(width=_TEXT_WIDTH, height=_HEIGHT, fonts=list(_FONT_FILES), font_sizes=_FONT_SIZES)
+# The library pastes a glyph through a mask made from its ink's grey level (x 1.97), so a dark ink
+# came out faint and lighter than the noise drawn in the same ink; this steeper table makes any of
+# our inks opaque (anti-aliased edges stay soft): glyphs and noise look the same, and dark.
+_IMAGES.lookup_table = [min(255, level * 8) for level in range(256)]
 
 
-def _noise_paths(rng: secrets.SystemRandom) -> list[str]:
-    """Curves across the picture and a few short strokes, in the glyphs' inks."""
-    paths = []
-    for _ in range(4):
-        y0, y1 = rng.uniform(5, _HEIGHT - 5), rng.uniform(5, _HEIGHT - 5)
-        cx, cy = rng.uniform(40, _WIDTH - 40), rng.uniform(-20, _HEIGHT + 20)
-        paths.append(f"M0 {y0:.1f} Q{cx:.1f} {cy:.1f} {_WIDTH} {y1:.1f}")
-    for _ in range(6):
-        x, y = rng.uniform(0, _WIDTH), rng.uniform(0, _HEIGHT)
-        angle, length = rng.uniform(0, math.tau), rng.uniform(6, 14)
-        paths.append(f"M{x:.1f} {y:.1f} L{x + length * math.cos(angle):.1f} {y + length * math.sin(angle):.1f}")
-    return paths
+def _colour(low: int, high: int) -> tuple[int, int, int]:
+    return tuple(low + secrets.randbelow(high - low + 1) for _ in range(3))
 
 
-def render_svg(code: str) -> str:
-    """The picture of ``code``: strokes only, no text, a different drawing every call.
+def render_png(code: str) -> bytes:
+    """The picture of ``code``: a PNG of pixels only (no text chunk), a different drawing every call.
 
-    A glyph's strokes share one ink and width so that people see letters; noise is a little
-    thinner, which helps people more than it helps a model (see the module docstring).
+    Drawn by the ``captcha`` library (Pillow): every glyph in a random font and size, rotated,
+    warped and shifted, random gaps between them. The drawing lands anywhere along the wider
+    picture, so a character's place in the code says little about where its pixels are. Then
+    dots and arcs in the glyphs' own ink over the whole picture, and a smoothing filter. Dark ink
+    on a light ground, for contrast.
     """
-    rng = secrets.SystemRandom()
-    slot = (_WIDTH - 20) / len(code)
-    strokes = [(path, rng.choice(_INKS), rng.uniform(1.5, 2.3)) for path in _noise_paths(rng)]
-    for index, char in enumerate(code):
-        centre_x = 10 + slot * (index + 0.5) + rng.uniform(-3, 3)
-        centre_y = _HEIGHT / 2 + rng.uniform(-5, 5)
-        ink, width = rng.choice(_INKS), rng.uniform(2.6, 3.2)
-        strokes += [(path, ink, width) for path in _glyph_paths(char, centre_x, centre_y, rng)]
-    rng.shuffle(strokes)
-    body = "".join(f'<path d="{d}" stroke="{ink}" stroke-width="{width:.1f}"/>' for d, ink, width in strokes)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
-        f'viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-label="验证码图片">'
-        f'<rect width="{_WIDTH}" height="{_HEIGHT}" fill="#f3f1ea"/>'
-        f'<g fill="none" stroke-linecap="round" stroke-linejoin="round">{body}</g></svg>'
-    )
+    ink, ground = _colour(40, 100), _colour(232, 255)
+    image = Image.new("RGB", (_WIDTH, _HEIGHT), ground)
+    image.paste(_IMAGES.create_captcha_image(code, ink, ground), (secrets.randbelow(_WIDTH - _TEXT_WIDTH + 1), 0))
+    ImageCaptcha.create_noise_dots(image, ink, number=_NOISE_DOTS)
+    for _ in range(_NOISE_ARCS):
+        ImageCaptcha.create_noise_curve(image, ink)
+    out = io.BytesIO()
+    image.filter(SMOOTH).save(out, format="PNG", optimize=False)
+    return out.getvalue()
