@@ -158,6 +158,8 @@ _IMAGES = ImageCaptcha(width=_TEXT_WIDTH, height=_HEIGHT, fonts=list(_FONT_FILES
 # came out faint and lighter than the noise drawn in the same ink; this steeper table makes any of
 # our inks opaque (anti-aliased edges stay soft): glyphs and noise look the same, and dark.
 _IMAGES.lookup_table = [min(255, level * 8) for level in range(256)]
+_IMAGES.character_rotate = (-20, 20)  # the library's ±30° and warps made J, U and Y hard to tell apart
+_IMAGES.character_warp_dx = _IMAGES.character_warp_dy = (0.1, 0.2)
 
 
 def _colour(low: int, high: int) -> tuple[int, int, int]:
