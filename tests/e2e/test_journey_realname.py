@@ -180,11 +180,18 @@ def fits(page: Page, shots: Path, name: str, *controls) -> None:
     page.screenshot(path=shots / f"{name}.png", full_page=True)
 
 
+def captcha_picture_shown(page: Page) -> None:
+    """The CAPTCHA's PNG (a data: URI) is on the page and the browser decoded it."""
+    picture = page.get_by_role("img", name="验证码图片")
+    expect(picture).to_be_visible()
+    assert picture.evaluate("i => i.complete && i.naturalWidth") == 220
+
+
 def ask_for_code(page: Page, site: Site, phone: str, *, shots: Path, name: str) -> str:
     """The phone + CAPTCHA step of /register or /password/reset; returns the SMS code sent."""
     expect(page.locator("#sms-outbox-note")).to_contain_text("短信发件箱")  # the trial mode says so
     expect(page.get_by_label("图形验证码（请输入图中字符）")).to_have_id("captcha_answer")
-    expect(page.locator("svg[aria-label='验证码图片']")).to_be_visible()
+    captcha_picture_shown(page)
     page.get_by_label("手机号码").fill(phone)
     page.get_by_label("图形验证码（请输入图中字符）").fill(CAPTCHA)
     fits(page, shots, name, page.get_by_role("button", name="获取短信验证码"))
@@ -237,7 +244,7 @@ def sms_limit_reached(page: Page, site: Site, phone: str, shots: Path, name: str
     page.get_by_label("图形验证码（请输入图中字符）").fill("ZZZZZ")
     page.get_by_role("button", name="获取短信验证码").click()
     expect(page.get_by_role("alert")).to_contain_text("验证码")
-    expect(page.locator("svg[aria-label='验证码图片']")).to_be_visible()
+    captcha_picture_shown(page)
     fits(page, shots, f"{name}-captcha-wrong", page.get_by_role("button", name="获取短信验证码"))
     page.get_by_label("手机号码").fill(phone)
     page.get_by_label("图形验证码（请输入图中字符）").fill(CAPTCHA)
