@@ -39,6 +39,7 @@ import hmac
 import io
 import math
 import secrets
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -160,6 +161,9 @@ _IMAGES = ImageCaptcha(width=_TEXT_WIDTH, height=_HEIGHT, fonts=list(_FONT_FILES
 _IMAGES.lookup_table = [min(255, level * 8) for level in range(256)]
 _IMAGES.character_rotate = (-20, 20)  # the library's ±30° and warps made J, U and Y hard to tell apart
 _IMAGES.character_warp_dx = _IMAGES.character_warp_dy = (0.1, 0.2)
+# Its fonts (FreeType faces) are shared and built on first use; a face is for one thread at a time
+# (safe under the GIL, not on a free-threaded Python): server threads draw one after the other.
+_DRAWING = threading.Lock()
 
 
 def _colour(low: int, high: int) -> tuple[int, int, int]:
@@ -176,8 +180,10 @@ def render_png(code: str) -> bytes:
     on a light ground, for contrast.
     """
     ink, ground = _colour(40, 100), _colour(232, 255)
+    with _DRAWING:
+        text = _IMAGES.create_captcha_image(code, ink, ground)
     image = Image.new("RGB", (_WIDTH, _HEIGHT), ground)
-    image.paste(_IMAGES.create_captcha_image(code, ink, ground), (secrets.randbelow(_WIDTH - _TEXT_WIDTH + 1), 0))
+    image.paste(text, (secrets.randbelow(_WIDTH - _TEXT_WIDTH + 1), 0))
     ImageCaptcha.create_noise_dots(image, ink, number=_NOISE_DOTS)
     for _ in range(_NOISE_ARCS):
         ImageCaptcha.create_noise_curve(image, ink)
