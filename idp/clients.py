@@ -243,10 +243,13 @@ class ClientRegistry:
     def _client(self, row) -> Client:
         return Client(row.client_id, row.name, dict(row.metadata), row.secret_hash, self.pepper)
 
-    def create(self, name: str, metadata: dict) -> tuple[Client, str | None]:
-        client_id = new_id()
+    def create(self, name: str, metadata: dict, *, client_id: str | None = None,
+               secret: str | None = None) -> tuple[Client, str | None]:
+        """A new client; ``client_id`` and ``secret`` are chosen here unless given (the composition
+        root provisions the seal API's own client with a secret it keeps in the keystore)."""
+        client_id = client_id or new_id()
         secret = None if metadata["token_endpoint_auth_method"] in ("none", "private_key_jwt") \
-            else secrets.token_urlsafe(32)
+            else secret or secrets.token_urlsafe(32)
         now = utcnow()
         with self.engine.begin() as conn:
             conn.execute(insert(clients_table).values(

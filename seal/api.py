@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
@@ -26,7 +27,7 @@ from seal.image import ImageError
 from seal.openapi import openapi_document
 from seal.pdf import LEVELS, PdfRefused, Placement, parse_page_list, seal_pdf
 from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
-from seal.tokens import Caller, TokenRefused, TokenValidator
+from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
 
 STEP_UP_ACR = "urn:yitong:loa:3"
 # Roles (org claim) that may use an organisation's seals: a seal keeper, the legal representative,
@@ -419,9 +420,10 @@ def job_document(job_id: str, position: int):
     return Response(jobs.output(registry, job_id, position), mimetype="application/pdf")
 
 
-def register(app: Flask, *, home, settings) -> None:
-    """Mount /seal/ on the app; registry and token validator are built on first use."""
-    issuer = settings.seal_idp_issuer or settings.issuer
+def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway]) -> None:
+    """Mount /seal/ on the app; registry and token validator are built on first use, the latter
+    over the IdP gateway that ``idp_gateway()`` makes (the composition root decides how the IdP is
+    reached)."""
     audience = settings.seal_audience or f"{settings.issuer}/seal"
     built: dict = {}
     lock = threading.Lock()
@@ -435,10 +437,8 @@ def register(app: Flask, *, home, settings) -> None:
     def validator() -> TokenValidator:
         with lock:
             if "validator" not in built:
-                built["validator"] = TokenValidator(
-                    issuer=issuer, audience=audience, client_id=settings.seal_client_id,
-                    client_secret=settings.seal_client_secret,
-                    replay_cache=home.runtime.replay_cache("seal-dpop"))
+                built["validator"] = TokenValidator(gateway=idp_gateway(), audience=audience,
+                                                    replay_cache=home.runtime.replay_cache("seal-dpop"))
         return built["validator"]
 
     app.extensions["yitong.seal"] = {"registry": registry, "validator": validator, "settings": settings,

@@ -1,13 +1,16 @@
 """Access tokens at the seal API, per DESIGN.md's token contract, as if the IdP were another host.
 
 - JWT access tokens (RFC 9068, ``typ`` at+jwt) from ``YITONG_SEAL_IDP_ISSUER`` (default the
-  issuer), ES256 or SM2, audience ``YITONG_SEAL_AUDIENCE``; keys from the issuer's JWKS over
-  HTTP (discovery → ``jwks_uri``), cached 5 minutes and refetched (at most every 30 s) when a
+  issuer), ES256 or SM2, audience ``YITONG_SEAL_AUDIENCE``; keys from the issuer's JWKS
+  (discovery → ``jwks_uri``), cached 5 minutes and refetched (at most every 30 s) when a
   token names an unknown kid.
 - Reads are decided offline on the JWT. Signing also asks the IdP's introspection endpoint
-  (RFC 7662, client credentials ``YITONG_SEAL_CLIENT_ID``/``YITONG_SEAL_CLIENT_SECRET``); the
-  answer is cached at most 30 s in this process, so a revoked token, grant or agent stops
-  sealing within 30 s.
+  (RFC 7662, with the seal API's own client credentials); the answer is cached at most 30 s in
+  this process, so a revoked token, grant or agent stops sealing within 30 s.
+- The IdP is reached through an :class:`IdpGateway`: :class:`OidcGateway` speaks HTTP to the
+  issuer's endpoints over a transport, the network by default. When the IdP is the same
+  application, the composition root hands it an in-process transport (no socket, so a busy
+  single worker never waits on itself) and the same requests get the same answers.
 - DPoP-bound tokens (``cnf.jkt``) need ``Authorization: DPoP`` and a proof for this request
   (keys.dpop); bearer tokens need ``Authorization: Bearer``.
 """
@@ -22,7 +25,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from keys import dpop, jose
 
@@ -30,6 +35,7 @@ ALGORITHMS = ("ES256", "SM2")
 JWKS_TTL = 300
 JWKS_REFETCH_GAP = 30
 INTROSPECTION_TTL = 30
+MAX_ANSWER = 1 << 20  # bytes read of any answer from the IdP
 LOA_ORDER = ("urn:yitong:loa:1", "urn:yitong:loa:2", "urn:yitong:loa:3", "urn:yitong:loa:4")
 
 
@@ -78,41 +84,112 @@ class Caller:
         return self.acr in LOA_ORDER and LOA_ORDER.index(self.acr) >= LOA_ORDER.index(level)
 
 
-def _http_json(url: str, *, data: bytes | None = None, headers: dict | None = None, timeout: float = 5) -> dict:
+Transport = Callable[[str, bytes | None, dict[str, str]], tuple[int, bytes]]
+"""An HTTP exchange with the IdP: (url, form body or None for GET, headers) -> (status, body).
+Network failures raise OSError."""
+
+
+def over_the_network(url: str, data: bytes | None, headers: dict[str, str], timeout: float = 5) -> tuple[int, bytes]:
+    """The transport to an IdP on another host (or another process): urllib, http(s) only."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"refusing to fetch {url!r}: only http(s)")
-    request = urllib.request.Request(url, data=data,  # noqa: S310 - scheme checked above
-                                     headers={"Accept": "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        return json.loads(response.read(1 << 20))
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - scheme checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read(MAX_ANSWER)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(MAX_ANSWER)
 
 
-class TokenValidator:
-    def __init__(self, *, issuer: str, audience: str, client_id: str | None = None,
-                 client_secret: str | None = None, replay_cache=None) -> None:
+class IdpGateway(Protocol):
+    """How the seal API reaches the IdP whose tokens it accepts: only through OIDC, as from another
+    host (DESIGN.md). Every failure to get an answer is a TokenRefused with status 503."""
+
+    issuer: str
+
+    def jwks(self) -> dict:
+        """The issuer's JWK set (``jwks_uri`` of its discovery document)."""
+
+    def introspect(self, token: str) -> dict:
+        """The RFC 7662 answer for ``token``, asked with the seal API's own client credentials."""
+
+
+class OidcGateway:
+    """The IdP's discovery document, JWKS and introspection endpoint over HTTP, as a relying
+    resource server sees them; ``transport`` carries the requests (the network by default, or the
+    composition root's in-process one when the IdP is the same application)."""
+
+    def __init__(self, issuer: str, *, client_id: str | None = None, client_secret: str | None = None,
+                 transport: Transport = over_the_network) -> None:
         self.issuer = issuer.rstrip("/")
-        self.audience = audience
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.replay_cache = replay_cache
-        self._lock = threading.Lock()
+        self.client_id, self.client_secret = client_id, client_secret
+        self._transport = transport
         self._metadata: dict | None = None
-        self._jwks: list[dict] = []
-        self._jwks_at = 0.0
-        self._introspected: dict[str, tuple[float, dict]] = {}
 
-    # -- discovery and keys -------------------------------------------------------------------------
-    def _discovery(self) -> dict:
+    def _json(self, what: str, url: str, data: bytes | None = None, headers: dict | None = None, *,
+              unauthorised: str = "") -> dict:
+        """The JSON object the IdP answers with 200; TokenRefused(503) for anything else
+        (``unauthorised`` is added to the description of a 401)."""
+        try:
+            status, body = self._transport(url, data, {"Accept": "application/json", **(headers or {})})
+        except (OSError, ValueError) as exc:
+            raise TokenRefused(503, "", f"{what} failed: the identity provider cannot be reached ({exc})") from None
+        if status != 200:
+            raise TokenRefused(503, "", f"{what} failed (HTTP {status}){unauthorised if status == 401 else ''}")
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise TokenRefused(503, "", f"{what} failed: the identity provider's answer is not a JSON object")
+        return answer
+
+    def discovery(self) -> dict:
+        """OpenID Connect Discovery 1.0 §4; fetched once, since endpoints do not move at run time."""
         if self._metadata is None:
-            try:
-                metadata = _http_json(f"{self.issuer}/.well-known/openid-configuration")
-            except (OSError, ValueError) as exc:
-                raise TokenRefused(503, "", f"the identity provider cannot be reached ({exc})") from None
-            if metadata.get("issuer") != self.issuer:
+            metadata = self._json("discovery", f"{self.issuer}/.well-known/openid-configuration")
+            if metadata.get("issuer") != self.issuer:  # Discovery §4.3
                 raise TokenRefused(503, "", "the identity provider's discovery names another issuer")
             self._metadata = metadata
         return self._metadata
 
+    def jwks(self) -> dict:
+        uri = self.discovery().get("jwks_uri")
+        if not isinstance(uri, str):
+            raise TokenRefused(503, "", "the identity provider's discovery has no jwks_uri")
+        return self._json("fetching the identity provider's keys", uri)
+
+    def introspect(self, token: str) -> dict:
+        if not self.client_id or not self.client_secret:
+            raise TokenRefused(503, "not-configured", "signing needs token introspection and this server has "
+                                                      "no client for it: run `yitong db upgrade` (it registers "
+                                                      "one), or set YITONG_SEAL_CLIENT_ID and "
+                                                      "YITONG_SEAL_CLIENT_SECRET")
+        endpoint = self.discovery().get("introspection_endpoint")
+        if not isinstance(endpoint, str):
+            raise TokenRefused(503, "", "the identity provider's discovery has no introspection_endpoint")
+        basic = base64.b64encode(f"{urllib.parse.quote(self.client_id, safe='')}:"
+                                 f"{urllib.parse.quote(self.client_secret, safe='')}".encode()).decode()
+        # RFC 7662 §2.3: a 401 means the IdP did not accept the seal API's own client.
+        return self._json("token introspection", endpoint, urllib.parse.urlencode({"token": token}).encode(),
+                          {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+                          unauthorised=f": the identity provider does not accept client {self.client_id!r}; set "
+                                       "YITONG_SEAL_CLIENT_ID and YITONG_SEAL_CLIENT_SECRET to a client registered "
+                                       "there")
+
+
+class TokenValidator:
+    def __init__(self, *, gateway: IdpGateway, audience: str, replay_cache=None) -> None:
+        self.gateway = gateway
+        self.issuer = gateway.issuer
+        self.audience = audience
+        self.replay_cache = replay_cache
+        self._lock = threading.Lock()
+        self._jwks: list[dict] = []
+        self._jwks_at = 0.0
+        self._introspected: dict[str, tuple[float, dict]] = {}
+
+    # -- keys -------------------------------------------------------------------------------------------
     def _keys(self, kid: str | None) -> list[dict]:
         now = time.monotonic()
         with self._lock:
@@ -120,10 +197,10 @@ class TokenValidator:
             unknown = kid is not None and kid not in {k.get("kid") for k in self._jwks}
             if stale or (unknown and now - self._jwks_at > JWKS_REFETCH_GAP):
                 try:
-                    jwks = _http_json(self._discovery()["jwks_uri"])
-                except (OSError, ValueError, KeyError) as exc:
+                    jwks = self.gateway.jwks()
+                except TokenRefused:
                     if not self._jwks:
-                        raise TokenRefused(503, "", f"the identity provider's keys cannot be fetched ({exc})") from None
+                        raise
                 else:
                     self._jwks = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
                     self._jwks_at = now
@@ -182,20 +259,7 @@ class TokenValidator:
                 del self._introspected[stale]
             cached = self._introspected.get(key)
         if cached is None:
-            if not self.client_id or not self.client_secret:
-                raise TokenRefused(503, "not-configured", "signing needs token introspection: set "
-                                                          "YITONG_SEAL_CLIENT_ID and YITONG_SEAL_CLIENT_SECRET")
-            endpoint = self._discovery().get("introspection_endpoint")
-            basic = base64.b64encode(f"{urllib.parse.quote(self.client_id, safe='')}:"
-                                     f"{urllib.parse.quote(self.client_secret, safe='')}".encode()).decode()
-            try:
-                answer = _http_json(endpoint, data=urllib.parse.urlencode({"token": token}).encode(),
-                                    headers={"Authorization": f"Basic {basic}",
-                                             "Content-Type": "application/x-www-form-urlencoded"})
-            except urllib.error.HTTPError as exc:
-                raise TokenRefused(503, "", f"token introspection failed (HTTP {exc.code})") from None
-            except (OSError, ValueError) as exc:
-                raise TokenRefused(503, "", f"token introspection failed ({exc})") from None
+            answer = self.gateway.introspect(token)
             with self._lock:
                 self._introspected[key] = (now, answer)
             cached = (now, answer)

@@ -15,6 +15,7 @@ from keys.sm2 import get_backend
 from seal import api as seal_api
 from yitong import pki_web
 from yitong.home import Home
+from yitong.seal_idp import seal_idp_gateway
 from yitong.settings import Settings, SettingsError
 
 log = logging.getLogger("yitong")
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        dcr_initial_token=settings.dcr_initial_token,
                        connectors=_connector_config(settings, baselib_key),
                        cert_login=_cert_login_config(settings, home))
-    seal_api.register(app, home=home, settings=settings)
+    seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
 
     @app.get("/")
     def landing():

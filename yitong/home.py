@@ -13,6 +13,7 @@ from keys.keystore import Keystore, MasterKey, MasterKeyError
 from keys.pki.authority import Pki
 from keys.runtime import Runtime, open_runtime
 from yitong import db
+from yitong.seal_idp import provision_seal_client
 from yitong.settings import Settings, SettingsError
 
 log = logging.getLogger("yitong")
@@ -82,6 +83,7 @@ class Home:
         for purpose, algorithm in INITIAL_KEYS:
             if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
                 made.append(f"key {store.generate(purpose, algorithm).kid}")
+        made += provision_seal_client(self)  # the seal API's introspection client (yitong/seal_idp.py)
         if with_pki:
             made += [f"CA {name}" for name in self.pki(store).init()]
         return made

@@ -19,13 +19,14 @@ def service_env(home: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def yitong_service(home: Path, before_serve=None, **extra: str):
-    """(base URL, env[, state]) of a fresh, upgraded home served on its own port.
+def yitong_service(home: Path, before_serve=None, port: int | None = None, **extra: str):
+    """(base URL, env[, state]) of a fresh, upgraded home served on its own port (or ``port``:
+    a restart of the same home).
 
     ``before_serve(env)`` runs after `db upgrade` (CLI set-up; it may add to env) and its
     result comes third.
     """
-    port = free_port()
+    port = port or free_port()
     env = service_env(home, port, **extra)
     upgraded = run_yitong(["db", "upgrade"], env)
     assert upgraded.returncode == 0, upgraded.stderr

@@ -1,5 +1,6 @@
 """The seal API over HTTP against the running service: the IdP issues real tokens, the seal
-resource server checks them through JWKS and introspection over HTTP, as if on another host."""
+resource server checks them through discovery, JWKS and introspection (handed in process to the
+same server's IdP; tests/seal/test_idp_gateway.py covers the network path)."""
 
 from __future__ import annotations
 
