@@ -88,14 +88,29 @@ class ThreadJobQueue:
 
 
 class RQJobQueue:
-    """RQ (Redis Queue): durable while Redis is; run workers with ``yitong worker``."""
+    """RQ (Redis Queue): durable while Redis is; run workers with ``yitong worker``.
+
+    ``connection`` serves requests (enqueue, status: short timeouts); ``url`` gives workers their
+    own connection, without a read timeout, as RQ's blocking dequeue needs.
+    """
 
     durable = True
 
-    def __init__(self, connection, name: str = "yitong") -> None:
+    def __init__(self, connection, name: str = "yitong", url: str | None = None) -> None:
         from rq import Queue
 
         self._queue = Queue(name, connection=connection)
+        self._url = url
+
+    def worker(self):
+        """An RQ worker for this queue, on a connection of its own when the URL is known."""
+        import redis
+        from rq import Queue, Worker
+
+        if self._url is None:
+            return Worker([self._queue], connection=self._queue.connection)
+        connection = redis.Redis.from_url(self._url)
+        return Worker([Queue(self._queue.name, connection=connection)], connection=connection)
 
     @property
     def queue(self):

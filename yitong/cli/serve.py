@@ -86,7 +86,4 @@ def worker(burst: bool) -> None:
     home = open_home()
     if not home.settings.redis_url:
         raise click.UsageError("`yitong worker` needs YITONG_REDIS_URL; without Redis, jobs run inside `yitong serve`")
-    from rq import Worker
-
-    queue = home.runtime.jobs.queue
-    Worker([queue], connection=queue.connection).work(burst=burst)
+    home.runtime.jobs.worker().work(burst=burst)
