@@ -86,4 +86,6 @@ def worker(burst: bool) -> None:
     home = open_home()
     if not home.settings.redis_url:
         raise click.UsageError("`yitong worker` needs YITONG_REDIS_URL; without Redis, jobs run inside `yitong serve`")
-    home.runtime.jobs.worker().work(burst=burst)
+    from yitong.cli.seal import reconcile_jobs
+
+    home.runtime.jobs.worker(maintenance=lambda: reconcile_jobs(home)).work(burst=burst)
