@@ -107,6 +107,29 @@ def test_redis_paused_answers_503_within_seconds_and_recovers_when_it_continues(
     assert_working(portal.all())
 
 
+def test_a_client_assertion_is_neither_accepted_nor_remembered_while_redis_is_down(portal, private_redis):
+    key = generate_private_key("p256")
+    jwk = {**jose.public_jwk(key.public_key(), kid="rp-key-1"), "kid": "rp-key-1"}
+    clients = ClientRegistry(portal.app.extensions["yitong.home"].engine,
+                             portal.app.extensions["yitong.home"].keystore().secret("client-secret-pepper"))
+    client, _ = clients.create("Signed-assertion service", build_metadata(
+        redirect_uris=[], grant_types=["client_credentials"], scope="seal:read",
+        token_endpoint_auth_method="private_key_jwt", public=False, jwks={"keys": [jwk]}))
+    now = int(time.time())
+    assertion = jose.sign_jwt({"iss": client.client_id, "sub": client.client_id, "aud": f"{ISSUER}/token",
+                               "iat": now, "exp": now + 60, "jti": "assertion-1"}, key, "rp-key-1")
+    form = {"grant_type": "client_credentials", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    web = portal.app.test_client()
+    private_redis.stop()
+    refused = web.post("/token", data=form)
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    private_redis.start()
+    assert web.post("/token", data=form).status_code == 200  # first use: the outage recorded nothing
+    replayed = web.post("/token", data=form)
+    assert replayed.status_code == 400 and replayed.get_json()["error"] == "invalid_client"
+
+
 def test_replay_cache_and_rate_limiter_fail_closed_when_redis_is_down(private_redis):
     from keys.runtime import open_runtime
 
