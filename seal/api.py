@@ -390,7 +390,7 @@ def _own_job(job_id: str) -> tuple[SealRegistry, dict]:
     caller = _caller("seal:sign")
     registry = _registry()
     try:
-        state = jobs.status(registry, job_id)
+        state = jobs.status(registry, job_id, queue=_state()["jobs"]())  # a job the queue lost ends here
     except SealError as exc:
         raise _Refusal(problem(404, "Not found", str(exc), exc.kind)) from None
     owner = state.pop("owner")
@@ -415,8 +415,8 @@ def job_document(job_id: str, position: int):
         return problem(404, "Not found", f"job {job_id} has no document {position}", "document-not-found")
     if document["status"] == "pending":
         return problem(409, "Not ready", "the document has not been sealed yet", "pending")
-    if document["status"] == "refused":
-        return problem(422, "Cannot seal this document", document["error"] or "refused", "refused")
+    if document["status"] in ("refused", "failed"):
+        return problem(422, "Cannot seal this document", document["error"] or "refused", document["status"])
     return Response(jobs.output(registry, job_id, position), mimetype="application/pdf")
 
 

@@ -111,12 +111,15 @@ jobs_table = Table(
     Column("request_id", String(64), nullable=True),
     Column("client_ip", String(64), nullable=True),
     Column("params", JSON, nullable=False),
-    Column("status", String(12), nullable=False),  # queued running done
+    Column("status", String(12), nullable=False),  # queued running done failed
     Column("total", Integer, nullable=False),
     Column("done", Integer, nullable=False),
     Column("failed", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    Column("queue_id", String(64), nullable=True),  # the JobQueue's id of the current run
+    Column("attempts", Integer, nullable=False, server_default="1"),  # times put on the queue
+    Column("heartbeat_at", UTCDateTime, nullable=True),  # queued, started, or a document done
 )
 
 job_documents_table = Table(
@@ -127,7 +130,7 @@ job_documents_table = Table(
     Column("name", String(255), nullable=True),
     Column("input", LargeBinary, nullable=True),  # dropped once sealed or refused
     Column("output", LargeBinary, nullable=True),
-    Column("status", String(12), nullable=False),  # pending sealed refused
+    Column("status", String(12), nullable=False),  # pending sealed refused failed (the job was lost)
     Column("error", Text, nullable=True),
     Column("sm3_before", String(64), nullable=True),
     Column("sm3_after", String(64), nullable=True),

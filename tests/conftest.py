@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from keys.runtime import Runtime, open_runtime
-from tests.helpers import CI
+from tests.helpers import CI, PrivateRedis
 from yitong import db
 
 PG_URL = os.environ.get("YITONG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -126,3 +126,12 @@ def yitong_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
     env["YITONG_HOME"] = str(tmp_path / "home")
     return env
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    """A started redis-server of this test's own (see :class:`tests.helpers.PrivateRedis`)."""
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

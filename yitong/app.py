@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from baselib import web as baselib_web
 from idp import views as idp_views
 from idp.certlogin import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
+from keys.runtime import StoreUnavailable
 from keys.sm2 import get_backend
 from seal import api as seal_api
 from yitong import pki_web
@@ -74,6 +75,17 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         if request.accept_mimetypes.best == "text/html":
             return f"<h1>{exc.code} {exc.name}</h1><p>{exc.description}</p>", exc.code
         return jsonify(body), exc.code, {"Content-Type": "application/problem+json"}
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable):
+        """Redis (sessions, replay caches, rate limits, the job queue) is down or stalled: 503 with
+        Retry-After, as problem+json or an HTML page like every HTTP error; nothing is let through."""
+        log.warning("shared store unavailable on %s %s: %s", request.method, request.path, exc)
+        response = app.make_response(http_problem(ServiceUnavailable(
+            "A service this request needs is briefly unavailable; try again in a few seconds.")))
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.errorhandler(Exception)
     def internal_problem(exc: Exception):

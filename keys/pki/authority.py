@@ -15,6 +15,7 @@ from pathlib import Path
 from asn1crypto import pem, x509
 from asn1crypto.keys import PublicKeyInfo
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from keys.asymmetric import PrivateKey
 from keys.keystore import Keystore, KeystoreError
@@ -335,24 +336,36 @@ class Pki:
         now = utcnow()
         with self.engine.begin() as conn:
             # The row lock serialises regeneration between workers (PostgreSQL); SQLite
-            # serialises writers by itself.
-            current = conn.execute(select(crls_table).where(crls_table.c.ca == ca).with_for_update()).first()
-            if current is not None and not force and now < current.this_update + CRL_REFRESH_AFTER:
-                return current.crl_der
-            revoked = [
-                crl_module.RevokedEntry(parse_serial(r.serial), r.revoked_at, r.reason)
-                for r in conn.execute(select(certificates_table).where(
-                    certificates_table.c.ca == ca, certificates_table.c.status.in_(("hold", "revoked"))))
-            ]
-            number = (current.number + 1) if current is not None else 1
-            der = crl_module.build_crl(issuer, number=number, this_update=now, next_update=now + CRL_VALIDITY,
-                                       revoked=revoked)
-            values = {"number": number, "this_update": now, "next_update": now + CRL_VALIDITY, "crl_der": der}
+            # serialises writers by itself. There is no row to lock before the first CRL: see below.
+            current = self._locked_crl_row(conn, ca)
             if current is None:
-                conn.execute(insert(crls_table).values(ca=ca, **values))
-            else:
-                conn.execute(update(crls_table).where(crls_table.c.ca == ca).values(**values))
+                der = self._build_crl(conn, issuer, ca, number=1, now=now)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(crls_table).values(ca=ca, **_crl_values(1, now, der)))
+                    return der
+                except IntegrityError:  # another worker made the first CRL meanwhile: go on from theirs
+                    current = self._locked_crl_row(conn, ca)
+            if not force and now < current.this_update + CRL_REFRESH_AFTER:
+                return current.crl_der
+            der = self._build_crl(conn, issuer, ca, number=current.number + 1, now=now)
+            conn.execute(update(crls_table).where(crls_table.c.ca == ca).values(
+                **_crl_values(current.number + 1, now, der)))
         return der
+
+    @staticmethod
+    def _locked_crl_row(conn, ca: str):
+        return conn.execute(select(crls_table).where(crls_table.c.ca == ca).with_for_update()).first()
+
+    @staticmethod
+    def _build_crl(conn, issuer: Issuer, ca: str, *, number: int, now: datetime) -> bytes:
+        revoked = [
+            crl_module.RevokedEntry(parse_serial(r.serial), r.revoked_at, r.reason)
+            for r in conn.execute(select(certificates_table).where(
+                certificates_table.c.ca == ca, certificates_table.c.status.in_(("hold", "revoked"))))
+        ]
+        return crl_module.build_crl(issuer, number=number, this_update=now, next_update=now + CRL_VALIDITY,
+                                    revoked=revoked)
 
     def refresh_crls(self) -> dict[str, int]:
         """Regenerate every CA's CRL (for cron: `yitong pki crl-refresh`); returns CRL numbers."""
@@ -362,6 +375,10 @@ class Pki:
             with self.engine.connect() as conn:
                 numbers[ca] = conn.execute(select(crls_table.c.number).where(crls_table.c.ca == ca)).scalar()
         return numbers
+
+
+def _crl_values(number: int, now: datetime, der: bytes) -> dict:
+    return {"number": number, "this_update": now, "next_update": now + CRL_VALIDITY, "crl_der": der}
 
 
 def delegates_ocsp(algorithm: str) -> bool:

@@ -6,10 +6,20 @@
 - :class:`JobQueue` — background jobs (batch sealing, large PDFs): RQ over Redis, or a
   thread pool in the embedded default, which is NOT durable (jobs die with the process).
 
+Redis failing or stalling raises :class:`StoreUnavailable` (within about two seconds), whichever
+of them asked: the application answers 503 for it, and recovers when Redis does.
+
 :func:`open_runtime` picks Redis when a URL is given and the in-process fallbacks otherwise.
 """
 
-from keys.runtime.cache import MemoryStore, RateLimiter, RateLimitResult, RedisStore, ReplayCache
+from keys.runtime.cache import (
+    MemoryStore,
+    RateLimiter,
+    RateLimitResult,
+    RedisStore,
+    ReplayCache,
+    StoreUnavailable,
+)
 from keys.runtime.jobs import JobQueue, JobStatus, RQJobQueue, ThreadJobQueue
 from keys.runtime.open import Runtime, open_runtime
 
@@ -23,6 +33,7 @@ __all__ = [
     "RedisStore",
     "ReplayCache",
     "Runtime",
+    "StoreUnavailable",
     "ThreadJobQueue",
     "open_runtime",
 ]

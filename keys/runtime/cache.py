@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+class StoreUnavailable(Exception):
+    """The shared store (Redis) did not answer: the request cannot be decided now, so it is
+    refused (never let through without its replay or rate check) and may be retried shortly."""
+
+    retry_after_seconds = 5
+
+
 class KeyValueStore(Protocol):
     def add_if_absent(self, key: str, ttl_seconds: float) -> bool: ...
     def incr_window(self, key: str, ttl_seconds: float) -> tuple[int, float]: ...
@@ -87,9 +94,9 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "yitong:") -> RedisStore:
-        import redis
+        from keys.runtime.redis_client import fail_fast_client
 
-        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5), prefix)
+        return cls(fail_fast_client(url), prefix)
 
     @property
     def client(self):

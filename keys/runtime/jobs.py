@@ -7,11 +7,15 @@ call works in both implementations and an RQ worker on another host can run it.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+log = logging.getLogger("yitong.jobs")
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,42 @@ class ThreadJobQueue:
 
 
 class RQJobQueue:
-    """RQ (Redis Queue): durable while Redis is; run workers with ``yitong worker``."""
+    """RQ (Redis Queue): durable while Redis is; run workers with ``yitong worker``.
+
+    ``connection`` serves requests (enqueue, status: short timeouts); ``url`` gives workers their
+    own connection, whose read timeout RQ raises above its blocking dequeue's wait.
+    """
 
     durable = True
 
-    def __init__(self, connection, name: str = "yitong") -> None:
+    def __init__(self, connection, name: str = "yitong", url: str | None = None) -> None:
         from rq import Queue
 
         self._queue = Queue(name, connection=connection)
+        self._url = url
+
+    def worker(self, maintenance: Callable[[], object] | None = None, maintenance_seconds: int = 60):
+        """An RQ worker for this queue, on a connection of its own when the URL is known.
+
+        ``maintenance`` runs when the worker starts and then every ``maintenance_seconds``, with
+        RQ's own registry clean-up (e.g. to reconcile the database with the queue).
+        """
+        import redis
+        from rq import Queue, Worker
+
+        class MaintainingWorker(Worker):
+            def run_maintenance_tasks(self) -> None:
+                super().run_maintenance_tasks()
+                if maintenance is not None:
+                    try:
+                        maintenance()
+                    except Exception:  # a failed round must not stop the worker; the next one retries
+                        log.exception("job queue maintenance failed")
+
+        connection = (self._queue.connection if self._url is None else
+                      redis.Redis.from_url(self._url, socket_connect_timeout=5, socket_timeout=5))
+        return MaintainingWorker([Queue(self._queue.name, connection=connection)], connection=connection,
+                                 maintenance_interval=maintenance_seconds)
 
     @property
     def queue(self):

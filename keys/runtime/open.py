@@ -24,5 +24,6 @@ class Runtime:
 def open_runtime(redis_url: str | None, prefix: str = "yitong:") -> Runtime:
     if redis_url:
         store = RedisStore.from_url(redis_url, prefix)
-        return Runtime(store=store, jobs=RQJobQueue(store.client, name=prefix.rstrip(":") or "yitong"), shared=True)
+        return Runtime(store=store, jobs=RQJobQueue(store.client, name=prefix.rstrip(":") or "yitong", url=redis_url),
+                       shared=True)
     return Runtime(store=MemoryStore(), jobs=ThreadJobQueue(), shared=False)

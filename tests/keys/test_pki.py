@@ -4,12 +4,13 @@ and by pyhanko-certvalidator with our SM2 signature validator."""
 from __future__ import annotations
 
 import subprocess
+import threading
 from datetime import timedelta
 
 import pytest
 from asn1crypto import crl as asn1_crl
 from pyhanko_certvalidator.errors import ExpiredError, InsufficientRevinfoError, RevokedError
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from keys.pki.certificates import Issuer, load_csr
 from keys.pki.crl import RevokedEntry, build_crl
@@ -165,6 +166,31 @@ def test_stale_crl_is_regenerated_lazily(pki, storage):
                      .values(this_update=utcnow() - timedelta(hours=13)))
     after = asn1_crl.CertificateList.load(pki.crl("sm2-issuing"))
     assert after.crl_number_value.native == before.crl_number_value.native + 1
+
+
+def test_concurrent_first_crl_refreshes_all_succeed_with_one_crl(pki, storage):
+    """Twenty first seals at once each need the CA's first CRL: none may fail on the others' insert."""
+    barrier = threading.Barrier(20)
+    crls, errors = [], []
+
+    def first_refresh():
+        barrier.wait()
+        try:
+            crls.append(pki.crl("sm2-issuing"))
+        except Exception as exc:  # collected, so that the assertion shows what the losers got
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=first_refresh) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(crls) == 20 and len(set(crls)) == 1
+    with storage.engine.connect() as conn:
+        rows = conn.execute(select(crls_table.c.number).where(crls_table.c.ca == "sm2-issuing")).all()
+    assert [row.number for row in rows] == [1]
+    assert asn1_crl.CertificateList.load(crls[0]).crl_number_value.native == 1
 
 
 def test_p256_crl_verifies_with_openssl(pki, openssl, tmp_path):

@@ -293,9 +293,20 @@ def run_job(job_id: str) -> dict:
     from seal import jobs
 
     home = open_home()
-    registry = SealRegistry(home.engine, home.keystore(), home.pki(), region=home.settings.seal_region,
-                            font=home.settings.seal_font)
     try:
-        return jobs.run(registry, job_id, max_bytes=home.settings.seal_max_bytes)
+        return jobs.run(_job_registry(home), job_id, max_bytes=home.settings.seal_max_bytes)
     finally:
         home.engine.dispose()
+
+
+def reconcile_jobs(home) -> list[str]:
+    """Queue again, or fail, the batch jobs whose queue entries were lost (seal.jobs.reconcile);
+    `yitong worker` runs it at start and then every minute."""
+    from seal import jobs
+
+    return jobs.reconcile(_job_registry(home), home.runtime.jobs)
+
+
+def _job_registry(home) -> SealRegistry:
+    return SealRegistry(home.engine, home.keystore(), home.pki(), region=home.settings.seal_region,
+                        font=home.settings.seal_font)

@@ -86,7 +86,6 @@ def worker(burst: bool) -> None:
     home = open_home()
     if not home.settings.redis_url:
         raise click.UsageError("`yitong worker` needs YITONG_REDIS_URL; without Redis, jobs run inside `yitong serve`")
-    from rq import Worker
+    from yitong.cli.seal import reconcile_jobs
 
-    queue = home.runtime.jobs.queue
-    Worker([queue], connection=queue.connection).work(burst=burst)
+    home.runtime.jobs.worker(maintenance=lambda: reconcile_jobs(home)).work(burst=burst)

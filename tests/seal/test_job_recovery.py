@@ -1,0 +1,111 @@
+"""Batch jobs whose queue entry Redis lost (issue 12, item 14): queued again once with their undone
+documents, then failed with per-document states, never queued or running for ever. RQ workers
+(`yitong worker`) run against a redis-server of the test's own, restarted without persistence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from seal import jobs
+from seal.pdf import Placement
+from tests.seal.pdfs import make_pdf
+from tests.seal.support import ORG_NAME, ORG_USCC, open_seal_home
+
+
+@pytest.fixture
+def batch(private_redis, tmp_path):
+    root = tmp_path / "home"
+    home = open_seal_home(root, {"YITONG_REDIS_URL": private_redis.url})
+    record = home.registry.create(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=4,
+                                  algorithm="p256", actor="test", reason="batch recovery")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env.update(YITONG_HOME=str(root), YITONG_ISSUER="http://127.0.0.1:9", YITONG_REDIS_URL=private_redis.url)
+    return Batch(home.registry, home.home.runtime.jobs, record.esid, env)
+
+
+class Batch:
+    def __init__(self, registry, queue, esid: str, env: dict[str, str]) -> None:
+        self.registry, self.queue, self.esid, self.env = registry, queue, esid, env
+
+    def submit(self, count: int) -> str:
+        documents = [(f"doc-{n}.pdf", make_pdf(1, tag=f"batch-{n}")) for n in range(count)]
+        return jobs.submit(self.registry, self.queue, esid=self.esid, caller="business-system", subject=None,
+                           org_uscc=ORG_USCC, request_id=None, client_ip=None, placement=Placement(), level="B-B",
+                           documents=documents)
+
+    def state(self, job_id: str) -> dict:
+        return jobs.status(self.registry, job_id)
+
+    @contextmanager
+    def worker(self):
+        """`yitong worker` (RQ) in a process group of its own, killed with its work horse on leaving."""
+        exe = Path(sys.executable).parent / "yitong"
+        process = subprocess.Popen([str(exe), "worker"], env=self.env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            yield process
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def finished(self, job_id: str) -> bool:
+        return self.state(job_id)["status"] in ("done", "failed")
+
+
+def wait_for(condition, seconds: float = 90):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_queued_job_whose_queue_entry_redis_lost_is_run_when_a_worker_starts(batch, private_redis):
+    job_id = batch.submit(3)
+    private_redis.restart()  # no persistence: the queue entry is gone, the job is still "queued"
+    with batch.worker():  # reconciles when it starts
+        wait_for(lambda: batch.finished(job_id))
+    state = batch.state(job_id)
+    assert state["status"] == "done"
+    assert [d["status"] for d in state["documents"]] == ["sealed"] * 3
+    assert batch.registry.usage_count(batch.esid) == 3
+
+
+def test_a_batch_lost_mid_way_is_queued_again_with_its_undone_documents(batch, private_redis):
+    total = 30
+    job_id = batch.submit(total)
+    with batch.worker():  # killed with its work horse mid-batch, as a host going down
+        wait_for(lambda: batch.state(job_id)["done"] >= 2)
+    private_redis.restart()
+    sealed_before = batch.state(job_id)["done"]
+    assert 2 <= sealed_before < total
+    # A run that was going on when Redis lost the entry may still be sealing: the status read
+    # leaves the job alone until it has shown no sign of life for LOST_AFTER.
+    assert jobs.status(batch.registry, job_id, queue=batch.queue)["status"] == "running"
+    assert jobs.reconcile(batch.registry, batch.queue, lost_after=timedelta(0)) == [job_id]
+    assert batch.state(job_id)["status"] == "queued"
+    with batch.worker():
+        wait_for(lambda: batch.finished(job_id))
+    state = batch.state(job_id)
+    assert (state["status"], state["done"], state["failed"]) == ("done", total, 0)
+    assert all(d["status"] == "sealed" for d in state["documents"])
+    assert batch.registry.usage_count(batch.esid) == total  # every document sealed once, none twice
+
+
+def test_a_job_lost_twice_fails_with_the_state_of_each_document(batch, private_redis):
+    job_id = batch.submit(3)
+    private_redis.restart()
+    assert jobs.reconcile(batch.registry, batch.queue) == [job_id]  # queued again, attempt 2 of 2
+    private_redis.restart()
+    state = jobs.status(batch.registry, job_id, queue=batch.queue)  # as GET /seal/jobs/{id} reads it
+    assert (state["status"], state["done"], state["failed"]) == ("failed", 3, 3)
+    assert {(d["status"], d["error"]) for d in state["documents"]} == {("failed", jobs.LOST)}
+    assert jobs.reconcile(batch.registry, batch.queue, lost_after=timedelta(0)) == []  # ended for good
