@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger("yitong.jobs")
+JOB_TIMEOUT_SECONDS = 6 * 3600  # a hung worker's job is killed after this (RQ's own default is 180 s)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,10 @@ class RQJobQueue:
     def __init__(self, connection, name: str = "yitong", url: str | None = None) -> None:
         from rq import Queue
 
-        self._queue = Queue(name, connection=connection)
+        # RQ kills a job after 180 s by default; a batch of many large documents runs longer. Each
+        # document has its own time budget and a job that stops showing signs of life is reconciled
+        # (seal/jobs.py), so the queue's own limit only has to catch a worker that hangs outright.
+        self._queue = Queue(name, connection=connection, default_timeout=JOB_TIMEOUT_SECONDS)
         self._url = url
 
     def worker(self, maintenance: Callable[[], object] | None = None, maintenance_seconds: int = 60):

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from seal.tokens import OidcGateway, TokenRefused, TokenValidator
-from tests.helpers import check_run, run_yitong
 from tests.seal.service import yitong_service
 from tests.seal.support import ORG_NAME, ORG_USCC
 from tests.seal.test_api import assert_problem, call, cli, client, sign, token
@@ -34,10 +33,6 @@ def _grant_a_business_client(env) -> dict:
     granted = client(env, "seal:read", "seal:sign")
     seal = cli(env, "seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name", ORG_NAME,
                "--type", "04", "--grant-client", granted["client_id"], "--json")
-    # Every CA's first CRL is issued here, not by the burst: concurrent first seals racing to
-    # insert it (issue 12, item 11) is another defect with its own test. Once that is fixed, this
-    # line can go and the burst then also covers the first CRL.
-    check_run(run_yitong(["pki", "crl-refresh"], env), "pki crl-refresh")
     return {"granted": granted, "org": seal["esid"]}
 
 
