@@ -516,39 +516,6 @@ def test_backchannel_logout_token_reaches_the_rp(idp, alice):
     assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
 
 
-def test_private_key_jwt_client_authentication_and_assertion_replay(idp):
-    import secrets as _secrets
-    import time as _time
-
-    from idp.clients import build_metadata
-    from keys.asymmetric import generate_private_key
-
-    key = generate_private_key("p256")
-    jwk = {**jose.public_jwk(key.public_key(), kid="rp-key-1"), "kid": "rp-key-1"}
-    metadata = build_metadata(redirect_uris=[], grant_types=["client_credentials"], scope="seal:read",
-                              token_endpoint_auth_method="private_key_jwt", public=False, jwks={"keys": [jwk]})
-    client, secret = idp.clients.create("Signed-assertion service", metadata)
-    assert secret is None
-
-    def assertion(signing_key, kid="rp-key-1"):
-        now = int(_time.time())
-        claims = {"iss": client.client_id, "sub": client.client_id, "aud": f"{ISSUER}/token", "iat": now,
-                  "exp": now + 60, "jti": _secrets.token_urlsafe(12)}
-        return jose.sign_jwt(claims, signing_key, kid)
-
-    web = idp.app.test_client()
-    form = {"grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
-    signed = assertion(key)
-    ok = web.post("/token", data={**form, "client_assertion": signed})
-    assert ok.status_code == 200, ok.get_json()
-    # RFC 6749 §5.2: invalid_client is a 400 unless the client used the Authorization header.
-    replay = web.post("/token", data={**form, "client_assertion": signed})
-    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_client"
-    forged = web.post("/token", data={**form, "client_assertion": assertion(generate_private_key("p256"))})
-    assert forged.status_code == 400 and forged.get_json()["error"] == "invalid_client"
-
-
 def test_admin_api_manages_clients_with_an_admin_scoped_token(idp):
     admin, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
     web = idp.app.test_client()
