@@ -35,6 +35,7 @@ from idp.certlogin_web import certificate_login_url
 from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
+from idp.error_description import description, malformed_parameter
 from idp.federation import Upstreams
 from idp.federation import web as federation_web  # noqa: F401  (registers /login/federation/* on bp)
 from idp.i18n import t
@@ -196,6 +197,29 @@ def _pushed_request():
     return Request(environ), request_uri
 
 
+def _well_formed_step(args) -> None:
+    """Values an error would quote must be quotable (idp/error_description.py): otherwise
+    invalid_request, redirected only when the client and its redirect URI are known good (RFC 6749
+    §4.1.2.1), else shown on the error page; the value itself is never echoed."""
+    malformed = malformed_parameter(args)
+    if malformed is None:
+        return
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    client = services()["clients"].get(args.get("client_id", ""))
+    redirect_uri = None
+    if client is not None and malformed != "redirect_uri":
+        asked = args.get("redirect_uri")
+        if not asked:
+            redirect_uri = client.get_default_redirect_uri()
+        elif client.check_redirect_uri(asked):
+            redirect_uri = asked
+    if redirect_uri:
+        raise _Stop(_authorize_error(InvalidRequestError(description(malformed), redirect_uri=redirect_uri,
+                                                         state=args.get("state"))))
+    raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"invalid_request: {description(malformed)}"))
+
+
 def _validated_grant(server: IdpServer, oauth_request, user):
     try:
         return server.get_consent_grant(request=oauth_request, end_user=user)
@@ -293,6 +317,7 @@ def authorize():
     try:
         oauth_request, request_uri = _pushed_request()
         args = oauth_request.args
+        _well_formed_step(args)
         user = _signed_in_user(args, sso)
         grant = _validated_grant(server, oauth_request, user)
         user = _hinted_user_step(args, user, grant)
@@ -358,6 +383,9 @@ def pushed_authorization_request():
         return server.handle_error_response(request, error)
     if "request_uri" in request.form:  # §2.1: a pushed request cannot point at another one
         return jsonify(error="invalid_request", error_description="request_uri is not allowed here"), 400
+    malformed = malformed_parameter(request.form)
+    if malformed:
+        return jsonify(error="invalid_request", error_description=description(malformed)), 400
     params = {k: v for k, v in request.form.items() if k not in _NOT_PUSHED}
     problem = _par_problem(client, params)
     if problem:
@@ -392,6 +420,11 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------
 @bp.post("/token")
 def token():
+    malformed = malformed_parameter(request.form)
+    if malformed:
+        from authlib.oauth2.rfc6749 import InvalidRequestError
+
+        return oauth_server().handle_error_response(request, InvalidRequestError(description(malformed)))
     try:  # RFC 8707: a resource at the token endpoint must be one we know
         check_resource(request.form.getlist("resource"), services()["resources"])
     except InvalidTargetError as error:
