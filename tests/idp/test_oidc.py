@@ -16,6 +16,7 @@ from tests.idp.support import (
     BackchannelReceiver,
     authorize_url,
     code_from,
+    confirm_logout,
     login,
     make_idp,
     pkce_pair,
@@ -296,7 +297,7 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
     verifier, challenge = pkce_pair()
     code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
     exchange(web, client.client_id, code, verifier)
-    web.get("/logout")
+    confirm_logout(web)
 
     events = Audit(idp.home.engine).tail()
     names = [e.event for e in events]
@@ -507,7 +508,7 @@ def test_backchannel_logout_token_reaches_the_rp(idp, alice):
     verifier, challenge = pkce_pair()
     code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
     id_token = exchange(web, client.client_id, code, verifier).get_json()["id_token"]
-    web.get("/logout")
+    confirm_logout(web)
     logout_token = receiver.logout_token(idp)
     header, claims = jose.verify_jwt(logout_token, jwks(web), algorithms=["ES256"])
     _h, id_claims = jose.verify_jwt(id_token, jwks(web), algorithms=["ES256"])
