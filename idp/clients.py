@@ -256,6 +256,8 @@ class ClientRegistry:
         return self.get(client_id), secret
 
     def get(self, client_id: str) -> Client | None:
+        if not isinstance(client_id, str) or "\x00" in client_id:
+            return None  # no client has such an id, and PostgreSQL text cannot even be asked for one
         with self.engine.connect() as conn:
             row = conn.execute(select(clients_table).where(clients_table.c.client_id == client_id)).first()
         return self._client(row) if row else None

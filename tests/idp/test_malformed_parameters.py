@@ -94,6 +94,17 @@ def test_a_malformed_resource_at_the_token_endpoint_is_invalid_request(idp, char
     assert MARK not in refused.get_data(as_text=True)
 
 
+def test_a_nul_in_client_id_is_an_unknown_client_on_every_database(idp):
+    web = idp.app.test_client()
+    page = authorize(web, "portal\x00", response_type="code")
+    assert page.status_code == 400 and "Location" not in page.headers
+    refused = web.post("/token", data={"grant_type": "client_credentials", "client_id": "portal\x00",
+                                       "client_secret": "guess"})
+    assert refused.status_code in (400, 401) and refused.get_json()["error"] == "invalid_client"
+    basic = web.post("/token", data={"grant_type": "client_credentials"}, auth=("portal\x00", "guess"))
+    assert basic.status_code == 401 and basic.get_json()["error"] == "invalid_client"
+
+
 def test_well_formed_values_still_get_their_own_errors(idp, portal):
     client, _ = portal
     web = idp.app.test_client()
