@@ -22,7 +22,7 @@ from idp.i18n import t
 from idp.web import SSO_COOKIE, audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, error_page, services
 from keys import jose
 
-# What the confirmation form carries over to its POST (the hint is never needed there).
+# What the confirmation form carries over to its POST (the hint itself is not needed there).
 _CARRIED = ("client_id", "post_logout_redirect_uri", "state")
 
 
@@ -64,8 +64,11 @@ def _names_the_person(claims: dict | None, sso) -> bool:
     return claims["sub"] == services()["tokens"].subject_for(client, sso.sub)
 
 
-def _confirmation_page():
+def _confirmation_page(client_id: str | None):
+    """The question, whose form carries the request on (the client as the hint named it, if any)."""
     carried = {name: request.values[name] for name in _CARRIED if request.values.get(name)}
+    if client_id:
+        carried["client_id"] = client_id
     response = current_app.make_response(render_template("idp/logout_confirm.html", csrf=csrf_token(),
                                                          carried=carried))
     response.headers["Cache-Control"] = "no-store"
@@ -106,7 +109,7 @@ def logout():
     sso = current_session()
     if sso is not None and not _names_the_person(claims, sso):
         if request.method == "GET":
-            return _confirmation_page()
+            return _confirmation_page(client_id)
         if not csrf_ok():
             return csrf_failure()
     if sso is not None:

@@ -85,9 +85,13 @@ def test_a_hint_of_another_person_asks_too(idp, portal):
     bobs, _ = tokens_of(idp, bobs_browser, client, secret)
     login(web, "alice")
     alices, _ = tokens_of(idp, web, client, secret)
-    asked = web.get("/logout", query_string={"id_token_hint": bobs["id_token"]}, headers=CROSS_SITE)
+    asked = web.get("/logout", query_string={"id_token_hint": bobs["id_token"], "post_logout_redirect_uri": BYE},
+                    headers=CROSS_SITE)
     assert asked.status_code == 200 and 'action="/logout"' in asked.get_data(as_text=True)
     assert still_signed_in(idp, web, portal, alices)
+    # confirmed, the request goes on as the hint's client asked
+    out = confirm_logout(web, id_token_hint=bobs["id_token"], post_logout_redirect_uri=BYE)
+    assert out.status_code == 302 and out.headers["Location"] == BYE
 
 
 def test_the_hint_of_the_signed_in_person_ends_the_session_at_once(idp, portal):
