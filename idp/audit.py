@@ -57,6 +57,11 @@ class AuditEvent:
         return {**self.__dict__, "at": self.at.isoformat()}
 
 
+def _storable(value):
+    """Request input is recorded as sent, except NUL, which PostgreSQL text and JSON cannot hold."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def mask_login(name: str) -> str:
     return name if len(name) <= 2 else f"{name[0]}{'*' * (len(name) - 2)}{name[-1]}"
 
@@ -69,6 +74,8 @@ class Audit:
                user_agent: str | None = None, **detail) -> None:
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
+        sub, client_id, ip, user_agent = (_storable(v) for v in (sub, client_id, ip, user_agent))
+        detail = {name: _storable(value) for name, value in detail.items()}
         with self.engine.begin() as conn:
             conn.execute(insert(audit_table).values(
                 at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,

@@ -20,8 +20,9 @@ the ``authorization_code`` grant): its redirect URIs are its service URLs, match
 - The ticket → token exchange is the token endpoint itself: ``POST /token`` with
   ``grant_type=authorization_code``, ``code=ST-…``, ``redirect_uri=S`` and the client's credentials;
   then ``/userinfo``. A ticket is good once, at either place.
-- ``GET /cas/logout[?service=S]`` ends the sign-in as /logout does (back-channel logout included),
-  then goes to S if it is a post-logout redirect URI of a CAS client.
+- ``GET /cas/logout[?service=S]`` ends the sign-in as /logout does — after the person confirms, as
+  a link without an ID token hint (idp/rp_logout.py) — back-channel logout included, then goes to S
+  if it is a post-logout redirect URI of a CAS client.
 
 Not supported: proxy tickets (``pgtUrl`` is ignored and no PGT is issued), CAS 1.0 ``/validate``
 and SAML 1.1; ``renew=true`` at validation is not checked against the ticket.

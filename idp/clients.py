@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import Engine, delete, insert, select, update
 
 from idp.models import clients_table
+from idp.registration_policy import granted_scopes
 from keys.ids import new_id
 from keys.sm3 import hmac_sm3
 from keys.storage import utcnow
@@ -48,7 +49,7 @@ class Client(ClientMixin):
     def get_allowed_scope(self, scope: str) -> str:
         if not scope:
             return ""
-        allowed = set(self.scope.split())
+        allowed = granted_scopes(self.metadata, set(self.scope.split()))
         return " ".join(s for s in scope.split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -258,6 +259,8 @@ class ClientRegistry:
         return self.get(client_id), secret
 
     def get(self, client_id: str) -> Client | None:
+        if not isinstance(client_id, str) or "\x00" in client_id:
+            return None  # no client has such an id, and PostgreSQL text cannot even be asked for one
         with self.engine.connect() as conn:
             row = conn.execute(select(clients_table).where(clients_table.c.client_id == client_id)).first()
         return self._client(row) if row else None

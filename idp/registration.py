@@ -15,10 +15,11 @@ from flask import Blueprint, jsonify, request
 
 from idp.admin_api import metadata_from_rfc7591, problem
 from idp.clients import ClientError, hash_secret
+from idp.registration_policy import REGISTRATION_TOKEN_KEY as _TOKEN_KEY
+from idp.registration_policy import refusal
 from idp.web import audit, services
 
 bp = Blueprint("idp_registration", __name__)
-_TOKEN_KEY = "yitong_registration_token_hash"
 
 
 def _bearer() -> str:
@@ -44,6 +45,20 @@ def _information(client, registration_token: str | None = None, secret: str | No
     return info
 
 
+class NotSelfService(ClientError):
+    """Metadata that only an operator may grant (idp/registration_policy.py)."""
+
+
+def _self_service_metadata(body: dict) -> dict:
+    """The metadata of ``body`` when registration may grant them (RFC 7591 §3.2.2), else ClientError;
+    the same rules for a new client and for a client updating itself (RFC 7592 §2.2)."""
+    metadata = metadata_from_rfc7591(body)
+    refused = refusal(metadata)
+    if refused:
+        raise NotSelfService(refused)
+    return metadata
+
+
 @bp.post("/register")
 def register_client():
     initial = services()["dcr_initial_token"]
@@ -55,10 +70,10 @@ def register_client():
     if not isinstance(body, dict):
         return _oauth_error(400, "invalid_client_metadata", "the body must be a JSON object")
     try:
-        metadata = metadata_from_rfc7591(body)
+        metadata = _self_service_metadata(body)
     except ClientError as error:
-        return _oauth_error(400, "invalid_redirect_uri" if "redirect" in str(error) else "invalid_client_metadata",
-                            str(error))
+        redirect_problem = "redirect" in str(error) and not isinstance(error, NotSelfService)
+        return _oauth_error(400, "invalid_redirect_uri" if redirect_problem else "invalid_client_metadata", str(error))
     registration_token = secrets.token_urlsafe(32)
     registry = services()["clients"]
     metadata[_TOKEN_KEY] = hash_secret(registry.pepper, registration_token).hex()
@@ -99,7 +114,7 @@ def update_client(client_id: str):
     if not isinstance(body, dict) or body.get("client_id", client_id) != client_id:
         return _oauth_error(400, "invalid_client_metadata", "the body must be this client's metadata")
     try:
-        metadata = metadata_from_rfc7591(body)  # §2.2: the request replaces the metadata
+        metadata = _self_service_metadata(body)  # §2.2: the request replaces the metadata
     except ClientError as error:
         return _oauth_error(400, "invalid_client_metadata", str(error))
     metadata[_TOKEN_KEY] = client.metadata[_TOKEN_KEY]

@@ -6,11 +6,12 @@ so the token contract of DESIGN.md lives in one place.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -156,7 +157,12 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     """RFC 7523 §2.2 client authentication, advertised as ``private_key_jwt`` (OIDC Core §9).
 
     Authlib names it ``client_assertion_jwt``; the client's public keys come from its registered
-    ``jwks``; each assertion's ``jti`` is accepted once (replay cache, Redis in production).
+    ``jwks``; each assertion's ``jti`` is accepted once (replay cache, Redis in production), and
+    the cache keeps it until the assertion has expired (``exp`` plus the leeway). An assertion
+    lives at most :data:`MAX_ASSERTION_LIFETIME` (RFC 7523 §3 items 4–5 let the server refuse an
+    ``exp`` unreasonably far ahead): ``exp`` no more than that after ``iat`` and, with or without
+    ``iat``, no more than that (plus the leeway) from now — so a leaked assertion is worth
+    minutes, and the replay cache never has to remember a ``jti`` for years.
     """
 
     def __init__(self, issuer: str, replay_cache) -> None:
@@ -167,16 +173,56 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         issuer = self._issuer
         return [issuer, f"{issuer}/token", f"{issuer}/par", f"{issuer}/introspect", f"{issuer}/revoke"]
 
-    def validate_jti(self, claims, jti) -> bool:
-        import time
+    def verify_claims(self, claims) -> None:
+        _check_assertion_lifetime(claims, self.leeway)
+        super().verify_claims(claims)
 
-        lifetime = max(int(claims.get("exp", 0)) - int(time.time()), 0) + self.leeway + 1
+    def validate_jti(self, claims, jti) -> bool:
+        lifetime = max(int(claims["exp"]) - int(time.time()), 0) + self.leeway + 1
         return self._replay.first_use(f"{claims['iss']}:{jti}", ttl_seconds=lifetime)
 
     def resolve_client_public_key(self, client: Client):
         from joserfc.jwk import KeySet
 
-        return KeySet.import_key_set(client.metadata.get("jwks") or {"keys": []})
+        jwks = client.metadata.get("jwks") or {}
+        if client.token_endpoint_auth_method != "private_key_jwt" or not jwks.get("keys"):
+            # a client with a secret (or none) has no keys: its name in ``sub`` proves nothing
+            raise InvalidClientError(description="the client does not authenticate with private_key_jwt")
+        return KeySet.import_key_set(jwks)
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        """Authlib's, without quoting joserfc's message (it may hold the assertion's ``kid``, and
+        Authlib refuses to build an error description outside RFC 6749's character set)."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
+        try:
+            token = jwt.decode(assertion, resolve_key)
+        except JoseError:
+            raise InvalidClientError(description="the client assertion is not signed by a key of the client") \
+                from None
+        self.verify_claims(token.claims)
+        return token.claims
+
+
+MAX_ASSERTION_LIFETIME = 300  # seconds
+
+
+def _check_assertion_lifetime(claims, leeway: int) -> None:
+    """Refuse a client assertion valid for longer than MAX_ASSERTION_LIFETIME (see PrivateKeyJwt)."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not _is_number(exp):
+        return  # missing or malformed: Authlib's claim checks refuse it
+    if _is_number(iat) and exp - iat > MAX_ASSERTION_LIFETIME:
+        raise InvalidClientError(description=f"the client assertion may live at most {MAX_ASSERTION_LIFETIME} "
+                                             "seconds (exp - iat)")
+    if exp - time.time() > MAX_ASSERTION_LIFETIME + leeway:
+        raise InvalidClientError(description=f"the client assertion must expire within {MAX_ASSERTION_LIFETIME} "
+                                             "seconds")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):

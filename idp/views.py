@@ -1,5 +1,5 @@
 """The IdP's protocol endpoints: discovery, JWKS, authorize, PAR, token, userinfo, introspect,
-revoke, logout; and register() that mounts the IdP."""
+revoke (logout: idp/rp_logout.py); and register() that mounts the IdP."""
 
 from __future__ import annotations
 
@@ -25,16 +25,17 @@ from idp import (
     realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
     registration,
     registration_pages,  # registers /register (sign-up), /password/reset and /account/phone on bp
+    rp_logout,  # registers /logout on bp; id_token_hint_claims and notify_backchannel below
 )
 from idp.accounts import Accounts
 from idp.agents import Agents
 from idp.audit import Audit
-from idp.backchannel_logout import logout_token_claims
 from idp.certlogin import CertificateLogin, CertLoginConfig
 from idp.certlogin_web import certificate_login_url
 from idp.clients import ClientRegistry
 from idp.connectors import ConnectorConfig, build_connectors
 from idp.consent import SCOPE_LABELS, Consents
+from idp.error_description import description, malformed_parameter
 from idp.federation import Upstreams
 from idp.federation import web as federation_web  # noqa: F401  (registers /login/federation/* on bp)
 from idp.i18n import t
@@ -50,7 +51,6 @@ from idp.sms import SECRET_NAME as SMS_SECRET
 from idp.sms import OneTimeCodes, open_gateway
 from idp.tokens import SigningKeys, Tokens
 from idp.web import (
-    SSO_COOKIE,
     audit,
     bp,
     csrf_token,
@@ -61,7 +61,6 @@ from idp.web import (
     services,
     to_sign_in,
 )
-from keys import jose
 from keys.dpop import DpopError, verify_proof
 
 
@@ -196,6 +195,29 @@ def _pushed_request():
     return Request(environ), request_uri
 
 
+def _well_formed_step(args) -> None:
+    """Values an error would quote must be quotable (idp/error_description.py): otherwise
+    invalid_request, redirected only when the client and its redirect URI are known good (RFC 6749
+    §4.1.2.1), else shown on the error page; the value itself is never echoed."""
+    malformed = malformed_parameter(args)
+    if malformed is None:
+        return
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    client = services()["clients"].get(args.get("client_id", ""))
+    redirect_uri = None
+    if client is not None and malformed != "redirect_uri":
+        asked = args.get("redirect_uri")
+        if not asked:
+            redirect_uri = client.get_default_redirect_uri()
+        elif client.check_redirect_uri(asked):
+            redirect_uri = asked
+    if redirect_uri:
+        raise _Stop(_authorize_error(InvalidRequestError(description(malformed), redirect_uri=redirect_uri,
+                                                         state=args.get("state"))))
+    raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"invalid_request: {description(malformed)}"))
+
+
 def _validated_grant(server: IdpServer, oauth_request, user):
     try:
         return server.get_consent_grant(request=oauth_request, end_user=user)
@@ -205,26 +227,13 @@ def _validated_grant(server: IdpServer, oauth_request, user):
         raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"{error.error}: {error.description or ''}")) from None
 
 
-def _id_token_hint(hint: str) -> dict | None:
-    """The claims of an ID token we issued (signature and issuer checked; an expired one is still a
-    valid hint, OIDC Core §3.1.2.1 and RP-Initiated Logout §2), else None."""
-    try:
-        _header, claims = jose.verify_jwt(hint, services()["keys"].verification_keys(hint),
-                                          algorithms=["ES256", "SM2"])
-    except Exception:
-        return None
-    if claims.get("iss") != services()["issuer"] or not claims.get("sub") or not claims.get("aud"):
-        return None
-    return claims
-
-
 def _hinted_user_step(args, user, grant):
     """id_token_hint at /authorize: the session must be that person's, else sign in again
     (prompt=none: login_required). A hint that is not our ID token is invalid_request."""
     hint = args.get("id_token_hint")
     if not hint or user is None:
         return user
-    claims = _id_token_hint(hint)
+    claims = rp_logout.id_token_hint_claims(hint)
     if claims is None:
         from authlib.oauth2.rfc6749 import InvalidRequestError
 
@@ -293,6 +302,7 @@ def authorize():
     try:
         oauth_request, request_uri = _pushed_request()
         args = oauth_request.args
+        _well_formed_step(args)
         user = _signed_in_user(args, sso)
         grant = _validated_grant(server, oauth_request, user)
         user = _hinted_user_step(args, user, grant)
@@ -358,6 +368,9 @@ def pushed_authorization_request():
         return server.handle_error_response(request, error)
     if "request_uri" in request.form:  # §2.1: a pushed request cannot point at another one
         return jsonify(error="invalid_request", error_description="request_uri is not allowed here"), 400
+    malformed = malformed_parameter(request.form)
+    if malformed:
+        return jsonify(error="invalid_request", error_description=description(malformed)), 400
     params = {k: v for k, v in request.form.items() if k not in _NOT_PUSHED}
     problem = _par_problem(client, params)
     if problem:
@@ -392,6 +405,11 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------
 @bp.post("/token")
 def token():
+    malformed = malformed_parameter(request.form)
+    if malformed:
+        from authlib.oauth2.rfc6749 import InvalidRequestError
+
+        return oauth_server().handle_error_response(request, InvalidRequestError(description(malformed)))
     try:  # RFC 8707: a resource at the token endpoint must be one we know
         check_resource(request.form.getlist("resource"), services()["resources"])
     except InvalidTargetError as error:
@@ -464,19 +482,6 @@ def userinfo():
     return jsonify(info)
 
 
-def _notify_backchannel(sso, client_ids: set[str]) -> None:
-    """Queue a logout token for every RP of the ended session that asked for one."""
-    idp = services()
-    for client_id in sorted(client_ids):
-        client = idp["clients"].get(client_id)
-        uri = client.metadata.get("backchannel_logout_uri") if client else None
-        if not uri:
-            continue
-        claims = logout_token_claims(idp["issuer"], client_id, idp["tokens"].subject_for(client, sso.sub), sso.sid)
-        token = idp["keys"].sign(claims, client.id_token_signed_response_alg, typ="logout+jwt")
-        idp["jobs"].enqueue("idp.backchannel_logout:deliver", uri, token)
-
-
 def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
     """RFC 9449 §7: a DPoP-bound token needs the DPoP scheme and a proof from the bound key."""
     bound = (claims.get("cnf") or {}).get("jkt")
@@ -493,35 +498,6 @@ def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
     return hmac.compare_digest(proof.jkt, bound)
 
 
-# -- logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------------------------
-@bp.route("/logout", methods=["GET", "POST"])
-def logout():
-    idp = services()
-    client_id = request.values.get("client_id")
-    hint = request.values.get("id_token_hint")
-    if hint:
-        claims = _id_token_hint(hint)
-        if claims is None:
-            return error_page(t("无法退出", "Cannot sign out"),
-                              t("id_token_hint 不是本平台签发的 ID 令牌", "id_token_hint is not an ID token of ours"))
-        client_id = client_id or (claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
-    sso = current_session()
-    if sso is not None:
-        ended = idp["tokens"].revoke_session_grants(sso.sid)
-        idp["accounts"].end_session(sso.sid)
-        audit("logout", sub=sso.sub, client_id=client_id, sid=sso.sid)
-        _notify_backchannel(sso, {g.client_id for g in ended})
-    target = request.values.get("post_logout_redirect_uri")
-    client = idp["clients"].get(client_id) if client_id else None
-    if target and client and target in client.post_logout_redirect_uris:
-        state = request.values.get("state")
-        response = redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
-    else:
-        response = current_app.make_response(render_template("idp/logged_out.html"))
-    response.delete_cookie(SSO_COOKIE, path="/")
-    return response
-
-
 def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
     """Issue 5: SMS codes and their limits, sign-up, reset, phone change, export and deletion."""
     idp = app.extensions["yitong.idp"]
@@ -535,9 +511,9 @@ def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
         sms_per_phone=runtime.rate_limiter("sms:phone", limits.SMS_PER_PHONE, limits.SMS_PER_PHONE_WINDOW),
         sms_interval=runtime.rate_limiter("sms:interval", 1, limits.SMS_INTERVAL),
         reauth_limiter=runtime.rate_limiter("reauth", limits.REAUTH_ATTEMPTS, limits.REAUTH_WINDOW),
-        notify_backchannel=_notify_backchannel,  # the account console ends sessions as /logout does
+        notify_backchannel=rp_logout.notify_backchannel,  # the account console ends sessions as /logout does
         lifecycle=Lifecycle(engine, idp["accounts"], idp["tokens"], idp["identities"], idp["organisations"],
-                            idp["audit"], on_session_ended=lambda sub, sid, clients: _notify_backchannel(
+                            idp["audit"], on_session_ended=lambda sub, sid, clients: rp_logout.notify_backchannel(
                                 Session(sid, sub, "", [], 0), clients)))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -101,6 +103,26 @@ def through_consent(web, response, decision: str = "allow"):
     answered = web.post("/consent", data={"csrf": csrf, "return_to": return_to, "decision": decision})
     assert answered.status_code == 302
     return web.get(answered.headers["Location"])
+
+
+def tokens_of(idp, web, client, secret, **params):
+    """Code flow in browser ``web`` (signed in already): (token response, ID token claims)."""
+    import json
+
+    code = code_from(through_consent(web, web.get(authorize_url(client.client_id, None, **params))))["code"]
+    answer = web.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+                      auth=(client.client_id, secret)).get_json()
+    part = answer["id_token"].split(".")[1]
+    return answer, json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def confirm_logout(web, **params):
+    """/logout without an ID token hint of the signed-in person asks first (idp/rp_logout.py): answer
+    the confirmation page's form; returns the POST's response."""
+    page = web.get("/logout?" + urlencode(params))
+    assert page.status_code == 200 and 'action="/logout"' in page.get_data(as_text=True), page.status_code
+    form = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', page.get_data(as_text=True)))
+    return web.post("/logout", data={k: html.unescape(v) for k, v in form.items()})
 
 
 def code_from(response) -> dict:

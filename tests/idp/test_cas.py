@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from tests.baselib.server import COMPANY, ZHANG
 from tests.helpers import free_port
-from tests.idp.support import PASSWORD, REDIRECT, login, make_idp, through_consent
+from tests.idp.support import PASSWORD, REDIRECT, confirm_logout, login, make_idp, through_consent
 from tests.idp.test_agents import organisation, person
 
 NS = {"cas": "http://www.yale.edu/tp/cas"}
@@ -183,7 +183,9 @@ def test_cas_logout_ends_the_sign_in_and_returns_to_the_service(idp):
     out = web.get("/cas/logout?" + urlencode({"service": bye}))
     assert out.headers["Location"] == "/logout?" + urlencode({"client_id": client.client_id,
                                                               "post_logout_redirect_uri": bye})
-    ended = web.get(out.headers["Location"])
+    asked = web.get(out.headers["Location"])  # a bare link: the person confirms first (idp/rp_logout.py)
+    assert asked.status_code == 200 and 'action="/logout"' in asked.get_data(as_text=True)
+    ended = confirm_logout(web, client_id=client.client_id, post_logout_redirect_uri=bye)
     assert ended.status_code == 302 and ended.headers["Location"] == bye
     gateway = web.get("/cas/login?" + urlencode({"service": REDIRECT, "gateway": "true"}))
     assert gateway.headers["Location"] == REDIRECT  # signed out: no ticket any more

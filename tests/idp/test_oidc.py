@@ -16,6 +16,7 @@ from tests.idp.support import (
     BackchannelReceiver,
     authorize_url,
     code_from,
+    confirm_logout,
     login,
     make_idp,
     pkce_pair,
@@ -296,7 +297,7 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
     verifier, challenge = pkce_pair()
     code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
     exchange(web, client.client_id, code, verifier)
-    web.get("/logout")
+    confirm_logout(web)
 
     events = Audit(idp.home.engine).tail()
     names = [e.event for e in events]
@@ -507,46 +508,13 @@ def test_backchannel_logout_token_reaches_the_rp(idp, alice):
     verifier, challenge = pkce_pair()
     code = sign_in_and_get_code(idp, web, client.client_id, challenge)["code"]
     id_token = exchange(web, client.client_id, code, verifier).get_json()["id_token"]
-    web.get("/logout")
+    confirm_logout(web)
     logout_token = receiver.logout_token(idp)
     header, claims = jose.verify_jwt(logout_token, jwks(web), algorithms=["ES256"])
     _h, id_claims = jose.verify_jwt(id_token, jwks(web), algorithms=["ES256"])
     assert header["typ"] == "logout+jwt" and "nonce" not in claims
     assert (claims["aud"], claims["sub"], claims["sid"]) == (client.client_id, alice.sub, id_claims["sid"])
     assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
-
-
-def test_private_key_jwt_client_authentication_and_assertion_replay(idp):
-    import secrets as _secrets
-    import time as _time
-
-    from idp.clients import build_metadata
-    from keys.asymmetric import generate_private_key
-
-    key = generate_private_key("p256")
-    jwk = {**jose.public_jwk(key.public_key(), kid="rp-key-1"), "kid": "rp-key-1"}
-    metadata = build_metadata(redirect_uris=[], grant_types=["client_credentials"], scope="seal:read",
-                              token_endpoint_auth_method="private_key_jwt", public=False, jwks={"keys": [jwk]})
-    client, secret = idp.clients.create("Signed-assertion service", metadata)
-    assert secret is None
-
-    def assertion(signing_key, kid="rp-key-1"):
-        now = int(_time.time())
-        claims = {"iss": client.client_id, "sub": client.client_id, "aud": f"{ISSUER}/token", "iat": now,
-                  "exp": now + 60, "jti": _secrets.token_urlsafe(12)}
-        return jose.sign_jwt(claims, signing_key, kid)
-
-    web = idp.app.test_client()
-    form = {"grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
-    signed = assertion(key)
-    ok = web.post("/token", data={**form, "client_assertion": signed})
-    assert ok.status_code == 200, ok.get_json()
-    # RFC 6749 §5.2: invalid_client is a 400 unless the client used the Authorization header.
-    replay = web.post("/token", data={**form, "client_assertion": signed})
-    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_client"
-    forged = web.post("/token", data={**form, "client_assertion": assertion(generate_private_key("p256"))})
-    assert forged.status_code == 400 and forged.get_json()["error"] == "invalid_client"
 
 
 def test_admin_api_manages_clients_with_an_admin_scoped_token(idp):

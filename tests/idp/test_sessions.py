@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.models import sessions_table
-from tests.idp.support import login, make_idp
+from tests.idp.support import confirm_logout, login, make_idp, tokens_of
 
 
 @pytest.fixture
@@ -59,20 +59,6 @@ def alice_account(idp):
     return idp.accounts.create(username="alice", password=PASSWORD)
 
 
-def tokens_of(idp, web, client, secret, **params):
-    """Code flow in browser ``web`` (signed in already): (token response, ID token claims)."""
-    import base64
-    import json
-
-    from tests.idp.support import REDIRECT, authorize_url, code_from, through_consent
-
-    code = code_from(through_consent(web, web.get(authorize_url(client.client_id, None, **params))))["code"]
-    answer = web.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
-                      auth=(client.client_id, secret)).get_json()
-    part = answer["id_token"].split(".")[1]
-    return answer, json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
 def refreshes(web, client, secret, refresh_token) -> bool:
     return web.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
                     auth=(client.client_id, secret)).status_code == 200
@@ -89,7 +75,7 @@ def test_signing_in_again_continues_the_session_with_a_new_cookie(idp, alice_acc
     assert second_cookie != first_cookie and idp.accounts.session(first_cookie) is None  # no fixation
     assert second["auth_time"] >= first["auth_time"]
     assert [s.sid for s in idp.accounts.sessions.active(alice_account.sub)] == [first["sid"]]
-    web.get("/logout")  # so logging out ends the grants made before the re-authentication too
+    confirm_logout(web)  # so logging out ends the grants made before the re-authentication too
     assert not refreshes(web, client, secret, before["refresh_token"])
 
 
