@@ -15,6 +15,7 @@ from keys.sm2 import get_backend
 from seal import api as seal_api
 from yitong import pki_web
 from yitong.home import Home
+from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.settings import Settings, SettingsError
 
 log = logging.getLogger("yitong")
@@ -27,6 +28,9 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
+    proxies = TrustedProxies(settings.trusted_proxies)
+    if proxies:
+        app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     baselib_key = settings.baselib_key or home.keystore().secret("baselib-hmac")
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
