@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import secrets
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from idp.assurance import ID_NUMBER_CLAIM
 from tests.baselib.server import ZHANG
 from tests.helpers import check_run, run_yitong
+from tests.idp.support import bind_population_identity
 from tests.yitong.web_support import PASSWORD, Browser, serve
 from yitong.accesslog import redact_query, redact_url
 
@@ -23,21 +23,6 @@ pytestmark = pytest.mark.e2e
 
 PHONE = "13912345678"
 RP = "http://127.0.0.1:9/cb"
-EVIDENCE = {"type": "electronic_record", "time": "2026-11-01T08:00:00+00:00",
-            "check_details": [{"check_method": "data", "organization": "population library", "txn": "t-1"}]}
-
-
-def _bind_identity(env: dict, sub: str) -> None:
-    """Zhang's real name as /account/realname records a population-library match."""
-    from idp.identity import Identities
-    from yitong.home import Home
-    from yitong.settings import Settings
-
-    home = Home(Settings.from_env(env))
-    Identities(home.engine, home.keystore()).bind(sub, id_type="resident", name=ZHANG[0], id_number=ZHANG[1],
-                                                  trust_framework="cn_population_library", evidence=EVIDENCE,
-                                                  verified_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
-    home.engine.dispose()
 
 
 def _prepare(env: dict) -> dict:
@@ -45,7 +30,7 @@ def _prepare(env: dict) -> dict:
     user = json.loads(check_run(run_yitong(["user", "create", "--username", "zhang", "--phone", PHONE,
                                             "--password-stdin", "--json"], env, input=f"{PASSWORD}\n".encode()),
                                 "user create"))
-    _bind_identity(env, user["sub"])
+    bind_population_identity(env, user["sub"], *ZHANG)
     return json.loads(check_run(run_yitong(
         ["client", "create", "--name", "Portal", "--redirect-uri", RP, "--post-logout-redirect-uri", RP + "/bye",
          "--grant", "authorization_code", "--grant", "refresh_token",
