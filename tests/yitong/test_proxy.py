@@ -75,3 +75,17 @@ def test_trusted_proxies_are_validated_with_the_other_settings(tmp_path, yitong_
     result = run_yitong(["db", "upgrade"], {**yitong_env, "YITONG_TRUSTED_PROXIES": "10.1.0.1/24"})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert b"YITONG_TRUSTED_PROXIES" in result.stderr
+
+
+def test_the_verify_limit_counts_each_client_behind_a_trusted_proxy_apart(storage, tmp_path):
+    from tests.idp.support import make_idp
+
+    web = make_idp(storage, tmp_path, YITONG_TRUSTED_PROXIES="10.0.0.9", YITONG_VERIFY_RATE_LIMIT="3").app.test_client()
+
+    def upload(client: str, peer: str = "10.0.0.9"):
+        return web.post("/verify/api/v1/pdf", data=b"not a pdf", content_type="application/pdf",
+                        headers={"X-Forwarded-For": client}, environ_base={"REMOTE_ADDR": peer}).status_code
+
+    assert [upload("198.51.100.1") for _ in range(4)] == [415, 415, 415, 429]
+    assert upload("198.51.100.2") == 415  # another client behind the same proxy is not refused
+    assert [upload(f"203.0.113.{n}", peer="192.0.2.50") for n in range(4)] == [415, 415, 415, 429]  # spoofed
