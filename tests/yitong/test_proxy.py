@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 
 import pytest
 
@@ -26,18 +27,19 @@ def loopback_addresses() -> dict[str, str]:
 
 def test_failed_logins_of_one_client_behind_a_trusted_proxy_do_not_throttle_another(storage, yitong_env, tmp_path):
     ip = loopback_addresses()
+    alice = f"alice-{secrets.token_hex(4)}"  # the server's Redis has no per-test prefix: fresh names, fresh counters
     env = {**yitong_env, **storage.env(), "YITONG_TRUSTED_PROXIES": ip["proxy"]}
     check_run(run_yitong(["db", "upgrade"], env), "db upgrade")
-    create_user(env, "alice")
+    create_user(env, alice)
     with serve(env, tmp_path / "server.log") as base, forwarding_proxy(base, ip["proxy"]) as front:
         attacker = Browser(front, ip["a"])
         csrf = attacker.login_form()
-        statuses = [attacker.login(csrf, "alice", f"guess-{n}")[0] for n in range(60)]
+        statuses = [attacker.login(csrf, alice, f"guess-{n}")[0] for n in range(60)]
         assert 302 not in statuses and statuses[0] == 401
         assert statuses[-1] == 429  # the attacker's own address is refused...
 
         owner = Browser(front, ip["b"])
-        status, headers, _ = owner.login(owner.login_form(), "alice", PASSWORD)
+        status, headers, _ = owner.login(owner.login_form(), alice, PASSWORD)
         assert status == 302, "the owner, behind the same proxy, signs in"  # ...not everyone behind the proxy
         assert "retry-after" not in headers
 
@@ -45,7 +47,7 @@ def test_failed_logins_of_one_client_behind_a_trusted_proxy_do_not_throttle_anot
         # is ignored, so a new made-up address per try does not escape the per-address limit.
         direct = Browser(base, ip["direct"])
         csrf = direct.login_form()
-        spoofed = [direct.login(csrf, f"nobody-{n}", "x", headers={"X-Forwarded-For": f"10.20.{n}.1"})[0]
+        spoofed = [direct.login(csrf, f"{alice}-nobody-{n}", "x", headers={"X-Forwarded-For": f"10.20.{n}.1"})[0]
                    for n in range(25)]
         assert spoofed[0] == 401 and spoofed[-1] == 429
 
