@@ -47,6 +47,7 @@ def create_app(*, engine, key: bytes, replay: ReplayCache) -> Flask:
     """A small app with only the base library (``yitong baselib serve``)."""
     app = Flask(__name__)
     app.json.sort_keys = False
+    app.jinja_env.globals["csp_nonce"] = lambda: ""  # no CSP here; mounted in Yitong, yitong/headers.py sets one
     register(app, engine=engine, key=key, replay=replay)
 
     @app.get("/healthz")

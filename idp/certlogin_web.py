@@ -138,7 +138,9 @@ def login_certificate():
 def login_certificate_tls():
     return_to = safe_return_to(request.values.get("return_to"))
     idp = services()
-    if request.remote_addr not in idp["certlogin_proxies"]:  # only a configured proxy may vouch for TLS
+    # Only a configured proxy may vouch for TLS: the socket's peer, before X-Forwarded-For handling.
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", request.remote_addr)
+    if peer not in idp["certlogin_proxies"]:
         return _page(return_to, CertLoginError("no_tls", "此地址未配置双向 TLS 证书登录，请用挑战签名方式登录",
                                                "mutual TLS sign-in is not set up for this address; "
                                                "sign the challenge instead"), 403)

@@ -137,7 +137,11 @@ def _refused(exc: _Refusal):
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document(request.host_url.rstrip("/") + "/seal"))
+    # From the configured URLs, never from Host / X-Forwarded-*: a cached copy must not point elsewhere.
+    settings = _state()["settings"]
+    response = jsonify(openapi_document(f"{settings.issuer}/seal", settings.seal_idp_issuer or settings.issuer))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @bp.get("/seals")

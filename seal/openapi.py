@@ -13,7 +13,9 @@ def _errors(*codes: int) -> dict:
     return {str(code): _PROBLEM for code in codes}
 
 
-def openapi_document(server_url: str) -> dict:
+def openapi_document(server_url: str, idp_issuer: str) -> dict:
+    """The description for the API at ``server_url``, whose tokens come from ``idp_issuer``."""
+    token_url, authorization_url = f"{idp_issuer}/token", f"{idp_issuer}/authorize"
     read = [{"oauth2": ["seal:read"]}]
     return {
         "openapi": "3.1.0",
@@ -31,9 +33,9 @@ def openapi_document(server_url: str) -> dict:
         "components": {
             "securitySchemes": {
                 "oauth2": {"type": "oauth2", "flows": {
-                    "clientCredentials": {"tokenUrl": "/token", "scopes": {
+                    "clientCredentials": {"tokenUrl": token_url, "scopes": {
                         "seal:read": "read seals granted to the caller", "seal:sign": "seal documents"}},
-                    "authorizationCode": {"authorizationUrl": "/authorize", "tokenUrl": "/token", "scopes": {
+                    "authorizationCode": {"authorizationUrl": authorization_url, "tokenUrl": token_url, "scopes": {
                         "seal:read": "read seals granted to the caller", "seal:sign": "seal documents"}}}},
             },
             "schemas": {

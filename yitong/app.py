@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, ServiceUnavailable
 
 from baselib import web as baselib_web
 from idp import views as idp_views
 from idp.certlogin import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
-from keys.sm2 import get_backend
 from seal import api as seal_api
-from yitong import pki_web
+from yitong import headers, pki_web
 from yitong.home import Home
+from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
 from yitong.settings import Settings, SettingsError
 
@@ -29,6 +30,10 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
+    proxies = TrustedProxies(settings.trusted_proxies)
+    if proxies:
+        app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)
+    headers.install(app, https=settings.issuer.startswith("https://"))
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     baselib_key = settings.baselib_key or home.keystore().secret("baselib-hmac")
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
@@ -72,9 +77,12 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     def http_problem(exc: HTTPException):
         """RFC 7807 problem details for every HTTP error, instead of Werkzeug's HTML pages."""
         body = {"type": "about:blank", "title": exc.name, "status": exc.code, "detail": exc.description}
+        # RFC 9110 §15.5.6: a 405 names the methods the resource has.
+        allow = {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods \
+            else {}
         if request.accept_mimetypes.best == "text/html":
-            return f"<h1>{exc.code} {exc.name}</h1><p>{exc.description}</p>", exc.code
-        return jsonify(body), exc.code, {"Content-Type": "application/problem+json"}
+            return f"<h1>{exc.code} {escape(exc.name)}</h1><p>{escape(exc.description)}</p>", exc.code, allow
+        return jsonify(body), exc.code, {"Content-Type": "application/problem+json", **allow}
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable):
@@ -152,16 +160,9 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
 
 
 def _summary(settings: Settings, home: Home) -> dict:
-    url = settings.database_url
-    database = (f"SQLite at {url.database}" if url.get_backend_name() == "sqlite"
-                else f"PostgreSQL at {url.host}/{url.database}")
-    backend = get_backend(settings.sm2_backend)
+    """What anyone may read on the landing page: public URLs, never paths, hosts or versions."""
     return {
         "issuer": settings.issuer,
-        "database": database,
-        "cache": "Redis (shared by all workers)" if settings.redis_url else "in-process (one worker)",
-        "sm2_backend": f"{backend.name} ({backend.version})",
-        "home": str(settings.home),
         "cas": _ca_names(home),
         "tsa": "SM2" if settings.tsa_algorithm == "sm2" else "ECDSA P-256",
         "baselib": settings.baselib_mount,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -76,16 +78,18 @@ class Home:
 
         ``with_pki=False`` skips the CA hierarchy (tests that do not need it save seconds).
         """
-        self.settings.home.mkdir(parents=True, exist_ok=True)
-        db.upgrade(self.engine)
-        store = self.keystore(create_master=True)
-        made = []
-        for purpose, algorithm in INITIAL_KEYS:
-            if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
-                made.append(f"key {store.generate(purpose, algorithm).kid}")
-        made += provision_seal_client(self)  # the seal API's introspection client (yitong/seal_idp.py)
-        if with_pki:
-            made += [f"CA {name}" for name in self.pki(store).init()]
+        with _private_files():
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+            self.settings.home.chmod(0o700)
+            db.upgrade(self.engine)
+            store = self.keystore(create_master=True)
+            made = []
+            for purpose, algorithm in INITIAL_KEYS:
+                if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
+                    made.append(f"key {store.generate(purpose, algorithm).kid}")
+            made += provision_seal_client(self)  # the seal API's introspection client (yitong/seal_idp.py)
+            if with_pki:
+                made += [f"CA {name}" for name in self.pki(store).init()]
         return made
 
     def check_ready_to_serve(self) -> None:
@@ -96,3 +100,14 @@ class Home:
                 self.runtime.store.ping()
             except Exception as exc:  # redis raises many connection error types
                 raise SettingsError(f"YITONG_REDIS_URL: Redis is unreachable: {exc}") from None
+
+
+@contextmanager
+def _private_files():
+    """Files and folders made while setting a home up are the operator's only (0600 / 0700): the
+    database holds wrapped keys and personal data, the home the master key."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)

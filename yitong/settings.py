@@ -52,6 +52,8 @@ class Settings:
     cert_login_fetch: bool = False
     cert_login_proxies: tuple[str, ...] = ()
     cert_login_header: str = "X-SSL-Client-Cert"
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app and gunicorn alike).
+    trusted_proxies: tuple[str, ...] = ()
     verify_max_bytes: int = 20 * 1024 * 1024  # /verify/ uploads (verify/web.py DEFAULT_MAX_BYTES)
     verify_rate_limit: int = 30  # verifications per client IP per minute
     seal_font: str | None = None
@@ -123,6 +125,7 @@ class Settings:
             cert_login_fetch=_flag(env.get("YITONG_CERT_LOGIN_FETCH"), "YITONG_CERT_LOGIN_FETCH", default=False),
             cert_login_proxies=_addresses(env.get("YITONG_CERT_LOGIN_PROXIES"), "YITONG_CERT_LOGIN_PROXIES"),
             cert_login_header=(env.get("YITONG_CERT_LOGIN_HEADER") or "X-SSL-Client-Cert").strip(),
+            trusted_proxies=_addresses(env.get("YITONG_TRUSTED_PROXIES"), "YITONG_TRUSTED_PROXIES", networks=True),
             verify_max_bytes=_positive_int(env.get("YITONG_VERIFY_MAX_BYTES"), "YITONG_VERIFY_MAX_BYTES",
                                            20 * 1024 * 1024),
             verify_rate_limit=int(_number(env.get("YITONG_VERIFY_RATE_LIMIT"), "YITONG_VERIFY_RATE_LIMIT", 30, 1,
@@ -226,17 +229,20 @@ def _readable_file(raw: str | None, name: str) -> Path | None:
     return path
 
 
-def _addresses(raw: str | None, name: str) -> tuple[str, ...]:
+def _addresses(raw: str | None, name: str, *, networks: bool = False) -> tuple[str, ...]:
+    """Comma-separated IP addresses (or, with ``networks``, CIDR networks such as 10.1.0.0/24)."""
     import ipaddress
 
+    parse, what = (ipaddress.ip_network, "an IP address or CIDR network") if networks \
+        else (ipaddress.ip_address, "an IP address")
     out = []
     for item in (raw or "").replace(" ", "").split(","):
         if not item:
             continue
         try:
-            out.append(str(ipaddress.ip_address(item)))
-        except ValueError:
-            raise SettingsError(f"{name}: {item!r} is not an IP address (comma-separated list)") from None
+            out.append(str(parse(item)))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {item!r} is not {what} ({exc}); expected a comma-separated list") from None
     return tuple(out)
 
 

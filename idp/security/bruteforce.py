@@ -47,8 +47,10 @@ minutes). IPv6 clients are counted per /64, because one host routinely holds a w
 
 For the views that wire this in:
 
-- ``ip`` is the client address after trusted-proxy handling (werkzeug ``ProxyFix`` with the real
-  hop count), never a raw ``X-Forwarded-For``, which the client writes itself.
+- ``ip`` is ``request.remote_addr``: the socket's peer, or, when that peer is one of the proxies in
+  ``YITONG_TRUSTED_PROXIES``, the client address those proxies appended to ``X-Forwarded-For``
+  (``yitong/proxy.py`` rewrites it before any view runs). Never read ``X-Forwarded-For`` here: a
+  client writes it itself, and only the configured proxies' entries are believed.
 - Call :meth:`~LoginThrottle.before_attempt` before checking the password, for unknown accounts as
   well, so that unknown and known accounts are throttled alike.
 - A wrong CAPTCHA answer and a wrong second factor (TOTP, recovery code) are failures. A form sent

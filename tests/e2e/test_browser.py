@@ -153,6 +153,7 @@ def phone(site, tmp_path):
             context = browser.new_context(viewport=PHONE, screen=PHONE, is_mobile=True, has_touch=True,
                                           device_scale_factor=2, locale="zh-CN", timezone_id="Asia/Shanghai")
             context.set_default_timeout(10_000)
+            context.add_init_script(RECORD_CSP_VIOLATIONS)
             yield context.new_page()
         finally:
             browser.close()
@@ -163,8 +164,15 @@ def at(page: Page, url: str) -> None:
     expect(page).to_have_url(re.compile("^" + re.escape(url) + r"(\?.*)?$"))
 
 
+# Collects what the page's Content-Security-Policy blocked (an inline style or script without
+# the response's nonce would leave the page unstyled or inert): installed before the page's own code.
+RECORD_CSP_VIOLATIONS = ("window.__cspViolations = []; document.addEventListener('securitypolicyviolation', "
+                         "e => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+
 def assert_fits_phone(page: Page, *controls) -> None:
-    """No sideways scrolling, and each control fully on the first screen."""
+    """No sideways scrolling, each control fully on the first screen, nothing blocked by the CSP."""
+    assert page.evaluate("window.__cspViolations || []") == [], f"{page.url}: the CSP blocked something"
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone: {width} px wide"
     for control in controls:

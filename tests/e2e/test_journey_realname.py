@@ -59,6 +59,7 @@ from tests.e2e.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PHONE,
+    RECORD_CSP_VIOLATIONS,
     _unavailable,
     assert_fits_phone,
     at,
@@ -168,6 +169,7 @@ def new_phone(browser) -> Page:
     context = browser.new_context(viewport=PHONE, screen=PHONE, is_mobile=True, has_touch=True,
                                   device_scale_factor=2, locale="zh-CN", timezone_id="Asia/Shanghai")
     context.set_default_timeout(15_000)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
     return context.new_page()
 
 

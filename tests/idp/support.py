@@ -169,3 +169,23 @@ class BackchannelReceiver:
         assert self._arrived.wait(timeout=timeout), "no logout token arrived"
         self._server.server_close()
         return self._received[0]
+
+
+POPULATION_EVIDENCE = {"type": "electronic_record", "time": "2026-11-01T08:00:00+00:00",
+                       "check_details": [{"check_method": "data", "organization": "population library",
+                                          "txn": "t-1"}]}
+
+
+def bind_population_identity(env: dict, sub: str, name: str, id_number: str) -> None:
+    """A real name in the home ``env`` names, recorded as /account/realname records a population-library
+    match (for tests that drive the CLI and `yitong serve` rather than an app in the test process)."""
+    from datetime import UTC, datetime
+
+    from idp.identity import Identities
+
+    home = Home(Settings.from_env(env))
+    Identities(home.engine, home.keystore()).bind(sub, id_type="resident", name=name, id_number=id_number,
+                                                  trust_framework="cn_population_library",
+                                                  evidence=POPULATION_EVIDENCE,
+                                                  verified_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
+    home.engine.dispose()

@@ -6,21 +6,20 @@ these tests check what arrived."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from idp.assurance import ID_NUMBER_CLAIM
 from tests.baselib.server import ZHANG
 from tests.helpers import check_run, free_port, run_yitong
+from tests.idp.support import POPULATION_EVIDENCE, bind_population_identity
 from tests.interop.harness import run_journeys, serve_https
 from tests.interop.test_openid_client import node  # noqa: F401  (node: npm ci'd openid-client)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interop-assurance")]
 
 PASSWORD = "Tianjin-2026-correct"
-EVIDENCE = {"type": "electronic_record", "time": "2026-11-01T08:00:00+00:00",
-            "check_details": [{"check_method": "data", "organization": "population library", "txn": "t-1"}]}
+EVIDENCE = POPULATION_EVIDENCE
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def results(tmp_path_factory, node):  # noqa: F811
             users[username] = json.loads(check_run(run_yitong(
                 ["user", "create", "--username", username, "--password-stdin", "--json"], env,
                 input=f"{PASSWORD}\n".encode()), "yitong user create"))
-        _bind_identity(env, users["zhang"]["sub"])
+        bind_population_identity(env, users["zhang"]["sub"], *ZHANG)
         for name, release in (("allowed", ["--release", "verified_claims", "--release", "id_number"]),
                               ("plain", [])):
             clients[name] = json.loads(check_run(run_yitong(
@@ -48,19 +47,6 @@ def results(tmp_path_factory, node):  # noqa: F811
                                             "password": PASSWORD})
                 for journey, (client, username) in journeys.items()}
         yield {"issuer": served.issuer, "users": users, "steps": run_journeys(node, runs, served)}
-
-
-def _bind_identity(env: dict, sub: str) -> None:
-    """Zhang's real name, recorded as /account/realname records a population-library match."""
-    from idp.identity import Identities
-    from yitong.home import Home
-    from yitong.settings import Settings
-
-    home = Home(Settings.from_env(env))
-    Identities(home.engine, home.keystore()).bind(sub, id_type="resident", name=ZHANG[0], id_number=ZHANG[1],
-                                                  trust_framework="cn_population_library", evidence=EVIDENCE,
-                                                  verified_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
-    home.engine.dispose()
 
 
 def passed(steps: dict, name: str):

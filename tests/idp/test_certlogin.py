@@ -62,7 +62,7 @@ def login_certificate(idp, tmp_path, algorithm: str, subject: str, label: str, d
 
 
 def challenge_of(page: str) -> str:
-    return page.split('<code id="challenge" style="word-break: break-all">')[1].split("</code>")[0].replace(
+    return page.split('<code id="challenge" class="breakable">')[1].split("</code>")[0].replace(
         "&#35;", "#")
 
 
@@ -182,6 +182,22 @@ def test_mutual_tls_through_the_configured_proxy_signs_in_and_others_are_refused
     assert stranger.status_code == 403 and "yitong_sso" not in stranger.headers.get("Set-Cookie", "")
     via_proxy = web.get("/login/certificate/tls", headers=header)
     assert via_proxy.status_code == 302 and "yitong_sso=" in via_proxy.headers.get("Set-Cookie", "")
+
+
+def test_mutual_tls_still_checks_the_proxy_itself_when_it_is_also_a_trusted_forwarding_proxy(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True, YITONG_CERT_LOGIN_PROXIES="10.0.0.9",
+                   YITONG_TRUSTED_PROXIES="10.0.0.9")
+    alice = idp.accounts.create(username="alice", password=PASSWORD)
+    idp.app.extensions["yitong.idp"]["identities"].bind(
+        alice.sub, id_type="resident_id", name="张三", id_number=ID_NUMBER, trust_framework="test", evidence={})
+    _, cert, _ = person_certificate(idp, tmp_path, "p256")
+    web = idp.app.test_client()
+    header = {"X-SSL-Client-Cert": quote(cert.read_text()), "X-Forwarded-For": "198.51.100.7"}
+    via_proxy = web.get("/login/certificate/tls", headers=header, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert via_proxy.status_code == 302 and "yitong_sso=" in via_proxy.headers.get("Set-Cookie", "")
+    claimed = web.get("/login/certificate/tls", environ_base={"REMOTE_ADDR": "198.51.100.7"},
+                      headers={**header, "X-Forwarded-For": "10.0.0.9"})  # naming the proxy is not being it
+    assert claimed.status_code == 403
 
 
 def test_the_signing_command_refuses_a_key_that_is_not_the_certificates(idp, tmp_path):

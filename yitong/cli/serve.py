@@ -34,6 +34,7 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
     """
     from gunicorn.app.base import BaseApplication
 
+    from yitong.accesslog import RedactingLogger
     from yitong.app import create_app
 
     home = open_home()
@@ -64,7 +65,9 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
                 self.cfg.set("certfile", certfile)
                 self.cfg.set("keyfile", keyfile)
             self.cfg.set("post_fork", lambda _server, _worker: home.engine.dispose(close=False))
-            self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+            # The proxies yitong.proxy believes for X-Forwarded-For also set the scheme; nobody by default.
+            self.cfg.set("forwarded_allow_ips", ",".join(home.settings.trusted_proxies))
+            self.cfg.set("logger_class", RedactingLogger)
 
         def load(self):
             return app
