@@ -122,21 +122,23 @@ def _keep_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str
     ignored, crls, ocsps = [], [], []
     for crl, source in revinfo.crls:
         tbs = crl["tbs_cert_list"]
-        if any(ca.subject == tbs["issuer"] and _signed_by(ca, crl["signature_algorithm"], crl["signature"].native,
-                                                          tbs.dump()) for ca in cas):
+        namesakes = [ca for ca in cas if ca.subject == tbs["issuer"]]
+        if any(_signed_by(ca, crl["signature_algorithm"], crl["signature"].native, tbs.dump()) for ca in namesakes):
             crls.append((crl, source))
-        else:
+        elif namesakes:  # a CA we know by name did not sign it: forged or corrupt, worth saying
             ignored.append(f"a CRL ({source}) claiming to be from \"{tbs['issuer'].human_friendly}\" is not signed "
                            f"by a known CA certificate of that name: ignored")
+        # else: the CRL of a CA outside this signature's chain (a bundle carries every CA's): irrelevant, dropped
     for response, source in revinfo.ocsps:
         try:
             basic = response["response_bytes"]["response"].parsed
             authentic = any(_ocsp_signed_for(basic, ca) for ca in cas)
+            about_known = authentic or any(_ocsp_about_certificates_of(basic, ca) for ca in cas)
         except (KeyError, TypeError, ValueError, AttributeError):
-            authentic = False
+            authentic, about_known = False, True
         if authentic:
             ocsps.append((response, source))
-        else:
+        elif about_known:  # as for CRLs: only a response about a CA we know, signed by someone else, is news
             ignored.append(f"an OCSP response ({source}) not signed by a known CA or its responder: ignored")
     revinfo.crls[:] = crls
     revinfo.ocsps[:] = ocsps
@@ -254,6 +256,19 @@ def _ocsp_signed_for(basic, issuer: x509.Certificate) -> bool:
                 and _signed_by(issuer, responder["signature_algorithm"], responder["signature_value"].native,
                                responder["tbs_certificate"].dump())
                 and _signed_by(responder, algorithm, signature, data)):
+            return True
+    return False
+
+
+def _ocsp_about_certificates_of(basic, issuer: x509.Certificate) -> bool:
+    """Some single response's CertID names ``issuer`` (RFC 6960 §4.1.1: hashes of its name and key)."""
+    for single in basic["tbs_response_data"]["responses"]:
+        cert_id = single["cert_id"]
+        algorithm = cert_id["hash_algorithm"]["algorithm"].native
+        if algorithm not in ("sha1", "sha256"):
+            return True  # unusual hash: assume it may be about a CA we know (warn rather than drop in silence)
+        if (cert_id["issuer_name_hash"].native == getattr(issuer.subject, algorithm)
+                and cert_id["issuer_key_hash"].native == getattr(issuer.public_key, algorithm)):
             return True
     return False
 
