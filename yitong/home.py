@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from keys.keystore import Keystore, MasterKey, MasterKeyError
 from keys.pki.authority import Pki
 from keys.runtime import Runtime, open_runtime
-from yitong import db
+from yitong import db, public_url
 from yitong.seal_idp import provision_seal_client
 from yitong.settings import Settings, SettingsError
 
@@ -68,6 +68,15 @@ class Home:
                 raise SettingsError(str(exc)) from None
         return self._keystore
 
+    def adopt_public_url(self, *, record: bool = False) -> Settings:
+        """Make the URL recorded in this home the issuer (``record``: first record the configured one if none is).
+
+        Raises SettingsError when YITONG_ISSUER names another URL than the recorded one.
+        """
+        url = public_url.record(self.engine, self.settings.issuer) if record else public_url.recorded(self.engine)
+        self.settings = public_url.settle(self.settings, url)
+        return self.settings
+
     def pki(self, keystore: Keystore | None = None) -> Pki:
         return Pki(self.engine, keystore or self.keystore(), f"{self.settings.issuer}/pki", self.settings.pki_dir)
 
@@ -78,6 +87,7 @@ class Home:
         """
         self.settings.home.mkdir(parents=True, exist_ok=True)
         db.upgrade(self.engine)
+        self.adopt_public_url(record=True)  # before the CAs: their certificates name it
         store = self.keystore(create_master=True)
         made = []
         for purpose, algorithm in INITIAL_KEYS:
@@ -90,6 +100,7 @@ class Home:
 
     def check_ready_to_serve(self) -> None:
         db.check_at_head(self.engine)
+        self.adopt_public_url(record=True)
         self.keystore()
         if self.settings.redis_url:
             try:
