@@ -69,11 +69,13 @@ class Home:
         return self._keystore
 
     def adopt_public_url(self, *, record: bool = False) -> Settings:
-        """Make the URL recorded in this home the issuer (``record``: first record the configured one if none is).
+        """Make the URL recorded in this home the issuer; ``record``: record one first if none is.
 
         Raises SettingsError when YITONG_ISSUER names another URL than the recorded one.
         """
-        url = public_url.record(self.engine, self.settings.issuer) if record else public_url.recorded(self.engine)
+        url = public_url.recorded(self.engine)
+        if url is None and record:  # a new home; or one set up before URLs were recorded, whose CAs name theirs
+            url = public_url.record(self.engine, public_url.named_by_cas(self.engine) or self.settings.issuer)
         self.settings = public_url.settle(self.settings, url)
         return self.settings
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from asn1crypto import x509
 from sqlalchemy import Engine, delete, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.keystore.models import meta_table
+from keys.pki.models import cas_table
 from yitong import db
-from yitong.settings import Settings, SettingsError
+from yitong.settings import Settings, SettingsError, normalise_issuer
 
 ROW = "public_url"
 MAX_LENGTH = meta_table.c.value.type.length  # 256
@@ -43,6 +45,22 @@ def record(engine: Engine, url: str) -> str:
         except IntegrityError:  # another process set the home up at the same moment: theirs stands
             return conn.execute(select(meta_table.c.value).where(meta_table.c.name == ROW)).scalar()
     return url
+
+
+def named_by_cas(engine: Engine) -> str | None:
+    """The URL an issuing CA's certificate names for its root's CRL: a home set up before URLs were recorded."""
+    with engine.connect() as conn:
+        ders = conn.execute(select(cas_table.c.cert_der).where(cas_table.c.parent.is_not(None))
+                            .order_by(cas_table.c.name)).scalars().all()
+    for der in ders:
+        try:
+            points = x509.Certificate.load(der).crl_distribution_points
+            url = points[0]["distribution_point"].native[0] if points else ""
+        except (ValueError, TypeError, KeyError, IndexError):
+            continue
+        if "/pki/crl/" in url:
+            return normalise_issuer(url.rsplit("/pki/crl/", 1)[0])
+    return None
 
 
 def change(engine: Engine, url: str) -> str | None:

@@ -87,6 +87,25 @@ def test_set_url_moves_new_certificates_to_the_new_url_and_says_what_old_ones_ke
     assert refused.returncode == 2 and f"public URL is {new}" in refused.stderr.decode()
 
 
+def test_a_home_set_up_before_urls_were_recorded_records_the_url_its_cas_name(yitong_env):
+    from sqlalchemy import delete
+
+    from keys.keystore.models import meta_table
+    from yitong import db
+
+    issuer = "http://127.0.0.1:8123"
+    env = _set_up(yitong_env, issuer)
+    engine = db.make_engine(Settings.from_env(env).database_url)
+    with engine.begin() as conn:  # as an older version left it
+        conn.execute(delete(meta_table).where(meta_table.c.name == "public_url"))
+    engine.dispose()
+
+    refused = run_yitong(["db", "upgrade"], {**env, "YITONG_ISSUER": "http://127.0.0.1:8000"})
+    assert refused.returncode == 2 and f"public URL is {issuer}" in refused.stderr.decode()
+    check_run(run_yitong(["db", "upgrade"], env), "db upgrade without YITONG_ISSUER")
+    assert json.loads(check_run(run_yitong(["home", "show", "--json"], env), "home show"))["public_url"] == issuer
+
+
 def test_a_bad_url_for_set_url_is_a_one_line_error(yitong_env):
     env = _set_up(yitong_env, "http://127.0.0.1:8123")
     for bad in ("not a url", "http://0.0.0.0:8080"):
