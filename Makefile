@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint bench clean
+.PHONY: run shell test lint bench clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then echo "make: Yitong needs Python 3.11 or newer (none found on PATH)" >&2; exit 2; fi
@@ -24,11 +24,24 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
 
-# The issuer (and the PKI's CRL/OCSP URLs) follow HOST and PORT unless YITONG_ISSUER says otherwise.
+# The public URL (the issuer, and the CRL/OCSP URLs in certificates) is recorded in the home by the
+# first `db upgrade`: YITONG_ISSUER, else http://HOST:PORT. Later runs must name the same one (the CLI
+# then finds it in the home, from any shell); `yitong home set-url` changes it. A wildcard HOST
+# listens everywhere but is no URL a client can use, so it needs YITONG_ISSUER.
+WILDCARD_HOST := $(filter 0.0.0.0 :: [::],$(HOST))
 run: export YITONG_ISSUER ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed-run
+	@if [ -n "$(WILDCARD_HOST)" ] && [ "$(origin YITONG_ISSUER)" = file ]; then \
+	  echo "make run: HOST=$(HOST) listens on every address and cannot be the public URL; set the URL clients use," \
+	       "e.g. YITONG_ISSUER=http://<this host's name or address>:$(PORT) make run HOST=$(HOST) PORT=$(PORT)" >&2; \
+	  exit 2; fi
 	$(BIN)/yitong db upgrade
 	exec $(BIN)/yitong serve --host $(HOST) --port $(PORT)
+
+# A shell with this checkout's `yitong` on PATH: README's commands work as written (same home as `make run`).
+shell: $(VENV)/.installed-run
+	@echo "yitong is on PATH here (home: $$($(BIN)/yitong home show --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["home"])')); exit to leave" >&2
+	@PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" exec "$${SHELL:-/bin/sh}" -i
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

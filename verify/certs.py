@@ -113,7 +113,7 @@ async def validate_chain(certificate: x509.Certificate, trust, *, other_certs=()
     ignored = _keep_authentic(revinfo, [*other_certs, *revinfo.certs, *trust.certificates])
     outcome = await _validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=moment,
                                     proven=proven, online=online, what=what)
-    outcome.ignored = ignored
+    outcome.ignored[:0] = ignored
     return outcome
 
 
@@ -122,21 +122,23 @@ def _keep_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str
     ignored, crls, ocsps = [], [], []
     for crl, source in revinfo.crls:
         tbs = crl["tbs_cert_list"]
-        if any(ca.subject == tbs["issuer"] and _signed_by(ca, crl["signature_algorithm"], crl["signature"].native,
-                                                          tbs.dump()) for ca in cas):
+        namesakes = [ca for ca in cas if ca.subject == tbs["issuer"]]
+        if any(_signed_by(ca, crl["signature_algorithm"], crl["signature"].native, tbs.dump()) for ca in namesakes):
             crls.append((crl, source))
-        else:
+        elif namesakes:  # a CA we know by name did not sign it: forged or corrupt, worth saying
             ignored.append(f"a CRL ({source}) claiming to be from \"{tbs['issuer'].human_friendly}\" is not signed "
                            f"by a known CA certificate of that name: ignored")
+        # else: the CRL of a CA outside this signature's chain (a bundle carries every CA's): irrelevant, dropped
     for response, source in revinfo.ocsps:
         try:
             basic = response["response_bytes"]["response"].parsed
             authentic = any(_ocsp_signed_for(basic, ca) for ca in cas)
+            about_known = authentic or any(_ocsp_about_certificates_of(basic, ca) for ca in cas)
         except (KeyError, TypeError, ValueError, AttributeError):
-            authentic = False
+            authentic, about_known = False, True
         if authentic:
             ocsps.append((response, source))
-        else:
+        elif about_known:  # as for CRLs: only a response about a CA we know, signed by someone else, is news
             ignored.append(f"an OCSP response ({source}) not signed by a known CA or its responder: ignored")
     revinfo.crls[:] = crls
     revinfo.ocsps[:] = ocsps
@@ -187,28 +189,47 @@ async def _validate_chain(certificate: x509.Certificate, trust, *, other_certs=(
                             r.failed(names[1], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
     certs = list(path)
     anchor = certs[0]
+    fetch_failures, ignored = [], []
     if online:
-        _add_fetched(revinfo, context)
+        ignored = _add_fetched(revinfo, context, [*other_certs, *certs])
+        fetch_failures = [_failure_text(exc) for exc in context.soft_fail_exceptions]
     chain = r.passed(names[0], f"{len(certs)}-certificate path to the trust anchor "
                                f"\"{anchor.subject.human_friendly}\"")
-    revocation = _revocation_summary(certs, revinfo, moment, proven, online, names[1])
-    return ChainOutcome(chain, revocation, certs)
+    revocation = _revocation_summary(certs, revinfo, moment, proven, online, names[1], fetch_failures)
+    return ChainOutcome(chain, revocation, certs, ignored)
 
 
-def _add_fetched(revinfo: Revinfo, context: ValidationContext) -> None:
-    """Record what pyhanko-certvalidator fetched (online mode) as evidence, source "fetched"."""
+def _failure_text(exc: Exception) -> str:
+    """certvalidator's message ("Failure to fetch CRL from URL ...") and what caused it (e.g. an HTTP 403)."""
+    text = str(exc.args[0] if exc.args else exc) or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None:
+        text += f": {str(cause).strip() or type(cause).__name__}"
+    return text
+
+
+def _add_fetched(revinfo: Revinfo, context: ValidationContext, known: list[x509.Certificate]) -> list[str]:
+    """Record what pyhanko-certvalidator fetched (online mode) as evidence, source "fetched".
+
+    What its claimed issuer did not sign (a wrong OCSP responder) is left out, and said.
+    """
     known_crls = {c.dump() for c, _ in revinfo.crls}
     known_ocsps = {o.dump() for o, _ in revinfo.ocsps}
-    for crl in context.crls:
-        if crl.dump() not in known_crls:
-            revinfo.crls.append((crl, "fetched"))
-    for response in context.ocsps:
-        if response.dump() not in known_ocsps:
-            revinfo.ocsps.append((response, "fetched"))
+    fetched = Revinfo(crls=[(crl, "fetched") for crl in context.crls if crl.dump() not in known_crls],
+                      ocsps=[(o, "fetched") for o in context.ocsps if o.dump() not in known_ocsps])
+    ignored = _keep_authentic(fetched, known)
+    revinfo.extend(fetched)
+    return ignored
 
 
-def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, online: bool, name: str) -> r.Step:
-    """certvalidator found nothing revoked at ``moment``; say on what evidence, and look for later revocations."""
+def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, online: bool, name: str,
+                        fetch_failures: list[str] = ()) -> r.Step:
+    """certvalidator found nothing revoked at ``moment``; say on what evidence, and look for later revocations.
+
+    In soft-fail mode certvalidator passes a certificate whose CRL and OCSP services could not be
+    reached (or answered 4xx/5xx, or not a CRL/OCSP response): online, that is no proof of anything,
+    so a path certificate left without authentic evidence after a failed fetch is TRY_LATER.
+    """
     if not proven:
         later = revoked_after(path, revinfo, moment)
         if later is not None:
@@ -219,11 +240,17 @@ def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, 
             return r.failed(name, r.REVOKED_NO_POE,
                             f"\"{subject}\" was revoked at {when.isoformat()}, after the claimed signing time "
                             f"{moment.isoformat()}, and no time-stamp proves the signature existed before that")
+    unchecked = [cert.subject.human_friendly for cert in _without_revocation_status(path, revinfo)]
+    if fetch_failures and unchecked:
+        return r.failed(name, r.TRY_LATER,
+                        f"the revocation status of {', '.join(f'{s!r}' for s in unchecked)} could not be checked: "
+                        f"fetching revocation data failed ({'; '.join(fetch_failures)})")
     sources = sorted({s for _, s in revinfo.crls} | {s for _, s in revinfo.ocsps})
     if revinfo.crls or revinfo.ocsps:
+        also = f"; other fetches failed ({'; '.join(fetch_failures)})" if fetch_failures else ""
         return r.passed(name, f"not revoked at {moment.isoformat()} according to "
                               f"{len(revinfo.crls)} CRL(s) and {len(revinfo.ocsps)} OCSP response(s) "
-                              f"({', '.join(sources)})")
+                              f"({', '.join(sources)}){also}")
     if online:
         return r.passed(name, "no embedded revocation information; none fetched showed a revocation")
     return r.passed(name, "no revocation information embedded and none fetched (offline): nothing shows a "
@@ -256,6 +283,41 @@ def _ocsp_signed_for(basic, issuer: x509.Certificate) -> bool:
                 and _signed_by(responder, algorithm, signature, data)):
             return True
     return False
+
+
+def _ocsp_about_certificates_of(basic, issuer: x509.Certificate) -> bool:
+    """Some single response's CertID names ``issuer`` (RFC 6960 §4.1.1: hashes of its name and key)."""
+    for single in basic["tbs_response_data"]["responses"]:
+        cert_id = single["cert_id"]
+        algorithm = cert_id["hash_algorithm"]["algorithm"].native
+        if algorithm not in ("sha1", "sha256"):
+            return True  # unusual hash: assume it may be about a CA we know (warn rather than drop in silence)
+        if (cert_id["issuer_name_hash"].native == getattr(issuer.subject, algorithm)
+                and cert_id["issuer_key_hash"].native == getattr(issuer.public_key, algorithm)):
+            return True
+    return False
+
+
+def _without_revocation_status(path, revinfo: Revinfo) -> list[x509.Certificate]:
+    """Path certificates (all but the anchor) that no authentic CRL or OCSP response in ``revinfo`` speaks of."""
+    missing = []
+    for issuer, cert in itertools.pairwise(path):
+        by_crl = any(crl["tbs_cert_list"]["issuer"] == cert.issuer
+                     and _signed_by(issuer, crl["signature_algorithm"], crl["signature"].native,
+                                    crl["tbs_cert_list"].dump())
+                     for crl, _source in revinfo.crls)
+        if not by_crl and not any(_ocsp_answers_for(response, cert, issuer) for response, _source in revinfo.ocsps):
+            missing.append(cert)
+    return missing
+
+
+def _ocsp_answers_for(response: asn1_ocsp.OCSPResponse, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        basic = response["response_bytes"]["response"].parsed
+        serials = {single["cert_id"]["serial_number"].native for single in basic["tbs_response_data"]["responses"]}
+        return cert.serial_number in serials and _ocsp_signed_for(basic, issuer)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
 
 
 def revoked_after(path, revinfo: Revinfo, moment: datetime):

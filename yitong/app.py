@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import Flask, jsonify, render_template, request
 from markupsafe import escape
@@ -26,6 +27,7 @@ log = logging.getLogger("yitong")
 def create_app(settings: Settings | None = None, home: Home | None = None) -> Flask:
     settings = settings or Settings.from_env()
     home = home or Home(settings)
+    settings = replace(settings, issuer=home.adopt_public_url().issuer)  # the URL recorded in the home
     app = Flask(__name__)
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from keys.keystore import Keystore, MasterKey, MasterKeyError
 from keys.pki.authority import Pki
 from keys.runtime import Runtime, open_runtime
-from yitong import db
+from yitong import db, public_url
 from yitong.seal_idp import provision_seal_client
 from yitong.settings import Settings, SettingsError
 
@@ -70,6 +70,17 @@ class Home:
                 raise SettingsError(str(exc)) from None
         return self._keystore
 
+    def adopt_public_url(self, *, record: bool = False) -> Settings:
+        """Make the URL recorded in this home the issuer; ``record``: record one first if none is.
+
+        Raises SettingsError when YITONG_ISSUER names another URL than the recorded one.
+        """
+        url = public_url.recorded(self.engine)
+        if url is None and record:  # a new home; or one set up before URLs were recorded, whose CAs name theirs
+            url = public_url.record(self.engine, public_url.named_by_cas(self.engine) or self.settings.issuer)
+        self.settings = public_url.settle(self.settings, url)
+        return self.settings
+
     def pki(self, keystore: Keystore | None = None) -> Pki:
         return Pki(self.engine, keystore or self.keystore(), f"{self.settings.issuer}/pki", self.settings.pki_dir)
 
@@ -82,6 +93,7 @@ class Home:
             self.settings.home.mkdir(parents=True, exist_ok=True)
             self.settings.home.chmod(0o700)
             db.upgrade(self.engine)
+            self.adopt_public_url(record=True)  # before the CAs: their certificates name it
             store = self.keystore(create_master=True)
             made = []
             for purpose, algorithm in INITIAL_KEYS:
@@ -94,6 +106,7 @@ class Home:
 
     def check_ready_to_serve(self) -> None:
         db.check_at_head(self.engine)
+        self.adopt_public_url(record=True)
         self.keystore()
         if self.settings.redis_url:
             try:

@@ -33,6 +33,7 @@ class Settings:
     master_key_file: Path | None
     master_key_inline: str | None = field(repr=False, default=None)
     issuer: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+    issuer_configured: bool = False  # YITONG_ISSUER was set (else the default; the home's recorded URL wins)
     sm2_backend: str = "auto"
     tsa_algorithm: str = "sm2"
     seal_audience: str | None = None
@@ -82,7 +83,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        home = Path(env.get("YITONG_HOME") or "./var").expanduser().resolve()
+        home = Path(env.get("YITONG_HOME") or default_home(env)).expanduser().resolve()
         database_url = _database_url(env.get("YITONG_DATABASE_URL"), home)
         master_key_file = env.get("YITONG_MASTER_KEY_FILE") or None
         master_key_inline = env.get("YITONG_MASTER_KEY") or None
@@ -105,6 +106,7 @@ class Settings:
             master_key_file=Path(master_key_file).expanduser().resolve() if master_key_file else None,
             master_key_inline=master_key_inline,
             issuer=normalise_issuer(env.get("YITONG_ISSUER") or f"http://127.0.0.1:{DEFAULT_PORT}"),
+            issuer_configured=bool(env.get("YITONG_ISSUER")),
             sm2_backend=backend,
             tsa_algorithm=tsa_algorithm,
             seal_audience=_absolute_uri(env.get("YITONG_SEAL_AUDIENCE"), "YITONG_SEAL_AUDIENCE"),
@@ -141,6 +143,22 @@ class Settings:
             sms_outbox=Path(env["YITONG_SMS_OUTBOX"]).expanduser().resolve() if env.get("YITONG_SMS_OUTBOX")
             else home / "sms-outbox.jsonl",
         )
+
+
+def default_home(env) -> Path:
+    """Where the home is without YITONG_HOME: the same for every command, wherever it is run from.
+
+    Running from a source checkout (as `make run` does): its ``var/``. Installed as a package:
+    ``$XDG_DATA_HOME/yitong`` (``~/.local/share/yitong``).
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    try:
+        ours = 'name = "yitong"' in (checkout / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        ours = False
+    if ours:
+        return checkout / "var"
+    return Path(env.get("XDG_DATA_HOME") or "~/.local/share").expanduser() / "yitong"
 
 
 def _database_url(raw: str | None, home: Path) -> URL:
@@ -325,6 +343,7 @@ def _absolute_uri(raw: str | None, name: str) -> str | None:
 
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "0:0:0:0:0:0:0:0")  # noqa: S104  (named to be refused)
 
 
 def normalise_issuer(raw: str) -> str:
@@ -338,4 +357,8 @@ def normalise_issuer(raw: str) -> str:
         raise SettingsError("YITONG_ISSUER must not have a query or fragment (OpenID Connect Discovery §3)")
     if "@" in parts.netloc:
         raise SettingsError("YITONG_ISSUER must not contain user information")
+    if parts.hostname in _WILDCARD_HOSTS:
+        raise SettingsError(
+            f"YITONG_ISSUER names {parts.hostname}, an address to listen on, not one clients can reach: set it to "
+            f"the URL clients use, e.g. http://<this host's name or address>:{parts.port or 80}")
     return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path.rstrip("/"), "", ""))

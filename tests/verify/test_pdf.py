@@ -400,6 +400,15 @@ def test_a_forged_crl_added_after_sealing_changes_nothing(world, sealed):
     assert not any(e["type"] == "crl" for e in report.signatures[0].evidence)
 
 
+def test_revocation_data_of_cas_outside_the_chain_is_no_warning(world):
+    """Every CA's CRL and another CA's OCSP response beside an SM2 seal: nothing forged, nothing to warn of."""
+    sealed = world.doc("plain-sm2", lambda: _sealed(world, "sm2"))
+    report = verify_pdf(sealed, world.trust, crls=[world.pki.crl(ca) for ca in world.pki.ca_names()],
+                        ocsps=[world.ocsp_response(world.p256)])
+    assert_passed(report)
+    assert report.signatures[0].warnings == []
+
+
 def test_a_document_timestamp_proves_a_seal_existed_before_its_certificate_expired(world):
     from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 

@@ -165,3 +165,14 @@ def test_the_app_mounts_verify_and_checks_with_its_own_trust_and_crls(tmp_path):
     assert second["files"][0]["sub_indication"] in ("REVOKED", "REVOKED_NO_POE")
     evidence = second["files"][0]["signatures"][0]["evidence"]
     assert any(e["source"] == "supplied" for e in evidence)
+
+
+def test_an_sm2_seal_checked_against_the_crls_of_every_ca_has_no_warnings(client, sealed):
+    """The server supplies the CRLs of all its CAs; those of CAs outside the seal's chain are no warning."""
+    response = client.post("/verify/api/v1/pdf", data=sealed, content_type="application/pdf")
+    entry = response.get_json()["files"][0]
+    assert entry["indication"] == "TOTAL_PASSED"
+    assert [w for s in entry["signatures"] for w in s["warnings"]] == []
+    assert entry.get("warnings", []) == []
+    page = client.post("/verify/", data={"file": (io.BytesIO(sealed), "sm2.pdf")}, content_type="multipart/form-data")
+    assert page.status_code == 200 and b"not signed by a known CA" not in page.data

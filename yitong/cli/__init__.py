@@ -14,7 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import baselib, certlogin, crypto, db, federation, idp, keys, org, pki, seal, serve, verify
+from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -28,13 +28,15 @@ def cli() -> None:
     """Yitong 一通: unified identity (OpenID Connect) and GB/T 38540 electronic seals.
 
     Configuration comes from YITONG_* environment variables (see README.md); by default
-    everything lives under ./var (SQLite database, master key, PKI files).
+    everything lives in one home, whichever folder you run it from: var/ of the source checkout
+    (or ~/.local/share/yitong when installed as a package). `yitong home show` says which.
     """
     logging.basicConfig(level=os.environ.get("YITONG_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 cli.add_command(db.db)
+cli.add_command(home.home_group)
 cli.add_command(serve.serve)
 cli.add_command(serve.worker)
 cli.add_command(keys.keys_group)

@@ -18,7 +18,10 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def open_home() -> Home:
-    return Home(Settings.from_env())
+    """The home of YITONG_HOME (else the default), with the public URL recorded in it as issuer."""
+    home = Home(Settings.from_env())
+    home.adopt_public_url()
+    return home
 
 
 def emit_json(data) -> None:
