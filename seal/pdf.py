@@ -36,6 +36,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.timestamps.api import TimeStamper
 
+from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
 from keys.sm3 import sm3
 
@@ -50,6 +51,26 @@ class PdfRefused(ValueError):
         super().__init__(message)
         self.kind = kind
         self.status = status
+
+
+@dataclass(frozen=True)
+class PdfLimits:
+    """Bounds for one document to seal (README: YITONG_PDF_MAX_PAGES, _MAX_OBJECTS, _SECONDS).
+
+    ``seconds`` bounds reading the document, walking its page tree, finding the keyword and
+    drawing the stamps (everything before the signature, which is linear in the objects).
+    """
+
+    max_pages: int = 10_000
+    max_objects: int = 500_000
+    seconds: float = 30.0
+    max_depth: int = 64  # page tree levels; real documents have a handful
+
+    @classmethod
+    def of(cls, settings) -> PdfLimits:
+        """The limits a :class:`yitong.settings.Settings` (or anything with its pdf_* fields) names."""
+        return cls(max_pages=settings.pdf_max_pages, max_objects=settings.pdf_max_objects,
+                   seconds=settings.pdf_seconds)
 
 
 @dataclass(frozen=True)
@@ -262,7 +283,25 @@ def _check_unrotated(pages: list[generic.DictionaryObject], indexes) -> None:
                              "on unrotated pages only", "rotated-page")
 
 
-def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader, bool]:
+class _Writer(IncrementalPdfFileWriter):
+    """pyhanko's incremental writer with the page table walked once (:func:`_page_table`).
+
+    pyhanko finds page *i* by walking the page tree from the root every time, over every kid
+    before it: sealing or stamping every page of an n-page document cost O(n²) (issue 12 item 8).
+    """
+
+    page_table: list[tuple[generic.IndirectObject, object]] | None = None
+
+    def find_page_for_modification(self, page_ix):
+        if self.page_table is None:
+            return super().find_page_for_modification(page_ix)
+        try:
+            return self.page_table[page_ix]
+        except IndexError:
+            raise PdfError("Page index out of range") from None
+
+
+def _open(data: bytes, limits: PdfLimits) -> tuple[_Writer, PdfFileReader, bool]:
     """(writer, reader, hybrid) of a PDF that parses strictly; nothing is ever repaired.
 
     Hybrid-reference files (ISO 32000-1 §7.5.8.4) are valid: once the strict parse has
@@ -272,14 +311,15 @@ def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader, bool]:
     if not data.lstrip()[:5].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
         raise PdfRefused("the upload is not a PDF", "not-a-pdf", 415)
     try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=True)
+        writer = _Writer(io.BytesIO(data), strict=True)
         reader = writer.prev
+        _check_object_count(reader, limits)
         if reader.encrypted:
             raise PdfRefused("the PDF is encrypted; remove the encryption before sealing", "encrypted-pdf")
         _ = reader.root["/Pages"]["/Count"]  # a broken xref fails here, not later
         hybrid = bool(reader.xrefs.hybrid_xrefs_present)
         if hybrid:
-            writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+            writer = _Writer(io.BytesIO(data), strict=False)
             reader = writer.prev
     except PdfRefused:
         raise
@@ -289,12 +329,61 @@ def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader, bool]:
     return writer, reader, hybrid
 
 
-def _pages(reader: PdfFileReader) -> list[generic.DictionaryObject]:
+def _check_object_count(reader: PdfFileReader, limits: PdfLimits) -> None:
+    size = reader.trailer.raw_get("/Size") if "/Size" in reader.trailer else 0
+    if not isinstance(size, int) or size < 0:
+        raise PdfRefused("the PDF's trailer /Size is not a count of objects", "broken-pdf")
+    if size > limits.max_objects:
+        raise PdfRefused(f"the PDF declares {size} objects; documents are limited to {limits.max_objects}",
+                         "too-many-objects", 413)
+
+
+def _page_table(writer: _Writer, limits: PdfLimits, deadline: Deadline) -> list[tuple[generic.IndirectObject, object]]:
+    """(page reference, inherited /Resources) of every page, in order, from one walk of the tree.
+
+    Each node is visited once: a node reached twice (a loop, or one page listed many times, as
+    in ``/Kids [3 0 R 3 0 R ...]``) is refused, and so are trees deeper than ``max_depth`` and
+    more pages than ``max_pages`` (the declared /Count is checked before anything is walked).
+    """
     try:
-        count = int(reader.root["/Pages"]["/Count"])
-        return [reader.find_page_for_modification(i)[0].get_object() for i in range(count)]
+        root_ref = writer.root.raw_get("/Pages")
+        count = root_ref.get_object()["/Count"]
+        if not isinstance(root_ref, generic.IndirectObject) or not isinstance(count, int) or count < 0:
+            raise PdfRefused("the PDF's page tree root is not an indirect /Pages node with a /Count", "broken-pdf")
+        if count > limits.max_pages:
+            raise PdfRefused(f"the PDF declares {count} pages; documents are limited to {limits.max_pages}",
+                             "too-many-pages", 413)
+        table: list[tuple[generic.IndirectObject, object]] = []
+        seen: set = set()
+        stack: list[tuple[generic.IndirectObject, object, int]] = [(root_ref, generic.DictionaryObject(), 0)]
+        while stack:
+            deadline.check()
+            ref, resources, depth = stack.pop()
+            if not isinstance(ref, generic.IndirectObject):
+                raise PdfRefused("a page tree node is not an indirect object", "broken-pdf")
+            if ref.reference in seen:
+                raise PdfRefused(f"the page tree reaches object {ref.idnum} more than once", "broken-pdf")
+            seen.add(ref.reference)
+            node = ref.get_object()
+            resources = node.raw_get("/Resources") if "/Resources" in node else resources
+            kind = node.get("/Type")
+            if kind == "/Page":
+                table.append((ref, resources))
+                if len(table) > limits.max_pages:
+                    raise PdfRefused(f"the PDF has more than {limits.max_pages} pages", "too-many-pages", 413)
+            elif kind == "/Pages":
+                if depth >= limits.max_depth:
+                    raise PdfRefused(f"the page tree is deeper than {limits.max_depth} levels", "broken-pdf")
+                stack.extend((kid, resources, depth + 1) for kid in reversed(node["/Kids"]))
+            else:
+                raise PdfRefused(f"a page tree node has /Type {kind}", "broken-pdf")
+    except PdfRefused:
+        raise
     except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise PdfRefused(f"the PDF's page tree cannot be read ({exc})", "broken-pdf") from None
+    if len(table) != count:
+        raise PdfRefused(f"the page tree holds {len(table)} pages but declares {count}", "broken-pdf")
+    return table
 
 
 def _find_keyword(data: bytes, keyword: str) -> tuple[int, float, float]:
@@ -415,17 +504,22 @@ class SealResult:
     level: str
 
 
-def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = "B-LT",
-             pades: bool = True, max_bytes: int | None = None) -> SealResult:
-    """Seal one PDF; refuses bad input with :class:`PdfRefused` and returns the new bytes."""
-    if level not in LEVELS:
-        raise PdfRefused(f"level must be one of {', '.join(LEVELS)}", "bad-level", 400)
-    if max_bytes is not None and len(data) > max_bytes:
-        raise PdfRefused(f"the PDF is over the size limit of {max_bytes} bytes", "too-large", 413)
-    if level != "B-B" and sealer.timestamper is None:
-        raise PdfRefused(f"level {level} needs a time-stamp authority", "bad-level", 400)
-    writer, reader, hybrid = _open(data)
-    pages = _pages(reader)
+@dataclass
+class _Prepared:
+    """A document read, placed and stamped, ready for its signature."""
+
+    writer: _Writer
+    hybrid: bool
+    existing: list
+    page_ix: int
+    box: tuple[float, float, float, float]
+    image_ref: generic.IndirectObject
+
+
+def _prepare(sealer: Sealer, data: bytes, placement: Placement, limits: PdfLimits, deadline: Deadline) -> _Prepared:
+    writer, reader, hybrid = _open(data, limits)
+    writer.page_table = _page_table(writer, limits, deadline)
+    pages = [ref.get_object() for ref, _ in writer.page_table]
     count = len(pages)
     if count == 0:
         raise PdfRefused("the PDF has no pages", "broken-pdf")
@@ -477,8 +571,31 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
                           (f"q {pr - slice_w:.3f} {y:.3f} {slice_w:.3f} {height:.3f} re W n "
                            f"{width:.3f} 0 0 {height:.3f} {x_img:.3f} {y:.3f} cm /YtSealImg Do Q").encode())
     for index, parts in drawings.items():
+        deadline.check()
         _draw_on_page(writer, index, image_ref, b"\n".join(parts))
+    return _Prepared(writer, hybrid, existing, page_ix, box, image_ref)
 
+
+def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = "B-LT",
+             pades: bool = True, max_bytes: int | None = None, limits: PdfLimits | None = None) -> SealResult:
+    """Seal one PDF; refuses bad input with :class:`PdfRefused` and returns the new bytes.
+
+    Reading, placing and stamping run within ``limits.seconds`` in whichever thread calls this
+    (a server thread, a batch worker, the CLI); over time the answer is ``too-complex``.
+    """
+    if level not in LEVELS:
+        raise PdfRefused(f"level must be one of {', '.join(LEVELS)}", "bad-level", 400)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PdfRefused(f"the PDF is over the size limit of {max_bytes} bytes", "too-large", 413)
+    if level != "B-B" and sealer.timestamper is None:
+        raise PdfRefused(f"level {level} needs a time-stamp authority", "bad-level", 400)
+    limits = limits or PdfLimits()
+    try:
+        with time_budget(limits.seconds, "reading the PDF") as deadline:
+            prepared = _prepare(sealer, data, placement, limits, deadline)
+    except BudgetExceeded as exc:
+        raise PdfRefused(f"{exc}; the document is too complex to seal", "too-complex") from None
+    writer, existing, page_ix, box = prepared.writer, prepared.existing, prepared.page_ix, prepared.box
     field_name = f"YitongSeal{len(existing) + 1}"
     taken = {s.field_name for s in existing}
     n = len(existing) + 1
@@ -492,14 +609,14 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     )
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page_ix, box=box)
     pdf_signer = signers.PdfSigner(meta, sealer.signer, timestamper=sealer.timestamper if level != "B-B" else None,
-                                   stamp_style=_SealStampStyle(image_ref), new_field_spec=spec)
+                                   stamp_style=_SealStampStyle(prepared.image_ref), new_field_spec=spec)
     out = io.BytesIO()
     try:
         pdf_signer.sign_pdf(writer, bytes_reserved=sealer._reserve(level), output=out)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise PdfRefused(f"the PDF cannot be sealed ({type(exc).__name__}: {exc})", "broken-pdf") from None
     if level == "B-LT":
-        _add_dss(out, sealer, strict=not hybrid)
+        _add_dss(out, sealer, strict=not prepared.hybrid)
     result = out.getvalue()
     return SealResult(result, sm3(data).hex(), sm3(result).hex(), field_name, page_ix + 1, box, level)
 
@@ -543,5 +660,5 @@ def document_digest(data: bytes) -> str:
     return sm3(data).hex()
 
 
-__all__ = ["LEVELS", "InProcessTimeStamper", "PdfRefused", "Placement", "SealResult", "Sealer", "ocsp_request",
-           "parse_page_list", "seal_pdf"]
+__all__ = ["LEVELS", "InProcessTimeStamper", "PdfLimits", "PdfRefused", "Placement", "SealResult", "Sealer",
+           "ocsp_request", "parse_page_list", "seal_pdf"]
