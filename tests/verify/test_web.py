@@ -165,3 +165,20 @@ def test_the_app_mounts_verify_and_checks_with_its_own_trust_and_crls(tmp_path):
     assert second["files"][0]["sub_indication"] in ("REVOKED", "REVOKED_NO_POE")
     evidence = second["files"][0]["signatures"][0]["evidence"]
     assert any(e["source"] == "supplied" for e in evidence)
+
+
+def test_when_every_verification_slot_is_taken_uploads_get_503_with_retry_after(world, sealed):
+    """At most YITONG_VERIFY_CONCURRENCY documents are verified at once per process (issue 12 item 9)."""
+    client = make_client(world)
+    service = client.application.extensions["yitong.verify"]
+    with service.slot(), service.slot():  # the default two, as two slow uploads would hold them
+        busy = client.post("/verify/api/v1/pdf", data=sealed, content_type="application/pdf")
+        page = client.post("/verify/", data={"file": (io.BytesIO(sealed), "a.pdf")},
+                           content_type="multipart/form-data")
+    assert busy.status_code == 503 and busy.headers["Content-Type"] == "application/problem+json"
+    assert busy.headers["Retry-After"] == str(web.BUSY_RETRY_AFTER)
+    assert "as many documents as it can at once" in busy.get_json()["detail"]
+    assert page.status_code == 503 and page.headers["Retry-After"] == str(web.BUSY_RETRY_AFTER)
+    assert "as many documents as it can at once" in page.get_data(as_text=True)
+    freed = client.post("/verify/api/v1/pdf", data=sealed, content_type="application/pdf")
+    assert freed.status_code == 200 and freed.get_json()["files"][0]["indication"] == "TOTAL_PASSED"
