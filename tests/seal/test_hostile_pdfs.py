@@ -99,6 +99,11 @@ def test_the_cli_refuses_the_page_tree_bomb_with_one_line(seal_home, sm2_seal, t
     assert "Traceback" not in error and len(error.splitlines()) == 1
     assert "100000 pages" in error
     assert not (tmp_path / "out.pdf").exists()
+    small = tmp_path / "fifty.pdf"
+    small.write_bytes(many_pages(50))
+    result = run_yitong(["seal", "sign", "--seal", sm2_seal.esid, "--in", str(small), "--out",
+                         str(tmp_path / "out.pdf"), "--level", "B-B"], {**env, "YITONG_PDF_MAX_PAGES": "10"})
+    assert result.returncode != 0 and "limited to 10" in result.stderr.decode()
 
 
 @pytest.mark.e2e
