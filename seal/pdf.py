@@ -15,6 +15,9 @@ the seal on the first occurrence of that text (searched page by page).
   B-LT (default: B-T + a DSS with the chain, CRLs and OCSP responses, appended as one more
   incremental update) so that offline verification decides with proven time.
 
+Reading (a strict parse, one walk of the page tree, page/object/time limits) is in
+:mod:`seal.pdfread`; ``PdfRefused`` and ``PdfLimits`` are re-exported here.
+
 Fast path: the image XObject's streams are compressed once per seal and reused; the
 signature size is reserved up front (``bytes_reserved``: no dry-run signature for sizing).
 """
@@ -39,38 +42,18 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
 from keys.sm3 import sm3
+from seal.pdfread import (
+    PageTableWriter,
+    PdfLimits,
+    PdfRefused,
+    check_unrotated,
+    open_strictly,
+    page_box,
+    page_table,
+)
 
 LEVELS = ("B-B", "B-T", "B-LT")
 MM = 72 / 25.4
-
-
-class PdfRefused(ValueError):
-    """A PDF or placement that cannot be sealed; ``kind`` names the problem for problem+json."""
-
-    def __init__(self, message: str, kind: str = "bad-pdf", status: int = 422) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-
-
-@dataclass(frozen=True)
-class PdfLimits:
-    """Bounds for one document to seal (README: YITONG_PDF_MAX_PAGES, _MAX_OBJECTS, _SECONDS).
-
-    ``seconds`` bounds reading the document, walking its page tree, finding the keyword and
-    drawing the stamps (everything before the signature, which is linear in the objects).
-    """
-
-    max_pages: int = 10_000
-    max_objects: int = 500_000
-    seconds: float = 30.0
-    max_depth: int = 64  # page tree levels; real documents have a handful
-
-    @classmethod
-    def of(cls, settings) -> PdfLimits:
-        """The limits a :class:`yitong.settings.Settings` (or anything with its pdf_* fields) names."""
-        return cls(max_pages=settings.pdf_max_pages, max_objects=settings.pdf_max_objects,
-                   seconds=settings.pdf_seconds)
 
 
 @dataclass(frozen=True)
@@ -245,147 +228,6 @@ class Sealer:
         return 2 * size  # pyhanko counts the hex digits of /Contents
 
 
-def _inherited(page: generic.DictionaryObject, name: str):
-    """An inheritable page attribute (/MediaBox, /CropBox, /Rotate: ISO 32000-1 §7.7.3.4)."""
-    node, depth = page, 0
-    while node is not None and depth < 64:
-        if name in node:
-            return node[name]
-        parent = node.get("/Parent")
-        node = parent.get_object() if parent is not None else None
-        depth += 1
-    return None
-
-
-def _page_box(page: generic.DictionaryObject) -> tuple[float, float, float, float]:
-    box = _inherited(page, "/CropBox") or _inherited(page, "/MediaBox")
-    if box is None:
-        raise PdfRefused("a page has no MediaBox", "bad-pdf")
-    try:
-        x1, y1, x2, y2 = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise PdfRefused("a page's MediaBox is not four numbers", "broken-pdf") from None
-    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
-
-
-def _rotation(page: generic.DictionaryObject) -> int:
-    rotate = _inherited(page, "/Rotate")
-    try:
-        return int(rotate) % 360 if rotate is not None else 0
-    except (TypeError, ValueError):
-        raise PdfRefused("a page's /Rotate is not a number", "broken-pdf") from None
-
-
-def _check_unrotated(pages: list[generic.DictionaryObject], indexes) -> None:
-    for index in indexes:
-        if _rotation(pages[index]):
-            raise PdfRefused(f"page {index + 1} is rotated (/Rotate {_rotation(pages[index])}); seals are placed "
-                             "on unrotated pages only", "rotated-page")
-
-
-class _Writer(IncrementalPdfFileWriter):
-    """pyhanko's incremental writer with the page table walked once (:func:`_page_table`).
-
-    pyhanko finds page *i* by walking the page tree from the root every time, over every kid
-    before it: sealing or stamping every page of an n-page document cost O(n²) (issue 12 item 8).
-    """
-
-    page_table: list[tuple[generic.IndirectObject, object]] | None = None
-
-    def find_page_for_modification(self, page_ix):
-        if self.page_table is None:
-            return super().find_page_for_modification(page_ix)
-        try:
-            return self.page_table[page_ix]
-        except IndexError:
-            raise PdfError("Page index out of range") from None
-
-
-def _open(data: bytes, limits: PdfLimits) -> tuple[_Writer, PdfFileReader, bool]:
-    """(writer, reader, hybrid) of a PDF that parses strictly; nothing is ever repaired.
-
-    Hybrid-reference files (ISO 32000-1 §7.5.8.4) are valid: once the strict parse has
-    accepted them, they are signed through pyhanko's non-strict writer, which is the only way
-    pyhanko signs them; the signature covers every byte of the file either way.
-    """
-    if not data.lstrip()[:5].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
-        raise PdfRefused("the upload is not a PDF", "not-a-pdf", 415)
-    try:
-        writer = _Writer(io.BytesIO(data), strict=True)
-        reader = writer.prev
-        _check_object_count(reader, limits)
-        if reader.encrypted:
-            raise PdfRefused("the PDF is encrypted; remove the encryption before sealing", "encrypted-pdf")
-        _ = reader.root["/Pages"]["/Count"]  # a broken xref fails here, not later
-        hybrid = bool(reader.xrefs.hybrid_xrefs_present)
-        if hybrid:
-            writer = _Writer(io.BytesIO(data), strict=False)
-            reader = writer.prev
-    except PdfRefused:
-        raise
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
-        raise PdfRefused(f"the PDF cannot be parsed ({type(exc).__name__}: {exc}); it is not repaired",
-                         "broken-pdf") from None
-    return writer, reader, hybrid
-
-
-def _check_object_count(reader: PdfFileReader, limits: PdfLimits) -> None:
-    size = reader.trailer.raw_get("/Size") if "/Size" in reader.trailer else 0
-    if not isinstance(size, int) or size < 0:
-        raise PdfRefused("the PDF's trailer /Size is not a count of objects", "broken-pdf")
-    if size > limits.max_objects:
-        raise PdfRefused(f"the PDF declares {size} objects; documents are limited to {limits.max_objects}",
-                         "too-many-objects", 413)
-
-
-def _page_table(writer: _Writer, limits: PdfLimits, deadline: Deadline) -> list[tuple[generic.IndirectObject, object]]:
-    """(page reference, inherited /Resources) of every page, in order, from one walk of the tree.
-
-    Each node is visited once: a node reached twice (a loop, or one page listed many times, as
-    in ``/Kids [3 0 R 3 0 R ...]``) is refused, and so are trees deeper than ``max_depth`` and
-    more pages than ``max_pages`` (the declared /Count is checked before anything is walked).
-    """
-    try:
-        root_ref = writer.root.raw_get("/Pages")
-        count = root_ref.get_object()["/Count"]
-        if not isinstance(root_ref, generic.IndirectObject) or not isinstance(count, int) or count < 0:
-            raise PdfRefused("the PDF's page tree root is not an indirect /Pages node with a /Count", "broken-pdf")
-        if count > limits.max_pages:
-            raise PdfRefused(f"the PDF declares {count} pages; documents are limited to {limits.max_pages}",
-                             "too-many-pages", 413)
-        table: list[tuple[generic.IndirectObject, object]] = []
-        seen: set = set()
-        stack: list[tuple[generic.IndirectObject, object, int]] = [(root_ref, generic.DictionaryObject(), 0)]
-        while stack:
-            deadline.check()
-            ref, resources, depth = stack.pop()
-            if not isinstance(ref, generic.IndirectObject):
-                raise PdfRefused("a page tree node is not an indirect object", "broken-pdf")
-            if ref.reference in seen:
-                raise PdfRefused(f"the page tree reaches object {ref.idnum} more than once", "broken-pdf")
-            seen.add(ref.reference)
-            node = ref.get_object()
-            resources = node.raw_get("/Resources") if "/Resources" in node else resources
-            kind = node.get("/Type")
-            if kind == "/Page":
-                table.append((ref, resources))
-                if len(table) > limits.max_pages:
-                    raise PdfRefused(f"the PDF has more than {limits.max_pages} pages", "too-many-pages", 413)
-            elif kind == "/Pages":
-                if depth >= limits.max_depth:
-                    raise PdfRefused(f"the page tree is deeper than {limits.max_depth} levels", "broken-pdf")
-                stack.extend((kid, resources, depth + 1) for kid in reversed(node["/Kids"]))
-            else:
-                raise PdfRefused(f"a page tree node has /Type {kind}", "broken-pdf")
-    except PdfRefused:
-        raise
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise PdfRefused(f"the PDF's page tree cannot be read ({exc})", "broken-pdf") from None
-    if len(table) != count:
-        raise PdfRefused(f"the page tree holds {len(table)} pages but declares {count}", "broken-pdf")
-    return table
-
-
 def _find_keyword(data: bytes, keyword: str) -> tuple[int, float, float]:
     """(page index, x, y) in PDF user space of the first occurrence of ``keyword``."""
     from seal.text import find_text
@@ -508,7 +350,7 @@ class SealResult:
 class _Prepared:
     """A document read, placed and stamped, ready for its signature."""
 
-    writer: _Writer
+    writer: PageTableWriter
     hybrid: bool
     existing: list
     page_ix: int
@@ -517,8 +359,8 @@ class _Prepared:
 
 
 def _prepare(sealer: Sealer, data: bytes, placement: Placement, limits: PdfLimits, deadline: Deadline) -> _Prepared:
-    writer, reader, hybrid = _open(data, limits)
-    writer.page_table = _page_table(writer, limits, deadline)
+    writer, reader, hybrid = open_strictly(data, limits)
+    writer.page_table = page_table(writer, limits, deadline)
     pages = [ref.get_object() for ref, _ in writer.page_table]
     count = len(pages)
     if count == 0:
@@ -535,13 +377,13 @@ def _prepare(sealer: Sealer, data: bytes, placement: Placement, limits: PdfLimit
     width, height = sealer.width_mm * MM, sealer.height_mm * MM
     if placement.keyword:
         page_ix, cx, cy = _find_keyword(data, placement.keyword)
-        left, bottom, right, top = _page_box(pages[page_ix])
+        left, bottom, right, top = page_box(pages[page_ix])
     else:
         if not 1 <= placement.page <= count:
             raise PdfRefused(f"page {placement.page} is out of range (the document has {count})",
                              "page-out-of-range")
         page_ix = placement.page - 1
-        left, bottom, right, top = _page_box(pages[page_ix])
+        left, bottom, right, top = page_box(pages[page_ix])
         x_mm = placement.x_mm if placement.x_mm is not None else (right - left) / MM - 20 - sealer.width_mm / 2
         y_mm = placement.y_mm if placement.y_mm is not None else (top - bottom) / MM - 30 - sealer.height_mm / 2
         if not (0 <= x_mm <= (right - left) / MM and 0 <= y_mm <= (top - bottom) / MM):
@@ -549,14 +391,14 @@ def _prepare(sealer: Sealer, data: bytes, placement: Placement, limits: PdfLimit
                              "position-out-of-page")
         cx, cy = left + x_mm * MM, top - y_mm * MM
     box = (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
-    _check_unrotated(pages, {page_ix, *(n - 1 for n in extra_pages), *(range(count) if placement.riding else ())})
+    check_unrotated(pages, {page_ix, *(n - 1 for n in extra_pages), *(range(count) if placement.riding else ())})
 
     image_ref = _image_ref(writer, sealer.image)
     drawings: dict[int, list[bytes]] = {}
     for number in extra_pages:
         if number - 1 == page_ix:
             continue
-        pl, pb, pr, pt = _page_box(pages[number - 1])
+        pl, pb, pr, pt = page_box(pages[number - 1])
         x, y = pl + (cx - left), pb + (cy - bottom)
         drawings.setdefault(number - 1, []).append(
                       f"q {width:.3f} 0 0 {height:.3f} {x - width / 2:.3f} {y - height / 2:.3f} cm /YtSealImg Do Q"
@@ -564,7 +406,7 @@ def _prepare(sealer: Sealer, data: bytes, placement: Placement, limits: PdfLimit
     if placement.riding:
         slice_w = width / count
         for i in range(count):
-            pl, pb, pr, pt = _page_box(pages[i])
+            pl, pb, pr, pt = page_box(pages[i])
             y = (pb + pt) / 2 - height / 2
             x_img = pr - slice_w * (i + 1)  # slice i of the image lands on [pr - slice_w, pr]
             drawings.setdefault(i, []).append(
