@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -99,6 +100,16 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn worker, RQ work horse) has no watchdog thread and must not inherit
+    a lock that thread may have held at the fork."""
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager
