@@ -51,7 +51,7 @@ from keys.budget import BudgetExceeded, time_budget
 from keys.cms import seseal_from_signer_info
 from verify import certs as c
 from verify import report as r
-from verify.policy import DEFAULT, Policy
+from verify.policy import DEFAULT, Limits, Policy
 from verify.ses import describe_seal, maker_chain_step, seal_validity_step
 from verify.trust import TrustBundle, as_trust
 
@@ -64,7 +64,7 @@ _STARTXREF = re.compile(rb"startxref[ \t\r\n\f\x00]+(\d+)")
 _XREF_START = re.compile(rb"[ \t\r\n\f\x00]*(?:xref|\d{1,10}[ \t\r\n\f\x00]+\d{1,5}[ \t\r\n\f\x00]+obj)")
 
 
-def structural_problem(data: bytes, limits) -> str | None:
+def structural_problem(data: bytes, limits: Limits) -> str | None:
     """Why ``data`` cannot be a PDF worth parsing, found without parsing it (None: go ahead).
 
     pyhanko reads a token byte by byte and retries from other offsets, so a file that is one
@@ -78,7 +78,8 @@ def structural_problem(data: bytes, limits) -> str | None:
     if match is None:
         return "no startxref offset in the last 1024 bytes"
     offset = int(match.group(1)) if len(match.group(1)) <= 12 else len(data)
-    if offset >= match.start() or not _XREF_START.match(data, offset):
+    header = data.find(b"%PDF-", 0, 1024)  # offsets may count from a header that junk precedes
+    if offset >= match.start() or not any(_XREF_START.match(data, offset + shift) for shift in {0, max(header, 0)}):
         return f"startxref {match.group(1)[:20].decode()} does not point at a cross-reference section"
     if re.search(rb"(?<![0-9])[0-9]{%d}" % limits.max_token_bytes, data):
         return f"a run of more than {limits.max_token_bytes} digits (no PDF token is that long)"
