@@ -291,3 +291,13 @@ def test_three_digit_stream_uploads_are_answered_quickly_and_tokens_stay_fast(tm
         [entry] = json.loads(body)["files"]
         assert (entry["indication"], entry["sub_indication"]) == ("TOTAL_FAILED", "FORMAT_FAILURE")
         assert "does not point at a cross-reference section" in json.dumps(entry)
+
+
+def test_the_startxref_pre_check_counts_from_a_header_that_junk_precedes(world, sealed):
+    from verify.pdf import structural_problem
+
+    assert structural_problem(bytes(sealed), DEFAULT.limits) is None
+    assert structural_problem(b"junk before the header\n" + bytes(sealed), DEFAULT.limits) is None
+    pointing_nowhere = bytes(sealed)[:bytes(sealed).rfind(b"startxref")] + b"startxref\n1\n%%EOF\n"
+    assert structural_problem(pointing_nowhere, DEFAULT.limits) == \
+        "startxref 1 does not point at a cross-reference section"
