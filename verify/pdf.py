@@ -49,10 +49,11 @@ from keys import oids
 from keys import ses as keys_ses
 from keys.budget import BudgetExceeded, time_budget
 from keys.cms import seseal_from_signer_info
+from keys.verdict import SubIndication as Sub
 from verify import certs as c
 from verify import report as r
 from verify.policy import DEFAULT, Limits, Policy
-from verify.ses import describe_seal, maker_chain_step, seal_validity_step
+from verify.ses import describe_seal, maker_chain_step
 from verify.trust import TrustBundle, as_trust
 
 _SUBFILTERS = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached"}
@@ -137,7 +138,7 @@ def verify_pdf(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
     report = r.Report.start(data, name=name, policy=policy, validation_time=validation_time, trust=trust,
                             online=online)
     if not policy.steps:
-        report.add(r.failed("policy", r.POLICY_PROCESSING_ERROR, "the policy has no steps: nothing can pass"))
+        report.add(r.failed("policy", Sub.POLICY_PROCESSING_ERROR, "the policy has no steps: nothing can pass"))
         return report
     supplied = c.Revinfo()
     for item in crls:
@@ -152,13 +153,13 @@ def verify_pdf(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
     try:
         c.run(job.run_within(policy.limits.seconds))
     except BudgetExceeded as exc:
-        report.add(r.failed("time_budget", r.GENERIC, f"{exc}; the document is too complex to verify"))
+        report.add(r.failed("time_budget", Sub.GENERIC, f"{exc}; the document is too complex to verify"))
     except RecursionError:
-        report.add(r.failed("parse", r.FORMAT_FAILURE, "the document nests objects too deeply"))
+        report.add(r.failed("parse", Sub.FORMAT_FAILURE, "the document nests objects too deeply"))
     except MemoryError:
-        report.add(r.failed("parse", r.FORMAT_FAILURE, "the document needs too much memory to verify"))
+        report.add(r.failed("parse", Sub.FORMAT_FAILURE, "the document needs too much memory to verify"))
     except Exception as exc:  # the last line: a verdict, never a crash
-        report.add(r.failed("internal", r.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
+        report.add(r.failed("internal", Sub.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
     return report
 
 
@@ -192,14 +193,14 @@ class _PdfJob:
     async def run(self) -> None:
         data, limits = self.data, self.policy.limits
         if len(data) > limits.max_bytes:
-            self.doc_step(r.failed("parse", r.FORMAT_FAILURE, f"the file is larger than {limits.max_bytes} bytes"))
+            self.doc_step(r.failed("parse", Sub.FORMAT_FAILURE, f"the file is larger than {limits.max_bytes} bytes"))
             return
         if b"%PDF-" not in data[:1024]:
-            self.doc_step(r.failed("parse", r.FORMAT_FAILURE, "not a PDF file (no %PDF- header)"))
+            self.doc_step(r.failed("parse", Sub.FORMAT_FAILURE, "not a PDF file (no %PDF- header)"))
             return
         problem = structural_problem(data, limits)
         if problem is not None:
-            self.doc_step(r.failed("parse", r.FORMAT_FAILURE, f"the PDF cannot be parsed: {problem}"))
+            self.doc_step(r.failed("parse", Sub.FORMAT_FAILURE, f"the PDF cannot be parsed: {problem}"))
             return
         try:
             reader = _Reader(io.BytesIO(data), strict=False, decode_limits=_decode_limits(self.policy))
@@ -210,15 +211,15 @@ class _PdfJob:
         except (BudgetExceeded, MemoryError):
             raise
         except Exception as exc:
-            self.doc_step(r.failed("parse", r.FORMAT_FAILURE, f"the PDF cannot be parsed: {_describe(exc)}"))
+            self.doc_step(r.failed("parse", Sub.FORMAT_FAILURE, f"the PDF cannot be parsed: {_describe(exc)}"))
             return
         if revisions > limits.max_revisions or size > limits.max_objects:
-            self.doc_step(r.failed("parse", r.FORMAT_FAILURE,
+            self.doc_step(r.failed("parse", Sub.FORMAT_FAILURE,
                                    f"{revisions} revisions / {size} objects exceed the limits "
                                    f"({limits.max_revisions} / {limits.max_objects})"))
             return
         if encrypted:
-            self.doc_step(r.failed("parse", r.FORMAT_FAILURE, "encrypted PDFs are not verified"))
+            self.doc_step(r.failed("parse", Sub.FORMAT_FAILURE, "encrypted PDFs are not verified"))
             return
         self.reader = reader
         self.doc_step(r.passed("parse", f"PDF with {revisions} revision(s)"
@@ -229,14 +230,14 @@ class _PdfJob:
         except (BudgetExceeded, MemoryError, RecursionError):
             raise
         except Exception as exc:
-            self.doc_step(r.failed("signatures_present", r.FORMAT_FAILURE,
+            self.doc_step(r.failed("signatures_present", Sub.FORMAT_FAILURE,
                                    f"the form fields cannot be read: {_describe(exc)}"))
             return
         if not found:
-            self.doc_step(r.failed("signatures_present", r.FORMAT_FAILURE, "the document has no signature"))
+            self.doc_step(r.failed("signatures_present", Sub.FORMAT_FAILURE, "the document has no signature"))
             return
         if len(found) > limits.max_signatures:
-            self.doc_step(r.failed("signatures_present", r.FORMAT_FAILURE,
+            self.doc_step(r.failed("signatures_present", Sub.FORMAT_FAILURE,
                                    f"{len(found)} signatures exceed the limit of {limits.max_signatures}"))
             return
         self.doc_step(r.passed("signatures_present", f"{len(found)} signature field(s) filled"))
@@ -258,7 +259,7 @@ class _PdfJob:
             self.report.signatures.append(report)
             try:
                 if sig is None:
-                    report.add(r.failed("cms_structure", r.FORMAT_FAILURE,
+                    report.add(r.failed("cms_structure", Sub.FORMAT_FAILURE,
                                         f"the signature cannot be read: {_describe(error)}"))
                     continue
                 report.widget = _widget(reader, field_ref)
@@ -266,7 +267,7 @@ class _PdfJob:
             except (BudgetExceeded, MemoryError, RecursionError):
                 raise
             except Exception as exc:
-                report.add(r.failed("internal", r.GENERIC, f"verification stopped: {_describe(exc)}"))
+                report.add(r.failed("internal", Sub.GENERIC, f"verification stopped: {_describe(exc)}"))
         self._apply_document_timestamps()
 
     def _apply_document_timestamps(self) -> None:
@@ -281,13 +282,13 @@ class _PdfJob:
             when_text, stamp_name = min(later)
             poe = datetime.fromisoformat(when_text)
             for index, step in enumerate(report.steps):
-                if step.name == "validity_at_signing_time" and step.sub_indication == r.OUT_OF_BOUNDS_NO_POE:
+                if step.name == "validity_at_signing_time" and step.sub_indication == Sub.OUT_OF_BOUNDS_NO_POE:
                     if poe <= signer_cert.not_valid_after:
                         report.steps[index] = r.passed(step.name, f"the document time-stamp {stamp_name} at "
                                                                   f"{when_text} proves the signature existed while "
                                                                   f"the certificate was valid (to "
                                                                   f"{signer_cert.not_valid_after.isoformat()})")
-                if step.name == "revocation" and step.sub_indication == r.REVOKED_NO_POE and path:
+                if step.name == "revocation" and step.sub_indication == Sub.REVOKED_NO_POE and path:
                     if c.revoked_after(path, revinfo, poe) is None:
                         report.steps[index] = r.passed(step.name, f"revoked only after the document time-stamp "
                                                                   f"{stamp_name} at {when_text}, which proves the "
@@ -298,13 +299,13 @@ class _PdfJob:
         data = self.data
         eof = data.rfind(b"%%EOF")
         if eof < 0:
-            return r.failed(name, r.FORMAT_FAILURE, "no %%EOF marker")
+            return r.failed(name, Sub.FORMAT_FAILURE, "no %%EOF marker")
         match = _TAIL.search(data, max(0, eof - 64))
         if match is None:
             tail = len(data) - (eof + 5)
-            return r.failed(name, r.FORMAT_FAILURE, f"{tail} byte(s) after the last %%EOF that are not a revision")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"{tail} byte(s) after the last %%EOF that are not a revision")
         if int(match.group(1)) != reader.last_startxref:
-            return r.failed(name, r.FORMAT_FAILURE, "the last startxref is not the newest revision pyhanko parsed")
+            return r.failed(name, Sub.FORMAT_FAILURE, "the last startxref is not the newest revision pyhanko parsed")
         last = reader.xrefs.total_revisions - 1
         end = reader.xrefs.get_xref_container_info(last).end_location
         # what may sit between the xref section and startxref: its trailer, endstream/endobj, comments
@@ -312,7 +313,7 @@ class _PdfJob:
         explained = (not between or re.fullmatch(rb"(endstream\s*)?endobj", between) is not None
                      or (between.startswith((b"trailer", b"<<")) and between.endswith(b">>") and len(between) < 65536))
         if not explained:
-            return r.failed(name, r.FORMAT_FAILURE, f"{len(between)} unexplained byte(s) between the last "
+            return r.failed(name, Sub.FORMAT_FAILURE, f"{len(between)} unexplained byte(s) between the last "
                                                     f"cross-reference section and startxref")
         return r.passed(name, "the file ends with its last revision's %%EOF")
 
@@ -324,17 +325,17 @@ class _PdfJob:
             if isinstance(field_ref, generic.IndirectObject):
                 key = (field_ref.idnum, field_ref.generation)
                 if key in fields_seen:
-                    return r.failed(name, r.FORMAT_FAILURE, f"field object {key[0]} {key[1]} R is listed twice "
+                    return r.failed(name, Sub.FORMAT_FAILURE, f"field object {key[0]} {key[1]} R is listed twice "
                                                             f"({fields_seen[key]}, {fq_name})")
                 fields_seen[key] = str(fq_name)
             field = field_ref.get_object()
             raw = field.raw_get("/V")
             if not isinstance(raw, generic.IndirectObject):
-                return r.failed(name, r.FORMAT_FAILURE, f"field {fq_name}: the signature value is not an "
+                return r.failed(name, Sub.FORMAT_FAILURE, f"field {fq_name}: the signature value is not an "
                                                         f"indirect object")
             key = (raw.idnum, raw.generation)
             if key in seen:
-                return r.failed(name, r.FORMAT_FAILURE, f"one signature dictionary ({key[0]} {key[1]} R) is "
+                return r.failed(name, Sub.FORMAT_FAILURE, f"one signature dictionary ({key[0]} {key[1]} R) is "
                                                         f"referenced by two fields: {seen[key]} and {fq_name}")
             seen[key] = str(fq_name)
         return r.passed(name, "every signature dictionary is referenced by one field")
@@ -351,7 +352,7 @@ class _PdfJob:
         gaps.sort()
         for (_a1, b1, n1), (a2, _b2, n2) in itertools.pairwise(gaps):
             if a2 < b1:
-                return r.failed(name, r.FORMAT_FAILURE, f"the /Contents gaps of {n1} and {n2} overlap")
+                return r.failed(name, Sub.FORMAT_FAILURE, f"the /Contents gaps of {n1} and {n2} overlap")
         for sig in signatures:
             shape = _byte_range(sig)
             if shape is None:
@@ -366,7 +367,7 @@ class _PdfJob:
                 inside_second = ga >= b and gb <= b + cc
                 after = ga >= b + cc
                 if not (inside_first or inside_second or after):
-                    return r.failed(name, r.FORMAT_FAILURE, f"the ByteRange of {sig.field_name} overlaps the "
+                    return r.failed(name, Sub.FORMAT_FAILURE, f"the ByteRange of {sig.field_name} overlaps the "
                                                             f"/Contents of {gname}")
         return r.passed(name, "no two signatures' byte ranges overlap")
 
@@ -393,7 +394,7 @@ class _PdfJob:
             try:
                 certs_info = generic_cms.extract_certs_for_validation(sig.signed_data)
             except Exception as exc:
-                report.steps[-1] = r.failed("cms_structure", r.NO_SIGNING_CERTIFICATE_FOUND,
+                report.steps[-1] = r.failed("cms_structure", Sub.NO_SIGNING_CERTIFICATE_FOUND,
                                             f"the signer certificate is not in the signature: {_describe(exc)}")
                 return
             report.signer = c.describe_signer(certs_info.signer_cert)
@@ -441,7 +442,7 @@ class _PdfJob:
                                   [*other_certs, *revinfo.certs]))
         add(self._modifications_step(sig))
         if not policy.steps or set(policy.steps).isdisjoint(s.name for s in report.steps):
-            add(r.failed("policy", r.POLICY_PROCESSING_ERROR, "the policy selects none of the signature steps"))
+            add(r.failed("policy", Sub.POLICY_PROCESSING_ERROR, "the policy selects none of the signature steps"))
         # keep only the steps the policy names (failures always stay: they are the verdict)
         report.steps[:] = [s for s in report.steps if policy.runs(s.name) or not s.passed]
 
@@ -451,29 +452,29 @@ class _PdfJob:
         values = list(raw) if isinstance(raw, generic.ArrayObject | list) else None
         if values is None or len(values) != 4 or not all(isinstance(v, int) and not isinstance(v, bool)
                                                           for v in values):
-            return r.failed(name, r.FORMAT_FAILURE, f"/ByteRange must be four integers, not {raw!r}"[:300])
+            return r.failed(name, Sub.FORMAT_FAILURE, f"/ByteRange must be four integers, not {raw!r}"[:300])
         start, a, b, length = (int(v) for v in values)
         size = len(self.data)
         if start != 0:
-            return r.failed(name, r.FORMAT_FAILURE, f"/ByteRange must start at 0, not {start}")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"/ByteRange must start at 0, not {start}")
         if a <= 0 or length < 0 or b <= a + 1:
-            return r.failed(name, r.FORMAT_FAILURE, f"/ByteRange [0 {a} {b} {length}] is not a valid shape")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"/ByteRange [0 {a} {b} {length}] is not a valid shape")
         if b + length > size:
-            return r.failed(name, r.FORMAT_FAILURE, f"/ByteRange [0 {a} {b} {length}] reaches past the end of the "
+            return r.failed(name, Sub.FORMAT_FAILURE, f"/ByteRange [0 {a} {b} {length}] reaches past the end of the "
                                                     f"file ({size} bytes)")
         gap = self.data[a:b]
         if gap[:1] != b"<" or gap[-1:] != b">":
-            return r.failed(name, r.FORMAT_FAILURE, "the gap of /ByteRange is not a hex string <...>")
+            return r.failed(name, Sub.FORMAT_FAILURE, "the gap of /ByteRange is not a hex string <...>")
         body = gap[1:-1]
         if re.search(rb"[^0-9A-Fa-f]", body):
-            return r.failed(name, r.FORMAT_FAILURE, "the gap of /ByteRange holds other than hexadecimal digits")
+            return r.failed(name, Sub.FORMAT_FAILURE, "the gap of /ByteRange holds other than hexadecimal digits")
         try:
             decoded = binascii.unhexlify(body if len(body) % 2 == 0 else body + b"0")
         except binascii.Error:
-            return r.failed(name, r.FORMAT_FAILURE, "the gap of /ByteRange is not valid hex")
+            return r.failed(name, Sub.FORMAT_FAILURE, "the gap of /ByteRange is not valid hex")
         contents = sig.pkcs7_content
         if decoded.rstrip(b"\x00") != contents.rstrip(b"\x00") or len(decoded) < len(contents):
-            return r.failed(name, r.FORMAT_FAILURE, "the gap of /ByteRange is not this signature's /Contents")
+            return r.failed(name, Sub.FORMAT_FAILURE, "the gap of /ByteRange is not this signature's /Contents")
         return r.passed(name, f"[0 {a} {b} {length}]: everything but this signature's /Contents, inside the file")
 
     async def _timestamp_step(self, sig: EmbeddedPdfSignature):
@@ -486,21 +487,21 @@ class _PdfJob:
         try:
             timing = await generic_cms.collect_timing_info(sig.signer_info, context, raw_digest=sig.compute_digest)
         except Exception as exc:
-            return r.failed(name, r.FORMAT_FAILURE, f"unreadable time-stamp token: {_describe(exc)}"), None, None
+            return r.failed(name, Sub.FORMAT_FAILURE, f"unreadable time-stamp token: {_describe(exc)}"), None, None
         status = timing.get("timestamp_validity")
         if status is None:
-            return r.failed(name, r.FORMAT_FAILURE, "the time-stamp token cannot be read"), None, None
+            return r.failed(name, Sub.FORMAT_FAILURE, "the time-stamp token cannot be read"), None, None
         tsa = status.signing_cert.subject.human_friendly if status.signing_cert is not None else "unknown TSA"
         if not status.intact:
-            return r.failed(name, r.HASH_FAILURE, f"the time-stamp by \"{tsa}\" does not cover this signature "
+            return r.failed(name, Sub.HASH_FAILURE, f"the time-stamp by \"{tsa}\" does not cover this signature "
                                                   f"value"), None, None
         if not status.valid:
-            return r.failed(name, r.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not verify"), \
+            return r.failed(name, Sub.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not verify"), \
                 None, None
         evidence = {"type": "timestamp", "source": "signature-time-stamp-token", "tsa": tsa,
                     "time": r.iso(status.timestamp), "trusted": status.trusted}
         if not status.trusted:
-            return r.failed(name, r.NO_CERTIFICATE_CHAIN_FOUND,
+            return r.failed(name, Sub.NO_CERTIFICATE_CHAIN_FOUND,
                             f"the time-stamp by \"{tsa}\" ({status.timestamp.isoformat()}) verifies but its TSA does "
                             f"not chain to a trust anchor"), None, None
         return r.passed(name, f"time-stamp by \"{tsa}\" at {status.timestamp.isoformat()} verifies and is "
@@ -512,30 +513,23 @@ class _PdfJob:
         try:
             der = seseal_from_signer_info(sig.signer_info)
         except ValueError as exc:
-            return r.failed(name, r.FORMAT_FAILURE, str(exc))
+            return r.failed(name, Sub.FORMAT_FAILURE, str(exc))
         if der is None:
             if self.policy.require_seal:
-                return r.failed(name, r.SIG_CONSTRAINTS_FAILURE, "the signature carries no GB/T 38540 seal")
+                return r.failed(name, Sub.SIG_CONSTRAINTS_FAILURE, "the signature carries no GB/T 38540 seal")
             return r.passed(name, "no GB/T 38540 seal attribute: an ordinary PDF signature")
         try:
             seal = keys_ses.parse_seal(der)
         except keys_ses.SesError as exc:
-            return r.failed(name, r.FORMAT_FAILURE, f"the SESeal attribute is malformed: {exc}")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"the SESeal attribute is malformed: {exc}")
         report.seal = describe_seal(seal)
-        maker = keys_ses.verify_maker_signature(seal)
-        if not maker.passed:
-            return r.failed(name, r.SIG_CRYPTO_FAILURE, f"seal {seal.es_id}: {maker.failures[0].reason}")
-        signer_der = signer_cert.dump()
-        if signer_der not in seal.certs and not _in_digests(seal, signer_der):
-            return r.failed(name, r.SIG_CONSTRAINTS_FAILURE, f"the signer certificate is not in the certList of "
-                                                             f"seal {seal.es_id}")
-        validity = seal_validity_step(seal, when, proven)
-        if not validity.passed:
-            return r.Step(name, False, f"seal {seal.es_id}: {validity.reason}", validity.sub_indication)
-        chain, revocation = await maker_chain_step(seal, self.trust, when, self.online, other_certs)
-        for step in (chain, revocation):
+        for rule in (keys_ses.maker_signature(seal), keys_ses.signer_in_cert_list(seal, signer_cert.dump()),
+                     keys_ses.seal_valid_at(seal, when, proven=proven)):
+            if not rule.passed:
+                return rule.renamed(name, f"seal {seal.es_id}: {rule.reason}")
+        for step in await maker_chain_step(seal, self.trust, when, self.online, other_certs):
             if not step.passed:
-                return r.Step(name, False, f"seal {seal.es_id} maker: {step.reason}", step.sub_indication)
+                return step.renamed(name, f"seal {seal.es_id} maker: {step.reason}")
         return r.passed(name, f"seal {seal.es_id} \"{seal.name}\": maker signature valid, maker certificate "
                               f"trusted, signer certificate in its certList, valid at the signing time")
 
@@ -545,33 +539,33 @@ class _PdfJob:
         if coverage == SignatureCoverageLevel.ENTIRE_FILE:
             return r.passed(name, "nothing was changed after signing (the signature covers the whole file)")
         if coverage != SignatureCoverageLevel.ENTIRE_REVISION:
-            return r.failed(name, r.FORMAT_FAILURE, f"coverage {coverage.name}: later changes cannot be judged")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"coverage {coverage.name}: later changes cannot be judged")
         try:
             result = _diff_policy(self.policy).review_file(self.reader, sig.signed_revision,
                                                            field_mdp_spec=sig.fieldmdp, doc_mdp=sig.docmdp_level)
         except (BudgetExceeded, MemoryError, RecursionError):
             raise
         except Exception as exc:
-            return r.failed(name, r.FORMAT_FAILURE, f"the later revisions cannot be analysed: {_describe(exc)}")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"the later revisions cannot be analysed: {_describe(exc)}")
         if isinstance(result, SuspiciousModification):
-            return r.failed(name, r.FORMAT_FAILURE, f"suspicious change after signing: {result}")
+            return r.failed(name, Sub.FORMAT_FAILURE, f"suspicious change after signing: {result}")
         assert isinstance(result, DiffResult)
         level = result.modification_level
         fields = ", ".join(sorted(result.changed_form_fields)) or "none"
         docmdp = sig.docmdp_level
         if docmdp is not None and level.value > docmdp.value and level != ModificationLevel.LTA_UPDATES:
-            return r.failed(name, r.FORMAT_FAILURE, f"changes at level {level.name} exceed the certification "
+            return r.failed(name, Sub.FORMAT_FAILURE, f"changes at level {level.name} exceed the certification "
                                                     f"(DocMDP {docmdp.name})")
         if level == ModificationLevel.OTHER:
-            return r.failed(name, r.FORMAT_FAILURE, "changes after signing that no rule allows (page content, "
+            return r.failed(name, Sub.FORMAT_FAILURE, "changes after signing that no rule allows (page content, "
                                                     "objects or structure)")
         if level == ModificationLevel.ANNOTATIONS and not self.policy.allow_annotations:
-            return r.failed(name, r.FORMAT_FAILURE, "annotations changed after signing")
+            return r.failed(name, Sub.FORMAT_FAILURE, "annotations changed after signing")
         if level == ModificationLevel.FORM_FILLING:
             sig_fields = _signature_field_names(self.reader)
             others = set(result.changed_form_fields) - sig_fields
             if others and not self.policy.allow_form_filling:
-                return r.failed(name, r.FORMAT_FAILURE,
+                return r.failed(name, Sub.FORMAT_FAILURE,
                                 f"form fields filled after signing: {', '.join(sorted(others))}")
             return r.passed(name, f"after signing only signatures were added or filled ({fields})")
         return r.passed(name, f"after signing only {level.name.lower().replace('_', ' ')} updates "
@@ -583,14 +577,14 @@ class _PdfJob:
                 sig.signed_data, c.validation_context(self.trust, online=self.online, moment=self.validation_time),
                 sig.compute_digest)
         except Exception as exc:
-            report.add(r.failed("message_digest", r.FORMAT_FAILURE, f"unreadable document time-stamp: "
+            report.add(r.failed("message_digest", Sub.FORMAT_FAILURE, f"unreadable document time-stamp: "
                                                                     f"{_describe(exc)}"))
             return
         report.add(r.passed("message_digest", "the time-stamp imprint matches the signed bytes") if status["intact"]
-                   else r.failed("message_digest", r.HASH_FAILURE, "the time-stamp imprint does not match the "
+                   else r.failed("message_digest", Sub.HASH_FAILURE, "the time-stamp imprint does not match the "
                                                                    "signed bytes"))
         report.add(r.passed("signature_value", "the TSA signature verifies") if status["valid"]
-                   else r.failed("signature_value", r.SIG_CRYPTO_FAILURE, "the TSA signature does not verify"))
+                   else r.failed("signature_value", Sub.SIG_CRYPTO_FAILURE, "the TSA signature does not verify"))
         moment = status.get("timestamp")
         report.signing_time = {"time": r.iso(moment), "source": "timestamp", "proven": True, "claimed": None}
         cert = status.get("signing_cert")
@@ -598,7 +592,7 @@ class _PdfJob:
             report.signer = c.describe_signer(cert)
         trusted = status.get("trust_problem_indic") is None and status.get("validation_path") is not None
         report.add(r.passed("certificate_chain", "the TSA chains to a trust anchor") if trusted
-                   else r.failed("certificate_chain", r.NO_CERTIFICATE_CHAIN_FOUND,
+                   else r.failed("certificate_chain", Sub.NO_CERTIFICATE_CHAIN_FOUND,
                                  "the TSA does not chain to a trust anchor"))
         report.add(self._modifications_step(sig))
 
@@ -625,19 +619,19 @@ def _structure_step(sig: EmbeddedPdfSignature, kind: str) -> r.Step:
     subfilter = obj.get("/SubFilter")
     allowed = _TS_SUBFILTERS if kind == "document-timestamp" else _SUBFILTERS
     if sig.sig_object_type not in ("/Sig", "/DocTimeStamp"):
-        return r.failed(name, r.FORMAT_FAILURE, f"signature dictionary /Type {sig.sig_object_type}")
+        return r.failed(name, Sub.FORMAT_FAILURE, f"signature dictionary /Type {sig.sig_object_type}")
     if subfilter not in allowed:
-        return r.failed(name, r.FORMAT_FAILURE, f"/SubFilter {subfilter} is not one of {', '.join(sorted(allowed))}")
+        return r.failed(name, Sub.FORMAT_FAILURE, f"/SubFilter {subfilter} is not one of {', '.join(sorted(allowed))}")
     signed_data = sig.signed_data
     if len(signed_data["signer_infos"]) != 1:
-        return r.failed(name, r.FORMAT_FAILURE, f"{len(signed_data['signer_infos'])} SignerInfos (exactly one "
+        return r.failed(name, Sub.FORMAT_FAILURE, f"{len(signed_data['signer_infos'])} SignerInfos (exactly one "
                                                 f"expected)")
     content_type = signed_data["encap_content_info"]["content_type"].native
     expected = "tst_info" if kind == "document-timestamp" else "data"
     if content_type != expected:
-        return r.failed(name, r.FORMAT_FAILURE, f"encapsulated content type {content_type}, expected {expected}")
+        return r.failed(name, Sub.FORMAT_FAILURE, f"encapsulated content type {content_type}, expected {expected}")
     if kind == "pdf-signature" and signed_data["encap_content_info"]["content"].native is not None:
-        return r.failed(name, r.FORMAT_FAILURE, "the signature is not detached (it encapsulates content)")
+        return r.failed(name, Sub.FORMAT_FAILURE, "the signature is not detached (it encapsulates content)")
     return r.passed(name, f"{subfilter[1:]} SignedData with one SignerInfo "
                           f"({sig.signer_info['digest_algorithm']['algorithm'].native}, "
                           f"{sig.signer_info['signature_algorithm']['algorithm'].native})")
@@ -648,13 +642,13 @@ def _coverage_step(sig: EmbeddedPdfSignature) -> r.Step:
     try:
         sig.coverage = coverage = sig.evaluate_signature_coverage()
     except Exception as exc:
-        return r.failed(name, r.FORMAT_FAILURE, f"coverage cannot be evaluated: {_describe(exc)}")
+        return r.failed(name, Sub.FORMAT_FAILURE, f"coverage cannot be evaluated: {_describe(exc)}")
     if coverage == SignatureCoverageLevel.ENTIRE_FILE:
         return r.passed(name, "the signature covers the whole file")
     if coverage == SignatureCoverageLevel.ENTIRE_REVISION:
         return r.passed(name, f"the signature covers revision {sig.signed_revision + 1} entirely (later revisions "
                               f"are judged under modifications)")
-    return r.failed(name, r.FORMAT_FAILURE, f"coverage {coverage.name}: the signed bytes do not include the signed "
+    return r.failed(name, Sub.FORMAT_FAILURE, f"coverage {coverage.name}: the signed bytes do not include the signed "
                                             f"revision's cross-reference section, trailer and %%EOF")
 
 
@@ -662,24 +656,25 @@ def _integrity_steps(sig: EmbeddedPdfSignature, signer_cert: x509.Certificate) -
     try:
         digest = sig.compute_digest()
     except Exception as exc:
-        return (r.failed("message_digest", r.FORMAT_FAILURE, f"the signed bytes cannot be digested: {_describe(exc)}"),
-                r.failed("signature_value", r.FORMAT_FAILURE, "not checked"))
+        return (r.failed("message_digest", Sub.FORMAT_FAILURE, f"the signed bytes cannot be digested: "
+                                                               f"{_describe(exc)}"),
+                r.failed("signature_value", Sub.FORMAT_FAILURE, "not checked"))
     try:
         intact, valid = generic_cms.validate_sig_integrity(sig.signer_info, signer_cert, "data", digest,
                                                            sig_validator=c.VALIDATOR)
     except Exception as exc:
-        return (r.failed("message_digest", r.FORMAT_FAILURE, f"the signed attributes are malformed: "
+        return (r.failed("message_digest", Sub.FORMAT_FAILURE, f"the signed attributes are malformed: "
                                                              f"{_describe(exc)}"),
-                r.failed("signature_value", r.FORMAT_FAILURE, "not checked"))
+                r.failed("signature_value", Sub.FORMAT_FAILURE, "not checked"))
     algorithm = sig.md_algorithm
     digest_step = (r.passed("message_digest", f"messageDigest equals the {algorithm} of the signed byte ranges")
-                   if intact else r.failed("message_digest", r.HASH_FAILURE,
+                   if intact else r.failed("message_digest", Sub.HASH_FAILURE,
                                            f"messageDigest differs from the {algorithm} of the signed byte ranges: "
                                            f"the signed bytes were changed"))
     mechanism = sig.signer_info["signature_algorithm"]["algorithm"]
     label = "SM2-with-SM3" if mechanism.dotted in (oids.SM2_WITH_SM3, oids.SM2_SIGN) else mechanism.native
     value_step = (r.passed("signature_value", f"{label} signature over the signed attributes verifies")
-                  if valid else r.failed("signature_value", r.SIG_CRYPTO_FAILURE,
+                  if valid else r.failed("signature_value", Sub.SIG_CRYPTO_FAILURE,
                                          f"the {label} signature does not verify with the signer certificate's key"))
     return digest_step, value_step
 
@@ -751,25 +746,6 @@ def _read_dss(reader: PdfFileReader) -> c.Revinfo:
             except Exception:  # noqa: S112 - an unreadable entry is no evidence
                 continue
     return revinfo
-
-
-def _in_digests(seal: keys_ses.Seal, cert_der: bytes) -> bool:
-    for digest in seal.cert_digests:
-        algorithm = digest.algorithm.strip().lower().replace("-", "")
-        try:
-            if algorithm == "sm3":
-                from keys.sm3 import sm3
-
-                if sm3(cert_der) == digest.value:
-                    return True
-            else:
-                import hashlib
-
-                if hashlib.new(algorithm, cert_der).digest() == digest.value:
-                    return True
-        except ValueError:
-            continue
-    return False
 
 
 def _signature_field_names(reader: PdfFileReader) -> set[str]:

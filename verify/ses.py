@@ -1,8 +1,8 @@
 """GB/T 38540 seals and seal signatures: the §7.3 checklist (DESIGN.md) with the trust anchors.
 
-keys.ses parses (V4 and V1) and checks what needs no trust anchor (signatures, dataHash, certList,
-seal validity at timeInfo); this module adds both certificate chains, the RFC 3161 time-stamp and
-turns everything into a report with ETSI indications.
+keys.ses parses (V4 and V1) and holds the rules that need no trust anchor (signatures, dataHash,
+certList, seal validity), each returning the Step reported here; this module adds both certificate
+chains and the RFC 3161 time-stamp and turns everything into a report with ETSI indications.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pyhanko.sign.validation import generic_cms
 
 from keys import ses as keys_ses
 from keys.sm3 import sm3
+from keys.verdict import CheckName as N
+from keys.verdict import SubIndication as Sub
 from verify import certs as c
 from verify import report as r
 from verify.policy import DEFAULT, Policy
@@ -22,21 +24,6 @@ from verify.trust import as_trust
 
 SEAL_TYPES = {1: "法定名称章", 2: "财务专用章", 3: "发票专用章", 4: "合同专用章", 5: "法定代表人名章", 6: "公章",
               7: "内设机构章", 8: "分支机构章", 99: "其他"}
-
-_SUB = {  # keys.ses check name -> sub-indication when it fails
-    "signature": r.SIG_CRYPTO_FAILURE,
-    "data_hash": r.HASH_FAILURE,
-    "seal_maker_signature": r.SIG_CRYPTO_FAILURE,
-    "signer_in_cert_list": r.SIG_CONSTRAINTS_FAILURE,
-}
-
-
-def _sub(check: str, version: int) -> str:
-    """The sub-indication of a failed keys.ses check; V1 signatures are parsed, not verified: INDETERMINATE."""
-    if version != 4 and check in ("signature", "seal_maker_signature"):
-        return r.GENERIC
-    return _SUB.get(check, r.FORMAT_FAILURE)
-
 
 def describe_seal(seal: keys_ses.Seal) -> dict:
     return {
@@ -74,27 +61,12 @@ def _load_cert(der: bytes) -> x509.Certificate | None:
         return None
 
 
-def seal_validity_step(seal: keys_ses.Seal, when: datetime | None, proven: bool) -> r.Step:
-    name = "seal_valid_at_signing_time"
-    label = "proven" if proven else "claimed"
-    if when is None:
-        return r.failed(name, r.FORMAT_FAILURE, "the signing time cannot be read")
-    if when < seal.valid_start:
-        return r.failed(name, r.NOT_YET_VALID, f"the seal is valid from {seal.valid_start.isoformat()}, after the "
-                                               f"{label} signing time {when.isoformat()}")
-    if when > seal.valid_end:
-        return r.failed(name, r.EXPIRED, f"the seal expired {seal.valid_end.isoformat()}, before the {label} "
-                                         f"signing time {when.isoformat()}")
-    return r.passed(name, f"the seal ({seal.valid_start.date()}..{seal.valid_end.date()}) was valid at the {label} "
-                          f"signing time {when.isoformat()}")
-
-
 async def maker_chain_step(seal: keys_ses.Seal, trust, when: datetime, online: bool,
                            other_certs=()) -> tuple[r.Step, r.Step]:
     maker = _load_cert(seal.maker_cert)
     if maker is None:
-        return (r.failed("maker_certificate_chain", r.FORMAT_FAILURE, "the seal maker certificate does not parse"),
-                r.failed("maker_revocation", r.FORMAT_FAILURE, "not checked"))
+        return (r.failed(N.MAKER_CERTIFICATE_CHAIN, Sub.FORMAT_FAILURE, "the seal maker certificate does not parse"),
+                r.failed(N.MAKER_REVOCATION, Sub.FORMAT_FAILURE, "not checked"))
     moment = min(when, seal.create_date) if seal.create_date else when
     outcome = await c.validate_chain(maker, trust, other_certs=other_certs, revinfo=c.Revinfo(), moment=moment,
                                      proven=False, online=online, what="maker")
@@ -113,19 +85,16 @@ def verify_seal(der: bytes, trust, *, at: datetime | None = None, online: bool =
     try:
         seal = keys_ses.parse_seal(der)
     except keys_ses.SesError as exc:
-        sig.add(r.failed("ses_structure", r.FORMAT_FAILURE, str(exc)))
+        sig.add(r.failed("ses_structure", Sub.FORMAT_FAILURE, str(exc)))
         return report
     except Exception as exc:  # every exception becomes a verdict
-        sig.add(r.failed("ses_structure", r.FORMAT_FAILURE, f"unreadable seal: {type(exc).__name__}: {exc}"))
+        sig.add(r.failed("ses_structure", Sub.FORMAT_FAILURE, f"unreadable seal: {type(exc).__name__}: {exc}"))
         return report
     sig.add(r.passed("ses_structure", f"GB/T 38540 SESeal V{seal.version}" if seal.version == 4
                      else f"GM/T 0031-2014 SESeal V{seal.version}"))
     sig.seal = describe_seal(seal)
-    result = keys_ses.verify_maker_signature(seal)
-    for check in result.checks:
-        sub = None if check.passed else _sub(check.name, seal.version)
-        sig.add(r.Step(check.name, check.passed, check.reason, sub))
-    sig.add(seal_validity_step(seal, when, proven=True))
+    sig.add(keys_ses.maker_signature(seal))
+    sig.add(keys_ses.seal_valid_at(seal, when, proven=True))
     chain, revocation = c.run(maker_chain_step(seal, trust, when, online))
     sig.add(chain)
     sig.add(revocation)
@@ -144,7 +113,7 @@ def verify_ses_signature(der: bytes, trust, document: bytes | None = None, *, at
     try:
         c.run(_verify_ses_signature(sig, der, trust, document, validation_time, online))
     except Exception as exc:  # every exception becomes a verdict
-        sig.add(r.failed("internal", r.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
+        sig.add(r.failed("internal", Sub.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
     return report
 
 
@@ -153,7 +122,7 @@ async def _verify_ses_signature(sig: r.SignatureReport, der: bytes, trust, docum
     try:
         signature = keys_ses.parse_signature(der)
     except keys_ses.SesError as exc:
-        sig.add(r.failed("ses_structure", r.FORMAT_FAILURE, str(exc)))
+        sig.add(r.failed("ses_structure", Sub.FORMAT_FAILURE, str(exc)))
         return
     version_text = ("GB/T 38540-2020 SES_Signature V4" if signature.version == 4
                     else f"GM/T 0031-2014 SES_Signature V{signature.version} (parsed; its signatures are not "
@@ -174,16 +143,15 @@ async def _verify_ses_signature(sig: r.SignatureReport, der: bytes, trust, docum
     sig.signing_time = {"time": r.iso(when), "source": "timestamp" if proven else "claimed (timeInfo, unproven)",
                         "proven": proven}
     result = keys_ses.verify_signature(signature, document)
-    for check in result.checks:
-        if check.name == "seal_valid_at_signing_time":
-            sig.add(seal_validity_step(signature.seal, when, proven))
-            continue
-        sub = None if check.passed else _sub(check.name, signature.version)
-        sig.add(r.Step(check.name, check.passed, check.reason, sub))
+    for check in result.checks:  # keys.ses judged the seal's validity at timeInfo; judge it at the signing time
+        if check.name == N.SEAL_VALID_AT_SIGNING_TIME:
+            check = keys_ses.seal_valid_at(signature.seal, when, proven=proven)
+        sig.add(check)
     if document is None:
         sig.warnings.append("no document given: dataHash not checked")
     if signer is None:
-        sig.add(r.failed("certificate_chain", r.NO_SIGNING_CERTIFICATE_FOUND, "the signer certificate does not parse"))
+        sig.add(r.failed(N.CERTIFICATE_CHAIN, Sub.NO_SIGNING_CERTIFICATE_FOUND,
+                         "the signer certificate does not parse"))
     elif when is not None:
         outcome = await c.validate_chain(signer, trust, revinfo=c.Revinfo(), moment=when, proven=proven,
                                          online=online)
@@ -208,18 +176,18 @@ async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool
                                                             online=online), expected)
     except Exception as exc:
         reason = f"unreadable time-stamp token: {type(exc).__name__}: {exc}"
-        return r.failed("timestamp", r.FORMAT_FAILURE, reason), None
+        return r.failed("timestamp", Sub.FORMAT_FAILURE, reason), None
     moment = status.get("timestamp")
     cert = status.get("signing_cert")
     tsa = cert.subject.human_friendly if cert is not None else "unknown TSA"
     if not status.get("intact"):
-        return r.failed("timestamp", r.HASH_FAILURE, f"the time-stamp by \"{tsa}\" is not over this signature "
+        return r.failed("timestamp", Sub.HASH_FAILURE, f"the time-stamp by \"{tsa}\" is not over this signature "
                                                      f"value"), None
     if not status.get("valid"):
-        return r.failed("timestamp", r.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not "
+        return r.failed("timestamp", Sub.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not "
                                                            f"verify"), None
     if status.get("trust_problem_indic") is not None or status.get("validation_path") is None:
-        return r.failed("timestamp", r.NO_CERTIFICATE_CHAIN_FOUND, f"the time-stamp by \"{tsa}\" at "
+        return r.failed("timestamp", Sub.NO_CERTIFICATE_CHAIN_FOUND, f"the time-stamp by \"{tsa}\" at "
                                                                    f"{r.iso(moment)} verifies but its TSA does not "
                                                                    f"chain to a trust anchor"), None
     return r.passed("timestamp", f"time-stamp by \"{tsa}\" at {r.iso(moment)} verifies and is trusted"), moment
