@@ -52,6 +52,7 @@ from keys.cms import seseal_from_signer_info
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
 from verify import report as r
+from verify import timestamp as ts
 from verify.policy import DEFAULT, Limits, Policy
 from verify.ses import describe_seal, maker_chain_step
 from verify.trust import TrustBundle, as_trust
@@ -487,25 +488,14 @@ class _PdfJob:
         try:
             timing = await generic_cms.collect_timing_info(sig.signer_info, context, raw_digest=sig.compute_digest)
         except Exception as exc:
-            return r.failed(name, Sub.FORMAT_FAILURE, f"unreadable time-stamp token: {_describe(exc)}"), None, None
+            return ts.unreadable(exc), None, None
         status = timing.get("timestamp_validity")
         if status is None:
             return r.failed(name, Sub.FORMAT_FAILURE, "the time-stamp token cannot be read"), None, None
-        tsa = status.signing_cert.subject.human_friendly if status.signing_cert is not None else "unknown TSA"
-        if not status.intact:
-            return r.failed(name, Sub.HASH_FAILURE, f"the time-stamp by \"{tsa}\" does not cover this signature "
-                                                  f"value"), None, None
-        if not status.valid:
-            return r.failed(name, Sub.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not verify"), \
-                None, None
-        evidence = {"type": "timestamp", "source": "signature-time-stamp-token", "tsa": tsa,
+        step, stamped = ts.timestamp_step(status, "this signature value")
+        evidence = {"type": "timestamp", "source": "signature-time-stamp-token", "tsa": ts.tsa_name(status),
                     "time": r.iso(status.timestamp), "trusted": status.trusted}
-        if not status.trusted:
-            return r.failed(name, Sub.NO_CERTIFICATE_CHAIN_FOUND,
-                            f"the time-stamp by \"{tsa}\" ({status.timestamp.isoformat()}) verifies but its TSA does "
-                            f"not chain to a trust anchor"), None, None
-        return r.passed(name, f"time-stamp by \"{tsa}\" at {status.timestamp.isoformat()} verifies and is "
-                              f"trusted"), status.timestamp, evidence
+        return step, stamped, evidence
 
     async def _seal_step(self, sig, report: r.SignatureReport, signer_cert: x509.Certificate, when: datetime,
                          proven: bool, other_certs: list[x509.Certificate]) -> r.Step:
@@ -573,27 +563,16 @@ class _PdfJob:
 
     async def _doc_timestamp(self, sig: EmbeddedPdfSignature, report: r.SignatureReport) -> None:
         try:
-            status = await generic_cms.validate_tst_signed_data(
-                sig.signed_data, c.validation_context(self.trust, online=self.online, moment=self.validation_time),
-                sig.compute_digest)
+            status = await ts.validate_token(sig.signed_data, c.validation_context(
+                self.trust, online=self.online, moment=self.validation_time), sig.compute_digest)
         except Exception as exc:
-            report.add(r.failed("message_digest", Sub.FORMAT_FAILURE, f"unreadable document time-stamp: "
-                                                                    f"{_describe(exc)}"))
+            report.add(ts.unreadable(exc, "message_digest", "document time-stamp"))
             return
-        report.add(r.passed("message_digest", "the time-stamp imprint matches the signed bytes") if status["intact"]
-                   else r.failed("message_digest", Sub.HASH_FAILURE, "the time-stamp imprint does not match the "
-                                                                   "signed bytes"))
-        report.add(r.passed("signature_value", "the TSA signature verifies") if status["valid"]
-                   else r.failed("signature_value", Sub.SIG_CRYPTO_FAILURE, "the TSA signature does not verify"))
-        moment = status.get("timestamp")
-        report.signing_time = {"time": r.iso(moment), "source": "timestamp", "proven": True, "claimed": None}
-        cert = status.get("signing_cert")
-        if cert is not None:
-            report.signer = c.describe_signer(cert)
-        trusted = status.get("trust_problem_indic") is None and status.get("validation_path") is not None
-        report.add(r.passed("certificate_chain", "the TSA chains to a trust anchor") if trusted
-                   else r.failed("certificate_chain", Sub.NO_CERTIFICATE_CHAIN_FOUND,
-                                 "the TSA does not chain to a trust anchor"))
+        for step in ts.aspects(status, "the signed bytes"):
+            report.add(step)
+        report.signing_time = {"time": r.iso(status.timestamp), "source": "timestamp", "proven": True, "claimed": None}
+        if status.signing_cert is not None:
+            report.signer = c.describe_signer(status.signing_cert)
         report.add(self._modifications_step(sig))
 
 

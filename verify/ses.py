@@ -2,7 +2,7 @@
 
 keys.ses parses (V4 and V1) and holds the rules that need no trust anchor (signatures, dataHash,
 certList, seal validity), each returning the Step reported here; this module adds both certificate
-chains and the RFC 3161 time-stamp and turns everything into a report with ETSI indications.
+chains and the RFC 3161 time-stamp (verify/timestamp.py) and turns everything into a report with ETSI indications.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 from datetime import datetime
 
 from asn1crypto import cms, x509
-from pyhanko.sign.validation import generic_cms
 
 from keys import ses as keys_ses
 from keys.sm3 import sm3
@@ -19,6 +18,7 @@ from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
 from verify import report as r
+from verify import timestamp as ts
 from verify.policy import DEFAULT, Policy
 from verify.trust import as_trust
 
@@ -172,25 +172,10 @@ async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool
 
     try:
         token = cms.ContentInfo.load(signature.timestamp)
-        status = await generic_cms.validate_tst_signed_data(token["content"], c.validation_context(trust,
-                                                            online=online), expected)
+        status = await ts.validate_token(token["content"], c.validation_context(trust, online=online), expected)
     except Exception as exc:
-        reason = f"unreadable time-stamp token: {type(exc).__name__}: {exc}"
-        return r.failed("timestamp", Sub.FORMAT_FAILURE, reason), None
-    moment = status.get("timestamp")
-    cert = status.get("signing_cert")
-    tsa = cert.subject.human_friendly if cert is not None else "unknown TSA"
-    if not status.get("intact"):
-        return r.failed("timestamp", Sub.HASH_FAILURE, f"the time-stamp by \"{tsa}\" is not over this signature "
-                                                     f"value"), None
-    if not status.get("valid"):
-        return r.failed("timestamp", Sub.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not "
-                                                           f"verify"), None
-    if status.get("trust_problem_indic") is not None or status.get("validation_path") is None:
-        return r.failed("timestamp", Sub.NO_CERTIFICATE_CHAIN_FOUND, f"the time-stamp by \"{tsa}\" at "
-                                                                   f"{r.iso(moment)} verifies but its TSA does not "
-                                                                   f"chain to a trust anchor"), None
-    return r.passed("timestamp", f"time-stamp by \"{tsa}\" at {r.iso(moment)} verifies and is trusted"), moment
+        return ts.unreadable(exc), None
+    return ts.timestamp_step(status, "this signature value")
 
 
 def looks_like_ses(data: bytes) -> str | None:
