@@ -8,7 +8,9 @@ certList, seal validity); this module adds both certificate chains and the RFC 3
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from asn1crypto import cms, x509
 
@@ -21,7 +23,7 @@ from verify import report as r
 from verify import timestamp as ts
 from verify.checks import Check, precondition, run_checks
 from verify.policy import DEFAULT, Policy
-from verify.trust import as_trust
+from verify.trust import TrustBundle, as_trust
 
 SEAL_TYPES = {1: "法定名称章", 2: "财务专用章", 3: "发票专用章", 4: "合同专用章", 5: "法定代表人名章", 6: "公章",
               7: "内设机构章", 8: "分支机构章", 99: "其他"}
@@ -78,23 +80,24 @@ async def maker_chain_step(seal: keys_ses.Seal, trust, when: datetime, online: b
     return outcome.chain, outcome.revocation
 
 
+@dataclass(eq=False)
 class SesContext:
     """A GB/T 38540 seal or signature being verified, and what its checks have found so far."""
 
-    def __init__(self, report: r.SignatureReport, trust, online: bool, validation_time: datetime,
-                 seal: keys_ses.Seal, signature: keys_ses.SealSignature | None = None,
-                 document: bytes | None = None) -> None:
-        self.report = report
-        self.trust = trust
-        self.online = online
-        self.validation_time = validation_time
-        self.seal = seal
-        self.signature = signature
-        self.document = document
-        self.signer = _load_cert(signature.signer_cert) if signature is not None else None
-        self._timing: tuple[r.Step | None, datetime | None, bool] | None = None
-        self._chain: c.ChainOutcome | None = None
-        self._maker: tuple[r.Step, r.Step] | None = None
+    report: r.SignatureReport
+    trust: TrustBundle
+    online: bool
+    validation_time: datetime
+    seal: keys_ses.Seal
+    signature: keys_ses.SealSignature | None = None
+    document: bytes | None = None
+    _timing: tuple[r.Step | None, datetime | None, bool] | None = field(default=None, init=False)
+    _chain: c.ChainOutcome | None = field(default=None, init=False)
+    _maker: tuple[r.Step, r.Step] | None = field(default=None, init=False)
+
+    @cached_property
+    def signer(self) -> x509.Certificate | None:
+        return _load_cert(self.signature.signer_cert) if self.signature is not None else None
 
     async def timing(self) -> tuple[r.Step | None, datetime | None, bool]:
         """(timestamp step or None, signing time, proven): a seal alone is judged at the validation time;
