@@ -7,6 +7,10 @@ Bytes in, typed objects out::
     signature = parse_signature(der)             # SES_Signature -> SealSignature (with .seal)
     result = verify_signature(signature, data)   # GB/T 38540 §7.3 checks that need no trust anchors
 
+Each check is also a rule of its own that returns a :class:`keys.verdict.Step` (name, pass/fail,
+reason, ETSI sub-indication), the one verify/ reports: ``signer_signature``, ``data_hash``,
+``maker_signature``, ``signer_in_cert_list`` and ``seal_valid_at``.
+
 V4 ASN.1 (GB/T 38540-2020, as in ofdrw; see DESIGN.md)::
 
     SESeal        ::= SEQUENCE { eSealInfo SES_SealInfo, cert OCTET STRING, signAlgID OID, signedValue BIT STRING }

@@ -45,7 +45,7 @@ class SignatureContext:
         self.report = report
         self.certs_info: SignedDataCerts | None = None
         self._coverage = _UNSET
-        self._coverage_error: Exception | None = None
+        self.coverage_error: Exception | None = None
         self._revinfo: c.Revinfo | None = None
         self._integrity: tuple[r.Step, r.Step] | None = None
         self._timestamp: tuple[r.Step, datetime | None] | None = None
@@ -62,7 +62,7 @@ class SignatureContext:
             try:
                 self._coverage = self.sig.evaluate_signature_coverage()
             except Exception as exc:
-                self._coverage, self._coverage_error = None, exc
+                self._coverage, self.coverage_error = None, exc
         return self._coverage
 
     def integrity(self) -> tuple[r.Step, r.Step]:
@@ -136,6 +136,10 @@ class SignatureContext:
             self.report.evidence.extend(revinfo.evidence())
             self._chain = outcome
         return self._chain
+
+    @property
+    def token_unreadable(self) -> bool:
+        return isinstance(self._token, Exception)
 
     async def token(self) -> TimestampSignatureStatus | Exception:
         """A document time-stamp's token, validated over the signed bytes (an exception: unreadable)."""
@@ -232,7 +236,7 @@ def coverage(context: SignatureContext) -> r.Step:
     level = context.coverage()
     if level is None:
         return r.failed(name, Sub.FORMAT_FAILURE, f"coverage cannot be evaluated: "
-                                                  f"{r.describe(context._coverage_error)}")
+                                                  f"{r.describe(context.coverage_error)}")
     if level == SignatureCoverageLevel.ENTIRE_FILE:
         return r.passed(name, "the signature covers the whole file")
     if level == SignatureCoverageLevel.ENTIRE_REVISION:
@@ -327,7 +331,7 @@ async def seal(context: SignatureContext) -> r.Step:
 
 
 def modifications(context: SignatureContext) -> r.Step | None:
-    if isinstance(context._token, Exception):
+    if context.token_unreadable:
         return None  # an unreadable token already failed; nothing to judge changes against
     return modifications_step(context.job.reader, context.sig, context.coverage(), context.job.policy)
 
