@@ -7,6 +7,10 @@ Bytes in, typed objects out::
     signature = parse_signature(der)             # SES_Signature -> SealSignature (with .seal)
     result = verify_signature(signature, data)   # GB/T 38540 §7.3 checks that need no trust anchors
 
+Each check is also a rule of its own that returns a :class:`keys.verdict.Step` (name, pass/fail,
+reason, ETSI sub-indication), the one verify/ reports: ``signer_signature``, ``data_hash``,
+``maker_signature``, ``signer_in_cert_list`` and ``seal_valid_at``.
+
 V4 ASN.1 (GB/T 38540-2020, as in ofdrw; see DESIGN.md)::
 
     SESeal        ::= SEQUENCE { eSealInfo SES_SealInfo, cert OCTET STRING, signAlgID OID, signedValue BIT STRING }
@@ -52,6 +56,8 @@ from keys import oids
 from keys.errors import InvalidKey, InvalidSignature, KeysError
 from keys.sm2 import SM2PublicKey
 from keys.sm3 import sm3
+from keys.verdict import CheckName, Step, failed, passed
+from keys.verdict import SubIndication as Sub
 
 
 class SesError(KeysError):
@@ -480,15 +486,8 @@ def parse_signature(der: bytes) -> SealSignature:
 
 # -- verification results (every check named; nothing passes by accident) ------------------------
 @dataclass(frozen=True)
-class Check:
-    name: str
-    passed: bool
-    reason: str
-
-
-@dataclass(frozen=True)
 class VerificationResult:
-    checks: tuple[Check, ...]
+    checks: tuple[Step, ...]
     unchecked: tuple[str, ...] = ()  # what this function did not look at (for the caller to do)
 
     @property
@@ -497,10 +496,10 @@ class VerificationResult:
         return bool(self.checks) and all(check.passed for check in self.checks)
 
     @property
-    def failures(self) -> tuple[Check, ...]:
+    def failures(self) -> tuple[Step, ...]:
         return tuple(check for check in self.checks if not check.passed)
 
-    def check(self, name: str) -> Check:
+    def check(self, name: str) -> Step:
         for item in self.checks:
             if item.name == name:
                 return item
@@ -514,65 +513,87 @@ _SM2_ALGORITHMS = {oids.SM2_WITH_SM3, oids.SM2_SIGN}
 _NOT_CHECKED_HERE = ("certificate chains", "revocation")
 
 
-def _sm2_check(name: str, cert_der: bytes, algorithm: str, signature: bytes, data: bytes, who: str) -> Check:
+def _sm2_check(name: CheckName, cert_der: bytes, algorithm: str, signature: bytes, data: bytes, who: str) -> Step:
     if algorithm not in _SM2_ALGORITHMS:
-        return Check(name, False, f"unsupported {who} signature algorithm {algorithm} (SM2-with-SM3 only)")
+        return failed(name, Sub.SIG_CRYPTO_FAILURE,
+                      f"unsupported {who} signature algorithm {algorithm} (SM2-with-SM3 only)")
     try:
         certificate = x509.Certificate.load(cert_der, strict=True)
         public_key = SM2PublicKey.from_der(certificate.public_key.dump())
     except (*_PARSE_ERRORS, InvalidKey) as exc:
-        return Check(name, False, f"the {who} certificate is unusable: {exc}")
+        return failed(name, Sub.SIG_CRYPTO_FAILURE, f"the {who} certificate is unusable: {exc}")
     try:
         public_key.verify(signature, data)
     except InvalidSignature as exc:
-        return Check(name, False, f"the {who} signature does not verify: {exc}")
-    return Check(name, True, f"SM2-with-SM3 {who} signature verifies with the {who} certificate's key")
+        return failed(name, Sub.SIG_CRYPTO_FAILURE, f"the {who} signature does not verify: {exc}")
+    return passed(name, f"SM2-with-SM3 {who} signature verifies with the {who} certificate's key")
 
 
-def _maker_check(seal: Seal) -> Check:
+def maker_signature(seal: Seal) -> Step:
+    """The maker's SM2-SM3 signature over DER(SES_SealInfo); V1 seals are parsed, not verified (GENERIC)."""
+    name = CheckName.SEAL_MAKER_SIGNATURE
     if seal.version != 4:
-        return Check("seal_maker_signature", False, f"maker signatures of V{seal.version} seals are not verified")
-    return _sm2_check("seal_maker_signature", seal.maker_cert, seal.signature_algorithm, seal.maker_signature,
-                      seal.signed_bytes, "seal maker")
+        return failed(name, Sub.GENERIC, f"maker signatures of V{seal.version} seals are not verified")
+    return _sm2_check(name, seal.maker_cert, seal.signature_algorithm, seal.maker_signature, seal.signed_bytes,
+                      "seal maker")
+
+
+def signer_signature(signature: SealSignature) -> Step:
+    """The signer's SM2-SM3 signature over DER(TBS_Sign); V1 signatures are parsed, not verified (GENERIC)."""
+    name = CheckName.SIGNATURE
+    if signature.version != 4:
+        return failed(name, Sub.GENERIC, f"V{signature.version} signatures are parsed, not verified")
+    return _sm2_check(name, signature.signer_cert, signature.signature_algorithm, signature.signature,
+                      signature.signed_bytes, "signer")
 
 
 def verify_maker_signature(seal: Seal) -> VerificationResult:
     """The maker's SM2-SM3 signature over DER(SES_SealInfo) (V4), with the maker certificate's key."""
-    return VerificationResult((_maker_check(seal),), _NOT_CHECKED_HERE)
+    return VerificationResult((maker_signature(seal),), _NOT_CHECKED_HERE)
 
 
 _DIGESTS = {"sm3": sm3, "sha1": lambda d: hashlib.sha1(d, usedforsecurity=False).digest(),
             "sha256": lambda d: hashlib.sha256(d).digest()}
 
 
-def _in_cert_list(seal: Seal, cert_der: bytes) -> Check:
-    name = "signer_in_cert_list"
+def signer_in_cert_list(seal: Seal, cert_der: bytes) -> Step:
+    """The signer certificate is in the seal's certList: by digest (certListType 2), else by value."""
+    name = CheckName.SIGNER_IN_CERT_LIST
     if seal.cert_list_type == 2 or seal.cert_digests:
         for digest in seal.cert_digests:
             function = _DIGESTS.get(digest.algorithm.strip().lower().replace("-", ""))
             if function is not None and function(cert_der) == digest.value:
-                reason = f"the signer certificate's {digest.algorithm} digest is in the seal's certList"
-                return Check(name, True, reason)
-        return Check(name, False, "no digest in the seal's certList matches the signer certificate")
+                return passed(name, f"the signer certificate's {digest.algorithm} digest is in the seal's certList")
+        return failed(name, Sub.SIG_CONSTRAINTS_FAILURE, "no digest in the seal's certList matches the signer "
+                                                         "certificate")
     if not seal.certs:
-        return Check(name, False, "the seal's certList holds no certificates")
+        return failed(name, Sub.SIG_CONSTRAINTS_FAILURE, "the seal's certList holds no certificates")
     if cert_der in seal.certs:
-        return Check(name, True, "the signer certificate is in the seal's certList")
-    return Check(name, False, "the signer certificate is not in the seal's certList")
+        return passed(name, "the signer certificate is in the seal's certList")
+    return failed(name, Sub.SIG_CONSTRAINTS_FAILURE, "the signer certificate is not in the seal's certList")
 
 
-def _validity(seal: Seal, when: datetime | None) -> Check:
-    name = "seal_valid_at_signing_time"
+def seal_valid_at(seal: Seal, when: datetime | None, *, proven: bool = False) -> Step:
+    """The seal's validStart..validEnd holds the signing time (``proven`` by a time-stamp, else claimed)."""
+    name = CheckName.SEAL_VALID_AT_SIGNING_TIME
+    label = "proven" if proven else "claimed"
     if when is None:
-        return Check(name, False, "the signing time (timeInfo) cannot be read")
+        return failed(name, Sub.FORMAT_FAILURE, "the signing time cannot be read")
     if when < seal.valid_start:
-        return Check(name, False, f"NOT_YET_VALID: signed {when.isoformat()} before the seal's validStart "
-                                  f"{seal.valid_start.isoformat()}")
+        return failed(name, Sub.NOT_YET_VALID, f"the seal is valid from {seal.valid_start.isoformat()}, after the "
+                                               f"{label} signing time {when.isoformat()}")
     if when > seal.valid_end:
-        return Check(name, False, f"EXPIRED: signed {when.isoformat()} after the seal's validEnd "
-                                  f"{seal.valid_end.isoformat()}")
-    return Check(name, True, f"signed {when.isoformat()} within the seal's validity "
-                             f"{seal.valid_start.isoformat()}..{seal.valid_end.isoformat()}")
+        return failed(name, Sub.EXPIRED, f"the seal expired {seal.valid_end.isoformat()}, before the {label} "
+                                         f"signing time {when.isoformat()}")
+    return passed(name, f"the seal ({seal.valid_start.date()}..{seal.valid_end.date()}) was valid at the {label} "
+                        f"signing time {when.isoformat()}")
+
+
+def data_hash(signature: SealSignature, data: bytes) -> Step:
+    name = CheckName.DATA_HASH
+    if sm3(data) == signature.data_hash:
+        return passed(name, "SM3 of the document equals dataHash")
+    return failed(name, Sub.HASH_FAILURE, "SM3 of the document differs from dataHash")
 
 
 def verify_signature(signature: SealSignature, data: bytes | None) -> VerificationResult:
@@ -582,22 +603,15 @@ def verify_signature(signature: SealSignature, data: bytes | None) -> Verificati
     (otherwise "data hash" is listed as unchecked); the embedded seal's maker signature; the signer
     certificate in the seal's certList (certificates or digests); the seal valid at timeInfo.
     """
-    checks = []
-    if signature.version == 4:
-        checks.append(_sm2_check("signature", signature.signer_cert, signature.signature_algorithm,
-                                 signature.signature, signature.signed_bytes, "signer"))
-    else:
-        checks.append(Check("signature", False, f"V{signature.version} signatures are parsed, not verified"))
+    checks = [signer_signature(signature)]
     unchecked = list(_NOT_CHECKED_HERE)
     if data is None:
         unchecked.append("data hash (no document given)")
-    elif sm3(data) == signature.data_hash:
-        checks.append(Check("data_hash", True, "SM3 of the document equals dataHash"))
     else:
-        checks.append(Check("data_hash", False, "SM3 of the document differs from dataHash"))
-    checks.append(_maker_check(signature.seal))
-    checks.append(_in_cert_list(signature.seal, signature.signer_cert))
-    checks.append(_validity(signature.seal, signature.time_info))
+        checks.append(data_hash(signature, data))
+    checks.append(maker_signature(signature.seal))
+    checks.append(signer_in_cert_list(signature.seal, signature.signer_cert))
+    checks.append(seal_valid_at(signature.seal, signature.time_info))
     if signature.has_timestamp:
         unchecked.append("timestamp (present, not verified here)")
     return VerificationResult(tuple(checks), tuple(unchecked))
@@ -605,13 +619,17 @@ def verify_signature(signature: SealSignature, data: bytes | None) -> Verificati
 
 __all__ = [
     "CertDigest",
-    "Check",
     "Seal",
     "SealSignature",
     "SesError",
     "VerificationResult",
+    "data_hash",
+    "maker_signature",
     "parse_seal",
     "parse_signature",
+    "seal_valid_at",
+    "signer_in_cert_list",
+    "signer_signature",
     "verify_maker_signature",
     "verify_signature",
 ]

@@ -30,6 +30,8 @@ from pyhanko_certvalidator.errors import (
 )
 
 from keys.pki.signing import YitongSignatureValidator, verify_signature
+from keys.verdict import CheckName as N
+from keys.verdict import SubIndication as Sub
 from verify import report as r
 
 VALIDATOR = YitongSignatureValidator()
@@ -147,8 +149,8 @@ def _keep_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str
 
 async def _validate_chain(certificate: x509.Certificate, trust, *, other_certs=(), revinfo: Revinfo,
                           moment: datetime, proven: bool, online: bool, what: str = "signer") -> ChainOutcome:
-    names = ("certificate_chain", "revocation") if what == "signer" else (f"{what}_certificate_chain",
-                                                                          f"{what}_revocation")
+    names = ((N.CERTIFICATE_CHAIN, N.REVOCATION) if what == "signer"
+             else (N.MAKER_CERTIFICATE_CHAIN, N.MAKER_REVOCATION))
     context = validation_context(trust, other_certs=other_certs, revinfo=revinfo, moment=moment, online=online)
     validator = CertificateValidator(certificate, intermediate_certs=list(other_certs), validation_context=context)
     try:
@@ -157,10 +159,10 @@ async def _validate_chain(certificate: x509.Certificate, trust, *, other_certs=(
         reason = _reason_name(exc.reason)
         chain = r.passed(names[0], "a path to a trust anchor exists (see revocation)")
         if reason == "certificate_hold":
-            return ChainOutcome(chain, r.failed(names[1], r.TRY_LATER,
+            return ChainOutcome(chain, r.failed(names[1], Sub.TRY_LATER,
                                                 f"the certificate is on hold (seal suspended) since "
                                                 f"{exc.revocation_dt.isoformat()}: {exc.failure_msg}"))
-        return ChainOutcome(chain, r.failed(names[1], r.REVOKED,
+        return ChainOutcome(chain, r.failed(names[1], Sub.REVOKED,
                                             f"revoked ({reason}) at {exc.revocation_dt.isoformat()}, "
                                             f"before the {'proven' if proven else 'claimed'} signing time "
                                             f"{moment.isoformat()}: {exc.failure_msg}"))
@@ -168,25 +170,26 @@ async def _validate_chain(certificate: x509.Certificate, trust, *, other_certs=(
         # Validity is its own step; establish the path at a moment inside the leaf's validity.
         inside = min(max(moment, certificate.not_valid_before), certificate.not_valid_after)
         if inside == moment:
-            return ChainOutcome(r.failed(names[0], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, exc.failure_msg),
-                                r.failed(names[1], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
+            return ChainOutcome(r.failed(names[0], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, exc.failure_msg),
+                                r.failed(names[1], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
         return await _validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=inside,
                                     proven=proven, online=online, what=what)
     except PathBuildingError as exc:
-        return ChainOutcome(r.failed(names[0], r.NO_CERTIFICATE_CHAIN_FOUND,
+        return ChainOutcome(r.failed(names[0], Sub.NO_CERTIFICATE_CHAIN_FOUND,
                                      f"no path from the {what} certificate to a trust anchor of the bundle: "
                                      f"{exc}"),
-                            r.failed(names[1], r.NO_CERTIFICATE_CHAIN_FOUND, "not checked: no path to a trust anchor"))
+                            r.failed(names[1], Sub.NO_CERTIFICATE_CHAIN_FOUND,
+                                     "not checked: no path to a trust anchor"))
     except InsufficientRevinfoError as exc:
         return ChainOutcome(r.passed(names[0], "a path to a trust anchor exists"),
-                            r.failed(names[1], r.TRY_LATER, exc.failure_msg))
+                            r.failed(names[1], Sub.TRY_LATER, exc.failure_msg))
     except DisallowedAlgorithmError as exc:
-        return ChainOutcome(r.failed(names[0], r.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, exc.failure_msg),
-                            r.failed(names[1], r.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, "not checked: no valid path"))
+        return ChainOutcome(r.failed(names[0], Sub.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, exc.failure_msg),
+                            r.failed(names[1], Sub.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, "not checked: no valid path"))
     except (PathValidationError, ValidationError) as exc:
         message = getattr(exc, "failure_msg", str(exc))
-        return ChainOutcome(r.failed(names[0], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, message),
-                            r.failed(names[1], r.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
+        return ChainOutcome(r.failed(names[0], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, message),
+                            r.failed(names[1], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
     certs = list(path)
     anchor = certs[0]
     fetch_failures, ignored = [], []
@@ -235,14 +238,14 @@ def _revocation_summary(path, revinfo: Revinfo, moment: datetime, proven: bool, 
         if later is not None:
             subject, when, reason = later
             if reason == "certificate_hold":
-                return r.failed(name, r.TRY_LATER, f"\"{subject}\" is on hold (seal suspended) since "
+                return r.failed(name, Sub.TRY_LATER, f"\"{subject}\" is on hold (seal suspended) since "
                                                    f"{when.isoformat()}")
-            return r.failed(name, r.REVOKED_NO_POE,
+            return r.failed(name, Sub.REVOKED_NO_POE,
                             f"\"{subject}\" was revoked at {when.isoformat()}, after the claimed signing time "
                             f"{moment.isoformat()}, and no time-stamp proves the signature existed before that")
     unchecked = [cert.subject.human_friendly for cert in _without_revocation_status(path, revinfo)]
     if fetch_failures and unchecked:
-        return r.failed(name, r.TRY_LATER,
+        return r.failed(name, Sub.TRY_LATER,
                         f"the revocation status of {', '.join(f'{s!r}' for s in unchecked)} could not be checked: "
                         f"fetching revocation data failed ({'; '.join(fetch_failures)})")
     sources = sorted({s for _, s in revinfo.crls} | {s for _, s in revinfo.ocsps})
@@ -356,17 +359,17 @@ def revoked_after(path, revinfo: Revinfo, moment: datetime):
 
 
 def validity_step(certificate: x509.Certificate, signing_time: datetime, proven: bool,
-                  validation_time: datetime, name: str = "validity_at_signing_time", what: str = "signer") -> r.Step:
+                  validation_time: datetime, name: N = N.VALIDITY_AT_SIGNING_TIME, what: str = "signer") -> r.Step:
     start, end = certificate.not_valid_before, certificate.not_valid_after
     label = "proven (time-stamp)" if proven else "claimed, unproven"
     if signing_time < start:
-        return r.failed(name, r.NOT_YET_VALID, f"the {what} certificate is valid from {start.isoformat()}, after the "
+        return r.failed(name, Sub.NOT_YET_VALID, f"the {what} certificate is valid from {start.isoformat()}, after the "
                                                f"{label} signing time {signing_time.isoformat()}")
     if signing_time > end:
-        return r.failed(name, r.EXPIRED, f"the {what} certificate expired {end.isoformat()}, before the {label} "
+        return r.failed(name, Sub.EXPIRED, f"the {what} certificate expired {end.isoformat()}, before the {label} "
                                          f"signing time {signing_time.isoformat()}")
     if validation_time > end and not proven:
-        return r.failed(name, r.OUT_OF_BOUNDS_NO_POE,
+        return r.failed(name, Sub.OUT_OF_BOUNDS_NO_POE,
                         f"the {what} certificate expired {end.isoformat()}; the signing time "
                         f"{signing_time.isoformat()} is only claimed, so nothing proves it signed while valid")
     return r.passed(name, f"the {what} certificate ({start.date()}..{end.date()}) was valid at the {label} signing "
@@ -374,22 +377,22 @@ def validity_step(certificate: x509.Certificate, signing_time: datetime, proven:
 
 
 def key_usage_step(certificate: x509.Certificate) -> r.Step:
-    name = "key_usage"
+    name = N.KEY_USAGE
     try:
         usage = certificate.key_usage_value
         extended = certificate.extended_key_usage_value
     except (ValueError, TypeError) as exc:
-        return r.failed(name, r.CHAIN_CONSTRAINTS_FAILURE, f"unreadable key usage extensions: {exc}")
+        return r.failed(name, Sub.CHAIN_CONSTRAINTS_FAILURE, f"unreadable key usage extensions: {exc}")
     if usage is not None:
         names = set(usage.native)
         if not names & {"digital_signature", "non_repudiation"}:
-            return r.failed(name, r.CHAIN_CONSTRAINTS_FAILURE,
+            return r.failed(name, Sub.CHAIN_CONSTRAINTS_FAILURE,
                             f"the signer certificate's key usage ({', '.join(sorted(names)) or 'none'}) allows "
                             f"neither digitalSignature nor nonRepudiation")
     if extended is not None:
         purposes = set(extended.native)
         if purposes and purposes <= _SERVICE_ONLY_EKUS:
-            return r.failed(name, r.CHAIN_CONSTRAINTS_FAILURE,
+            return r.failed(name, Sub.CHAIN_CONSTRAINTS_FAILURE,
                             f"the signer certificate is restricted to {', '.join(sorted(purposes))}: a service "
                             f"certificate, not a signer's")
     if usage is None:

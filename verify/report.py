@@ -14,88 +14,39 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from keys.verdict import CheckName, Indication, Step, SubIndication, failed, passed
+
 SCHEMA = "yitong-verify-report/1"
 
-TOTAL_PASSED = "TOTAL_PASSED"
-TOTAL_FAILED = "TOTAL_FAILED"
-INDETERMINATE = "INDETERMINATE"
-_RANK = {TOTAL_PASSED: 0, INDETERMINATE: 1, TOTAL_FAILED: 2}
-
-# ETSI EN 319 102-1 §5.1.3 sub-indications used here.
-FORMAT_FAILURE = "FORMAT_FAILURE"
-HASH_FAILURE = "HASH_FAILURE"
-SIG_CRYPTO_FAILURE = "SIG_CRYPTO_FAILURE"
-REVOKED = "REVOKED"
-EXPIRED = "EXPIRED"
-NOT_YET_VALID = "NOT_YET_VALID"
-SIG_CONSTRAINTS_FAILURE = "SIG_CONSTRAINTS_FAILURE"
-CHAIN_CONSTRAINTS_FAILURE = "CHAIN_CONSTRAINTS_FAILURE"
-CERTIFICATE_CHAIN_GENERAL_FAILURE = "CERTIFICATE_CHAIN_GENERAL_FAILURE"
-CRYPTO_CONSTRAINTS_FAILURE_NO_POE = "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
-NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"
-NO_SIGNING_CERTIFICATE_FOUND = "NO_SIGNING_CERTIFICATE_FOUND"
-REVOKED_NO_POE = "REVOKED_NO_POE"
-OUT_OF_BOUNDS_NO_POE = "OUT_OF_BOUNDS_NO_POE"
-TRY_LATER = "TRY_LATER"
-POLICY_PROCESSING_ERROR = "POLICY_PROCESSING_ERROR"
-TIMESTAMP_ORDER_FAILURE = "TIMESTAMP_ORDER_FAILURE"
-GENERIC = "GENERIC"
-
-FAILED_SUBINDICATIONS = frozenset({FORMAT_FAILURE, HASH_FAILURE, SIG_CRYPTO_FAILURE, REVOKED, EXPIRED,
-                                   NOT_YET_VALID})
-INDETERMINATE_SUBINDICATIONS = frozenset({
-    SIG_CONSTRAINTS_FAILURE, CHAIN_CONSTRAINTS_FAILURE, CERTIFICATE_CHAIN_GENERAL_FAILURE,
-    CRYPTO_CONSTRAINTS_FAILURE_NO_POE, NO_CERTIFICATE_CHAIN_FOUND, NO_SIGNING_CERTIFICATE_FOUND, REVOKED_NO_POE,
-    OUT_OF_BOUNDS_NO_POE, TRY_LATER, POLICY_PROCESSING_ERROR, TIMESTAMP_ORDER_FAILURE, GENERIC})
+TOTAL_PASSED = Indication.TOTAL_PASSED
+TOTAL_FAILED = Indication.TOTAL_FAILED
+INDETERMINATE = Indication.INDETERMINATE
 
 
-@dataclass(frozen=True)
-class Step:
-    """One named check: passed, or failed with the indication and sub-indication it implies."""
-
-    name: str
-    passed: bool
-    reason: str
-    sub_indication: str | None = None
-
-    @property
-    def indication(self) -> str:
-        if self.passed:
-            return TOTAL_PASSED
-        return TOTAL_FAILED if self.sub_indication in FAILED_SUBINDICATIONS else INDETERMINATE
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "passed": self.passed, "reason": self.reason}
-        if not self.passed:
-            out["indication"] = self.indication
-            out["sub_indication"] = self.sub_indication or GENERIC
-        return out
-
-
-def passed(name: str, reason: str) -> Step:
-    return Step(name, True, reason)
-
-
-def failed(name: str, sub_indication: str, reason: str) -> Step:
-    return Step(name, False, reason, sub_indication)
-
-
-def overall(steps: list[Step]) -> tuple[str, str | None]:
+def overall(steps: list[Step]) -> tuple[Indication, SubIndication | None]:
     """(indication, sub-indication) of a list of steps; an empty list cannot pass."""
     if not steps:
-        return INDETERMINATE, POLICY_PROCESSING_ERROR
-    worst = max(steps, key=lambda s: _RANK[s.indication])
+        return Indication.INDETERMINATE, SubIndication.POLICY_PROCESSING_ERROR
+    worst = max(steps, key=lambda s: s.indication.rank)
     if worst.passed:
-        return TOTAL_PASSED, None
+        return Indication.TOTAL_PASSED, None
     first = next(s for s in steps if s.indication == worst.indication)
-    return first.indication, first.sub_indication or GENERIC
+    return first.indication, first.sub_indication or SubIndication.GENERIC
 
 
-def worst(indications: list[tuple[str, str | None]]) -> tuple[str, str | None]:
+def worst(indications: list[tuple[Indication, SubIndication | None]]) -> tuple[Indication, SubIndication | None]:
     if not indications:
-        return INDETERMINATE, POLICY_PROCESSING_ERROR
-    top = max(_RANK[i] for i, _ in indications)
-    return next(pair for pair in indications if _RANK[pair[0]] == top)
+        return Indication.INDETERMINATE, SubIndication.POLICY_PROCESSING_ERROR
+    top = max(i.rank for i, _ in indications)
+    return next(pair for pair in indications if pair[0].rank == top)
+
+
+def describe(exc: BaseException | None) -> str:
+    """An exception as one short line of a step's reason."""
+    if exc is None:
+        return "unknown error"
+    text = str(exc).strip().replace("\n", " ")
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -141,14 +92,14 @@ class SignatureReport:
         return step
 
     @property
-    def indication(self) -> tuple[str, str | None]:
+    def indication(self) -> tuple[Indication, SubIndication | None]:
         return overall(self.steps)
 
     @property
     def passed(self) -> bool:
         return self.indication[0] == TOTAL_PASSED
 
-    def step(self, name: str) -> Step:
+    def step(self, name: CheckName | str) -> Step:
         for item in self.steps:
             if item.name == name:
                 return item
@@ -156,8 +107,8 @@ class SignatureReport:
 
     def as_dict(self) -> dict[str, Any]:
         indication, sub = self.indication
-        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "indication": indication,
-                               "sub_indication": sub, "steps": [s.as_dict() for s in self.steps]}
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "indication": indication.value,
+                               "sub_indication": sub and sub.value, "steps": [s.as_dict() for s in self.steps]}
         out["signer"] = self.signer
         out["seal"] = self.seal
         out["signing_time"] = self.signing_time
@@ -194,7 +145,7 @@ class Report:
         return step
 
     @property
-    def indication(self) -> tuple[str, str | None]:
+    def indication(self) -> tuple[Indication, SubIndication | None]:
         parts = []
         if self.document_steps:
             parts.append(overall(self.document_steps))
@@ -212,8 +163,8 @@ class Report:
             "format": self.format,
             "sha256": self.sha256,
             "size": self.size,
-            "indication": indication,
-            "sub_indication": sub,
+            "indication": indication.value,
+            "sub_indication": sub and sub.value,
             "validation_time": iso(self.validation_time),
             "online": self.online,
             "policy": self.policy,
@@ -227,3 +178,8 @@ class Report:
 def document(reports: list[Report]) -> dict[str, Any]:
     """The top-level JSON document of the CLI and the API."""
     return {"schema": SCHEMA, "files": [r.as_dict() for r in reports]}
+
+
+__all__ = ["INDETERMINATE", "SCHEMA", "TOTAL_FAILED", "TOTAL_PASSED", "CheckName", "Indication", "Report",
+           "SignatureReport", "Step", "SubIndication", "describe", "document", "failed", "iso", "overall", "passed",
+           "picture_data_uri", "worst"]

@@ -1,41 +1,32 @@
 """GB/T 38540 seals and seal signatures: the §7.3 checklist (DESIGN.md) with the trust anchors.
 
-keys.ses parses (V4 and V1) and checks what needs no trust anchor (signatures, dataHash, certList,
-seal validity at timeInfo); this module adds both certificate chains, the RFC 3161 time-stamp and
-turns everything into a report with ETSI indications.
+keys.ses parses (V4 and V1) and holds the rules that need no trust anchor (signatures, dataHash,
+certList, seal validity); this module adds both certificate chains and the RFC 3161 time-stamp
+(verify/timestamp.py), runs them as named checks (verify/checks.py) and reports ETSI indications.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from asn1crypto import cms, x509
-from pyhanko.sign.validation import generic_cms
 
 from keys import ses as keys_ses
 from keys.sm3 import sm3
+from keys.verdict import CheckName as N
+from keys.verdict import SubIndication as Sub
 from verify import certs as c
 from verify import report as r
+from verify import timestamp as ts
+from verify.checks import Check, precondition, run_checks
 from verify.policy import DEFAULT, Policy
-from verify.trust import as_trust
+from verify.trust import TrustBundle, as_trust
 
 SEAL_TYPES = {1: "法定名称章", 2: "财务专用章", 3: "发票专用章", 4: "合同专用章", 5: "法定代表人名章", 6: "公章",
               7: "内设机构章", 8: "分支机构章", 99: "其他"}
-
-_SUB = {  # keys.ses check name -> sub-indication when it fails
-    "signature": r.SIG_CRYPTO_FAILURE,
-    "data_hash": r.HASH_FAILURE,
-    "seal_maker_signature": r.SIG_CRYPTO_FAILURE,
-    "signer_in_cert_list": r.SIG_CONSTRAINTS_FAILURE,
-}
-
-
-def _sub(check: str, version: int) -> str:
-    """The sub-indication of a failed keys.ses check; V1 signatures are parsed, not verified: INDETERMINATE."""
-    if version != 4 and check in ("signature", "seal_maker_signature"):
-        return r.GENERIC
-    return _SUB.get(check, r.FORMAT_FAILURE)
 
 
 def describe_seal(seal: keys_ses.Seal) -> dict:
@@ -74,31 +65,166 @@ def _load_cert(der: bytes) -> x509.Certificate | None:
         return None
 
 
-def seal_validity_step(seal: keys_ses.Seal, when: datetime | None, proven: bool) -> r.Step:
-    name = "seal_valid_at_signing_time"
-    label = "proven" if proven else "claimed"
-    if when is None:
-        return r.failed(name, r.FORMAT_FAILURE, "the signing time cannot be read")
-    if when < seal.valid_start:
-        return r.failed(name, r.NOT_YET_VALID, f"the seal is valid from {seal.valid_start.isoformat()}, after the "
-                                               f"{label} signing time {when.isoformat()}")
-    if when > seal.valid_end:
-        return r.failed(name, r.EXPIRED, f"the seal expired {seal.valid_end.isoformat()}, before the {label} "
-                                         f"signing time {when.isoformat()}")
-    return r.passed(name, f"the seal ({seal.valid_start.date()}..{seal.valid_end.date()}) was valid at the {label} "
-                          f"signing time {when.isoformat()}")
 
 
 async def maker_chain_step(seal: keys_ses.Seal, trust, when: datetime, online: bool,
                            other_certs=()) -> tuple[r.Step, r.Step]:
+    """(maker_certificate_chain, maker_revocation): the seal maker's path to a trust anchor when it made the seal."""
     maker = _load_cert(seal.maker_cert)
     if maker is None:
-        return (r.failed("maker_certificate_chain", r.FORMAT_FAILURE, "the seal maker certificate does not parse"),
-                r.failed("maker_revocation", r.FORMAT_FAILURE, "not checked"))
+        return (r.failed(N.MAKER_CERTIFICATE_CHAIN, Sub.FORMAT_FAILURE, "the seal maker certificate does not parse"),
+                r.failed(N.MAKER_REVOCATION, Sub.FORMAT_FAILURE, "not checked"))
     moment = min(when, seal.create_date) if seal.create_date else when
     outcome = await c.validate_chain(maker, trust, other_certs=other_certs, revinfo=c.Revinfo(), moment=moment,
                                      proven=False, online=online, what="maker")
     return outcome.chain, outcome.revocation
+
+
+@dataclass(eq=False)
+class SesContext:
+    """A GB/T 38540 seal or signature being verified, and what its checks have found so far."""
+
+    report: r.SignatureReport
+    trust: TrustBundle
+    online: bool
+    validation_time: datetime
+    seal: keys_ses.Seal
+    signature: keys_ses.SealSignature | None = None
+    document: bytes | None = None
+    _timing: tuple[r.Step | None, datetime | None, bool] | None = field(default=None, init=False)
+    _chain: c.ChainOutcome | None = field(default=None, init=False)
+    _maker: tuple[r.Step, r.Step] | None = field(default=None, init=False)
+
+    @cached_property
+    def signer(self) -> x509.Certificate | None:
+        return _load_cert(self.signature.signer_cert) if self.signature is not None else None
+
+    async def timing(self) -> tuple[r.Step | None, datetime | None, bool]:
+        """(timestamp step or None, signing time, proven): a seal alone is judged at the validation time;
+        a signature at its time-stamp's time when that verifies, else at its timeInfo (claimed)."""
+        if self._timing is None:
+            if self.signature is None:
+                self._timing = None, self.validation_time, True
+                return self._timing
+            step, when, proven = None, self.signature.time_info, False
+            if self.signature.has_timestamp:
+                step, stamped = await _timestamp_step(self.signature, self.trust, self.online)
+                if stamped is not None:
+                    when, proven = stamped, True
+                    self.report.evidence.append({"type": "timestamp", "source": "SES_Signature.timeStamp",
+                                                 "time": r.iso(stamped)})
+            self.report.signing_time = {"time": r.iso(when),
+                                        "source": "timestamp" if proven else "claimed (timeInfo, unproven)",
+                                        "proven": proven}
+            self._timing = step, when, proven
+        return self._timing
+
+    async def chain(self) -> c.ChainOutcome | None:
+        """The signer's chain at the signing time (None: no signer certificate or no signing time)."""
+        _step, when, proven = await self.timing()
+        if self.signer is None or when is None:
+            return None
+        if self._chain is None:
+            self._chain = await c.validate_chain(self.signer, self.trust, revinfo=c.Revinfo(), moment=when,
+                                                 proven=proven, online=self.online)
+        return self._chain
+
+    async def maker(self) -> tuple[r.Step, r.Step] | None:
+        _step, when, _proven = await self.timing()
+        if when is None or (self.signature is not None and self.signer is None):
+            return None
+        if self._maker is None:
+            self._maker = await maker_chain_step(self.seal, self.trust, when, self.online)
+        return self._maker
+
+
+async def _signing_time_rule(context: SesContext) -> r.Step:
+    _step, when, proven = await context.timing()
+    return keys_ses.seal_valid_at(context.seal, when, proven=proven)
+
+
+async def _certificate_chain(context: SesContext) -> r.Step | None:
+    if context.signer is None:
+        return r.failed(N.CERTIFICATE_CHAIN, Sub.NO_SIGNING_CERTIFICATE_FOUND, "the signer certificate does not "
+                                                                               "parse")
+    outcome = await context.chain()
+    return outcome.chain if outcome is not None else None
+
+
+async def _revocation(context: SesContext) -> r.Step | None:
+    outcome = await context.chain()
+    return outcome.revocation if outcome is not None else None
+
+
+async def _validity(context: SesContext) -> r.Step | None:
+    if await context.chain() is None:
+        return None
+    _step, when, proven = await context.timing()
+    return c.validity_step(context.signer, when, proven, context.validation_time)
+
+
+async def _maker_step(context: SesContext, index: int) -> r.Step | None:
+    steps = await context.maker()
+    return steps[index] if steps is not None else None
+
+
+async def _timestamp(context: SesContext) -> r.Step | None:
+    return (await context.timing())[0]
+
+
+MAKER_CHECKS = (
+    Check(N.MAKER_CERTIFICATE_CHAIN, lambda context: _maker_step(context, 0)),
+    Check(N.MAKER_REVOCATION, lambda context: _maker_step(context, 1)),
+)
+
+SES_SEAL = (
+    Check(N.SEAL_MAKER_SIGNATURE, lambda context: keys_ses.maker_signature(context.seal)),
+    Check(N.SEAL_VALID_AT_SIGNING_TIME, _signing_time_rule),
+    *MAKER_CHECKS,
+)
+
+SES_SIGNATURE = (
+    Check(N.TIMESTAMP, _timestamp),
+    Check(N.SIGNATURE, lambda context: keys_ses.signer_signature(context.signature)),
+    Check(N.DATA_HASH, lambda context: (keys_ses.data_hash(context.signature, context.document)
+                                        if context.document is not None else None)),
+    Check(N.SEAL_MAKER_SIGNATURE, lambda context: keys_ses.maker_signature(context.seal)),
+    Check(N.SIGNER_IN_CERT_LIST, lambda context: keys_ses.signer_in_cert_list(context.seal,
+                                                                              context.signature.signer_cert)),
+    Check(N.SEAL_VALID_AT_SIGNING_TIME, _signing_time_rule),
+    Check(N.CERTIFICATE_CHAIN, _certificate_chain),
+    Check(N.REVOCATION, _revocation),
+    Check(N.VALIDITY_AT_SIGNING_TIME, _validity),
+    *MAKER_CHECKS,
+)
+
+
+def _verify(sig: r.SignatureReport, policy: Policy, parse, describe_structure, checks, make_context) -> bool:
+    """Parse (the ses_structure precondition), then run the path's checks; every exception is a verdict.
+    False when the structure could not be parsed."""
+    try:
+        parsed = parse()
+    except keys_ses.SesError as exc:
+        sig.add(r.failed(N.SES_STRUCTURE, Sub.FORMAT_FAILURE, str(exc)))
+        return False
+    except Exception as exc:  # every exception becomes a verdict
+        sig.add(r.failed(N.SES_STRUCTURE, Sub.FORMAT_FAILURE, f"unreadable structure: {r.describe(exc)}"))
+        return False
+    precondition(r.passed(N.SES_STRUCTURE, describe_structure(parsed)), policy, sig.add)
+    context = make_context(parsed)
+    sig.seal = describe_seal(context.seal)
+    if context.signer is not None:
+        sig.signer = c.describe_signer(context.signer)
+
+    async def run() -> None:
+        await context.timing()  # the report states the signing time whatever the policy selects
+        await run_checks(checks, context, policy, sig.add)
+
+    try:
+        c.run(run())
+    except Exception as exc:  # every exception becomes a verdict
+        sig.add(r.failed(N.INTERNAL, Sub.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
+    return True
 
 
 def verify_seal(der: bytes, trust, *, at: datetime | None = None, online: bool = False, name: str = "seal",
@@ -110,25 +236,10 @@ def verify_seal(der: bytes, trust, *, at: datetime | None = None, online: bool =
                             format="ses-seal")
     sig = r.SignatureReport("ses-seal", name)
     report.signatures.append(sig)
-    try:
-        seal = keys_ses.parse_seal(der)
-    except keys_ses.SesError as exc:
-        sig.add(r.failed("ses_structure", r.FORMAT_FAILURE, str(exc)))
-        return report
-    except Exception as exc:  # every exception becomes a verdict
-        sig.add(r.failed("ses_structure", r.FORMAT_FAILURE, f"unreadable seal: {type(exc).__name__}: {exc}"))
-        return report
-    sig.add(r.passed("ses_structure", f"GB/T 38540 SESeal V{seal.version}" if seal.version == 4
-                     else f"GM/T 0031-2014 SESeal V{seal.version}"))
-    sig.seal = describe_seal(seal)
-    result = keys_ses.verify_maker_signature(seal)
-    for check in result.checks:
-        sub = None if check.passed else _sub(check.name, seal.version)
-        sig.add(r.Step(check.name, check.passed, check.reason, sub))
-    sig.add(seal_validity_step(seal, when, proven=True))
-    chain, revocation = c.run(maker_chain_step(seal, trust, when, online))
-    sig.add(chain)
-    sig.add(revocation)
+    _verify(sig, policy, lambda: keys_ses.parse_seal(der),
+            lambda seal: (f"GB/T 38540 SESeal V{seal.version}" if seal.version == 4
+                          else f"GM/T 0031-2014 SESeal V{seal.version}"),
+            SES_SEAL, lambda seal: SesContext(sig, trust, online, when, seal))
     return report
 
 
@@ -141,58 +252,15 @@ def verify_ses_signature(der: bytes, trust, document: bytes | None = None, *, at
                             online=online, format="ses-signature")
     sig = r.SignatureReport("ses-signature", name)
     report.signatures.append(sig)
-    try:
-        c.run(_verify_ses_signature(sig, der, trust, document, validation_time, online))
-    except Exception as exc:  # every exception becomes a verdict
-        sig.add(r.failed("internal", r.GENERIC, f"verification stopped: {type(exc).__name__}: {exc}"))
-    return report
-
-
-async def _verify_ses_signature(sig: r.SignatureReport, der: bytes, trust, document: bytes | None,
-                                validation_time: datetime, online: bool) -> None:
-    try:
-        signature = keys_ses.parse_signature(der)
-    except keys_ses.SesError as exc:
-        sig.add(r.failed("ses_structure", r.FORMAT_FAILURE, str(exc)))
-        return
-    version_text = ("GB/T 38540-2020 SES_Signature V4" if signature.version == 4
-                    else f"GM/T 0031-2014 SES_Signature V{signature.version} (parsed; its signatures are not "
-                         f"verified)")
-    sig.add(r.passed("ses_structure", version_text))
-    sig.seal = describe_seal(signature.seal)
-    signer = _load_cert(signature.signer_cert)
-    if signer is not None:
-        sig.signer = c.describe_signer(signer)
-    # Signing time: the time-stamp when it verifies, else timeInfo (claimed).
-    when, proven = signature.time_info, False
-    if signature.has_timestamp:
-        step, stamped = await _timestamp_step(signature, trust, online)
-        sig.add(step)
-        if stamped is not None:
-            when, proven = stamped, True
-            sig.evidence.append({"type": "timestamp", "source": "SES_Signature.timeStamp", "time": r.iso(stamped)})
-    sig.signing_time = {"time": r.iso(when), "source": "timestamp" if proven else "claimed (timeInfo, unproven)",
-                        "proven": proven}
-    result = keys_ses.verify_signature(signature, document)
-    for check in result.checks:
-        if check.name == "seal_valid_at_signing_time":
-            sig.add(seal_validity_step(signature.seal, when, proven))
-            continue
-        sub = None if check.passed else _sub(check.name, signature.version)
-        sig.add(r.Step(check.name, check.passed, check.reason, sub))
-    if document is None:
+    parsed = _verify(sig, policy, lambda: keys_ses.parse_signature(der),
+            lambda signature: ("GB/T 38540-2020 SES_Signature V4" if signature.version == 4
+                               else f"GM/T 0031-2014 SES_Signature V{signature.version} (parsed; its signatures "
+                                    f"are not verified)"),
+            SES_SIGNATURE,
+            lambda signature: SesContext(sig, trust, online, validation_time, signature.seal, signature, document))
+    if document is None and parsed:
         sig.warnings.append("no document given: dataHash not checked")
-    if signer is None:
-        sig.add(r.failed("certificate_chain", r.NO_SIGNING_CERTIFICATE_FOUND, "the signer certificate does not parse"))
-    elif when is not None:
-        outcome = await c.validate_chain(signer, trust, revinfo=c.Revinfo(), moment=when, proven=proven,
-                                         online=online)
-        sig.add(outcome.chain)
-        sig.add(outcome.revocation)
-        sig.add(c.validity_step(signer, when, proven, validation_time))
-        chain, revocation = await maker_chain_step(signature.seal, trust, when, online)
-        sig.add(chain)
-        sig.add(revocation)
+    return report
 
 
 async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool) -> tuple[r.Step, datetime | None]:
@@ -204,25 +272,10 @@ async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool
 
     try:
         token = cms.ContentInfo.load(signature.timestamp)
-        status = await generic_cms.validate_tst_signed_data(token["content"], c.validation_context(trust,
-                                                            online=online), expected)
+        status = await ts.validate_token(token["content"], c.validation_context(trust, online=online), expected)
     except Exception as exc:
-        reason = f"unreadable time-stamp token: {type(exc).__name__}: {exc}"
-        return r.failed("timestamp", r.FORMAT_FAILURE, reason), None
-    moment = status.get("timestamp")
-    cert = status.get("signing_cert")
-    tsa = cert.subject.human_friendly if cert is not None else "unknown TSA"
-    if not status.get("intact"):
-        return r.failed("timestamp", r.HASH_FAILURE, f"the time-stamp by \"{tsa}\" is not over this signature "
-                                                     f"value"), None
-    if not status.get("valid"):
-        return r.failed("timestamp", r.SIG_CRYPTO_FAILURE, f"the time-stamp signature of \"{tsa}\" does not "
-                                                           f"verify"), None
-    if status.get("trust_problem_indic") is not None or status.get("validation_path") is None:
-        return r.failed("timestamp", r.NO_CERTIFICATE_CHAIN_FOUND, f"the time-stamp by \"{tsa}\" at "
-                                                                   f"{r.iso(moment)} verifies but its TSA does not "
-                                                                   f"chain to a trust anchor"), None
-    return r.passed("timestamp", f"time-stamp by \"{tsa}\" at {r.iso(moment)} verifies and is trusted"), moment
+        return ts.unreadable(exc), None
+    return ts.timestamp_step(status, "this signature value")
 
 
 def looks_like_ses(data: bytes) -> str | None:

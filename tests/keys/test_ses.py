@@ -110,7 +110,7 @@ def test_sesv4signdoc_signatures_valid_but_seal_expired_at_signing_time():
     for name in ("signature", "data_hash", "seal_maker_signature", "signer_in_cert_list"):
         assert result.check(name).passed, result.check(name)
     validity = result.check("seal_valid_at_signing_time")
-    assert not validity.passed and validity.reason.startswith("EXPIRED")
+    assert not validity.passed and validity.sub_indication == "EXPIRED"
     assert not result.passed and result.failures == (validity,)
 
 

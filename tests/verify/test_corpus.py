@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tests.verify.support import corpus
-from verify import INDETERMINATE, TOTAL_FAILED, TrustBundle, verify_pdf, verify_seal, verify_ses_signature
+from verify import (
+    DEFAULT,
+    INDETERMINATE,
+    TOTAL_FAILED,
+    TOTAL_PASSED,
+    TrustBundle,
+    verify_pdf,
+    verify_seal,
+    verify_ses_signature,
+)
 
 ATTACKS = ["dss-2236_hide.pdf", "dss-2236_replace.pdf", "dss-2236_annotation-and-visible-change.pdf",
            "pdf-spoofing-attack.pdf", "pades-spoofing-replaced-reason.pdf", "pdf-byterange-overlap.pdf",
@@ -130,3 +139,13 @@ def test_a_signature_dictionary_changed_later_fails_coverage(name, itext_trust):
     report = verify_pdf(corpus("pdf-attacks-dss", name).read_bytes(), itext_trust)
     steps = [sig.step("coverage") for sig in report.signatures]
     assert steps and any(not step.passed and step.sub_indication == "FORMAT_FAILURE" for step in steps)
+
+
+def test_a_policy_selects_the_checks_of_a_seal_signature(any_trust):
+    folder = corpus("ses", "v4signed")
+    report = verify_ses_signature((folder / "SignedValue.dat").read_bytes(), any_trust,
+                                  (folder / "Signature.xml").read_bytes(),
+                                  policy=DEFAULT.with_steps("data_hash", "signer_in_cert_list"))
+    sig = report.signatures[0]
+    assert [s.name for s in sig.steps] == ["data_hash", "signer_in_cert_list"]  # the untrusted chain is not run
+    assert report.indication == (TOTAL_PASSED, None)

@@ -335,6 +335,20 @@ def test_an_empty_policy_cannot_pass(world, sealed):
     assert verdict(report) == (INDETERMINATE, "POLICY_PROCESSING_ERROR")
 
 
+def test_a_policy_runs_only_the_checks_it_names(world, sealed):
+    garbage = sealed + b"\n<script>garbage that is not a revision</script>\n"  # trailing_bytes fails it by default
+    report = verify_pdf(garbage, world.trust, policy=DEFAULT.with_steps("message_digest", "signature_value"))
+    assert report.document_steps == []  # parse and signatures_present passed: preconditions, not named
+    assert [s.name for s in report.signatures[0].steps] == ["message_digest", "signature_value"]
+    assert verdict(report) == (TOTAL_PASSED, None)
+    assert report.as_dict()["policy"]["steps"] == ["message_digest", "signature_value"]
+
+
+def test_a_policy_naming_an_undeclared_check_is_refused():
+    with pytest.raises(ValueError, match="signature_valu"):
+        DEFAULT.with_steps("message_digest", "signature_valu")
+
+
 def test_a_policy_can_allow_form_filling(world):
     signed = world.doc("with-field", lambda: world.sign(base_pdf(text_field=True), world.p256))
 
