@@ -577,7 +577,7 @@ def test_dynamic_registration_needs_the_initial_token_and_manages_itself(idp):
     metadata = {"client_name": "Registered portal", "redirect_uris": ["https://reg.example.gov.cn/cb"],
                 "grant_types": ["authorization_code"], "scope": "openid"}
     assert web.post("/register", json=metadata).status_code == 404  # off by default
-    idp.app.extensions["yitong.idp"]["dcr_initial_token"] = "i" * 40
+    idp.app.extensions["yitong.idp"].dcr_initial_token = "i" * 40
     assert web.post("/register", json=metadata).status_code == 401
     made = web.post("/register", json=metadata, headers={"Authorization": "Bearer " + "i" * 40})
     assert made.status_code == 201, made.get_json()
@@ -691,7 +691,7 @@ def test_key_rotation_publishes_the_next_key_before_it_signs_and_keeps_the_old_o
     client, secret = idp.client(grants=("client_credentials",), scope="seal:read")
     web = idp.app.test_client()
     auth = {"client_id": client.client_id, "client_secret": secret}
-    signing = idp.app.extensions["yitong.idp"]["keys"]
+    signing = idp.app.extensions["yitong.idp"].keys
 
     def token() -> str:
         return web.post("/token", data={"grant_type": "client_credentials", **auth}).get_json()["access_token"]

@@ -1,6 +1,6 @@
 """The Authlib authorization server: grants, PKCE, OpenID Connect, introspection, revocation.
 
-Authlib validates the protocol; everything it persists or mints goes through idp/tokens.py,
+Authlib validates the protocol; everything it persists or mints goes through idp/oauth/tokens.py,
 so the token contract of DESIGN.md lives in one place.
 """
 
@@ -22,15 +22,15 @@ from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import insert, select, update
 
 from idp import assurance
-from idp.accounts import Accounts, User
-from idp.clients import Client, ClientRegistry
+from idp.accounts.store import Accounts, User
 from idp.models import codes_table
-from idp.tokens import ACCESS_TOKEN_LIFETIME, Grant, Tokens, token_hash
+from idp.oauth.clients import Client, ClientRegistry
+from idp.oauth.tokens import ACCESS_TOKEN_LIFETIME, Grant, Tokens, token_hash
 from keys import jose
 from keys.storage import utcnow
 
 CODE_LIFETIME = timedelta(minutes=1)
-# org: acting for an organisation (idp/agents.py); verified_claims: OIDC4IA (idp/assurance.py)
+# org: acting for an organisation (idp/agents/store.py); verified_claims: OIDC4IA (idp/assurance.py)
 SCOPES = ["openid", "profile", "phone", "offline_access", "org", "verified_claims"]
 
 
@@ -135,7 +135,7 @@ class IdpServer(AuthorizationServer):
         super().__init__(query_client=clients.get, save_token=lambda token, request: None)
         self.clients, self.accounts, self.tokens, self.issuer = clients, accounts, tokens, issuer
         self.scopes_supported = SCOPES
-        self.agents = None  # idp.agents.Agents (acting for an organisation, scope org), set by create_server
+        self.agents = None  # idp.agents.store.Agents (acting for an organisation, scope org), set by create_server
 
     def create_oauth2_request(self, request):
         """Authlib's Flask server always wraps the global request; a pushed authorization request
@@ -248,7 +248,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         assurance.remember(self.server.tokens.engine, token_hash(code), payload.get("claims"))  # OIDC4IA
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
-        if client.cas:  # a CAS service ticket is a code written "ST-<code>" (idp/cas.py): ticket → token
+        if client.cas:  # a CAS service ticket is a code written "ST-<code>" (idp/oauth/cas.py): ticket → token
             code = code.removeprefix("ST-")
         engine = self.server.tokens.engine
         with engine.connect() as conn:
@@ -418,9 +418,9 @@ def user_claims(user: User, scope: str, client: Client | None = None, claims_req
         info["phone_number"] = "+86" + user.phone
         info["phone_number_verified"] = True
     if client is not None:
-        from flask import current_app
+        from idp.services import services
 
-        verified = assurance.verified_claims(current_app.extensions["yitong.idp"]["identities"], user.sub, scope,
+        verified = assurance.verified_claims(services().identities, user.sub, scope,
                                              assurance.release_of(client), claims_request)
         if verified is not None:
             info["verified_claims"] = verified
