@@ -1,4 +1,7 @@
-"""Self-service by SMS code (issue 5): sign-up by mobile number, password reset, phone change.
+"""People's own account pages: sign-up, password reset and phone change (below), my data, export and
+deletion, and the account console at /account (further down).
+
+Self-service by SMS code (issue 5): sign-up by mobile number, password reset, phone change.
 
 Not idp/oauth/registration.py, which is dynamic *client* registration (RFC 7591). The sign-up page is
 ``GET /register`` (RFC 7591 uses only ``POST /register`` and ``/register/<client_id>``); its steps

@@ -1,4 +1,5 @@
-"""OpenID Connect RP-Initiated Logout 1.0 at /logout (discovery's ``end_session_endpoint``).
+"""OpenID Connect RP-Initiated Logout 1.0 at /logout (discovery's ``end_session_endpoint``; the route:
+idp/oauth/routes.py).
 
 A request with an ``id_token_hint`` of ours naming the person signed in on this browser comes
 from an RP that person used (§2): the session ends at once and the browser goes on to a

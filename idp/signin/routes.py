@@ -1,4 +1,6 @@
-"""The IdP's pages for people: sign-in (password, CAPTCHA, second factor), consent, MFA enrolment."""
+"""Signing in: the sign-in page (password, CAPTCHA, throttling), the second factor, MFA enrolment; and
+begin_session(), which every sign-in method (certificate, federation, sign-up) ends with. The consent
+form of /authorize is in idp/oauth/routes.py."""
 
 from __future__ import annotations
 
