@@ -82,28 +82,28 @@ def idp(tmp_path_factory):
 def test_over_the_network_and_in_process_the_idp_gives_the_same_answers(idp):
     """The home's own introspection client works over HTTP too (a seal API in another process
     sharing the home), and both ways see a revocation at once."""
-    settings = Settings.from_env(idp.env)
+    settings = Settings.from_env(idp["env"])
     home = Home(settings)
     client_id, client_secret = introspection_credentials(home, settings)
     assert client_id == SEAL_CLIENT_ID and client_secret
-    network = OidcGateway(idp.base, client_id=client_id, client_secret=client_secret)
+    network = OidcGateway(idp["base"], client_id=client_id, client_secret=client_secret)
     in_process = seal_idp_gateway(create_app(settings, home), home, settings)()
 
     assert network.jwks() == in_process.jwks() and network.jwks()["keys"]
     bearer = token(idp, "granted")
     answers = [network.introspect(bearer), in_process.introspect(bearer)]
     assert answers[0] == answers[1] and answers[0]["active"] is True
-    assert answers[0]["client_id"] == idp.granted["client_id"]
+    assert answers[0]["client_id"] == idp["granted"]["client_id"]
     assert network.introspect("not-a-token") == in_process.introspect("not-a-token") == {"active": False}
     _revoke(idp, "granted", bearer)
     assert network.introspect(bearer) == in_process.introspect(bearer) == {"active": False}
 
-    validator = TokenValidator(gateway=network, audience=f"{idp.base}/seal")
+    validator = TokenValidator(gateway=network, audience=f"{idp['base']}/seal")
     caller = validator.caller(f"Bearer {token(idp, 'granted')}", scope="seal:sign", method="POST",
-                              url=f"{idp.base}/seal/seals/{idp.org}/sign", dpop_proof=None, introspect=True)
-    assert caller.client_id == idp.granted["client_id"]
+                              url=f"{idp['base']}/seal/seals/{idp['org']}/sign", dpop_proof=None, introspect=True)
+    assert caller.client_id == idp["granted"]["client_id"]
 
-    wrong = OidcGateway(idp.base, client_id=client_id, client_secret="not-the-secret")
+    wrong = OidcGateway(idp["base"], client_id=client_id, client_secret="not-the-secret")
     with pytest.raises(TokenRefused) as refused:
         wrong.introspect(bearer)
     assert refused.value.status == 503 and "does not accept client 'yitong-seal-api'" in refused.value.description
@@ -120,14 +120,14 @@ def test_without_an_introspection_client_signing_says_what_to_do():
 def test_a_seal_api_on_another_host_checks_tokens_with_the_idp_over_http(idp, tmp_path):
     """A split deployment: the seal API has its own home and issuer, trusts the IdP's issuer and
     introspects with a client registered at the IdP (YITONG_SEAL_CLIENT_*)."""
-    resource_server = client(idp.env, "seal:read")
-    extra = {"YITONG_SEAL_IDP_ISSUER": idp.base, "YITONG_SEAL_AUDIENCE": f"{idp.base}/seal",
+    resource_server = client(idp["env"], "seal:read")
+    extra = {"YITONG_SEAL_IDP_ISSUER": idp["base"], "YITONG_SEAL_AUDIENCE": f"{idp['base']}/seal",
              "YITONG_SEAL_CLIENT_ID": resource_server["client_id"],
              "YITONG_SEAL_CLIENT_SECRET": resource_server["client_secret"]}
 
     def a_seal_for_the_idp_s_client(env) -> str:
         return cli(env, "seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name",
-                   ORG_NAME, "--type", "04", "--grant-client", idp.granted["client_id"], "--json")["esid"]
+                   ORG_NAME, "--type", "04", "--grant-client", idp["granted"]["client_id"], "--json")["esid"]
 
     with yitong_service(tmp_path / "seal-home", before_serve=a_seal_for_the_idp_s_client, **extra) as (
             seal_base, _env, esid):
