@@ -25,7 +25,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from seal.image import ImageError
 from seal.openapi import openapi_document
-from seal.pdf import LEVELS, PdfRefused, Placement, parse_page_list, seal_pdf
+from seal.pdf import LEVELS, PdfLimits, PdfRefused, Placement, parse_page_list, seal_pdf
 from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
 from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
 
@@ -341,7 +341,8 @@ def sign(esid: str):
     data = _document(settings.seal_max_bytes)
     try:
         sealer = _sealer(registry, record)
-        result = seal_pdf(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes)
+        result = seal_pdf(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes,
+                          limits=PdfLimits.of(settings))
     except PdfRefused as exc:
         return problem(exc.status, "Cannot seal this document", str(exc), exc.kind)
     except (SealError, ImageError) as exc:

@@ -21,7 +21,7 @@ from keys.ids import new_id
 from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
 from seal.models import job_documents_table, jobs_table
-from seal.pdf import PdfRefused, Placement, seal_pdf
+from seal.pdf import PdfLimits, PdfRefused, Placement, seal_pdf
 from seal.registry import SealError, SealRegistry, sealer_for
 
 MAX_DOCUMENTS = 200
@@ -65,8 +65,12 @@ def submit(registry: SealRegistry, queue, *, esid: str, caller: str, subject: st
     return job_id
 
 
-def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None) -> dict:
-    """Seal every pending document of a job, recording progress as it goes."""
+def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, limits: PdfLimits | None = None) -> dict:
+    """Seal every pending document of a job, recording progress as it goes.
+
+    Each document is read within ``limits`` (pages, objects, seconds) in the worker's own
+    thread: one hostile document is refused and the job goes on to the next.
+    """
     with registry.engine.connect() as conn:
         job = conn.execute(select(jobs_table).where(jobs_table.c.job_id == job_id)).first()
     if job is None:
@@ -92,7 +96,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None) ->
         try:
             if sealer is None or registry.get(job.esid).status != "active":
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
-            result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes)
+            result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
         except (PdfRefused, SealError) as exc:
             with registry.engine.begin() as conn:
                 conn.execute(update(job_documents_table).where(*where).values(status="refused", error=str(exc),

@@ -15,6 +15,9 @@ the seal on the first occurrence of that text (searched page by page).
   B-LT (default: B-T + a DSS with the chain, CRLs and OCSP responses, appended as one more
   incremental update) so that offline verification decides with proven time.
 
+Reading (a strict parse, one walk of the page tree, page/object/time limits) is in
+:mod:`seal.pdfread`; ``PdfRefused`` and ``PdfLimits`` are re-exported here.
+
 Fast path: the image XObject's streams are compressed once per seal and reused; the
 signature size is reserved up front (``bytes_reserved``: no dry-run signature for sizing).
 """
@@ -36,20 +39,21 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.timestamps.api import TimeStamper
 
+from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
 from keys.sm3 import sm3
+from seal.pdfread import (
+    PageTableWriter,
+    PdfLimits,
+    PdfRefused,
+    check_unrotated,
+    open_strictly,
+    page_box,
+    page_table,
+)
 
 LEVELS = ("B-B", "B-T", "B-LT")
 MM = 72 / 25.4
-
-
-class PdfRefused(ValueError):
-    """A PDF or placement that cannot be sealed; ``kind`` names the problem for problem+json."""
-
-    def __init__(self, message: str, kind: str = "bad-pdf", status: int = 422) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -224,79 +228,6 @@ class Sealer:
         return 2 * size  # pyhanko counts the hex digits of /Contents
 
 
-def _inherited(page: generic.DictionaryObject, name: str):
-    """An inheritable page attribute (/MediaBox, /CropBox, /Rotate: ISO 32000-1 §7.7.3.4)."""
-    node, depth = page, 0
-    while node is not None and depth < 64:
-        if name in node:
-            return node[name]
-        parent = node.get("/Parent")
-        node = parent.get_object() if parent is not None else None
-        depth += 1
-    return None
-
-
-def _page_box(page: generic.DictionaryObject) -> tuple[float, float, float, float]:
-    box = _inherited(page, "/CropBox") or _inherited(page, "/MediaBox")
-    if box is None:
-        raise PdfRefused("a page has no MediaBox", "bad-pdf")
-    try:
-        x1, y1, x2, y2 = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise PdfRefused("a page's MediaBox is not four numbers", "broken-pdf") from None
-    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
-
-
-def _rotation(page: generic.DictionaryObject) -> int:
-    rotate = _inherited(page, "/Rotate")
-    try:
-        return int(rotate) % 360 if rotate is not None else 0
-    except (TypeError, ValueError):
-        raise PdfRefused("a page's /Rotate is not a number", "broken-pdf") from None
-
-
-def _check_unrotated(pages: list[generic.DictionaryObject], indexes) -> None:
-    for index in indexes:
-        if _rotation(pages[index]):
-            raise PdfRefused(f"page {index + 1} is rotated (/Rotate {_rotation(pages[index])}); seals are placed "
-                             "on unrotated pages only", "rotated-page")
-
-
-def _open(data: bytes) -> tuple[IncrementalPdfFileWriter, PdfFileReader, bool]:
-    """(writer, reader, hybrid) of a PDF that parses strictly; nothing is ever repaired.
-
-    Hybrid-reference files (ISO 32000-1 §7.5.8.4) are valid: once the strict parse has
-    accepted them, they are signed through pyhanko's non-strict writer, which is the only way
-    pyhanko signs them; the signature covers every byte of the file either way.
-    """
-    if not data.lstrip()[:5].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
-        raise PdfRefused("the upload is not a PDF", "not-a-pdf", 415)
-    try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=True)
-        reader = writer.prev
-        if reader.encrypted:
-            raise PdfRefused("the PDF is encrypted; remove the encryption before sealing", "encrypted-pdf")
-        _ = reader.root["/Pages"]["/Count"]  # a broken xref fails here, not later
-        hybrid = bool(reader.xrefs.hybrid_xrefs_present)
-        if hybrid:
-            writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-            reader = writer.prev
-    except PdfRefused:
-        raise
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
-        raise PdfRefused(f"the PDF cannot be parsed ({type(exc).__name__}: {exc}); it is not repaired",
-                         "broken-pdf") from None
-    return writer, reader, hybrid
-
-
-def _pages(reader: PdfFileReader) -> list[generic.DictionaryObject]:
-    try:
-        count = int(reader.root["/Pages"]["/Count"])
-        return [reader.find_page_for_modification(i)[0].get_object() for i in range(count)]
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise PdfRefused(f"the PDF's page tree cannot be read ({exc})", "broken-pdf") from None
-
-
 def _find_keyword(data: bytes, keyword: str) -> tuple[int, float, float]:
     """(page index, x, y) in PDF user space of the first occurrence of ``keyword``."""
     from seal.text import find_text
@@ -415,17 +346,22 @@ class SealResult:
     level: str
 
 
-def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = "B-LT",
-             pades: bool = True, max_bytes: int | None = None) -> SealResult:
-    """Seal one PDF; refuses bad input with :class:`PdfRefused` and returns the new bytes."""
-    if level not in LEVELS:
-        raise PdfRefused(f"level must be one of {', '.join(LEVELS)}", "bad-level", 400)
-    if max_bytes is not None and len(data) > max_bytes:
-        raise PdfRefused(f"the PDF is over the size limit of {max_bytes} bytes", "too-large", 413)
-    if level != "B-B" and sealer.timestamper is None:
-        raise PdfRefused(f"level {level} needs a time-stamp authority", "bad-level", 400)
-    writer, reader, hybrid = _open(data)
-    pages = _pages(reader)
+@dataclass
+class _Prepared:
+    """A document read, placed and stamped, ready for its signature."""
+
+    writer: PageTableWriter
+    hybrid: bool
+    existing: list
+    page_ix: int
+    box: tuple[float, float, float, float]
+    image_ref: generic.IndirectObject
+
+
+def _prepare(sealer: Sealer, data: bytes, placement: Placement, limits: PdfLimits, deadline: Deadline) -> _Prepared:
+    writer, reader, hybrid = open_strictly(data, limits)
+    writer.page_table = page_table(writer, limits, deadline)
+    pages = [ref.get_object() for ref, _ in writer.page_table]
     count = len(pages)
     if count == 0:
         raise PdfRefused("the PDF has no pages", "broken-pdf")
@@ -441,13 +377,13 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     width, height = sealer.width_mm * MM, sealer.height_mm * MM
     if placement.keyword:
         page_ix, cx, cy = _find_keyword(data, placement.keyword)
-        left, bottom, right, top = _page_box(pages[page_ix])
+        left, bottom, right, top = page_box(pages[page_ix])
     else:
         if not 1 <= placement.page <= count:
             raise PdfRefused(f"page {placement.page} is out of range (the document has {count})",
                              "page-out-of-range")
         page_ix = placement.page - 1
-        left, bottom, right, top = _page_box(pages[page_ix])
+        left, bottom, right, top = page_box(pages[page_ix])
         x_mm = placement.x_mm if placement.x_mm is not None else (right - left) / MM - 20 - sealer.width_mm / 2
         y_mm = placement.y_mm if placement.y_mm is not None else (top - bottom) / MM - 30 - sealer.height_mm / 2
         if not (0 <= x_mm <= (right - left) / MM and 0 <= y_mm <= (top - bottom) / MM):
@@ -455,14 +391,14 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
                              "position-out-of-page")
         cx, cy = left + x_mm * MM, top - y_mm * MM
     box = (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
-    _check_unrotated(pages, {page_ix, *(n - 1 for n in extra_pages), *(range(count) if placement.riding else ())})
+    check_unrotated(pages, {page_ix, *(n - 1 for n in extra_pages), *(range(count) if placement.riding else ())})
 
     image_ref = _image_ref(writer, sealer.image)
     drawings: dict[int, list[bytes]] = {}
     for number in extra_pages:
         if number - 1 == page_ix:
             continue
-        pl, pb, pr, pt = _page_box(pages[number - 1])
+        pl, pb, pr, pt = page_box(pages[number - 1])
         x, y = pl + (cx - left), pb + (cy - bottom)
         drawings.setdefault(number - 1, []).append(
                       f"q {width:.3f} 0 0 {height:.3f} {x - width / 2:.3f} {y - height / 2:.3f} cm /YtSealImg Do Q"
@@ -470,15 +406,38 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     if placement.riding:
         slice_w = width / count
         for i in range(count):
-            pl, pb, pr, pt = _page_box(pages[i])
+            pl, pb, pr, pt = page_box(pages[i])
             y = (pb + pt) / 2 - height / 2
             x_img = pr - slice_w * (i + 1)  # slice i of the image lands on [pr - slice_w, pr]
             drawings.setdefault(i, []).append(
                           (f"q {pr - slice_w:.3f} {y:.3f} {slice_w:.3f} {height:.3f} re W n "
                            f"{width:.3f} 0 0 {height:.3f} {x_img:.3f} {y:.3f} cm /YtSealImg Do Q").encode())
     for index, parts in drawings.items():
+        deadline.check()
         _draw_on_page(writer, index, image_ref, b"\n".join(parts))
+    return _Prepared(writer, hybrid, existing, page_ix, box, image_ref)
 
+
+def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = "B-LT",
+             pades: bool = True, max_bytes: int | None = None, limits: PdfLimits | None = None) -> SealResult:
+    """Seal one PDF; refuses bad input with :class:`PdfRefused` and returns the new bytes.
+
+    Reading, placing and stamping run within ``limits.seconds`` in whichever thread calls this
+    (a server thread, a batch worker, the CLI); over time the answer is ``too-complex``.
+    """
+    if level not in LEVELS:
+        raise PdfRefused(f"level must be one of {', '.join(LEVELS)}", "bad-level", 400)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PdfRefused(f"the PDF is over the size limit of {max_bytes} bytes", "too-large", 413)
+    if level != "B-B" and sealer.timestamper is None:
+        raise PdfRefused(f"level {level} needs a time-stamp authority", "bad-level", 400)
+    limits = limits or PdfLimits()
+    try:
+        with time_budget(limits.seconds, "reading the PDF") as deadline:
+            prepared = _prepare(sealer, data, placement, limits, deadline)
+    except BudgetExceeded as exc:
+        raise PdfRefused(f"{exc}; the document is too complex to seal", "too-complex") from None
+    writer, existing, page_ix, box = prepared.writer, prepared.existing, prepared.page_ix, prepared.box
     field_name = f"YitongSeal{len(existing) + 1}"
     taken = {s.field_name for s in existing}
     n = len(existing) + 1
@@ -492,14 +451,14 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     )
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page_ix, box=box)
     pdf_signer = signers.PdfSigner(meta, sealer.signer, timestamper=sealer.timestamper if level != "B-B" else None,
-                                   stamp_style=_SealStampStyle(image_ref), new_field_spec=spec)
+                                   stamp_style=_SealStampStyle(prepared.image_ref), new_field_spec=spec)
     out = io.BytesIO()
     try:
         pdf_signer.sign_pdf(writer, bytes_reserved=sealer._reserve(level), output=out)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise PdfRefused(f"the PDF cannot be sealed ({type(exc).__name__}: {exc})", "broken-pdf") from None
     if level == "B-LT":
-        _add_dss(out, sealer, strict=not hybrid)
+        _add_dss(out, sealer, strict=not prepared.hybrid)
     result = out.getvalue()
     return SealResult(result, sm3(data).hex(), sm3(result).hex(), field_name, page_ix + 1, box, level)
 
@@ -543,5 +502,5 @@ def document_digest(data: bytes) -> str:
     return sm3(data).hex()
 
 
-__all__ = ["LEVELS", "InProcessTimeStamper", "PdfRefused", "Placement", "SealResult", "Sealer", "ocsp_request",
-           "parse_page_list", "seal_pdf"]
+__all__ = ["LEVELS", "InProcessTimeStamper", "PdfLimits", "PdfRefused", "Placement", "SealResult", "Sealer",
+           "ocsp_request", "parse_page_list", "seal_pdf"]

@@ -15,8 +15,6 @@ import contextlib
 import io
 import itertools
 import re
-import signal
-import threading
 from datetime import UTC, datetime
 
 from asn1crypto import crl as asn1_crl
@@ -49,10 +47,11 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from keys import oids
 from keys import ses as keys_ses
+from keys.budget import BudgetExceeded, time_budget
 from keys.cms import seseal_from_signer_info
 from verify import certs as c
 from verify import report as r
-from verify.policy import DEFAULT, Policy
+from verify.policy import DEFAULT, Limits, Policy
 from verify.ses import describe_seal, maker_chain_step, seal_validity_step
 from verify.trust import TrustBundle, as_trust
 
@@ -61,32 +60,30 @@ _TS_SUBFILTERS = {"/ETSI.RFC3161"}
 _WS = b" \t\r\n\f\x00"
 _COMMENT = re.compile(rb"%(?!%EOF)[^\r\n]*")
 _TAIL = re.compile(rb"startxref\s+(\d+)\s*%%EOF[ \t\r\n\f\x00]*\Z")
+_STARTXREF = re.compile(rb"startxref[ \t\r\n\f\x00]+(\d+)")
+_XREF_START = re.compile(rb"[ \t\r\n\f\x00]*(?:xref|\d{1,10}[ \t\r\n\f\x00]+\d{1,5}[ \t\r\n\f\x00]+obj)")
 
 
-class BudgetExceeded(BaseException):
-    """The per-document time budget ran out (a BaseException, so no ``except Exception`` swallows it)."""
+def structural_problem(data: bytes, limits: Limits) -> str | None:
+    """Why ``data`` cannot be a PDF worth parsing, found without parsing it (None: go ahead).
 
-
-@contextlib.contextmanager
-def _time_budget(seconds: float):
-    """Interrupt pure-Python work after ``seconds`` (main thread, when SIGALRM is free); else a no-op."""
-    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
-              and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
-    if not usable:
-        yield
-        return
-
-    def _expired(signum, frame):
-        raise BudgetExceeded(f"verification took longer than {seconds:g} s")
-
-    signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    pyhanko reads a token byte by byte and retries from other offsets, so a file that is one
+    long run of digits (``%PDF-1.7``, 20 M digits, ``startxref 9``: issue 12 item 9) cost 30 s
+    and 2 GB before it failed. Every PDF's last ``startxref`` names an offset inside the file
+    where an ``xref`` table or an ``N G obj`` cross-reference stream starts (ISO 32000-1
+    §7.5.5, §7.5.8); and no PDF token is a run of ``max_token_bytes`` digits.
+    """
+    at = data.rfind(b"startxref", max(0, len(data) - 1024))
+    match = _STARTXREF.match(data, at) if at >= 0 else None
+    if match is None:
+        return "no startxref offset in the last 1024 bytes"
+    offset = int(match.group(1)) if len(match.group(1)) <= 12 else len(data)
+    header = data.find(b"%PDF-", 0, 1024)  # offsets may count from a header that junk precedes
+    if offset >= match.start() or not any(_XREF_START.match(data, offset + shift) for shift in {0, max(header, 0)}):
+        return f"startxref {match.group(1)[:20].decode()} does not point at a cross-reference section"
+    if re.search(rb"(?<![0-9])[0-9]{%d}" % limits.max_token_bytes, data):
+        return f"a run of more than {limits.max_token_bytes} digits (no PDF token is that long)"
+    return None
 
 
 class _Reader(PdfFileReader):
@@ -153,8 +150,7 @@ def verify_pdf(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
                                    else asn1_ocsp.OCSPResponse.load(bytes(item)), "supplied"))
     job = _PdfJob(data, trust, policy, validation_time, online, report, supplied)
     try:
-        with _time_budget(policy.limits.seconds):
-            c.run(job.run())
+        c.run(job.run_within(policy.limits.seconds))
     except BudgetExceeded as exc:
         report.add(r.failed("time_budget", r.GENERIC, f"{exc}; the document is too complex to verify"))
     except RecursionError:
@@ -187,6 +183,12 @@ class _PdfJob:
         return step
 
     # -- document ----------------------------------------------------------------------------------
+    async def run_within(self, seconds: float) -> None:
+        """:meth:`run` within a time budget, entered in the thread that runs the event loop (which
+        is not the caller's when the caller already runs one: ``c.run``)."""
+        with time_budget(seconds, "verification"):
+            await self.run()
+
     async def run(self) -> None:
         data, limits = self.data, self.policy.limits
         if len(data) > limits.max_bytes:
@@ -194,6 +196,10 @@ class _PdfJob:
             return
         if b"%PDF-" not in data[:1024]:
             self.doc_step(r.failed("parse", r.FORMAT_FAILURE, "not a PDF file (no %PDF- header)"))
+            return
+        problem = structural_problem(data, limits)
+        if problem is not None:
+            self.doc_step(r.failed("parse", r.FORMAT_FAILURE, f"the PDF cannot be parsed: {problem}"))
             return
         try:
             reader = _Reader(io.BytesIO(data), strict=False, decode_limits=_decode_limits(self.policy))
@@ -820,4 +826,4 @@ def _find_page(reader: PdfFileReader, page_ref, widget_ref) -> tuple[int | None,
     return None, None
 
 
-__all__ = ["BudgetExceeded", "verify_pdf"]
+__all__ = ["BudgetExceeded", "structural_problem", "verify_pdf"]

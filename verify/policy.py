@@ -56,7 +56,8 @@ class Limits:
     max_revisions: int = 500
     max_signatures: int = 100
     max_stream_bytes: int = 64 * 1024 * 1024  # one decoded stream
-    seconds: float = 30.0  # per document
+    seconds: float = 30.0  # per document, in any thread (keys/budget.py)
+    max_token_bytes: int = 256 * 1024  # a run of digits longer than this is refused before parsing
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 Documents are verified in memory and never stored or logged. Uploads are capped
 (``YITONG_VERIFY_MAX_BYTES``) and rate-limited per client IP (``YITONG_VERIFY_RATE_LIMIT`` per
-minute). The server never fetches URLs taken from a document: verification is offline, with the
-server's own trust bundle and its own current CRLs handed over in-process (the equivalent of
+minute); each is verified within the policy's time and object limits, and at most
+``YITONG_VERIFY_CONCURRENCY`` at once per process (more get 503 with Retry-After), so that
+anonymous uploads cannot starve sign-in and tokens served by the same process. The server
+never fetches URLs taken from a document: verification is offline, with the server's own trust
+bundle and its own current CRLs handed over in-process (the equivalent of
 our /pki/ endpoints, without a network round trip).
 
 The library (verify/) stays importable without Flask; only this module needs it.
@@ -11,18 +14,20 @@ The library (verify/) stays importable without Flask; only this module needs it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from verify import report as r
 from verify.files import verify_bytes
-from verify.policy import DEFAULT
+from verify.policy import DEFAULT, Limits
 from verify.render import html
 from verify.trust import TrustBundle
 
@@ -30,6 +35,8 @@ log = logging.getLogger("yitong.verify")
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_RATE_LIMIT = 30  # uploads per client IP per minute
+DEFAULT_CONCURRENCY = 2  # documents verified at once per process
+BUSY_RETRY_AFTER = 5  # seconds
 CRL_CACHE_SECONDS = 300
 
 bp = Blueprint("verify", __name__, url_prefix="/verify", template_folder="templates")
@@ -39,11 +46,14 @@ class VerifyService:
     """What the blueprint needs from its host: trust, our own revocation data, limits, a rate limiter."""
 
     def __init__(self, trust: Callable[[], bytes], *, crls: Callable[[], list[bytes]] | None = None,
-                 limiter=None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 limiter=None, max_bytes: int = DEFAULT_MAX_BYTES, concurrency: int = DEFAULT_CONCURRENCY,
+                 limits: Limits | None = None) -> None:
         self._trust_source = trust
         self._crls_source = crls
         self.limiter = limiter
         self.max_bytes = max_bytes
+        self.policy = replace(DEFAULT, limits=limits) if limits is not None else DEFAULT
+        self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._trust: tuple[bytes, TrustBundle] | None = None
         self._crls: tuple[float, list[bytes]] = (0.0, [])
@@ -54,6 +64,17 @@ class VerifyService:
             if self._trust is None or self._trust[0] != data:
                 self._trust = (data, TrustBundle.from_bytes(data, "this server's /pki/trust.pem"))
             return self._trust[1]
+
+    @contextlib.contextmanager
+    def slot(self):
+        """One of the ``concurrency`` verification slots, or a 503 refusal when all are taken."""
+        if not self._slots.acquire(blocking=False):
+            raise _BadUpload(503, "Service Unavailable", "the server is verifying as many documents as it can at "
+                             "once; try again shortly", {"Retry-After": str(BUSY_RETRY_AFTER)})
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def crls(self) -> list[bytes]:
         if self._crls_source is None:
@@ -130,17 +151,19 @@ def _read_upload(service: VerifyService) -> tuple[str, bytes]:
 
 def _verify(name: str, data: bytes) -> r.Report:
     service = _service()
-    # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
-    return verify_bytes(data, service.trust(), name=name, policy=DEFAULT, online=False, crls=service.crls())
+    with service.slot():
+        # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
+        return verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
+                            crls=service.crls())
 
 
 @bp.post("/api/v1/pdf")
 def api_pdf():
     try:
         name, data = _read_upload(_service())
+        report = _verify(name, data)
     except _BadUpload as exc:
         return problem(exc.status, exc.title, exc.detail, exc.headers)
-    report = _verify(name, data)
     response = jsonify(r.document([report]))
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -150,16 +173,17 @@ def api_pdf():
 def page():
     error = None
     fragment = None
-    status = 200
+    status, headers = 200, {}
     if request.method == "POST":
         try:
             name, data = _read_upload(_service())
             report = _verify(name, data)
             fragment = html([report], {report.file: data}, standalone=False)
         except _BadUpload as exc:
-            error, status = exc.detail, exc.status
+            error, status, headers = exc.detail, exc.status, exc.headers
     response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,
-                                                          max_mb=_service().max_bytes // (1024 * 1024)), status))
+                                                          max_mb=_service().max_bytes // (1024 * 1024)), status,
+                                           headers))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
                                                    "script-src 'unsafe-inline'; form-action 'self'; "

@@ -148,6 +148,7 @@ def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
 
 def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
     """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
+    from verify import Limits
     from verify import web as verify_web
 
     max_bytes, rate = settings.verify_max_bytes, settings.verify_rate_limit
@@ -157,7 +158,10 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
         return [pki.crl(ca) for ca in pki.ca_names()]
 
     service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls,
-                                       limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes)
+                                       limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes,
+                                       concurrency=settings.verify_concurrency,
+                                       limits=Limits(max_objects=settings.pdf_max_objects,
+                                                     seconds=settings.pdf_seconds))
     verify_web.register(app, service)
 
 

@@ -57,6 +57,11 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     verify_max_bytes: int = 20 * 1024 * 1024  # /verify/ uploads (verify/web.py DEFAULT_MAX_BYTES)
     verify_rate_limit: int = 30  # verifications per client IP per minute
+    verify_concurrency: int = 2  # documents verified at once per server process; more get 503
+    # Hostile PDFs (issue 12, items 8-9): bounds for every document sealed or verified by the server.
+    pdf_max_pages: int = 10_000
+    pdf_max_objects: int = 500_000
+    pdf_seconds: float = 30.0
     seal_font: str | None = None
     seal_max_bytes: int = 64 * 1024 * 1024
     seal_idp_issuer: str | None = None
@@ -132,6 +137,13 @@ class Settings:
                                            20 * 1024 * 1024),
             verify_rate_limit=int(_number(env.get("YITONG_VERIFY_RATE_LIMIT"), "YITONG_VERIFY_RATE_LIMIT", 30, 1,
                                           1_000_000, integer=True)),
+            verify_concurrency=int(_number(env.get("YITONG_VERIFY_CONCURRENCY"), "YITONG_VERIFY_CONCURRENCY", 2, 1,
+                                           64, integer=True)),
+            pdf_max_pages=int(_number(env.get("YITONG_PDF_MAX_PAGES"), "YITONG_PDF_MAX_PAGES", 10_000, 1,
+                                      1_000_000, integer=True)),
+            pdf_max_objects=int(_number(env.get("YITONG_PDF_MAX_OBJECTS"), "YITONG_PDF_MAX_OBJECTS", 500_000, 100,
+                                        100_000_000, integer=True)),
+            pdf_seconds=_number(env.get("YITONG_PDF_SECONDS"), "YITONG_PDF_SECONDS", 30.0, 0.1, 3600),
             seal_font=_seal_font(env.get("YITONG_SEAL_FONT")),
             seal_max_bytes=_positive_int(env.get("YITONG_SEAL_MAX_BYTES"), "YITONG_SEAL_MAX_BYTES", 64 * 1024 * 1024),
             seal_idp_issuer=normalise_issuer(env["YITONG_SEAL_IDP_ISSUER"]) if env.get("YITONG_SEAL_IDP_ISSUER")

@@ -96,3 +96,19 @@ def test_without_trust_it_uses_the_home_bundle_only_when_yitong_home_is_set(file
     result = run_yitong(["verify", str(files["sealed"])], {**env, "YITONG_HOME": str(home)})
     assert result.returncode == 0, result.stderr.decode()
     assert f"trust bundle: {home / 'pki' / 'trust.pem'}" in result.stderr.decode()
+
+
+def test_without_trust_or_yitong_home_it_uses_the_default_homes_bundle(files, monkeypatch, tmp_path):
+    """A second shell after `make run` (no YITONG_HOME) finds the bundle every other command's home has."""
+    import click
+
+    from yitong.cli import verify as verify_cli
+
+    home = tmp_path / "default-home"
+    monkeypatch.delenv("YITONG_HOME", raising=False)
+    monkeypatch.setattr(verify_cli, "default_home", lambda env: home)
+    with pytest.raises(click.UsageError, match="there is none at"):
+        verify_cli._trust_path(None)
+    (home / "pki").mkdir(parents=True)
+    (home / "pki" / "trust.pem").write_bytes(files["trust"].read_bytes())
+    assert verify_cli._trust_path(None) == home / "pki" / "trust.pem"

@@ -7,7 +7,14 @@ reference loops, huge object counts and the per-document time budget.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
+import os
+import resource
+import threading
+import time
+import tracemalloc
 import zlib
 from dataclasses import replace
 
@@ -17,6 +24,7 @@ from hypothesis import strategies as st
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from tests.hostile_pdfs import assemble_pdf, digit_stream
 from tests.verify.support import base_pdf
 from tests.verify.test_cli import validate
 from verify import DEFAULT, INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Limits, document, verify_pdf
@@ -74,21 +82,9 @@ def test_mutated_sealed_pdfs_always_get_a_verdict(world, sealed, changes):
 
 
 def _raw_pdf(catalog_extra: bytes = b"", size: int | None = None) -> bytes:
-    objects = [b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b" >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size or len(objects) + 1, xref))
-    return out.getvalue()
+    return assemble_pdf([b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b" >>",
+                         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"], size=size)
 
 
 def test_deep_nesting_is_a_format_failure(world):
@@ -175,3 +171,133 @@ def test_mutated_gbt38540_signatures_always_get_a_verdict(world, changes):
     report = verify_bytes(data, world.trust, name="SignedValue.dat")
     assert report.indication[0] in INDICATIONS
     validate(document([report]))
+
+
+# -- issue 12, items 8 and 9: small files that cost hours or gigabytes -----------------------------------------
+GENEROUS_SECONDS = 20
+
+
+def _field_bomb() -> bytes:
+    """One signature field listed 100,000 times in /AcroForm /Fields (600 KB)."""
+    fields = b" ".join([b"4 0 R"] * 100_000)
+    return assemble_pdf([b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [%s] >> >>" % fields,
+                         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+                         b"<< /FT /Sig /T (Seal) >>"])
+
+
+def test_the_digit_stream_pdf_is_refused_before_parsing_in_little_time_and_memory(world):
+    """20.9 M digits and ``startxref 9`` took 30.9 s and 1.92 GB; the offset points at no xref."""
+    data = digit_stream()
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        report = verify_pdf(data, world.trust)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < GENEROUS_SECONDS
+    assert peak < len(data) + 64 * 1024 * 1024  # the upload's own copy and little more
+    assert report.indication == (TOTAL_FAILED, "FORMAT_FAILURE")
+    assert "startxref 9 does not point at a cross-reference section" in report.document_steps[0].reason
+
+
+def test_a_long_run_of_digits_behind_a_valid_xref_is_refused_before_parsing(world):
+    data = assemble_pdf([b"<< /Type /Catalog /Pages 2 0 R /Junk 1%s >>" % (b"7" * 300_000),
+                         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"])
+    report = verify_pdf(data, world.trust)
+    assert report.indication == (TOTAL_FAILED, "FORMAT_FAILURE")
+    assert "a run of more than 262144 digits" in report.document_steps[0].reason
+
+
+def test_the_time_budget_holds_in_a_server_thread(world):
+    """SIGALRM only reaches the main thread: the budget used to be a no-op where the server verifies."""
+    tight = replace(DEFAULT, limits=Limits(seconds=0.05))
+    reports = []
+    worker = threading.Thread(target=lambda: reports.append(verify_pdf(_field_bomb(), world.trust, policy=tight)))
+    worker.start()
+    worker.join(GENEROUS_SECONDS)
+    assert not worker.is_alive()
+    [report] = reports
+    assert report.indication == (INDETERMINATE, "GENERIC")
+    assert report.document_steps[-1].name == "time_budget"
+    assert "verification took longer than 0.05 s" in report.document_steps[-1].reason
+
+
+def test_the_cli_answers_the_digit_stream_quickly_with_a_format_failure(world, tmp_path):
+    from tests.helpers import run_yitong
+
+    document, trust = tmp_path / "digits.pdf", tmp_path / "trust.pem"
+    document.write_bytes(digit_stream())
+    trust.write_bytes(world.pki.trust_bundle())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    started = time.monotonic()
+    result = run_yitong(["verify", str(document), "--trust", str(trust), "--json"], env)
+    assert time.monotonic() - started < GENEROUS_SECONDS
+    assert result.returncode == 1, result.stderr.decode()
+    [entry] = json.loads(result.stdout)["files"]
+    assert (entry["indication"], entry["sub_indication"]) == ("TOTAL_FAILED", "FORMAT_FAILURE")
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1024 * 1024  # KiB: under 1 GiB
+
+
+@pytest.mark.e2e
+def test_three_digit_stream_uploads_are_answered_quickly_and_tokens_stay_fast(tmp_path):
+    """Against the real server: three 20.9 MB digit streams took 273-278 s each, 2.68 GB, and token
+    latency reached 6.8 s. Each upload now gets a clear answer quickly, and tokens stay fast meanwhile."""
+    from tests.seal.service import yitong_service
+    from tests.seal.test_api import call, cli
+
+    def before_serve(env):
+        return cli(env, "client", "create", "--name", "probe", "--json", "--scope", "seal:read",
+                   "--grant", "client_credentials")
+
+    with yitong_service(tmp_path / "home", before_serve=before_serve) as (base, _env, creds):
+        basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
+
+        def token_seconds() -> float:
+            started = time.monotonic()
+            status, _, body = call("POST", f"{base}/token", body=b"grant_type=client_credentials",
+                                   headers={"Authorization": f"Basic {basic}",
+                                            "Content-Type": "application/x-www-form-urlencoded"})
+            assert status == 200, body
+            return time.monotonic() - started
+
+        data = digit_stream()
+        answers = []
+
+        def upload():
+            started = time.monotonic()
+            answer = call("POST", f"{base}/verify/api/v1/pdf", body=data, headers={"Content-Type": "application/pdf"})
+            answers.append((*answer, time.monotonic() - started))
+
+        token_seconds()  # warm: the first token loads keys
+        uploads = [threading.Thread(target=upload) for _ in range(3)]
+        for thread in uploads:
+            thread.start()
+        latencies = []
+        while any(thread.is_alive() for thread in uploads) or len(latencies) < 20:
+            latencies.append(token_seconds())
+        for thread in uploads:
+            thread.join()
+    assert sorted(latencies)[int(0.95 * len(latencies)) - 1] < 2.0, latencies
+    assert len(answers) == 3
+    for status, headers, body, seconds in answers:
+        assert seconds < GENEROUS_SECONDS
+        if status == 503:  # every verification slot was taken at that moment
+            assert headers["Content-Type"] == "application/problem+json" and headers["Retry-After"]
+            continue
+        assert status == 200, body[:300]
+        [entry] = json.loads(body)["files"]
+        assert (entry["indication"], entry["sub_indication"]) == ("TOTAL_FAILED", "FORMAT_FAILURE")
+        assert "does not point at a cross-reference section" in json.dumps(entry)
+
+
+def test_the_startxref_pre_check_counts_from_a_header_that_junk_precedes(world, sealed):
+    from verify.pdf import structural_problem
+
+    assert structural_problem(bytes(sealed), DEFAULT.limits) is None
+    assert structural_problem(b"junk before the header\n" + bytes(sealed), DEFAULT.limits) is None
+    pointing_nowhere = bytes(sealed)[:bytes(sealed).rfind(b"startxref")] + b"startxref\n1\n%%EOF\n"
+    assert structural_problem(pointing_nowhere, DEFAULT.limits) == \
+        "startxref 1 does not point at a cross-reference section"

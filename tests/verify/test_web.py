@@ -176,3 +176,20 @@ def test_an_sm2_seal_checked_against_the_crls_of_every_ca_has_no_warnings(client
     assert entry.get("warnings", []) == []
     page = client.post("/verify/", data={"file": (io.BytesIO(sealed), "sm2.pdf")}, content_type="multipart/form-data")
     assert page.status_code == 200 and b"not signed by a known CA" not in page.data
+
+
+def test_when_every_verification_slot_is_taken_uploads_get_503_with_retry_after(world, sealed):
+    """At most YITONG_VERIFY_CONCURRENCY documents are verified at once per process (issue 12 item 9)."""
+    client = make_client(world)
+    service = client.application.extensions["yitong.verify"]
+    with service.slot(), service.slot():  # the default two, as two slow uploads would hold them
+        busy = client.post("/verify/api/v1/pdf", data=sealed, content_type="application/pdf")
+        page = client.post("/verify/", data={"file": (io.BytesIO(sealed), "a.pdf")},
+                           content_type="multipart/form-data")
+    assert busy.status_code == 503 and busy.headers["Content-Type"] == "application/problem+json"
+    assert busy.headers["Retry-After"] == str(web.BUSY_RETRY_AFTER)
+    assert "as many documents as it can at once" in busy.get_json()["detail"]
+    assert page.status_code == 503 and page.headers["Retry-After"] == str(web.BUSY_RETRY_AFTER)
+    assert "as many documents as it can at once" in page.get_data(as_text=True)
+    freed = client.post("/verify/api/v1/pdf", data=sealed, content_type="application/pdf")
+    assert freed.status_code == 200 and freed.get_json()["files"][0]["indication"] == "TOTAL_PASSED"

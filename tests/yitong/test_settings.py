@@ -44,6 +44,17 @@ def test_verify_limits_come_from_the_same_environment_as_every_setting(tmp_path)
     assert (defaults.verify_max_bytes, defaults.verify_rate_limit) == (20 * 1024 * 1024, 30)
 
 
+def test_pdf_limits_and_verify_concurrency_come_from_the_environment(tmp_path):
+    settings = Settings.from_env({"YITONG_HOME": str(tmp_path), "YITONG_PDF_MAX_PAGES": "50",
+                                  "YITONG_PDF_MAX_OBJECTS": "1000", "YITONG_PDF_SECONDS": "2.5",
+                                  "YITONG_VERIFY_CONCURRENCY": "4"})
+    assert (settings.pdf_max_pages, settings.pdf_max_objects, settings.pdf_seconds, settings.verify_concurrency) \
+        == (50, 1000, 2.5, 4)
+    defaults = Settings.from_env({"YITONG_HOME": str(tmp_path)})
+    assert (defaults.pdf_max_pages, defaults.pdf_max_objects, defaults.pdf_seconds, defaults.verify_concurrency) \
+        == (10_000, 500_000, 30.0, 2)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -57,6 +68,9 @@ def test_verify_limits_come_from_the_same_environment_as_every_setting(tmp_path)
         ({"YITONG_VERIFY_MAX_BYTES": "lots"}, "YITONG_VERIFY_MAX_BYTES"),
         ({"YITONG_VERIFY_MAX_BYTES": "100"}, "YITONG_VERIFY_MAX_BYTES"),
         ({"YITONG_VERIFY_RATE_LIMIT": "0"}, "YITONG_VERIFY_RATE_LIMIT"),
+        ({"YITONG_VERIFY_CONCURRENCY": "0"}, "YITONG_VERIFY_CONCURRENCY"),
+        ({"YITONG_PDF_MAX_PAGES": "many"}, "YITONG_PDF_MAX_PAGES"),
+        ({"YITONG_PDF_SECONDS": "0"}, "YITONG_PDF_SECONDS"),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(env, message, tmp_path):

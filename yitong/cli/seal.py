@@ -255,7 +255,7 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     Positions are the seal's centre in millimetres from the page's top-left corner; without
     --x-mm/--y-mm the seal sits at the bottom right (20 mm from the right, 30 mm from the bottom).
     """
-    from seal.pdf import PdfRefused, Placement, parse_page_list, seal_pdf
+    from seal.pdf import PdfLimits, PdfRefused, Placement, parse_page_list, seal_pdf
     from seal.registry import sealer_for
 
     if keyword and (x_mm is not None or y_mm is not None):
@@ -271,7 +271,7 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
         sealer = sealer_for(registry, esid, tsa=level != "B-B")
         result = seal_pdf(sealer, data, Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages,
                                                   riding=riding), level=level, pades=not pkcs7,
-                          max_bytes=settings.seal_max_bytes)
+                          max_bytes=settings.seal_max_bytes, limits=PdfLimits.of(settings))
     except (SealError, PdfRefused) as exc:
         raise _fail(exc) from None
     write_output(out_path, result.pdf)
@@ -291,10 +291,12 @@ def run_job(job_id: str) -> dict:
     """JobQueue entry point for batch sealing (seal.jobs.JOB_FUNCTION): runs in the server's
     thread pool, or in `yitong worker` (RQ), with the registry built from the environment."""
     from seal import jobs
+    from seal.pdf import PdfLimits
 
     home = open_home()
     try:
-        return jobs.run(_job_registry(home), job_id, max_bytes=home.settings.seal_max_bytes)
+        return jobs.run(_job_registry(home), job_id, max_bytes=home.settings.seal_max_bytes,
+                        limits=PdfLimits.of(home.settings))
     finally:
         home.engine.dispose()
 

@@ -15,31 +15,39 @@ from pathlib import Path
 import click
 
 from yitong.cli.common import emit_json
+from yitong.settings import default_home
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INDETERMINATE = 0, 1, 2, 3
 
 
 def _trust_path(trust: str | None) -> Path:
+    """--trust, else the bundle of the home every other command uses (YITONG_HOME, else the default
+    home, where `make run` keeps it), when there is one."""
     if trust:
         return Path(trust)
     home = os.environ.get("YITONG_HOME")
     if home:
         return Path(home).expanduser() / "pki" / "trust.pem"
+    bundle = default_home(os.environ) / "pki" / "trust.pem"
+    if bundle.is_file():
+        return bundle
     raise click.UsageError("no trust bundle: give --trust trust.pem (the bundle published at /pki/trust.pem), "
-                           "or set YITONG_HOME to use $YITONG_HOME/pki/trust.pem")
+                           f"or set YITONG_HOME to use $YITONG_HOME/pki/trust.pem (there is none at {bundle})")
 
 
 def _quiet_libraries() -> None:
     """pyhanko logs every rejected path with a traceback; the report already says why."""
     if os.environ.get("YITONG_LOG_LEVEL", "").upper() != "DEBUG":
-        for name in ("pyhanko", "pyhanko_certvalidator"):
+        # asyncio: with --online, certvalidator's aiohttp fetchers leave their client sessions to
+        # the end of this short-lived process, and asyncio logs each as "Unclosed client session".
+        for name in ("pyhanko", "pyhanko_certvalidator", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @click.command("verify")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--trust", "trust", metavar="PEM", help="Trust bundle (PEM certificates) [default: "
-              "$YITONG_HOME/pki/trust.pem when YITONG_HOME is set].")
+              "the home's pki/trust.pem: $YITONG_HOME, else the default home].")
 @click.option("--json", "as_json", is_flag=True, help="Print the yitong-verify-report/1 JSON document.")
 @click.option("--html", "html_dir", metavar="DIR", help="Also write one HTML report per file into DIR.")
 @click.option("--online", is_flag=True, help="Fetch CRLs/OCSP named in certificates (default: embedded "

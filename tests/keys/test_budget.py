@@ -1,0 +1,50 @@
+"""keys.budget: a time budget that stops pure-Python work in any thread (issue 12, items 8-9)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from keys.budget import BudgetExceeded, time_budget
+
+
+def _spin_until_stopped(seconds: float, what: str) -> BudgetExceeded:
+    with pytest.raises(BudgetExceeded) as stopped, time_budget(seconds, what):
+        while True:
+            pass
+    return stopped.value
+
+
+def test_the_budget_stops_a_busy_loop_in_worker_threads_as_in_the_main_thread():
+    outcomes: dict[str, BudgetExceeded] = {}
+    workers = [threading.Thread(target=lambda n=n: outcomes.__setitem__(n, _spin_until_stopped(0.2, f"job {n}")))
+               for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert not any(worker.is_alive() for worker in workers)
+    assert sorted(str(exc) for exc in outcomes.values()) == [f"job {n} took longer than 0.2 s" for n in range(3)]
+    assert str(_spin_until_stopped(0.2, "main")) == "main took longer than 0.2 s"
+
+
+def test_a_budget_never_interrupts_the_code_after_its_with_statement():
+    late = 0
+    for _ in range(500):
+        try:
+            with time_budget(0.001, "racing"):
+                sum(range(500))  # some end just before their deadline, some just after
+        except BudgetExceeded as exc:
+            assert str(exc) == "racing took longer than 0.001 s"
+            late += 1
+    assert late < 500
+    started = time.monotonic()
+    while time.monotonic() - started < 0.2:  # an exception fired late would land here
+        pass
+
+
+def test_deadline_check_stops_a_loop_cooperatively():
+    with pytest.raises(BudgetExceeded, match="walking took longer than 0 s"), time_budget(0, "walking") as deadline:
+        deadline.check()
