@@ -81,11 +81,13 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     settings = app.config.get("YITONG_SETTINGS")
     gateway = settings.sms_gateway if settings else "outbox"
     limits = accounts_routes
+    dpop_replay = runtime.replay_cache("dpop")
     app.extensions[EXTENSION] = IdpServices(
         issuer=issuer, secure=secure,
-        server=create_server(clients, accounts, tokens, issuer, runtime.replay_cache("client-assertion"), agents),
+        server=create_server(clients, accounts, tokens, issuer, runtime.replay_cache("client-assertion"),
+                             dpop_replay, agents),
         keys=keys, clients=clients, tokens=tokens, consents=Consents(engine), par=PushedRequests(engine),
-        resources=known_resources(issuer, seal_audience), dpop_replay=runtime.replay_cache("dpop"),
+        resources=known_resources(issuer, seal_audience), dpop_replay=dpop_replay,
         dcr_initial_token=dcr_initial_token,
         notify_backchannel=notify_backchannel,  # the account console ends sessions as /logout does
         jobs=runtime.jobs,

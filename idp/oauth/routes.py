@@ -45,7 +45,7 @@ from idp.oauth.registration import (
     self_service_metadata,
 )
 from idp.oauth.resource_indicators import InvalidTargetError, check_resource
-from idp.oauth.server import SCOPES, IdpServer, user_claims
+from idp.oauth.server import SCOPES, IdpServer, pkce_step, user_claims
 from idp.services import oauth_server, services
 from idp.signin.routes import begin_step_up
 from idp.web import (
@@ -387,7 +387,9 @@ def pushed_authorization_request():
 
 
 def _par_problem(client, params: dict) -> tuple[str, str] | None:
-    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1)."""
+    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1). The PKCE rule
+    (pkce_step) and the resource rule (check_resource) are the very ones /authorize runs: there,
+    Authlib runs pkce_step through S256Only while it validates the request."""
     if params.get("client_id", client.client_id) != client.client_id:
         return "invalid_request", "client_id does not match the authenticated client"
     if params.get("response_type") != "code" or not client.check_response_type("code"):
@@ -395,14 +397,11 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
         return "invalid_request", "redirect_uri is missing or not registered for this client"
-    if client.is_public and not params.get("code_challenge"):
-        return "invalid_request", "public clients must use PKCE (code_challenge with S256)"
-    if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
-        return "invalid_request", "code_challenge_method must be S256"
     try:
+        pkce_step(client, params)
         check_resource([params["resource"]] if "resource" in params else [], services().resources)
-    except InvalidTargetError as error:
-        return "invalid_target", error.description
+    except OAuth2Error as error:
+        return error.error, error.description
     return None
 
 
@@ -418,16 +417,7 @@ def token():
         check_resource(request.form.getlist("resource"), services().resources)
     except InvalidTargetError as error:
         return oauth_server().handle_error_response(request, error)
-    proofs = request.headers.getlist("DPoP")
-    if proofs:
-        try:  # RFC 9449 §5: the proof binds the tokens issued here to the client's key
-            if len(proofs) > 1:
-                raise DpopError("one DPoP proof per request")
-            g.dpop_jkt = verify_proof(proofs[0], method="POST", url=f"{services().issuer}/token",
-                                      replay_cache=services().dpop_replay).jkt
-        except DpopError as error:
-            audit("token.refused", grant_type=request.form.get("grant_type"), error="invalid_dpop_proof")
-            return jsonify(error="invalid_dpop_proof", error_description=str(error)), 400
+    # RFC 9449 §5: a DPoP proof binds the tokens issued here to the client's key (idp/oauth/server.py DpopBinding)
     response = oauth_server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")

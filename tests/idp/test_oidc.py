@@ -486,6 +486,19 @@ def test_pushed_authorization_request_then_code_and_the_handle_is_single_use(idp
     assert web.get(url).status_code == 400  # used: RFC 9126 §4 one-time use
 
 
+def test_par_and_authorize_refuse_a_plain_pkce_challenge_by_the_same_rule(idp):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    params = {"client_id": client.client_id, "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid",
+              "state": "s", "code_challenge": "a" * 43, "code_challenge_method": "plain"}
+    pushed = web.post("/par", data={**params, "client_secret": secret})
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    refused = parse_qs(urlsplit(web.get("/authorize?" + urlencode(params)).headers["Location"]).query)
+    assert pushed.status_code == 400 and pushed.get_json()["error"] == refused["error"][0] == "invalid_request"
+    assert pushed.get_json()["error_description"] == refused["error_description"][0]
+
+
 def test_par_checks_the_request_before_keeping_it(idp):
     client, secret = idp.client()
     web = idp.app.test_client()
