@@ -6,7 +6,7 @@ confirm; the relying party then reads who presented which licence. Here the app 
 ``/baselib/licence/present/<id>``, and the holder is the legal representative on record: they
 type the USCC, their name and ID number, which must match the legal-person record (the stand-in
 has no face or PIN check — a relying party must not take more from it than "this person says
-they hold this licence", and Yitong's IdP takes exactly that: see idp/licencelogin_web.py).
+they hold this licence", and Yitong's IdP takes exactly that: see idp/certlogin/routes.py).
 
 A presentation lives :data:`LIFETIME_SECONDS`; its result can be read once when confirmed
 (then ``used``), so a result cannot be replayed.

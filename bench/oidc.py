@@ -434,7 +434,7 @@ def cc_request(port: int, client_id: str, secret: str, resource: str) -> bytes:
 
 
 def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, FlowSetup]:
-    from idp.accounts import Accounts
+    from idp.accounts.store import Accounts
     from yitong.home import Home
     from yitong.settings import Settings
 

@@ -64,7 +64,7 @@ SECOND_FACTORS = frozenset({"otp", "pop", "hwk", "swk", "sc"})
 def sign_in_level(account_acr: str, amr: list[str]) -> str:
     """The level a sign-in reaches: the account's level, except that loa:3 and above also need a
     second factor at login (DESIGN.md) — a password-only (or password + SMS) sign-in of such an
-    account is a loa:2 session, and the person can step up at /authorize (idp/views.py)."""
+    account is a loa:2 session, and the person can step up at /authorize (idp/oauth/routes.py)."""
     if rank(account_acr) >= 3 and not SECOND_FACTORS.intersection(amr):
         return LEVELS[1]
     return account_acr

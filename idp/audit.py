@@ -29,9 +29,9 @@ EVENTS = (
     "sms.sent", "sms.throttled", "sms.code_failed", "user.registered", "privacy.consented", "password.reset",
     "phone.changed", "reauth.failure", "user.data_exported", "user.deleted",
     "agent.granted", "agent.accepted", "agent.declined", "agent.revoked", "agent.refused", "acting.chosen",
-    # proving an organisation: its certificate (idp/certlogin.py) or its e-licence (idp/licencelogin_web.py)
+    # proving an organisation: its certificate or its e-licence (idp/certlogin)
     "acting.proven", "acting.refused", "org_certificate.presented", "licence.unavailable",
-    "cas.validated", "cas.refused",  # CAS service tickets (idp/cas.py)
+    "cas.validated", "cas.refused",  # CAS service tickets (idp/oauth/cas.py)
     "federation.login", "federation.refused", "federation.unavailable", "federation.upstream_added",
     "federation.upstream_removed",
     # loa:3 and step-up (issue 5 items 1 and 6): strong real name, raising a sign-in at /authorize

@@ -1,5 +1,5 @@
-"""What the IdP's protocol endpoints (idp/views.py) and its pages (idp/pages.py) share:
-the blueprint, the IdP's services, the SSO session cookie, CSRF, audit and error pages."""
+"""What the IdP's route modules (idp/*/routes.py) share: how a page blueprint is made, the SSO
+session cookie, CSRF, audit, error pages and safe return targets."""
 
 from __future__ import annotations
 
@@ -8,40 +8,36 @@ import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request, session
 
 from idp import i18n
 from idp.i18n import t
-from idp.server import IdpServer
-
-bp = Blueprint("idp", __name__, template_folder="templates")
-bp.context_processor(i18n.template_globals)
+from idp.services import services
 
 
-@bp.after_request
 def _remember_language(response):
-    return i18n.remember_choice(response, secure=services()["secure"])
+    return i18n.remember_choice(response, secure=services().secure)
+
+
+def page_blueprint(name: str) -> Blueprint:
+    """A blueprint for pages people see: the IdP's templates, the language choice (idp/i18n.py)."""
+    bp = Blueprint(name, __name__, template_folder="templates")
+    bp.context_processor(i18n.template_globals)
+    bp.after_request(_remember_language)
+    return bp
 
 
 SSO_COOKIE = "yitong_sso"
 
 
-def services() -> dict:
-    return current_app.extensions["yitong.idp"]
-
-
-def oauth_server() -> IdpServer:
-    return services()["server"]
-
-
 def current_session():
-    return services()["accounts"].session(request.cookies.get(SSO_COOKIE))
+    return services().accounts.session(request.cookies.get(SSO_COOKIE))
 
 
 def signed_in_account():
     """The SSO session of a person whose account still exists, else None."""
     sso = current_session()
-    return sso if sso is not None and services()["accounts"].get(sso.sub) is not None else None
+    return sso if sso is not None and services().accounts.get(sso.sub) is not None else None
 
 
 def to_sign_in(return_to: str):
@@ -50,7 +46,7 @@ def to_sign_in(return_to: str):
 
 
 def audit(event: str, **fields) -> None:
-    services()["audit"].record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
+    services().audit.record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
 
 
 def error_page(title: str, detail: str, status: int = 400):
@@ -83,8 +79,8 @@ def flow_id() -> str:
 
 
 # Where a sign-in may return to besides /authorize: our own account pages, and the step that applies
-# an organisation certificate presented before signing in (idp/certlogin_web.py), and proving an
-# organisation with its e-business licence (idp/licencelogin_web.py).
+# an organisation certificate presented before signing in (idp/certlogin/routes.py), and proving an
+# organisation with its e-business licence (idp/certlogin/routes.py).
 RETURN_PATHS = re.compile(r"^/(account(/[a-z]+)*|login/certificate/organisation|login/licence)$")
 
 

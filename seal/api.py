@@ -31,7 +31,7 @@ from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
 
 STEP_UP_ACR = "urn:yitong:loa:3"
 # Roles (org claim) that may use an organisation's seals: a seal keeper, the legal representative,
-# and an agent authorised for all services ("*", idp/agents.py).
+# and an agent authorised for all services ("*", idp/agents/store.py).
 KEEPER_ROLES = frozenset({"seal_keeper", "legal_representative", "*"})
 SEALER_TTL = 60
 

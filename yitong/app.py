@@ -10,8 +10,8 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, ServiceUnavailable
 
 from baselib import web as baselib_web
-from idp import views as idp_views
-from idp.certlogin import CertLoginConfig, split_bundle
+from idp import app as idp_app
+from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from seal import api as seal_api
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         baselib_web.register(app, engine=home.engine, key=baselib_key,
                              replay=home.runtime.replay_cache("baselib-nonce"))
     _register_verify(app, home, settings)
-    idp_views.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
+    idp_app.register(app, engine=home.engine, keystore=home.keystore(), issuer=settings.issuer,
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
                        connectors=_connector_config(settings, baselib_key),

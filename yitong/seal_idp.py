@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy.exc import IntegrityError
 from werkzeug.test import Client
 
-from idp.clients import ClientRegistry, build_metadata
+from idp.oauth.clients import ClientRegistry, build_metadata
 from seal.tokens import IdpGateway, OidcGateway, Transport, over_the_network
 
 if TYPE_CHECKING:  # yitong.home provisions through this module

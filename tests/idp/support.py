@@ -10,8 +10,8 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from idp.accounts import Accounts
-from idp.clients import ClientRegistry, build_metadata
+from idp.accounts.store import Accounts
+from idp.oauth.clients import ClientRegistry, build_metadata
 from yitong.app import create_app
 from yitong.home import Home
 from yitong.settings import Settings
@@ -61,7 +61,7 @@ def make_idp(storage, tmp_path, *, with_pki: bool = False, **extra_env: str) -> 
     keystore = home.keystore()
     # The app's own Accounts: its sessions are in Redis on the PostgreSQL + Redis run.
     clients = ClientRegistry(home.engine, keystore.secret("client-secret-pepper"))
-    return Idp(app, home, app.extensions["yitong.idp"]["accounts"], clients)
+    return Idp(app, home, app.extensions["yitong.idp"].accounts, clients)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -117,7 +117,7 @@ def tokens_of(idp, web, client, secret, **params):
 
 
 def confirm_logout(web, **params):
-    """/logout without an ID token hint of the signed-in person asks first (idp/rp_logout.py): answer
+    """/logout without an ID token hint of the signed-in person asks first (idp/oauth/logout.py): answer
     the confirmation page's form; returns the POST's response."""
     page = web.get("/logout?" + urlencode(params))
     assert page.status_code == 200 and 'action="/logout"' in page.get_data(as_text=True), page.status_code

@@ -31,7 +31,7 @@ def idp(storage, tmp_path):
 
 
 def svc(idp, name):
-    return idp.app.extensions["yitong.idp"][name]
+    return getattr(idp.app.extensions["yitong.idp"], name)
 
 
 def person(idp, username, who, *, phone=None, level=LOA_2):
@@ -380,7 +380,7 @@ def test_a_choice_that_no_longer_holds_is_asked_again_never_dropped_silently(idp
 
 
 def test_deleting_an_agents_account_ends_their_authorisations(idp, portal, company):
-    """A person who deletes their account stops acting for the organisation at once (idp/lifecycle.py)."""
+    """A person who deletes their account stops acting for the organisation at once (idp/accounts/lifecycle.py)."""
     agent = company["li"]
     assert [state for _, sub, state in agent_ids(idp, COMPANY[1]) if sub == agent.sub] == ["active"]
     web = company["agent"]  # 李四 deletes the account through the page, as a person would

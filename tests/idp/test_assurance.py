@@ -31,7 +31,7 @@ def idp(storage, tmp_path):
 def alice(idp):
     """A person whose real name was verified (as /account/realname records it) at loa:2."""
     user = idp.accounts.create(username="alice", password=PASSWORD)
-    identities = idp.app.extensions["yitong.idp"]["identities"]
+    identities = idp.app.extensions["yitong.idp"].identities
     identities.bind(user.sub, id_type="resident", name=ZHANG[0], id_number=ZHANG[1],
                     trust_framework="cn_population_library", evidence=EVIDENCE,
                     verified_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC))

@@ -1,4 +1,4 @@
-"""CAS 3.0 service tickets and the ticket → token exchange (idp/cas.py), on both storage backends.
+"""CAS 3.0 service tickets and the ticket → token exchange (idp/oauth/cas.py), on both storage backends.
 
 The witness is a CAS client library we did not write: python-cas (CASClientV3) builds the login URL
 and validates our tickets over real HTTP against the app served by werkzeug; the browser steps go
@@ -183,7 +183,7 @@ def test_cas_logout_ends_the_sign_in_and_returns_to_the_service(idp):
     out = web.get("/cas/logout?" + urlencode({"service": bye}))
     assert out.headers["Location"] == "/logout?" + urlencode({"client_id": client.client_id,
                                                               "post_logout_redirect_uri": bye})
-    asked = web.get(out.headers["Location"])  # a bare link: the person confirms first (idp/rp_logout.py)
+    asked = web.get(out.headers["Location"])  # a bare link: the person confirms first (idp/oauth/logout.py)
     assert asked.status_code == 200 and 'action="/logout"' in asked.get_data(as_text=True)
     ended = confirm_logout(web, client_id=client.client_id, post_logout_redirect_uri=bye)
     assert ended.status_code == 302 and ended.headers["Location"] == bye

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from idp.certlogin import CertLoginError, decode_answer, new_challenge
+from idp.certlogin.certificates import CertLoginError, decode_answer, new_challenge
 from keys.clock import utcnow
 from keys.pki.certificates import certificate_pem, load_csr
 from tests.helpers import require_tool, run_yitong
@@ -32,7 +32,7 @@ def idp(storage, tmp_path):
 @pytest.fixture
 def alice(idp):
     person = idp.accounts.create(username="alice", password=PASSWORD)
-    idp.app.extensions["yitong.idp"]["identities"].bind(
+    idp.app.extensions["yitong.idp"].identities.bind(
         person.sub, id_type="resident_id", name="张三", id_number=ID_NUMBER, trust_framework="test", evidence={})
     return person
 
@@ -165,7 +165,7 @@ def test_a_certificate_whose_id_number_has_no_real_name_account_is_refused(idp, 
 
 def test_an_expired_certificate_is_refused(idp, alice, tmp_path):
     key, cert, _ = person_certificate(idp, tmp_path, "sm2", days=1)
-    login = idp.app.extensions["yitong.idp"]["certlogin"]
+    login = idp.app.extensions["yitong.idp"].certlogin
     challenge = new_challenge(ISSUER)
     certificate, signature = decode_answer(answer(key, cert, challenge))
     with pytest.raises(CertLoginError) as refused_later:
@@ -188,7 +188,7 @@ def test_mutual_tls_still_checks_the_proxy_itself_when_it_is_also_a_trusted_forw
     idp = make_idp(storage, tmp_path, with_pki=True, YITONG_CERT_LOGIN_PROXIES="10.0.0.9",
                    YITONG_TRUSTED_PROXIES="10.0.0.9")
     alice = idp.accounts.create(username="alice", password=PASSWORD)
-    idp.app.extensions["yitong.idp"]["identities"].bind(
+    idp.app.extensions["yitong.idp"].identities.bind(
         alice.sub, id_type="resident_id", name="张三", id_number=ID_NUMBER, trust_framework="test", evidence={})
     _, cert, _ = person_certificate(idp, tmp_path, "p256")
     web = idp.app.test_client()

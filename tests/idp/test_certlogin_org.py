@@ -1,5 +1,5 @@
 """Organisation certificates (法人证书) at certificate login: they prove an organisation for a person
-signed in as themselves who may act for it, and never sign anyone in (idp/certlogin.py).
+signed in as themselves who may act for it, and never sign anyone in (idp/certlogin/certificates.py).
 
 Real pieces throughout: OpenSSL makes the keys and requests, our CA (keys/ PKI, profile ``login``)
 the certificates with the USCC in the subject serialNumber, ``yitong cert-login sign`` the answers,

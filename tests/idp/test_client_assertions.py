@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from idp.clients import build_metadata
-from idp.server import MAX_ASSERTION_LIFETIME, PrivateKeyJwt
+from idp.oauth.clients import build_metadata
+from idp.oauth.server import MAX_ASSERTION_LIFETIME, PrivateKeyJwt
 from keys import jose
 from keys.asymmetric import generate_private_key
 from keys.runtime.cache import MemoryStore, ReplayCache

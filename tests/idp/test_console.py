@@ -60,7 +60,7 @@ def test_signed_out_people_are_sent_to_sign_in_and_the_page_is_never_cached(idp,
 
 
 def test_the_profile_shows_the_real_name_and_only_a_masked_id_number(idp, alice):
-    identities = idp.app.extensions["yitong.idp"]["identities"]
+    identities = idp.app.extensions["yitong.idp"].identities
     identities.bind(alice.sub, id_type="resident", name="张三", id_number=ID_NUMBER,
                     trust_framework="cn_population_library", evidence={"type": "electronic_record"})
     idp.accounts.raise_level(alice.sub, "urn:yitong:loa:2")

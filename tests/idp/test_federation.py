@@ -20,9 +20,9 @@ from werkzeug.serving import make_server
 
 from idp.assurance import ID_NUMBER_CLAIM
 from idp.audit import Audit
-from idp.clients import build_metadata
 from idp.federation import Upstreams
 from idp.models import audit_table, federation_links_table, users_table
+from idp.oauth.clients import build_metadata
 from idp.security import new_secret
 from keys import jose
 from tests.baselib.server import resident_id
@@ -60,21 +60,21 @@ class National:
         metadata = build_metadata(redirect_uris=[CALLBACK], grant_types=["authorization_code"],
                                   scope="openid profile", token_endpoint_auth_method=None, public=False,
                                   release=list(release))
-        return self.idp["clients"].create("Tianjin Yitong (broker)", metadata)
+        return self.idp.clients.create("Tianjin Yitong (broker)", metadata)
 
     def person(self, name="张三", level=LOA[2], verified=True):
         """A national-platform user whose real name is verified there (a fresh, valid ID number)."""
         self.people += 1
         number = resident_id(f"11010119900101{self.people:03d}")
-        user = self.idp["accounts"].create(username=f"person{self.people}", password=PASSWORD)
+        user = self.idp.accounts.create(username=f"person{self.people}", password=PASSWORD)
         if verified:
-            self.idp["identities"].bind(user.sub, id_type="resident", name=name, id_number=number,
+            self.idp.identities.bind(user.sub, id_type="resident", name=name, id_number=number,
                                         trust_framework="cn_population_library",
                                         evidence={"type": "electronic_record"})
-        self.idp["accounts"].set_level(user.sub, level)
+        self.idp.accounts.set_level(user.sub, level)
         if level in (LOA[3], LOA[4]):  # loa:3 and above are reached only by a sign-in with a second factor
             secret = new_secret()
-            self.idp["accounts"].enrol_totp(user.sub, secret)
+            self.idp.accounts.enrol_totp(user.sub, secret)
             self.totp[user.username] = pyotp.TOTP(secret)
         return user, number
 
@@ -98,7 +98,7 @@ def ours(storage, tmp_path):
 def configure(ours, national, *, release=("verified_claims", "id_number"), max_acr=LOA[3], name="national",
               issuer=None):
     client, secret = national.client(release)
-    upstreams: Upstreams = ours.app.extensions["yitong.idp"]["federation"]
+    upstreams: Upstreams = ours.app.extensions["yitong.idp"].federation
     return upstreams.add(name=name, label="国家政务服务平台", issuer=issuer or national.issuer,
                          client_id=client.client_id, client_secret=secret, scope="openid profile verified_claims",
                          max_acr=max_acr, trust_framework="cn_gjzwfw")
@@ -186,7 +186,7 @@ def test_first_login_creates_the_account_with_the_identity_bound_and_the_second_
     done = federated_login(web, national, person.username, return_to="/")
     assert done.status_code == 302 and done.headers["Location"] == "/"
     assert "yitong_sso=" in done.headers.get("Set-Cookie", "")
-    identities = ours.app.extensions["yitong.idp"]["identities"]
+    identities = ours.app.extensions["yitong.idp"].identities
     sub = identities.sub_for_id_number(number)
     assert sub is not None and count_users(ours) == before + 1
     account = ours.accounts.get(sub)
@@ -236,13 +236,13 @@ def test_a_relying_party_sign_in_goes_through_the_national_platform_and_back_to_
     claims = jose.verify_jwt(body["id_token"], jwks(web), algorithms=["ES256"])[1]
     assert claims["acr"] == LOA[2] and claims["amr"] == ["fed"] and claims["nonce"] == "n-1"
     assert claims["verified_claims"]["claims"] == {"name": "赵六"}
-    assert ours.app.extensions["yitong.idp"]["identities"].sub_for_id_number(number) == claims["sub"]
+    assert ours.app.extensions["yitong.idp"].identities.sub_for_id_number(number) == claims["sub"]
 
 
 def test_an_existing_real_name_account_with_the_same_id_number_is_linked_never_by_name(ours, national):
     configure(ours, national)
     person, number = national.person(name="李四", level=LOA[3])
-    identities = ours.app.extensions["yitong.idp"]["identities"]
+    identities = ours.app.extensions["yitong.idp"].identities
     mine = ours.accounts.create(username="lisi", password=PASSWORD)
     identities.bind(mine.sub, id_type="resident", name="李四", id_number=number,
                     trust_framework="cn_population_library", evidence={"type": "electronic_record"})
@@ -263,7 +263,7 @@ def test_the_level_is_capped_by_configuration(ours, national):
     person, number = national.person(level=LOA[4])
     web = ours.app.test_client()
     assert federated_login(web, national, person.username).status_code == 302
-    sub = ours.app.extensions["yitong.idp"]["identities"].sub_for_id_number(number)
+    sub = ours.app.extensions["yitong.idp"].identities.sub_for_id_number(number)
     assert ours.accounts.get(sub).acr == LOA[3]
     assert rp_id_token(ours, web)["acr"] == LOA[3]
     assert events(ours, "federation.login")[-1].detail["acr"] == LOA[3]
@@ -355,7 +355,7 @@ def test_an_unreachable_upstream_is_a_try_later_page(ours, national):
 
 def test_a_wrong_client_secret_is_refused_at_the_upstream_token_endpoint(ours, national):
     client, _secret = national.client()
-    ours.app.extensions["yitong.idp"]["federation"].add(
+    ours.app.extensions["yitong.idp"].federation.add(
         name="national", label="国家政务服务平台", issuer=national.issuer, client_id=client.client_id,
         client_secret="not-the-secret", scope="openid profile verified_claims", max_acr=LOA[3])
     person, _number = national.person()

@@ -1,4 +1,4 @@
-"""Proving an organisation with its electronic business licence (idp/licencelogin_web.py) against the
+"""Proving an organisation with its electronic business licence (idp/certlogin/routes.py) against the
 reference e-licence system (`yitong baselib serve`, baselib/licence.py) over real HTTP: the IdP starts
 a presentation, "the holder's phone" (plain HTTP to the stand-in app page) confirms it, the IdP reads
 the result once. Both storage backends."""
@@ -133,7 +133,7 @@ def test_the_stand_in_app_accepts_only_the_holder_on_record_and_a_declined_prese
 
 
 def test_the_result_is_given_once(idp, baselib, company):
-    system = idp.app.extensions["yitong.idp"]["connectors"].business_licence
+    system = idp.app.extensions["yitong.idp"].connectors.business_licence
     presentation = system.start_presentation("test")
     assert system.presentation(presentation.presentation_id).status == "pending"
     assert confirm(presentation.scan_url)[0] == 200

@@ -158,7 +158,7 @@ def test_reauthentication_is_rate_limited(idp, alice):
 
 # -- export and deletion --------------------------------------------------------------------------------------------
 def _verified(idp, alice):
-    idp.app.extensions["yitong.idp"]["identities"].bind(
+    idp.app.extensions["yitong.idp"].identities.bind(
         alice.sub, id_type="resident", name="张三", id_number=ID_NUMBER, trust_framework="cn_population_library",
         evidence={"type": "electronic_record", "check_details": [{"check_method": "data", "txn": "t-1"}]})
     idp.accounts.raise_level(alice.sub, "urn:yitong:loa:2")
@@ -166,10 +166,10 @@ def _verified(idp, alice):
 
 def test_export_holds_my_data_and_no_secrets(idp, alice):
     _verified(idp, alice)
-    idp.app.extensions["yitong.idp"]["organisations"].register(
+    idp.app.extensions["yitong.idp"].organisations.register(
         uscc="91120116MA05JQXX0Q", name="天津某某科技有限公司", legal_representative_sub=alice.sub,
         acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="cn_legal_person_library", evidence={})
-    idp.app.extensions["yitong.idp"]["lifecycle"].record_consent(alice.sub, "pipl-registration", "v-test")
+    idp.app.extensions["yitong.idp"].lifecycle.record_consent(alice.sub, "pipl-registration", "v-test")
     web = idp.app.test_client()
     assert web.get("/account/data/export").status_code == 302
     login(web, "alice")
@@ -243,7 +243,7 @@ def test_deletion_erases_pii_keeps_the_tombstone_and_audit_and_revokes_everythin
 
 
 def test_consent_records_survive_deletion(idp, alice):
-    idp.app.extensions["yitong.idp"]["lifecycle"].record_consent(alice.sub, "pipl-registration", "v-test")
+    idp.app.extensions["yitong.idp"].lifecycle.record_consent(alice.sub, "pipl-registration", "v-test")
     web = idp.app.test_client()
     login(web, "alice")
     assert delete(web).status_code == 200

@@ -1,4 +1,4 @@
-"""RP-Initiated Logout (idp/rp_logout.py): only an RP's ID token hint for the signed-in person, or
+"""RP-Initiated Logout (idp/oauth/logout.py): only an RP's ID token hint for the signed-in person, or
 the person's own confirmation, ends a session — never a link any site can make (issue 12 item 5)."""
 
 from __future__ import annotations

@@ -486,6 +486,19 @@ def test_pushed_authorization_request_then_code_and_the_handle_is_single_use(idp
     assert web.get(url).status_code == 400  # used: RFC 9126 §4 one-time use
 
 
+def test_par_and_authorize_refuse_a_plain_pkce_challenge_by_the_same_rule(idp):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    params = {"client_id": client.client_id, "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid",
+              "state": "s", "code_challenge": "a" * 43, "code_challenge_method": "plain"}
+    pushed = web.post("/par", data={**params, "client_secret": secret})
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    refused = parse_qs(urlsplit(web.get("/authorize?" + urlencode(params)).headers["Location"]).query)
+    assert pushed.status_code == 400 and pushed.get_json()["error"] == refused["error"][0] == "invalid_request"
+    assert pushed.get_json()["error_description"] == refused["error_description"][0]
+
+
 def test_par_checks_the_request_before_keeping_it(idp):
     client, secret = idp.client()
     web = idp.app.test_client()
@@ -577,7 +590,7 @@ def test_dynamic_registration_needs_the_initial_token_and_manages_itself(idp):
     metadata = {"client_name": "Registered portal", "redirect_uris": ["https://reg.example.gov.cn/cb"],
                 "grant_types": ["authorization_code"], "scope": "openid"}
     assert web.post("/register", json=metadata).status_code == 404  # off by default
-    idp.app.extensions["yitong.idp"]["dcr_initial_token"] = "i" * 40
+    idp.app.extensions["yitong.idp"].dcr_initial_token = "i" * 40
     assert web.post("/register", json=metadata).status_code == 401
     made = web.post("/register", json=metadata, headers={"Authorization": "Bearer " + "i" * 40})
     assert made.status_code == 201, made.get_json()
@@ -691,7 +704,7 @@ def test_key_rotation_publishes_the_next_key_before_it_signs_and_keeps_the_old_o
     client, secret = idp.client(grants=("client_credentials",), scope="seal:read")
     web = idp.app.test_client()
     auth = {"client_id": client.client_id, "client_secret": secret}
-    signing = idp.app.extensions["yitong.idp"]["keys"]
+    signing = idp.app.extensions["yitong.idp"].keys
 
     def token() -> str:
         return web.post("/token", data={"grant_type": "client_credentials", **auth}).get_json()["access_token"]

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from idp.clients import ClientError, build_metadata
+from idp.oauth.clients import ClientError, build_metadata
 from tests.helpers import run_yitong
 from tests.idp.support import PASSWORD, REDIRECT, login, make_idp, pkce_pair, through_consent
 

@@ -35,7 +35,7 @@ def make_app(storage, tmp_path, **extra_env) -> Idp:
     home.__dict__["runtime"] = storage.runtime
     home.initialise(with_pki=False)
     app = create_app(settings, home)
-    return Idp(app, home, app.extensions["yitong.idp"]["accounts"], None)
+    return Idp(app, home, app.extensions["yitong.idp"].accounts, None)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_match_stores_the_identity_encrypted_and_raises_the_level(idp, caplog)
     assert done.headers["Cache-Control"] == "no-store"  # the page shows the person's own identity
     assert "110105********002X" in page and ZHANG[1] not in page and ZHANG[0] in page
     assert idp.accounts.get(user.sub).acr == LOA_2
-    identities = idp.app.extensions["yitong.idp"]["identities"]
+    identities = idp.app.extensions["yitong.idp"].identities
     record = identities.get(user.sub)
     assert (record.id_type, record.trust_framework, record.name) == ("resident", "cn_population_library", "张三")
     evidence = record.evidence
@@ -104,7 +104,7 @@ def submit_raw(web, name, id_number):
 def test_a_residence_permit_holder_reaches_loa_2(idp):
     user, web = signed_in(idp)
     assert submit(web, *CHAN_HK).status_code == 200
-    assert idp.app.extensions["yitong.idp"]["identities"].get(user.sub).id_type == "hk"
+    assert idp.app.extensions["yitong.idp"].identities.get(user.sub).id_type == "hk"
     assert idp.accounts.get(user.sub).acr == LOA_2
 
 
@@ -126,7 +126,7 @@ def test_no_match_changes_nothing(idp):
         refused = submit(web, name, number)
         assert refused.status_code == 422 and "不一致" in refused.get_data(as_text=True)
     assert idp.accounts.get(user.sub).acr == LOA_1
-    assert idp.app.extensions["yitong.idp"]["identities"].get(user.sub) is None
+    assert idp.app.extensions["yitong.idp"].identities.get(user.sub) is None
     assert len(events(idp, "realname.no_match")) == 2
 
 
@@ -137,7 +137,7 @@ def test_a_library_that_cannot_answer_means_try_later_and_no_change(storage, tmp
     later = submit(web, *ZHANG, **{"Accept-Language": "en"})
     assert later.status_code == 503 and "try again later" in later.get_data(as_text=True)
     assert idp.accounts.get(user.sub).acr == LOA_1
-    assert idp.app.extensions["yitong.idp"]["identities"].get(user.sub) is None
+    assert idp.app.extensions["yitong.idp"].identities.get(user.sub) is None
     assert [e.detail["reason"] for e in events(idp, "realname.unavailable")] == ["connection"]
 
 
@@ -163,7 +163,7 @@ def test_one_id_number_belongs_to_one_account(idp):
     taken = submit(web_b, *ZHANG)
     assert taken.status_code == 409 and "已绑定其他账号" in taken.get_data(as_text=True)
     assert idp.accounts.get(second.sub).acr == LOA_1
-    assert idp.app.extensions["yitong.idp"]["identities"].sub_for_id_number(ZHANG[1]) == first.sub
+    assert idp.app.extensions["yitong.idp"].identities.sub_for_id_number(ZHANG[1]) == first.sub
     assert events(idp, "realname.refused")[0].sub == second.sub
 
 
@@ -202,10 +202,10 @@ def test_the_stand_in_is_mounted_in_the_embedded_default_only(storage, tmp_path)
     index = idp.app.test_client().get("/baselib/")
     if storage.kind == "sqlite":  # SQLite without Redis: the embedded default
         assert index.status_code == 200 and 'id="stand-in"' in index.get_data(as_text=True)
-        assert idp.app.extensions["yitong.idp"]["connectors"].population.client.base_url == f"{ISSUER}/baselib"
+        assert idp.app.extensions["yitong.idp"].connectors.population.client.base_url == f"{ISSUER}/baselib"
     else:
         assert index.status_code == 404
-        assert idp.app.extensions["yitong.idp"]["connectors"].population is None
+        assert idp.app.extensions["yitong.idp"].connectors.population is None
 
 
 def test_raise_level_only_raises(idp):

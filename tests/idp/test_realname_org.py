@@ -44,7 +44,7 @@ def representative(idp, person, username):
 
 
 def organisations(idp):
-    return idp.app.extensions["yitong.idp"]["organisations"]
+    return idp.app.extensions["yitong.idp"].organisations
 
 
 def test_the_legal_representative_registers_the_organisation(idp):
@@ -83,7 +83,7 @@ def test_someone_else_as_representative_or_a_wrong_name_is_no_match(idp):
 def test_the_representatives_verified_id_number_must_match_the_record(idp):
     """Same name as the company's legal representative, but another person (another ID number)."""
     namesake = idp.accounts.create(username="namesake", password="Tianjin-2026-correct")
-    identities = idp.app.extensions["yitong.idp"]["identities"]
+    identities = idp.app.extensions["yitong.idp"].identities
     identities.bind(namesake.sub, id_type="resident", name=ZHANG[0], id_number=resident_id("11010119800101005"),
                     trust_framework="cn_population_library", evidence={})
     idp.accounts.set_level(namesake.sub, LOA_2)
@@ -114,7 +114,7 @@ def test_an_unreachable_library_registers_nothing(storage, tmp_path, baselib):
     idp = make_app(storage, tmp_path, YITONG_BASELIB_URL=f"http://127.0.0.1:{free_port()}/baselib",
                    YITONG_BASELIB_KEY=baselib.key.hex(), YITONG_CONNECTOR_RETRIES="0")
     person = idp.accounts.create(username="zhangsan", password="Tianjin-2026-correct")
-    idp.app.extensions["yitong.idp"]["identities"].bind(
+    idp.app.extensions["yitong.idp"].identities.bind(
         person.sub, id_type="resident", name=ZHANG[0], id_number=ZHANG[1], trust_framework="x", evidence={})
     idp.accounts.set_level(person.sub, LOA_2)
     _, web = signed_in_existing(idp, "zhangsan")

@@ -1,13 +1,13 @@
 """Dynamic client registration (RFC 7591/7592) grants only what any portal may take without an
-operator (idp/registration_policy.py): issue 12 item 1, where registering with ``yitong:admin``
+operator (idp/oauth/registration_policy.py): issue 12 item 1, where registering with ``yitong:admin``
 led to rewriting another portal's redirect URIs through the admin API."""
 
 from __future__ import annotations
 
 import pytest
 
-from idp.clients import build_metadata
-from idp.registration_policy import REGISTRATION_TOKEN_KEY, SELF_SERVICE_SCOPES
+from idp.oauth.clients import build_metadata
+from idp.oauth.registration_policy import REGISTRATION_TOKEN_KEY, SELF_SERVICE_SCOPES
 from tests.idp.support import PASSWORD, REDIRECT, authorize_url, code_from, login, make_idp, pkce_pair, through_consent
 from yitong.seal_idp import SEAL_CLIENT_ID
 
@@ -15,7 +15,7 @@ INITIAL = "i" * 40
 REGISTER = {"Authorization": f"Bearer {INITIAL}"}
 PORTAL = {"client_name": "Self-registered portal", "redirect_uris": [REDIRECT],
           "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile"}
-# Every scope an operator must approve (seal/api.py, idp/admin_api.py, the licence service), and
+# Every scope an operator must approve (seal/api.py, idp/oauth/routes.py, the licence service), and
 # scopes nobody defined: unknown is privileged.
 PRIVILEGED = ["yitong:admin", "seal:read", "seal:sign", "seal:admin", "licence:issue", "licence:read",
               "introspect", "made-up-scope"]
@@ -24,7 +24,7 @@ PRIVILEGED = ["yitong:admin", "seal:read", "seal:sign", "seal:admin", "licence:i
 @pytest.fixture
 def idp(storage, tmp_path):
     made = make_idp(storage, tmp_path)
-    made.app.extensions["yitong.idp"]["dcr_initial_token"] = INITIAL
+    made.app.extensions["yitong.idp"].dcr_initial_token = INITIAL
     return made
 
 

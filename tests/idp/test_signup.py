@@ -9,9 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from idp.accounts.routes import CONSENT_VERSION
 from idp.audit import Audit
 from idp.models import privacy_consents_table
-from idp.registration_pages import CONSENT_VERSION
 from tests.idp.accounts_support import ask_code, csrf_of, known_captcha, last_code, outbox  # noqa: F401
 from tests.idp.support import (
     PASSWORD,

@@ -1,4 +1,4 @@
-"""SMS one-time codes and the outbox gateway (idp/sms.py) on both storage backends."""
+"""SMS one-time codes and the outbox gateway (idp/accounts/sms.py) on both storage backends."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from idp.accounts.sms import MAX_ATTEMPTS, CodeCheck, OneTimeCodes, OutboxGateway, SmsError, open_gateway
 from idp.models import otp_table
-from idp.sms import MAX_ATTEMPTS, CodeCheck, OneTimeCodes, OutboxGateway, SmsError, open_gateway
 from keys.storage import utcnow
 from yitong.settings import Settings, SettingsError
 

@@ -118,7 +118,7 @@ def test_bank_four_factor_raises_to_loa3_only_after_totp_and_keeps_no_card_numbe
     text = done.get_data(as_text=True)
     assert done.status_code == 200 and 'id="strong-success"' in text and ZHANG_CARD not in text
     assert idp.accounts.get(user.sub).acr == LOA_3
-    identity = idp.app.extensions["yitong.idp"]["identities"].get(user.sub)
+    identity = idp.app.extensions["yitong.idp"].identities.get(user.sub)
     population, bank = identity.evidence  # the population check, then the bank's (OIDC4IA shaped)
     assert population["record"]["type"] == "population_register"
     assert bank["type"] == "electronic_record" and bank["record"]["type"] == "bank_account"
@@ -143,7 +143,7 @@ def test_carrier_three_factor_uses_the_accounts_own_phone(idp):
     assert "Mobile carrier (3 factors)" in english and "139****9001" in english
     done = strong(web, "carrier", phone=ZHAO_PHONE)  # a typed number is ignored: the account's is checked
     assert done.status_code == 200 and idp.accounts.get(user.sub).acr == LOA_3
-    evidence = idp.app.extensions["yitong.idp"]["identities"].get(user.sub).evidence[-1]
+    evidence = idp.app.extensions["yitong.idp"].identities.get(user.sub).evidence[-1]
     assert evidence["record"]["type"] == "mobile_subscription" and "personal_number" not in evidence["record"]
     assert events(idp, "strong_realname.verified")[0].detail["method"] == "carrier"
 
@@ -157,7 +157,7 @@ def test_carrier_no_match_for_a_number_registered_to_someone_else(idp):
     assert english.status_code == 422 and "not a live line registered to" in english.get_data(as_text=True)
     assert idp.accounts.get(user.sub).acr == LOA_2
     # Nothing added: the identity keeps the population check alone (a list once a further step is added).
-    assert isinstance(idp.app.extensions["yitong.idp"]["identities"].get(user.sub).evidence, dict)
+    assert isinstance(idp.app.extensions["yitong.idp"].identities.get(user.sub).evidence, dict)
     assert [e.detail["method"] for e in events(idp, "strong_realname.no_match")] == ["carrier", "carrier"]
 
 
@@ -178,7 +178,7 @@ def test_an_unavailable_check_means_try_later_and_no_change(storage, tmp_path, b
     assert later.status_code == 503 and "try again later" in later.get_data(as_text=True)
     assert dead.accounts.get(user.sub).acr == LOA_2
     assert [e.detail["reason"] for e in events(dead, "strong_realname.unavailable")] == ["connection"]
-    assert isinstance(dead.app.extensions["yitong.idp"]["identities"].get(user.sub).evidence, dict)
+    assert isinstance(dead.app.extensions["yitong.idp"].identities.get(user.sub).evidence, dict)
 
 
 def test_checks_are_limited_per_account_and_need_csrf_and_a_real_name(idp):

@@ -62,7 +62,7 @@ def results(tmp_path_factory, node):  # noqa: F811
 def _real_name(env: dict, sub: str, person: tuple[str, str], totp_secret: str | None = None) -> None:
     """A real-name person at loa:2 (as /account/realname records a population-library match), with a
     TOTP authenticator when ``totp_secret`` is given (as /account/mfa enrols one)."""
-    from idp.accounts import Accounts
+    from idp.accounts.store import Accounts
     from idp.identity import Identities
     from yitong.home import Home
     from yitong.settings import Settings

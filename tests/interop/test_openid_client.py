@@ -125,7 +125,7 @@ def provider(tmp_path_factory) -> Provider:
 def _erin_represents_org(env: dict) -> None:
     """erin's real name verified (loa:2) and ORG registered with her as legal representative, through
     the IdP's own services on the provider's home (the base-library pages are tested in tests/idp)."""
-    from idp.accounts import Accounts
+    from idp.accounts.store import Accounts
     from idp.identity import Identities, Organisations
     from yitong.home import Home
     from yitong.settings import Settings

@@ -384,7 +384,7 @@ def test_a_person_at_loa3_seals_with_their_personal_seal(api):
     import pyotp
     from sqlalchemy import update
 
-    from idp.accounts import Accounts
+    from idp.accounts.store import Accounts
     from idp.models import users_table
     from idp.security import new_secret
     from yitong.home import Home
@@ -413,7 +413,7 @@ def test_a_person_at_loa3_seals_with_their_personal_seal(api):
 def test_the_legal_representative_acting_for_the_organisation_seals_with_its_seal(api):
     """The token contract end to end: a real-name person who represents the seal's holder signs in
     with scope org, picks the organisation, and the org claim lets them use its seal (no grant)."""
-    from idp.accounts import Accounts
+    from idp.accounts.store import Accounts
     from idp.identity import Identities, Organisations
     from yitong.home import Home
     from yitong.settings import Settings

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from idp.accounts import Accounts
-from idp.agents import Agents
+from idp.accounts.store import Accounts
+from idp.agents.store import Agents
 from idp.identity import Identities, Organisations
 from keys.storage import utcnow
 from tests.baselib.server import COMPANY, LI, ZHANG

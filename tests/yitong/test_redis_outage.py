@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from idp.clients import ClientRegistry, build_metadata
+from idp.oauth.clients import ClientRegistry, build_metadata
 from keys import jose
 from keys.asymmetric import generate_private_key
 from keys.dpop import proof_for
@@ -58,7 +58,7 @@ def portal(private_redis, tmp_path):
     home = Home(settings)
     home.initialise()
     app = create_app(settings, home)
-    app.extensions["yitong.idp"]["accounts"].create(username="alice", password=PASSWORD, phone="13800138000",
+    app.extensions["yitong.idp"].accounts.create(username="alice", password=PASSWORD, phone="13800138000",
                                                    name="张三")
     clients = ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
     client, secret = clients.create("Business system", build_metadata(

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from idp.certlogin import CertLoginError, load_certificate, sign_challenge
+from idp.certlogin.certificates import CertLoginError, load_certificate, sign_challenge
 from keys.asymmetric import load_private_key
 from keys.errors import InvalidKey
 

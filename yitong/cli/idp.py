@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from idp.accounts import AccountError, Accounts
+from idp.accounts.store import AccountError, Accounts
 from idp.acr import LEVELS
 from idp.audit import Audit
-from idp.clients import AUTH_METHODS, GRANT_TYPES, SUBJECT_TYPES, ClientError, ClientRegistry, build_metadata
+from idp.oauth.clients import AUTH_METHODS, GRANT_TYPES, SUBJECT_TYPES, ClientError, ClientRegistry, build_metadata
 from yitong.cli.common import emit_json, open_home
 
 

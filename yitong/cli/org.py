@@ -6,10 +6,10 @@ import getpass
 
 import click
 
-from idp.agents import AgentError, Agents
+from idp.agents.store import AgentError, Agents
 from idp.audit import Audit
 from idp.identity import IdentifierError, Identities, Organisations, check_uscc
-from idp.tokens import Tokens
+from idp.oauth.tokens import Tokens
 from yitong.cli.common import emit_json, open_home
 
 

@@ -19,7 +19,10 @@ from idp.federation import rp
 from idp.federation.broker import NotLinkable, link
 from idp.federation.upstreams import Upstreams
 from idp.i18n import t
-from idp.web import audit, bp, error_page, safe_return_to, services
+from idp.services import services
+from idp.web import audit, error_page, page_blueprint, safe_return_to
+
+bp = page_blueprint("idp_federation")
 
 PENDING_SECONDS = 600
 MAX_PENDING = 3
@@ -27,11 +30,11 @@ AMR = ["fed"]
 
 
 def _upstreams() -> Upstreams:
-    return services()["federation"]
+    return services().federation
 
 
 def redirect_uri() -> str:
-    return f"{services()['issuer']}/login/federation/callback"
+    return f"{services().issuer}/login/federation/callback"
 
 
 @bp.app_template_global()
@@ -112,12 +115,12 @@ def federation_callback():
         return _refused(name, "invalid_response", "国家政务服务平台的登录响应未通过校验。",
                         "the national platform's answer failed our checks", 400, detail=str(exc)[:200])
     try:
-        outcome = link(upstream, services()["identities"], services()["accounts"], claims["sub"], claims, info)
+        outcome = link(upstream, services().identities, services().accounts, claims["sub"], claims, info)
     except NotLinkable as exc:
         return _refused(name, exc.code, exc.zh, exc.en, upstream_sub=claims["sub"])
     audit("federation.login", sub=outcome.sub, upstream=name, upstream_sub=claims["sub"], acr=outcome.acr,
           created=outcome.created)
-    from idp.pages import _signed_in
+    from idp.signin.routes import _signed_in
 
-    user = services()["accounts"].get(outcome.sub)
+    user = services().accounts.get(outcome.sub)
     return _signed_in(user, AMR, pending["return_to"], acr=outcome.acr)

@@ -103,12 +103,12 @@ class Tokens:
         self.engine = engine
         self.keys = keys
         self.issuer = issuer
-        self.pairwise_key = pairwise_key  # OIDC Core §8.1 pairwise subjects (idp/pairwise.py)
+        self.pairwise_key = pairwise_key  # OIDC Core §8.1 pairwise subjects (idp/oauth/pairwise.py)
 
     def subject_for(self, client, sub: str) -> str:
         """The ``sub`` a client sees in ID tokens and userinfo (pairwise when it opted in);
         access tokens always carry the stable ``sub``."""
-        from idp.pairwise import subject_for
+        from idp.oauth.pairwise import subject_for
 
         return subject_for(self.pairwise_key, client, sub)
 
@@ -167,7 +167,7 @@ class Tokens:
         if dpop_jkt:
             claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1: only the holder of that key may use it
         if org:
-            claims["org"] = org  # DESIGN.md: acting for an organisation (idp/agents.py)
+            claims["org"] = org  # DESIGN.md: acting for an organisation (idp/agents/store.py)
         with self.engine.begin() as conn:
             conn.execute(insert(access_tokens_table).values(
                 jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,

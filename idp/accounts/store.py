@@ -1,4 +1,4 @@
-"""Accounts (idp_users), and the SSO sessions of idp/sessions.py.
+"""Accounts (idp_users), and the SSO sessions of idp/accounts/sessions.py.
 
 A person's ``sub`` is random and stable (DESIGN.md token contract); usernames and phone numbers
 are login names that can change. Session cookies are random; only their SHA-256 is stored.
@@ -13,11 +13,11 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.accounts.sessions import DatabaseSessions, Session, SessionStore
 from idp.acr import LEVELS, LOA_1
 from idp.models import users_table
 from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
 from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
-from idp.sessions import DatabaseSessions, Session, SessionStore
 from keys.ids import new_id
 from keys.keystore import MasterKey
 from keys.storage import utcnow
@@ -209,7 +209,7 @@ class Accounts:
     def end_all_sessions(self, sub: str) -> list[str]:
         return self.sessions.end_all(sub)
 
-    # -- SSO sessions (idp/sessions.py: database or Redis) ----------------------------------------
+    # -- SSO sessions (idp/accounts/sessions.py: database or Redis) ----------------------------------------
     def start_session(self, user: User, amr: list[str], acr: str | None = None,
                       renew: str | None = None) -> tuple[str, Session]:
         """A session at the level this sign-in reaches (idp/acr.py ``sign_in_level``: the

@@ -21,7 +21,7 @@ the ``authorization_code`` grant): its redirect URIs are its service URLs, match
   ``grant_type=authorization_code``, ``code=ST-…``, ``redirect_uri=S`` and the client's credentials;
   then ``/userinfo``. A ticket is good once, at either place.
 - ``GET /cas/logout[?service=S]`` ends the sign-in as /logout does — after the person confirms, as
-  a link without an ID token hint (idp/rp_logout.py) — back-channel logout included, then goes to S
+  a link without an ID token hint (idp/oauth/logout.py) — back-channel logout included, then goes to S
   if it is a post-logout redirect URI of a CAS client.
 
 Not supported: proxy tickets (``pgtUrl`` is ignored and no PGT is issued), CAS 1.0 ``/validate``
@@ -40,9 +40,10 @@ from sqlalchemy import select, update
 
 from idp.i18n import t
 from idp.models import codes_table
-from idp.server import user_claims
-from idp.tokens import token_hash
-from idp.web import audit, bp, current_session, error_page, services
+from idp.oauth.server import user_claims
+from idp.oauth.tokens import token_hash
+from idp.services import services
+from idp.web import error_page
 from keys.storage import utcnow
 
 RESPONSE_MODE = "yitong_cas"  # internal: only /cas/login asks for it, only for a client registered --cas
@@ -51,42 +52,20 @@ SCOPES = ("openid", "profile", "phone", "org", "verified_claims", "offline_acces
 NS = "http://www.yale.edu/tp/cas"
 
 
-def _service_client(service: str | None):
+def service_client(service: str | None):
     """The CAS client whose redirect URI ``service`` is (exact match), else None."""
     if not service:
         return None
-    return next((c for c in services()["clients"].list() if c.cas and service in c.redirect_uris), None)
-
-
-@bp.get("/cas/login")
-def cas_login():
-    service = request.args.get("service", "")
-    client = _service_client(service)
-    if client is None:
-        return error_page(t("未登记的业务系统", "Unknown service"),
-                          t("该 service 地址不属于任何已登记的 CAS 业务系统。",
-                            "The service URL is not one of a registered CAS service."), 400)
-    gateway = request.args.get("gateway", "").lower() == "true"
-    if gateway and current_session() is None:
-        return redirect(service)  # CAS 3.0 §2.1.1: no sign-in, back without a ticket
-    scope = " ".join(s for s in client.scope.split() if s in SCOPES)
-    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": service,
-             "scope": scope if "openid" in scope.split() else f"openid {scope}".strip(),
-             "response_mode": RESPONSE_MODE}
-    if request.args.get("renew", "").lower() == "true":
-        query["prompt"] = "login"
-    elif gateway:
-        query["prompt"] = "none"
-    return redirect("/authorize?" + urlencode(query))
+    return next((c for c in services().clients.list() if c.cas and service in c.redirect_uris), None)
 
 
 def answer(response):
-    """The authorization response of /authorize in CAS terms (idp/views.py calls this for RESPONSE_MODE)."""
+    """The authorization response of /authorize in CAS terms (idp/oauth/routes.py calls this for RESPONSE_MODE)."""
     location = response.headers.get("Location")
     service = request.args.get("redirect_uri", "")
-    client = services()["clients"].get(request.args.get("client_id", ""))
+    client = services().clients.get(request.args.get("client_id", ""))
     if not location or not service or client is None or not client.cas:
-        return response  # not a CAS service: the plain query response (idp/views.py refused the mode)
+        return response  # not a CAS service: the plain query response (idp/oauth/routes.py refused the mode)
     params = parse_qs(urlsplit(location).query)
     if "code" in params:
         ticket = TICKET_PREFIX + params["code"][0]
@@ -99,20 +78,20 @@ def answer(response):
 
 
 # -- validation -----------------------------------------------------------------------------------------------
-class _Failure(Exception):
+class CasFailure(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
 
 
-def _redeem(ticket: str, service: str):
+def redeem(ticket: str, service: str):
     """(client, code row) of an unused, unexpired ticket for ``service``, used up now."""
     if not ticket or not service:
-        raise _Failure("INVALID_REQUEST", "'service' and 'ticket' are both required")
+        raise CasFailure("INVALID_REQUEST", "'service' and 'ticket' are both required")
     if not ticket.startswith(TICKET_PREFIX) or len(ticket) > 256:
-        raise _Failure("INVALID_TICKET_SPEC", "not a service ticket (ST-...)")
+        raise CasFailure("INVALID_TICKET_SPEC", "not a service ticket (ST-...)")
     code_hash = token_hash(ticket[len(TICKET_PREFIX):])
-    engine = services()["tokens"].engine
+    engine = services().tokens.engine
     with engine.begin() as conn:
         row = conn.execute(select(codes_table).where(codes_table.c.code_hash == code_hash)).first()
         taken = row is not None and conn.execute(update(codes_table).where(
@@ -120,31 +99,31 @@ def _redeem(ticket: str, service: str):
             .values(used_at=utcnow())).rowcount == 1
     if row is None or not taken or row.expires_at <= utcnow():
         if row is not None and row.grant_id:  # a second use of a ticket already exchanged for tokens
-            services()["tokens"].revoke_grant(row.grant_id)
-        raise _Failure("INVALID_TICKET", f"ticket {ticket[:24]}… not recognized, already used or expired")
-    client = services()["clients"].get(row.client_id)
+            services().tokens.revoke_grant(row.grant_id)
+        raise CasFailure("INVALID_TICKET", f"ticket {ticket[:24]}… not recognized, already used or expired")
+    client = services().clients.get(row.client_id)
     if client is None or not client.cas or row.redirect_uri != service:
-        raise _Failure("INVALID_SERVICE", "the ticket was not issued for this service (it is now invalid)")
+        raise CasFailure("INVALID_SERVICE", "the ticket was not issued for this service (it is now invalid)")
     return client, row
 
 
-def _attributes(client, row) -> tuple[str, dict]:
+def attributes_for(client, row) -> tuple[str, dict]:
     """(user, attributes) as this client may see them."""
     idp = services()
-    user = idp["accounts"].get(row.sub)
+    user = idp.accounts.get(row.sub)
     if user is None:
-        raise _Failure("INVALID_TICKET", "the account no longer exists")
+        raise CasFailure("INVALID_TICKET", "the account no longer exists")
     claims = dict(user_claims(user, row.scope, client=client))
-    subject = idp["tokens"].subject_for(client, user.sub)
+    subject = idp.tokens.subject_for(client, user.sub)
     claims.pop("sub", None)
     attributes = {"authenticationDate": datetime.fromtimestamp(row.auth_time, UTC).isoformat(),
-                  "acr": row.acr, "amr": row.amr or idp["accounts"].session_amr(row.sid) or [], **claims}
+                  "acr": row.acr, "amr": row.amr or idp.accounts.session_amr(row.sid) or [], **claims}
     if "org" in row.scope.split():
-        agents = idp["agents"]
+        agents = idp.agents
         binding = agents.binding_of_code(row.code_hash)
         org = agents.live_claim(binding) if binding is not None else None
         if binding is not None and org is None:
-            raise _Failure("INVALID_TICKET", "the authorisation to act for the organisation has ended")
+            raise CasFailure("INVALID_TICKET", "the authorisation to act for the organisation has ended")
         if org:
             attributes.update(org_uscc=org["uscc"], org_name=org["name"], org_roles=org["roles"], org_acr=org["acr"])
     return subject, attributes
@@ -154,7 +133,7 @@ def _xml_value(value) -> str:
     return escape(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
-def _respond(body: dict | None, failure: _Failure | None, as_json: bool):
+def respond(body: dict | None, failure: CasFailure | None, as_json: bool):
     if as_json:
         inner = {"authenticationSuccess": body} if failure is None else \
             {"authenticationFailure": {"code": failure.code, "description": str(failure)}}
@@ -177,25 +156,3 @@ def _respond(body: dict | None, failure: _Failure | None, as_json: bool):
     return response
 
 
-@bp.get("/cas/serviceValidate")
-@bp.get("/cas/p3/serviceValidate")
-def cas_service_validate():
-    service, ticket = request.args.get("service", ""), request.args.get("ticket", "")
-    as_json = request.args.get("format", "XML").upper() == "JSON"
-    try:
-        client, row = _redeem(ticket, service)
-        user, attributes = _attributes(client, row)
-    except _Failure as failure:
-        audit("cas.refused", reason=failure.code, service=service[:200])
-        return _respond(None, failure, as_json)
-    audit("cas.validated", sub=row.sub, client_id=client.client_id, sid=row.sid)
-    return _respond({"user": user, "attributes": attributes}, None, as_json)
-
-
-@bp.get("/cas/logout")
-def cas_logout():
-    service = request.args.get("service", "")
-    client = next((c for c in services()["clients"].list() if c.cas and service in c.post_logout_redirect_uris),
-                  None) if service else None
-    query = {"client_id": client.client_id, "post_logout_redirect_uri": service} if client else {}
-    return redirect("/logout" + ("?" + urlencode(query) if query else ""))

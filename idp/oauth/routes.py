@@ -1,73 +1,77 @@
-"""The IdP's protocol endpoints: discovery, JWKS, authorize, PAR, token, userinfo, introspect,
-revoke (logout: idp/rp_logout.py); and register() that mounts the IdP."""
+"""The IdP's protocol endpoints, one module: discovery, JWKS, authorize (and its consent form), PAR,
+token, userinfo, introspect, revoke, RP-initiated logout, CAS, dynamic client registration (RFC
+7591/7592) and the admin REST API over clients. The rules behind them live beside this module
+(server.py: Authlib's grants; tokens.py, par.py, logout.py, cas.py, registration.py, ...)."""
 
 from __future__ import annotations
 
 import hmac
+import secrets
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Flask, Request, current_app, g, jsonify, redirect, render_template, request, session
+from flask import Blueprint, Request, current_app, g, jsonify, redirect, render_template, request, session
 
-from idp import (
-    acr,
-    admin_api,
-    agents_web,  # registers /account/agents and /authorize/organisation on bp; org_step below
-    assurance,
-    cas,  # registers /cas/* on bp; its response mode below
-    certlogin_web,  # noqa: F401  (registers /login/certificate on bp)
-    console,  # noqa: F401  (registers the account console /account on bp)
-    licencelogin_web,  # noqa: F401  (registers /login/licence on bp)
-    pages,  # registers the sign-in, consent and MFA pages on bp; begin_step_up below
-    privacy_pages,  # noqa: F401  (registers /account/data, its export and account deletion on bp)
-    realname,  # registers /account/realname and /account/organisations on bp; ATTEMPTS and WINDOW below
-    registration,
-    registration_pages,  # registers /register (sign-up), /password/reset and /account/phone on bp
-    rp_logout,  # registers /logout on bp; id_token_hint_claims and notify_backchannel below
-)
-from idp.accounts import Accounts
-from idp.agents import Agents
-from idp.audit import Audit
-from idp.certlogin import CertificateLogin, CertLoginConfig
-from idp.certlogin_web import certificate_login_url
-from idp.clients import ClientRegistry
-from idp.connectors import ConnectorConfig, build_connectors
-from idp.consent import SCOPE_LABELS, Consents
-from idp.error_description import description, malformed_parameter
-from idp.federation import Upstreams
-from idp.federation import web as federation_web  # noqa: F401  (registers /login/federation/* on bp)
+from idp import acr, assurance
+from idp.agents.routes import org_step
+from idp.agents.store import Agents
+from idp.certlogin.routes import certificate_login_url
 from idp.i18n import t
-from idp.identity import Identities, Organisations
-from idp.lifecycle import Lifecycle
-from idp.pairwise import SECRET_NAME as PAIRWISE_SECRET
-from idp.par import PushedRequests
-from idp.resource_indicators import InvalidTargetError, check_resource, known_resources
-from idp.security import LoginThrottle
-from idp.server import SCOPES, IdpServer, create_server, user_claims
-from idp.sessions import Session, open_sessions
-from idp.sms import SECRET_NAME as SMS_SECRET
-from idp.sms import OneTimeCodes, open_gateway
-from idp.tokens import SigningKeys, Tokens
+from idp.oauth import cas
+from idp.oauth.cas import SCOPES as CAS_SCOPES
+from idp.oauth.cas import CasFailure, attributes_for, redeem, respond, service_client
+from idp.oauth.clients import ClientError, hash_secret
+from idp.oauth.consent import SCOPE_LABELS
+from idp.oauth.error_description import description, malformed_parameter
+from idp.oauth.logout import (
+    after_logout,
+    audience,
+    confirmation_page,
+    end_session,
+    id_token_hint_claims,
+    names_the_person,
+)
+from idp.oauth.registration import (
+    ADMIN_SCOPE,
+    TOKEN_KEY,
+    NotSelfService,
+    bearer_token,
+    information,
+    managed_client,
+    metadata_from_rfc7591,
+    oauth_error,
+    problem,
+    self_service_metadata,
+)
+from idp.oauth.resource_indicators import InvalidTargetError, check_resource
+from idp.oauth.server import SCOPES, IdpServer, pkce_step, user_claims
+from idp.services import oauth_server, services
+from idp.signin.routes import begin_step_up
 from idp.web import (
     audit,
-    bp,
+    csrf_failure,
+    csrf_ok,
     csrf_token,
     current_session,
     error_page,
     flow_id,
-    oauth_server,
-    services,
+    page_blueprint,
+    safe_return_to,
+    sign_in_ended_page,
     to_sign_in,
 )
 from keys.dpop import DpopError, verify_proof
+
+bp = page_blueprint("idp_oauth")
+registration_bp = Blueprint("idp_registration", __name__)
+admin_bp = Blueprint("idp_admin", __name__, url_prefix="/admin/api/v1")
 
 
 # -- discovery and keys ----------------------------------------------------------------------------
 @bp.get("/.well-known/openid-configuration")
 def discovery():
-    issuer = services()["issuer"]
+    issuer = services().issuer
     document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -78,7 +82,7 @@ def discovery():
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
-        **({"registration_endpoint": f"{issuer}/register"} if services()["dcr_initial_token"] else {}),
+        **({"registration_endpoint": f"{issuer}/register"} if services().dcr_initial_token else {}),
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "require_pushed_authorization_requests": False,
         "backchannel_logout_supported": True,
@@ -101,7 +105,7 @@ def discovery():
                              "verified_claims"],
         "acr_values_supported": list(acr.LEVELS),
         "claims_parameter_supported": True,  # acr (idp/acr.py) and verified_claims (idp/assurance.py)
-        **assurance.discovery_metadata(services()["federation"].trust_frameworks()),
+        **assurance.discovery_metadata(services().federation.trust_frameworks()),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["zh-CN", "en"],
@@ -112,7 +116,7 @@ def discovery():
 
 
 def _jwks_response(sm2: bool):
-    keys = [k for k in services()["keys"].jwks()["keys"] if (k.get("crv") == "SM2") == sm2]
+    keys = [k for k in services().keys.jwks()["keys"] if (k.get("crv") == "SM2") == sm2]
     response = jsonify({"keys": keys})
     # Short enough that a rotated key (published pending for --activate-after) is seen in time.
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -142,7 +146,7 @@ RESPONSE_MODES = ("query", "fragment", "form_post")
 def _in_response_mode(response, mode: str | None):
     """OAuth 2.0 Multiple Response Type Encoding Practices §2 (fragment) and Form Post Response
     Mode 1.0: re-express the authorization response Authlib built as a query redirect."""
-    if mode == cas.RESPONSE_MODE:  # a CAS service ticket (idp/cas.py)
+    if mode == cas.RESPONSE_MODE:  # a CAS service ticket (idp/oauth/cas.py)
         return cas.answer(response)
     location = response.headers.get("Location")
     if not location or mode in (None, "", "query"):
@@ -170,7 +174,7 @@ def _authorize_error(error):
     response = oauth_server().handle_error_response(request, error)
     location = response.headers.get("Location")
     if location and "iss=" not in urlsplit(location).query:
-        response.headers["Location"] = add_params_to_uri(location, [("iss", services()["issuer"])])
+        response.headers["Location"] = add_params_to_uri(location, [("iss", services().issuer)])
     mode = request.args.get("response_mode")
     return _in_response_mode(response, mode if mode in (*RESPONSE_MODES, cas.RESPONSE_MODE) else None)
 
@@ -187,7 +191,7 @@ def _pushed_request():
     request_uri = request.args.get("request_uri")
     if not request_uri:
         return request, None
-    params = services()["par"].resolve(request_uri, request.args.get("client_id", ""))
+    params = services().par.resolve(request_uri, request.args.get("client_id", ""))
     if params is None:
         raise _Stop(error_page(t("无法登录", "Cannot sign in"),
                                 "invalid_request_uri: the pushed request is unknown, expired or already used"))
@@ -196,7 +200,7 @@ def _pushed_request():
 
 
 def _well_formed_step(args) -> None:
-    """Values an error would quote must be quotable (idp/error_description.py): otherwise
+    """Values an error would quote must be quotable (idp/oauth/error_description.py): otherwise
     invalid_request, redirected only when the client and its redirect URI are known good (RFC 6749
     §4.1.2.1), else shown on the error page; the value itself is never echoed."""
     malformed = malformed_parameter(args)
@@ -204,7 +208,7 @@ def _well_formed_step(args) -> None:
         return
     from authlib.oauth2.rfc6749 import InvalidRequestError
 
-    client = services()["clients"].get(args.get("client_id", ""))
+    client = services().clients.get(args.get("client_id", ""))
     redirect_uri = None
     if client is not None and malformed != "redirect_uri":
         asked = args.get("redirect_uri")
@@ -233,13 +237,13 @@ def _hinted_user_step(args, user, grant):
     hint = args.get("id_token_hint")
     if not hint or user is None:
         return user
-    claims = rp_logout.id_token_hint_claims(hint)
+    claims = id_token_hint_claims(hint)
     if claims is None:
         from authlib.oauth2.rfc6749 import InvalidRequestError
 
         raise _Stop(_authorize_error(InvalidRequestError("id_token_hint is not an ID token of this provider",
                                                          redirect_uri=grant.redirect_uri, state=args.get("state"))))
-    return user if claims["sub"] == services()["tokens"].subject_for(grant.client, user.sub) else None
+    return user if claims["sub"] == services().tokens.subject_for(grant.client, user.sub) else None
 
 
 def _signed_in_user(args, sso):
@@ -250,7 +254,7 @@ def _signed_in_user(args, sso):
         time.time() - sso.auth_time > int(max_age)
     if sso is None or (("login" in prompt or stale) and not fresh):
         return None
-    return services()["accounts"].get(sso.sub)
+    return services().accounts.get(sso.sub)
 
 
 def _consent_step(grant, args, user):
@@ -262,7 +266,7 @@ def _consent_step(grant, args, user):
         return oauth_server().create_authorization_response(request=grant.request, grant=grant, grant_user=None)
     prompt = args.get("prompt", "").split()
     if decided == "allow" or ("consent" not in prompt and
-                              services()["consents"].covers(user.sub, grant.client.client_id, scope)):
+                              services().consents.covers(user.sub, grant.client.client_id, scope)):
         return None
     if "none" in prompt:
         from authlib.oidc.core.errors import ConsentRequiredError
@@ -288,7 +292,7 @@ def _step_up(args, user, sso, grant):
     audit("authorize.step_up", sub=user.sub, client_id=grant.client.client_id, method=method,
           requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
     if method == "otp":
-        pages.begin_step_up(user, sso, request.full_path)
+        begin_step_up(user, sso, request.full_path)
         return redirect("/login/mfa")
     return to_sign_in(request.full_path)
 
@@ -328,14 +332,14 @@ def authorize():
                   requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
             return _authorize_error(unmet)
         try:
-            check_resource(args.getlist("resource"), services()["resources"], redirect_uri=grant.redirect_uri,
+            check_resource(args.getlist("resource"), services().resources, redirect_uri=grant.redirect_uri,
                            state=args.get("state"))
         except InvalidTargetError as error:
             return _authorize_error(error)
         answered = _consent_step(grant, args, user)
         if answered is not None:
             return answered
-        org = agents_web.org_step(grant, args, sso)  # scope org: whom the person acts for
+        org = org_step(grant, args, sso)  # scope org: whom the person acts for
         if org.error is not None:
             return _authorize_error(org.error)
         if org.page is not None:
@@ -348,7 +352,7 @@ def authorize():
     g.yitong_session = sso
     g.yitong_acting = org.acting
     if request_uri:
-        services()["par"].mark_used(request_uri)
+        services().par.mark_used(request_uri)
     response = server.create_authorization_response(request=grant.request, grant=grant, grant_user=user)
     return _in_response_mode(response, args.get("response_mode"))
 
@@ -375,7 +379,7 @@ def pushed_authorization_request():
     problem = _par_problem(client, params)
     if problem:
         return jsonify(error=problem[0], error_description=problem[1]), 400
-    request_uri, expires_in = services()["par"].push(client.client_id, params)
+    request_uri, expires_in = services().par.push(client.client_id, params)
     response = jsonify(request_uri=request_uri, expires_in=expires_in)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
@@ -383,7 +387,9 @@ def pushed_authorization_request():
 
 
 def _par_problem(client, params: dict) -> tuple[str, str] | None:
-    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1)."""
+    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1). The PKCE rule
+    (pkce_step) and the resource rule (check_resource) are the very ones /authorize runs: there,
+    Authlib runs pkce_step through S256Only while it validates the request."""
     if params.get("client_id", client.client_id) != client.client_id:
         return "invalid_request", "client_id does not match the authenticated client"
     if params.get("response_type") != "code" or not client.check_response_type("code"):
@@ -391,14 +397,11 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
         return "invalid_request", "redirect_uri is missing or not registered for this client"
-    if client.is_public and not params.get("code_challenge"):
-        return "invalid_request", "public clients must use PKCE (code_challenge with S256)"
-    if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
-        return "invalid_request", "code_challenge_method must be S256"
     try:
-        check_resource([params["resource"]] if "resource" in params else [], services()["resources"])
-    except InvalidTargetError as error:
-        return "invalid_target", error.description
+        pkce_step(client, params)
+        check_resource([params["resource"]] if "resource" in params else [], services().resources)
+    except OAuth2Error as error:
+        return error.error, error.description
     return None
 
 
@@ -411,19 +414,10 @@ def token():
 
         return oauth_server().handle_error_response(request, InvalidRequestError(description(malformed)))
     try:  # RFC 8707: a resource at the token endpoint must be one we know
-        check_resource(request.form.getlist("resource"), services()["resources"])
+        check_resource(request.form.getlist("resource"), services().resources)
     except InvalidTargetError as error:
         return oauth_server().handle_error_response(request, error)
-    proofs = request.headers.getlist("DPoP")
-    if proofs:
-        try:  # RFC 9449 §5: the proof binds the tokens issued here to the client's key
-            if len(proofs) > 1:
-                raise DpopError("one DPoP proof per request")
-            g.dpop_jkt = verify_proof(proofs[0], method="POST", url=f"{services()['issuer']}/token",
-                                      replay_cache=services()["dpop_replay"]).jkt
-        except DpopError as error:
-            audit("token.refused", grant_type=request.form.get("grant_type"), error="invalid_dpop_proof")
-            return jsonify(error="invalid_dpop_proof", error_description=str(error)), 400
+    # RFC 9449 §5: a DPoP proof binds the tokens issued here to the client's key (idp/oauth/server.py DpopBinding)
     response = oauth_server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")
@@ -454,7 +448,7 @@ def userinfo():
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     scheme, value = scheme.lower(), value.strip()
-    claims = services()["tokens"].check_access_token(value) if scheme in ("bearer", "dpop") else None
+    claims = services().tokens.check_access_token(value) if scheme in ("bearer", "dpop") else None
     if claims and not _sender_constrained_ok(claims, scheme, value):
         claims = None
     if not claims or "openid" not in claims.get("scope", "").split():
@@ -462,14 +456,14 @@ def userinfo():
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
-    user = services()["accounts"].get(claims["sub"])
+    user = services().accounts.get(claims["sub"])
     if user is None:
         return jsonify(error="invalid_token"), 401
-    client = services()["clients"].get(claims.get("client_id", ""))  # its release policy (idp/assurance.py)
-    wanted = assurance.request_for_access_token(services()["tokens"].engine, claims.get("jti"), "userinfo")
+    client = services().clients.get(claims.get("client_id", ""))  # its release policy (idp/assurance.py)
+    wanted = assurance.request_for_access_token(services().tokens.engine, claims.get("jti"), "userinfo")
     info = dict(user_claims(user, claims["scope"], client=client, claims_request=wanted))
     if claims.get("org") and "org" in claims["scope"].split():
-        agents: Agents = services()["agents"]
+        agents: Agents = services().agents
         org = agents.live_claim(agents.binding_of_access_token(claims.get("jti")))
         if org is None:  # the agent was revoked or expired: this token no longer acts for anyone
             response = jsonify(error="invalid_token", error_description="the authorisation to act for the "
@@ -478,7 +472,7 @@ def userinfo():
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return response
         info["org"] = org
-    info["sub"] = services()["tokens"].subject_for(services()["clients"].get(claims.get("client_id", "")), user.sub)
+    info["sub"] = services().tokens.subject_for(services().clients.get(claims.get("client_id", "")), user.sub)
     return jsonify(info)
 
 
@@ -491,81 +485,255 @@ def _sender_constrained_ok(claims: dict, scheme: str, token: str) -> bool:
         return False
     try:
         proof = verify_proof(request.headers.get("DPoP", ""), method=request.method,
-                             url=f"{services()['issuer']}/userinfo", replay_cache=services()["dpop_replay"],
+                             url=f"{services().issuer}/userinfo", replay_cache=services().dpop_replay,
                              access_token=token)
     except DpopError:
         return False
     return hmac.compare_digest(proof.jkt, bound)
 
 
-def _register_self_service(app: Flask, engine, keystore, runtime) -> None:
-    """Issue 5: SMS codes and their limits, sign-up, reset, phone change, export and deletion."""
-    idp = app.extensions["yitong.idp"]
-    settings = app.config.get("YITONG_SETTINGS")
-    gateway = settings.sms_gateway if settings else "outbox"
-    limits = registration_pages
-    idp.update(
-        sms=open_gateway(gateway, settings.sms_outbox if settings else Path("var/sms-outbox.jsonl")),
-        sms_gateway_name=gateway, sms_codes=OneTimeCodes(engine, keystore.secret(SMS_SECRET, 32)),
-        sms_per_ip=runtime.rate_limiter("sms:ip", limits.SMS_PER_IP, limits.SMS_PER_IP_WINDOW),
-        sms_per_phone=runtime.rate_limiter("sms:phone", limits.SMS_PER_PHONE, limits.SMS_PER_PHONE_WINDOW),
-        sms_interval=runtime.rate_limiter("sms:interval", 1, limits.SMS_INTERVAL),
-        reauth_limiter=runtime.rate_limiter("reauth", limits.REAUTH_ATTEMPTS, limits.REAUTH_WINDOW),
-        notify_backchannel=rp_logout.notify_backchannel,  # the account console ends sessions as /logout does
-        lifecycle=Lifecycle(engine, idp["accounts"], idp["tokens"], idp["identities"], idp["organisations"],
-                            idp["audit"], on_session_ended=lambda sub, sid, clients: rp_logout.notify_backchannel(
-                                Session(sid, sub, "", [], 0), clients)))
+# -- consent (the form of the consent step above) ---------------------------------------------------------
+@bp.post("/consent")
+def consent():
+    return_to = safe_return_to(request.form.get("return_to"))
+    sso = current_session()
+    if sso is None or return_to == "/":
+        return sign_in_ended_page(t("无法授权", "Cannot allow access"))
+    if not csrf_ok():
+        return csrf_failure()
+    query = parse_qs(urlsplit(return_to).query)
+    client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
+    client = services().clients.get(client_id)
+    allowed = client.get_allowed_scope(scope) if client else ""
+    decision = "allow" if request.form.get("decision") == "allow" else "deny"
+    if decision == "allow" and client:
+        services().consents.grant(sso.sub, client_id, allowed)
+        audit("consent.given", sub=sso.sub, client_id=client_id, scope=allowed)
+    elif client:
+        audit("consent.denied", sub=sso.sub, client_id=client_id, scope=allowed)
+    session["consent_decision"] = {return_to: decision}
+    return redirect(return_to)
 
 
-def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
-             dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None,
-             cert_login: CertLoginConfig | None = None) -> None:
-    """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
-    keys = SigningKeys(keystore)
-    accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
-    clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
-    tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))
-    identities = Identities(engine, keystore)
-    organisations = Organisations(engine)
-    agents = Agents(engine, organisations, identities, tokens)  # issue 5: agents, acting (scope org)
-    secure = issuer.startswith("https://")
-    app.secret_key = keystore.secret("flask-session")
-    app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure)
-    app.extensions["yitong.idp"] = {"server": create_server(clients, accounts, tokens, issuer,
-                                                            runtime.replay_cache("client-assertion"), agents),
-                                    "issuer": issuer, "agents": agents,
-                                    "keys": keys, "accounts": accounts, "clients": clients, "tokens": tokens,
-                                    "secure": secure, "throttle": LoginThrottle(runtime), "audit": Audit(engine),
-                                    "captcha_key": keystore.secret("captcha"),
-                                    "captcha_replay": runtime.replay_cache("captcha"),
-                                    "totp_replay": runtime.replay_cache("totp"), "consents": Consents(engine),
-                                    "dpop_replay": runtime.replay_cache("dpop"),
-                                    "resources": known_resources(issuer, seal_audience),
-                                    "par": PushedRequests(engine),
-                                    "jobs": runtime.jobs, "dcr_initial_token": dcr_initial_token,
-                                    # real name (issue 5): identity sources, verified identities, attempt limit
-                                    "connectors": build_connectors(connectors, runtime),
-                                    "identities": identities,
-                                    "organisations": organisations,
-                                    "realname_limiter": runtime.rate_limiter("realname", realname.ATTEMPTS,
-                                                                             realname.WINDOW),
-                                    "organisation_limiter": runtime.rate_limiter("organisation-register",
-                                                                                 realname.ATTEMPTS, realname.WINDOW),
-                                    "strong_realname_limiter": runtime.rate_limiter(
-                                        "strong-realname", realname.strong.ATTEMPTS, realname.strong.WINDOW)}
-    identities = app.extensions["yitong.idp"]["identities"]
-    app.extensions["yitong.idp"]["federation"] = Upstreams(engine, keystore)  # national platform (idp/federation)
-    cert_login = cert_login or CertLoginConfig(trust=lambda: ([], []), crls=list)
-    app.extensions["yitong.idp"].update(
-        certlogin=CertificateLogin(trust=cert_login.trust, crls=cert_login.crls,
-                                   allow_fetching=cert_login.allow_fetching, identities=identities,
-                                   organisations=organisations),
-        certlogin_replay=runtime.replay_cache("certlogin"),
-        certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
-        licence_limiter=runtime.rate_limiter("licencelogin", 30, 60),
-        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
-    _register_self_service(app, engine, keystore, runtime)
-    app.register_blueprint(bp)
-    app.register_blueprint(admin_api.bp)
-    app.register_blueprint(registration.bp)
+# -- RP-initiated logout (idp/oauth/logout.py) -------------------------------------------------------------
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    client_id = request.values.get("client_id")
+    hint = request.values.get("id_token_hint")
+    claims = id_token_hint_claims(hint) if hint else None
+    if hint and claims is None:
+        return error_page(t("无法退出", "Cannot sign out"),
+                          t("id_token_hint 不是本平台签发的 ID 令牌", "id_token_hint is not an ID token of ours"))
+    if claims is not None:
+        client_id = client_id or audience(claims)
+    sso = current_session()
+    if sso is not None and not names_the_person(claims, sso):
+        if request.method == "GET":
+            return confirmation_page(client_id)
+        if not csrf_ok():
+            return csrf_failure()
+    if sso is not None:
+        end_session(sso, client_id)
+    return after_logout(client_id)
+
+
+# -- CAS (idp/oauth/cas.py) -----------------------------------------------------------------------------------
+@bp.get("/cas/login")
+def cas_login():
+    service = request.args.get("service", "")
+    client = service_client(service)
+    if client is None:
+        return error_page(t("未登记的业务系统", "Unknown service"),
+                          t("该 service 地址不属于任何已登记的 CAS 业务系统。",
+                            "The service URL is not one of a registered CAS service."), 400)
+    gateway = request.args.get("gateway", "").lower() == "true"
+    if gateway and current_session() is None:
+        return redirect(service)  # CAS 3.0 §2.1.1: no sign-in, back without a ticket
+    scope = " ".join(s for s in client.scope.split() if s in CAS_SCOPES)
+    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": service,
+             "scope": scope if "openid" in scope.split() else f"openid {scope}".strip(),
+             "response_mode": cas.RESPONSE_MODE}
+    if request.args.get("renew", "").lower() == "true":
+        query["prompt"] = "login"
+    elif gateway:
+        query["prompt"] = "none"
+    return redirect("/authorize?" + urlencode(query))
+
+
+@bp.get("/cas/serviceValidate")
+@bp.get("/cas/p3/serviceValidate")
+def cas_service_validate():
+    service, ticket = request.args.get("service", ""), request.args.get("ticket", "")
+    as_json = request.args.get("format", "XML").upper() == "JSON"
+    try:
+        client, row = redeem(ticket, service)
+        user, attributes = attributes_for(client, row)
+    except CasFailure as failure:
+        audit("cas.refused", reason=failure.code, service=service[:200])
+        return respond(None, failure, as_json)
+    audit("cas.validated", sub=row.sub, client_id=client.client_id, sid=row.sid)
+    return respond({"user": user, "attributes": attributes}, None, as_json)
+
+
+@bp.get("/cas/logout")
+def cas_logout():
+    service = request.args.get("service", "")
+    client = next((c for c in services().clients.list() if c.cas and service in c.post_logout_redirect_uris),
+                  None) if service else None
+    query = {"client_id": client.client_id, "post_logout_redirect_uri": service} if client else {}
+    return redirect("/logout" + ("?" + urlencode(query) if query else ""))
+
+
+# -- dynamic client registration, RFC 7591/7592 (idp/oauth/registration.py) ----------------------------------
+@registration_bp.post("/register")
+def register_client():
+    initial = services().dcr_initial_token
+    if not initial:
+        return problem(404, "Not Found", "dynamic client registration is not enabled on this server")
+    if not hmac.compare_digest(bearer_token().encode(), initial.encode()):
+        return oauth_error(401, "invalid_token", "an initial access token is required (RFC 7591 §3)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return oauth_error(400, "invalid_client_metadata", "the body must be a JSON object")
+    try:
+        metadata = self_service_metadata(body)
+    except ClientError as error:
+        redirect_problem = "redirect" in str(error) and not isinstance(error, NotSelfService)
+        return oauth_error(400, "invalid_redirect_uri" if redirect_problem else "invalid_client_metadata", str(error))
+    registration_token = secrets.token_urlsafe(32)
+    registry = services().clients
+    metadata[TOKEN_KEY] = hash_secret(registry.pepper, registration_token).hex()
+    client, secret = registry.create(body.get("client_name") or "registered client", metadata)
+    audit("client.created", client_id=client.client_id, via="rfc7591")
+    response = jsonify(information(client, registration_token, secret))
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@registration_bp.get("/register/<client_id>")
+def read_client(client_id: str):
+    client = managed_client(client_id)
+    if client is None:
+        return oauth_error(401, "invalid_token", "a valid registration access token is required")
+    response = jsonify(information(client))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@registration_bp.put("/register/<client_id>")
+def update_client(client_id: str):
+    client = managed_client(client_id)
+    if client is None:
+        return oauth_error(401, "invalid_token", "a valid registration access token is required")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("client_id", client_id) != client_id:
+        return oauth_error(400, "invalid_client_metadata", "the body must be this client's metadata")
+    try:
+        metadata = self_service_metadata(body)  # §2.2: the request replaces the metadata
+    except ClientError as error:
+        return oauth_error(400, "invalid_client_metadata", str(error))
+    metadata[TOKEN_KEY] = client.metadata[TOKEN_KEY]
+    updated = services().clients.update(client_id, body.get("client_name"), metadata)
+    audit("client.updated", client_id=client_id, via="rfc7592")
+    return jsonify(information(updated))
+
+
+@registration_bp.delete("/register/<client_id>")
+def delete_client(client_id: str):
+    if managed_client(client_id) is None:
+        return oauth_error(401, "invalid_token", "a valid registration access token is required")
+    services().clients.delete(client_id)
+    audit("client.deleted", client_id=client_id, via="rfc7592")
+    return "", 204
+
+
+# -- admin REST API: the `yitong client` operations over HTTP, for an operator's tooling -----------------------
+# Protected by OAuth: a bearer access token of ours whose scope includes ``yitong:admin`` (a client-credentials
+# client registered with that scope). Bodies use RFC 7591 names; errors are RFC 7807 problem+json. Every change
+# is audited with the calling client as the actor.
+@admin_bp.before_request
+def require_admin_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    claims = services().tokens.check_access_token(token.strip()) if scheme.lower() == "bearer" else None
+    if claims is None:
+        return problem(401, "Unauthorized", "a valid bearer access token is needed",
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if ADMIN_SCOPE not in claims.get("scope", "").split():
+        return problem(403, "Forbidden", f"the token lacks the {ADMIN_SCOPE} scope",
+                        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'})
+    g.admin_actor = claims["sub"]
+    return None
+
+
+def _admin_audit(event: str, client_id: str) -> None:
+    services().audit.record(event, sub=g.admin_actor, client_id=client_id, ip=request.remote_addr,
+                           user_agent=request.user_agent.string, via="admin-api")
+
+
+def _admin_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ClientError("the body must be a JSON object of RFC 7591 client metadata")
+    return body
+
+
+@admin_bp.errorhandler(ClientError)
+def invalid_metadata(error: ClientError):
+    return problem(400, "Invalid client metadata", str(error),
+                    kind="urn:ietf:params:oauth:error:invalid_client_metadata")
+
+
+@admin_bp.get("/clients")
+def list_clients():
+    return jsonify([c.as_dict() for c in services().clients.list()])
+
+
+@admin_bp.post("/clients")
+def create_client():
+    body = _admin_body()
+    created, secret = services().clients.create(body.get("client_name") or "unnamed client",
+                                                metadata_from_rfc7591(body))
+    _admin_audit("client.created", created.client_id)
+    response = jsonify(created.as_dict(secret))
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_bp.get("/clients/<client_id>")
+def show_client(client_id: str):
+    client = services().clients.get(client_id)
+    return jsonify(client.as_dict()) if client else problem(404, "Not Found", f"no client {client_id}")
+
+
+@admin_bp.patch("/clients/<client_id>")
+def admin_update_client(client_id: str):
+    registry = services().clients
+    client = registry.get(client_id)
+    if client is None:
+        return problem(404, "Not Found", f"no client {client_id}")
+    body = _admin_body()
+    updated = registry.update(client_id, body.get("client_name"), metadata_from_rfc7591(body, client.metadata))
+    _admin_audit("client.updated", client_id)
+    return jsonify(updated.as_dict())
+
+
+@admin_bp.post("/clients/<client_id>/secret")
+def rotate_secret(client_id: str):
+    if services().clients.get(client_id) is None:
+        return problem(404, "Not Found", f"no client {client_id}")
+    secret = services().clients.rotate_secret(client_id)
+    _admin_audit("client.secret_rotated", client_id)
+    response = jsonify({"client_id": client_id, "client_secret": secret})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_bp.delete("/clients/<client_id>")
+def admin_delete_client(client_id: str):
+    if services().clients.get(client_id) is None:
+        return problem(404, "Not Found", f"no client {client_id}")
+    services().clients.delete(client_id)
+    _admin_audit("client.deleted", client_id)
+    return "", 204

@@ -1,4 +1,6 @@
-"""The IdP's pages for people: sign-in (password, CAPTCHA, second factor), consent, MFA enrolment."""
+"""Signing in: the sign-in page (password, CAPTCHA, throttling), the second factor, MFA enrolment; and
+begin_session(), which every sign-in method (certificate, federation, sign-up) ends with. The consent
+form of /authorize is in idp/oauth/routes.py."""
 
 from __future__ import annotations
 
@@ -8,46 +10,25 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import redirect, render_template, request, session
 
-from idp.accounts import Accounts
+from idp.accounts.store import Accounts
 from idp.audit import mask_login
 from idp.i18n import t
 from idp.security import check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
+from idp.services import services
 from idp.web import (
     SSO_COOKIE,
     audit,
-    bp,
     csrf_failure,
     csrf_ok,
     csrf_token,
     current_session,
     error_page,
+    page_blueprint,
     safe_return_to,
-    services,
-    sign_in_ended_page,
     to_sign_in,
 )
 
-
-@bp.post("/consent")
-def consent():
-    return_to = safe_return_to(request.form.get("return_to"))
-    sso = current_session()
-    if sso is None or return_to == "/":
-        return sign_in_ended_page(t("无法授权", "Cannot allow access"))
-    if not csrf_ok():
-        return csrf_failure()
-    query = parse_qs(urlsplit(return_to).query)
-    client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
-    client = services()["clients"].get(client_id)
-    allowed = client.get_allowed_scope(scope) if client else ""
-    decision = "allow" if request.form.get("decision") == "allow" else "deny"
-    if decision == "allow" and client:
-        services()["consents"].grant(sso.sub, client_id, allowed)
-        audit("consent.given", sub=sso.sub, client_id=client_id, scope=allowed)
-    elif client:
-        audit("consent.denied", sub=sso.sub, client_id=client_id, scope=allowed)
-    session["consent_decision"] = {return_to: decision}
-    return redirect(return_to)
+bp = page_blueprint("idp_signin")
 
 
 def _login_hint(return_to: str) -> str:
@@ -57,7 +38,7 @@ def _login_hint(return_to: str) -> str:
 
 
 def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
-    challenge = new_challenge(services()["captcha_key"]) if captcha else None
+    challenge = new_challenge(services().captcha_key) if captcha else None
     return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
                            captcha=challenge, login_hint=_login_hint(return_to)), status, {"Cache-Control": "no-store"}
 
@@ -72,7 +53,7 @@ def login():
         return csrf_failure()
     idp = services()
     login_name, ip = request.form.get("login", "").strip(), request.remote_addr or "unknown"
-    decision = idp["throttle"].before_attempt(login_name, ip)
+    decision = idp.throttle.before_attempt(login_name, ip)
     if not decision.allowed:  # this address, not the account: the owner elsewhere is unaffected
         audit("login.throttled", login=mask_login(login_name))
         page, status = error_page(t("尝试次数过多", "Too many attempts"),
@@ -83,20 +64,20 @@ def login():
         token, answer = request.form.get("captcha_token", ""), request.form.get("captcha_answer", "")
         if not token:  # the form was sent before the user knew a CAPTCHA was needed: no failure
             return _login_page(return_to, t("请输入验证码", "Please type the characters shown"), 401, captcha=True)
-        if not check_answer(idp["captcha_key"], token, answer, replay_cache=idp["captcha_replay"]):
-            idp["throttle"].record_failure(login_name, ip)
+        if not check_answer(idp.captcha_key, token, answer, replay_cache=idp.captcha_replay):
+            idp.throttle.record_failure(login_name, ip)
             return _login_page(return_to, t("验证码错误", "The characters did not match"), 401, captcha=True)
-    accounts: Accounts = idp["accounts"]
+    accounts: Accounts = idp.accounts
     user = accounts.authenticate(login_name, request.form.get("password", ""))
     if user is None:
-        idp["throttle"].record_failure(login_name, ip)
+        idp.throttle.record_failure(login_name, ip)
         audit("login.failure", login=mask_login(login_name))
         return _login_page(return_to, t("用户名或密码错误", "Wrong username or password"), 401,
                            captcha=decision.captcha_required)
     if user.has_totp:  # the password was right; the session starts only after the second factor
         session["mfa_pending"] = {"sub": user.sub, "login": login_name, "return_to": return_to, "at": time.time()}
         return redirect("/login/mfa")
-    idp["throttle"].record_success(login_name, ip)
+    idp.throttle.record_success(login_name, ip)
     return _signed_in(user, ["pwd"], return_to)
 
 
@@ -109,17 +90,17 @@ def begin_session(user, amr: list[str], acr: str | None = None, step_up: bool = 
     sign-in proves them again. Someone else signed in here: their session ends first, as at
     /logout (their grants revoked, back-channel logout sent) — a shared counter PC must not keep
     the previous person's session alive."""
-    from idp.agents_web import forget_org_proofs
+    from idp.agents.routes import forget_org_proofs
 
     idp = services()
     old = current_session()
     if old is not None and old.sub != user.sub:
-        ended = idp["tokens"].revoke_session_grants(old.sid)
-        idp["accounts"].end_session(old.sid)
+        ended = idp.tokens.revoke_session_grants(old.sid)
+        idp.accounts.end_session(old.sid)
         audit("logout", sub=old.sub, sid=old.sid, reason="another_person_signed_in")
-        idp["notify_backchannel"](old, {g.client_id for g in ended})
+        idp.notify_backchannel(old, {g.client_id for g in ended})
     renew = old.sid if old is not None and old.sub == user.sub else None
-    cookie, sso = idp["accounts"].start_session(user, amr, acr, renew=renew)
+    cookie, sso = idp.accounts.start_session(user, amr, acr, renew=renew)
     audit("login.success", sub=user.sub, sid=sso.sid, amr=amr, acr=sso.acr, renewed=renew is not None)
     if not step_up:
         forget_org_proofs()
@@ -132,7 +113,7 @@ def _signed_in(user, amr: list[str], return_to: str, acr: str | None = None, ste
     cookie, _ = begin_session(user, amr, acr, step_up)
     session["fresh_login"] = return_to
     response = redirect(return_to)
-    response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=services()["secure"], path="/")
+    response.set_cookie(SSO_COOKIE, cookie, httponly=True, samesite="Lax", secure=services().secure, path="/")
     return response
 
 
@@ -140,7 +121,7 @@ MFA_PENDING_SECONDS = 300
 
 
 def begin_step_up(user, sso, return_to: str) -> None:
-    """A signed-in person is asked for their second factor to raise this sign-in (idp/views.py
+    """A signed-in person is asked for their second factor to raise this sign-in (idp/oauth/routes.py
     ``_step_up``): /login/mfa then renews the session (same sid, new cookie) whose amr adds ``otp``,
     at the level idp/acr.py ``sign_in_level`` gives, and returns to ``return_to``."""
     session["mfa_pending"] = {"sub": user.sub, "login": user.username or user.phone or user.sub,
@@ -161,20 +142,20 @@ def login_mfa():
     if not csrf_ok():
         return csrf_failure()
     idp, sub, code = services(), pending["sub"], request.form.get("code", "").strip()
-    accounts: Accounts = idp["accounts"]
+    accounts: Accounts = idp.accounts
     secret = accounts.totp_secret(sub)
-    ok = bool(secret) and verify_totp(secret, code, replay_cache=idp["totp_replay"], user_key=sub)
+    ok = bool(secret) and verify_totp(secret, code, replay_cache=idp.totp_replay, user_key=sub)
     amr = ["pwd", "otp"]
     if not ok and "-" in code:
         ok, amr = accounts.use_recovery_code(sub, code), ["pwd", "otp", "kba"]
     user = accounts.get(sub)
     if not ok or user is None:
-        idp["throttle"].record_failure(pending["login"], request.remote_addr or "unknown")
+        idp.throttle.record_failure(pending["login"], request.remote_addr or "unknown")
         audit("mfa.failure", sub=sub)
         return render_template("idp/mfa.html", csrf=session["csrf"], step_up=step_up,
                                error=t("验证码不正确", "The code is not right")), 401
     session.pop("mfa_pending", None)
-    idp["throttle"].record_success(pending["login"], request.remote_addr or "unknown")
+    idp.throttle.record_success(pending["login"], request.remote_addr or "unknown")
     if step_up:  # the earlier factors of the session being raised, plus this one
         amr = list(dict.fromkeys([*pending.get("amr", []), *amr]))
         old = current_session()
@@ -189,7 +170,7 @@ def account_mfa():
     sso = current_session()
     if sso is None:
         return to_sign_in("/account/mfa")
-    accounts: Accounts = services()["accounts"]
+    accounts: Accounts = services().accounts
     user = accounts.get(sso.sub)
     csrf_token()
     if user.has_totp:
@@ -198,7 +179,7 @@ def account_mfa():
         if not csrf_ok():
             return csrf_failure()
         secret = session.get("totp_enrolling")
-        if secret and verify_totp(secret, request.form.get("code", ""), replay_cache=services()["totp_replay"],
+        if secret and verify_totp(secret, request.form.get("code", ""), replay_cache=services().totp_replay,
                                   user_key=user.sub):
             codes = accounts.enrol_totp(user.sub, secret)
             session.pop("totp_enrolling", None)

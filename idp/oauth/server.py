@@ -1,6 +1,6 @@
 """The Authlib authorization server: grants, PKCE, OpenID Connect, introspection, revocation.
 
-Authlib validates the protocol; everything it persists or mints goes through idp/tokens.py,
+Authlib validates the protocol; everything it persists or mints goes through idp/oauth/tokens.py,
 so the token contract of DESIGN.md lives in one place.
 """
 
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -22,15 +24,16 @@ from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import insert, select, update
 
 from idp import assurance
-from idp.accounts import Accounts, User
-from idp.clients import Client, ClientRegistry
+from idp.accounts.store import Accounts, User
 from idp.models import codes_table
-from idp.tokens import ACCESS_TOKEN_LIFETIME, Grant, Tokens, token_hash
+from idp.oauth.clients import Client, ClientRegistry
+from idp.oauth.tokens import ACCESS_TOKEN_LIFETIME, Grant, Tokens, token_hash
 from keys import jose
+from keys.dpop import DpopError, verify_proof
 from keys.storage import utcnow
 
 CODE_LIFETIME = timedelta(minutes=1)
-# org: acting for an organisation (idp/agents.py); verified_claims: OIDC4IA (idp/assurance.py)
+# org: acting for an organisation (idp/agents/store.py); verified_claims: OIDC4IA (idp/assurance.py)
 SCOPES = ["openid", "profile", "phone", "offline_access", "org", "verified_claims"]
 
 
@@ -120,12 +123,50 @@ class S256Only(CodeChallenge):
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
 
     def validate_code_challenge(self, grant, redirect_uri):
-        payload = grant.request.payload.data
-        if payload.get("code_challenge") and not payload.get("code_challenge_method"):
-            raise InvalidRequestError("code_challenge_method must be S256 ('plain' is not accepted)")
-        if not payload.get("code_challenge") and grant.request.client.is_public:
-            raise InvalidRequestError("public clients must use PKCE (code_challenge with S256)")
+        pkce_step(grant.request.client, grant.request.payload.data)
         return super().validate_code_challenge(grant, redirect_uri)
+
+
+def pkce_step(client: Client, params) -> None:
+    """The PKCE rule of /authorize and of PAR (one rule, two callers): S256 only, and a public client
+    must send a code_challenge. InvalidRequestError otherwise."""
+    if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
+        raise InvalidRequestError("code_challenge_method must be S256 ('plain' is not accepted)")
+    if not params.get("code_challenge") and client.is_public:
+        raise InvalidRequestError("public clients must use PKCE (code_challenge with S256)")
+
+
+class InvalidDpopProofError(OAuth2Error):
+    error = "invalid_dpop_proof"
+
+
+class DpopBinding:
+    """DPoP (RFC 9449 §5) as an extension of the token grants, through Authlib's grant hooks: before a
+    token request is validated, the DPoP proof it carries (if any) is checked for POST at the token
+    endpoint, and its key thumbprint (``request.dpop_jkt``) binds every token the grant issues."""
+
+    def __init__(self, token_url: str, replay_cache) -> None:
+        self.token_url, self.replay_cache = token_url, replay_cache
+
+    def __call__(self, grant) -> None:
+        grant.register_hook("before_validate_token_request", self.check_proof)
+
+    def check_proof(self, grant) -> None:
+        proofs = grant.request.headers.getlist("DPoP")
+        if not proofs:
+            return
+        try:
+            if len(proofs) > 1:
+                raise DpopError("one DPoP proof per request")
+            grant.request.dpop_jkt = verify_proof(proofs[0], method="POST", url=self.token_url,
+                                                  replay_cache=self.replay_cache).jkt
+        except DpopError as error:
+            raise InvalidDpopProofError(str(error)) from None
+
+
+def _dpop_jkt(request) -> str | None:
+    """The key thumbprint of the DPoP proof DpopBinding checked for this token request, if any."""
+    return getattr(request, "dpop_jkt", None)
 
 
 class IdpServer(AuthorizationServer):
@@ -135,7 +176,7 @@ class IdpServer(AuthorizationServer):
         super().__init__(query_client=clients.get, save_token=lambda token, request: None)
         self.clients, self.accounts, self.tokens, self.issuer = clients, accounts, tokens, issuer
         self.scopes_supported = SCOPES
-        self.agents = None  # idp.agents.Agents (acting for an organisation, scope org), set by create_server
+        self.agents = None  # idp.agents.store.Agents (acting for an organisation, scope org), set by create_server
 
     def create_oauth2_request(self, request):
         """Authlib's Flask server always wraps the global request; a pushed authorization request
@@ -248,7 +289,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         assurance.remember(self.server.tokens.engine, token_hash(code), payload.get("claims"))  # OIDC4IA
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
-        if client.cas:  # a CAS service ticket is a code written "ST-<code>" (idp/cas.py): ticket → token
+        if client.cas:  # a CAS service ticket is a code written "ST-<code>" (idp/oauth/cas.py): ticket → token
             code = code.removeprefix("ST-")
         engine = self.server.tokens.engine
         with engine.connect() as conn:
@@ -283,7 +324,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("the authorisation to act for the organisation is no longer valid")
         grant = tokens.new_grant(client_id=code.client_id, sub=code.sub, sid=code.sid, scope=code.scope,
                                  resource=code.resource, acr=code.acr, auth_time=code.auth_time,
-                                 dpop_jkt=_dpop_jkt())
+                                 dpop_jkt=_dpop_jkt(self.request))
         with tokens.engine.begin() as conn:
             claimed = conn.execute(update(codes_table).where(
                 codes_table.c.code_hash == code.code_hash, codes_table.c.used_at.is_(None))
@@ -297,15 +338,20 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             from authlib.oauth2.rfc6749 import InvalidGrantError
 
             raise InvalidGrantError("the authorization code was already used")
-        return _token_response(tokens, grant, self.request.client, include_refresh_token, org=org)
+        return _token_response(tokens, grant, self.request, include_refresh_token, org=org)
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH, "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
+    @hooked  # as AuthorizationCodeGrant's is, so that DpopBinding runs before the refresh token is used
+    def validate_token_request(self):
+        super().validate_token_request()
+
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
-        grant = self.server.tokens.use_refresh_token(refresh_token, self.request.client.client_id, _dpop_jkt())
+        grant = self.server.tokens.use_refresh_token(refresh_token, self.request.client.client_id,
+                                                    _dpop_jkt(self.request))
         if grant is None:
             return None
         agents = self.server.agents
@@ -324,34 +370,32 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         credential: RefreshCredential = self.request.refresh_token
-        return _token_response(self.server.tokens, credential.grant, self.request.client, True, scope=scope,
+        return _token_response(self.server.tokens, credential.grant, self.request, True, scope=scope,
                                org=credential.org)
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
 
+    @hooked  # as AuthorizationCodeGrant's is (DpopBinding)
+    def validate_token_request(self):
+        super().validate_token_request()
+
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         client: Client = self.request.client
         granted = client.get_allowed_scope(scope or client.scope)
-        jkt = _dpop_jkt()
+        jkt = _dpop_jkt(self.request)
         access = self.server.tokens.access_token(None, client_id=client.client_id, scope=granted,
                                                  resource=self.request.payload.data.get("resource"), dpop_jkt=jkt)
         return {"access_token": access, "token_type": "DPoP" if jkt else "Bearer",
                 "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()), "scope": granted}
 
 
-def _dpop_jkt() -> str | None:
-    """The key thumbprint of the DPoP proof the token endpoint checked for this request, if any."""
-    from flask import g
-
-    return g.get("dpop_jkt")
-
-
-def _token_response(tokens: Tokens, grant: Grant, client: Client, refresh: bool, scope: str | None = None,
+def _token_response(tokens: Tokens, grant: Grant, request, refresh: bool, scope: str | None = None,
                     org: dict | None = None) -> dict:
+    client: Client = request.client
     granted = scope or grant.scope
-    jkt = _dpop_jkt()
+    jkt = _dpop_jkt(request)
     access = tokens.access_token(grant, client_id=client.client_id, scope=granted, resource=grant.resource,
                                  acr=grant.acr, auth_time=grant.auth_time, sub=grant.sub, dpop_jkt=jkt,
                                  org=org if "org" in granted.split() else None)
@@ -418,9 +462,9 @@ def user_claims(user: User, scope: str, client: Client | None = None, claims_req
         info["phone_number"] = "+86" + user.phone
         info["phone_number_verified"] = True
     if client is not None:
-        from flask import current_app
+        from idp.services import services
 
-        verified = assurance.verified_claims(current_app.extensions["yitong.idp"]["identities"], user.sub, scope,
+        verified = assurance.verified_claims(services().identities, user.sub, scope,
                                              assurance.release_of(client), claims_request)
         if verified is not None:
             info["verified_claims"] = verified
@@ -486,14 +530,15 @@ class Revocation(RevocationEndpoint):
 
 
 def create_server(clients: ClientRegistry, accounts: Accounts, tokens: Tokens, issuer: str,
-                  assertion_replay, agents=None) -> IdpServer:
+                  assertion_replay, dpop_replay, agents=None) -> IdpServer:
     server = IdpServer(clients, accounts, tokens, issuer)
     server.agents = agents
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(issuer, assertion_replay))
+    dpop = DpopBinding(f"{issuer}/token", dpop_replay)
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=False),
-                                                   YitongOpenIDCode(tokens, accounts, agents)])
-    server.register_grant(RefreshTokenGrant)
-    server.register_grant(ClientCredentialsGrant)
+                                                   YitongOpenIDCode(tokens, accounts, agents), dpop])
+    server.register_grant(RefreshTokenGrant, [dpop])
+    server.register_grant(ClientCredentialsGrant, [dpop])
     server.register_endpoint(Introspection)
     server.register_endpoint(Revocation)
 

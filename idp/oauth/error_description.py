@@ -4,7 +4,7 @@ RFC 6749 §4.1.2.1 and §5.2 allow an ``error_description`` only %x20-21 / %x23-
 (printable ASCII without ``"`` and ``\\``), and Authlib refuses to build an error whose
 description holds anything else — a ValueError, hence a 500 — while its own messages quote the
 request's ``redirect_uri`` ("Redirect URI … is not supported by client") and ``response_type``,
-and ours quote ``resource`` (idp/resource_indicators.py). None of these may hold such a
+and ours quote ``resource`` (idp/oauth/resource_indicators.py). None of these may hold such a
 character anyway: a redirect URI and a resource indicator are URIs (RFC 3986 §2: ASCII, no
 ``"``, ``\\``, controls, DEL or spaces unencoded; RFC 8707 §2) and a response type is a list of
 registered names (RFC 6749 §3.1.1). So a value holding one is malformed, and is refused as

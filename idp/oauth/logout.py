@@ -1,4 +1,5 @@
-"""OpenID Connect RP-Initiated Logout 1.0 at /logout (discovery's ``end_session_endpoint``).
+"""OpenID Connect RP-Initiated Logout 1.0 at /logout (discovery's ``end_session_endpoint``; the route:
+idp/oauth/routes.py).
 
 A request with an ``id_token_hint`` of ours naming the person signed in on this browser comes
 from an RP that person used (§2): the session ends at once and the browser goes on to a
@@ -8,7 +9,7 @@ could have been sent by any site, so it ends nothing: the person is asked (§2 l
 the End-User whether to log out) on a page whose form posts back here with the same CSRF token
 the sign-in pages use (idp/web.py); only that POST ends the session and then follows the same
 redirect rules. Ending a session revokes its grants and queues back-channel logout tokens
-(OIDC Back-Channel Logout 1.0, idp/backchannel_logout.py) for its RPs.
+(OIDC Back-Channel Logout 1.0, idp/oauth/backchannel_logout.py) for its RPs.
 """
 
 from __future__ import annotations
@@ -17,24 +18,24 @@ from urllib.parse import urlencode
 
 from flask import current_app, redirect, render_template, request
 
-from idp.backchannel_logout import logout_token_claims
-from idp.i18n import t
-from idp.web import SSO_COOKIE, audit, bp, csrf_failure, csrf_ok, csrf_token, current_session, error_page, services
+from idp.oauth.backchannel_logout import logout_token_claims
+from idp.services import services
+from idp.web import SSO_COOKIE, audit, csrf_token
 from keys import jose
 
 # What the confirmation form carries over to its POST (the hint itself is not needed there).
-_CARRIED = ("client_id", "post_logout_redirect_uri", "state")
+CARRIED = ("client_id", "post_logout_redirect_uri", "state")
 
 
 def id_token_hint_claims(hint: str) -> dict | None:
     """The claims of an ID token we issued (signature and issuer checked; an expired one is still a
     valid hint, OIDC Core §3.1.2.1 and RP-Initiated Logout §2), else None."""
     try:
-        _header, claims = jose.verify_jwt(hint, services()["keys"].verification_keys(hint),
+        _header, claims = jose.verify_jwt(hint, services().keys.verification_keys(hint),
                                           algorithms=["ES256", "SM2"])
     except Exception:
         return None
-    if claims.get("iss") != services()["issuer"] or not claims.get("sub") or not claims.get("aud"):
+    if claims.get("iss") != services().issuer or not claims.get("sub") or not claims.get("aud"):
         return None
     return claims
 
@@ -43,30 +44,30 @@ def notify_backchannel(sso, client_ids: set[str]) -> None:
     """Queue a logout token for every RP of the ended session that asked for one."""
     idp = services()
     for client_id in sorted(client_ids):
-        client = idp["clients"].get(client_id)
+        client = idp.clients.get(client_id)
         uri = client.metadata.get("backchannel_logout_uri") if client else None
         if not uri:
             continue
-        claims = logout_token_claims(idp["issuer"], client_id, idp["tokens"].subject_for(client, sso.sub), sso.sid)
-        token = idp["keys"].sign(claims, client.id_token_signed_response_alg, typ="logout+jwt")
-        idp["jobs"].enqueue("idp.backchannel_logout:deliver", uri, token)
+        claims = logout_token_claims(idp.issuer, client_id, idp.tokens.subject_for(client, sso.sub), sso.sid)
+        token = idp.keys.sign(claims, client.id_token_signed_response_alg, typ="logout+jwt")
+        idp.jobs.enqueue("idp.oauth.backchannel_logout:deliver", uri, token)
 
 
-def _audience(claims: dict) -> str:
+def audience(claims: dict) -> str:
     return claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0]
 
 
-def _names_the_person(claims: dict | None, sso) -> bool:
+def names_the_person(claims: dict | None, sso) -> bool:
     """The hint is an ID token of the person of this session (as its client saw them: pairwise)."""
     if claims is None:
         return False
-    client = services()["clients"].get(_audience(claims))
-    return claims["sub"] == services()["tokens"].subject_for(client, sso.sub)
+    client = services().clients.get(audience(claims))
+    return claims["sub"] == services().tokens.subject_for(client, sso.sub)
 
 
-def _confirmation_page(client_id: str | None):
+def confirmation_page(client_id: str | None):
     """The question, whose form carries the request on (the client as the hint named it, if any)."""
-    carried = {name: request.values[name] for name in _CARRIED if request.values.get(name)}
+    carried = {name: request.values[name] for name in CARRIED if request.values.get(name)}
     if client_id:
         carried["client_id"] = client_id
     response = current_app.make_response(render_template("idp/logout_confirm.html", csrf=csrf_token(),
@@ -75,18 +76,18 @@ def _confirmation_page(client_id: str | None):
     return response
 
 
-def _end(sso, client_id: str | None) -> None:
+def end_session(sso, client_id: str | None) -> None:
     idp = services()
-    ended = idp["tokens"].revoke_session_grants(sso.sid)
-    idp["accounts"].end_session(sso.sid)
+    ended = idp.tokens.revoke_session_grants(sso.sid)
+    idp.accounts.end_session(sso.sid)
     audit("logout", sub=sso.sub, client_id=client_id, sid=sso.sid)
     notify_backchannel(sso, {g.client_id for g in ended})
 
 
-def _after_logout(client_id: str | None):
+def after_logout(client_id: str | None):
     """A post_logout_redirect_uri registered for the client (with state), else our own page."""
     target = request.values.get("post_logout_redirect_uri")
-    client = services()["clients"].get(client_id) if client_id else None
+    client = services().clients.get(client_id) if client_id else None
     if target and client and target in client.post_logout_redirect_uris:
         state = request.values.get("state")
         response = redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
@@ -96,22 +97,3 @@ def _after_logout(client_id: str | None):
     return response
 
 
-@bp.route("/logout", methods=["GET", "POST"])
-def logout():
-    client_id = request.values.get("client_id")
-    hint = request.values.get("id_token_hint")
-    claims = id_token_hint_claims(hint) if hint else None
-    if hint and claims is None:
-        return error_page(t("无法退出", "Cannot sign out"),
-                          t("id_token_hint 不是本平台签发的 ID 令牌", "id_token_hint is not an ID token of ours"))
-    if claims is not None:
-        client_id = client_id or _audience(claims)
-    sso = current_session()
-    if sso is not None and not _names_the_person(claims, sso):
-        if request.method == "GET":
-            return _confirmation_page(client_id)
-        if not csrf_ok():
-            return csrf_failure()
-    if sso is not None:
-        _end(sso, client_id)
-    return _after_logout(client_id)

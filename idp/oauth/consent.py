@@ -62,7 +62,7 @@ class Consents:
 
     def withdraw(self, sub: str, client_id: str, tokens) -> list[str] | None:
         """Forget the consent and revoke that client's grants for this person (``tokens``:
-        idp.tokens.Tokens, so access tokens die with them); the revoked grant ids, or None when
+        idp.oauth.tokens.Tokens, so access tokens die with them); the revoked grant ids, or None when
         there was no consent to withdraw."""
         with self.engine.begin() as conn:
             gone = conn.execute(delete(consents_table).where(consents_table.c.sub == sub,

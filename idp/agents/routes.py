@@ -1,4 +1,4 @@
-"""Pages for agents (经办人) and acting for an organisation (idp/agents.py holds the rules).
+"""Pages for agents (经办人) and acting for an organisation (idp/agents/store.py holds the rules).
 
 - ``/account/agents`` (signed-in people; zh-CN/en; CSRF; never cached): the legal
   representative — or an agent with the ``admin`` role — sees the organisation's agents
@@ -10,8 +10,8 @@
 - ``/authorize/organisation``: during an authorization request with scope ``org`` the person
   chooses whom to act for — every organisation they represent or are an active agent of, or
   themselves; the choice (``acting.chosen``) is bound to the code by /authorize. An organisation
-  proven in this sign-in with its certificate (idp/certlogin_web.py) or its e-business licence
-  (idp/licencelogin_web.py) is marked and chosen by default, and acting for it carries ``org.acr``
+  proven in this sign-in with its certificate (idp/certlogin/routes.py) or its e-business licence
+  (idp/certlogin/routes.py) is marked and chosen by default, and acting for it carries ``org.acr``
   loa:4; the chooser offers both proofs.
 """
 
@@ -23,26 +23,28 @@ from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
 
-from idp.agents import ADMIN, ALL, CERTIFICATE, LICENCE, PROOFS, Acting, AgentError, Agents
-from idp.consent import SCOPE_LABELS
+from idp.accounts.sms import SmsError
+from idp.agents.store import ADMIN, ALL, CERTIFICATE, LICENCE, PROOFS, Acting, AgentError, Agents
 from idp.i18n import t
 from idp.identity import mask_phone
+from idp.oauth.consent import SCOPE_LABELS
 from idp.security.bruteforce import account_key
-from idp.sms import SmsError
+from idp.services import services
 from idp.web import (
     audit,
-    bp,
     csrf_failure,
     csrf_ok,
     csrf_token,
     current_session,
     error_page,
     flow_id,
+    page_blueprint,
     safe_return_to,
-    services,
     sign_in_ended_page,
     to_sign_in,
 )
+
+bp = page_blueprint("idp_agents")
 
 CST = timezone(timedelta(hours=8), "CST")  # expiry dates are China Standard Time days
 MAX_YEARS = 5
@@ -56,18 +58,18 @@ SELF = "self"
 
 
 def _agents() -> Agents:
-    return services()["agents"]
+    return services().agents
 
 
 # -- organisations proven in this sign-in (certificate or e-licence) ---------------------------------------
 # Kept in the browser's signed flow cookie, bound to the SSO session id; any new sign-in but a step-up
-# forgets them (idp/pages.py begin_session). They name only public facts (USCC, certificate serial or
+# forgets them (idp/signin/routes.py begin_session). They name only public facts (USCC, certificate serial or
 # the e-licence system's evidence reference).
 ORG_PROOFS = "org_proofs"
 
 
 def remember_org_proof(sid: str, uscc: str, method: str, reference: str) -> None:
-    """``method``: one of idp.agents.PROOFS; ``reference``: the certificate serial or the licence
+    """``method``: one of idp.agents.store.PROOFS; ``reference``: the certificate serial or the licence
     system's evidence reference."""
     if method not in PROOFS:
         raise ValueError(f"not a way to prove an organisation: {method!r}")
@@ -130,7 +132,7 @@ def _names(subs: set[str]) -> dict[str, str]:
     idp = services()
     names = {}
     for sub in subs:
-        user, identity = idp["accounts"].get(sub), idp["identities"].get(sub)
+        user, identity = idp.accounts.get(sub), idp.identities.get(sub)
         login = (user.username or user.phone) if user else ""
         names[sub] = f"{identity.name if identity else ''} ({login})".strip()
     return names
@@ -143,10 +145,10 @@ def _page(status: int = 200, **context):
     managed = [(o, agents.of_organisation(o.organisation.uscc)) for o in options if o.may_manage]
     mine = agents.of_person(sso.sub)
     invitations = [a for a in mine if a.state == "pending"]
-    orgs = {a.uscc: services()["organisations"].get(a.uscc) for a in mine}
+    orgs = {a.uscc: services().organisations.get(a.uscc) for a in mine}
     subs = {a.agent_sub for _, rows in managed for a in rows}
-    user = services()["accounts"].get(sso.sub)
-    identity = services()["identities"].get(sso.sub)
+    user = services().accounts.get(sso.sub)
+    identity = services().identities.get(sso.sub)
     return render_template(
         "idp/agents.html", csrf=session["csrf"], user=user, identity=identity, managed=managed,
         invitations=invitations, agencies=[o for o in options if o.agent_id], orgs=orgs, names=_names(subs),
@@ -202,11 +204,11 @@ def _tell_invited(agent) -> None:
     """An SMS to the invited person's phone, if they have one, within the per-number SMS limit (a
     representative granting and revoking in a loop cannot bomb a phone); the invitation stands either way."""
     idp = services()
-    person = idp["accounts"].get(agent.agent_sub)
-    if person is None or not person.phone or not idp["sms_per_phone"].hit(account_key(person.phone)).allowed:
+    person = idp.accounts.get(agent.agent_sub)
+    if person is None or not person.phone or not idp.sms_per_phone.hit(account_key(person.phone)).allowed:
         return
     try:
-        idp["sms"].send(person.phone, "agent-invited", None)
+        idp.sms.send(person.phone, "agent-invited", None)
     except SmsError:
         return
     audit("sms.sent", sub=agent.agent_sub, purpose="agent-invited", phone=mask_phone(person.phone))
@@ -227,7 +229,7 @@ def _chooser(options: list[Acting], return_to: str, client_name: str, status: in
     # Proven organisations first, so that the one just proven is the default.
     options = sorted(options, key=lambda o: o.proof is None)
     query = urlencode({"return_to": return_to})
-    licence = services()["connectors"].business_licence is not None
+    licence = services().connectors.business_licence is not None
     proofs = {CERTIFICATE: t("已用单位证书验证", "proven with its certificate"),
               LICENCE: t("已用电子营业执照验证", "proven with its e-business licence")}
     return render_template("idp/org_choose.html", options=options, csrf=csrf_token(), return_to=return_to,

@@ -19,8 +19,8 @@ A person's certificate starts a session at loa:4. An organisation's certificate 
 enterprise's USB key) never does: it says nothing about *which person* holds the key, and a key
 handed to a clerk must not sign them in as the legal representative. It proves the organisation
 for a person who is signed in as themselves and may already act for it (its legal
-representative or an active agent, idp/agents.py): the organisation is then marked proven by
-certificate in that sign-in (idp/certlogin_web.py), and the ``org`` claim of tokens acting for
+representative or an active agent, idp/agents/store.py): the organisation is then marked proven by
+certificate in that sign-in (idp/certlogin/routes.py), and the ``org`` claim of tokens acting for
 it says ``"acr": "urn:yitong:loa:4"`` instead of the organisation's registered level. Who may act
 for an organisation stays decided by its legal representative alone; holding the key grants nothing.
 

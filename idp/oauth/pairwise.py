@@ -3,7 +3,7 @@
 A client registered with ``subject_type`` ``pairwise`` sees, in its ID tokens, userinfo answers
 and back-channel logout tokens, ``sub`` = base64url(HMAC-SM3(key, sector ‖ 0x00 ‖ sub)), where the
 key is a keystore secret (``idp-pairwise-subject``, wrapped under the master key) and the sector
-is the host of the client's redirect URIs (one host per pairwise client: idp/clients.py). Two
+is the host of the client's redirect URIs (one host per pairwise client: idp/oauth/clients.py). Two
 clients on different hosts cannot correlate a person; the value is stable for a person and a
 sector. Access tokens keep the stable ``sub`` (DESIGN.md token contract: resource servers such
 as the seal service identify seal holders by it).

@@ -22,11 +22,11 @@ from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from idp.accounts import Accounts
-from idp.agents import ACTIVE, PENDING, REVOKED
+from idp.accounts.store import Accounts
+from idp.agents.store import ACTIVE, PENDING, REVOKED
 from idp.identity import Identities, Organisations
 from idp.models import agents_table, consents_table, grants_table, identities_table, privacy_consents_table
-from idp.tokens import Tokens
+from idp.oauth.tokens import Tokens
 from keys.storage import utcnow
 
 EXPORT_SCHEMA = "yitong-account-export/1"
@@ -44,7 +44,7 @@ class Lifecycle:
         self.engine = engine
         self.accounts, self.tokens, self.identities = accounts, tokens, identities
         self.organisations, self.audit = organisations, audit
-        # (sub, sid, client ids of the session's grants): back-channel logout, wired by idp/views.py
+        # (sub, sid, client ids of the session's grants): back-channel logout, wired by idp/oauth/routes.py
         self._on_session_ended = on_session_ended
 
     # -- consent to the processing of personal information ------------------------------------------------

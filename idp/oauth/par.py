@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import Engine, insert, select, update
 
 from idp.models import par_table
-from idp.tokens import token_hash
+from idp.oauth.tokens import token_hash
 from keys.storage import utcnow
 
 URN_PREFIX = "urn:ietf:params:oauth:request_uri:"

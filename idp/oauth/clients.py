@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import Engine, delete, insert, select, update
 
 from idp.models import clients_table
-from idp.registration_policy import granted_scopes
+from idp.oauth.registration_policy import granted_scopes
 from keys.ids import new_id
 from keys.sm3 import hmac_sm3
 from keys.storage import utcnow
@@ -23,7 +23,7 @@ from keys.storage import utcnow
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose.py)
-SUBJECT_TYPES = ("public", "pairwise")  # OIDC Core §8; pairwise: see idp/pairwise.py
+SUBJECT_TYPES = ("public", "pairwise")  # OIDC Core §8; pairwise: see idp/oauth/pairwise.py
 
 
 class ClientError(ValueError):
@@ -112,7 +112,7 @@ class Client(ClientMixin):
 
     @property
     def cas(self) -> bool:
-        """Its redirect URIs are CAS service URLs too (idp/cas.py)."""
+        """Its redirect URIs are CAS service URLs too (idp/oauth/cas.py)."""
         return bool(self.metadata.get("yitong_cas"))
 
     def as_dict(self, secret: str | None = None) -> dict:
@@ -177,7 +177,7 @@ def build_metadata(
     if subject_type not in SUBJECT_TYPES:
         raise ClientError(f"subject_type must be one of {', '.join(SUBJECT_TYPES)}")
     if cas and (public or "authorization_code" not in grant_types):
-        # idp/cas.py: a CAS service ticket is an authorization code of a confidential client
+        # idp/oauth/cas.py: a CAS service ticket is an authorization code of a confidential client
         raise ClientError("--cas needs a confidential client with the authorization_code grant")
     if subject_type == "pairwise" and len({urlsplit(u).hostname for u in redirect_uris}) > 1:
         # OIDC Core §8.1: the sector is the redirect URIs' host; several hosts would need a
@@ -204,7 +204,7 @@ def build_metadata(
     if subject_type == "pairwise":
         metadata["subject_type"] = "pairwise"
     if cas:
-        metadata["yitong_cas"] = True  # operators only: its redirect URIs are CAS service URLs (idp/cas.py)
+        metadata["yitong_cas"] = True  # operators only: its redirect URIs are CAS service URLs (idp/oauth/cas.py)
     return metadata
 
 

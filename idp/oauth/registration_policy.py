@@ -1,4 +1,4 @@
-"""What dynamic client registration (RFC 7591, idp/registration.py) may grant: the one list.
+"""What dynamic client registration (RFC 7591, idp/oauth/registration.py) may grant: the one list.
 
 RFC 7591 §2 lets the server refuse or replace any metadata it will not grant, and §3.2.2
 names the error (``invalid_client_metadata``). A registrant holds only the shared initial
@@ -13,7 +13,7 @@ person's own data, or an ability the person already holds, once they consent:
   still register);
 - ``offline_access``: refresh tokens for the person's grant (only with the refresh_token grant);
 - ``org``: acting for an organisation the person represents or is an active agent of; the person
-  chooses it at /authorize and the authorisation is checked again at every use (idp/agents.py);
+  chooses it at /authorize and the authorisation is checked again at every use (idp/agents/store.py);
 - ``verified_claims``: OIDC4IA claims are released only under a client's release policy
   (``yitong_release``, idp/assurance.py), which only an operator sets; asking for the scope
   without one yields nothing, so a self-registered client never sees a name or an ID number.

@@ -10,12 +10,12 @@ is simply not active (no job has to run). Only real-name persons (a verified ide
 granted: it is what the legal representative's own acting carries.
 
 Acting: during an authorization request with scope ``org`` the person chooses an organisation
-(idp/agents_web.py). The choice is bound to the code (idp_acting, by the code's hash) and then
+(idp/agents/routes.py). The choice is bound to the code (idp_acting, by the code's hash) and then
 to the grant the code produced; every token of that grant carries DESIGN.md's ``org`` claim
 ``{"uscc", "name", "roles", "acting_as": true, "acr"}`` — ``acr`` says how sure we are of the
 *organisation* in this sign-in: its registered level (legal-person library, ``urn:yitong:loa:2``),
 or ``urn:yitong:loa:4`` when the person also proved it with the organisation's certificate
-(idp/certlogin.py) or its electronic business licence (idp/licencelogin_web.py); the token's own
+(idp/certlogin/certificates.py) or its electronic business licence (idp/certlogin/routes.py); the token's own
 ``acr`` stays the person's. :meth:`Agents.live_claim` re-checks the
 binding — agent still active and unexpired, or the person still the legal representative — at
 the code exchange, at every refresh and at every introspection, so a revoked or expired agent
@@ -47,8 +47,8 @@ ROLE = re.compile(r"^(\*|[a-z][a-z0-9_:.-]{0,63})$")
 MAX_ROLES = 16
 PENDING, ACTIVE, DECLINED, REVOKED, EXPIRED = "pending", "active", "declined", "revoked", "expired"
 # Acting.proof: how the organisation itself was proven in this sign-in, beyond the person's authorisation.
-CERTIFICATE = "certificate"  # its CA certificate (法人证书) signed a challenge (idp/certlogin.py)
-LICENCE = "licence"  # its holder presented the electronic business licence (idp/licencelogin_web.py)
+CERTIFICATE = "certificate"  # its CA certificate (法人证书) signed a challenge (idp/certlogin/certificates.py)
+LICENCE = "licence"  # its holder presented the electronic business licence (idp/certlogin/routes.py)
 # Both are loa:4 for the organisation (DESIGN.md: "CA certificate (SM2/RSA) login"): the e-business
 # licence is the market regulator's certificate-backed credential, presented by a holder its app
 # authenticated, who must be the signed-in person.
@@ -145,7 +145,7 @@ class Agents:
         self.engine = engine
         self.organisations = organisations
         self.identities = identities
-        self.tokens = tokens  # idp.tokens.Tokens: revoking an agent revokes its grants
+        self.tokens = tokens  # idp.oauth.tokens.Tokens: revoking an agent revokes its grants
 
     # -- reading ---------------------------------------------------------------------------------------
     def get(self, agent_id: str) -> Agent | None:
