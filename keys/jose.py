@@ -61,9 +61,9 @@ from joserfc.jwk import ECKey, JWKRegistry, KeySet, RSAKey
 from joserfc.jws import JWSRegistry
 
 from keys.asymmetric import PrivateKey, PublicKey, load_private_key, load_public_key
+from keys.digests import digest
 from keys.errors import InvalidKey, InvalidSignature, KeysError
 from keys.sm2 import SM2PrivateKey, SM2PublicKey, curve, get_backend
-from keys.sm3 import sm3
 
 SM2_ALG = "SM2"
 SM2_CRV = "SM2"
@@ -558,8 +558,8 @@ def half_hash(value: str, alg: str) -> str:
     """
     if alg not in SUPPORTED_ALGORITHMS:
         raise ValueError(f"no half hash for alg {alg!r}")
-    digest = sm3(value.encode("ascii")) if alg == SM2_ALG else hashlib.sha256(value.encode("ascii")).digest()
-    return b64url(digest[: len(digest) // 2])
+    hashed = digest("sm3" if alg == SM2_ALG else "sha256", value.encode("ascii"))
+    return b64url(hashed[: len(hashed) // 2])
 
 
 # -- claims ----------------------------------------------------------------------------------------

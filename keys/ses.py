@@ -46,13 +46,13 @@ and the RFC 3161 timestamp; results list them in ``unchecked``.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from asn1crypto import core, x509
 
 from keys import oids
+from keys.digests import digest
 from keys.errors import InvalidKey, InvalidSignature, KeysError
 from keys.sm2 import SM2PublicKey
 from keys.sm3 import sm3
@@ -552,18 +552,17 @@ def verify_maker_signature(seal: Seal) -> VerificationResult:
     return VerificationResult((maker_signature(seal),), _NOT_CHECKED_HERE)
 
 
-_DIGESTS = {"sm3": sm3, "sha1": lambda d: hashlib.sha1(d, usedforsecurity=False).digest(),
-            "sha256": lambda d: hashlib.sha256(d).digest()}
+_CERT_LIST_DIGESTS = ("sm3", "sha1", "sha256")
 
 
 def signer_in_cert_list(seal: Seal, cert_der: bytes) -> Step:
     """The signer certificate is in the seal's certList: by digest (certListType 2), else by value."""
     name = CheckName.SIGNER_IN_CERT_LIST
     if seal.cert_list_type == 2 or seal.cert_digests:
-        for digest in seal.cert_digests:
-            function = _DIGESTS.get(digest.algorithm.strip().lower().replace("-", ""))
-            if function is not None and function(cert_der) == digest.value:
-                return passed(name, f"the signer certificate's {digest.algorithm} digest is in the seal's certList")
+        for entry in seal.cert_digests:
+            algorithm = entry.algorithm.strip().lower().replace("-", "")
+            if algorithm in _CERT_LIST_DIGESTS and digest(algorithm, cert_der) == entry.value:
+                return passed(name, f"the signer certificate's {entry.algorithm} digest is in the seal's certList")
         return failed(name, Sub.SIG_CONSTRAINTS_FAILURE, "no digest in the seal's certList matches the signer "
                                                          "certificate")
     if not seal.certs:

@@ -41,6 +41,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 
 from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
+from keys.digests import digest
 from keys.sm3 import sm3
 from seal.pdfread import (
     PageTableWriter,
@@ -181,8 +182,8 @@ class _FastSigner(KeySigner):
         signature = await self.async_sign_raw(signed_attrs, digest_algorithm)
         token = None
         if timestamper is not None:
-            digest = sm3(signature) if digest_algorithm == "sm3" else hashlib.new(digest_algorithm, signature).digest()
-            token = (await timestamper.async_timestamp(digest, digest_algorithm)).dump()
+            imprint = digest(digest_algorithm, signature)
+            token = (await timestamper.async_timestamp(imprint, digest_algorithm)).dump()
         return cms.ContentInfo.load(template.content_info(signed_attrs, signature, token))
 
 

@@ -15,7 +15,7 @@ from functools import cached_property
 from asn1crypto import cms, x509
 
 from keys import ses as keys_ses
-from keys.sm3 import sm3
+from keys.digests import digest
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
@@ -266,9 +266,7 @@ def verify_ses_signature(der: bytes, trust, document: bytes | None = None, *, at
 async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool) -> tuple[r.Step, datetime | None]:
     """The RFC 3161 token over the signature value (GB/T 38540 §7.3): imprint, TSA signature, TSA chain."""
     def expected(algorithm: str) -> bytes:
-        if algorithm == "sm3":
-            return sm3(signature.signature)
-        return hashlib.new(algorithm, signature.signature).digest()
+        return digest(algorithm, signature.signature)
 
     try:
         token = cms.ContentInfo.load(signature.timestamp)

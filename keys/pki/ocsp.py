@@ -29,19 +29,13 @@ from urllib.parse import unquote
 from asn1crypto import core, ocsp, x509
 
 from keys.clock import utcnow
+from keys.digests import digest
 from keys.pki.signing import signature_algorithm
-from keys.sm3 import sm3
 
 logger = logging.getLogger(__name__)
 
 # CertID hash algorithms we can match an issuer with (asn1crypto DigestAlgorithmId names).
-_HASHES: dict[str, Callable[[bytes], bytes]] = {
-    "sha1": lambda data: hashlib.sha1(data, usedforsecurity=False).digest(),
-    "sha256": lambda data: hashlib.sha256(data).digest(),
-    "sha384": lambda data: hashlib.sha384(data).digest(),
-    "sha512": lambda data: hashlib.sha512(data).digest(),
-    "sm3": sm3,
-}
+_HASHES = ("sha1", "sha256", "sha384", "sha512", "sm3")
 STATUSES = ("good", "revoked", "unknown")
 
 
@@ -80,7 +74,7 @@ def _public_key_bits(certificate: x509.Certificate) -> bytes:
 def _issuer_hashes(certificate: x509.Certificate) -> dict[str, tuple[bytes, bytes]]:
     """(issuerNameHash, issuerKeyHash) of a CA certificate under every hash we support."""
     name, key = certificate.subject.dump(), _public_key_bits(certificate)
-    return {algorithm: (digest(name), digest(key)) for algorithm, digest in _HASHES.items()}
+    return {algorithm: (digest(algorithm, name), digest(algorithm, key)) for algorithm in _HASHES}
 
 
 def _whole_seconds(moment: datetime) -> datetime:

@@ -34,6 +34,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from keys.asymmetric import PrivateKey, load_public_key
 from keys.clock import utcnow
+from keys.digests import digest
 from keys.errors import InvalidKey, InvalidSignature
 from keys.pki.certificates import new_serial, public_key_algorithm
 from keys.pki.profiles import PkiError
@@ -44,7 +45,6 @@ from keys.pki.signing import (
     signature_algorithm,
     verify_signature,
 )
-from keys.sm3 import sm3
 
 # Our TSA policy. An OID under the UUID arc 2.25 (ITU-T X.667 / ISO/IEC 9834-8) needs no
 # registration: 2.25.<the UUID as one integer>. This one is UUID 08201bfd-befc-442a-80c6-fb006f617d4a.
@@ -87,13 +87,6 @@ class TimestampInfo:
     hash_algorithm: str  # sha256 | sha384 | sha512 | sm3
     imprint: bytes
     nonce: int | None
-
-
-def digest(algorithm: str, data: bytes) -> bytes:
-    """``data`` hashed with one of :data:`DIGEST_SIZES` (KeyError for any other)."""
-    if algorithm not in DIGEST_SIZES:
-        raise KeyError(algorithm)
-    return sm3(data) if algorithm == "sm3" else hashlib.new(algorithm, data).digest()
 
 
 def time_stamping_problem(certificate: x509.Certificate) -> str | None:
