@@ -50,12 +50,6 @@ def minimum_level(args) -> tuple[str | None, list[str]]:
     return (min(known, key=rank) if known else None), requested
 
 
-def certificate_steps_up(args) -> bool:
-    """True when the lowest level asked for is loa:4: what a certificate sign-in gives."""
-    minimum, _ = minimum_level(args)
-    return minimum == LEVELS[3]
-
-
 # amr values (RFC 8176) that are a second factor on top of the password: a TOTP code ("otp"; a
 # recovery code signs in with "otp" and "kba") or proof of possession of a certificate key ("pop").
 SECOND_FACTORS = frozenset({"otp", "pop", "hwk", "swk", "sc"})

@@ -499,9 +499,5 @@ def ocsp_request(certificate: x509.Certificate, issuer: x509.Certificate) -> byt
     return ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
 
 
-def document_digest(data: bytes) -> str:
-    return sm3(data).hex()
-
-
 __all__ = ["LEVELS", "InProcessTimeStamper", "PdfLimits", "PdfRefused", "Placement", "SealResult", "Sealer",
            "ocsp_request", "parse_page_list", "seal_pdf"]
