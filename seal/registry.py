@@ -464,11 +464,7 @@ def sealer_for(registry: SealRegistry, esid: str, *, tsa: bool = True):
     pki = registry.pki
     algorithm = material.record.algorithm
     ca = material.record.cert_ca
-    root = pki.issuer(ca)  # noqa: F841 - checks the CA exists
-    with registry.engine.connect() as conn:
-        from keys.pki.models import cas_table
-
-        parent = conn.execute(select(cas_table.c.parent).where(cas_table.c.name == ca)).scalar()
+    parent = pki.parent_ca(ca)
 
     def revocation():
         crls = [pki.crl(ca)] + ([pki.crl(parent)] if parent else [])

@@ -139,6 +139,14 @@ class Pki:
             raise PkiError(f"no CA named {name!r}; known: {', '.join(self.ca_names()) or 'none (run yitong pki init)'}")
         return x509.Certificate.load(der)
 
+    def parent_ca(self, name: str) -> str | None:
+        """The name of the CA that issued CA ``name`` (None for a root); PkiError if there is no such CA."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cas_table.c.parent).where(cas_table.c.name == name)).first()
+        if row is None:
+            raise PkiError(f"no CA named {name!r}")
+        return row.parent
+
     def issuer(self, name: str) -> Issuer:
         with self.engine.connect() as conn:
             row = conn.execute(select(cas_table).where(cas_table.c.name == name)).first()

@@ -39,6 +39,14 @@ def test_init_creates_two_hierarchies_and_a_trust_bundle_of_their_roots(pki, tmp
     assert pki.init() == []  # idempotent
 
 
+def test_parent_ca_names_the_issuing_cas_root_and_refuses_an_unknown_ca(pki):
+    assert pki.parent_ca("sm2-issuing") == "sm2-root"
+    assert pki.parent_ca("p256-issuing") == "p256-root"
+    assert pki.parent_ca("sm2-root") is None
+    with pytest.raises(PkiError, match="no CA named 'nope'"):
+        pki.parent_ca("nope")
+
+
 def test_p256_chain_verifies_with_openssl(pki, openssl, tmp_path):
     issued = pki.issue("seal", request=load_csr(openssl_csr(openssl, tmp_path, "p256")))
     root, issuing = write_pem(tmp_path / "root.pem", pki.ca_certificate("p256-root")), \
