@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from asn1crypto import x509
 from sqlalchemy import Engine, func, insert, select, update
@@ -36,7 +37,38 @@ from seal.models import events_table, grants_table, makers_table, seals_table, u
 
 HOLDER_KINDS = ("org", "person")
 ALGORITHMS = ("sm2", "p256")
-STATUSES = ("applied", "approved", "active", "suspended", "revoked", "expired")
+
+
+class SealStatus(StrEnum):
+    """Where a seal is in its lifecycle (the ``status`` column holds the value)."""
+
+    APPLIED = "applied"
+    APPROVED = "approved"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A lifecycle action: the statuses it may start from, the status it leads to, the event it records."""
+
+    sources: tuple[SealStatus, ...]
+    target: SealStatus
+    event: str
+
+
+# The one table of which lifecycle action is allowed from which status.
+TRANSITIONS = {
+    "approve": Transition((SealStatus.APPLIED,), SealStatus.APPROVED, "approved"),
+    "make": Transition((SealStatus.APPROVED,), SealStatus.ACTIVE, "made"),
+    "suspend": Transition((SealStatus.ACTIVE,), SealStatus.SUSPENDED, "suspended"),
+    "resume": Transition((SealStatus.SUSPENDED,), SealStatus.ACTIVE, "resumed"),
+    "revoke": Transition((SealStatus.APPLIED, SealStatus.APPROVED, SealStatus.ACTIVE, SealStatus.SUSPENDED),
+                         SealStatus.REVOKED, "revoked"),
+    "expire": Transition((SealStatus.ACTIVE, SealStatus.SUSPENDED), SealStatus.EXPIRED, "expired"),
+}
 REVOKE_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation",
                   "privilegeWithdrawn")
 _USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
@@ -189,9 +221,9 @@ class SealRegistry:
                  "actor": r.actor, "reason": r.reason} for r in rows]
 
     def _expire_if_due(self, record: SealRecord) -> SealRecord:
-        if record.status in ("active", "suspended") and record.valid_to and record.valid_to <= utcnow():
-            self._transition(record.esid, (record.status,), "expired", "expired", actor="system",
-                             reason="validity period ended")
+        if record.status in TRANSITIONS["expire"].sources and record.valid_to and record.valid_to <= utcnow():
+            self._transition(record.esid, "expire", actor="system", reason="validity period ended",
+                             only_from=record.status)
             with self.engine.connect() as conn:
                 return _record(conn.execute(select(seals_table).where(seals_table.c.esid == record.esid)).first())
         return record
@@ -230,10 +262,11 @@ class SealRegistry:
                 with self.engine.begin() as conn:
                     conn.execute(insert(seals_table).values(
                         esid=esid, holder_kind=holder_kind, holder_id=holder_id, holder_name=holder_name,
-                        type=seal_type, name=name, algorithm=algorithm, status="applied", width_mm=width,
+                        type=seal_type, name=name, algorithm=algorithm, status=SealStatus.APPLIED.value, width_mm=width,
                         height_mm=height, created_at=now, updated_at=now))
                     conn.execute(insert(events_table).values(esid=esid, at=now, event="applied", from_status=None,
-                                                             to_status="applied", actor=actor, reason=reason))
+                                                             to_status=SealStatus.APPLIED.value, actor=actor,
+                                                             reason=reason))
                 break
             except IntegrityError:
                 continue  # another worker took that serial; take the next
@@ -251,14 +284,15 @@ class SealRegistry:
         return f"{self.region}{serial:08d}"
 
     def approve(self, esid: str, *, actor: str, reason: str | None = None) -> SealRecord:
-        self._transition(esid, ("applied",), "approved", "approved", actor=actor, reason=reason)
+        self._transition(esid, "approve", actor=actor, reason=reason)
         return self.get(esid)
 
     def make(self, esid: str, *, actor: str, reason: str | None = None, days: int = DEFAULT_DAYS,
              image: images.SealImage | None = None) -> SealRecord:
         """Make an approved seal: key, certificate, image, SESeal; the seal becomes active."""
         record = self.get(esid)
-        if record.status != "approved":
+        made = TRANSITIONS["make"]
+        if record.status not in made.sources:
             raise SealUnusable(f"seal {esid} is {record.status}; only an approved seal can be made")
         if image is None:
             image = images.make_image(record.type, record.holder_kind, record.name, code=record.esid,
@@ -283,16 +317,17 @@ class SealRegistry:
         now = utcnow()
         with self.engine.begin() as conn:
             changed = conn.execute(update(seals_table).where(
-                seals_table.c.esid == esid, seals_table.c.status == "approved").values(
-                status="active", kid=key_record.kid, cert_ca=issued.ca, cert_serial=issued.serial,
+                seals_table.c.esid == esid, seals_table.c.status.in_([status.value for status in made.sources])).values(
+                status=made.target.value, kid=key_record.kid, cert_ca=issued.ca, cert_serial=issued.serial,
                 cert_der=issued.certificate.dump(), seseal_der=seseal, image_png=image.png, image_svg=image.svg,
                 width_mm=image.width_mm, height_mm=image.height_mm, valid_from=valid_from, valid_to=valid_to,
                 updated_at=now)).rowcount
             if changed != 1:
                 raise SealUnusable(f"seal {esid} changed while it was being made")
             conn.execute(insert(events_table).values(
-                esid=esid, at=now, event="made", from_status="approved", to_status="active", actor=actor,
-                reason=reason, detail={"kid": key_record.kid, "cert_ca": issued.ca, "cert_serial": issued.serial}))
+                esid=esid, at=now, event=made.event, from_status=record.status, to_status=made.target.value,
+                actor=actor, reason=reason,
+                detail={"kid": key_record.kid, "cert_ca": issued.ca, "cert_serial": issued.serial}))
         return self.get(esid)
 
     def create(self, *, actor: str, reason: str | None = None, days: int = DEFAULT_DAYS,
@@ -306,44 +341,48 @@ class SealRegistry:
             return self.make(record.esid, actor=actor, reason=reason, days=days, image=image)
         except Exception as exc:
             # No half-made seal stays usable or approved: the failed application is closed, audited.
-            self._transition(record.esid, ("approved",), "revoked", "revoked", actor=actor,
-                             reason=f"making failed: {type(exc).__name__}: {exc}")
+            self._transition(record.esid, "revoke", actor=actor, reason=f"making failed: {type(exc).__name__}: {exc}",
+                             only_from=SealStatus.APPROVED)
             raise
 
     def suspend(self, esid: str, *, actor: str, reason: str) -> SealRecord:
         """挂失: the certificate goes on hold (certificateHold) in CRL and OCSP."""
         record = self.get(esid)
-        self._require(record, ("active",), "suspend")
+        self._require(record, "suspend")
         self.pki.revoke(record.cert_ca, record.cert_serial, "certificateHold")
-        self._transition(esid, ("active",), "suspended", "suspended", actor=actor, reason=reason)
+        self._transition(esid, "suspend", actor=actor, reason=reason)
         return self.get(esid)
 
     def resume(self, esid: str, *, actor: str, reason: str) -> SealRecord:
         """Lift a suspension: the hold is removed (removeFromCRL)."""
         record = self.get(esid)
-        self._require(record, ("suspended",), "resume")
+        self._require(record, "resume")
         self.pki.revoke(record.cert_ca, record.cert_serial, "removeFromCRL")
-        self._transition(esid, ("suspended",), "active", "resumed", actor=actor, reason=reason)
+        self._transition(esid, "resume", actor=actor, reason=reason)
         return self.get(esid)
 
     def revoke(self, esid: str, *, actor: str, reason: str, crl_reason: str = "cessationOfOperation") -> SealRecord:
         if crl_reason not in REVOKE_REASONS:
             raise SealError(f"the CRL reason must be one of {', '.join(REVOKE_REASONS)}")
         record = self.get(esid)
-        self._require(record, ("applied", "approved", "active", "suspended"), "revoke")
+        self._require(record, "revoke")
         if record.cert_serial:
             self.pki.revoke(record.cert_ca, record.cert_serial, crl_reason)
-        self._transition(esid, (record.status,), "revoked", "revoked", actor=actor, reason=reason,
-                         detail={"crl_reason": crl_reason})
+        self._transition(esid, "revoke", actor=actor, reason=reason, detail={"crl_reason": crl_reason},
+                         only_from=record.status)
         return self.get(esid)
 
     @staticmethod
-    def _require(record: SealRecord, allowed: tuple[str, ...], verb: str) -> None:
-        if record.status not in allowed:
-            raise SealUnusable(f"seal {record.esid} is {record.status}; cannot {verb} it")
+    def _require(record: SealRecord, action: str) -> None:
+        if record.status not in TRANSITIONS[action].sources:
+            raise SealUnusable(f"seal {record.esid} is {record.status}; cannot {action} it")
 
-    def _transition(self, esid: str, allowed: tuple[str, ...], to: str, event: str, *, actor: str,
-                    reason: str | None, detail: dict | None = None) -> None:
+    def _transition(self, esid: str, action: str, *, actor: str, reason: str | None, detail: dict | None = None,
+                    only_from: str | None = None) -> None:
+        """Move a seal by ``action`` (:data:`TRANSITIONS`); ``only_from`` narrows the start to the status read."""
+        transition = TRANSITIONS[action]
+        allowed = (only_from,) if only_from is not None else transition.sources
+        to, event = transition.target.value, transition.event
         now = utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(select(seals_table.c.status).where(seals_table.c.esid == esid)).first()

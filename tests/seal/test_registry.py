@@ -14,7 +14,7 @@ from keys.storage import utcnow
 from seal.image import FontMissing, ImageError, check_uploaded_png
 from seal.models import seals_table
 from seal.pdf import Placement, ocsp_request, seal_pdf
-from seal.registry import SealError, SealNotFound, SealRegistry, SealUnusable, sealer_for
+from seal.registry import SealError, SealNotFound, SealRegistry, SealStatus, SealUnusable, sealer_for
 from tests.keys.pki_support import make_pki
 from tests.seal.pdfs import make_pdf
 from tests.seal.support import ORG_NAME, ORG_USCC
@@ -222,3 +222,20 @@ def test_usage_log_and_audit_are_append_only_in_the_database(registry, storage):
                 conn.execute(statement)
     assert registry.usage_count(record.esid) == 1
     assert len(registry.events(record.esid)) == 3
+
+
+def test_the_transition_table_refuses_with_the_status_and_the_action(registry):
+    record = registry.apply(holder_kind="person", holder_id="sub-1234", holder_name="张三", seal_type=5,
+                            algorithm="sm2", actor="idp:sub-1234")
+    for action in ("suspend", "resume"):
+        with pytest.raises(SealUnusable, match=f"^seal {record.esid} is applied; cannot {action} it$") as refused:
+            getattr(registry, action)(record.esid, actor="operator:alice", reason="x")
+        assert refused.value.status == 409
+    registry.approve(record.esid, actor="operator:alice")
+    with pytest.raises(SealUnusable, match=f"^seal {record.esid} is approved; cannot move it to approved$"):
+        registry.approve(record.esid, actor="operator:alice")
+    assert registry.revoke(record.esid, actor="operator:alice", reason="撤回").status == SealStatus.REVOKED
+    with pytest.raises(SealUnusable, match="is revoked; cannot revoke it"):
+        registry.revoke(record.esid, actor="operator:alice", reason="again")
+    assert [(e["from"], e["to"]) for e in registry.events(record.esid)] == [
+        (None, "applied"), ("applied", "approved"), ("approved", "revoked")]
