@@ -12,8 +12,9 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import NoReturn
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, jsonify, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from baselib import protocol
@@ -75,14 +76,9 @@ def _problem(status: int, title: str, detail: str):
     return jsonify(body), status, {"Content-Type": "application/problem+json"}
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        self.response = _problem(status, title, detail)
-
-
-@bp.errorhandler(_Refused)
-def _refused(exc: _Refused):
-    return exc.response
+def _refuse(status: int, title: str, detail: str) -> NoReturn:
+    """Answer the request with a problem+json refusal (Flask's abort with a response)."""
+    abort(make_response(_problem(status, title, detail)))
 
 
 @bp.get("/")
@@ -95,35 +91,35 @@ def _authenticated_json(*fields: str) -> dict:
     """The request body after its signature, time and nonce check out; else a 401/400 problem."""
     service = _service()
     if (request.content_length or 0) > MAX_BODY:  # refused before reading it
-        raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
+        _refuse(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
     body = request.stream.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
-        raise _Refused(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
+        _refuse(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
     timestamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")
     nonce = request.headers.get(protocol.NONCE_HEADER, "")
     given = request.headers.get(protocol.SIGNATURE_HEADER, "")
     if not (timestamp and nonce and given):
-        raise _Refused(401, "Unauthorized", f"sign the request: {protocol.TIMESTAMP_HEADER}, "
-                                            f"{protocol.NONCE_HEADER} and {protocol.SIGNATURE_HEADER} are required")
+        _refuse(401, "Unauthorized", f"sign the request: {protocol.TIMESTAMP_HEADER}, "
+                                     f"{protocol.NONCE_HEADER} and {protocol.SIGNATURE_HEADER} are required")
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > service.skew_seconds:
-        raise _Refused(401, "Unauthorized", f"the timestamp is not within {service.skew_seconds} s of our clock")
+        _refuse(401, "Unauthorized", f"the timestamp is not within {service.skew_seconds} s of our clock")
     if not protocol.NONCE.match(nonce):
-        raise _Refused(401, "Unauthorized", "the nonce must be 16-64 characters of A-Z a-z 0-9 _ -")
+        _refuse(401, "Unauthorized", "the nonce must be 16-64 characters of A-Z a-z 0-9 _ -")
     if not protocol.signature_ok(service.key, given, request.method, request.path, timestamp, nonce, body):
         log.warning("baselib: bad signature on %s", request.path)
-        raise _Refused(401, "Unauthorized", "the signature does not verify")
+        _refuse(401, "Unauthorized", "the signature does not verify")
     if not service.replay.first_use(nonce, 2 * service.skew_seconds):
         log.warning("baselib: replayed nonce on %s", request.path)
-        raise _Refused(401, "Unauthorized", "this nonce was already used")
+        _refuse(401, "Unauthorized", "this nonce was already used")
     try:
         data = json.loads(body)
     except ValueError:
-        raise _Refused(400, "Bad Request", "the body must be a JSON object") from None
+        _refuse(400, "Bad Request", "the body must be a JSON object")
     if not isinstance(data, dict):
-        raise _Refused(400, "Bad Request", "the body must be a JSON object")
+        _refuse(400, "Bad Request", "the body must be a JSON object")
     for name in fields:
         if not isinstance(data.get(name), str) or not data[name].strip():
-            raise _Refused(400, "Bad Request", f"{name!r} is required (a non-empty string)")
+            _refuse(400, "Bad Request", f"{name!r} is required (a non-empty string)")
         data[name] = data[name].strip()
     return data
 
@@ -233,7 +229,7 @@ def licence_presentation_result():
     data = _authenticated_json("presentation_id")
     state, row = _service().presentations.read(data["presentation_id"])
     if state is None:
-        raise _Refused(404, "Not Found", "no such presentation")
+        _refuse(404, "Not Found", "no such presentation")
     answer = {"status": state, "checked_at": utcnow().isoformat()}
     if state == CONFIRMED:
         record = _service().records.legal_person(row.uscc)

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 
 from seal.image import ImageError
 from seal.openapi import openapi_document
@@ -51,11 +51,6 @@ def problem(status: int, title: str, detail: str, kind: str, headers: dict | Non
     return response
 
 
-class _Refusal(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
 def _state() -> dict:
     return current_app.extensions["yitong.seal"]
 
@@ -72,18 +67,18 @@ def _caller(scope: str, *, introspect: bool = False) -> Caller:
     except TokenRefused as exc:
         if exc.status == 503:
             kind = "introspection-not-configured" if exc.error == "not-configured" else "idp-unavailable"
-            raise _Refusal(problem(503, "Service unavailable", exc.description, kind)) from None
+            abort(problem(503, "Service unavailable", exc.description, kind))
         title = {401: "Unauthorized", 403: "Forbidden"}.get(exc.status, "Refused")
-        raise _Refusal(problem(exc.status, title, exc.description, exc.error or "token-required",
-                               {"WWW-Authenticate": exc.www_authenticate()})) from None
+        abort(problem(exc.status, title, exc.description, exc.error or "token-required",
+                      {"WWW-Authenticate": exc.www_authenticate()}))
 
 
 def _record(registry: SealRegistry, esid: str) -> SealRecord:
     try:
         return registry.get(esid)
     except SealError as exc:
-        raise _Refusal(problem(exc.status, "Seal not found" if exc.status == 404 else "Bad request", str(exc),
-                               exc.kind)) from None
+        abort(problem(exc.status, "Seal not found" if exc.status == 404 else "Bad request", str(exc),
+                      exc.kind))
 
 
 def _is_holder(record: SealRecord, caller: Caller) -> bool:
@@ -113,7 +108,7 @@ def _readable(esid: str) -> tuple[SealRegistry, SealRecord]:
     registry = _registry()
     record = _record(registry, esid)
     if not _may_read(registry, record, caller):
-        raise _Refusal(problem(403, "Forbidden", f"this caller has no grant for seal {record.esid}", "not-granted"))
+        abort(problem(403, "Forbidden", f"this caller has no grant for seal {record.esid}", "not-granted"))
     return registry, record
 
 
@@ -128,11 +123,6 @@ def _request_id():
 @bp.errorhandler(413)
 def _too_large(exc):
     return problem(413, "Payload too large", "the request is over the seal API's size limit", "too-large")
-
-
-@bp.errorhandler(_Refusal)
-def _refused(exc: _Refusal):
-    return exc.response
 
 
 @bp.get("/openapi.json")
@@ -250,10 +240,10 @@ def _float(name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise _Refusal(problem(400, "Bad request", f"{name} must be a number of millimetres",
-                               "bad-parameter")) from None
+        abort(problem(400, "Bad request", f"{name} must be a number of millimetres",
+                      "bad-parameter"))
     if value != value or value in (float("inf"), float("-inf")):
-        raise _Refusal(problem(400, "Bad request", f"{name} must be a finite number", "bad-parameter"))
+        abort(problem(400, "Bad request", f"{name} must be a finite number", "bad-parameter"))
     return value
 
 
@@ -263,39 +253,39 @@ def _placement() -> tuple[Placement, str]:
         page = int(values.get("page", "1"))
         pages = parse_page_list(values.get("pages", ""))
     except ValueError as exc:
-        raise _Refusal(problem(400, "Bad request", f"page/pages: {exc}", "bad-parameter")) from None
+        abort(problem(400, "Bad request", f"page/pages: {exc}", "bad-parameter"))
     keyword = values.get("keyword") or None
     x_mm, y_mm = _float("x_mm"), _float("y_mm")
     if keyword and (x_mm is not None or y_mm is not None):
-        raise _Refusal(problem(400, "Bad request", "give keyword or x_mm/y_mm, not both", "bad-parameter"))
+        abort(problem(400, "Bad request", "give keyword or x_mm/y_mm, not both", "bad-parameter"))
     if keyword and len(keyword) > 64:
-        raise _Refusal(problem(400, "Bad request", "the keyword is over 64 characters", "bad-parameter"))
+        abort(problem(400, "Bad request", "the keyword is over 64 characters", "bad-parameter"))
     riding = (values.get("riding") or "").lower() in ("1", "true", "yes", "on")
     level = values.get("level") or "B-LT"
     if level not in LEVELS:
-        raise _Refusal(problem(400, "Bad request", f"level must be one of {', '.join(LEVELS)}", "bad-level"))
+        abort(problem(400, "Bad request", f"level must be one of {', '.join(LEVELS)}", "bad-level"))
     return Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages, riding=riding), level
 
 
 def _document(max_bytes: int) -> bytes:
     if request.content_length is not None and request.content_length > max_bytes + 65536:
-        raise _Refusal(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
-                               "too-large"))
+        abort(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
+                      "too-large"))
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            raise _Refusal(problem(400, "Bad request", "send the PDF as the multipart field 'file'", "no-document"))
+            abort(problem(400, "Bad request", "send the PDF as the multipart field 'file'", "no-document"))
         data = upload.stream.read(max_bytes + 1)
     elif request.mimetype == "application/pdf":
         data = request.stream.read(max_bytes + 1)
     else:
-        raise _Refusal(problem(415, "Unsupported media type", "send application/pdf or multipart/form-data",
-                               "not-a-pdf"))
+        abort(problem(415, "Unsupported media type", "send application/pdf or multipart/form-data",
+                      "not-a-pdf"))
     if len(data) > max_bytes:
-        raise _Refusal(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
-                               "too-large"))
+        abort(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
+                      "too-large"))
     if not data:
-        raise _Refusal(problem(400, "Bad request", "the document is empty", "no-document"))
+        abort(problem(400, "Bad request", "the document is empty", "no-document"))
     return data
 
 
@@ -320,16 +310,16 @@ def _user_of(esid: str) -> tuple[Caller, SealRegistry, SealRecord]:
     registry = _registry()
     record = _record(registry, esid)
     if not _may_use(registry, record, caller):
-        raise _Refusal(problem(403, "Forbidden", f"this caller is not granted the use of seal {record.esid}",
-                               "not-granted"))
+        abort(problem(403, "Forbidden", f"this caller is not granted the use of seal {record.esid}",
+                      "not-granted"))
     if record.holder_kind == "person" and not caller.loa_at_least(STEP_UP_ACR):
         refusal = TokenRefused(401, "insufficient_user_authentication",
                                f"a personal seal needs authentication at {STEP_UP_ACR} or higher",
                                acr_values=STEP_UP_ACR)
-        raise _Refusal(problem(401, "Step-up authentication required", refusal.description, "insufficient-acr",
-                               {"WWW-Authenticate": refusal.www_authenticate()}))
+        abort(problem(401, "Step-up authentication required", refusal.description, "insufficient-acr",
+                      {"WWW-Authenticate": refusal.www_authenticate()}))
     if record.status != "active":
-        raise _Refusal(problem(409, "Seal not active", f"seal {record.esid} is {record.status}", "seal-not-active"))
+        abort(problem(409, "Seal not active", f"seal {record.esid} is {record.status}", "seal-not-active"))
     return caller, registry, record
 
 
@@ -397,10 +387,10 @@ def _own_job(job_id: str) -> tuple[SealRegistry, dict]:
     try:
         state = jobs.status(registry, job_id, queue=_state()["jobs"]())  # a job the queue lost ends here
     except SealError as exc:
-        raise _Refusal(problem(404, "Not found", str(exc), exc.kind)) from None
+        abort(problem(404, "Not found", str(exc), exc.kind))
     owner = state.pop("owner")
     if owner["caller"] != caller.client_id or owner["subject"] != (caller.sub if caller.is_person else None):
-        raise _Refusal(problem(404, "Not found", f"no job {job_id}", "job-not-found"))
+        abort(problem(404, "Not found", f"no job {job_id}", "job-not-found"))
     return registry, state
 
 
