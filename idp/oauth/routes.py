@@ -8,10 +8,23 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Request, current_app, g, jsonify, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    Request,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 
 from idp import acr, assurance
 from idp.agents.routes import org_step
@@ -179,11 +192,9 @@ def _authorize_error(error):
     return _in_response_mode(response, mode if mode in (*RESPONSE_MODES, cas.RESPONSE_MODE) else None)
 
 
-class _Stop(Exception):
-    """A step of the authorization pipeline answered the request itself."""
-
-    def __init__(self, response) -> None:
-        self.response = response
+def _stop(response) -> NoReturn:
+    """A step of the authorization pipeline answers the request itself (Flask's abort with a response)."""
+    abort(make_response(response))
 
 
 def _pushed_request():
@@ -193,8 +204,8 @@ def _pushed_request():
         return request, None
     params = services().par.resolve(request_uri, request.args.get("client_id", ""))
     if params is None:
-        raise _Stop(error_page(t("无法登录", "Cannot sign in"),
-                                "invalid_request_uri: the pushed request is unknown, expired or already used"))
+        _stop(error_page(t("无法登录", "Cannot sign in"),
+                          "invalid_request_uri: the pushed request is unknown, expired or already used"))
     environ = dict(request.environ, QUERY_STRING=urlencode({**params, "client_id": request.args["client_id"]}))
     return Request(environ), request_uri
 
@@ -217,9 +228,9 @@ def _well_formed_step(args) -> None:
         elif client.check_redirect_uri(asked):
             redirect_uri = asked
     if redirect_uri:
-        raise _Stop(_authorize_error(InvalidRequestError(description(malformed), redirect_uri=redirect_uri,
-                                                         state=args.get("state"))))
-    raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"invalid_request: {description(malformed)}"))
+        _stop(_authorize_error(InvalidRequestError(description(malformed), redirect_uri=redirect_uri,
+                                                   state=args.get("state"))))
+    _stop(error_page(t("无法登录", "Cannot sign in"), f"invalid_request: {description(malformed)}"))
 
 
 def _validated_grant(server: IdpServer, oauth_request, user):
@@ -227,8 +238,8 @@ def _validated_grant(server: IdpServer, oauth_request, user):
         return server.get_consent_grant(request=oauth_request, end_user=user)
     except OAuth2Error as error:
         if getattr(error, "redirect_uri", None):
-            raise _Stop(_authorize_error(error)) from None
-        raise _Stop(error_page(t("无法登录", "Cannot sign in"), f"{error.error}: {error.description or ''}")) from None
+            _stop(_authorize_error(error))
+        _stop(error_page(t("无法登录", "Cannot sign in"), f"{error.error}: {error.description or ''}"))
 
 
 def _hinted_user_step(args, user, grant):
@@ -241,8 +252,8 @@ def _hinted_user_step(args, user, grant):
     if claims is None:
         from authlib.oauth2.rfc6749 import InvalidRequestError
 
-        raise _Stop(_authorize_error(InvalidRequestError("id_token_hint is not an ID token of this provider",
-                                                         redirect_uri=grant.redirect_uri, state=args.get("state"))))
+        _stop(_authorize_error(InvalidRequestError("id_token_hint is not an ID token of this provider",
+                                                   redirect_uri=grant.redirect_uri, state=args.get("state"))))
     return user if claims["sub"] == services().tokens.subject_for(grant.client, user.sub) else None
 
 
@@ -303,49 +314,46 @@ def authorize():
     checks (Authlib), sign-in, resource, consent, then the code."""
     server = oauth_server()
     sso = current_session()
+    oauth_request, request_uri = _pushed_request()
+    args = oauth_request.args
+    _well_formed_step(args)
+    user = _signed_in_user(args, sso)
+    grant = _validated_grant(server, oauth_request, user)
+    user = _hinted_user_step(args, user, grant)
+    mode = args.get("response_mode", "query")
+    if mode not in RESPONSE_MODES and not (mode == cas.RESPONSE_MODE and grant.client.cas and not request_uri):
+        from authlib.oauth2.rfc6749 import InvalidRequestError
+
+        return _authorize_error(InvalidRequestError("response_mode must be query, fragment or form_post",
+                                                    redirect_uri=grant.redirect_uri, state=args.get("state")))
+    if user is None:
+        if "none" in args.get("prompt", "").split():
+            from authlib.oidc.core.errors import LoginRequiredError
+
+            return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
+        return to_sign_in(request.full_path)
+    unmet = acr.unmet(args, sso.acr, redirect_uri=grant.redirect_uri, state=args.get("state"))
+    if unmet is not None and "none" not in args.get("prompt", "").split():
+        stepped = _step_up(args, user, sso, grant)
+        if stepped is not None:
+            return stepped
+    if unmet is not None:
+        audit("authorize.refused", sub=user.sub, client_id=grant.client.client_id, error=unmet.error,
+              requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
+        return _authorize_error(unmet)
     try:
-        oauth_request, request_uri = _pushed_request()
-        args = oauth_request.args
-        _well_formed_step(args)
-        user = _signed_in_user(args, sso)
-        grant = _validated_grant(server, oauth_request, user)
-        user = _hinted_user_step(args, user, grant)
-        mode = args.get("response_mode", "query")
-        if mode not in RESPONSE_MODES and not (mode == cas.RESPONSE_MODE and grant.client.cas and not request_uri):
-            from authlib.oauth2.rfc6749 import InvalidRequestError
-
-            return _authorize_error(InvalidRequestError("response_mode must be query, fragment or form_post",
-                                                        redirect_uri=grant.redirect_uri, state=args.get("state")))
-        if user is None:
-            if "none" in args.get("prompt", "").split():
-                from authlib.oidc.core.errors import LoginRequiredError
-
-                return _authorize_error(LoginRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
-            return to_sign_in(request.full_path)
-        unmet = acr.unmet(args, sso.acr, redirect_uri=grant.redirect_uri, state=args.get("state"))
-        if unmet is not None and "none" not in args.get("prompt", "").split():
-            stepped = _step_up(args, user, sso, grant)
-            if stepped is not None:
-                return stepped
-        if unmet is not None:
-            audit("authorize.refused", sub=user.sub, client_id=grant.client.client_id, error=unmet.error,
-                  requested_acr=" ".join(acr.requested_levels(args)), session_acr=sso.acr)
-            return _authorize_error(unmet)
-        try:
-            check_resource(args.getlist("resource"), services().resources, redirect_uri=grant.redirect_uri,
-                           state=args.get("state"))
-        except InvalidTargetError as error:
-            return _authorize_error(error)
-        answered = _consent_step(grant, args, user)
-        if answered is not None:
-            return answered
-        org = org_step(grant, args, sso)  # scope org: whom the person acts for
-        if org.error is not None:
-            return _authorize_error(org.error)
-        if org.page is not None:
-            return org.page
-    except _Stop as stop:
-        return stop.response
+        check_resource(args.getlist("resource"), services().resources, redirect_uri=grant.redirect_uri,
+                       state=args.get("state"))
+    except InvalidTargetError as error:
+        return _authorize_error(error)
+    answered = _consent_step(grant, args, user)
+    if answered is not None:
+        return answered
+    org = org_step(grant, args, sso)  # scope org: whom the person acts for
+    if org.error is not None:
+        return _authorize_error(org.error)
+    if org.page is not None:
+        return org.page
     session.pop("fresh_login", None)
     session.pop("consent_decision", None)
     session.pop("org_choice", None)
