@@ -6,7 +6,7 @@ a fresh ``DPoP-Nonce`` when the error is a :class:`DpopNonceError` (§8, §9). B
 token to the key (``cnf.jkt`` equals :attr:`DpopProof.jkt`, §6.1) is the resource server's
 comparison: this module only proves who signed the proof.
 
-Proofs are signed with ES256, RS256 or SM2 (see keys/jose.py), never ``none`` or HS* (§4.3 item
+Proofs are signed with ES256, RS256 or SM2 (see keys/jose/sm2alg.py), never ``none`` or HS* (§4.3 item
 5); :func:`proof_for` mints them for tests and our own clients.
 """
 

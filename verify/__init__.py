@@ -12,7 +12,7 @@ Where things are: every check name, indication and sub-indication is an enum in 
 (CheckName, Indication, SubIndication, Step); a check is a ``verify.checks.Check`` (a name and
 ``run(context) -> Step``) listed in its path's tuple: verify/pdf/document.py (once per file),
 verify/pdf/signature.py (PDF signatures and document time-stamps), verify/ses.py (GB/T 38540);
-verify/timestamp.py is the one RFC 3161 time-stamp check; keys/ses.py holds the seal rules that
+verify/timestamp.py is the one RFC 3161 time-stamp check; keys/ses/checks.py holds the seal rules that
 need no trust anchor (signatures, dataHash, certList, validity). A policy (verify/policy.py)
 names the checks that run.
 """

@@ -22,7 +22,7 @@ from keys.storage import utcnow
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose.py)
+ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose/sm2alg.py)
 SUBJECT_TYPES = ("public", "pairwise")  # OIDC Core §8; pairwise: see idp/oauth/pairwise.py
 
 

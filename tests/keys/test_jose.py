@@ -1,4 +1,4 @@
-"""keys/jose.py: JWKs, thumbprints, and JWTs signed with ES256, RS256 and SM2 that other JOSE
+"""keys/jose/: JWKs, thumbprints, and JWTs signed with ES256, RS256 and SM2 that other JOSE
 implementations (joserfc, Authlib) accept, and the forgeries every verifier must refuse."""
 
 from __future__ import annotations
