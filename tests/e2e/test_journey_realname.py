@@ -28,9 +28,10 @@ inputs, no sideways scrolling at 375 px; screenshots in tmp_path):
 8. 张三 forgot his password; his sign-up text came less than a minute ago, so at /password/reset a
    wrong CAPTCHA answer gets a new picture and sends nothing, and the right one hits the per-number
    limit (one a minute) → the 429 page with Retry-After, no message;
-9. he waits as long as it said, resets his password by SMS code, the old one is refused and he signs
-   in with the new one; his console shows the organisation, the agent and the reset; he signs in
-   on a tablet too, then signs out everywhere else from his phone;
+9. he waits as long as it said (the test moves the server's rate-limit clock on), resets his
+   password by SMS code, the old one is refused and he signs in with the new one; his console shows
+   the organisation, the agent and the reset; he signs in on a tablet too, then signs out everywhere
+   else from his phone;
 10. another code for his number at once → the limit again (429).
 
 Afterwards: no 500 and no traceback in the server log; no ID number, password or SMS code in the
@@ -79,9 +80,17 @@ PORTAL = "示例门户"
 PASSWORD = "Haihe-bridge-2026"
 NEW_PASSWORD = "Jinwan-plaza-2027"
 ZHANG_PHONE, LI_PHONE = "13912345678", "13787654321"
-# `yitong serve` with the CAPTCHA's random code fixed (as tests/idp/test_signup.py does in-process).
-SERVE = ("import sys\nfrom idp.security import captcha\ncaptcha._new_code = lambda: " + repr(CAPTCHA) +
-         "\nfrom yitong.cli import main\nmain(sys.argv[1:])\n")
+
+
+def serve_script(clock_skip: Path) -> str:
+    """`yitong serve` with the CAPTCHA's random code fixed (as tests/idp/test_signup.py does in-process)
+    and keys.clock.monotonic (the in-process rate-limit windows) ahead by the seconds in ``clock_skip``:
+    the test moves the server's time on instead of waiting for a Retry-After."""
+    return ("import sys, time\nfrom pathlib import Path\nimport keys.clock\n"
+            f"skip = Path({str(clock_skip)!r})\n"
+            "keys.clock.monotonic = lambda: time.monotonic() + (float(skip.read_text()) if skip.exists() else 0.0)\n"
+            f"from idp.security import captcha\ncaptcha._new_code = lambda: {CAPTCHA!r}\n"
+            "from yitong.cli import main\nmain(sys.argv[1:])\n")
 
 
 @dataclass
@@ -91,6 +100,12 @@ class Site:
     home: Path
     log: Path
     ca_file: Path
+    clock_skip: Path
+
+    def advance_clock(self, seconds: float) -> None:
+        """The server's rate-limit clock moves ``seconds`` on (see serve_script)."""
+        skipped = float(self.clock_skip.read_text()) if self.clock_skip.exists() else 0.0
+        self.clock_skip.write_text(str(skipped + seconds), encoding="utf-8")
 
     @property
     def outbox(self) -> Path:
@@ -133,15 +148,16 @@ def site(tmp_path):
         ["client", "create", "--name", PORTAL, "--redirect-uri", rp.redirect_uri,
          "--post-logout-redirect-uri", rp.post_logout_redirect_uri, "--grant", "authorization_code",
          "--scope", "openid profile org", "--json"], env), "yitong client create"))
-    log = tmp_path / "server.log"
+    log, clock_skip = tmp_path / "server.log", tmp_path / "clock-skip"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", issuer.rsplit(":", 1)[1],
-                                    "--certfile", str(chain), "--keyfile", str(key)], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen([sys.executable, "-c", serve_script(clock_skip), "serve",
+                                    "--port", issuer.rsplit(":", 1)[1], "--certfile", str(chain),
+                                    "--keyfile", str(key)],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_healthy(process, issuer, log.read_text, context=ssl.create_default_context(cafile=str(ca_file)))
         rp.start(client["client_id"], client["client_secret"])
-        yield Site(issuer, rp, home, log, ca_file)
+        yield Site(issuer, rp, home, log, ca_file, clock_skip)
     finally:
         rp.stop()
         os.killpg(process.pid, signal.SIGTERM)
@@ -363,9 +379,9 @@ def test_register_real_name_organisation_agent_acts_for_it_password_reset_and_sm
     heading(zhang, "找回密码")
     retry_after = sms_limit_reached(zhang, site, ZHANG_PHONE, shots, "zhang-sms-limit")
 
-    # 9. He waits as long as the page said, asks again, resets his password by SMS code and signs in
-    #    with the new one.
-    time.sleep(retry_after + 1)
+    # 9. He waits as long as the page said (the server's clock moves on that far), asks again, resets
+    #    his password by SMS code and signs in with the new one.
+    site.advance_clock(retry_after + 1)
     zhang.goto(f"{issuer}/password/reset")
     code = ask_for_code(zhang, site, ZHANG_PHONE, shots=shots, name="zhang-reset-phone")
     zhang.get_by_label("短信验证码（6位数字）").fill(code)

@@ -24,6 +24,9 @@ from idp.identity.numbers import (
 )
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Whole numbers through stdnum's and id-validator's table look-ups cost milliseconds each: fewer
+# examples, still every county (4), spread of births and sequences (issue 13, item 6).
+CROSS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # County codes that every checker knows for every birth year used below (stdnum checks that the
 # county existed in the birth year, id-validator looks it up in its own table; we check the province).
 STABLE_COUNTIES = ["110101", "110105", "120101", "310101"]
@@ -56,7 +59,7 @@ def test_check_character_agrees_with_stdnum_and_id_validator(body):
     assert ours == ric.calc_check_digit(body + "0") == idv_helper.generator_check_bit(body)
 
 
-@FAST
+@CROSS
 @given(st.sampled_from(STABLE_COUNTIES), births, st.integers(0, 999))
 def test_generated_valid_numbers_are_valid_for_all_three(address, born, sequence):
     number = make_id(address, born, sequence)
@@ -66,7 +69,7 @@ def test_generated_valid_numbers_are_valid_for_all_three(address, born, sequence
     assert ric.is_valid(number) and idv_valid(number)
 
 
-@FAST
+@CROSS
 @given(st.sampled_from(STABLE_COUNTIES), births, st.integers(0, 999), st.integers(0, 16), st.integers(1, 9))
 def test_any_single_digit_change_is_refused_by_all_three(address, born, sequence, position, delta):
     number = make_id(address, born, sequence)
