@@ -24,6 +24,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+REFIRE_SECONDS = 0.5  # a fired budget whose exception was swallowed is fired again after this
+
 
 class BudgetExceeded(BaseException):
     """The time budget ran out (a BaseException, so no ``except Exception`` in a parser swallows it)."""
@@ -41,6 +43,7 @@ class Deadline:
         self.at = time.monotonic() + seconds
         self.thread_id = threading.get_ident()
         self.fired = False
+        self.caught = False  # time_budget saw the exception: the thread is unwinding through our code
         self.active = True
 
     def message(self) -> str:
@@ -84,7 +87,7 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             with self._lock:
-                while self._heap and not self._heap[0][2].active:
+                while self._heap and (not self._heap[0][2].active or self._heap[0][2].caught):
                     heapq.heappop(self._heap)
                 if not self._heap:
                     self._lock.wait()
@@ -97,6 +100,10 @@ class _Watchdog:
                 heapq.heappop(self._heap)
                 deadline.fired = True
                 _set_async_exc(deadline.thread_id, BudgetExceeded)
+                # An exception that lands in a gc callback or a __del__ is printed and dropped by
+                # the interpreter, and the work would go on unbounded: until time_budget has seen
+                # it, fire again every REFIRE_SECONDS.
+                heapq.heappush(self._heap, (time.monotonic() + REFIRE_SECONDS, next(self._order), deadline))
 
 
 _WATCHDOG = _Watchdog()
@@ -124,6 +131,7 @@ def time_budget(seconds: float, what: str = "the work") -> Iterator[Deadline]:
     try:
         yield deadline
     except BudgetExceeded:
+        deadline.caught = True
         if deadline.fired:  # the watchdog's exception carries no message: name what ran out
             raise BudgetExceeded(deadline.message()) from None
         raise
@@ -131,6 +139,7 @@ def time_budget(seconds: float, what: str = "the work") -> Iterator[Deadline]:
         try:
             _WATCHDOG.finish(deadline)
         except BudgetExceeded:  # fired as the block ended, and landed here: still this budget's
+            deadline.caught = True
             _WATCHDOG.finish(deadline)
             raise BudgetExceeded(deadline.message()) from None
 

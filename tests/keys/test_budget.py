@@ -48,3 +48,19 @@ def test_a_budget_never_interrupts_the_code_after_its_with_statement():
 def test_deadline_check_stops_a_loop_cooperatively():
     with pytest.raises(BudgetExceeded, match="walking took longer than 0 s"), time_budget(0, "walking") as deadline:
         deadline.check()
+
+
+@pytest.mark.timeout(30)
+def test_a_budget_whose_exception_was_swallowed_fires_again():
+    """One that lands in a gc callback or a __del__ is printed and dropped by the interpreter; the
+    work must still stop."""
+    swallowed = []
+    with pytest.raises(BudgetExceeded, match=r"spinning took longer than 0\.1 s"), time_budget(0.1, "spinning"):
+        try:
+            while True:
+                pass
+        except BudgetExceeded as exc:
+            swallowed.append(exc)  # lost, as the interpreter loses it in a gc callback
+        while True:
+            pass
+    assert len(swallowed) == 1
