@@ -115,3 +115,11 @@ def test_an_id_token_says_how_the_person_had_signed_in_when_its_code_was_issued(
     part = answer["id_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     assert claims["amr"] == ["pwd"] and claims["sid"] == sso.sid
+
+
+def test_a_logout_job_queued_by_the_previous_version_still_resolves():
+    """RQ finds a job's function by its stored name; jobs queued before the move name the old module."""
+    from idp.oauth.backchannel_logout import deliver
+    from keys.runtime.jobs import resolve
+
+    assert resolve("idp.backchannel_logout:deliver") is deliver
