@@ -99,23 +99,33 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
             result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
         except (PdfRefused, SealError) as exc:
             with registry.engine.begin() as conn:
-                conn.execute(update(job_documents_table).where(*where).values(status="refused", error=str(exc),
-                                                                             input=None))
-                conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(
-                    done=jobs_table.c.done + 1, failed=jobs_table.c.failed + 1))
+                if _settle(conn, where, status="refused", error=str(exc), input=None):
+                    conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(
+                        done=jobs_table.c.done + 1, failed=jobs_table.c.failed + 1))
             continue
+        # The document, the job's count and the usage row commit together, and only for a document
+        # still pending: a run killed between them, or a second run of a job reconciled while the
+        # first was still going, never counts or logs a document twice or delivers one unlogged.
         with registry.engine.begin() as conn:
-            conn.execute(update(job_documents_table).where(*where).values(
-                status="sealed", output=result.pdf, input=None, sm3_before=result.sm3_before,
-                sm3_after=result.sm3_after))
+            if not _settle(conn, where, status="sealed", output=result.pdf, input=None,
+                           sm3_before=result.sm3_before, sm3_after=result.sm3_after):
+                continue
             conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(done=jobs_table.c.done + 1))
-        registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
-                         sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
-                         client_ip=job.client_ip, detail={"job": job_id, "position": position, "level": level})
+            registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
+                             sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
+                             client_ip=job.client_ip, detail={"job": job_id, "position": position, "level": level},
+                             conn=conn)
     with registry.engine.begin() as conn:
         conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(status="done",
                                                                                    finished_at=utcnow()))
     return status(registry, job_id)
+
+
+def _settle(conn, where, **values) -> bool:
+    """Give a still-pending document its outcome; False when another run already has."""
+    done = conn.execute(update(job_documents_table).where(*where, job_documents_table.c.status == "pending")
+                        .values(**values))
+    return done.rowcount == 1
 
 
 def status(registry: SealRegistry, job_id: str, queue=None) -> dict:

@@ -12,11 +12,18 @@ class SealUsage:
     """The usage log of :class:`seal.registry.SealRegistry` (a mixin: it uses the registry's engine)."""
 
     def log_use(self, esid: str, *, caller: str, subject: str | None, org_uscc: str | None, sm3_before: str,
-                sm3_after: str, request_id: str | None, client_ip: str | None, detail: dict | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(usage_table).values(
-                esid=esid, at=utcnow(), caller=caller, subject=subject, org_uscc=org_uscc, sm3_before=sm3_before,
-                sm3_after=sm3_after, request_id=request_id, client_ip=client_ip, detail=detail))
+                sm3_after: str, request_id: str | None, client_ip: str | None, detail: dict | None = None,
+                conn=None) -> None:
+        """Record one use; with ``conn``, inside that transaction (a batch document and its use
+        commit together)."""
+        row = insert(usage_table).values(
+            esid=esid, at=utcnow(), caller=caller, subject=subject, org_uscc=org_uscc, sm3_before=sm3_before,
+            sm3_after=sm3_after, request_id=request_id, client_ip=client_ip, detail=detail)
+        if conn is not None:
+            conn.execute(row)
+            return
+        with self.engine.begin() as own:
+            own.execute(row)
 
     def usage(self, esid: str, limit: int = 100) -> list[dict]:
         with self.engine.connect() as conn:
