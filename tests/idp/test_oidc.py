@@ -574,6 +574,9 @@ def test_response_modes_fragment_and_form_post_carry_code_state_and_iss(idp, ali
         page = response.get_data(as_text=True)
         assert response.status_code == 200 and f'action="{REDIRECT}"' in page
         assert 'name="code"' in page and 'name="state" value="st-1"' in page and 'name="iss"' in page
+        csp = response.headers["Content-Security-Policy"]  # the auto-submit runs by nonce, framing is refused
+        assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp and "form-action" not in csp
+        assert f'<script nonce="{csp.split("nonce-")[1].split(chr(39))[0]}">' in page
 
 
 def test_unknown_response_mode_is_refused(idp, alice):
