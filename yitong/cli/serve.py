@@ -81,10 +81,11 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
     click.echo(f"Yitong on {scheme}://{host}:{port} (issuer {home.settings.issuer}; "
                f"{workers} worker(s) x {THREADS} threads)", err=True)
     public = urlsplit(home.settings.issuer)
-    if public.hostname in ("127.0.0.1", "localhost", "::1") and (public.port or 80) != port:
+    public_port = public.port or (443 if public.scheme == "https" else 80)
+    if public.hostname in ("127.0.0.1", "localhost", "::1") and public_port != port:
         click.echo(f"warning: this home's public URL {home.settings.issuer} is on this machine but not on port "
                    f"{port}: clients following it will miss this server (`yitong home show`; --port "
-                   f"{public.port or 80})", err=True)
+                   f"{public_port})", err=True)
     _Gunicorn().run()
 
 
