@@ -20,8 +20,10 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ofd.package import OfdError
 
-class OfdWriteError(ValueError):
+
+class OfdWriteError(OfdError, ValueError):
     """A package that cannot be written as asked (duplicate or oversized entries, a broken original)."""
 
 

@@ -1,0 +1,159 @@
+"""Sealing OFDs (GB/T 33190 §18 + GB/T 38540 V4) with registry seals: what is written, where, and
+what breaks it. The corpus document is ofdrw's hello world; the others are made with ofd.make."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from keys import ses
+from ofd.make import Page, Text, make_ofd
+from ofd.package import OfdPackage
+from seal.document import document_format, seal_document
+from seal.ofd import OfdRefused, seal_ofd
+from seal.pdf import Placement
+from seal.registry import sealer_for
+from tests.ofd.support import corpus_ofd, rezip
+from tests.seal.ofd_checks import check_sealed, mismatched_references
+
+HELLO = "ofdrw-helloworld-unsigned.ofd"
+
+
+@pytest.fixture(scope="module")
+def sealer(seal_home, sm2_seal):
+    return sealer_for(seal_home.registry, sm2_seal.esid)
+
+
+@pytest.fixture(scope="module")
+def tsa_certificate(seal_home):
+    return seal_home.registry.pki.time_stamp_authority("sm2").certificate
+
+
+@pytest.fixture(scope="module")
+def three_pages() -> bytes:
+    return make_ofd([Page(210, 297, [Text(20, 20 + 10 * n, f"第{n + 1}页 审批意见")]) for n in range(2)]
+                    + [Page(210, 297, [Text(20, 200, "天津市测试科技有限公司（盖章）", size_mm=5)])])
+
+
+def test_a_sealed_corpus_ofd_has_the_standard_files_and_every_check_holds(sealer, tsa_certificate):
+    data = corpus_ofd(HELLO)
+    result = seal_document(sealer, data, Placement(page=1, x_mm=150, y_mm=230), level="B-T")
+    assert (result.format, result.media_type, result.level, result.page) == ("ofd", "application/ofd", "B-T", 1)
+    assert result.box == (130.0, 210.0, 40.0, 40.0)  # the seal's 40 mm box centred on (150, 230)
+    checked = check_sealed(result.document, tsa_certificate=tsa_certificate)
+    package = checked.package
+    [signature] = checked.signatures
+    assert package.document().signatures == "Doc_0/Signs/Signatures.xml"
+    assert signature.path == "Doc_0/Signs/Sign_0/Signature.xml" and signature.type == "Seal"
+    assert signature.seal == "Doc_0/Signs/Sign_0/Seal.esl"
+    assert signature.signed_value == "Doc_0/Signs/Sign_0/SignedValue.dat"
+    # one Reference per file but the signature list and this signature's own Signature.xml / SignedValue.dat
+    assert sorted(ref.path for ref in signature.references) == sorted(
+        set(package.names()) - {"Doc_0/Signs/Signatures.xml", signature.path, signature.signed_value})
+    [stamp] = signature.stamp_annots
+    assert (stamp.page_ref, stamp.boundary) == (package.document().pages[0].id, (130.0, 210.0, 40.0, 40.0))
+    value = ses.parse_signature(package.read(signature.signed_value))
+    assert value.version == 4 and value.has_timestamp and value.seal.es_id == sealer.esid
+    assert value.property_info == "/" + signature.path
+    assert value.time_info == signature.claimed_time
+    # entries the seal does not change keep their bytes
+    original = OfdPackage.open(data)
+    for name in original.names():
+        if name != "OFD.xml":
+            assert package.read(name) == original.read(name), name
+
+
+def test_b_b_has_no_time_stamp_and_b_lt_is_sealed_as_b_t(sealer):
+    data = corpus_ofd(HELLO)
+    plain = seal_ofd(sealer, data, Placement(), level="B-B")
+    package = check_sealed(plain.document).package
+    [signature] = package.signatures()
+    assert not ses.parse_signature(package.read(signature.signed_value)).has_timestamp
+    assert seal_ofd(sealer, data, Placement(), level="B-LT").level == "B-T"
+
+
+def test_keyword_centres_the_stamp_on_the_text(sealer, three_pages):
+    result = seal_ofd(sealer, three_pages, Placement(keyword="（盖章）"), level="B-B")
+    assert result.page == 3
+    x, y, w, h = result.box
+    # "天津市测试科技有限公司" is 11 characters of 5 mm from x = 20; "（盖章）" spans 75..95 mm
+    assert abs(x + w / 2 - 85) < 0.5 and 200 < y + h / 2 < 205
+    with pytest.raises(OfdRefused) as refused:
+        seal_ofd(sealer, three_pages, Placement(keyword="不存在的字"), level="B-B")
+    assert refused.value.kind == "keyword-not-found"
+
+
+def test_riding_seam_puts_one_slice_of_the_image_on_each_page_edge(sealer, three_pages):
+    result = seal_ofd(sealer, three_pages, Placement(riding=True), level="B-B")
+    package = check_sealed(result.document).package
+    [signature] = package.signatures()
+    pages = package.document().pages
+    riding = [s for s in signature.stamp_annots if s.clip is not None]
+    assert [s.page_ref for s in riding] == [p.id for p in pages]
+    width = sealer.width_mm
+    slices = []
+    for stamp in riding:
+        x, _y, w, h = stamp.boundary
+        cx, _cy, cw, _ch = (float(v) for v in stamp.clip.split())
+        assert (w, h) == (width, sealer.height_mm) and abs(cw - width / 3) < 5e-3
+        assert abs(x + cx + cw - 210) < 5e-3  # the visible slice ends at the page's right edge
+        slices.append((cx, cx + cw))
+    assert slices[0][0] == 0 and abs(slices[-1][1] - width) < 5e-3
+    assert all(abs(a[1] - b[0]) < 5e-3 for a, b in itertools.pairwise(slices))
+    ids = [s.id for s in signature.stamp_annots] + [signature.entry.id]
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_second_seal_protects_the_first_so_removing_the_first_breaks_it(seal_home, sealer, three_pages):
+    first = seal_ofd(sealer, three_pages, Placement(page=1), level="B-B")
+    second = seal_ofd(sealer, first.document, Placement(page=2, pages=(3,)), level="B-B")
+    checked = check_sealed(second.document)
+    one, two = checked.signatures
+    assert (one.path, two.path) == ("Doc_0/Signs/Sign_0/Signature.xml", "Doc_0/Signs/Sign_1/Signature.xml")
+    protected = {ref.path for ref in two.references}
+    assert {one.path, one.seal, one.signed_value} <= protected
+    assert int(two.entry.id) > max(int(s.id) for s in one.stamp_annots)
+    # strip the first seal: its files and its entry in the list (the list itself is not protected)
+    package = checked.package
+    listing = package.read("Doc_0/Signs/Signatures.xml").decode()
+    start = listing.index('<ofd:Signature ID="1"')
+    listing = listing[:start] + listing[listing.index("/>", start) + 2:]
+    stripped = rezip(second.document, replace={"Doc_0/Signs/Signatures.xml": listing.encode()},
+                     drop=(one.path, one.seal, one.signed_value))
+    remaining = OfdPackage.open(stripped)
+    [only] = remaining.signatures()
+    assert sorted(mismatched_references(remaining, only)) == sorted([one.path, one.seal, one.signed_value])
+
+
+def test_changing_one_byte_of_a_page_breaks_the_reference_to_it(sealer):
+    sealed = seal_ofd(sealer, corpus_ofd(HELLO), Placement(), level="B-B").document
+    package = OfdPackage.open(sealed)
+    content = "Doc_0/Pages/Page_0/Content.xml"
+    changed = package.read(content).replace("你好".encode(), "您好".encode())
+    tampered = OfdPackage.open(rezip(sealed, replace={content: changed}))
+    [signature] = tampered.signatures()
+    assert mismatched_references(tampered, signature) == [content]
+
+
+def test_a_p256_seal_is_refused_for_ofd(seal_home, p256_seal):
+    with pytest.raises(OfdRefused) as refused:
+        seal_document(sealer_for(seal_home.registry, p256_seal.esid), corpus_ofd(HELLO), Placement())
+    assert refused.value.kind == "ofd-needs-sm2" and "SM2" in str(refused.value)
+
+
+@pytest.mark.parametrize("data, kind", [
+    (b"PK\x03\x04 truncated", "bad-ofd"),
+    ("zip without OFD.xml", "bad-ofd"),
+    ("page out of range", "page-out-of-range"),
+])
+def test_bad_input_is_refused_with_a_reason(sealer, data, kind):
+    placement = Placement()
+    if data == "zip without OFD.xml":
+        data = rezip(corpus_ofd(HELLO), drop=("OFD.xml",))
+    elif data == "page out of range":
+        data, placement = corpus_ofd(HELLO), Placement(page=2)
+    assert document_format(data) == "ofd"
+    with pytest.raises(OfdRefused) as refused:
+        seal_ofd(sealer, data, placement, level="B-B")
+    assert refused.value.kind == kind and str(refused.value)
