@@ -1,10 +1,11 @@
-"""One entry point for a file of unknown kind: a PDF, a GB/T 38540 SES_Signature or an SESeal."""
+"""One entry point for a file of unknown kind: a PDF, an OFD, a GB/T 38540 SES_Signature or an SESeal."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from verify import report as r
+from verify.ofd import looks_like_ofd, verify_ofd
 from verify.pdf import verify_pdf
 from verify.policy import DEFAULT, Policy
 from verify.ses import looks_like_ses, verify_seal, verify_ses_signature
@@ -12,7 +13,10 @@ from verify.ses import looks_like_ses, verify_seal, verify_ses_signature
 
 def verify_bytes(data: bytes, trust, *, name: str, policy: Policy = DEFAULT, at: datetime | None = None,
                  online: bool = False, crls=(), ocsps=()) -> r.Report:
-    """PDFs go to :func:`verify_pdf`; DER seals and seal signatures to the GB/T 38540 checks."""
+    """PDFs go to :func:`verify_pdf`, OFDs (zip packages) to :func:`verify_ofd`; DER seals and seal signatures
+    to the GB/T 38540 checks. The format is decided by the content, never by the name."""
+    if looks_like_ofd(data):
+        return verify_ofd(data, trust, policy, at, online, name=name)
     if b"%PDF-" not in data[:1024]:
         kind = looks_like_ses(data)
         if kind == "signature":
