@@ -3,6 +3,7 @@ what breaks it. The corpus document is ofdrw's hello world; the others are made 
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import pytest
@@ -184,3 +185,32 @@ def test_verify_ofd_passes_our_two_seals_and_fails_a_changed_page(seal_home, sea
     report = verify_ofd(rezip(both, replace={content: changed}), trust).as_dict()
     assert report["indication"] == "TOTAL_FAILED"
     assert {s["sub_indication"] for s in report["signatures"]} == {"HASH_FAILURE"}
+
+
+def _red(image, box_mm) -> int:
+    """Red pixels (the seal's ink) inside a box of a page image rendered at 4 px/mm."""
+    crop = image.crop(tuple(round(v * 4) for v in box_mm))
+    return sum(count for count, (r, g, _b) in crop.getcolors(1 << 20) if r > 150 and g < 100)
+
+
+def test_the_page_image_shows_the_stamp_in_its_box_and_the_riding_seam_only_inside_its_clip(sealer):
+    from PIL import Image as PilImage
+
+    from ofd.render import render_page, stamp_boxes
+
+    pages = make_ofd([Page(210, 297, [Text(20, 20, "第一页")]), Page(210, 297, [Text(20, 20, "第二页")])])
+    sealed = seal_ofd(sealer, pages, Placement(page=1, x_mm=60, y_mm=150, riding=True), level="B-B").document
+    [main, _riding] = stamp_boxes(OfdPackage.open(sealed), 0)
+    first = PilImage.open(io.BytesIO(render_page(sealed, 0, 210 * 4))).convert("RGB")
+    x, y, w, h = main["boundary"]
+    assert _red(first, (x, y, x + w, y + h)) > 1000  # the seal image in its box
+    # page 2 of 2 shows the right half of the image at its right edge, and nothing of the left half
+    [riding] = stamp_boxes(OfdPackage.open(sealed), 1)
+    rx, ry, _rw, rh = riding["boundary"]
+    cx, _cy, cw, _ch = riding["clip"]
+    assert abs(rx + cx + cw - 210) < 0.01 and abs(cw - w / 2) < 0.01 and abs(cx - w / 2) < 0.01
+    second = PilImage.open(io.BytesIO(render_page(sealed, 1, 210 * 4))).convert("RGB")
+    assert _red(second, (rx, ry, rx + cx - 0.5, ry + rh)) == 0
+    assert _red(second, (rx + cx, ry, 210, ry + rh)) > 300
+    outlined = PilImage.open(io.BytesIO(render_page(sealed, 0, 210 * 4, stamps=False, outline_stamps=True)))
+    assert outlined.convert("RGB").getpixel((round((x + w / 2) * 4), round(y * 4))) == (220, 0, 0)
