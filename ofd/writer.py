@@ -19,6 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ofd.package import OfdError
 
@@ -80,15 +81,28 @@ def _raw_entries(data: bytes) -> list[tuple[str, _Entry]]:
     return entries
 
 
+def _deflate(content: bytes, level: int) -> tuple[bytes, int]:
+    """Raw deflate and CRC-32 (small entries cached: a seal writes the same Seal.esl into every document)."""
+    if len(content) <= 1 << 20:
+        return _deflate_small(content, level)
+    deflater = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return deflater.compress(content) + deflater.flush(), zlib.crc32(content)
+
+
+@lru_cache(maxsize=16)
+def _deflate_small(content: bytes, level: int) -> tuple[bytes, int]:
+    deflater = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return deflater.compress(content) + deflater.flush(), zlib.crc32(content)
+
+
 def _new_entry(name: str, content: bytes) -> _Entry:
     encoded = name.encode("utf-8")
     flags = 0 if encoded.isascii() else _UTF8_FLAG
     if len(content) > _LIMIT:
         raise OfdWriteError(f"entry {name!r} is too large")
-    deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
-    compressed = deflater.compress(content) + deflater.flush()
-    return _Entry(encoded, flags, zipfile.ZIP_DEFLATED, _DOS_TIME, _DOS_DATE, zlib.crc32(content), compressed,
-                  len(content))
+    # XML compresses well; binaries (fonts, images, DER with a picture inside) hardly: deflate them fast
+    compressed, crc = _deflate(content, 6 if name.endswith(".xml") else 1)
+    return _Entry(encoded, flags, zipfile.ZIP_DEFLATED, _DOS_TIME, _DOS_DATE, crc, compressed, len(content))
 
 
 def _assemble(entries: Iterable[_Entry]) -> bytes:

@@ -214,3 +214,25 @@ def test_the_page_image_shows_the_stamp_in_its_box_and_the_riding_seam_only_insi
     assert _red(second, (rx + cx, ry, 210, ry + rh)) > 300
     outlined = PilImage.open(io.BytesIO(render_page(sealed, 0, 210 * 4, stamps=False, outline_stamps=True)))
     assert outlined.convert("RGB").getpixel((round((x + w / 2) * 4), round(y * 4))) == (220, 0, 0)
+
+
+def test_easyofd_a_second_reader_opens_our_sealed_ofd_and_draws_its_stamp(sealer, tmp_path, monkeypatch):
+    """easyofd (PyPI; ReportLab + PyMuPDF) parses the package, its signatures and the seal picture in
+    Seal.esl and draws the stamp where StampAnnot puts it. It draws no text here: it looks fonts up
+    by Windows names (宋体 ...) and does the same with ofdrw's own hello world."""
+    import base64
+
+    from easyofd.ofd import OFD
+
+    monkeypatch.chdir(tmp_path)  # easyofd writes font files to the working folder while it registers them
+    sealed = seal_ofd(sealer, corpus_ofd(HELLO), Placement(page=1, x_mm=105, y_mm=150), level="B-T").document
+    reader = OFD()
+    reader.read(base64.b64encode(sealed).decode(), save_xml=False, xml_name="sealed")
+    [image] = reader.to_jpg()
+    reader.del_data()
+    scale = image.width / 210
+    box = image.convert("RGB").crop(tuple(round(v * scale) for v in (85, 130, 125, 170)))
+    red = sum(count for count, (r, g, _b) in box.getcolors(1 << 22) if r > 150 and g < 100)
+    assert red > 0.05 * box.width * box.height
+    elsewhere = image.convert("RGB").crop(tuple(round(v * scale) for v in (20, 200, 60, 240)))
+    assert sum(count for count, (r, g, _b) in elsewhere.getcolors(1 << 22) if r > 150 and g < 100) == 0

@@ -248,9 +248,12 @@ def export(esid, esl_path, png_path, svg_path) -> None:
 @click.option("--riding", is_flag=True, help="Add the riding-seam seal (骑缝章) on every page's right edge.")
 @click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT"]), default="B-LT", show_default=True)
 @click.option("--pkcs7", is_flag=True, help="SubFilter adbe.pkcs7.detached instead of ETSI.CAdES.detached.")
+@click.option("--page-image", "page_image", type=click.Path(dir_okay=False),
+              help="OFD: also write the sealed page, stamps drawn, as a PNG here.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print {esid, format, field, page, level, sm3_before, sm3_after}.")
-def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding, level, pkcs7, as_json) -> None:
+def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding, level, pkcs7, page_image,
+         as_json) -> None:
     """Seal a PDF or an OFD: a visible GB/T 38540 seal signed with the seal's key.
 
     PDF: PAdES, B-LT by default. OFD (GB/T 33190 §18): a V4 SES_Signature over Signature.xml with
@@ -258,7 +261,7 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     Positions are the seal's centre in millimetres from the page's top-left corner; without
     --x-mm/--y-mm the seal sits at the bottom right (20 mm from the right, 30 mm from the bottom).
     """
-    from seal.document import seal_document
+    from seal.document import document_format, seal_document
     from seal.pdf import PdfLimits, PdfRefused, Placement, parse_page_list
     from seal.registry import sealer_for
 
@@ -269,6 +272,8 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     except ValueError as exc:
         raise _Refused(f"--pages: {exc}") from None
     data = read_input(in_path)
+    if page_image and document_format(data) != "ofd":
+        raise _Refused("--page-image draws OFD pages; for a PDF use pdftoppm (poppler-utils)")
     registry = _registry()
     settings = open_home().settings
     try:
@@ -279,6 +284,10 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     except (SealError, PdfRefused) as exc:
         raise _fail(exc) from None
     write_output(out_path, result.document)
+    if page_image:
+        from ofd.render import render_page
+
+        write_output(page_image, render_page(result.document, result.page - 1, 1240))
     registry.log_use(sealer.esid, caller=_actor(), subject=None, org_uscc=None, sm3_before=result.sm3_before,
                      sm3_after=result.sm3_after, request_id=None, client_ip="cli",
                      detail={"field": result.field_name, "page": result.page, "level": result.level, "riding": riding,
