@@ -138,6 +138,16 @@ def _find_keyword(package: OfdPackage, pages, keyword: str) -> tuple[int, float,
     raise OfdRefused(f"the keyword {keyword!r} is not in the document's text", "keyword-not-found")
 
 
+def _inside(box: tuple[float, float, float, float], page_w: float, page_h: float) -> tuple[float, float, float, float]:
+    """The box moved the least needed to lie on the page (a keyword at the top edge still gets a whole
+    stamp); a seal larger than the page is refused rather than cut."""
+    x, y, w, h = box
+    if w > page_w or h > page_h:
+        raise OfdRefused(f"the {w:g} x {h:g} mm seal does not fit on a {page_w:g} x {page_h:g} mm page",
+                         "position-out-of-page")
+    return min(max(x, 0.0), page_w - w), min(max(y, 0.0), page_h - h), w, h
+
+
 def _stamps(package: OfdPackage, pages, sealer: Sealer, placement: Placement) -> tuple[int, list[_Stamp]]:
     width, height = float(sealer.width_mm), float(sealer.height_mm)
     count = len(pages)
@@ -152,10 +162,11 @@ def _stamps(package: OfdPackage, pages, sealer: Sealer, placement: Placement) ->
         cy = placement.y_mm if placement.y_mm is not None else page_h - 30 - height / 2
         if not (0 <= cx <= page_w and 0 <= cy <= page_h):
             raise OfdRefused(f"the position ({cx}, {cy}) mm is outside page {placement.page}", "position-out-of-page")
-    stamps = [_Stamp(pages[index].id, (cx - width / 2, cy - height / 2, width, height))]
+    page_w, page_h = _page_size(pages[index])
+    stamps = [_Stamp(pages[index].id, _inside((cx - width / 2, cy - height / 2, width, height), page_w, page_h))]
     for number in _parse_pages(placement.pages, count):
         if number - 1 != index:
-            stamps.append(_Stamp(pages[number - 1].id, stamps[0].boundary))
+            stamps.append(_Stamp(pages[number - 1].id, _inside(stamps[0].boundary, *_page_size(pages[number - 1]))))
     if placement.riding:
         slice_w = width / count
         for i, page in enumerate(pages):
@@ -229,6 +240,19 @@ def _next_ids(package: OfdPackage, signatures_path: str | None, entries) -> int:
     return max(used)
 
 
+def _refuse_if_the_list_is_protected(package: OfdPackage, entries, signatures_path: str) -> None:
+    """A signature that protects Signatures.xml breaks when any later one is listed there: refuse (409)
+    rather than hand back a document whose earlier signature no longer verifies."""
+    for entry in entries:
+        try:
+            signature = package.signature(entry)
+        except OfdError:
+            continue
+        if any(ref.path.casefold() == signatures_path.casefold() for ref in signature.references):
+            raise OfdRefused(f"signature {entry.id} ({signature.path}) protects {signatures_path}, so adding a "
+                             f"seal would break it", "already-sealed", 409)
+
+
 def _sign_folder(package: OfdPackage, signs: str) -> str:
     taken = {name.casefold() for name in package.names()}
     n = 0
@@ -268,6 +292,7 @@ def _seal(sealer: Sealer, data: bytes, placement: Placement, level: str, limits:
     doc_folder = posixpath.dirname(document.root)
     signatures_path = document.signatures or posixpath.join(doc_folder, "Signs", "Signatures.xml")
     has_list = package.find("OFD.xml", "/" + signatures_path) is not None
+    _refuse_if_the_list_is_protected(package, entries, signatures_path)
     last_id = _next_ids(package, signatures_path if has_list else None, entries)
     sign_id, first_stamp = last_id + 1, last_id + 2
     max_id = sign_id + len(stamps)

@@ -15,7 +15,7 @@ from seal.document import document_format, seal_document
 from seal.ofd import OfdRefused, seal_ofd
 from seal.pdf import Placement
 from seal.registry import sealer_for
-from tests.ofd.support import corpus_ofd, rezip
+from tests.ofd.support import OFD_FILES, corpus_ofd, rezip
 from tests.seal.ofd_checks import check_sealed, mismatched_references
 
 HELLO = "ofdrw-helloworld-unsigned.ofd"
@@ -83,6 +83,16 @@ def test_keyword_centres_the_stamp_on_the_text(sealer, three_pages):
     with pytest.raises(OfdRefused) as refused:
         seal_ofd(sealer, three_pages, Placement(keyword="不存在的字"), level="B-B")
     assert refused.value.kind == "keyword-not-found"
+
+
+def test_a_stamp_is_moved_onto_the_page_rather_than_cut_and_a_seal_larger_than_the_page_is_refused(sealer):
+    edge = make_ofd([Page(210, 297, [Text(195, 2, "盖章", size_mm=4)])])
+    x, y, w, _h = seal_ofd(sealer, edge, Placement(keyword="盖章"), level="B-B").box
+    assert (x + w, y) == (210, 0)  # centred on the text it would stick out at the top right
+    tiny = make_ofd([Page(30, 30, [Text(2, 2, "小")])])
+    with pytest.raises(OfdRefused) as refused:
+        seal_ofd(sealer, tiny, Placement(page=1, x_mm=15, y_mm=15), level="B-B")
+    assert refused.value.kind == "position-out-of-page" and "does not fit" in str(refused.value)
 
 
 def test_riding_seam_puts_one_slice_of_the_image_on_each_page_edge(sealer, three_pages):
@@ -236,3 +246,22 @@ def test_easyofd_a_second_reader_opens_our_sealed_ofd_and_draws_its_stamp(sealer
     assert red > 0.05 * box.width * box.height
     elsewhere = image.convert("RGB").crop(tuple(round(v * scale) for v in (20, 200, 60, 240)))
     assert sum(count for count, (r, g, _b) in elsewhere.getcolors(1 << 22) if r > 150 and g < 100) == 0
+
+
+@pytest.mark.parametrize("name", OFD_FILES)
+def test_every_corpus_ofd_takes_our_seal_without_disturbing_the_signatures_already_in_it(sealer, name):
+    data = corpus_ofd(name)
+    before = OfdPackage.open(data)
+    earlier = {s.path: sorted(mismatched_references(before, s)) for s in before.signatures()}
+    if name == "ofdrw-keyword-pkcs7-and-v4.ofd":  # its Sign_3 protects Signatures.xml itself
+        with pytest.raises(OfdRefused) as refused:
+            seal_ofd(sealer, data, Placement(), level="B-B")
+        assert refused.value.kind == "already-sealed" and "Signatures.xml" in str(refused.value)
+        return
+    sealed = OfdPackage.open(seal_ofd(sealer, data, Placement(), level="B-B").document)
+    *others, ours = sealed.signatures()
+    assert {s.path: sorted(mismatched_references(sealed, s)) for s in others} == earlier
+    assert not mismatched_references(sealed, ours)
+    value = ses.parse_signature(sealed.read(ours.signed_value))
+    assert ses.verify_signature(value, ours.raw).passed
+    assert {ref.path for ref in ours.references} >= {p for s in others for p in (s.path, s.signed_value)}
