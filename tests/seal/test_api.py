@@ -468,7 +468,21 @@ def test_the_api_seals_an_ofd_by_its_content_and_logs_the_use(api):
     assert_problem(sign(api, api["org"], good, pdf=ofd[:300], content_type="application/ofd"), 422, "bad-ofd")
     assert_problem(sign(api, api["org"], good, pdf=ofd, content_type="application/ofd", keyword="没有"), 422,
                    "keyword-not-found")
+    p256 = cli(api["env"], "seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name",
+               ORG_NAME, "--type", "06", "--algorithm", "p256", "--grant-client", api["granted"]["client_id"],
+               "--json")["esid"]
+    problem, _ = assert_problem(sign(api, p256, good, pdf=ofd, content_type="application/ofd"), 422, "ofd-needs-sm2")
+    assert "SM2" in problem["detail"]
     assert usage_count(api) == before + 3
+    from sqlalchemy import create_engine, select
+
+    from seal.models import usage_table
+
+    engine = create_engine(f"sqlite:///{api['tmp'] / 'home' / 'yitong.db'}")
+    with engine.connect() as conn:
+        last = conn.execute(select(usage_table.c.detail).order_by(usage_table.c.id.desc()).limit(1)).scalar()
+    engine.dispose()
+    assert (last["format"], last["level"], last["field"]) == ("ofd", "B-T", "Sign_0")
 
 
 def test_a_batch_job_seals_ofd_and_pdf_side_by_side(api):

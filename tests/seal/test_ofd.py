@@ -7,6 +7,8 @@ import io
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keys import ses
 from ofd.make import Page, Text, make_ofd
@@ -265,3 +267,35 @@ def test_every_corpus_ofd_takes_our_seal_without_disturbing_the_signatures_alrea
     value = ses.parse_signature(sealed.read(ours.signed_value))
     assert ses.verify_signature(value, ours.raw).passed
     assert {ref.path for ref in ours.references} >= {p for s in others for p in (s.path, s.signed_value)}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=1651), flips=st.lists(st.tuples(st.integers(0, 1651),
+                                                                            st.integers(1, 255)), max_size=4))
+def test_damaged_packages_are_sealed_or_refused_never_crash(sealer, cut, flips):
+    data = bytearray(corpus_ofd(HELLO))
+    for at, mask in flips:
+        data[at % len(data)] ^= mask
+    data = bytes(data[:cut] if cut > 4 else data)
+    try:
+        result = seal_ofd(sealer, data, Placement(keyword="OFD"), level="B-B")
+    except OfdRefused as refused:
+        assert refused.kind in {"bad-ofd", "keyword-not-found", "page-out-of-range", "position-out-of-page",
+                                "already-sealed"} and str(refused)
+        return
+    check_sealed(result.document)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry=st.sampled_from(["OFD.xml", "Doc_0/Document.xml", "Doc_0/Pages/Page_0/Content.xml",
+                              "Doc_0/PublicRes.xml"]),
+       start=st.integers(0, 450), length=st.integers(0, 40), junk=st.text(max_size=40))
+def test_damaged_xml_in_a_sound_zip_is_sealed_or_refused_never_crash(sealer, entry, start, length, junk):
+    original = OfdPackage.open(corpus_ofd(HELLO)).read(entry)
+    changed = original[:start] + junk.encode("utf-8", "surrogatepass") + original[start + length:]
+    try:
+        result = seal_ofd(sealer, rezip(corpus_ofd(HELLO), replace={entry: changed}), Placement(), level="B-B")
+    except OfdRefused as refused:
+        assert refused.kind in {"bad-ofd", "page-out-of-range", "position-out-of-page"} and str(refused)
+        return
+    check_sealed(result.document)
