@@ -24,3 +24,13 @@ def verify_bytes(data: bytes, trust, *, name: str, policy: Policy = DEFAULT, at:
         if kind == "seal":
             return verify_seal(data, trust, at=at, online=online, name=name, policy=policy)
     return verify_pdf(data, trust, policy, at, online, name=name, crls=crls, ocsps=ocsps)
+
+
+def document_kind(data: bytes) -> str | None:
+    """"pdf", "ofd", "ses-signature", "ses-seal" from the content, or None: nothing this verifier reads."""
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if looks_like_ofd(data):
+        return "ofd"
+    kind = looks_like_ses(data)
+    return f"ses-{kind}" if kind else None

@@ -1,4 +1,5 @@
-"""/verify/: the public verification page and ``POST /verify/api/v1/pdf`` (a Flask blueprint).
+"""/verify/: the public verification page, ``POST /verify/api/v1/documents`` (PDF or OFD) and
+``POST /verify/api/v1/pdf`` (PDF only, as before) (a Flask blueprint).
 
 Documents are verified in memory and never stored or logged. Uploads are capped
 (``YITONG_VERIFY_MAX_BYTES``) and rate-limited per client IP (``YITONG_VERIFY_RATE_LIMIT`` per
@@ -27,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from verify import report as r
 from verify.files import verify_bytes
+from verify.ofd import looks_like_ofd
 from verify.policy import DEFAULT, Limits
 from verify.render import html
 from verify.trust import TrustBundle
@@ -117,8 +119,11 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _read_upload(service: VerifyService) -> tuple[str, bytes]:
-    """(file name, bytes) of the uploaded document: multipart field ``file`` or a raw body."""
+def _read_upload(service: VerifyService, *, ofd: bool = True) -> tuple[str, bytes]:
+    """(file name, bytes) of the uploaded document: multipart field ``file`` or a raw body.
+
+    The format is decided by the content: a PDF, an OFD (a zip package; not at ``/api/v1/pdf``,
+    which keeps its PDF-only contract), or a DER GB/T 38540 seal or seal signature."""
     if service.limiter is not None:
         verdict = service.limiter.hit(_client_ip())
         if not verdict.allowed:
@@ -144,8 +149,14 @@ def _read_upload(service: VerifyService) -> tuple[str, bytes]:
         raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
     if not data:
         raise _BadUpload(400, "Bad Request", "the request carries no document")
-    if b"%PDF-" not in data[:1024] and data[:1] != b"\x30":
-        raise _BadUpload(415, "Unsupported Media Type", "send a PDF (or a DER GB/T 38540 seal or seal signature)")
+    is_ofd = ofd and looks_like_ofd(data)
+    if b"%PDF-" not in data[:1024] and data[:1] != b"\x30" and not is_ofd:
+        raise _BadUpload(415, "Unsupported Media Type",
+                         "send a PDF or an OFD (or a DER GB/T 38540 seal or seal signature)" if ofd
+                         else "send a PDF (or a DER GB/T 38540 seal or seal signature); OFDs go to "
+                              "/verify/api/v1/documents")
+    if is_ofd and name == "document.pdf":
+        name = "document.ofd"
     return name, data
 
 
@@ -157,16 +168,26 @@ def _verify(name: str, data: bytes) -> r.Report:
                             crls=service.crls())
 
 
-@bp.post("/api/v1/pdf")
-def api_pdf():
+def _api(ofd: bool):
     try:
-        name, data = _read_upload(_service())
+        name, data = _read_upload(_service(), ofd=ofd)
         report = _verify(name, data)
     except _BadUpload as exc:
         return problem(exc.status, exc.title, exc.detail, exc.headers)
     response = jsonify(r.document([report]))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/api/v1/pdf")
+def api_pdf():
+    return _api(ofd=False)
+
+
+@bp.post("/api/v1/documents")
+def api_documents():
+    """A PDF or an OFD (or a DER seal / seal signature), told apart by the content."""
+    return _api(ofd=True)
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -53,13 +53,15 @@ def _quiet_libraries() -> None:
 @click.option("--online", is_flag=True, help="Fetch CRLs/OCSP named in certificates (default: embedded "
               "evidence only, no network).")
 def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool) -> None:
-    """Verify sealed PDFs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
+    """Verify sealed PDFs and OFDs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
+
+    The format of each file is decided by its content (an OFD is a zip package), not by its name.
 
     Exit 0 when everything passed, 1 when anything failed, 2 for bad usage or an unreadable file,
     3 when nothing failed but something is indeterminate.
     """
     from verify import document
-    from verify.files import verify_bytes
+    from verify.files import document_kind, verify_bytes
     from verify.render import html, summary
     from verify.report import INDETERMINATE, TOTAL_FAILED
     from verify.trust import TrustBundle, TrustError
@@ -77,6 +79,10 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
             inputs.append((name, Path(name).read_bytes()))
         except OSError as exc:
             raise click.UsageError(f"cannot open {name}: {exc.strerror or exc}") from None
+    for name, data in inputs:
+        if document_kind(data) is None:
+            raise click.UsageError(f"{name} is not a PDF, an OFD or a GB/T 38540 seal file (decided by its "
+                                   f"content)")
     reports = [verify_bytes(data, bundle, name=name, online=online) for name, data in inputs]
     if html_dir:
         target = Path(html_dir)
