@@ -36,6 +36,7 @@ def test_cli_exit_codes_json_and_html_for_ofd(env, tmp_path):
     validate(document)
     first, second = document["files"]
     assert first["format"] == "ofd" and [s["kind"] for s in first["signatures"]] == ["ofd-seal", "ofd-seal"]
+    assert second["signatures"][0]["seal"]["picture"]["type"] == "ofd"
     assert first["signatures"][0]["deviations"][0]["name"] == "sm2-der-negative-integer"
     page = (html_dir / "anzhengtong-v4-two-seals.ofd.html").read_text(encoding="utf-8")
     assert "data:image/bmp;base64," in page and "sm2-der-negative-integer" in page
