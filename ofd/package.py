@@ -483,7 +483,8 @@ class OfdPackage:
                     if file:
                         page_annots.setdefault(node.get("PageID", ""), []).append(file)
         pages: list[Page] = []
-        for index, node in enumerate(walk(child(doc, "Pages") or Element("none"), "Page")):
+        for node in walk(child(doc, "Pages") or Element("none"), "Page"):
+            index = len(pages)  # pages the package holds, in order (a missing one is in ``missing``)
             content = locate(docroot, node.get("BaseLoc"))
             if content is None:
                 continue

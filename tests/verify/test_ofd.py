@@ -389,3 +389,37 @@ def test_fuzzed_ses_values_inside_an_ofd_always_get_a_verdict(at, noise, strange
     assert report.indication[0] != TOTAL_PASSED and report.signatures
     ses_report = verify_ses_signature(bytes(value), stranger, policy=FUZZ_POLICY)
     assert ses_report.indication[0] != TOTAL_PASSED
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(["anzhengtong-v4-two-seals.ofd", "ofdrw-keyword-pkcs7-and-v4.ofd", "ofdrw-n-v1.ofd",
+                             "ofdrw-DigitalSign-raw-sm2.ofd"]),
+       pick=st.integers(min_value=0, max_value=1_000), at=st.integers(min_value=0, max_value=100_000),
+       noise=st.binary(min_size=0, max_size=24), cut=st.booleans())
+def test_fuzzed_entries_in_a_valid_zip_always_get_a_verdict(name, pick, at, noise, cut, stranger):
+    """Noise inside one entry of a well-formed zip reaches the XML, path and value parsers, not only the zip's."""
+    items = entries(corpus_ofd(name))
+    files = [index for index, (entry, _) in enumerate(items) if not entry.endswith("/")]
+    index = files[pick % len(files)]
+    entry, content = items[index]
+    content = bytearray(content)
+    at %= max(len(content), 1)
+    content[at:at + (len(content) if cut else len(noise))] = noise
+    items[index] = (entry, bytes(content))
+    report = verify_ofd(build(items), stranger, FUZZ_POLICY, name=name)
+    everything = list(report.document_steps) + [step for sig in report.signatures for step in sig.steps]
+    assert everything and not any(step.name.value in ("internal", "time_budget") for step in everything), \
+        report.as_dict()
+    assert report.indication[0] != TOTAL_PASSED
+
+
+def test_a_page_missing_from_the_package_is_a_verdict_not_a_crash(stranger):
+    # found by fuzzing: the first page's BaseLoc broken, the stamp on the second page
+    data = _change(corpus_ofd("ofdrw-n-v1.ofd"), "Doc_0/Document.xml", b'BaseLoc="Pages/Page_0/Content.xml"',
+                   b'BaseLoc="Pages/Page_..0/Content.xml"')
+    report = _verify(data, stranger)
+    (sig,) = report.signatures
+    assert not any(step.name.value == "internal" for step in sig.steps)
+    assert steps(sig)["stamp_annot"].passed and sig.widget["page"] == 0
+    assert any("/Doc_0/Pages/Page_..0/Content.xml" in note for note in report.notes)
+    assert report.indication[0] == TOTAL_FAILED

@@ -327,7 +327,7 @@ def stamp_annot(context: SignatureContext) -> r.Step | None:
     context.report.ofd["stamps"] = stamps
     first = next((s for s in stamps if s["page"] is not None and s["boundary_mm"]), None)
     if first is not None:
-        page = document.pages[first["page"]]
+        page = document.page_by_id(first["page_ref"])
         box = page.box or (0.0, 0.0, 210.0, 297.0)
         x, y, w, h = first["boundary_mm"]
         # the PDF widget convention of verify/render.py: page box and rect with the origin bottom-left
