@@ -48,10 +48,11 @@ class VerifyService:
     """What the blueprint needs from its host: trust, our own revocation data, limits, a rate limiter."""
 
     def __init__(self, trust: Callable[[], bytes], *, crls: Callable[[], list[bytes]] | None = None,
-                 limiter=None, max_bytes: int = DEFAULT_MAX_BYTES, concurrency: int = DEFAULT_CONCURRENCY,
-                 limits: Limits | None = None) -> None:
+                 certs: Callable[[], list[bytes]] | None = None, limiter=None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 concurrency: int = DEFAULT_CONCURRENCY, limits: Limits | None = None) -> None:
         self._trust_source = trust
         self._crls_source = crls
+        self._certs_source = certs  # our own intermediate CAs: an OFD seal carries only the signer's certificate
         self.limiter = limiter
         self.max_bytes = max_bytes
         self.policy = replace(DEFAULT, limits=limits) if limits is not None else DEFAULT
@@ -77,6 +78,15 @@ class VerifyService:
             yield
         finally:
             self._slots.release()
+
+    def certs(self) -> list[bytes]:
+        if self._certs_source is None:
+            return []
+        try:
+            return list(self._certs_source())
+        except Exception as exc:  # no intermediates is less evidence, not an error of the upload
+            log.warning("own CA certificates unavailable for /verify: %s", type(exc).__name__)
+            return []
 
     def crls(self) -> list[bytes]:
         if self._crls_source is None:
@@ -165,7 +175,7 @@ def _verify(name: str, data: bytes) -> r.Report:
     with service.slot():
         # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
         return verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
-                            crls=service.crls())
+                            crls=service.crls(), certs=service.certs())
 
 
 def _api(ofd: bool):

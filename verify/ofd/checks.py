@@ -44,7 +44,8 @@ class OfdJob:
     """One OFD being verified: the document's checks, then each signature's, in Signatures.xml order."""
 
     def __init__(self, data: bytes, trust: TrustBundle, policy: Policy, validation_time: datetime, online: bool,
-                 report: r.Report) -> None:
+                 report: r.Report, supplied: c.Revinfo | None = None) -> None:
+        self.supplied = supplied
         self.data = data
         self.trust = trust
         self.policy = policy
@@ -189,7 +190,7 @@ class SignatureContext:
                      else f"GM/T 0031-2014 SES_Signature V{signature.version}")
         precondition(r.passed(N.SES_STRUCTURE, described), policy, sig.add)
         context = vses.SesContext(sig, self.job.trust, self.job.online, self.job.validation_time, signature.seal,
-                                  signature, self.signature.raw)
+                                  signature, self.signature.raw, supplied=self.job.supplied)
         sig.seal = vses.describe_seal(signature.seal)
         if context.signer is not None:
             sig.signer = c.describe_signer(context.signer)

@@ -52,7 +52,11 @@ def _quiet_libraries() -> None:
 @click.option("--html", "html_dir", metavar="DIR", help="Also write one HTML report per file into DIR.")
 @click.option("--online", is_flag=True, help="Fetch CRLs/OCSP named in certificates (default: embedded "
               "evidence only, no network).")
-def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool) -> None:
+@click.option("--certs", "cert_files", metavar="FILE", multiple=True, help="Intermediate CA certificates (PEM or "
+              "DER; repeatable) to build paths with, not anchors: an OFD seal carries only the signer's "
+              "certificate (e.g. the server's /pki/ca/sm2-issuing.crt).")
+def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool,
+           cert_files: tuple[str, ...] = ()) -> None:
     """Verify sealed PDFs and OFDs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
 
     The format of each file is decided by its content (an OFD is a zip package), not by its name.
@@ -73,6 +77,12 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
     except TrustError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"trust bundle: {path} ({len(bundle.certificates)} anchor(s))", err=True)
+    intermediates = []
+    for cert_file in cert_files:
+        try:
+            intermediates.extend(TrustBundle.from_file(cert_file).certificates)
+        except TrustError as exc:
+            raise click.UsageError(f"--certs {cert_file}: {exc}") from None
     inputs: list[tuple[str, bytes]] = []
     for name in files:
         try:
@@ -83,7 +93,7 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
         if document_kind(data) is None:
             raise click.UsageError(f"{name} is not a PDF, an OFD or a GB/T 38540 seal file (decided by its "
                                    f"content)")
-    reports = [verify_bytes(data, bundle, name=name, online=online) for name, data in inputs]
+    reports = [verify_bytes(data, bundle, name=name, online=online, certs=intermediates) for name, data in inputs]
     if html_dir:
         target = Path(html_dir)
         try:
