@@ -485,11 +485,13 @@ class OfdPackage:
         page_annots: dict[str, list[str]] = {}
         if annotations_index:
             for node in children(self.xml(annotations_index), "Page"):
-                file = locate(annotations_index, text(node, "FileLoc"))
-                if file:
-                    page_annots.setdefault(node.get("PageID", ""), []).append(file)
+                for loc in children(node, "FileLoc"):  # one per page in the standard; every one counts
+                    file = locate(annotations_index, text(loc))
+                    if file:
+                        page_annots.setdefault(node.get("PageID", ""), []).append(file)
         pages: list[Page] = []
-        for index, node in enumerate(walk(child(doc, "Pages") or Element("none"), "Page")):
+        for node in walk(child(doc, "Pages") or Element("none"), "Page"):
+            index = len(pages)  # pages the package holds, in order (a missing one is in ``missing``)
             content = locate(docroot, node.get("BaseLoc"))
             if content is None:
                 continue

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from verify import report as r
 from verify.ofd.checks import OfdJob
 from verify.pdf.budget import run_within
+from verify.pdf.dss import supplied_revinfo
 from verify.policy import DEFAULT, Policy
 from verify.trust import as_trust
 
@@ -37,8 +38,14 @@ def looks_like_ofd(data: bytes) -> bool:
 
 
 def verify_ofd(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None = None, online: bool = False, *,
-               name: str = "document.ofd") -> r.Report:
-    """Verify every signature of an OFD against the trust anchors (offline unless ``online``); never raises."""
+               name: str = "document.ofd", crls=(), ocsps=(), certs=()) -> r.Report:
+    """Verify every signature of an OFD against the trust anchors (offline unless ``online``); never raises.
+
+    ``crls``/``ocsps``: revocation data the caller vouches for (the server's own current CRLs), as for PDFs.
+    ``certs``: intermediate CA certificates to build paths with (not anchors). A GB/T 38540 SES_Signature
+    carries only the signer's certificate, unlike a PDF's CMS, so a seal issued under an intermediate CA
+    chains offline only with it here (the server passes its own CAs) or in the trust bundle.
+    """
     trust = as_trust(trust)
     data = bytes(data)
     validation_time = at or datetime.now(UTC)
@@ -48,7 +55,7 @@ def verify_ofd(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
         report.add(r.failed(r.CheckName.POLICY, r.SubIndication.POLICY_PROCESSING_ERROR,
                             "the policy has no steps: nothing can pass"))
         return report
-    job = OfdJob(data, trust, policy, validation_time, online, report)
+    job = OfdJob(data, trust, policy, validation_time, online, report, supplied_revinfo(crls, ocsps, certs))
     run_within(job.run, policy.limits.seconds, report)
     return report
 

@@ -44,7 +44,8 @@ class OfdJob:
     """One OFD being verified: the document's checks, then each signature's, in Signatures.xml order."""
 
     def __init__(self, data: bytes, trust: TrustBundle, policy: Policy, validation_time: datetime, online: bool,
-                 report: r.Report) -> None:
+                 report: r.Report, supplied: c.Revinfo | None = None) -> None:
+        self.supplied = supplied
         self.data = data
         self.trust = trust
         self.policy = policy
@@ -189,7 +190,7 @@ class SignatureContext:
                      else f"GM/T 0031-2014 SES_Signature V{signature.version}")
         precondition(r.passed(N.SES_STRUCTURE, described), policy, sig.add)
         context = vses.SesContext(sig, self.job.trust, self.job.online, self.job.validation_time, signature.seal,
-                                  signature, self.signature.raw)
+                                  signature, self.signature.raw, supplied=self.job.supplied)
         sig.seal = vses.describe_seal(signature.seal)
         if context.signer is not None:
             sig.signer = c.describe_signer(context.signer)
@@ -327,7 +328,7 @@ def stamp_annot(context: SignatureContext) -> r.Step | None:
     context.report.ofd["stamps"] = stamps
     first = next((s for s in stamps if s["page"] is not None and s["boundary_mm"]), None)
     if first is not None:
-        page = document.pages[first["page"]]
+        page = document.page_by_id(first["page_ref"])
         box = page.box or (0.0, 0.0, 210.0, 297.0)
         x, y, w, h = first["boundary_mm"]
         # the PDF widget convention of verify/render.py: page box and rect with the origin bottom-left

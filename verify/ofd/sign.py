@@ -123,7 +123,10 @@ async def _chain(context, cert_der: bytes, when) -> None:
         certificate = x509.Certificate.load(cert_der, strict=True)
         certificate.native  # noqa: B018 - every field, as the chain validator will read them
         report.signer = c.describe_signer(certificate)
-        outcome = await c.validate_chain(certificate, context.job.trust, revinfo=c.Revinfo(), moment=moment,
+        revinfo = c.Revinfo()
+        if context.job.supplied is not None:
+            revinfo.extend(context.job.supplied)
+        outcome = await c.validate_chain(certificate, context.job.trust, revinfo=revinfo, moment=moment,
                                          proven=False, online=context.job.online)
     except Exception as exc:
         if policy.runs(N.CERTIFICATE_CHAIN):
