@@ -180,6 +180,23 @@ def test_sign_an_ofd_by_keyword_with_a_riding_seam_and_refuse_a_p256_seal(servic
     with Image.open(tmp / "page.png") as page:  # 1240 px for the 210 mm page, the stamps drawn in red
         assert page.size == (1240, 1754)
         assert any(r > 150 and g < 100 for _count, (r, g, _b) in page.convert("RGB").getcolors(1 << 22))
+    # the verifier, given the issuing CA (an SES_Signature carries only the signer's certificate): exit 0,
+    # then 1 once one byte of the page changed
+    import urllib.request
+
+    from tests.ofd.support import rezip
+
+    issuing = tmp / "sm2-issuing.crt"
+    issuing.write_bytes(urllib.request.urlopen(service["base"] + "/pki/ca/sm2-issuing.crt", timeout=10).read())
+    checked = yitong(service, "verify", str(out), "--certs", str(issuing))
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    content = "Doc_0/Pages/Page_0/Content.xml"
+    import io
+    import zipfile
+
+    page = zipfile.ZipFile(io.BytesIO(out.read_bytes())).read(content)
+    (tmp / "changed.ofd").write_bytes(rezip(out.read_bytes(), replace={content: page.replace(b"OFD", b"OFd")}))
+    assert yitong(service, "verify", str(tmp / "changed.ofd"), "--certs", str(issuing)).returncode == 1
     p256 = create(service, "p256")
     refused = yitong(service, "seal", "sign", "--seal", p256["esid"], "--in", str(out), "--out",
                      str(tmp / "p256.ofd"))

@@ -172,29 +172,18 @@ def test_bad_input_is_refused_with_a_reason(sealer, data, kind):
     assert refused.value.kind == kind and str(refused.value)
 
 
-def _bundle_with_issuing_ca(seal_home, sealer, tmp_path):
-    """The trust bundle plus the seal's issuing CA: an SES_Signature carries only the signer's certificate,
-    and verify/ does not yet take the intermediate from elsewhere (see the README's OFD notes)."""
-    from asn1crypto import pem
-
-    path = tmp_path / "trust-with-issuing.pem"
-    path.write_bytes(seal_home.trust_pem.read_bytes()
-                     + b"".join(pem.armor("CERTIFICATE", cert.dump()) for cert in sealer.chain))
-    return path
-
-
-def test_verify_ofd_passes_our_two_seals_and_fails_a_changed_page(seal_home, sealer, tmp_path):
+def test_verify_ofd_passes_our_two_seals_and_fails_a_changed_page(seal_home, sealer):
     from verify.ofd import verify_ofd
 
-    trust = _bundle_with_issuing_ca(seal_home, sealer, tmp_path)
+    trust, certs = seal_home.trust_pem, list(sealer.chain)  # the SES_Signature carries only the signer's cert
     first = seal_ofd(sealer, corpus_ofd(HELLO), Placement(riding=True), level="B-T").document
     both = seal_ofd(sealer, first, Placement(page=1, x_mm=50, y_mm=50), level="B-T").document
-    report = verify_ofd(both, trust).as_dict()
+    report = verify_ofd(both, trust, certs=certs).as_dict()
     assert report["indication"] == "TOTAL_PASSED", report
     assert [s["indication"] for s in report["signatures"]] == ["TOTAL_PASSED", "TOTAL_PASSED"]
     content = "Doc_0/Pages/Page_0/Content.xml"
     changed = OfdPackage.open(both).read(content).replace(b"OFD", b"0FD")
-    report = verify_ofd(rezip(both, replace={content: changed}), trust).as_dict()
+    report = verify_ofd(rezip(both, replace={content: changed}), trust, certs=certs).as_dict()
     assert report["indication"] == "TOTAL_FAILED"
     assert {s["sub_indication"] for s in report["signatures"]} == {"HASH_FAILURE"}
 
