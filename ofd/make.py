@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from xml.sax.saxutils import escape, quoteattr
 
-from ofd.fonts import embedded_font
+from ofd.fonts import FontUnavailable, embedded_font
 from ofd.writer import write_package
 
 NS = "http://www.ofdspec.org/2016"
@@ -42,13 +42,15 @@ Color = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class Text:
-    """One line of text; ``x_mm, y_mm`` is its top-left corner, ``size_mm`` the em size."""
+    """One line of text; ``y_mm`` is its top, ``x_mm`` its left edge, centre or right edge as ``align``
+    says (``left``, ``center``, ``right``), ``size_mm`` the em size."""
 
     x_mm: float
     y_mm: float
     text: str
     size_mm: float = 4.2  # about 12 pt
     color: Color = (0, 0, 0)
+    align: str = "left"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ def _image_format(data: bytes) -> tuple[str, str]:
     raise OfdMakeError("images must be PNG or JPEG")
 
 
+_SHIFT = {"left": 0.0, "center": 0.5, "right": 1.0}
+
+
 class _Ids:
     def __init__(self) -> None:
         self.last = 0
@@ -121,10 +126,13 @@ def _text_object(item: Text, font_id: int, font, ids: _Ids) -> str:
         raise OfdMakeError("a Text item is one non-empty line")
     advances = [font.advance_mm(c, item.size_mm) for c in item.text]
     width = sum(advances)
+    if item.align not in _SHIFT:
+        raise OfdMakeError(f"align must be left, center or right, not {item.align!r}")
+    left = item.x_mm - width * _SHIFT[item.align]
     baseline = item.size_mm * 0.88  # CJK ideographs span 0.88 em above the baseline to 0.12 below
     delta = " ".join(_num(a) for a in advances[:-1])
     delta_attr = f' DeltaX="{delta}"' if delta else ""
-    return (f'<ofd:TextObject ID="{ids()}" Boundary="{_num(item.x_mm)} {_num(item.y_mm)} {_num(width)} '
+    return (f'<ofd:TextObject ID="{ids()}" Boundary="{_num(left)} {_num(item.y_mm)} {_num(width)} '
             f'{_num(item.size_mm * 1.2)}" Font="{font_id}" Size="{_num(item.size_mm)}">'
             f'{_color("FillColor", item.color)}'
             f'<ofd:TextCode X="0" Y="{_num(baseline)}"{delta_attr}>{escape(item.text)}</ofd:TextCode>'
@@ -176,7 +184,10 @@ def make_ofd(pages: list[Page], *, title: str | None = None, creator: str = "Yit
     texts = "".join(item.text for page in pages for item in page.items if isinstance(item, Text))
     ids = _Ids()
     font_id = ids() if texts else None
-    font = embedded_font(texts, font_path) if texts else None
+    try:
+        font = embedded_font(texts, font_path) if texts else None
+    except FontUnavailable as exc:
+        raise OfdMakeError(str(exc)) from None
     resources: dict[bytes, tuple[int, str, str]] = {}  # image bytes -> (ID, Format, file name)
     page_ids, contents = [], []
     for page in pages:

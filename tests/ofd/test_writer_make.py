@@ -98,3 +98,18 @@ def test_making_refuses_what_it_cannot_draw():
         make_ofd([Page(items=[Image(0, 0, 10, 10, b"GIF89a...")])])
     with pytest.raises(OfdMakeError):
         make_ofd([Page(items=[Text(0, 0, "two\nlines")])])
+    with pytest.raises(OfdMakeError, match="no glyph"):
+        make_ofd([Page(items=[Text(0, 0, "\U0001f600")])])  # an emoji Noto CJK does not have
+    with pytest.raises(OfdMakeError, match="align"):
+        make_ofd([Page(items=[Text(0, 0, "左", align="justify")])])
+
+
+def test_centred_and_right_aligned_text_end_where_asked():
+    data = make_ofd([Page(210, 297, [Text(105, 20, "中华人民共和国", size_mm=8, align="center"),
+                                     Text(190, 40, "2026年12月5日", align="right")])])
+    package = OfdPackage.open(data)
+    boxes = [[float(v) for v in node.get("Boundary").split()]
+             for node in walk(package.xml("Doc_0/Pages/Page_0/Content.xml"), "TextObject")]
+    (x1, _, w1, _), (x2, _, w2, _) = boxes
+    assert abs(x1 + w1 / 2 - 105) < 0.01 and abs(w1 - 7 * 8) < 0.01  # seven full-width characters
+    assert abs(x2 + w2 - 190) < 0.01
