@@ -435,7 +435,14 @@ class OfdPackage:
     # --- the document ---
 
     def document(self) -> Document:
-        """DocRoot, pages, annotations, resources and Signatures.xml of the first document (DocBody)."""
+        """DocRoot, pages, annotations, resources and Signatures.xml of the first document (DocBody).
+
+        Read once per package (the entries never change): sealing and verifying ask for it repeatedly."""
+        if "_document_cache" not in self.__dict__:
+            self.__dict__["_document_cache"] = self._read_document()
+        return self.__dict__["_document_cache"]
+
+    def _read_document(self) -> Document:
         ofd_xml = self._ofd_xml()
         root = self.xml(ofd_xml)
         if local(root.tag) != "OFD":
