@@ -88,6 +88,7 @@ def seal_box(widget: dict | None) -> dict | None:
 
 def _views(reports: list[r.Report], documents: dict[str, bytes] | None, thumbnails: bool) -> list[dict]:
     views = []
+    drawn: dict[tuple[str, str, int], bytes | None] = {}  # two seals on one page: the page is drawn once
     for report in reports:
         data = report.as_dict()
         for sig, sig_report in zip(data["signatures"], report.signatures, strict=True):
@@ -96,7 +97,10 @@ def _views(reports: list[r.Report], documents: dict[str, bytes] | None, thumbnai
             if thumbnails and documents and report.format in ("pdf", "ofd") and sig_report.widget \
                     and sig_report.widget.get("page") is not None:
                 draw = ofd_thumbnail if report.format == "ofd" else thumbnail
-                png = draw(documents.get(report.file, b""), sig_report.widget["page"])
+                key = (report.file, report.sha256, sig_report.widget["page"])
+                if key not in drawn:
+                    drawn[key] = draw(documents.get(report.file, b""), sig_report.widget["page"])
+                png = drawn[key]
                 if png:
                     sig["thumbnail"] = "data:image/png;base64," + base64.b64encode(png).decode()
         data["label"] = LABELS[data["indication"]]
