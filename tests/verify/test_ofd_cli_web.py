@@ -97,3 +97,5 @@ def test_the_page_accepts_an_ofd_and_shows_the_stamp_picture(client):
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "court.ofd" in body
     assert body.count("data:image/bmp;base64,") == 2 and "references" in body and "15 of 15" in body
+    # each signature: a thumbnail of page 1 (ofd/render.py) with the box of its own stamp
+    assert body.count('alt="page thumbnail"') == 2 and body.count('class="box"') == 2
