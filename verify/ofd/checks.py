@@ -14,7 +14,7 @@ from keys.sm3 import sm3
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from ofd import OfdError, OfdLimits, OfdPackage
-from ofd.package import Document, Signature
+from ofd.package import Document, Signature, parse_box
 from verify import certs as c
 from verify import report as r
 from verify import ses as vses
@@ -320,6 +320,9 @@ def stamp_annot(context: SignatureContext) -> r.Step | None:
             problems.append(f"StampAnnot {stamp.id} has no readable Boundary")
             continue
         x, y, w, h = stamp.boundary
+        clip = parse_box(stamp.clip)
+        if clip is not None:  # only the Clip part of the Boundary shows (riding seams: ofdrw's RidingStampPos)
+            x, y, w, h = x + clip[0], y + clip[1], clip[2], clip[3]
         box = page.box or (0.0, 0.0, 210.0, 297.0)
         if w <= 0 or h <= 0 or x < -TOLERANCE_MM or y < -TOLERANCE_MM or x + w > box[2] + TOLERANCE_MM \
                 or y + h > box[3] + TOLERANCE_MM:
