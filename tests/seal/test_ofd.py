@@ -181,6 +181,10 @@ def test_verify_ofd_passes_our_two_seals_and_fails_a_changed_page(seal_home, sea
     report = verify_ofd(both, trust, certs=certs).as_dict()
     assert report["indication"] == "TOTAL_PASSED", report
     assert [s["indication"] for s in report["signatures"]] == ["TOTAL_PASSED", "TOTAL_PASSED"]
+    # a riding seam over three pages: each page shows only its Clip of the full image box
+    pages = make_ofd([Page(210, 297, [Text(20, 20, f"第{n}页")]) for n in (1, 2, 3)])
+    riding = seal_ofd(sealer, pages, Placement(keyword="第3页", riding=True), level="B-T").document
+    assert verify_ofd(riding, trust, certs=certs).as_dict()["indication"] == "TOTAL_PASSED"
     content = "Doc_0/Pages/Page_0/Content.xml"
     changed = OfdPackage.open(both).read(content).replace(b"OFD", b"0FD")
     report = verify_ofd(rezip(both, replace={content: changed}), trust, certs=certs).as_dict()
