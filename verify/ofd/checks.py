@@ -92,6 +92,9 @@ class OfdJob:
         except OfdError as exc:
             return r.failed(N.OFD_PACKAGE, Sub.FORMAT_FAILURE, str(exc))
         document = self.document
+        if document.bodies > 1:
+            self.report.notes.append(f"OFD.xml holds {document.bodies} documents (DocBody); only the first, "
+                                     f"{_slash(document.root)}, and its signatures are verified")
         if document.missing:
             self.report.notes.append("the document names files the package does not hold: "
                                      + ", ".join(_slash(m) for m in document.missing[:10]))
