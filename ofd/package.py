@@ -115,6 +115,7 @@ class Document:
     annotations: str | None                    # Annotations.xml (the index), if any
     signatures: str | None                     # Signatures.xml named by OFD.xml, if any
     missing: tuple[str, ...] = ()              # paths the document names that no entry answers
+    bodies: int = 1                            # DocBody elements of OFD.xml (only the first is read)
 
     def page_by_id(self, page_id: str) -> Page | None:
         return next((page for page in self.pages if page.id == page_id), None)
@@ -516,7 +517,7 @@ class OfdPackage:
         if not pages:
             raise OfdError(f"{docroot} lists no page the package holds")
         return Document(docroot, tuple(pages), box, tuple(dict.fromkeys(resources)), annotations_index, signatures,
-                        tuple(dict.fromkeys(missing)))
+                        tuple(dict.fromkeys(missing)), len(children(root, "DocBody")))
 
     def _res_files(self, res: str, missing: list[str]) -> list[str]:
         """Files a Res XML lists (FontFile, MediaFile, ...), relative to its BaseLoc folder."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from verify import report as r
-from verify.ofd import looks_like_ofd, verify_ofd
+from verify.ofd import is_other_zip, looks_like_ofd, verify_ofd
 from verify.pdf import verify_pdf
 from verify.policy import DEFAULT, Policy
 from verify.ses import looks_like_ses, verify_seal, verify_ses_signature
@@ -31,6 +31,6 @@ def document_kind(data: bytes) -> str | None:
     if b"%PDF-" in data[:1024]:
         return "pdf"
     if looks_like_ofd(data):
-        return "ofd"
+        return None if is_other_zip(data) else "ofd"
     kind = looks_like_ses(data)
     return f"ses-{kind}" if kind else None

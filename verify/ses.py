@@ -1,8 +1,10 @@
 """GB/T 38540 seals and seal signatures: the §7.3 checklist (DESIGN.md) with the trust anchors.
 
 keys.ses parses (V4 and V1) and holds the rules that need no trust anchor (signatures, dataHash,
-certList, seal validity); this module adds both certificate chains and the RFC 3161 time-stamp
-(verify/timestamp.py), runs them as named checks (verify/checks.py) and reports ETSI indications.
+certList, seal validity); the SM2 values of signer and seal maker, V4 and V1, are read here through
+keys/ses/readings.py, which names the vendor deviations it meets; this module adds both certificate
+chains and the RFC 3161 time-stamp (verify/timestamp.py), runs them as named checks (verify/checks.py)
+and reports ETSI indications.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from asn1crypto import cms, x509
 
 from keys import ses as keys_ses
 from keys.digests import digest
+from keys.ses import readings
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
@@ -181,23 +184,70 @@ async def _timestamp(context: SesContext) -> r.Step | None:
     return (await context.timing())[0]
 
 
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def v1_maker_bytes(seal: keys_ses.Seal) -> bytes:
+    """DER SEQUENCE{esealInfo, cert, signatureAlgorithm}: what a GM/T 0031 seal maker signs (SES_SignInfo),
+    sliced from the bytes received (never re-encoded)."""
+    from keys.ses.asn1 import _sequence_children
+
+    der = seal.der
+    children = _sequence_children(der)
+    sign_info = _sequence_children(der, children[1][1], children[1][2])
+    body = der[children[0][1]:children[0][2]] + der[sign_info[0][1]:sign_info[0][2]] + \
+        der[sign_info[1][1]:sign_info[1][2]]
+    return b"\x30" + _der_length(len(body)) + body
+
+
+def signature_step(context: SesContext) -> r.Step:
+    """The signer's SM2 value over DER(TBS_Sign), V4 or V1, read as vendors write it (keys/ses/readings.py)."""
+    signature = context.signature
+    step, deviation = readings.check(N.SIGNATURE, signature.signer_cert, signature.signature_algorithm,
+                                     signature.signature, signature.signed_bytes, "signer", standard="DER(TBS_Sign)",
+                                     prehashed=signature.data_hash if signature.version == 1 else None)
+    context.report.deviate(deviation, step)
+    return step
+
+
+def maker_signature_step(context: SesContext) -> r.Step:
+    """The seal maker's SM2 value: over DER(SES_SealInfo) (V4) or SEQUENCE{esealInfo, cert, alg} (V1)."""
+    seal = context.seal
+    if seal.version == 4:
+        data, standard = seal.signed_bytes, "DER(SES_SealInfo)"
+    else:
+        try:
+            data = v1_maker_bytes(seal)
+        except Exception as exc:
+            return r.failed(N.SEAL_MAKER_SIGNATURE, Sub.FORMAT_FAILURE, f"the V1 seal cannot be sliced: {exc}")
+        standard = "DER SEQUENCE{esealInfo, cert, signatureAlgorithm} (GM/T 0031 SES_SignInfo)"
+    step, deviation = readings.check(N.SEAL_MAKER_SIGNATURE, seal.maker_cert, seal.signature_algorithm,
+                                     seal.maker_signature, data, "seal maker", standard=standard)
+    context.report.deviate(deviation, step)
+    return step
+
+
 MAKER_CHECKS = (
     Check(N.MAKER_CERTIFICATE_CHAIN, lambda context: _maker_step(context, 0)),
     Check(N.MAKER_REVOCATION, lambda context: _maker_step(context, 1)),
 )
 
 SES_SEAL = (
-    Check(N.SEAL_MAKER_SIGNATURE, lambda context: keys_ses.maker_signature(context.seal)),
+    Check(N.SEAL_MAKER_SIGNATURE, maker_signature_step),
     Check(N.SEAL_VALID_AT_SIGNING_TIME, _signing_time_rule),
     *MAKER_CHECKS,
 )
 
 SES_SIGNATURE = (
     Check(N.TIMESTAMP, _timestamp),
-    Check(N.SIGNATURE, lambda context: keys_ses.signer_signature(context.signature)),
+    Check(N.SIGNATURE, signature_step),
     Check(N.DATA_HASH, lambda context: (keys_ses.data_hash(context.signature, context.document)
                                         if context.document is not None else None)),
-    Check(N.SEAL_MAKER_SIGNATURE, lambda context: keys_ses.maker_signature(context.seal)),
+    Check(N.SEAL_MAKER_SIGNATURE, maker_signature_step),
     Check(N.SIGNER_IN_CERT_LIST, lambda context: keys_ses.signer_in_cert_list(context.seal,
                                                                               context.signature.signer_cert)),
     Check(N.SEAL_VALID_AT_SIGNING_TIME, _signing_time_rule),
@@ -263,8 +313,7 @@ def verify_ses_signature(der: bytes, trust, document: bytes | None = None, *, at
     report.signatures.append(sig)
     parsed = _verify(sig, policy, lambda: keys_ses.parse_signature(der),
             lambda signature: ("GB/T 38540-2020 SES_Signature V4" if signature.version == 4
-                               else f"GM/T 0031-2014 SES_Signature V{signature.version} (parsed; its signatures "
-                                    f"are not verified)"),
+                               else f"GM/T 0031-2014 SES_Signature V{signature.version}"),
             SES_SIGNATURE,
             lambda signature: SesContext(sig, trust, online, validation_time, signature.seal, signature, document))
     if document is None and parsed:

@@ -28,7 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from verify import report as r
 from verify.files import verify_bytes
-from verify.ofd import looks_like_ofd
+from verify.ofd import is_other_zip, looks_like_ofd
 from verify.policy import DEFAULT, Limits
 from verify.render import html
 from verify.trust import TrustBundle
@@ -159,6 +159,9 @@ def _read_upload(service: VerifyService, *, ofd: bool = True) -> tuple[str, byte
         raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
     if not data:
         raise _BadUpload(400, "Bad Request", "the request carries no document")
+    if ofd and is_other_zip(data):
+        raise _BadUpload(415, "Unsupported Media Type", "a zip file without OFD.xml is not an OFD; send a PDF or "
+                                                        "an OFD")
     is_ofd = ofd and looks_like_ofd(data)
     if b"%PDF-" not in data[:1024] and data[:1] != b"\x30" and not is_ofd:
         raise _BadUpload(415, "Unsupported Media Type",

@@ -423,3 +423,12 @@ def test_a_page_missing_from_the_package_is_a_verdict_not_a_crash(stranger):
     assert steps(sig)["stamp_annot"].passed and sig.widget["page"] == 0
     assert any("/Doc_0/Pages/Page_..0/Content.xml" in note for note in report.notes)
     assert report.indication[0] == TOTAL_FAILED
+
+
+def test_a_second_document_in_the_package_is_named_as_unverified(stranger):
+    data = corpus_ofd("ofdrw-1-v4.ofd")
+    body = re.search(rb"<ofd:DocBody>.*</ofd:DocBody>", dict(entries(data))["OFD.xml"], re.S).group(0)
+    attacked = _change(data, "OFD.xml", b"</ofd:DocBody>", b"</ofd:DocBody>" + body.replace(b"Doc_0", b"Doc_1"))
+    report = _verify(attacked, stranger)
+    assert any("2 documents" in note and "only the first" in note for note in report.notes)
+    assert "/OFD.xml" in failed_step(report, "references").reason  # this producer protects OFD.xml

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from tests.helpers import run_yitong
-from tests.ofd.support import corpus, corpus_ofd
+from tests.ofd.support import build, corpus, corpus_ofd
 from tests.verify.test_cli import validate
 from verify import web
 
@@ -52,8 +52,11 @@ def test_cli_exit_codes_json_and_html_for_ofd(env, tmp_path):
 def test_cli_refuses_what_is_neither_pdf_ofd_nor_seal_with_exit_2(env, tmp_path):
     junk = tmp_path / "letter.ofd"
     junk.write_bytes(b"Dear clerk, this is not a document.")
-    result = run_yitong(["verify", str(junk), "--trust", str(corpus("pdf-sm2", "itext5-sm2-signer.cer"))], env)
-    assert result.returncode == 2 and b"not a PDF, an OFD" in result.stderr and b"Traceback" not in result.stderr
+    archive = tmp_path / "report.ofd"  # a zip, but no OFD.xml: a .docx or an archive
+    archive.write_bytes(build([("word/document.xml", b"<w:document/>")]))
+    for path in (junk, archive):
+        result = run_yitong(["verify", str(path), "--trust", str(corpus("pdf-sm2", "itext5-sm2-signer.cer"))], env)
+        assert result.returncode == 2 and b"not a PDF, an OFD" in result.stderr and b"Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,11 @@ def test_documents_api_still_takes_pdfs_and_refuses_the_rest_as_problem_json(cli
     refused = client.post("/verify/api/v1/documents", data=b"hello, not a document")
     assert refused.status_code == 415 and refused.headers["Content-Type"] == "application/problem+json"
     assert "OFD" in refused.get_json()["detail"]
+    docx = client.post("/verify/api/v1/documents", data=build([("word/document.xml", b"<w:document/>")]))
+    assert docx.status_code == 415 and "without OFD.xml" in docx.get_json()["detail"]
+    truncated = client.post("/verify/api/v1/documents", data=corpus_ofd("ofdrw-1-v4.ofd")[:3000])
+    entry = truncated.get_json()["files"][0]  # a damaged OFD is still reported, with what is wrong
+    assert (entry["format"], entry["sub_indication"]) == ("ofd", "FORMAT_FAILURE")
     # the PDF endpoint keeps its contract and points OFDs to the new one
     pdf_only = client.post("/verify/api/v1/pdf", data=corpus_ofd("ofdrw-1-v4.ofd"))
     assert pdf_only.status_code == 415 and "/verify/api/v1/documents" in pdf_only.get_json()["detail"]

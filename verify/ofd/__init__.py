@@ -20,6 +20,8 @@ whole file runs within ``policy.limits.seconds``.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import UTC, datetime
 
 from verify import report as r
@@ -35,6 +37,18 @@ ZIP_MAGIC = b"PK\x03\x04"
 def looks_like_ofd(data: bytes) -> bool:
     """An OFD is a zip package: decided by the content, never by the file name."""
     return data[:4] == ZIP_MAGIC
+
+
+def is_other_zip(data: bytes) -> bool:
+    """A readable zip without OFD.xml at its root (a .docx, an archive): not an OFD at all. A damaged zip is
+    not judged here: verify_ofd reports what is wrong with it."""
+    if not looks_like_ofd(data):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return not any(name.casefold() == "ofd.xml" for name in archive.namelist())
+    except Exception:
+        return False
 
 
 def verify_ofd(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None = None, online: bool = False, *,
@@ -60,4 +74,4 @@ def verify_ofd(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
     return report
 
 
-__all__ = ["looks_like_ofd", "verify_ofd"]
+__all__ = ["is_other_zip", "looks_like_ofd", "verify_ofd"]

@@ -92,6 +92,9 @@ class OfdJob:
         except OfdError as exc:
             return r.failed(N.OFD_PACKAGE, Sub.FORMAT_FAILURE, str(exc))
         document = self.document
+        if document.bodies > 1:
+            self.report.notes.append(f"OFD.xml holds {document.bodies} documents (DocBody); only the first, "
+                                     f"{_slash(document.root)}, and its signatures are verified")
         if document.missing:
             self.report.notes.append("the document names files the package does not hold: "
                                      + ", ".join(_slash(m) for m in document.missing[:10]))
@@ -364,56 +367,7 @@ PACKAGE_CHECKS = (
 )
 
 
-# --- the SES_Signature of a Seal (V4 or V1), with the readings of the field ---
-
-def _v1_maker_bytes(seal: keys_ses.Seal) -> bytes:
-    """DER SEQUENCE{esealInfo, cert, signatureAlgorithm}: what a GM/T 0031 seal maker signs (SES_SignInfo)."""
-    from keys.ses.asn1 import _sequence_children  # the DER walker: signed bytes are sliced, never re-encoded
-
-    der = seal.der
-    children = _sequence_children(der)
-    info = der[children[0][1]:children[0][2]]
-    sign_info = _sequence_children(der, children[1][1], children[1][2])
-    body = info + der[sign_info[0][1]:sign_info[0][2]] + der[sign_info[1][1]:sign_info[1][2]]
-    return b"\x30" + _der_length(len(body)) + body
-
-
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(octets)]) + octets
-
-
-def ses_signature(context: vses.SesContext) -> r.Step:
-    signature = context.signature
-    if signature.version == 4:
-        step, deviation = readings.check(N.SIGNATURE, signature.signer_cert, signature.signature_algorithm,
-                                         signature.signature, signature.signed_bytes, "signer",
-                                         standard="DER(TBS_Sign)")
-    else:
-        step, deviation = readings.check(N.SIGNATURE, signature.signer_cert, signature.signature_algorithm,
-                                         signature.signature, signature.signed_bytes, "signer",
-                                         prehashed=signature.data_hash, standard="DER(TBS_Sign)")
-    context.report.deviate(deviation, step)
-    return step
-
-
-def ses_maker_signature(context: vses.SesContext) -> r.Step:
-    seal = context.seal
-    if seal.version == 4:
-        data, standard = seal.signed_bytes, "DER(SES_SealInfo)"
-    else:
-        try:
-            data = _v1_maker_bytes(seal)
-        except Exception as exc:
-            return r.failed(N.SEAL_MAKER_SIGNATURE, Sub.FORMAT_FAILURE, f"the V1 seal cannot be sliced: {exc}")
-        standard = "DER SEQUENCE{esealInfo, cert, signatureAlgorithm} (GM/T 0031 SES_SignInfo)"
-    step, deviation = readings.check(N.SEAL_MAKER_SIGNATURE, seal.maker_cert, seal.signature_algorithm,
-                                     seal.maker_signature, data, "seal maker", standard=standard)
-    context.report.deviate(deviation, step)
-    return step
-
+# --- the SES_Signature of a Seal (V4 or V1): verify/ses.py's checks, dataHash over Signature.xml ---
 
 def ses_data_hash(context: vses.SesContext) -> r.Step:
     signature, xml = context.signature, context.document
@@ -436,12 +390,7 @@ def ses_data_hash(context: vses.SesContext) -> r.Step:
                     "signature")
 
 
-SES_CHECKS = tuple(
-    Check(N.SIGNATURE, ses_signature) if check.name == N.SIGNATURE
-    else Check(N.SEAL_MAKER_SIGNATURE, ses_maker_signature) if check.name == N.SEAL_MAKER_SIGNATURE
-    else Check(N.DATA_HASH, ses_data_hash) if check.name == N.DATA_HASH
-    else check
-    for check in vses.SES_SIGNATURE
-)
+SES_CHECKS = tuple(Check(N.DATA_HASH, ses_data_hash) if check.name == N.DATA_HASH else check
+                   for check in vses.SES_SIGNATURE)
 
 __all__ = ["PACKAGE_CHECKS", "SES_CHECKS", "OfdJob", "SignatureContext", "limits_of"]
