@@ -180,15 +180,22 @@ def test_sign_an_ofd_by_keyword_with_a_riding_seam_and_refuse_a_p256_seal(servic
     with Image.open(tmp / "page.png") as page:  # 1240 px for the 210 mm page, the stamps drawn in red
         assert page.size == (1240, 1754)
         assert any(r > 150 and g < 100 for _count, (r, g, _b) in page.convert("RGB").getcolors(1 << 22))
-    # the verifier, given the issuing CA (an SES_Signature carries only the signer's certificate): exit 0,
-    # then 1 once one byte of the page changed
+    # An SES_Signature carries only the signer's certificate. With the home's bundle the verifier also
+    # takes the home's pki/intermediates.pem: exit 0 with no option; a relying party given only the
+    # published trust.pem gets INDETERMINATE (3) until it adds the published /pki/intermediates.pem.
     import urllib.request
 
     from tests.ofd.support import rezip
 
-    issuing = tmp / "sm2-issuing.crt"
-    issuing.write_bytes(urllib.request.urlopen(service["base"] + "/pki/ca/sm2-issuing.crt", timeout=10).read())
-    checked = yitong(service, "verify", str(out), "--certs", str(issuing))
+    checked = yitong(service, "verify", str(out))
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert "intermediate CAs:" in checked.stderr.decode()
+    trust, issuing = tmp / "trust.pem", tmp / "intermediates.pem"
+    trust.write_bytes(urllib.request.urlopen(service["base"] + "/pki/trust.pem", timeout=10).read())
+    issuing.write_bytes(urllib.request.urlopen(service["base"] + "/pki/intermediates.pem", timeout=10).read())
+    assert b"Issuing CA" in issuing.read_bytes() and b"Root CA" not in issuing.read_bytes()
+    assert yitong(service, "verify", str(out), "--trust", str(trust)).returncode == 3
+    checked = yitong(service, "verify", str(out), "--trust", str(trust), "--certs", str(issuing))
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     content = "Doc_0/Pages/Page_0/Content.xml"
     import io

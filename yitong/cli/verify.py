@@ -54,7 +54,8 @@ def _quiet_libraries() -> None:
               "evidence only, no network).")
 @click.option("--certs", "cert_files", metavar="FILE", multiple=True, help="Intermediate CA certificates (PEM or "
               "DER; repeatable) to build paths with, not anchors: an OFD seal carries only the signer's "
-              "certificate (e.g. the server's /pki/ca/sm2-issuing.crt).")
+              "certificate (e.g. the server's /pki/intermediates.pem; without --trust, the home's "
+              "pki/intermediates.pem is used).")
 def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool,
            cert_files: tuple[str, ...] = ()) -> None:
     """Verify sealed PDFs and OFDs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
@@ -78,6 +79,14 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
         raise click.UsageError(str(exc)) from None
     click.echo(f"trust bundle: {path} ({len(bundle.certificates)} anchor(s))", err=True)
     intermediates = []
+    beside = path.with_name("intermediates.pem")
+    if not trust and beside.is_file():  # the home's own issuing CAs, written with its trust.pem
+        try:
+            intermediates.extend(TrustBundle.from_file(beside).certificates)
+        except TrustError:
+            pass  # none yet (a home without issuing CAs): the file is empty
+        else:
+            click.echo(f"intermediate CAs: {beside} ({len(intermediates)})", err=True)
     for cert_file in cert_files:
         try:
             intermediates.extend(TrustBundle.from_file(cert_file).certificates)
