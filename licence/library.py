@@ -221,7 +221,7 @@ class LicenceLibrary:
             if earlier is not None:
                 return earlier
         if row_key is not None:
-            earlier = self._by_row_key(request.type_code, row_key)
+            earlier = self.by_row_key(request.type_code, row_key)
             if earlier is not None:
                 return earlier
         kind, values = self.validate(request)
@@ -297,12 +297,17 @@ class LicenceLibrary:
                 if earlier is not None:
                     return earlier
             if row_key is not None:
-                earlier = self._by_row_key(kind.code, row_key)
+                earlier = self.by_row_key(kind.code, row_key)
                 if earlier is not None:
                     return earlier
             raise LicenceError("the licence could not be stored (a concurrent change); try again", status=409,
                                kind="conflict") from None
         return self.get(licence_id)
+
+    def replayed(self, client_id: str, idempotency: tuple[str, str]) -> Licence | None:
+        """The licence an earlier request with this Idempotency-Key issued; IdempotencyConflict when
+        that request had another body."""
+        return self._idempotent(client_id, *idempotency)
 
     def _idempotent(self, client_id: str, key: str, body_sha256: str) -> Licence | None:
         with self.engine.connect() as conn:
@@ -314,7 +319,7 @@ class LicenceLibrary:
             raise IdempotencyConflict()
         return self.get(row.licence_id)
 
-    def _by_row_key(self, type_code: str, row_key: str) -> Licence | None:
+    def by_row_key(self, type_code: str, row_key: str) -> Licence | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(licences_table.c.licence_id).where(
                 licences_table.c.type_code == type_code, licences_table.c.row_key == row_key)).first()

@@ -10,11 +10,11 @@ renders at once; embedding a subset of a deployment's own font is the later step
 from __future__ import annotations
 
 import io
-from xml.sax.saxutils import escape
 
 import segno
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.metadata.model import ExpandedName, XmpStructure, XmpValue
 from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from licence.catalogue import Spot
@@ -111,15 +111,9 @@ class _Page:
         self.ops.append("q 0 g " + " ".join(squares) + " f Q")
 
 
-def _xmp(metadata: dict[str, str]) -> bytes:
-    fields = "".join(f"<lic:{key}>{escape(value)}</lic:{key}>" for key, value in metadata.items())
-    title = escape(metadata.get("LicenceName", ""))
-    return (f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-            f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:lic="{XMP_NS}">'
-            f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li></rdf:Alt></dc:title>'
-            f"{fields}</rdf:Description></rdf:RDF></x:xmpmeta>"
-            f'<?xpacket end="w"?>').encode()
+def _xmp(metadata: dict[str, str]) -> XmpStructure:
+    """The GB/T 36903 elements as one XMP structure in our namespace (pyhanko writes the packet)."""
+    return XmpStructure.of(*((ExpandedName(XMP_NS, key), XmpValue(value)) for key, value in metadata.items()))
 
 
 class PdfFace:
@@ -158,15 +152,14 @@ class PdfFace:
         return self._document(page, face)
 
     def _document(self, page: _Page, face: FaceContent) -> bytes:
-        info = generic.DictionaryObject({
-            pdf_name("/Title"): generic.TextStringObject(f"{face.title} {face.number}"),
-            pdf_name("/Author"): generic.TextStringObject(face.issuer_name),
-            pdf_name("/Subject"): generic.TextStringObject(face.metadata.get("LicenceIdentifier", "")),
-            pdf_name("/Creator"): generic.TextStringObject("Yitong licence service"),
-        })
+        info = generic.DictionaryObject()
         for key, value in face.metadata.items():  # GB/T 36903 metadata, also in the XMP packet
             info[pdf_name(f"/{key}")] = generic.TextStringObject(value)
         writer = PdfFileWriter(info=info)
+        meta = writer.document_meta
+        meta.title, meta.author = f"{face.title} {face.number}", face.issuer_name
+        meta.subject, meta.creator = face.metadata.get("LicenceIdentifier", ""), "Yitong licence service"
+        meta.xmp_extra = [_xmp(face.metadata)]
         font = _font(writer)
         content = writer.add_object(generic.StreamObject(stream_data="\n".join(page.ops).encode()))
         writer.insert_page(generic.DictionaryObject({
@@ -178,9 +171,6 @@ class PdfFace:
                 {pdf_name("/F1"): font})}),
             pdf_name("/Contents"): content,
         }))
-        metadata = generic.StreamObject({pdf_name("/Type"): pdf_name("/Metadata"),
-                                         pdf_name("/Subtype"): pdf_name("/XML")}, stream_data=_xmp(face.metadata))
-        writer.root[pdf_name("/Metadata")] = writer.add_object(metadata)
         out = io.BytesIO()
         writer.write(out)
         return out.getvalue()

@@ -1,0 +1,258 @@
+"""The licence API under /licences/ (an OAuth resource server, audience ``$YITONG_ISSUER/licences``).
+
+- ``POST /licences/api/v1/licences`` — issue (client-credentials token with scope
+  ``licence:issue``, checked by introspection; the client must be allowed for the type's
+  authority: ``yitong licence client allow``). ``Idempotency-Key`` (1-128 printable characters):
+  a retry with the same body answers the same licence (200), another body 409.
+- ``GET /licences/api/v1/licences/{id}`` and ``.../file`` — the issuing client reads its own
+  authority's licences.
+- ``GET /licences/api/v1/licences/{id}/status`` — public: identifier and status only, no personal
+  data; rate-limited per client address (:data:`STATUS_RATE_LIMIT` a minute), so enumerating
+  identifiers is slow and learns nothing but whether one exists.
+- ``GET /licences/v/{id}`` — where the face's 2D code points: the licence's type and live status.
+
+Every refusal is RFC 7807 problem+json; a refused request writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template_string, request
+
+from licence.data import DataInvalid
+from licence.issuers import IssuerClients
+from licence.library import IssueRequest, LicenceError, LicenceLibrary
+from seal.registry import SealRegistry
+from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
+
+STATUS_RATE_LIMIT = 60  # status look-ups per client address per minute
+MAX_BODY = 256 * 1024
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+bp = Blueprint("licence", __name__, url_prefix="/licences")
+
+
+def problem(status: int, title: str, detail: str, kind: str, headers: dict | None = None,
+            extra: dict | None = None) -> Response:
+    body = {"type": f"urn:yitong:problem:licence:{kind}", "title": title, "status": status, "detail": detail,
+            **(extra or {})}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Content-Type"] = "application/problem+json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _state() -> dict:
+    return current_app.extensions["yitong.licence"]
+
+
+def _library() -> LicenceLibrary:
+    return _state()["library"]()
+
+
+@bp.before_request
+def _request_id() -> None:
+    g.licence_request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+
+def _caller(scope: str, *, introspect: bool = False) -> Caller:
+    validator: TokenValidator = _state()["validator"]()
+    try:
+        return validator.caller(request.headers.get("Authorization"), scope=scope, method=request.method,
+                                url=request.base_url, dpop_proof=request.headers.get("DPoP"), introspect=introspect)
+    except TokenRefused as exc:
+        if exc.status == 503:
+            abort(problem(503, "Service unavailable", exc.description, "idp-unavailable"))
+        title = {401: "Unauthorized", 403: "Forbidden"}.get(exc.status, "Refused")
+        abort(problem(exc.status, title, exc.description, exc.error or "token-required",
+                      {"WWW-Authenticate": exc.www_authenticate(realm="yitong-licence")}))
+
+
+def _refused(exc: LicenceError | DataInvalid) -> Response:
+    if isinstance(exc, DataInvalid):
+        return problem(422, "Invalid licence data", "the data does not fit the licence type", "invalid-data",
+                       extra={"errors": exc.errors})
+    titles = {404: "Not found", 409: "Conflict"}
+    return problem(exc.status, titles.get(exc.status, "Cannot issue"), str(exc), exc.kind)
+
+
+def _body() -> dict:
+    if request.mimetype != "application/json":
+        abort(problem(415, "Unsupported media type", "send application/json", "not-json"))
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        abort(problem(413, "Payload too large", f"a request body is at most {MAX_BODY} bytes", "too-large"))
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        abort(problem(413, "Payload too large", f"a request body is at most {MAX_BODY} bytes", "too-large"))
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        abort(problem(400, "Bad request", "send a JSON object {type, holder_id, holder_name, data[, valid_from, "
+                                          "valid_to, format]}", "bad-json"))
+    extra = sorted(set(body) - {"type", "holder_id", "holder_name", "data", "valid_from", "valid_to", "format"})
+    if extra:
+        abort(problem(422, "Invalid licence data", "unknown fields in the request", "invalid-data",
+                      extra={"errors": {name[:40]: "not a field of an issuance request" for name in extra}}))
+    return body
+
+
+def _issuing_client(type_code: object) -> Caller:
+    caller = _caller("licence:issue", introspect=True)
+    if caller.is_person:
+        abort(problem(403, "Forbidden", "licences are issued by a business system's own token (client "
+                                        "credentials)", "client-required"))
+    if isinstance(type_code, str):
+        try:
+            kind = _library().catalogue.get(type_code)
+        except LicenceError as exc:
+            abort(_refused(exc))
+        except ValueError:
+            kind = None
+        if kind is not None and kind.authority_uscc not in _state()["issuers"].authorities(caller.client_id):
+            abort(problem(403, "Forbidden", f"client {caller.client_id} may not issue for the authority of "
+                                            f"licence type {type_code}", "authority-not-allowed"))
+    return caller
+
+
+@bp.post("/api/v1/licences")
+def issue():
+    body = _body()
+    caller = _issuing_client(body.get("type"))
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        return problem(400, "Bad request", "Idempotency-Key is 1-128 printable ASCII characters",
+                       "bad-idempotency-key")
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    idempotency = (key, hashlib.sha256(canonical).hexdigest()) if key else None
+    library = _library()
+    fmt = body.get("format", "pdf")
+    request_ = IssueRequest(body.get("type"), body.get("holder_id"), body.get("holder_name"), body.get("data"),
+                            body.get("valid_from"), body.get("valid_to"), fmt if isinstance(fmt, str) else "")
+    try:
+        existing = library.replayed(caller.client_id, idempotency) if idempotency else None
+        issued = existing or library.issue(
+            request_, actor=f"client:{caller.client_id}", client_id=caller.client_id, idempotency=idempotency,
+            caller_detail={"request_id": g.licence_request_id, "client_ip": request.remote_addr})
+    except (LicenceError, DataInvalid) as exc:
+        return _refused(exc)
+    response = jsonify(issued.summary() | {"file_url": f"{request.script_root}/licences/api/v1/licences/"
+                                                       f"{issued.licence_id}/file"})
+    response.status_code = 200 if existing else 201
+    response.headers["Location"] = f"{request.script_root}/licences/api/v1/licences/{issued.licence_id}"
+    response.headers["X-Request-Id"] = g.licence_request_id
+    return response
+
+
+def _own(licence_id: str):
+    caller = _caller("licence:issue")
+    library = _library()
+    try:
+        found, data = library.file(licence_id)
+    except LicenceError as exc:
+        abort(_refused(exc))
+    kind_authorities = _state()["issuers"].authorities(caller.client_id)
+    if library.catalogue.get(found.type_code).authority_uscc not in kind_authorities:
+        abort(problem(404, "Not found", f"no licence {licence_id}", "licence-not-found"))
+    return library, found, data
+
+
+@bp.get("/api/v1/licences/<licence_id>")
+def show(licence_id: str):
+    library, found, _ = _own(licence_id)
+    return jsonify(found.details() | {"events": library.events(licence_id)})
+
+
+@bp.get("/api/v1/licences/<licence_id>/file")
+def file(licence_id: str):
+    _, found, data = _own(licence_id)
+    return Response(data, mimetype="application/pdf" if found.format == "pdf" else "application/ofd",
+                    headers={"Content-Disposition": f'attachment; filename="{found.number}.{found.format}"'})
+
+
+def _limited() -> Response | None:
+    verdict = _state()["status_limiter"]().hit(request.remote_addr or "-")
+    if not verdict.allowed:
+        return problem(429, "Too many requests", "too many status look-ups from this address; try later",
+                       "rate-limited", {"Retry-After": str(verdict.retry_after)})
+    return None
+
+
+@bp.get("/api/v1/licences/<licence_id>/status")
+def status(licence_id: str):
+    refusal = _limited()
+    if refusal is not None:
+        return refusal
+    try:
+        answer = _library().status(licence_id)
+    except LicenceError as exc:
+        return problem(exc.status, "Not found" if exc.status == 404 else "Bad request", str(exc), exc.kind)
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>证照核验 Licence check</title>
+<style>body{font-family:sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;color:#222}
+.s{font-size:1.5rem;font-weight:bold}.valid{color:#17692e}.other{color:#a31515}code{word-break:break-all}</style>
+</head><body><h1>证照核验 Licence check</h1>
+{% if answer %}<p>{{ name }}</p><p class="s {{ 'valid' if answer.status == 'valid' else 'other' }}">{{ label }}
+({{ answer.status }})</p><p><code>{{ answer.licence_id }}</code></p>
+{% else %}<p class="s other">{{ error }}</p>{% endif %}</body></html>"""
+_LABELS = {"valid": "有效", "revoked": "已吊销/注销", "expired": "已过期", "superseded": "已变更（有新版本）"}
+
+
+@bp.get("/v/<licence_id>")
+def check_page(licence_id: str):
+    """Where a face's 2D code points: the type and live status (no personal data)."""
+    refusal = _limited()
+    if refusal is not None:
+        return refusal
+    library = _library()
+    try:
+        answer = library.status(licence_id)
+        name = library.catalogue.get(library.get(licence_id).type_code).name
+    except (LicenceError, ValueError) as exc:
+        code = getattr(exc, "status", 404)
+        return render_template_string(_PAGE, answer=None, error=str(exc)), code
+    return render_template_string(_PAGE, answer=answer, name=name, label=_LABELS.get(answer["status"], ""))
+
+
+def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway], seals: Callable[[], SealRegistry],
+             audience: str) -> None:
+    """Mount /licences/ on the app; library and validator are built on first use."""
+    built: dict = {}
+    lock = threading.Lock()
+
+    def library() -> LicenceLibrary:
+        with lock:
+            if "library" not in built:
+                built["library"] = LicenceLibrary(home.engine, seals(), issuer=settings.issuer)
+            return built["library"]
+
+    def validator() -> TokenValidator:
+        with lock:
+            if "validator" not in built:
+                built["validator"] = TokenValidator(gateway=idp_gateway(), audience=audience,
+                                                    replay_cache=home.runtime.replay_cache("licence-dpop"))
+            return built["validator"]
+
+    def status_limiter():
+        with lock:
+            if "limiter" not in built:
+                built["limiter"] = home.runtime.rate_limiter("licence-status:ip", STATUS_RATE_LIMIT, 60)
+            return built["limiter"]
+
+    app.extensions["yitong.licence"] = {"library": library, "validator": validator,
+                                        "issuers": IssuerClients(home.engine), "status_limiter": status_limiter}
+    app.register_blueprint(bp)
