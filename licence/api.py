@@ -183,7 +183,7 @@ def _limited() -> Response | None:
     verdict = _state()["status_limiter"]().hit(request.remote_addr or "-")
     if not verdict.allowed:
         return problem(429, "Too many requests", "too many status look-ups from this address; try later",
-                       "rate-limited", {"Retry-After": str(verdict.retry_after)})
+                       "rate-limited", {"Retry-After": str(verdict.retry_after_seconds)})
     return None
 
 
