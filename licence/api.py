@@ -9,7 +9,8 @@
 - ``GET /licences/api/v1/licences/{id}/status`` — public: identifier and status only, no personal
   data; rate-limited per client address (:data:`STATUS_RATE_LIMIT` a minute), so enumerating
   identifiers is slow and learns nothing but whether one exists.
-- ``GET /licences/v/{id}`` — where the face's 2D code points: the licence's type and live status.
+- ``GET /licences/v?c=...`` — where the face's 2D code points: its signed claims, checked with the
+  issuing seal's certificate, and the live status; ``GET /licences/v/{id}`` the same for a typed id.
 
 Every refusal is RFC 7807 problem+json; a refused request writes nothing.
 """
@@ -23,12 +24,16 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from asn1crypto import x509
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template_string, request
 
+from keys.asymmetric import load_public_key
+from keys.errors import KeysError
 from licence.data import DataInvalid
 from licence.issuers import IssuerClients
 from licence.library import IssueRequest, LicenceError, LicenceLibrary
-from seal.registry import SealRegistry
+from licence.payload import read_payload, verify_payload
+from seal.registry import SealError, SealRegistry
 from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
 
 STATUS_RATE_LIMIT = 60  # status look-ups per client address per minute
@@ -203,29 +208,62 @@ def status(licence_id: str):
 
 _PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>证照核验 Licence check</title>
-<style>body{font-family:sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;color:#222}
-.s{font-size:1.5rem;font-weight:bold}.valid{color:#17692e}.other{color:#a31515}code{word-break:break-all}</style>
-</head><body><h1>证照核验 Licence check</h1>
-{% if answer %}<p>{{ name }}</p><p class="s {{ 'valid' if answer.status == 'valid' else 'other' }}">{{ label }}
-({{ answer.status }})</p><p><code>{{ answer.licence_id }}</code></p>
+<style nonce="{{ csp_nonce() }}">
+body{font-family:"Noto Sans CJK SC",sans-serif;max-width:36rem;margin:1.5rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.3rem}.s{font-size:1.6rem;font-weight:bold;margin:.5rem 0}.valid{color:#17692e}.other{color:#a31515}
+dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem}dt{color:#666}dd{margin:0;word-break:break-all}
+.note{color:#666;font-size:.85rem}</style></head><body><h1>证照核验 Licence check</h1>
+{% if answer %}<p class="s {{ 'valid' if answer.status == 'valid' else 'other' }}">{{ label }}</p>
+<dl><dt>证照名称</dt><dd>{{ name }}</dd><dt>证照标识</dt><dd>{{ answer.licence_id }}</dd>
+{% if claims %}<dt>持证主体</dt><dd>{{ claims.h }}</dd>
+<dt>有效期</dt><dd>{{ claims.f }} 至 {{ claims.u or "长期" }}</dd>
+<dt>二维码签名</dt><dd>{{ signature }}</dd>{% endif %}
+<dt>状态 Status</dt><dd>{{ answer.status }}</dd></dl>
+<p class="note">状态由签发机构实时提供。The status comes live from the issuer.</p>
 {% else %}<p class="s other">{{ error }}</p>{% endif %}</body></html>"""
-_LABELS = {"valid": "有效", "revoked": "已吊销/注销", "expired": "已过期", "superseded": "已变更（有新版本）"}
+_LABELS = {"valid": "有效 Valid", "revoked": "已吊销/注销 Revoked", "expired": "已过期 Expired",
+           "superseded": "已变更（有新版本） Superseded"}
 
 
-@bp.get("/v/<licence_id>")
-def check_page(licence_id: str):
-    """Where a face's 2D code points: the type and live status (no personal data)."""
-    refusal = _limited()
-    if refusal is not None:
-        return refusal
+def _check_page(licence_id: str, claims: dict | None, signature: str):
     library = _library()
     try:
         answer = library.status(licence_id)
         name = library.catalogue.get(library.get(licence_id).type_code).name
-    except (LicenceError, ValueError) as exc:
-        code = getattr(exc, "status", 404)
-        return render_template_string(_PAGE, answer=None, error=str(exc)), code
-    return render_template_string(_PAGE, answer=answer, name=name, label=_LABELS.get(answer["status"], ""))
+    except LicenceError as exc:
+        return render_template_string(_PAGE, answer=None, error=str(exc)), exc.status
+    return render_template_string(_PAGE, answer=answer, name=name, label=_LABELS.get(answer["status"], ""),
+                                  claims=claims, signature=signature)
+
+
+@bp.get("/v")
+def scanned_code():
+    """Where a face's 2D code points: the code's signed claims (checked with the issuing seal's
+    certificate) and the licence's live status."""
+    refusal = _limited()
+    if refusal is not None:
+        return refusal
+    compact = request.args.get("c", "")
+    try:
+        claims, _, _ = read_payload(compact[:2048])
+        esid, licence_id = claims.get("e"), claims.get("i")
+        if not isinstance(esid, str) or not isinstance(licence_id, str):
+            raise ValueError("the 2D code names no licence or seal")
+        certificate = _library().seals.blob(esid, "cert_der")  # the issuing seal's certificate
+        claims = verify_payload(compact, load_public_key(x509.Certificate.load(certificate).public_key.dump()))
+    except (ValueError, SealError, KeysError) as exc:
+        error = f"无效的证照二维码 Not a valid licence code: {exc}"
+        return render_template_string(_PAGE, answer=None, error=error), 400
+    return _check_page(licence_id, claims, "有效（签发机构印章密钥签名）Valid, signed by the issuing seal's key")
+
+
+@bp.get("/v/<licence_id>")
+def check_page(licence_id: str):
+    """A licence identifier typed in: its type and live status (no personal data)."""
+    refusal = _limited()
+    if refusal is not None:
+        return refusal
+    return _check_page(licence_id, None, "")
 
 
 def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway], seals: Callable[[], SealRegistry],

@@ -2,7 +2,7 @@
 
 Form (one module, so it can follow GB/T 36905 once its exact 2D-code syntax is settled)::
 
-    <issuer>/licences/v/<licence id>?c=<base64url(JSON)>.<base64url(signature)>
+    <issuer>/licences/v?c=<base64url(JSON)>.<base64url(signature)>
 
 The JSON is compact and holds no full personal data: ``i`` licence id, ``t`` type code, ``h``
 holder name masked (persons; organisations' names are public), ``f``/``u`` validity (ISO dates,
@@ -77,5 +77,15 @@ def read_payload(compact: str) -> tuple[dict, bytes, bytes]:
     return claims, body, signature
 
 
-def verification_url(issuer: str, licence_id: str, payload: CodePayload) -> str:
-    return f"{issuer.rstrip('/')}/licences/v/{licence_id}?c={payload.compact}"
+def verify_payload(compact: str, public_key) -> dict:
+    """The claims of a payload whose signature ``public_key`` (keys.asymmetric) verifies; ValueError if not."""
+    claims, body, signature = read_payload(compact)
+    try:
+        public_key.verify(signature, body)
+    except Exception as exc:  # InvalidSignature, or a malformed DER signature from a forged code
+        raise ValueError(f"the 2D code's signature does not verify ({type(exc).__name__})") from None
+    return claims
+
+
+def verification_url(issuer: str, payload: CodePayload) -> str:
+    return f"{issuer.rstrip('/')}/licences/v?c={payload.compact}"

@@ -25,6 +25,23 @@ def make_library(storage, tmp_path) -> LicenceLibrary:
     return LicenceLibrary(storage.engine, seals, issuer="http://127.0.0.1:9")
 
 
+def scan_code(pdf: bytes, tmp_path) -> str:
+    """The 2D code on a licence's face, read as a phone would: the page rendered by poppler, the code
+    decoded by zxing-cpp (an independent reader)."""
+    import zxingcpp
+    from PIL import Image
+
+    from tests.helpers import require_tool
+    from tests.seal.support import render
+
+    path = tmp_path / "face.pdf"
+    path.write_bytes(pdf)
+    [page] = render(require_tool("pdftoppm"), path, tmp_path / "face", dpi=200)
+    [code] = zxingcpp.read_barcodes(Image.open(page))
+    assert code.format == zxingcpp.BarcodeFormat.QRCode
+    return code.text
+
+
 def food(holder_name: str = "天津市示例餐饮有限公司", **changes) -> IssueRequest:
     data = {**FOOD_DATA, **changes.pop("data", {})}
     return IssueRequest(FOOD, changes.pop("holder_id", SHOP_USCC), holder_name, data, **changes)

@@ -13,7 +13,15 @@ import uuid
 import pytest
 
 from tests.helpers import run_yitong
-from tests.licence.support import FOOD, FOOD_DATA, PERSON_ID, QUALIFICATION, QUALIFICATION_DATA, SHOP_USCC
+from tests.licence.support import (
+    FOOD,
+    FOOD_DATA,
+    PERSON_ID,
+    QUALIFICATION,
+    QUALIFICATION_DATA,
+    SHOP_USCC,
+    scan_code,
+)
 from tests.seal.service import yitong_service
 from tests.seal.test_api import assert_problem as problem_of
 from tests.seal.test_api import call, cli, client
@@ -110,6 +118,18 @@ def test_cli_issues_and_revokes_and_the_public_status_follows(api, tmp_path):
     assert json.loads(body)["status"] == "revoked"
     status, _, page = call("GET", f"{api['base']}/licences/v/{issued['licence_id']}")
     assert status == 200 and "已吊销/注销".encode() in page and PERSON_ID.encode() not in page
+    scanned = scan_code(out.read_bytes(), tmp_path)
+    status, headers, page = call("GET", scanned)
+    text = page.decode()
+    assert status == 200 and "已吊销/注销" in text and "王*明" in text and "王小明" not in text
+    assert "签发机构印章密钥签名" in text and "nonce-" in headers["Content-Security-Policy"]
+    claims, signature = scanned.split("?c=")[1].split(".")
+    forged_claims = base64.urlsafe_b64encode(base64.urlsafe_b64decode(claims + "==").replace(
+        "王*明".encode(), "李*明".encode())).rstrip(b"=").decode()
+    status, _, page = call("GET", f"{api['base']}/licences/v?c={forged_claims}.{signature}")
+    assert status == 400 and "signature does not verify" in page.decode()
+    status, _, page = call("GET", f"{api['base']}/licences/v?c=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert status == 400 and b"<script>" not in page
     done = run_yitong(["licence", "revoke", issued["licence_id"], "--reason", "again"], api["env"])
     assert done.returncode == 2 and done.stderr.decode().startswith("yitong: error:")
     assert b"Traceback" not in done.stderr

@@ -27,6 +27,7 @@ from tests.licence.support import (
     QUALIFICATION_DATA,
     food,
     make_library,
+    scan_code,
 )
 
 pytestmark = pytest.mark.storage
@@ -42,7 +43,7 @@ def _rows(engine, table) -> int:
         return conn.execute(select(func.count()).select_from(table)).scalar()
 
 
-def test_issued_licence_is_sealed_carries_metadata_and_a_signed_code(library, storage):
+def test_issued_licence_is_sealed_carries_metadata_and_a_signed_code(library, storage, tmp_path):
     issued = library.issue(food(), actor="test")
     ident = parse_identifier(issued.licence_id)
     assert ident.type_code == FOOD and ident.version == 1
@@ -60,12 +61,12 @@ def test_issued_licence_is_sealed_carries_metadata_and_a_signed_code(library, st
     # The 2D code's payload: signed by the authority's seal key, naming this licence and its data digest.
     kind = library.catalogue.get(FOOD)
     material = library.seals.material(kind.esid)
-    url = library._face(kind, ident, issued.number, {
-        "holder_id": issued.holder_id, "holder_name": issued.holder_name, "data": issued.data,
-        "valid_from": issued.valid_from, "valid_to": issued.valid_to}, library._sealer(kind.esid)).qr_text
+    url = scan_code(pdf, tmp_path)
+    assert url.startswith("http://127.0.0.1:9/licences/v?c=")
     claims, body, signature = read_payload(url.split("?c=")[1])
     public = SM2PublicKey.from_der(material.certificate.public_key.dump())
     public.verify(signature, body)  # raises when the signature does not verify
+    assert claims["h"] == issued.holder_name  # an organisation's name is public; a person's is masked
     assert claims["i"] == issued.licence_id and claims["d"] == data_digest({
         "licence_id": issued.licence_id, "type": FOOD, "number": issued.number, "holder_id": issued.holder_id,
         "holder_name": issued.holder_name, "data": issued.data, "valid_from": issued.valid_from.isoformat(),
