@@ -142,3 +142,63 @@ def test_status_enumeration_is_rate_limited(api):
         seen.append(status)
     assert seen[0] == 400 and 429 in seen
     assert headers.get("Retry-After")
+
+
+def test_catalogue_commands(api, tmp_path):
+    env = api["env"]
+    codes = [t["code"] for t in cli(env, "licence", "type", "list", "--json")]
+    assert codes == sorted([FOOD, QUALIFICATION, "11100000MB0A000341001"])
+    sample = cli(env, "licence", "type", "show", FOOD, "--json")
+    assert sample["esid"] and sample["holder_kind"] == "org"
+    new = {**sample, "code": "11100000MB0A00018B002", "name": "小餐饮登记证", "validity_years": 3}
+    (tmp_path / "new.json").write_text(json.dumps(new, ensure_ascii=False), encoding="utf-8")
+    added = cli(env, "licence", "type", "add", str(tmp_path / "new.json"), "--json")
+    assert added["code"] == new["code"] and added["validity_years"] == 3
+    done = run_yitong(["licence", "type", "add", str(tmp_path / "new.json")], env)
+    assert done.returncode == 2 and b"exists" in done.stderr
+    updated = cli(env, "licence", "type", "update", "-", "--json",
+                  input=json.dumps({**new, "validity_years": 4}, ensure_ascii=False).encode())
+    assert updated["validity_years"] == 4
+    bad_file = [{**new, "validity_years": 5}, {**new, "code": "11100000MB0A00018B003", "items": []}]
+    (tmp_path / "catalogue.json").write_text(json.dumps(bad_file, ensure_ascii=False), encoding="utf-8")
+    done = run_yitong(["licence", "type", "import", str(tmp_path / "catalogue.json")], env)
+    assert done.returncode == 2 and b"type 2: items" in done.stderr
+    assert cli(env, "licence", "type", "show", new["code"], "--json")["validity_years"] == 4  # nothing written
+    for broken, message in (({**new, "code": "123"}, b"code must be"),
+                            ({**new, "holder_kind": "alien"}, b"holder_kind"),
+                            ({**new, "authority_uscc": "11120000MB1A0001XA"}, b"check character"),
+                            ({**new, "surprise": 1}, b"unknown field")):
+        done = run_yitong(["licence", "type", "update", "-"], env, input=json.dumps(broken).encode())
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_cli_supersede_and_batch_import(api, tmp_path):
+    env = api["env"]
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(FOOD_DATA, ensure_ascii=False), encoding="utf-8")
+    first = cli(env, "licence", "issue", "--type", FOOD, "--holder-id", SHOP_USCC, "--holder-name",
+                "天津市示例餐饮有限公司", "--data", str(data), "--out", str(tmp_path / "v1.pdf"), "--json")
+    changed = {**FOOD_DATA, "premises": "天津市河西区友谊路2号"}
+    data.write_text(json.dumps(changed, ensure_ascii=False), encoding="utf-8")
+    second = cli(env, "licence", "supersede", first["licence_id"], "--data", str(data), "--reason", "变更经营场所",
+                 "--out", str(tmp_path / "v2.pdf"), "--json")
+    assert second["version"] == 2 and second["licence_id"].split(".")[-3] == first["licence_id"].split(".")[-3]
+    shown = cli(env, "licence", "show", first["licence_id"], "--json")
+    assert shown["status"] == "superseded" and shown["superseded_by"] == second["licence_id"]
+    assert [e["event"] for e in shown["events"]] == ["issued", "superseded"]
+    assert shown["events"][1]["reason"] == "变更经营场所" and shown["events"][1]["actor"].startswith("cli/")
+    header = "row_key,holder_id,holder_name,sex,occupation,level,assessed_on\n"
+    good = [f"paper-{n},{PERSON_ID},王小明,男,焊工,四级/中级工,2023-0{n + 1}-01" for n in range(4)]
+    bad = ["paper-x,110105194912310021,王小明,男,焊工,四级/中级工,2023-01-01",
+           "paper-y,11010519491231002X,王小明,男,焊工,特级,2023-01-01"]
+    rows = tmp_path / "rows.csv"
+    rows.write_text(header + "\n".join(good[:2] + bad + good[2:]) + "\n", encoding="utf-8")
+    done = run_yitong(["licence", "import", str(rows), "--type", QUALIFICATION], env)
+    out = done.stdout.decode()
+    assert done.returncode == 1, done.stderr
+    assert "6 rows: 4 issued, 0 already imported, 2 failed" in out
+    assert "line 4: holder_id:" in out and "line 5: data.level: must be one of" in out
+    assert "importing" in done.stderr.decode()  # the progress bar, on stderr
+    again = run_yitong(["licence", "import", str(rows), "--type", QUALIFICATION, "--json"], env)
+    report = json.loads(again.stdout)
+    assert (report["issued"], report["existing"], report["failed"]) == (0, 4, 2)
