@@ -78,7 +78,8 @@ def _views(reports: list[r.Report], documents: dict[str, bytes] | None, thumbnai
         for sig, sig_report in zip(data["signatures"], report.signatures, strict=True):
             sig["box"] = seal_box(sig_report.widget)
             sig["thumbnail"] = None
-            if thumbnails and documents and sig_report.widget and sig_report.widget.get("page") is not None:
+            if thumbnails and documents and report.format == "pdf" and sig_report.widget \
+                    and sig_report.widget.get("page") is not None:
                 png = thumbnail(documents.get(report.file, b""), sig_report.widget["page"])
                 if png:
                     sig["thumbnail"] = "data:image/png;base64," + base64.b64encode(png).decode()
@@ -120,5 +121,7 @@ def summary(report: r.Report) -> str:
                 lines.append(f"    {step.name}: {step.sub_indication}: {step.reason}")
         for warning in sig.warnings:
             lines.append(f"    warning: {warning}")
+        for deviation in sig.deviations:
+            lines.append(f"    vendor deviation {deviation['name']} ({deviation.get('check')}): {deviation['what']}")
     del en
     return "\n".join(lines)

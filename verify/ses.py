@@ -67,16 +67,24 @@ def _load_cert(der: bytes) -> x509.Certificate | None:
 
 
 
+def _fresh(supplied: c.Revinfo | None) -> c.Revinfo:
+    """A copy of the caller's revocation data for one path validation (validate_chain filters what it holds)."""
+    revinfo = c.Revinfo()
+    if supplied is not None:
+        revinfo.extend(supplied)
+    return revinfo
+
+
 async def maker_chain_step(seal: keys_ses.Seal, trust, when: datetime, online: bool,
-                           other_certs=()) -> tuple[r.Step, r.Step]:
+                           other_certs=(), supplied: c.Revinfo | None = None) -> tuple[r.Step, r.Step]:
     """(maker_certificate_chain, maker_revocation): the seal maker's path to a trust anchor when it made the seal."""
     maker = _load_cert(seal.maker_cert)
     if maker is None:
         return (r.failed(N.MAKER_CERTIFICATE_CHAIN, Sub.FORMAT_FAILURE, "the seal maker certificate does not parse"),
                 r.failed(N.MAKER_REVOCATION, Sub.FORMAT_FAILURE, "not checked"))
     moment = min(when, seal.create_date) if seal.create_date else when
-    outcome = await c.validate_chain(maker, trust, other_certs=other_certs, revinfo=c.Revinfo(), moment=moment,
-                                     proven=False, online=online, what="maker")
+    outcome = await c.validate_chain(maker, trust, other_certs=other_certs, revinfo=_fresh(supplied),
+                                     moment=moment, proven=False, online=online, what="maker")
     return outcome.chain, outcome.revocation
 
 
@@ -91,6 +99,7 @@ class SesContext:
     seal: keys_ses.Seal
     signature: keys_ses.SealSignature | None = None
     document: bytes | None = None
+    supplied: c.Revinfo | None = None  # revocation data the caller vouches for (the server's own CRLs)
     _timing: tuple[r.Step | None, datetime | None, bool] | None = field(default=None, init=False)
     _chain: c.ChainOutcome | None = field(default=None, init=False)
     _maker: tuple[r.Step, r.Step] | None = field(default=None, init=False)
@@ -125,8 +134,8 @@ class SesContext:
         if self.signer is None or when is None:
             return None
         if self._chain is None:
-            self._chain = await c.validate_chain(self.signer, self.trust, revinfo=c.Revinfo(), moment=when,
-                                                 proven=proven, online=self.online)
+            self._chain = await c.validate_chain(self.signer, self.trust, revinfo=_fresh(self.supplied),
+                                                 moment=when, proven=proven, online=self.online)
         return self._chain
 
     async def maker(self) -> tuple[r.Step, r.Step] | None:
@@ -134,7 +143,7 @@ class SesContext:
         if when is None or (self.signature is not None and self.signer is None):
             return None
         if self._maker is None:
-            self._maker = await maker_chain_step(self.seal, self.trust, when, self.online)
+            self._maker = await maker_chain_step(self.seal, self.trust, when, self.online, supplied=self.supplied)
         return self._maker
 
 
