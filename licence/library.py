@@ -32,6 +32,7 @@ from licence.data import DataInvalid, check_data, check_dates, check_holder
 from licence.face import FaceContent, FaceRenderer
 from licence.identifier import IdentifierError, LicenceIdentifier, make_identifier, parse_identifier
 from licence.models import events_table, idempotency_table, licences_table, serials_table
+from licence.ofd_face import OfdFace
 from licence.payload import data_digest, mask_name, sign_payload, verification_url
 from licence.pdf_face import PdfFace
 from seal.pdfread import PdfRefused
@@ -143,7 +144,7 @@ class LicenceLibrary:
         self.seals = seals
         self.issuer = issuer.rstrip("/")
         self.catalogue = Catalogue(engine)
-        self.renderers = renderers or {"pdf": PdfFace()}
+        self.renderers = renderers or {"pdf": PdfFace(), "ofd": OfdFace()}
         self._sealers: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 

@@ -144,3 +144,22 @@ def test_batch_import_reports_bad_rows_and_never_duplicates(library, storage):
     with storage.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events_table)
                             .where(events_table.c.event == "issued")).scalar() == 4
+
+
+def test_ofd_licence_is_sealed_per_gbt38540_and_carries_the_metadata(library, storage):
+    from ofd.package import OfdPackage
+    from verify.ofd import verify_ofd
+
+    issued = library.issue(food(format="ofd"), actor="test")
+    assert issued.format == "ofd"
+    _, ofd = library.file(issued.licence_id)
+    pki = library.seals.pki
+    crls = [pki.crl(ca) for ca in pki.ca_names()]
+    issuing = [pki.ca_certificate(ca) for ca in pki.ca_names() if ca.endswith("-issuing")]
+    report = verify_ofd(ofd, pki.trust_bundle(), crls=crls, certs=issuing).as_dict()
+    assert report["indication"] == "TOTAL_PASSED", report
+    package = OfdPackage.open(ofd)
+    ofd_xml = package.read("OFD.xml").decode()
+    assert f'<ofd:CustomData Name="LicenceIdentifier">{issued.licence_id}</ofd:CustomData>' in ofd_xml
+    assert '<ofd:CustomData Name="HolderCodeType">001</ofd:CustomData>' in ofd_xml
+    assert _rows(storage.engine, usage_table) == 1
