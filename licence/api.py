@@ -158,6 +158,57 @@ def issue():
     return response
 
 
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+_BATCH_TYPES = {"text/csv": "rows.csv", "application/x-ndjson": "rows.jsonl", "application/jsonl": "rows.jsonl"}
+
+
+@bp.post("/api/v1/batches")
+def submit_batch():
+    """A batch import (CSV with a header line, or JSON lines) of ``?type=CODE``, run on the job queue."""
+    from licence import batch
+
+    type_code = request.args.get("type", "")
+    fmt = request.args.get("format", "pdf")
+    caller = _issuing_client(type_code)
+    if request.mimetype not in _BATCH_TYPES:
+        return problem(415, "Unsupported media type", "send text/csv or application/x-ndjson", "not-rows")
+    if request.content_length is not None and request.content_length > MAX_BATCH_BYTES:
+        return problem(413, "Payload too large", f"a batch is at most {MAX_BATCH_BYTES} bytes", "too-large")
+    data = request.stream.read(MAX_BATCH_BYTES + 1)
+    if len(data) > MAX_BATCH_BYTES:
+        return problem(413, "Payload too large", f"a batch is at most {MAX_BATCH_BYTES} bytes", "too-large")
+    library = _library()
+    if fmt not in library.renderers:
+        return problem(400, "Bad request", "format must be pdf or ofd", "bad-format")
+    try:
+        state = batch.submit_batch(library, _state()["jobs"](), type_code=type_code, client_id=caller.client_id,
+                                   data=data, name=_BATCH_TYPES[request.mimetype], fmt=fmt)
+    except LicenceError as exc:
+        return _refused(exc)
+    except ValueError as exc:
+        return problem(400, "Bad request", str(exc), "bad-type")
+    location = f"{request.script_root}/licences/api/v1/batches/{state['batch_id']}"
+    state.pop("client_id")
+    response = jsonify(state | {"status_url": location})
+    response.status_code = 202
+    response.headers["Location"] = location
+    return response
+
+
+@bp.get("/api/v1/batches/<batch_id>")
+def batch_progress(batch_id: str):
+    from licence import batch
+
+    caller = _caller("licence:issue")
+    try:
+        state = batch.batch_status(_library(), batch_id)
+    except LicenceError as exc:
+        return _refused(exc)
+    if state.pop("client_id") != caller.client_id:
+        return problem(404, "Not found", f"no batch {batch_id}", "batch-not-found")
+    return jsonify(state)
+
+
 def _own(licence_id: str):
     caller = _caller("licence:issue")
     library = _library()
@@ -291,6 +342,6 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                 built["limiter"] = home.runtime.rate_limiter("licence-status:ip", STATUS_RATE_LIMIT, 60)
             return built["limiter"]
 
-    app.extensions["yitong.licence"] = {"library": library, "validator": validator,
+    app.extensions["yitong.licence"] = {"library": library, "validator": validator, "jobs": lambda: home.runtime.jobs,
                                         "issuers": IssuerClients(home.engine), "status_limiter": status_limiter}
     app.register_blueprint(bp)

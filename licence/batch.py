@@ -15,11 +15,19 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from sqlalchemy import insert, select, update
+
+from keys.ids import new_id
+from keys.storage import utcnow
 from licence.data import DataInvalid
 from licence.library import IssueRequest, LicenceError, LicenceLibrary
+from licence.models import batches_table
 
 ROW_FIELDS = ("row_key", "holder_id", "holder_name", "valid_from", "valid_to")
 MAX_ROWS = 100_000
+JOB_FUNCTION = "yitong.cli.licence:run_batch"  # composition root: builds the library from settings
+PROGRESS_EVERY = 10  # rows between progress writes of an API batch
+MAX_REPORTED_ERRORS = 1000
 
 
 @dataclass
@@ -76,10 +84,11 @@ def _request(type_code: str, row: dict, items: set[str], fmt: str) -> tuple[str,
 
 
 def import_rows(library: LicenceLibrary, type_code: str, data: bytes, *, name: str = "", actor: str,
-                fmt: str = "pdf", progress: Callable[[int], None] | None = None) -> ImportReport:
+                fmt: str = "pdf", progress: Callable[[int], None] | None = None,
+                report: ImportReport | None = None) -> ImportReport:
     kind = library.catalogue.get(type_code)
     integers = {i.name for i in kind.items if i.type == "integer"}
-    report = ImportReport()
+    report = report if report is not None else ImportReport()
     for line, row, error in read_rows(data, name):
         report.total += 1
         if report.total > MAX_ROWS:
@@ -104,3 +113,67 @@ def import_rows(library: LicenceLibrary, type_code: str, data: bytes, *, name: s
         if progress:
             progress(1)
     return report
+
+
+# -- batches through the API, on the JobQueue ---------------------------------------------------------------
+def submit_batch(library: LicenceLibrary, queue, *, type_code: str, client_id: str, data: bytes, name: str,
+                 fmt: str = "pdf") -> dict:
+    """Record a batch and put it on the queue; its rows are counted (and the file read) now."""
+    library.catalogue.get(type_code)
+    total = sum(1 for _ in read_rows(data, name))
+    if total == 0:
+        raise LicenceError("the file has no rows", kind="no-rows")
+    if total > MAX_ROWS:
+        raise LicenceError(f"a batch takes at most {MAX_ROWS} rows", status=413, kind="too-many-rows")
+    batch_id = new_id()
+    with library.engine.begin() as conn:
+        conn.execute(insert(batches_table).values(
+            batch_id=batch_id, type_code=type_code, client_id=client_id, format=fmt, name=name[:255], input=data,
+            status="queued", total=total, issued=0, existing=0, failed=0, errors=[], created_at=utcnow()))
+    queue.enqueue(JOB_FUNCTION, batch_id)
+    return batch_status(library, batch_id)
+
+
+def batch_status(library: LicenceLibrary, batch_id: str) -> dict:
+    with library.engine.connect() as conn:
+        row = conn.execute(select(batches_table).where(batches_table.c.batch_id == batch_id)).first()
+    if row is None:
+        raise LicenceError(f"no batch {batch_id}", status=404, kind="batch-not-found")
+    return {"batch_id": row.batch_id, "type": row.type_code, "status": row.status, "total": row.total,
+            "issued": row.issued, "existing": row.existing, "failed": row.failed, "errors": row.errors or [],
+            "client_id": row.client_id}
+
+
+def run_batch(library: LicenceLibrary, batch_id: str) -> dict:
+    """Import a queued batch, writing progress every few rows; a second run (the queue retried it)
+    issues nothing twice, since every row is idempotent by its row key."""
+    with library.engine.connect() as conn:
+        row = conn.execute(select(batches_table).where(batches_table.c.batch_id == batch_id)).first()
+    if row is None or row.status == "done":
+        return batch_status(library, batch_id) if row else {}
+    where = batches_table.c.batch_id == batch_id
+    with library.engine.begin() as conn:
+        conn.execute(update(batches_table).where(where).values(status="running"))
+    seen = {"n": 0}
+    report_box: dict = {}
+
+    def progress(_step: int) -> None:
+        seen["n"] += 1
+        if seen["n"] % PROGRESS_EVERY == 0 and "report" in report_box:
+            _save(library, batch_id, report_box["report"], "running")
+
+    report = ImportReport()
+    report_box["report"] = report
+    import_rows(library, row.type_code, row.input or b"", name=row.name, actor=f"client:{row.client_id}",
+                fmt=row.format, progress=progress, report=report)
+    _save(library, batch_id, report, "done", finished=True)
+    return batch_status(library, batch_id)
+
+
+def _save(library: LicenceLibrary, batch_id: str, report: ImportReport, status: str, *, finished: bool = False) -> None:
+    values = {"status": status, "issued": report.issued, "existing": report.existing, "failed": report.failed,
+              "errors": report.errors[:MAX_REPORTED_ERRORS]}
+    if finished:
+        values.update(finished_at=utcnow(), input=None)
+    with library.engine.begin() as conn:
+        conn.execute(update(batches_table).where(batches_table.c.batch_id == batch_id).values(**values))

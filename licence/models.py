@@ -109,3 +109,23 @@ idempotency_table = Table(
     Column("licence_id", String(96), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Batch imports through the API (POST /licences/api/v1/batches), run on the JobQueue.
+batches_table = Table(
+    "licence_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("type_code", String(32), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("format", String(4), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("input", LargeBinary, nullable=True),  # dropped once the batch has run
+    Column("status", String(12), nullable=False),  # queued running done
+    Column("total", Integer, nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("existing", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("errors", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+)

@@ -1,5 +1,5 @@
 """licence: the catalogue, the licence library, its events, serials, issuing clients and
-idempotency keys (licence/models.py).
+idempotency keys and API batch imports (licence/models.py).
 
 Revision ID: 0020_licence
 Revises: 0019_seal_job_queue
@@ -91,9 +91,26 @@ def upgrade() -> None:
         sa.Column("licence_id", sa.String(96), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        "licence_batches",
+        sa.Column("batch_id", sa.String(64), primary_key=True),
+        sa.Column("type_code", sa.String(32), nullable=False),
+        sa.Column("client_id", sa.String(128), nullable=False),
+        sa.Column("format", sa.String(4), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("input", sa.LargeBinary(), nullable=True),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("issued", sa.Integer(), nullable=False),
+        sa.Column("existing", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.JSON(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+    )
 
 
 def downgrade() -> None:
-    for table in ("licence_idempotency", "licence_issuer_clients", "licence_serials", "licence_events",
-                  "licence_licences", "licence_types"):
+    for table in ("licence_batches", "licence_idempotency", "licence_issuer_clients", "licence_serials",
+                  "licence_events", "licence_licences", "licence_types"):
         op.drop_table(table)

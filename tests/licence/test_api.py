@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 import urllib.parse
 import uuid
 
@@ -202,3 +203,41 @@ def test_cli_supersede_and_batch_import(api, tmp_path):
     again = run_yitong(["licence", "import", str(rows), "--type", QUALIFICATION, "--json"], env)
     report = json.loads(again.stdout)
     assert (report["issued"], report["existing"], report["failed"]) == (0, 4, 2)
+
+
+def _finished(url: str, headers: dict, seconds: float = 300) -> dict:
+    """The batch's state once done (the embedded default runs jobs in the server's threads)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = json.loads(call("GET", url, headers=headers)[2])
+        if state["status"] == "done":
+            return state
+        assert time.monotonic() < deadline, f"timed out: {state}"
+        time.sleep(0.3)
+
+
+def test_batch_import_through_the_api_on_the_job_queue(api):
+    header = "row_key,holder_id,holder_name,legal_representative,premises,business_type,business_items\n"
+    rows = [f"shop-{n},{SHOP_USCC},天津市示例餐饮有限公司{n}号店,张三,天津市和平区南京路{n}号,餐饮服务经营者,"
+            "热食类食品制售" for n in range(5)]
+    rows.insert(2, f"shop-bad,{SHOP_USCC},店,张三,天津市,赌场,热食类食品制售")
+    body = (header + "\n".join(rows) + "\n").encode()
+    headers = {"Authorization": f"Bearer {_token(api, 'issuer')}", "Content-Type": "text/csv"}
+    url = f"{api['base']}/licences/api/v1/batches?type={FOOD}"
+    status, response_headers, answer = call("POST", url, body=body, headers=headers)
+    assert status == 202, answer
+    state = json.loads(answer)
+    assert state["total"] == 6
+    progress_url = api["base"] + response_headers["Location"]
+    state = _finished(progress_url, headers)
+    assert (state["issued"], state["existing"], state["failed"]) == (5, 0, 1), state
+    assert state["errors"][0]["line"] == 4 and "data.business_type" in state["errors"][0]["errors"]
+    status, _, answer = call("POST", url, body=body, headers=headers)  # the same file again: nothing twice
+    state = _finished(api["base"] + "/licences/api/v1/batches/" + json.loads(answer)["batch_id"], headers)
+    assert (state["issued"], state["existing"], state["failed"]) == (0, 5, 1), state
+    stranger = {"Authorization": f"Bearer {_token(api, 'stranger')}"}
+    problem_of(call("GET", progress_url, headers=stranger), 404, "batch-not-found")
+    problem_of(call("POST", url, body=body, headers={**stranger, "Content-Type": "text/csv"}), 403,
+               "authority-not-allowed")
+    problem_of(call("POST", url, body=b"{}", headers={**headers, "Content-Type": "application/json"}), 415,
+               "not-rows")

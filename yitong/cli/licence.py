@@ -309,3 +309,15 @@ def client_list(as_json: bool) -> None:
     else:
         for client_id, authority in pairs:
             click.echo(f"{client_id}  {authority}")
+
+
+def run_batch(batch_id: str) -> dict:
+    """JobQueue entry point for API batch imports (licence.batch.JOB_FUNCTION): runs in the server's
+    thread pool, or in `yitong worker` (RQ), with the library built from the environment."""
+    from licence import batch
+
+    library = _library()
+    try:
+        return batch.run_batch(library, batch_id)
+    finally:
+        library.engine.dispose()
