@@ -241,3 +241,23 @@ def test_batch_import_through_the_api_on_the_job_queue(api):
                "authority-not-allowed")
     problem_of(call("POST", url, body=b"{}", headers={**headers, "Content-Type": "application/json"}), 415,
                "not-rows")
+
+
+def test_malformed_requests_are_clear_problems(api):
+    bearer = _token(api, "issuer")
+    url = api["base"] + "/licences/api/v1/licences"
+    json_headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
+    problem_of(call("POST", url, body=b"[1, 2]", headers=json_headers), 400, "bad-json")
+    problem_of(call("POST", url, body=b"{not json", headers=json_headers), 400, "bad-json")
+    problem_of(call("POST", url, body=b"x" * (256 * 1024 + 10), headers=json_headers), 413, "too-large")
+    problem_of(call("POST", url, body=json.dumps(FOOD_BODY).encode(),
+                    headers={**json_headers, "Content-Type": "text/plain"}), 415, "not-json")
+    problem_of(call("POST", url, body=json.dumps(FOOD_BODY).encode(),
+                    headers={**json_headers, "Idempotency-Key": "key with spaces"}), 400, "bad-idempotency-key")
+    problem_of(issue(api, {**FOOD_BODY, "type": "11100000MB0A00018B999"}), 404, "type-not-found")
+    problem_of(issue(api, {**FOOD_BODY, "format": "docx"}), 400, "bad-format")
+    problem, _ = problem_of(issue(api, {**FOOD_BODY, "data": {**FOOD_DATA, "premises": "长" * 5000}}), 422,
+                            "invalid-data")
+    assert problem["errors"] == {"data.premises": "at most 120 characters"}
+    problem_of(call("GET", f"{api['base']}/licences/api/v1/licences/1.2.156.3005.2.nope",
+                    headers={"Authorization": f"Bearer {bearer}"}), 404, "licence-not-found")
