@@ -158,6 +158,8 @@ def type_show(code: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def issue(type_code, holder_id, holder_name, data_path, valid_from, valid_to, fmt, out, reason, as_json) -> None:
     """Issue a licence: checked against its type, rendered, sealed by the authority's seal, stored."""
+    if out == "-" and as_json:
+        raise click.UsageError("--out - writes the licence to stdout; --json cannot share it")
     library = _library()
     request = IssueRequest(type_code, holder_id, holder_name, _json_file(data_path), valid_from, valid_to, fmt)
     try:
@@ -303,6 +305,7 @@ def client_allow(client_id: str, authority: str) -> None:
 @client_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def client_list(as_json: bool) -> None:
+    """List the clients allowed to issue, with their authority."""
     pairs = IssuerClients(open_home().engine).list()
     if as_json:
         emit_json([{"client_id": c, "authority": a} for c, a in pairs])
