@@ -10,6 +10,7 @@ import json
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +262,35 @@ def test_malformed_requests_are_clear_problems(api):
     assert problem["errors"] == {"data.premises": "at most 120 characters"}
     problem_of(call("GET", f"{api['base']}/licences/api/v1/licences/1.2.156.3005.2.nope",
                     headers={"Authorization": f"Bearer {bearer}"}), 404, "licence-not-found")
+
+
+def test_scanned_code_page_on_a_phone_sized_browser(api, tmp_path):
+    """What a clerk sees after scanning a licence's code with a phone: the live status, the masked
+    holder, no horizontal scrolling, the app's nonce CSP honoured (the page's style applies)."""
+    from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, _unavailable
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (test extra)")
+    if not Path(CHROMIUM).is_file():
+        _unavailable(f"{CHROMIUM} is not installed (Debian package chromium)")
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(QUALIFICATION_DATA, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "licence.pdf"
+    cli(api["env"], "licence", "issue", "--type", QUALIFICATION, "--holder-id", PERSON_ID, "--holder-name",
+        "欧阳娜娜", "--data", str(data), "--out", str(out), "--json")
+    url = scan_code(out.read_bytes(), tmp_path)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 812})
+            page.goto(url)
+            status = page.locator("p.s")
+            assert status.inner_text() == "有效 Valid"
+            assert status.evaluate("e => getComputedStyle(e).color") == "rgb(23, 105, 46)"  # the nonce'd style
+            body = page.inner_text("body")
+            assert "欧**娜" in body and "欧阳娜娜" not in body and PERSON_ID not in body
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        finally:
+            browser.close()
