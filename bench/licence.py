@@ -153,6 +153,19 @@ def where_time_goes(env: dict) -> None:
     print(f"in one thread: {30 / total:.1f} licences/s; per licence render {spent['render'] / 30 * 1e3:.1f} ms, "
           f"seal (B-LT) {spent['seal'] / 30 * 1e3:.1f} ms, checks + serial + 2D-code signature + store "
           f"{rest / 30 * 1e3:.1f} ms")
+    from licence.ofd_face import OfdFace
+
+    ofd = OfdFace()
+    ofd.render, ofd.seal = timed("render", ofd.render), timed("seal", ofd.seal)
+    library.renderers["ofd"] = ofd
+    request = lib_module.IssueRequest(FOOD, BODY["holder_id"], BODY["holder_name"], BODY["data"], format="ofd")
+    spent.update(render=0.0, seal=0.0)
+    start = time.perf_counter()
+    for _ in range(3):
+        library.issue(request, actor="bench")
+    total = time.perf_counter() - start
+    print(f"OFD, in one thread: {3 / total:.2f} licences/s; per licence render {spent['render'] / 3 * 1e3:.0f} ms "
+          f"(the embedded CJK font subset, ofd/fonts.py), seal (B-T) {spent['seal'] / 3 * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":
