@@ -29,6 +29,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, re
 
 from keys.asymmetric import load_public_key
 from keys.errors import KeysError
+from licence.catalogue import CatalogueError
 from licence.data import DataInvalid
 from licence.issuers import IssuerClients
 from licence.library import IssueRequest, LicenceError, LicenceLibrary
@@ -119,11 +120,9 @@ def _issuing_client(type_code: object) -> Caller:
     if isinstance(type_code, str):
         try:
             kind = _library().catalogue.get(type_code)
-        except LicenceError as exc:
-            abort(_refused(exc))
-        except ValueError:
-            kind = None
-        if kind is not None and kind.authority_uscc not in _state()["issuers"].authorities(caller.client_id):
+        except CatalogueError as exc:
+            abort(problem(exc.status, "Not found" if exc.status == 404 else "Bad request", str(exc), exc.kind))
+        if kind.authority_uscc not in _state()["issuers"].authorities(caller.client_id):
             abort(problem(403, "Forbidden", f"client {caller.client_id} may not issue for the authority of "
                                             f"licence type {type_code}", "authority-not-allowed"))
     return caller
@@ -185,8 +184,6 @@ def submit_batch():
                                    data=data, name=_BATCH_TYPES[request.mimetype], fmt=fmt)
     except LicenceError as exc:
         return _refused(exc)
-    except ValueError as exc:
-        return problem(400, "Bad request", str(exc), "bad-type")
     location = f"{request.script_root}/licences/api/v1/batches/{state['batch_id']}"
     state.pop("client_id")
     response = jsonify(state | {"status_url": location})
@@ -296,7 +293,9 @@ def scanned_code():
         return refusal
     compact = request.args.get("c", "")
     try:
-        claims, _, _ = read_payload(compact[:2048])
+        if len(compact) > 2048:
+            raise ValueError("the code is too long")
+        claims, _, _ = read_payload(compact)
         esid, licence_id = claims.get("e"), claims.get("i")
         if not isinstance(esid, str) or not isinstance(licence_id, str):
             raise ValueError("the 2D code names no licence or seal")
