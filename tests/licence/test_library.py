@@ -163,3 +163,15 @@ def test_ofd_licence_is_sealed_per_gbt38540_and_carries_the_metadata(library, st
     assert f'<ofd:CustomData Name="LicenceIdentifier">{issued.licence_id}</ofd:CustomData>' in ofd_xml
     assert '<ofd:CustomData Name="HolderCodeType">001</ofd:CustomData>' in ofd_xml
     assert _rows(storage.engine, usage_table) == 1
+
+
+def test_concurrent_retries_with_one_idempotency_key_issue_one_licence(library, storage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(_n):
+        return library.issue(food(), actor="c", client_id="biz", idempotency=("same-key", "c" * 64)).licence_id
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = set(pool.map(attempt, range(3)))
+    assert len(answers) == 1
+    assert _rows(storage.engine, licences_table) == 1 and _rows(storage.engine, usage_table) == 1
