@@ -175,8 +175,12 @@ def _check_page(number: int, page: Page) -> None:
 
 
 def make_ofd(pages: list[Page], *, title: str | None = None, creator: str = "Yitong",
-             font_path: str | None = None, doc_id: str | None = None, created: date | None = None) -> bytes:
-    """An OFD package with these pages (see the module docstring); bytes ready to seal."""
+             font_path: str | None = None, doc_id: str | None = None, created: date | None = None,
+             custom_data: dict[str, str] | None = None) -> bytes:
+    """An OFD package with these pages (see the module docstring); bytes ready to seal.
+
+    ``custom_data`` goes into DocInfo's CustomDatas (§7.4: name/value pairs, e.g. a licence's
+    GB/T 36903 metadata)."""
     if not pages:
         raise OfdMakeError("an OFD needs at least one page")
     for number, page in enumerate(pages, 1):
@@ -217,7 +221,10 @@ def make_ofd(pages: list[Page], *, title: str | None = None, creator: str = "Yit
     doc_info = (f"<ofd:DocID>{doc_id or uuid.uuid4().hex}</ofd:DocID>"
                 + (f"<ofd:Title>{escape(title)}</ofd:Title>" if title else "")
                 + f"<ofd:CreationDate>{(created or date.today()).isoformat()}</ofd:CreationDate>"
-                + f"<ofd:Creator>{escape(creator)}</ofd:Creator>")
+                + f"<ofd:Creator>{escape(creator)}</ofd:Creator>"
+                + ("<ofd:CustomDatas>" + "".join(f"<ofd:CustomData Name={quoteattr(name)}>{escape(value)}"
+                                                 "</ofd:CustomData>" for name, value in custom_data.items())
+                   + "</ofd:CustomDatas>" if custom_data else ""))
     files.append(("OFD.xml", (f'{_HEAD}<ofd:OFD xmlns:ofd="{NS}" Version="1.0" DocType="OFD"><ofd:DocBody>'
                               f"<ofd:DocInfo>{doc_info}</ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot>"
                               "</ofd:DocBody></ofd:OFD>").encode()))

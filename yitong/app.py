@@ -14,6 +14,7 @@ from idp import app as idp_app
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
+from licence import api as licence_api
 from seal import api as seal_api
 from yitong import headers, pki_web
 from yitong.home import Home
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        connectors=_connector_config(settings, baselib_key),
                        cert_login=_cert_login_config(settings, home))
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
+    licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
+                         seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
 
     @app.get("/")
     def landing():
