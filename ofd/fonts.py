@@ -67,7 +67,7 @@ def embedded_font(text: str, font_path: str | None = None) -> EmbeddedFont:
 
     path = str(find_cjk_font(font_path))
     try:
-        font = TTFont(path, fontNumber=_collection_face(path), lazy=False)
+        font = TTFont(path, fontNumber=_collection_face(path), lazy=True)
     except (TTLibError, OSError, AssertionError) as exc:
         raise FontUnavailable(f"cannot read the font {path}: {exc}") from None
     family = font["name"].getDebugName(1) or "CJK"
@@ -79,6 +79,9 @@ def embedded_font(text: str, font_path: str | None = None) -> EmbeddedFont:
     options = subset.Options()
     options.name_IDs = [0, 1, 2, 3, 4, 5, 6]
     options.layout_features = []
+    # layout tables (GSUB/GPOS...) are never used by an OFD reader drawing glyph ids; dropping them
+    # before they are parsed (lazy=True) cuts the subsetting of a CJK font from ~1.5 s to a fraction
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH", "VORG", "vhea", "vmtx"]
     options.notdef_outline = True
     options.hinting = False
     options.desubroutinize = True
