@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask
 
+from idp import i18n, words
 from idp.accounts import routes as accounts_routes
 from idp.accounts.lifecycle import Lifecycle
 from idp.accounts.sessions import Session, open_sessions
@@ -119,3 +120,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
+    # Every page of the app (error pages rendered outside a blueprint included) speaks the page's
+    # language and shows levels, methods and times in plain words (idp/words.py).
+    app.context_processor(i18n.template_globals)
+    words.install(app)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session
 
-from idp import i18n
+from idp import i18n, words
 from idp.i18n import t
 from idp.services import services
 
@@ -49,8 +49,43 @@ def audit(event: str, **fields) -> None:
     services().audit.record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
 
 
-def error_page(title: str, detail: str, status: int = 400):
-    return render_template("idp/error.html", title=title, detail=detail), status
+def error_page(title: str, detail: str, status: int = 400, *, back: tuple[str, str] | None = None,
+               technical: str | None = None):
+    """An error page in the site frame, in the page's language, with a way back: ``back`` is
+    (URL, link text), else the site's home; ``technical`` (an OAuth error code, a request id) is
+    folded below for whoever the person asks for help."""
+    href, label = back or ("/", t("返回首页", "Back to the home page"))
+    return render_template("idp/error.html", title=title, detail=detail, back_href=href, back_label=label,
+                           technical=technical), status
+
+
+def oauth_error_page(code: str, description: str | None = None, client=None, status: int = 400):
+    """An authorization error that cannot go back to the client (RFC 6749 §4.1.2.1) as a sentence
+    and a next step: back to the service when its address is registered (its client_uri, else the
+    origin of its registered redirect URI), else our home page, which lists where to go."""
+    # Authlib says a wrong redirect URI as invalid_request "... redirect_uri ...": the person needs to know which.
+    about_redirect = code == "invalid_request" and "redirect" in (description or "").lower()
+    detail = f"{words.oauth_error_words('invalid_redirect_uri' if about_redirect else code)} {words.NEXT_STEP}"
+    back = None
+    portal = _portal_of(client)
+    if portal:
+        back = (portal, t(f"返回{client.name}", f"Back to {client.name}"))
+    technical = f"{code}: {description}" if description else code
+    return error_page(t("无法登录", "Cannot sign in"), detail, status, back=back, technical=technical)
+
+
+def _portal_of(client) -> str | None:
+    """The service's registered home (client_uri), else the origin of its first redirect URI."""
+    if client is None:
+        return None
+    home = urlsplit(client.metadata.get("client_uri") or "")
+    if home.scheme in ("https", "http") and home.netloc:
+        return client.metadata["client_uri"]
+    for uri in client.redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme in ("https", "http") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}/"
+    return None
 
 
 def sign_in_ended_page(title: str):

@@ -69,6 +69,7 @@ from idp.web import (
     current_session,
     error_page,
     flow_id,
+    oauth_error_page,
     page_blueprint,
     safe_return_to,
     sign_in_ended_page,
@@ -203,8 +204,8 @@ def _pushed_request():
         return request, None
     params = services().par.resolve(request_uri, request.args.get("client_id", ""))
     if params is None:
-        _stop(error_page(t("无法登录", "Cannot sign in"),
-                          "invalid_request_uri: the pushed request is unknown, expired or already used"))
+        _stop(oauth_error_page("invalid_request_uri", "the pushed request is unknown, expired or already used",
+                               services().clients.get(request.args.get("client_id", ""))))
     environ = dict(request.environ, QUERY_STRING=urlencode({**params, "client_id": request.args["client_id"]}))
     return Request(environ), request_uri
 
@@ -229,7 +230,7 @@ def _well_formed_step(args) -> None:
     if redirect_uri:
         _stop(_authorize_error(InvalidRequestError(description(malformed), redirect_uri=redirect_uri,
                                                    state=args.get("state"))))
-    _stop(error_page(t("无法登录", "Cannot sign in"), f"invalid_request: {description(malformed)}"))
+    _stop(oauth_error_page("invalid_request", description(malformed), client))
 
 
 def _validated_grant(server: IdpServer, oauth_request, user):
@@ -238,7 +239,8 @@ def _validated_grant(server: IdpServer, oauth_request, user):
     except OAuth2Error as error:
         if getattr(error, "redirect_uri", None):
             _stop(_authorize_error(error))
-        _stop(error_page(t("无法登录", "Cannot sign in"), f"{error.error}: {error.description or ''}"))
+        client = services().clients.get(oauth_request.args.get("client_id", ""))
+        _stop(oauth_error_page(error.error, error.description, client))
 
 
 def _hinted_user_step(args, user, grant):
