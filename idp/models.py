@@ -50,6 +50,17 @@ clients_table = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# A client's logo (issue 18 item 3): set by operators (`yitong client update --logo`), served by us at
+# /clients/<client_id>/logo, so a sign-in page never loads an image from a client's server.
+client_logos_table = Table(
+    "idp_client_logos",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 codes_table = Table(
     "idp_codes",
     metadata,

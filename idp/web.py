@@ -6,12 +6,13 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session
 
 from idp import i18n, words
 from idp.i18n import t
+from idp.identity import mask_phone
 from idp.services import services
 
 
@@ -72,6 +73,31 @@ def oauth_error_page(code: str, description: str | None = None, client=None, sta
         back = (portal, t(f"返回{client.name}", f"Back to {client.name}"))
     technical = f"{code}: {description}" if description else code
     return error_page(t("无法登录", "Cannot sign in"), detail, status, back=back, technical=technical)
+
+
+def asking_client(return_to: str | None) -> dict | None:
+    """Which service a sign-in is for (issue 18 item 3): the registered client named by the
+    authorization request we return to, with its logo's URL when an operator set one."""
+    if not return_to or not return_to.startswith("/authorize?"):
+        return None
+    client_id = parse_qs(urlsplit(return_to).query).get("client_id", [""])[0]
+    client = services().clients.get(client_id) if client_id else None
+    return client_view(client)
+
+
+def client_view(client) -> dict | None:
+    if client is None:
+        return None
+    logo = f"/clients/{client.client_id}/logo" if services().clients.has_logo(client.client_id) else None
+    return {"client_id": client.client_id, "name": client.name, "logo": logo}
+
+
+def masked_account(user) -> str:
+    """Who is signed in, as the person recognises it without showing it whole: the username, else
+    the masked mobile number (138****5678)."""
+    if user.username:
+        return user.username
+    return mask_phone(user.phone) if user.phone else t("您的账号", "your account")
 
 
 def _portal_of(client) -> str | None:

@@ -17,6 +17,7 @@ from idp.security import check_answer, new_challenge, new_secret, provisioning_u
 from idp.services import services
 from idp.web import (
     SSO_COOKIE,
+    asking_client,
     audit,
     csrf_failure,
     csrf_ok,
@@ -40,7 +41,8 @@ def _login_hint(return_to: str) -> str:
 def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
     challenge = new_challenge(services().captcha_key) if captcha else None
     return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
-                           captcha=challenge, login_hint=_login_hint(return_to)), status, {"Cache-Control": "no-store"}
+                           captcha=challenge, login_hint=_login_hint(return_to),
+                           asking=asking_client(return_to)), status, {"Cache-Control": "no-store"}
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -165,3 +165,48 @@ def test_the_landing_page_is_for_citizens_and_the_technical_index_for_operators(
     assert 'href="/technical"' not in web.get("/", environ_base=remote).get_data(as_text=True)
     assert web.get("/technical", environ_base=remote, headers=BROWSER).status_code == 404
 
+
+
+def test_sign_in_and_consent_name_the_asking_service_with_its_logo_and_the_masked_account(idp):
+    from tests.idp.support import authorize_url, pkce_pair
+
+    client, _ = idp.client()
+    idp.clients.set_logo(client.client_id, png(96, 96))
+    idp.accounts.create(username=None, phone="13812345678", password="Tianjin-2026-correct")
+    web = idp.app.test_client()
+    asked = authorize_url(client.client_id, pkce_pair()[1])
+    to_login = web.get(asked)
+    login_page = web.get(to_login.headers["Location"]).get_data(as_text=True)
+    assert "您将登录" in login_page and 'id="asking-client-name">Test portal<' in login_page
+    logo_url = f"/clients/{client.client_id}/logo"
+    assert f'<img src="{logo_url}"' in login_page
+    logo = web.get(logo_url)
+    assert logo.status_code == 200 and logo.mimetype == "image/png" and logo.data == png(96, 96)
+    assert web.get("/clients/nobody/logo", headers=BROWSER).status_code == 404
+    login(web, "13812345678", return_to=asked)
+    consent = web.get(asked).get_data(as_text=True)
+    assert 'action="/consent"' in consent and 'id="asking-client-name">Test portal<' in consent
+    assert "138****5678" in consent and "13812345678" not in consent
+    switch = consent.split('id="switch-account" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert switch.startswith("/login?return_to=%2Fauthorize%3F") and "不是您？切换账号" in consent
+    idp.accounts.create(username="bob", password="Tianjin-2026-correct")
+    web.get(switch)
+    login(web, "bob", return_to=asked)
+    assert "bob" in web.get(asked).get_data(as_text=True).split('id="signed-in-as"')[1].split("</p>")[0]
+
+
+def test_a_client_logo_must_be_a_small_png_or_jpeg(idp):
+    from idp.oauth.clients import ClientError
+
+    client, _ = idp.client()
+    for bad, message in ((b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a readable"),
+                         (png(2000, 10), "at most 1024"), (bytes(70_000), "at most 65536")):
+        with pytest.raises(ClientError, match=message):
+            idp.clients.set_logo(client.client_id, bad)
+    gif = io.BytesIO()
+    Image.new("P", (8, 8)).save(gif, "GIF")
+    with pytest.raises(ClientError, match="PNG or JPEG, not GIF"):
+        idp.clients.set_logo(client.client_id, gif.getvalue())
+    idp.clients.set_logo(client.client_id, png())
+    idp.clients.set_logo(client.client_id, None)
+    assert idp.clients.logo(client.client_id) is None
