@@ -8,7 +8,9 @@ import secrets
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import segno
 from flask import redirect, render_template, request, session
+from markupsafe import Markup
 
 from idp.accounts.store import Accounts
 from idp.audit import mask_login
@@ -24,6 +26,7 @@ from idp.web import (
     csrf_token,
     current_session,
     error_page,
+    masked_account,
     page_blueprint,
     safe_return_to,
     to_sign_in,
@@ -192,6 +195,14 @@ def account_mfa():
         session["totp_enrolling"] = new_secret()
         error = None
     secret = session["totp_enrolling"]
+    label = masked_account(user)  # the label never carries the whole phone number
+    uri = provisioning_uri(secret, label)
+    qr = Markup(segno.make(uri, error="m").svg_inline(scale=5, title=t("动态验证码二维码", "Authenticator QR code")))  # noqa: S704 (our own SVG)
     return render_template("idp/mfa_enrol.html", enabled=False, secret=secret, csrf=session["csrf"], error=error,
-                           uri=provisioning_uri(secret, user.username or user.phone or user.sub))
+                           uri=uri, qr=qr, account_label=label, secret_groups=_in_groups(secret))
+
+
+def _in_groups(secret: str) -> str:
+    """ABCD EFGH IJKL ...: a base32 key a person can copy by eye (apps ignore the spaces)."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
 

@@ -210,3 +210,30 @@ def test_a_client_logo_must_be_a_small_png_or_jpeg(idp):
     idp.clients.set_logo(client.client_id, png())
     idp.clients.set_logo(client.client_id, None)
     assert idp.clients.logo(client.client_id) is None
+
+
+def test_the_authenticator_page_has_a_qr_code_a_grouped_key_and_no_phone_number(idp):
+    import pyotp
+    import segno
+
+    idp.accounts.create(username=None, phone="13812345678", password="Tianjin-2026-correct")
+    web = idp.app.test_client()
+    login(web, "13812345678")
+    page = web.get("/account/mfa").get_data(as_text=True)
+    secret = page.split('data-secret="')[1].split('"')[0]
+    expected_uri = pyotp.TOTP(secret).provisioning_uri(name="138****5678", issuer_name="Yitong 一通")
+    svg = segno.make(expected_uri, error="m").svg_inline(scale=5, title="动态验证码二维码")
+    assert svg in page and "<svg" in page.split('id="totp-qr"')[1][:80]
+    assert "13812345678" not in page and "otpauth://" not in page  # no raw link to overflow a phone screen
+    grouped = page.split('id="totp-secret"')[1].split(">")[1].split("<")[0]
+    assert grouped == " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)) and " " in grouped
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    done = web.post("/account/mfa", data={"csrf": csrf, "code": pyotp.TOTP(secret).now()}).get_data(as_text=True)
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", done)
+    assert len(codes) >= 8 and 'id="recovery-explained"' in done and 'id="mfa-continue" href="/account"' in done
+    download = done.split('id="download-codes" download="recovery-codes.txt"')[1].split('href="')[1].split('"')[0]
+    from urllib.parse import unquote_plus
+
+    text = unquote_plus(download.removeprefix("data:text/plain;charset=utf-8,"))
+    assert all(code in text.splitlines() for code in codes)
+    assert 'id="print-codes"' in done and "window.print()" in done.split("<script nonce=")[1]
