@@ -32,6 +32,8 @@ from idp.oauth.par import PushedRequests
 from idp.oauth.resource_indicators import known_resources
 from idp.oauth.server import create_server
 from idp.oauth.tokens import SigningKeys, Tokens
+from idp.passkeys import routes as passkeys_routes
+from idp.passkeys.store import Passkeys
 from idp.realname import routes as realname_routes
 from idp.realname import strong
 from idp.realname.persons import ATTEMPTS as REALNAME_ATTEMPTS
@@ -51,6 +53,7 @@ def blueprints() -> list[Blueprint]:
         agents_routes.bp,  # /account/agents, /authorize/organisation
         certlogin_routes.bp,  # /login/certificate, /login/licence
         federation_routes.bp,  # /login/federation/*
+        passkeys_routes.bp,  # /account/passkeys, /login/passkey
         oauth_routes.admin_bp,  # /admin/api/v1/clients
         oauth_routes.registration_bp,  # POST /register, /register/<client_id> (RFC 7591/7592)
     ]
@@ -117,7 +120,8 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
         licence_limiter=runtime.rate_limiter("licencelogin", 30, 60),
-        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
+        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header,
+        passkeys=Passkeys(engine))
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
     # Every page of the app (error pages rendered outside a blueprint included) speaks the page's

@@ -92,6 +92,11 @@ def client_view(client) -> dict | None:
     return {"client_id": client.client_id, "name": client.name, "logo": logo}
 
 
+def has_second_factor(user) -> bool:
+    """An authenticator app or a passkey (either makes a loa:3 sign-in, idp/acr.py SECOND_FACTORS)."""
+    return user.has_totp or services().passkeys.has_any(user.sub)
+
+
 def masked_account(user) -> str:
     """Who is signed in, as the person recognises it without showing it whole: the username, else
     the masked mobile number (138****5678)."""

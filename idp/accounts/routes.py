@@ -578,7 +578,7 @@ def account_console():
         "idp/account.html", csrf=csrf_token(), user=user, phone=mask_phone(user.phone),
         identity=idp.identities.get(sso.sub), sso=sso, sessions=_sessions(sso),
         consents=_consents(sso.sub), links=_links(sso.sub), events=_events(sso.sub),
-        orgs=_organisations(sso.sub), message=message)
+        orgs=_organisations(sso.sub), message=message, passkey_count=len(idp.passkeys.of_person(sso.sub)))
     return page, 200, NO_STORE
 
 

@@ -70,6 +70,7 @@ from idp.web import (
     current_session,
     error_page,
     flow_id,
+    has_second_factor,
     masked_account,
     oauth_error_page,
     page_blueprint,
@@ -309,7 +310,7 @@ def _step_up(args, user, sso, grant):
     by signing in again; each comes back to this same request. None when the account cannot reach
     it, or when a sign-in made for this very request did not (no loop): the caller then answers
     unmet_authentication_requirements, never a lower acr."""
-    method = acr.step_up_method(args, user.acr, user.has_totp)
+    method = acr.step_up_method(args, user.acr, has_second_factor(user))
     if method == "certificate":  # loa:4 is a certificate sign-in, so ask for one
         return redirect(certificate_login_url(request.full_path))
     if method is None or session.get("fresh_login") == flow_id():

@@ -237,3 +237,32 @@ def test_the_authenticator_page_has_a_qr_code_a_grouped_key_and_no_phone_number(
     text = unquote_plus(download.removeprefix("data:text/plain;charset=utf-8,"))
     assert all(code in text.splitlines() for code in codes)
     assert 'id="print-codes"' in done and "window.print()" in done.split("<script nonce=")[1]
+
+
+def test_passkey_requests_that_cannot_be_checked_get_a_clear_answer(storage, tmp_path):
+    import json
+
+    idp = make_idp(storage, tmp_path, YITONG_ISSUER="http://localhost:8000")
+    web = idp.app.test_client()
+    page = web.get("/login").get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    assert 'id="passkey-sign-in"' in page
+    assert web.post("/login/passkey/options", data={"csrf": "wrong"}).status_code == 403
+    options = web.post("/login/passkey/options", data={"csrf": csrf}).get_json()
+    assert options["rpId"] == "localhost" and options["userVerification"] == "required" and options["challenge"]
+    unknown = web.post("/login/passkey", data={"csrf": csrf, "credential": json.dumps({"id": "bm9wZQ"})})
+    assert unknown.status_code == 401 and "未在本平台登记" in unknown.get_json()["error"]
+    web.post("/login/passkey/options", data={"csrf": csrf})
+    garbage = web.post("/login/passkey", data={"csrf": csrf, "credential": "not json"})
+    assert garbage.status_code == 401 and "yitong_sso" not in garbage.headers.get("Set-Cookie", "")
+
+
+def test_an_ip_address_issuer_offers_no_passkeys(idp):
+    idp.accounts.create(username="alice", password="Tianjin-2026-correct")
+    web = idp.app.test_client()
+    login(web, "alice")
+    page = web.get("/account/passkeys").get_data(as_text=True)
+    assert 'id="passkey-unavailable"' in page and 'id="passkey-add"' not in page
+    assert 'id="passkey-sign-in"' not in web.get("/login").get_data(as_text=True)
+    csrf = web.get("/account").get_data(as_text=True).split('name="csrf" value="')[1].split('"')[0]
+    assert web.post("/account/passkeys/options", data={"csrf": csrf}).status_code == 403
