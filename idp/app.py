@@ -41,6 +41,7 @@ from idp.realname.persons import WINDOW as REALNAME_WINDOW
 from idp.security import LoginThrottle
 from idp.services import EXTENSION, IdpServices
 from idp.signin import routes as signin_routes
+from idp.web import remember_display_choices
 
 
 def blueprints() -> list[Blueprint]:
@@ -127,4 +128,5 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     # Every page of the app (error pages rendered outside a blueprint included) speaks the page's
     # language and shows levels, methods and times in plain words (idp/words.py).
     app.context_processor(i18n.template_globals)
+    app.after_request(remember_display_choices)
     words.install(app)

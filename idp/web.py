@@ -16,15 +16,16 @@ from idp.identity import mask_phone
 from idp.services import services
 
 
-def _remember_language(response):
+def remember_display_choices(response):
+    """after_request for the whole app (idp/app.py): the page's language and large-text choices."""
     return i18n.remember_choice(response, secure=services().secure)
 
 
 def page_blueprint(name: str) -> Blueprint:
-    """A blueprint for pages people see: the IdP's templates, the language choice (idp/i18n.py)."""
+    """A blueprint for pages people see: the IdP's templates, the language choice (idp/i18n.py; the
+    choices are remembered app-wide by :func:`remember_display_choices`)."""
     bp = Blueprint(name, __name__, template_folder="templates")
     bp.context_processor(i18n.template_globals)
-    bp.after_request(_remember_language)
     return bp
 
 

@@ -17,8 +17,11 @@ from idp.i18n import t
 
 
 def wants_html() -> bool:
-    """The client prefers an HTML page (browsers send ``text/html`` first; APIs and curl do not)."""
-    return request.accept_mimetypes.best == "text/html"
+    """The client prefers an HTML page to JSON: browsers name ``text/html`` (Chromium's navigation
+    Accept also lists ``application/signed-exchange;v=b3``, which Werkzeug's ``best`` would pick), APIs
+    name JSON, and curl's ``*/*`` likes both alike, so it gets JSON."""
+    accept = request.accept_mimetypes
+    return accept["text/html"] > max(accept["application/json"], accept["application/problem+json"])
 
 
 def request_id() -> str:

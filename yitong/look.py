@@ -66,8 +66,10 @@ class SiteLook:
         if code and not re.fullmatch(r"[0-9A-Za-z]{10}", code):
             raise LookError("YITONG_SITE_GOV_CODE is the 10-character government website identification code")
         logo, logo_type = _logo(env.get("YITONG_SITE_LOGO"))
-        return cls(name_zh=text("YITONG_SITE_NAME", 40) or cls.name_zh,
-                   name_en=text("YITONG_SITE_NAME_EN", 60) or cls.name_en,
+        name_zh = text("YITONG_SITE_NAME", 40)
+        # A deployment that names itself only in Chinese keeps that name on English pages too.
+        name_en = text("YITONG_SITE_NAME_EN", 60) or name_zh
+        return cls(name_zh=name_zh or cls.name_zh, name_en=name_en or cls.name_en,
                    colour=colour, logo=logo, logo_type=logo_type, time_zone=zone,
                    organiser=text("YITONG_SITE_ORGANISER"), contact=text("YITONG_SITE_CONTACT"),
                    hotline=text("YITONG_SITE_HOTLINE", 30), icp_filing=text("YITONG_SITE_ICP"),

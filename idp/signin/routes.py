@@ -46,7 +46,9 @@ def _login_hint(return_to: str) -> str:
 def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
     challenge = new_challenge(services().captcha_key) if captcha else None
     return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
-                           captcha=challenge, login_hint=_login_hint(return_to),
+                           captcha=challenge,
+                           # after a wrong password the name stays filled in: only the password is retyped
+                           login_hint=request.form.get("login", "").strip()[:64] or _login_hint(return_to),
                            asking=asking_client(return_to),
                            passkeys=RelyingParty.of_issuer(services().issuer, "") is not None), \
         status, {"Cache-Control": "no-store"}

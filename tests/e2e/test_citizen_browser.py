@@ -151,3 +151,148 @@ def test_a_passkey_is_registered_then_signs_in_without_a_password_and_serves_as_
     expect(page.locator("#passkey-done")).to_contain_text("已删除")
     assert server.idp.passkeys.of_person(user.sub) == []
     page.context.close()
+
+
+# -- accessibility (GB/T 37668-2019, WCAG 2.1 AA through axe-core) and the elder-friendly mode ------------------
+A11Y = Path(__file__).resolve().parent.parent / "a11y"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+SIZES = {"phone": (375, 812), "desktop": (1280, 800)}
+SHOTS = os.environ.get("YITONG_SHOTS")  # a folder: also save a screenshot of every page checked
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core from tests/a11y/package-lock.json (`npm ci` when node_modules is missing)."""
+    import subprocess
+
+    from tests.helpers import require_tool
+
+    script = A11Y / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        npm = require_tool("npm")
+        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=A11Y, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    return script.read_text(encoding="utf-8")
+
+
+def citizen_pages(server, client_id: str) -> dict[str, str]:
+    """Every page a citizen sees (signed in where it needs it), by name."""
+    from tests.idp.support import authorize_url, pkce_pair
+
+    return {
+        "landing": "/", "login": "/login", "login-captcha": "/login?captcha=1", "register": "/register",
+        "password-reset": "/password/reset", "privacy": "/privacy", "not-found": "/no-such-page",
+        "certificate-login": "/login/certificate", "account": "/account", "account-mfa": "/account/mfa",
+        "account-passkeys": "/account/passkeys", "account-realname": "/account/realname",
+        "account-strong": "/account/realname/strong", "account-phone": "/account/phone",
+        "account-data": "/account/data", "account-agents": "/account/agents",
+        "consent": authorize_url(client_id, pkce_pair()[1]), "verify": "/verify/",
+    }
+
+
+def serious_violations(page, axe_source: str) -> list[str]:
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)  # evaluated through DevTools: the page's CSP is not involved
+    found = page.evaluate("""async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))
+        .violations.map(v => ({id: v.id, impact: v.impact,
+                               nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))""", AXE_TAGS)
+    return [f"{v['impact']} {v['id']} {v['nodes']}" for v in found if v["impact"] in ("critical", "serious")]
+
+
+@pytest.fixture(scope="module")
+def citizen(server):
+    from idp.oauth.clients import build_metadata
+    from tests.idp.support import REDIRECT
+
+    user = server.idp.accounts.create(username="liuyang", phone="13912345678", password=PASSWORD)
+
+    metadata = build_metadata(redirect_uris=[REDIRECT], grant_types=["authorization_code"],
+                              scope="openid profile phone", token_endpoint_auth_method=None, public=True)
+    client, _ = server.idp.clients.create("天津市民政局网上办事大厅", metadata)
+    return user, client
+
+
+def test_every_citizen_page_passes_axe_in_both_languages_on_phone_and_desktop(server, browser, citizen, axe_source):
+    _, client = citizen
+    failures = {}
+    checked = 0
+    for lang in ("zh-CN", "en"):
+        for size, (width, height) in SIZES.items():
+            page = new_page(browser, width, height, locale=lang)
+            sign_in_with_password(page, server.base, "liuyang") if lang == "zh-CN" else _sign_in_en(page, server)
+            for elder in ((False, True) if lang == "zh-CN" else (False,)):
+                for name, path in citizen_pages(server, client.client_id).items():
+                    sep = "&" if "?" in path else "?"
+                    page.goto(f"{server.base}{path}{sep}lang={lang}&elder={int(elder)}")
+                    problems = serious_violations(page, axe_source)
+                    checked += 1
+                    if problems:
+                        failures[f"{lang} {size} {'elder ' if elder else ''}{name}"] = problems
+                    assert page.evaluate("window.__cspViolations") == [], f"{name}: the CSP blocked something"
+                    if size == "phone":
+                        wide = page.evaluate("document.documentElement.scrollWidth")
+                        assert wide <= width + 1, f"{name} scrolls sideways on a phone: {wide} px"
+                    if SHOTS:
+                        shot = Path(SHOTS) / f"{name}-{lang}-{size}{'-elder' if elder else ''}.png"
+                        page.screenshot(path=str(shot), full_page=True)
+            page.context.close()
+    assert checked >= 4 * len(citizen_pages(server, client.client_id))
+    assert failures == {}, "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def _sign_in_en(page, server) -> None:
+    page.goto(f"{server.base}/login?lang=en")
+    page.get_by_label("Username or mobile number").fill("liuyang")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def tab_to(page, selector: str, limit: int = 40) -> None:
+    """Press Tab until ``selector`` has the focus (keyboard only), and check the focus is visible."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+            outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("none", ""), f"{selector} has no visible focus"
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_sign_in_and_consent_by_keyboard_alone_with_visible_focus_and_errors_tied_to_fields(server, browser, citizen):
+    from tests.idp.support import authorize_url, pkce_pair
+
+    _, client = citizen
+    page = new_page(browser, 375, 812)
+    asked = authorize_url(client.client_id, pkce_pair()[1])
+    page.goto(f"{server.base}{asked}")
+    expect(page.locator("#asking-client-name")).to_have_text("天津市民政局网上办事大厅")
+    tab_to(page, "#login")
+    page.keyboard.type("liuyang")
+    tab_to(page, "#password")
+    page.keyboard.type("not-the-password")
+    page.keyboard.press("Enter")
+    expect(page.locator("#login-error")).to_contain_text("用户名或密码错误")
+    expect(page.locator("#password")).to_have_attribute("aria-describedby", "login-error")
+    expect(page.get_by_label("密码", exact=True)).to_have_attribute("aria-invalid", "true")
+    tab_to(page, "#password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("#signed-in-as")).to_contain_text("liuyang")
+    page.route("http://127.0.0.1:9000/**", lambda route: route.fulfill(status=200, body="portal"))
+    tab_to(page, "button[value=allow]")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:9000/callback\?code="))
+
+    # The large-text mode: switched from the footer by keyboard, remembered on the next page.
+    page.goto(f"{server.base}/login")
+    tab_to(page, "#elder-mode")
+    page.keyboard.press("Enter")
+    expect(page.locator("html")).to_have_class("elder")
+    page.goto(f"{server.base}/register")
+    expect(page.locator("html")).to_have_class("elder")
+    size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('button')).fontSize)")
+    assert size >= 22, size  # 1.2rem of a 125 % root
+    page.goto(f"{server.base}/login?elder=0")
+    expect(page.locator("html")).not_to_have_class("elder")
+    page.context.close()

@@ -266,3 +266,10 @@ def test_an_ip_address_issuer_offers_no_passkeys(idp):
     assert 'id="passkey-sign-in"' not in web.get("/login").get_data(as_text=True)
     csrf = web.get("/account").get_data(as_text=True).split('name="csrf" value="')[1].split('"')[0]
     assert web.post("/account/passkeys/options", data={"csrf": csrf}).status_code == 403
+
+
+def test_chromium_navigation_accept_header_gets_the_html_page(idp):
+    chromium = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
+                "application/signed-exchange;v=b3;q=0.7")
+    page = idp.app.test_client().get("/no-such-page", headers={"Accept": chromium})
+    assert page.status_code == 404 and page.mimetype == "text/html"
