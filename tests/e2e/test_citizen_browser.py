@@ -296,3 +296,39 @@ def test_sign_in_and_consent_by_keyboard_alone_with_visible_focus_and_errors_tie
     page.goto(f"{server.base}/login?elder=0")
     expect(page.locator("html")).not_to_have_class("elder")
     page.context.close()
+
+
+def test_a_failed_document_at_verify_shows_its_seal_greyed_under_an_invalid_mark(server, browser, tmp_path,
+                                                                                  _sqlite_template):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.verify.support import World, base_pdf
+
+    def seal_one() -> bytes:  # pyhanko runs asyncio, which Playwright's loop in this thread would refuse
+        (tmp_path / "world").mkdir()
+        world = World(tmp_path / "world", _sqlite_template)
+        return world.sign(base_pdf(3), world.sm2, page=2)
+
+    with ThreadPoolExecutor(1) as pool:
+        sealed = pool.submit(seal_one).result()
+    tampered = sealed.replace(b"Business licence page 1", b"Business licence page 8", 1)
+    (tmp_path / "tampered.pdf").write_bytes(tampered)
+    (tmp_path / "foreign.pdf").write_bytes(sealed)  # sealed under a CA this server does not trust
+    for name, mark, sentence in (("tampered.pdf", "无效", "本文件的印章无效"),
+                                 ("foreign.pdf", "无法确认", "暂时无法确认")):
+        for size, (width, height) in SIZES.items():
+            page = new_page(browser, width, height)
+            page.goto(f"{server.base}/verify/")
+            page.set_input_files("#file", str(tmp_path / name))
+            page.get_by_role("button", name="验证 Verify").click()
+            expect(page.locator("#verdict-sentence")).to_contain_text(sentence)
+            stamp = page.locator("figure.seal-figure.void .mark")
+            expect(stamp).to_be_visible()
+            expect(stamp).to_contain_text(mark)
+            grey = page.evaluate("() => getComputedStyle(document.querySelector('figure.void img.seal')).filter")
+            assert "grayscale(1)" in grey, grey
+            expect(page.locator("details.technical").first).not_to_have_attribute("open", "")
+            expect(page.locator("#site-organiser")).to_contain_text("天津市政务服务办公室")  # the site's footer
+            if SHOTS:
+                page.screenshot(path=str(Path(SHOTS) / f"verify-report-{name[:-4]}-{size}.png"), full_page=True)
+            page.context.close()
