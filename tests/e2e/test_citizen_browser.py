@@ -332,3 +332,52 @@ def test_a_failed_document_at_verify_shows_its_seal_greyed_under_an_invalid_mark
             if SHOTS:
                 page.screenshot(path=str(Path(SHOTS) / f"verify-report-{name[:-4]}-{size}.png"), full_page=True)
             page.context.close()
+
+
+def test_sign_up_and_real_name_by_keyboard_alone(server, browser, tmp_path, monkeypatch):
+    """Phone, CAPTCHA, SMS code, passwords, consent, then name and ID number: Tab, type, Space, Enter."""
+    import json
+
+    from idp.security import captcha
+    from tests.baselib.server import CSV, LI
+    from tests.helpers import check_run, run_yitong
+
+    records = tmp_path / "records.csv"
+    records.write_text(CSV, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env.update(YITONG_HOME=str(server.home.settings.home), YITONG_ISSUER=server.base)
+    check_run(run_yitong(["baselib", "import", str(records), "--json"], env), "yitong baselib import")
+    monkeypatch.setattr(captcha, "_new_code", lambda: "AB2CD")  # as tests/idp/test_signup.py: the picture's code
+    phone = "13787654321"
+    outbox = server.home.settings.sms_outbox
+    page = new_page(browser, 375, 812)
+    page.goto(f"{server.base}/register")
+    tab_to(page, "#phone")
+    page.keyboard.type(phone)
+    tab_to(page, "#captcha_answer")
+    page.keyboard.type("AB2CD")
+    page.keyboard.press("Enter")
+    expect(page.locator("#code-sent")).to_contain_text("137****4321")
+    code = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()
+            if json.loads(line)["to"] == phone][-1]["code"]
+    tab_to(page, "#code")
+    page.keyboard.type(code)
+    tab_to(page, "#password")
+    page.keyboard.type(PASSWORD)
+    tab_to(page, "#password2")
+    page.keyboard.type(PASSWORD)
+    tab_to(page, "input[name=consent]")
+    page.keyboard.press("Space")
+    tab_to(page, "button[type=submit]")
+    page.keyboard.press("Enter")
+    expect(page.locator("#signup-level")).to_have_text("基础账号")
+
+    page.goto(f"{server.base}/account/realname")
+    tab_to(page, "#name")
+    page.keyboard.type(LI[0])
+    tab_to(page, "#id_number")
+    page.keyboard.type(LI[1])
+    page.keyboard.press("Enter")
+    expect(page.locator("#realname-level")).to_have_attribute("data-acr", "urn:yitong:loa:2")
+    expect(page.locator("#realname-level")).to_contain_text("实名认证")
+    page.context.close()
