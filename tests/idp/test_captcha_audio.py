@@ -71,3 +71,8 @@ def test_the_page_swaps_in_a_new_picture_and_plays_the_audio_from_our_origin(idp
 def test_without_a_hotline_setting_no_hotline_is_mentioned(storage, tmp_path):
     page = make_idp(storage, tmp_path).app.test_client().get("/login?captcha=1").get_data(as_text=True)
     assert 'id="captcha-audio"' in page and "热线" not in page and "hotline" not in page.lower()
+
+
+def test_the_sign_up_page_names_no_hotline_without_a_number(storage, tmp_path):
+    page = make_idp(storage, tmp_path).app.test_client().get("/register").get_data(as_text=True)
+    assert 'id="captcha-audio"' in page and "热线" not in page and "hotline" not in page.lower()
