@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask
 
+from idp import i18n, words
 from idp.accounts import routes as accounts_routes
 from idp.accounts.lifecycle import Lifecycle
 from idp.accounts.sessions import Session, open_sessions
@@ -31,6 +32,8 @@ from idp.oauth.par import PushedRequests
 from idp.oauth.resource_indicators import known_resources
 from idp.oauth.server import create_server
 from idp.oauth.tokens import SigningKeys, Tokens
+from idp.passkeys import routes as passkeys_routes
+from idp.passkeys.store import Passkeys
 from idp.realname import routes as realname_routes
 from idp.realname import strong
 from idp.realname.persons import ATTEMPTS as REALNAME_ATTEMPTS
@@ -38,6 +41,7 @@ from idp.realname.persons import WINDOW as REALNAME_WINDOW
 from idp.security import LoginThrottle
 from idp.services import EXTENSION, IdpServices
 from idp.signin import routes as signin_routes
+from idp.web import remember_display_choices
 
 
 def blueprints() -> list[Blueprint]:
@@ -50,6 +54,7 @@ def blueprints() -> list[Blueprint]:
         agents_routes.bp,  # /account/agents, /authorize/organisation
         certlogin_routes.bp,  # /login/certificate, /login/licence
         federation_routes.bp,  # /login/federation/*
+        passkeys_routes.bp,  # /account/passkeys, /login/passkey
         oauth_routes.admin_bp,  # /admin/api/v1/clients
         oauth_routes.registration_bp,  # POST /register, /register/<client_id> (RFC 7591/7592)
     ]
@@ -116,6 +121,12 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
         licence_limiter=runtime.rate_limiter("licencelogin", 30, 60),
-        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
+        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header,
+        passkeys=Passkeys(engine))
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
+    # Every page of the app (error pages rendered outside a blueprint included) speaks the page's
+    # language and shows levels, methods and times in plain words (idp/words.py).
+    app.context_processor(i18n.template_globals)
+    app.after_request(remember_display_choices)
+    words.install(app)

@@ -21,6 +21,7 @@ EVENTS = (
     "login.success", "login.failure", "login.throttled", "login.certificate", "logout", "token.issued", "token.refused",
     "token.revoked", "grant.revoked", "client.created", "client.updated", "client.deleted",
     "client.secret_rotated", "user.created", "mfa.enrolled", "mfa.success", "mfa.failure", "consent.given",
+    "passkey.added", "passkey.removed", "passkey.refused",
     "consent.denied", "authorize.refused", "user.level_set",
     "realname.verified", "realname.no_match", "realname.unavailable", "realname.throttled", "realname.refused",
     "organisation.verified", "organisation.no_match", "organisation.unavailable", "organisation.throttled",

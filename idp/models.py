@@ -50,6 +50,31 @@ clients_table = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# A client's logo (issue 18 item 3): set by operators (`yitong client update --logo`), served by us at
+# /clients/<client_id>/logo, so a sign-in page never loads an image from a client's server.
+client_logos_table = Table(
+    "idp_client_logos",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Passkeys (issue 18 item 5; idp/passkeys): WebAuthn credentials, for passwordless sign-in or as the second factor.
+passkeys_table = Table(
+    "idp_passkeys",
+    metadata,
+    Column("credential_id", String(1400), primary_key=True),  # base64url of up to 1023 bytes (WebAuthn L3 §5.8.3)
+    Column("sub", String(64), nullable=False, index=True),
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key
+    Column("sign_count", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("synced", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+)
+
 codes_table = Table(
     "idp_codes",
     metadata,

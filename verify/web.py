@@ -212,7 +212,8 @@ def page():
         try:
             name, data = _read_upload(_service())
             report = _verify(name, data)
-            fragment = html([report], {report.file: data}, standalone=False)
+            fragment = html([report], {report.file: data}, standalone=False,
+                            time_zone=current_app.config.get("YITONG_TIME_ZONE"))
         except _BadUpload as exc:
             error, status, headers = exc.detail, exc.status, exc.headers
     response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,

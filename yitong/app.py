@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import replace
 
 from flask import Flask, jsonify, render_template, request
-from markupsafe import escape
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, ServiceUnavailable
 
 from baselib import web as baselib_web
 from idp import app as idp_app
+from idp.acr import LEVELS
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
 from seal import api as seal_api
-from yitong import headers, pki_web
+from yitong import errors, headers, pki_web
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
+    app.config["YITONG_TIME_ZONE"] = settings.look.time_zone  # idp/words.py: every time a person reads
+    app.jinja_env.globals["site"] = settings.look
     proxies = TrustedProxies(settings.trusted_proxies)
     if proxies:
         app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)
@@ -54,7 +57,22 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
 
     @app.get("/")
     def landing():
-        return render_template("index.html", summary=_summary(settings, home))
+        """For citizens: what this site is, sign in, register, check a document (issue 18 item 4)."""
+        return render_template("index.html", levels=LEVELS, technical=_from_loopback())
+
+    @app.get("/technical")
+    def technical_index():
+        """The operators' index of endpoints, for requests from this machine only."""
+        if not _from_loopback():
+            raise NotFound()
+        return render_template("technical.html", summary=_summary(settings, home))
+
+    @app.get("/site/logo")
+    def site_logo():
+        if settings.look.logo is None:
+            raise NotFound()
+        look = settings.look
+        return look.logo, 200, {"Content-Type": look.logo_type, "Cache-Control": "public, max-age=3600"}
 
     @app.get("/healthz")
     def healthz():
@@ -80,13 +98,15 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
 
     @app.errorhandler(HTTPException)
     def http_problem(exc: HTTPException):
-        """RFC 7807 problem details for every HTTP error, instead of Werkzeug's HTML pages."""
-        body = {"type": "about:blank", "title": exc.name, "status": exc.code, "detail": exc.description}
+        """Every HTTP error, negotiated on Accept (one mechanism): a browser gets an error page in
+        its language with the site frame and a way back (yitong/errors.py); anything else RFC 7807
+        problem details."""
         # RFC 9110 §15.5.6: a 405 names the methods the resource has.
         allow = {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods \
             else {}
-        if request.accept_mimetypes.best == "text/html":
-            return f"<h1>{exc.code} {escape(exc.name)}</h1><p>{escape(exc.description)}</p>", exc.code, allow
+        if errors.wants_html():
+            return errors.http_error_page(exc), exc.code, allow
+        body = {"type": "about:blank", "title": exc.name, "status": exc.code, "detail": exc.description}
         return jsonify(body), exc.code, {"Content-Type": "application/problem+json", **allow}
 
     @app.errorhandler(StoreUnavailable)
@@ -94,18 +114,24 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         """Redis (sessions, replay caches, rate limits, the job queue) is down or stalled: 503 with
         Retry-After, as problem+json or an HTML page like every HTTP error; nothing is let through."""
         log.warning("shared store unavailable on %s %s: %s", request.method, request.path, exc)
-        response = app.make_response(http_problem(ServiceUnavailable(
-            "A service this request needs is briefly unavailable; try again in a few seconds.")))
+        unavailable = ServiceUnavailable(
+            "A service this request needs is briefly unavailable; try again in a few seconds.")
+        unavailable.retry_after = exc.retry_after_seconds
+        response = app.make_response(http_problem(unavailable))
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(Exception)
     def internal_problem(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        request_id = errors.request_id()
+        log.exception("unhandled error on %s %s (request id %s)", request.method, request.path, request_id)
+        if errors.wants_html():
+            return errors.internal_error_page(request_id), 500, {"X-Request-Id": request_id}
         body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                "detail": "The server could not complete the request; the error has been logged."}
-        return jsonify(body), 500, {"Content-Type": "application/problem+json"}
+                "detail": "The server could not complete the request; the error has been logged.",
+                "request_id": request_id}
+        return jsonify(body), 500, {"Content-Type": "application/problem+json", "X-Request-Id": request_id}
 
     return app
 
@@ -171,6 +197,14 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
                                        limits=Limits(max_objects=settings.pdf_max_objects,
                                                      seconds=settings.pdf_seconds))
     verify_web.register(app, service)
+
+
+def _from_loopback() -> bool:
+    """The client is this machine (after YITONG_TRUSTED_PROXIES' X-Forwarded-For): an operator."""
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _summary(settings: Settings, home: Home) -> dict:

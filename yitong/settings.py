@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from yitong.look import LookError, SiteLook
+
 SM2_BACKENDS = ("native", "pure", "auto")
 TSA_ALGORITHMS = ("sm2", "p256")
 DEFAULT_PORT = 8000
@@ -71,6 +73,8 @@ class Settings:
     # SMS one-time codes (issue 5): the gateway, and the embedded default's outbox file.
     sms_gateway: str = "outbox"
     sms_outbox: Path | None = None  # None: $YITONG_HOME/sms-outbox.jsonl
+    # The deployment's look and time zone (issue 18): site name, logo, colour, footer, hotline.
+    look: SiteLook = field(default_factory=SiteLook)
 
     @property
     def embedded(self) -> bool:
@@ -154,7 +158,15 @@ class Settings:
             sms_gateway=_sms_gateway(env.get("YITONG_SMS_GATEWAY")),
             sms_outbox=Path(env["YITONG_SMS_OUTBOX"]).expanduser().resolve() if env.get("YITONG_SMS_OUTBOX")
             else home / "sms-outbox.jsonl",
+            look=_look(env),
         )
+
+
+def _look(env) -> SiteLook:
+    try:
+        return SiteLook.from_env(env)
+    except LookError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def default_home(env) -> Path:

@@ -311,7 +311,7 @@ def _enrol_totp(web):
     import pyotp
 
     page = web.get("/account/mfa").get_data(as_text=True)
-    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    secret = page.split('data-secret="')[1].split('"')[0]
     csrf = page.split('name="csrf" value="')[1].split('"')[0]
     done = web.post("/account/mfa", data={"csrf": csrf, "code": pyotp.TOTP(secret).now()}).get_data(as_text=True)
     codes = [c.split("</code>")[0] for c in done.split("<li><code>")[1:]]
