@@ -38,6 +38,7 @@ from idp.realname.persons import WINDOW as REALNAME_WINDOW
 from idp.security import LoginThrottle
 from idp.services import EXTENSION, IdpServices
 from idp.signin import routes as signin_routes
+from keys.auditchain import CHAIN_SECRET, AuditChain
 
 
 def blueprints() -> list[Blueprint]:
@@ -62,8 +63,9 @@ def _end_session_notice(sub: str, sid: str, clients) -> None:
 
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
              dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None,
-             cert_login: CertLoginConfig | None = None) -> None:
-    """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
+             cert_login: CertLoginConfig | None = None, audit_chain: AuditChain | None = None) -> None:
+    """Mount the IdP at the origin root (issuer = base URL in the embedded mode); audit events are
+    chained through ``audit_chain`` (the composition root's, else one without TSA checkpoints)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
@@ -71,7 +73,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     identities = Identities(engine, keystore)
     organisations = Organisations(engine)
     agents = Agents(engine, organisations, identities, tokens)  # issue 5: agents, acting (scope org)
-    audit = Audit(engine)
+    audit = Audit(engine, audit_chain or AuditChain(engine, keystore.secret(CHAIN_SECRET)))
     secure = issuer.startswith("https://")
     app.secret_key = keystore.secret("flask-session")
     app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,

@@ -426,7 +426,7 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
     def registry() -> SealRegistry:
         if "registry" not in built:
             built["registry"] = SealRegistry(home.engine, home.keystore(), home.pki(), region=settings.seal_region,
-                                             font=settings.seal_font)
+                                             font=settings.seal_font, audit_chain=home.audit_chain())
         return built["registry"]
 
     def validator() -> TokenValidator:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from keys.auditchain import AuditChain, open_chain
 from keys.keystore import Keystore
 from keys.pki.authority import Pki
 from keys.storage import utcnow
@@ -58,7 +59,7 @@ from seal.usage import SealUsage
 
 class SealRegistry(SealMaking, SealGrants, SealUsage):
     def __init__(self, engine: Engine, keystore: Keystore, pki: Pki, *, region: str = "120000",
-                 font: str | None = None) -> None:
+                 font: str | None = None, audit_chain: AuditChain | None = None) -> None:
         if not _REGION.match(region):
             raise SealError(f"the region code must be 6 digits, got {region!r}")
         self.engine = engine
@@ -66,6 +67,8 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         self.pki = pki
         self.region = region
         self.font = font
+        # Usage records are chained (keys/auditchain) with the same key and TSA as the IdP's audit.
+        self.audit_chain = audit_chain or open_chain(keystore, pki)
 
     # -- reading ------------------------------------------------------------------------------------
     def get(self, esid: str) -> SealRecord:

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
                        connectors=_connector_config(settings, baselib_key),
-                       cert_login=_cert_login_config(settings, home))
+                       cert_login=_cert_login_config(settings, home), audit_chain=home.audit_chain())
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
 
     @app.get("/")

@@ -7,10 +7,12 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
 
+from keys.auditchain import AuditChain, ChainPolicy, open_chain
 from keys.keystore import Keystore, MasterKey, MasterKeyError
 from keys.pki.authority import Pki
 from keys.runtime import Runtime, open_runtime
@@ -51,6 +53,7 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
 class Home:
     settings: Settings
     _keystore: Keystore | None = field(default=None, init=False, repr=False)
+    _audit_chain: AuditChain | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -80,6 +83,15 @@ class Home:
             url = public_url.record(self.engine, public_url.named_by_cas(self.engine) or self.settings.issuer)
         self.settings = public_url.settle(self.settings, url)
         return self.settings
+
+    def audit_chain(self) -> AuditChain:
+        """The audit chain (keys/auditchain) every room's audit records are appended through."""
+        if self._audit_chain is None:
+            policy = ChainPolicy(self.settings.audit_checkpoint_events,
+                                 timedelta(minutes=self.settings.audit_checkpoint_minutes))
+            self._audit_chain = open_chain(self.keystore(), self.pki(), tsa_algorithm=self.settings.tsa_algorithm,
+                                           policy=policy)
+        return self._audit_chain
 
     def pki(self, keystore: Keystore | None = None) -> Pki:
         return Pki(self.engine, keystore or self.keystore(), f"{self.settings.issuer}/pki", self.settings.pki_dir)

@@ -71,6 +71,10 @@ class Settings:
     # SMS one-time codes (issue 5): the gateway, and the embedded default's outbox file.
     sms_gateway: str = "outbox"
     sms_outbox: Path | None = None  # None: $YITONG_HOME/sms-outbox.jsonl
+    # Tamper-evident audit (issue 17): checkpoint cadence and how long records stay in the database.
+    audit_checkpoint_events: int = 1000
+    audit_checkpoint_minutes: int = 10
+    audit_retention_days: int = 180
 
     @property
     def embedded(self) -> bool:
@@ -154,6 +158,13 @@ class Settings:
             sms_gateway=_sms_gateway(env.get("YITONG_SMS_GATEWAY")),
             sms_outbox=Path(env["YITONG_SMS_OUTBOX"]).expanduser().resolve() if env.get("YITONG_SMS_OUTBOX")
             else home / "sms-outbox.jsonl",
+            audit_checkpoint_events=int(_number(env.get("YITONG_AUDIT_CHECKPOINT_EVENTS"),
+                                                "YITONG_AUDIT_CHECKPOINT_EVENTS", 1000, 1, 1_000_000, integer=True)),
+            audit_checkpoint_minutes=int(_number(env.get("YITONG_AUDIT_CHECKPOINT_MINUTES"),
+                                                 "YITONG_AUDIT_CHECKPOINT_MINUTES", 10, 1, 1440, integer=True)),
+            # 网络安全法 §21: network logs are kept no less than six months.
+            audit_retention_days=int(_number(env.get("YITONG_AUDIT_RETENTION_DAYS"), "YITONG_AUDIT_RETENTION_DAYS",
+                                             180, 180, 36_500, integer=True)),
         )
 
 

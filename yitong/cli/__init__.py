@@ -14,6 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
+from yitong.cli import audit as _audit_chain_commands  # noqa: F401  (adds verify/export/... to `audit`)
 from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
