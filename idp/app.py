@@ -13,6 +13,7 @@ from idp.accounts.sessions import Session, open_sessions
 from idp.accounts.sms import SECRET_NAME as SMS_SECRET
 from idp.accounts.sms import OneTimeCodes, open_gateway
 from idp.accounts.store import Accounts
+from idp.admin import routes as admin_routes
 from idp.agents import routes as agents_routes
 from idp.agents.store import Agents
 from idp.audit import Audit
@@ -31,6 +32,7 @@ from idp.oauth.par import PushedRequests
 from idp.oauth.resource_indicators import known_resources
 from idp.oauth.server import create_server
 from idp.oauth.tokens import SigningKeys, Tokens
+from idp.operators import Operators
 from idp.realname import routes as realname_routes
 from idp.realname import strong
 from idp.realname.persons import ATTEMPTS as REALNAME_ATTEMPTS
@@ -52,6 +54,7 @@ def blueprints() -> list[Blueprint]:
         certlogin_routes.bp,  # /login/certificate, /login/licence
         federation_routes.bp,  # /login/federation/*
         oauth_routes.admin_bp,  # /admin/api/v1/clients
+        admin_routes.bp,  # /admin/api/v1/users, /audit, /operators (operator roles: idp/admin/access.py)
         oauth_routes.registration_bp,  # POST /register, /register/<client_id> (RFC 7591/7592)
     ]
 
@@ -118,6 +121,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
         licence_limiter=runtime.rate_limiter("licencelogin", 30, 60),
-        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
+        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header,
+        operators=Operators(engine))
     for blueprint in blueprints():
         app.register_blueprint(blueprint)

@@ -42,6 +42,8 @@ EVENTS = (
     "strong_realname.throttled", "strong_realname.refused", "authorize.step_up", "strong_realname.lowered",
     # account console (issue 5 item 9)
     "session.revoked", "consent.withdrawn",
+    # operators (issue 17): roles granted and revoked, admin calls refused for the caller's role
+    "operator.granted", "operator.revoked", "admin.refused",
 )
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Identity,
     Index,
@@ -309,4 +310,17 @@ claims_requests_table = Table(
     Column("request", JSON, nullable=False),  # {"id_token": {...}, "userinfo": {...}}: verified_claims requests
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idp_claims_requests_grant_id", "grant_id"),
+)
+
+
+# Operator roles (issue 17, 三员分立): one role per person (or automation client), granted by
+# another system administrator; the admin API checks it on every call.
+operators_table = Table(
+    "idp_operators",
+    metadata,
+    Column("sub", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(64), nullable=True),  # None: the first system administrator, from the CLI
+    Column("granted_at", UTCDateTime, nullable=False),
+    CheckConstraint("role IN ('system', 'security', 'audit')", name="role"),
 )

@@ -1,4 +1,4 @@
-"""keys/idp/seal: tamper-evident audit (issue 17 item 4). idp_audit and seal_usage rows get their
+"""keys/idp/seal: tamper-evident audit (issue 17 item 4) and operator roles (idp_operators, items 1-2).
 position and HMAC-SM3 link (chain_seq, chain_mac); keys_audit_heads holds each chain's newest
 link (updating it serialises appends), keys_audit_checkpoints the TSA-stamped checkpoints. Rows
 already there predate the chain (legacy_max_id): `yitong audit verify` counts them apart.
@@ -52,6 +52,15 @@ def upgrade() -> None:
         sa.Column("tst", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_keys_audit_checkpoints"),
         sa.UniqueConstraint("chain", "seq", name="uq_keys_audit_checkpoints_chain"),
+    )
+    op.create_table(  # idp_operators: the operator roles (三员分立) the admin API enforces
+        "idp_operators",
+        sa.Column("sub", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("granted_by", sa.String(64), nullable=True),
+        sa.Column("granted_at", UTCDateTime(), nullable=False),
+        sa.CheckConstraint("role IN ('system', 'security', 'audit')", name="ck_idp_operators_role"),
+        sa.PrimaryKeyConstraint("sub", name="pk_idp_operators"),
     )
     bind = op.get_bind()
     rows = []
@@ -110,6 +119,7 @@ def downgrade() -> None:
         for verb in ("UPDATE", "DELETE"):
             op.execute(f"CREATE TRIGGER seal_usage_no_{verb.lower()} BEFORE {verb} ON seal_usage "
                        "BEGIN SELECT RAISE(ABORT, 'seal_usage is append-only'); END")
+    op.drop_table("idp_operators")
     op.drop_table("keys_audit_checkpoints")
     op.drop_table("keys_audit_heads")
     for table in CHAINS:

@@ -15,7 +15,22 @@ import click
 
 from keys.errors import KeysError
 from yitong.cli import audit as _audit_chain_commands  # noqa: F401  (adds verify/export/... to `audit`)
-from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
+from yitong.cli import (
+    baselib,
+    certlogin,
+    crypto,
+    db,
+    federation,
+    home,
+    idp,
+    keys,
+    operator,
+    org,
+    pki,
+    seal,
+    serve,
+    verify,
+)
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -52,6 +67,7 @@ cli.add_command(certlogin.cert_login)
 cli.add_command(seal.seal)
 cli.add_command(org.org)
 cli.add_command(federation.federation)
+cli.add_command(operator.operator)
 
 
 def _fail(message: str, code: int) -> None:
