@@ -440,3 +440,6 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                                      "jobs": lambda: home.runtime.jobs,
                                      "sealers": {}, "lock": threading.Lock()}
     app.register_blueprint(bp)
+    from seal import admin  # the security administrator's /seal/admin/ (imports this module)
+
+    app.register_blueprint(admin.bp)

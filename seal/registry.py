@@ -108,6 +108,20 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         return [{"at": r.at.isoformat(), "event": r.event, "from": r.from_status, "to": r.to_status,
                  "actor": r.actor, "reason": r.reason} for r in rows]
 
+    def applicant(self, esid: str) -> str | None:
+        """Who applied for the seal: the subject of its ``applied`` event's actor (``idp:SUB``,
+        ``operator:SUB``), so that an approver can be told apart from the applicant."""
+        with self.engine.connect() as conn:
+            actor = conn.execute(select(events_table.c.actor).where(
+                events_table.c.esid == esid, events_table.c.event == "applied").order_by(events_table.c.id)).scalar()
+        return actor.split(":", 1)[1] if actor and ":" in actor else actor
+
+    def record_event(self, esid: str, event: str, *, actor: str, status: str, detail: dict | None = None) -> None:
+        """An event in the seal's history that moves nothing (a refused operator action)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(events_table).values(esid=esid, at=utcnow(), event=event, from_status=status,
+                                                     to_status=status, actor=actor, reason=None, detail=detail))
+
     def _expire_if_due(self, record: SealRecord) -> SealRecord:
         if record.status in TRANSITIONS["expire"].sources and record.valid_to and record.valid_to <= utcnow():
             self._transition(record.esid, "expire", actor="system", reason="validity period ended",
