@@ -19,14 +19,25 @@ from idp.operators import ROLES, OperatorError
 from idp.services import services
 
 bp = Blueprint("idp_admin_v1", __name__, url_prefix="/admin/api/v1")
-_AREAS = {"users": "users", "audit": "audit", "operators": "operators"}
+_AREAS = {"users": "users", "audit": "audit", "operators": "operators", "keys": "keys"}
 MAX_PAGE = 200
 
 
 @bp.before_request
 def require_role():
     area = request.path.removeprefix(bp.url_prefix + "/").split("/")[0]
+    if area == "openapi.json":
+        return None  # the API's description is public, like discovery
     return authorise(_AREAS.get(area, area))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from idp.admin.openapi import admin_openapi
+
+    response = jsonify(admin_openapi(services().issuer))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def _record(event: str, **detail) -> None:
@@ -106,6 +117,17 @@ def verify_audit():
     chain = services().audit.chain
     report = chain.verify(audit_table)
     return jsonify(report.as_dict())
+
+
+# -- keys (system administrator) ------------------------------------------------------------------
+@bp.get("/keys")
+def list_keys():
+    """The keystore's keys (no private parts) with their age in days, filtered by ``purpose``."""
+    from keys.clock import utcnow
+
+    now = utcnow()
+    records = services().keys.keystore.list(purpose=request.args.get("purpose") or None)
+    return jsonify({"items": [{**r.as_dict(), "age_days": (now - r.created_at).days} for r in records]})
 
 
 # -- operators (system administrator) ----------------------------------------------------------------

@@ -54,6 +54,10 @@ class SigningKeys:
         self._cache: dict[str, tuple[float, str, object]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def keystore(self) -> Keystore:
+        return self._keystore
+
     def refresh(self) -> None:
         """Forget what is cached: the next signature and JWKS read the keystore again."""
         with self._lock:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.storage
 
 # What each role may do, as (method, path, body); {sub} is a person's account.
 ACTIONS = {
-    "system": [("GET", "/admin/api/v1/clients", None), ("GET", "/admin/api/v1/operators", None)],
+    "system": [("GET", "/admin/api/v1/clients", None), ("GET", "/admin/api/v1/operators", None),
+               ("GET", "/admin/api/v1/keys?purpose=token", None)],
     "security": [("GET", "/admin/api/v1/users?q=zhang", None),
                  ("POST", "/admin/api/v1/users/{sub}/level", {"acr": "urn:yitong:loa:2", "reason": "window check"})],
     "audit": [("GET", "/admin/api/v1/audit?limit=5", None), ("GET", "/admin/api/v1/audit/verify", None)],
@@ -113,3 +114,18 @@ def test_operator_cli_makes_the_first_administrator_and_refuses_self_grants(stor
     assert [(o["sub"], o["role"]) for o in listed] == [("sec-sub", "security"), ("root-sub", "system")]
     verified = run_yitong(["audit", "verify", "--chain", "idp_audit", "--json"], env)
     assert verified.returncode == 0 and json.loads(verified.stdout)["chains"][0]["records"] == 2
+
+
+def test_the_openapi_document_describes_every_admin_route(idp):
+    document = idp.app.test_client().get("/admin/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    described = {(path, method.upper()) for path, item in document["paths"].items()
+                 for method in item if method != "parameters"}
+    served = set()
+    for rule in idp.app.url_map.iter_rules():
+        if rule.rule.startswith("/admin/api/v1/") and not rule.rule.endswith("openapi.json"):
+            path = rule.rule.removeprefix("/admin/api/v1").replace("<", "{").replace(">", "}")
+            served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert described == served
+    roles = {op["x-yitong-role"] for item in document["paths"].values() for k, op in item.items() if k != "parameters"}
+    assert roles == {"system", "security", "audit"}
