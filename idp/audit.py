@@ -43,7 +43,7 @@ EVENTS = (
     # account console (issue 5 item 9)
     "session.revoked", "consent.withdrawn",
     # operators (issue 17): roles granted and revoked, admin calls refused for the caller's role
-    "operator.granted", "operator.revoked", "admin.refused",
+    "operator.granted", "operator.revoked", "admin.refused", "user.locked", "user.unlocked",
 )
 
 

@@ -38,6 +38,7 @@ users_table = Table(
     Column("recovery_hashes", JSON, nullable=True),
     # Account deletion (issue 5, PIPL art. 47): PII erased, the row kept as a tombstone (audit).
     Column("deleted_at", UTCDateTime, nullable=True),
+    Column("locked_at", UTCDateTime, nullable=True),  # a security administrator locked it (issue 17)
 )
 
 clients_table = Table(

@@ -74,7 +74,8 @@ def list_users():
     with services().accounts.engine.connect() as conn:
         rows = conn.execute(query).all()
     return jsonify({"items": [{"sub": r.sub, "username": r.username, "phone": mask_phone(r.phone), "acr": r.acr,
-                               "second_factor": r.totp_secret_wrapped is not None} for r in rows],
+                               "second_factor": r.totp_secret_wrapped is not None,
+                               "locked": r.locked_at is not None} for r in rows],
                     "next": rows[-1].sub if len(rows) == _limit() else None})
 
 
@@ -88,6 +89,52 @@ def set_user_level(sub: str):
     services().accounts.set_level(sub, body["acr"])
     _record("user.level_set", target=sub, acr=body["acr"], reason=str(body["reason"])[:500])
     return jsonify({"sub": sub, "acr": body["acr"]})
+
+
+def _reason() -> str | None:
+    body = _body() or {}
+    reason = body.get("reason")
+    return reason.strip()[:500] if isinstance(reason, str) and reason.strip() else None
+
+
+def _end_sessions(sub: str) -> list[str]:
+    """End every session of ``sub`` as /logout does: grants revoked, back-channel logout sent."""
+    idp = services()
+    sids = []
+    for sso in idp.accounts.sessions.active(sub):
+        ended = idp.tokens.revoke_session_grants(sso.sid)
+        idp.accounts.end_session(sso.sid)
+        idp.notify_backchannel(sso, {grant.client_id for grant in ended})
+        sids.append(sso.sid)
+    return sids
+
+
+@bp.post("/users/<sub>/lock")
+@bp.post("/users/<sub>/unlock")
+def lock_user(sub: str):
+    reason = _reason()
+    if reason is None:
+        return problem(400, "Bad Request", "send {\"reason\": \"...\"}: locking and unlocking say why")
+    if services().accounts.get(sub) is None:
+        return problem(404, "Not Found", f"no account {sub}")
+    locking = request.path.endswith("/lock")
+    services().accounts.set_locked(sub, locking)
+    ended = _end_sessions(sub) if locking else []
+    _record("user.locked" if locking else "user.unlocked", target=sub, reason=reason, sessions_ended=len(ended))
+    return jsonify({"sub": sub, "locked": locking, "sessions_ended": len(ended)})
+
+
+@bp.get("/users/<sub>/sessions")
+def user_sessions(sub: str):
+    return jsonify({"items": [{"sid": s.sid, "acr": s.acr, "amr": s.amr, "auth_time": s.auth_time}
+                              for s in services().accounts.sessions.active(sub)]})
+
+
+@bp.delete("/users/<sub>/sessions")
+def end_user_sessions(sub: str):
+    for sid in _end_sessions(sub):
+        _record("session.revoked", target=sub, sid=sid, by_operator=True)
+    return "", 204
 
 
 # -- audit trail (audit administrator) ---------------------------------------------------------------

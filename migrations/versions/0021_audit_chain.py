@@ -62,6 +62,8 @@ def upgrade() -> None:
         sa.CheckConstraint("role IN ('system', 'security', 'audit')", name="ck_idp_operators_role"),
         sa.PrimaryKeyConstraint("sub", name="pk_idp_operators"),
     )
+    with op.batch_alter_table("idp_users") as batch:  # a security administrator's lock (sign-in refused)
+        batch.add_column(sa.Column("locked_at", UTCDateTime(), nullable=True))
     bind = op.get_bind()
     rows = []
     for table in CHAINS:
@@ -119,6 +121,8 @@ def downgrade() -> None:
         for verb in ("UPDATE", "DELETE"):
             op.execute(f"CREATE TRIGGER seal_usage_no_{verb.lower()} BEFORE {verb} ON seal_usage "
                        "BEGIN SELECT RAISE(ABORT, 'seal_usage is append-only'); END")
+    with op.batch_alter_table("idp_users") as batch:
+        batch.drop_column("locked_at")
     op.drop_table("idp_operators")
     op.drop_table("keys_audit_checkpoints")
     op.drop_table("keys_audit_heads")

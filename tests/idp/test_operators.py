@@ -10,7 +10,7 @@ import pytest
 from idp.audit import Audit
 from idp.operators import OperatorError, Operators
 from tests.helpers import run_yitong
-from tests.idp.support import make_idp
+from tests.idp.support import PASSWORD, login, make_idp
 
 pytestmark = pytest.mark.storage
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.storage
 ACTIONS = {
     "system": [("GET", "/admin/api/v1/clients", None), ("GET", "/admin/api/v1/operators", None),
                ("GET", "/admin/api/v1/keys?purpose=token", None)],
-    "security": [("GET", "/admin/api/v1/users?q=zhang", None),
+    "security": [("GET", "/admin/api/v1/users?q=zhang", None), ("GET", "/admin/api/v1/users/{sub}/sessions", None),
                  ("POST", "/admin/api/v1/users/{sub}/level", {"acr": "urn:yitong:loa:2", "reason": "window check"})],
     "audit": [("GET", "/admin/api/v1/audit?limit=5", None), ("GET", "/admin/api/v1/audit/verify", None)],
 }
@@ -129,3 +129,27 @@ def test_the_openapi_document_describes_every_admin_route(idp):
     assert described == served
     roles = {op["x-yitong-role"] for item in document["paths"].values() for k, op in item.items() if k != "parameters"}
     assert roles == {"system", "security", "audit"}
+
+
+def test_a_locked_account_cannot_sign_in_and_its_sessions_end(idp):
+    web, browser = idp.app.test_client(), idp.app.test_client()
+    person = idp.accounts.create(username="sunqi", password=PASSWORD)
+    assert login(browser, "sunqi").status_code in (302, 303)
+    client, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    Operators(idp.home.engine).grant(client.client_id, "security", by="root")
+    auth = _token(web, client, secret)
+    sessions = web.get(f"/admin/api/v1/users/{person.sub}/sessions", headers=auth).get_json()["items"]
+    assert len(sessions) == 1
+    assert web.post(f"/admin/api/v1/users/{person.sub}/lock", headers=auth, json={}).status_code == 400
+    locked = web.post(f"/admin/api/v1/users/{person.sub}/lock", headers=auth, json={"reason": "stolen phone"})
+    assert locked.get_json() == {"sub": person.sub, "locked": True, "sessions_ended": 1}
+    assert browser.get("/account").status_code in (302, 303)  # the session is gone
+    refused = login(browser, "sunqi")
+    assert refused.status_code == 403 and "账户已被锁定" in refused.get_data(as_text=True)
+    listed = web.get("/admin/api/v1/users?q=sunqi", headers=auth).get_json()["items"]
+    assert listed[0]["locked"] is True and listed[0]["phone"] is None
+    web.post(f"/admin/api/v1/users/{person.sub}/unlock", headers=auth, json={"reason": "phone found"})
+    assert login(browser, "sunqi").status_code in (302, 303)
+    events = [e.event for e in Audit(idp.home.engine).tail(50) if e.event.startswith("user.")]
+    assert events == ["user.locked", "user.unlocked"]
