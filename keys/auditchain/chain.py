@@ -17,6 +17,7 @@ the chain's state at that time to anyone holding the TSA certificate.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
 
 from keys.auditchain.models import checkpoints_table, heads_table
 from keys.clock import utcnow
@@ -103,6 +104,19 @@ def statement(chain: str, seq: int, mac: str, at: datetime) -> bytes:
     return f"yitong-audit-checkpoint/1\n{chain}\n{seq}\n{mac}\n{at.isoformat()}\n".encode()
 
 
+# Built once: constructing SQLAlchemy statements per append costs more than running them.
+_LOCK_HEAD = (update(heads_table).where(heads_table.c.chain == bindparam("b_chain"))
+              .values(seq=heads_table.c.seq + 1)
+              .returning(heads_table.c.seq, heads_table.c.mac, heads_table.c.checkpoint_seq,
+                         heads_table.c.checkpoint_at))
+_SET_MAC = update(heads_table).where(heads_table.c.chain == bindparam("b_chain")).values(mac=bindparam("b_mac"))
+
+
+@functools.cache
+def _insert(table: Table):
+    return insert(table)
+
+
 class AuditChain:
     """Chains the records of any table that has ``chain_seq`` and ``chain_mac`` columns."""
 
@@ -133,24 +147,22 @@ class AuditChain:
         """Insert ``values`` into ``table`` with its position and link, inside ``conn``'s
         transaction; returns the values as inserted."""
         name = table.name
-        head = conn.execute(update(heads_table).where(heads_table.c.chain == name)
-                            .values(seq=heads_table.c.seq + 1)
-                            .returning(heads_table.c.seq, heads_table.c.mac, heads_table.c.checkpoint_seq,
-                                       heads_table.c.checkpoint_at)).first()
+        head = conn.execute(_LOCK_HEAD, {"b_chain": name}).first()
         if head is None:
             raise RuntimeError(f"no audit chain head for {name}: run `yitong db upgrade`")
         seq = head.seq
         stored = {**values, "chain_seq": seq}
         mac = link(self._key, name, seq, head.mac, content_of(table, stored))
         stored["chain_mac"] = mac
-        conn.execute(insert(table).values(**stored))
-        changes = {"mac": mac}
+        conn.execute(_insert(table), stored)
         now = self._clock()
         due = (seq - head.checkpoint_seq >= self.policy.every_events
                or head.checkpoint_at is None or now - head.checkpoint_at >= self.policy.every)
         if due and self._checkpoint(conn, name, seq, mac, now):
-            changes.update(checkpoint_seq=seq, checkpoint_at=now)
-        conn.execute(update(heads_table).where(heads_table.c.chain == name).values(**changes))
+            conn.execute(update(heads_table).where(heads_table.c.chain == name)
+                         .values(mac=mac, checkpoint_seq=seq, checkpoint_at=now))
+        else:
+            conn.execute(_SET_MAC, {"b_chain": name, "b_mac": mac})
         return stored
 
     def _checkpoint(self, conn, name: str, seq: int, mac: str, at: datetime) -> bool:
