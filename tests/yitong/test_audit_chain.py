@@ -268,3 +268,43 @@ def test_the_cli_verifies_and_names_an_updated_row(storage, yitong_env):
     assert b"idp_audit" in exported.stdout
     bad = run_yitong(["audit", "export", "--from", "yesterday", "--to", "2100-01-01"], env)
     assert bad.returncode == 2 and b"not a date" in bad.stderr
+
+
+def test_the_chain_survives_a_master_key_rewrap(trail, storage):
+    from keys.keystore import Keystore, MasterKey
+
+    audit, registry, _ = trail
+    _events(audit, 3)
+    new_master = MasterKey.generate()
+    registry.keystore.rewrap(new_master)
+    reopened = Keystore.open(storage.engine, new_master)
+    report = open_chain(reopened, registry.pki).verify(audit_table)
+    assert report.ok and report.records == 3
+
+
+def test_the_cli_archives_old_records_into_a_file_it_can_verify(storage, yitong_env, tmp_path):
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    env = {**yitong_env, **storage.env()}
+    assert run_yitong(["db", "upgrade"], env).returncode == 0
+    home = Home(Settings.from_env(env))
+    chain = home.audit_chain()
+    old = utcnow() - timedelta(days=400)
+    with home.engine.begin() as conn:
+        for n in range(4):
+            chain.append(conn, audit_table, {"at": old + timedelta(hours=n), "event": "logout", "sub": f"s{n}",
+                                             "client_id": None, "ip": None, "user_agent": None, "detail": None})
+    home.engine.dispose()
+    assert run_yitong(["client", "create", "--name", "P", "--grant", "client_credentials", "--scope", "seal:sign"],
+                      env).returncode == 0
+    too_recent = run_yitong(["audit", "archive", "--dir", str(tmp_path / "a"), "--before", "2100-01-01"], env)
+    assert too_recent.returncode == 2 and b"kept 180 days" in too_recent.stderr
+    done = run_yitong(["audit", "archive", "--dir", str(tmp_path / "a")], env)
+    assert done.returncode == 0, done.stderr
+    assert b"idp_audit: archived 4 records" in done.stdout
+    [archive] = list((tmp_path / "a").glob("idp_audit-*.jsonl"))
+    checked = run_yitong(["audit", "verify", "--file", str(archive), "--json"], env)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["chains"][0]["records"] == 4
+    rest = json.loads(run_yitong(["audit", "verify", "--json"], env).stdout)["chains"][0]
+    assert rest["ok"] and rest["records"] == 1 and rest["first_seq"] == 5
