@@ -3,7 +3,8 @@
 seal/ never imports idp/: the operator's role comes in the access token (claim ``yitong_role``,
 put there by the IdP for tokens with scope ``yitong:admin``), for this API's audience. A
 person's token must come from a sign-in at loa:3 (a second factor). A seal is applied for by one
-person and approved by another: the approver may not be its applicant. Every action, and every
+person and approved by another: the approver may not be its applicant. The audit administrator
+may read seals and their history, never act. Every action, and every
 refused action on a seal, is an event in that seal's history (seal_events), with the operator.
 """
 
@@ -22,13 +23,15 @@ ACTIONS = ("approve", "make", "suspend", "resume", "revoke")
 MAX_PAGE = 200
 
 
-def _operator() -> Caller:
+def _operator(*, reading: bool = False) -> Caller:
+    """The calling operator; the security administrator acts, the audit administrator may also read
+    (a seal's status history is part of the audit trail)."""
     caller = _caller(ADMIN_SCOPE)
     if caller.is_person and not caller.loa_at_least("urn:yitong:loa:3"):
         abort(problem(403, "Forbidden", "operators sign in at urn:yitong:loa:3 with a second factor",
                       "insufficient-acr"))
     role = caller.claims.get("yitong_role")
-    if role != ROLE:
+    if role != ROLE and not (reading and role == "audit"):
         esid = (request.view_args or {}).get("esid")
         if esid and request.method == "POST":
             _refusal(esid, caller, role)
@@ -50,7 +53,7 @@ def _refusal(esid: str, caller: Caller, role: str | None) -> None:
 @bp.get("/seals")
 def list_seals():
     """Every seal, filtered by ``status`` and ``q`` (esID, holder or name), paged by ``offset``."""
-    _operator()
+    _operator(reading=True)
     status, q = request.args.get("status"), request.args.get("q", "").strip()
     if status and status not in {s.value for s in SealStatus}:
         return problem(400, "Bad request", f"unknown status {status!r}", "bad-parameter")
@@ -68,7 +71,7 @@ def list_seals():
 
 @bp.get("/seals/<esid>")
 def show_seal(esid: str):
-    _operator()
+    _operator(reading=True)
     registry = _registry()
     record = _record(registry, esid)
     return jsonify({**record.as_api(), "history": registry.events(record.esid),
@@ -77,7 +80,7 @@ def show_seal(esid: str):
 
 @bp.get("/seals/<esid>/image.png")
 def seal_image(esid: str):
-    _operator()
+    _operator(reading=True)
     registry = _registry()
     record = _record(registry, esid)
     try:

@@ -15,7 +15,7 @@ from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from seal import api as seal_api
-from yitong import headers, pki_web
+from yitong import console, headers, pki_web
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        connectors=_connector_config(settings, baselib_key),
                        cert_login=_cert_login_config(settings, home), audit_chain=home.audit_chain())
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
+    app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
 
     @app.get("/")
     def landing():

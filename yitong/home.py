@@ -112,6 +112,9 @@ class Home:
                 if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
                     made.append(f"key {store.generate(purpose, algorithm).kid}")
             made += provision_seal_client(self)  # the seal API's introspection client (yitong/seal_idp.py)
+            from yitong.console import provision_console_client
+
+            made += provision_console_client(self)  # the operator console's public client (yitong/console.py)
             if with_pki:
                 made += [f"CA {name}" for name in self.pki(store).init()]
         return made
