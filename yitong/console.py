@@ -30,6 +30,9 @@ LOA_3 = "urn:yitong:loa:3"
 MAX_AGE = 900  # seconds: an operator signs in again after a quarter of an hour
 ACTIONS = ("approve", "make", "suspend", "resume", "revoke")
 DESTRUCTIVE = ("suspend", "revoke")
+# Which buttons a seal's page offers in each status (seal/records.py TRANSITIONS; the server decides).
+ALLOWED = {"applied": ("approve", "revoke"), "approved": ("make", "revoke"), "active": ("suspend", "revoke"),
+           "suspended": ("resume", "revoke")}
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
 
@@ -205,7 +208,7 @@ def seal(esid: str):
     status, record = _api("GET", f"/seal/admin/seals/{esid}")
     if status != 200:
         return _page("seals.html", status=status, listing=None, query={}, problem=record)
-    return _page("seal.html", seal=record, actions=ACTIONS)
+    return _page("seal.html", seal=record, actions=ACTIONS, allowed=ALLOWED)
 
 
 @bp.get("/seals/<esid>/image.png")
@@ -226,7 +229,8 @@ def seal_action(esid: str, action: str):
         return _page("confirm.html", esid=esid, action=action, reason=reason)
     status, answer = _api("POST", f"/seal/admin/seals/{esid}/{action}", {"reason": reason})
     if status != 200:
-        return _page("seal.html", seal=_api("GET", f"/seal/admin/seals/{esid}")[1], actions=ACTIONS, problem=answer)
+        return _page("seal.html", seal=_api("GET", f"/seal/admin/seals/{esid}")[1], actions=ACTIONS, allowed=ALLOWED,
+                     problem=answer)
     return redirect(url_for("console.seal", esid=esid))
 
 
