@@ -18,7 +18,7 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import IntegrityError
 
 from idp.oauth.clients import ClientRegistry, build_metadata
@@ -169,7 +169,7 @@ def _check_csrf() -> None:
 
 
 def _message(text: str, status: int):
-    return render_template("console/message.html", text=text), status
+    return make_response(render_template("console/message.html", text=text), status)
 
 
 def _page(template: str, **context):
@@ -250,3 +250,16 @@ def users():
     status, listing = _api("GET", "/admin/api/v1/users?" + urlencode(query))
     return _page("users.html", listing=listing if status == 200 else None, problem=listing if status != 200 else None,
                  query=query)
+
+
+@bp.get("/clients")
+def clients():
+    status, listing = _api("GET", "/admin/api/v1/clients")
+    return _page("clients.html", clients=listing if status == 200 else None,
+                 problem=listing if status != 200 else None)
+
+
+@bp.get("/keys")
+def keys():
+    status, listing = _api("GET", "/admin/api/v1/keys")
+    return _page("keys.html", keys=listing if status == 200 else None, problem=listing if status != 200 else None)

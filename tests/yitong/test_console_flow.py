@@ -99,3 +99,37 @@ def test_security_admin_approves_and_suspends_and_the_audit_admin_sees_it(storag
     refused = auditor_web.post(f"/admin/seals/{esid}/resume", data={"csrf": _csrf(history), "reason": "x"})
     assert "managed by the security administrator" in refused.get_data(as_text=True)
     assert registry.get(esid).status == "suspended"
+
+
+def test_the_system_administrator_sees_clients_and_keys_and_nothing_of_the_others(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    _, totp = _operator(idp, "xitong", "system", "root")
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "xitong", totp).status_code == 200
+    clients = web.get("/admin/clients?lang=en").get_data(as_text=True)
+    assert "yitong-console" in clients and "yitong-seal-api" in clients and "Clients" in clients
+    keys = web.get("/admin/keys").get_data(as_text=True)
+    assert keys.count("<tr>") >= 3 and "token" in keys and "tsa" in keys
+    assert "managed by the security administrator" in web.get("/admin/seals").get_data(as_text=True)
+    assert "managed by the audit administrator" in web.get("/admin/audit").get_data(as_text=True)
+    forged = web.post("/admin/seals/12000000000001/approve", data={"csrf": "wrong", "reason": "x"})
+    assert forged.status_code == 400  # CSRF
+
+
+def test_a_sign_in_below_loa3_never_reaches_the_console(storage, tmp_path):
+    idp = make_idp(storage, tmp_path)
+    person = idp.accounts.create(username="ruomima", password=PASSWORD)  # loa:1, no second factor
+    Operators(idp.home.engine).grant(person.sub, "system", by=None)
+    web = idp.app.test_client()
+    authorize = web.get("/admin/login").headers["Location"]
+    answer = _follow(web, login(web, "ruomima", return_to=authorize[authorize.index("/authorize"):]))
+    page = answer.get_data(as_text=True)
+    if answer.status_code == 200 and 'action="/consent"' in page:
+        return_to = re.search(r'name="return_to" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+        answer = _follow(web, web.post("/consent", data={"csrf": _csrf(page), "return_to": return_to,
+                                                         "decision": "allow"}))
+    # The IdP cannot meet acr_values=loa:3 for a password-only account (OIDC Core §3.1.2.6).
+    assert answer.status_code == 403 and answer.request.path == "/admin/callback"
+    assert "unmet_authentication_requirements" in answer.get_data(as_text=True)
+    assert web.get("/admin/").headers["Location"].endswith("/admin/login")  # still not signed in to the console
