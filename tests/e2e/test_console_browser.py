@@ -135,10 +135,14 @@ def _sign_in(page: Page, site: dict, username: str) -> None:
     expect(page).to_have_url(re.compile(re.escape(f"{issuer}/login/mfa")))
     page.get_by_label("动态验证码或恢复码").fill(site["totp"][username].now())
     page.get_by_role("button", name="验证").click()
-    for _ in range(2):  # consent to the console, once per audience it asks for
-        if page.get_by_role("button", name="同意").count():
-            page.get_by_role("button", name="同意").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("欢迎")
+    heading = page.get_by_role("heading", level=1)
+    for _ in range(3):  # consent to the console (the first time), then its home page
+        expect(heading).to_have_text(re.compile("^(授权确认|欢迎)$"))
+        if heading.inner_text().strip() == "欢迎":
+            break
+        page.get_by_role("button", name="同意").click()
+        expect(heading).not_to_have_text("授权确认")
+    expect(heading).to_have_text("欢迎")
 
 
 def _act(page: Page, label: str, reason: str) -> None:
