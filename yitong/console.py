@@ -61,6 +61,12 @@ def t(zh: str, en: str) -> str:
     return zh if lang() == "zh" else en
 
 
+@bp.app_template_filter("console_json")
+def _readable_json(value) -> str:
+    """Event details as JSON that keeps Chinese readable (tojson escapes it; Jinja escapes HTML)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 @bp.app_template_global("console_t")
 def _template_t(zh: str, en: str) -> str:
     return t(zh, en)

@@ -185,6 +185,7 @@ def test_the_security_and_audit_administrators_at_the_console(console_site, chro
     _sign_in(auditor, site, "shenji")
     auditor.goto(f"{site['issuer']}/admin/audit")
     expect(auditor.locator("#chain")).to_contain_text("完整")
+    expect(auditor.locator("table")).to_contain_text('"reason": "窗口核验"')  # details stay readable
     _shot(auditor, tmp_path, "console-audit-laptop")
     auditor.set_viewport_size(TABLET)
     _shot(auditor, tmp_path, "console-audit-tablet")
