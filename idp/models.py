@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Identity,
     Index,
@@ -37,6 +38,7 @@ users_table = Table(
     Column("recovery_hashes", JSON, nullable=True),
     # Account deletion (issue 5, PIPL art. 47): PII erased, the row kept as a tombstone (audit).
     Column("deleted_at", UTCDateTime, nullable=True),
+    Column("locked_at", UTCDateTime, nullable=True),  # a security administrator locked it (issue 17)
 )
 
 clients_table = Table(
@@ -179,7 +181,12 @@ audit_table = Table(
     Column("ip", String(64), nullable=True),
     Column("user_agent", String(256), nullable=True),
     Column("detail", JSON, nullable=True),
+    # Tamper evidence (keys/auditchain): position in the chain and the HMAC-SM3 link; NULL only
+    # for events recorded before the chain began.
+    Column("chain_seq", BigInteger, nullable=True),
+    Column("chain_mac", String(64), nullable=True),
     Index("ix_idp_audit_at", "at"),
+    Index("ix_idp_audit_chain_seq", "chain_seq", unique=True),
 )
 
 # Verified identities (real name, issue 5). One row per account; the ID number is SM4-GCM
@@ -329,4 +336,17 @@ claims_requests_table = Table(
     Column("request", JSON, nullable=False),  # {"id_token": {...}, "userinfo": {...}}: verified_claims requests
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idp_claims_requests_grant_id", "grant_id"),
+)
+
+
+# Operator roles (issue 17, 三员分立): one role per person (or automation client), granted by
+# another system administrator; the admin API checks it on every call.
+operators_table = Table(
+    "idp_operators",
+    metadata,
+    Column("sub", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(64), nullable=True),  # None: the first system administrator, from the CLI
+    Column("granted_at", UTCDateTime, nullable=False),
+    CheckConstraint("role IN ('system', 'security', 'audit')", name="role"),
 )

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from idp.oauth.par import PushedRequests
     from idp.oauth.server import IdpServer
     from idp.oauth.tokens import SigningKeys, Tokens
+    from idp.operators import Operators
     from idp.passkeys.store import Passkeys
     from idp.security import LoginThrottle
     from keys.runtime import JobQueue
@@ -82,6 +83,8 @@ class IdpServices:
     certlogin_header: str
     # passkeys (idp/passkeys): WebAuthn, passwordless or as the second factor
     passkeys: Passkeys
+    # operator roles (issue 17): who may call which part of the admin API
+    operators: Operators
 
 
 def services() -> IdpServices:

@@ -1,5 +1,6 @@
 """Every room's MetaData, for Alembic and for the schema-drift test."""
 
+import keys.auditchain.models
 import keys.pki.models  # noqa: F401  (the PKI tables live in the keystore's MetaData)
 from baselib.models import metadata as baselib_metadata
 from idp.models import metadata as idp_metadata

@@ -433,7 +433,7 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
     def registry() -> SealRegistry:
         if "registry" not in built:
             built["registry"] = SealRegistry(home.engine, home.keystore(), home.pki(), region=settings.seal_region,
-                                             font=settings.seal_font)
+                                             font=settings.seal_font, audit_chain=home.audit_chain())
         return built["registry"]
 
     def validator() -> TokenValidator:
@@ -447,3 +447,6 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                                      "jobs": lambda: home.runtime.jobs,
                                      "sealers": {}, "lock": threading.Lock()}
     app.register_blueprint(bp)
+    from seal import admin  # the security administrator's /seal/admin/ (imports this module)
+
+    app.register_blueprint(admin.bp)

@@ -107,6 +107,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
         # The document, the job's count and the usage row commit together, and only for a document
         # still pending: a run killed between them, or a second run of a job reconciled while the
         # first was still going, never counts or logs a document twice or delivers one unlogged.
+        registry.audit_chain.prepare()  # the TSA for checkpoints loads outside the transaction
         with registry.engine.begin() as conn:
             if not _settle(conn, where, status="sealed", output=result.document, input=None,
                            sm3_before=result.sm3_before, sm3_after=result.sm3_after):

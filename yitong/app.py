@@ -17,7 +17,7 @@ from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
 from seal import api as seal_api
-from yitong import errors, headers, pki_web
+from yitong import console, errors, headers, pki_web
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -50,10 +50,11 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
                        connectors=_connector_config(settings, baselib_key),
-                       cert_login=_cert_login_config(settings, home))
+                       cert_login=_cert_login_config(settings, home), audit_chain=home.audit_chain())
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
     licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
                          seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
+    app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
 
     @app.get("/")
     def landing():

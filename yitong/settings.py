@@ -75,6 +75,10 @@ class Settings:
     sms_outbox: Path | None = None  # None: $YITONG_HOME/sms-outbox.jsonl
     # The deployment's look and time zone (issue 18): site name, logo, colour, footer, hotline.
     look: SiteLook = field(default_factory=SiteLook)
+    # Tamper-evident audit (issue 17): checkpoint cadence and how long records stay in the database.
+    audit_checkpoint_events: int = 1000
+    audit_checkpoint_minutes: int = 10
+    audit_retention_days: int = 180
 
     @property
     def embedded(self) -> bool:
@@ -159,6 +163,13 @@ class Settings:
             sms_outbox=Path(env["YITONG_SMS_OUTBOX"]).expanduser().resolve() if env.get("YITONG_SMS_OUTBOX")
             else home / "sms-outbox.jsonl",
             look=_look(env),
+            audit_checkpoint_events=int(_number(env.get("YITONG_AUDIT_CHECKPOINT_EVENTS"),
+                                                "YITONG_AUDIT_CHECKPOINT_EVENTS", 1000, 1, 1_000_000, integer=True)),
+            audit_checkpoint_minutes=int(_number(env.get("YITONG_AUDIT_CHECKPOINT_MINUTES"),
+                                                 "YITONG_AUDIT_CHECKPOINT_MINUTES", 10, 1, 1440, integer=True)),
+            # 网络安全法 §21: network logs are kept no less than six months.
+            audit_retention_days=int(_number(env.get("YITONG_AUDIT_RETENTION_DAYS"), "YITONG_AUDIT_RETENTION_DAYS",
+                                             180, 180, 36_500, integer=True)),
         )
 
 

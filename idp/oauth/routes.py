@@ -46,7 +46,6 @@ from idp.oauth.logout import (
     names_the_person,
 )
 from idp.oauth.registration import (
-    ADMIN_SCOPE,
     TOKEN_KEY,
     NotSelfService,
     bearer_token,
@@ -677,16 +676,9 @@ def delete_client(client_id: str):
 # is audited with the calling client as the actor.
 @admin_bp.before_request
 def require_admin_token():
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    claims = services().tokens.check_access_token(token.strip()) if scheme.lower() == "bearer" else None
-    if claims is None:
-        return problem(401, "Unauthorized", "a valid bearer access token is needed",
-                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    if ADMIN_SCOPE not in claims.get("scope", "").split():
-        return problem(403, "Forbidden", f"the token lacks the {ADMIN_SCOPE} scope",
-                        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'})
-    g.admin_actor = claims["sub"]
-    return None
+    from idp.admin.access import authorise  # the operator-role rule shared by every admin resource
+
+    return authorise("clients")
 
 
 def _admin_audit(event: str, client_id: str) -> None:

@@ -9,7 +9,7 @@ import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import segno
-from flask import jsonify, redirect, render_template, request, session
+from flask import abort, jsonify, make_response, redirect, render_template, request, session
 from markupsafe import Markup
 
 from idp.accounts.store import Accounts
@@ -123,6 +123,12 @@ def begin_session(user, amr: list[str], acr: str | None = None, step_up: bool = 
     from idp.agents.routes import forget_org_proofs
 
     idp = services()
+    if idp.accounts.locked(user.sub):  # every way in (password, SMS, certificate, federation) passes here
+        audit("login.failure", sub=user.sub, reason="locked", amr=amr)
+        abort(make_response(error_page(t("账户已被锁定", "Account locked"),
+                                       t("该账户已被安全管理员锁定，请联系管理员。",
+                                         "A security administrator has locked this account; contact the "
+                                         "administrator."), 403)))
     old = current_session()
     if old is not None and old.sub != user.sub:
         ended = idp.tokens.revoke_session_grants(old.sid)

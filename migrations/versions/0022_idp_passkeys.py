@@ -2,7 +2,7 @@
 served by us (idp_client_logos), and passkeys (idp_passkeys: WebAuthn credentials).
 
 Revision ID: 0022_idp_passkeys
-Revises: 0020_licence
+Revises: 0021_audit_chain
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from keys.storage import UTCDateTime
 
 revision = "0022_idp_passkeys"
-down_revision = "0020_licence"
+down_revision = "0021_audit_chain"
 branch_labels = None
 depends_on = None
 

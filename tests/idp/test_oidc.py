@@ -8,6 +8,7 @@ import json
 import pytest
 
 from idp.audit import Audit
+from idp.operators import Operators
 from keys import jose
 from tests.idp.support import (
     ISSUER,
@@ -532,6 +533,7 @@ def test_backchannel_logout_token_reaches_the_rp(idp, alice):
 
 def test_admin_api_manages_clients_with_an_admin_scoped_token(idp):
     admin, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+    Operators(idp.home.engine).grant(admin.client_id, "system", by=None)  # clients are the system role's
     web = idp.app.test_client()
     token = web.post("/token", data={"grant_type": "client_credentials", "client_id": admin.client_id,
                                      "client_secret": secret, "scope": "yitong:admin"}).get_json()["access_token"]

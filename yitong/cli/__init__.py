@@ -14,6 +14,7 @@ import sys
 import click
 
 from keys.errors import KeysError
+from yitong.cli import audit as _audit_chain_commands  # noqa: F401  (adds verify/export/... to `audit`)
 from yitong.cli import (
     baselib,
     certlogin,
@@ -24,6 +25,7 @@ from yitong.cli import (
     idp,
     keys,
     licence,
+    operator,
     org,
     pki,
     seal,
@@ -67,6 +69,7 @@ cli.add_command(seal.seal)
 cli.add_command(licence.licence)
 cli.add_command(org.org)
 cli.add_command(federation.federation)
+cli.add_command(operator.operator)
 
 
 def _fail(message: str, code: int) -> None:

@@ -66,7 +66,9 @@ def _registry() -> ClientRegistry:
 
 def _audit(event: str, **fields) -> None:
     """Operator actions are audited with the OS account that ran the command."""
-    Audit(open_home().engine).record(event, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}", **fields)
+    home = open_home()
+    Audit(home.engine, home.audit_chain()).record(event, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}",
+                                                  **fields)
 
 
 @click.group()

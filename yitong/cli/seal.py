@@ -19,7 +19,7 @@ def _registry() -> SealRegistry:
     home = open_home()
     settings = home.settings
     return SealRegistry(home.engine, home.keystore(), home.pki(), region=settings.seal_region,
-                        font=settings.seal_font)
+                        font=settings.seal_font, audit_chain=home.audit_chain())
 
 
 def _actor() -> str:
@@ -325,4 +325,4 @@ def reconcile_jobs(home) -> list[str]:
 
 def _job_registry(home) -> SealRegistry:
     return SealRegistry(home.engine, home.keystore(), home.pki(), region=home.settings.seal_region,
-                        font=home.settings.seal_font)
+                        font=home.settings.seal_font, audit_chain=home.audit_chain())
