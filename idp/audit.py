@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select
 
 from idp.models import audit_table
+from keys import observe
 from keys.storage import utcnow
 
 log = logging.getLogger("yitong.audit")
@@ -76,6 +77,10 @@ class Audit:
             raise ValueError(f"unknown audit event {event!r}")
         sub, client_id, ip, user_agent = (_storable(v) for v in (sub, client_id, ip, user_agent))
         detail = {name: _storable(value) for name, value in detail.items()}
+        if observe.request_id():  # the same id as the response header and the request's log lines
+            detail.setdefault("request_id", observe.request_id())
+        observe.note(client_id=client_id, sub=sub)
+        observe.audit_event(event, detail)
         with self.engine.begin() as conn:
             conn.execute(insert(audit_table).values(
                 at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,

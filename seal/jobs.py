@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 
+from keys import observe
 from keys.ids import new_id
 from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
@@ -98,6 +99,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
             result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
         except (PdfRefused, SealError) as exc:
+            observe.sealed("pdf", level, "refused")
             with registry.engine.begin() as conn:
                 if _settle(conn, where, status="refused", error=str(exc), input=None):
                     conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(
@@ -111,6 +113,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
                            sm3_before=result.sm3_before, sm3_after=result.sm3_after):
                 continue
             conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(done=jobs_table.c.done + 1))
+            observe.sealed("pdf", level, "sealed")
             registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
                              sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
                              client_ip=job.client_ip, detail={"job": job_id, "position": position, "level": level},

@@ -15,7 +15,7 @@ from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from seal import api as seal_api
-from yitong import headers, pki_web
+from yitong import headers, observability, pki_web
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -36,6 +36,9 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     if proxies:
         app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)
     headers.install(app, https=settings.issuer.startswith("https://"))
+    observability.install(app)  # outermost: request ids on every answer, its log lines and counters
+    observability.register_metrics(app, observability.MetricsGate(settings.metrics_allow, settings.metrics_token),
+                                   collectors=[observability.HomeCollector(home)])
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     baselib_key = settings.baselib_key or home.keystore().secret("baselib-hmac")
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)

@@ -7,13 +7,13 @@ bad setting or a file that cannot be opened. Errors are one line on stderr, neve
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 import click
 
 from keys.errors import KeysError
+from yitong import observability
 from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
@@ -31,8 +31,7 @@ def cli() -> None:
     everything lives in one home, whichever folder you run it from: var/ of the source checkout
     (or ~/.local/share/yitong when installed as a package). `yitong home show` says which.
     """
-    logging.basicConfig(level=os.environ.get("YITONG_LOG_LEVEL", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure(os.environ.get("YITONG_LOG_LEVEL", "WARNING").upper(), observability.log_format())
 
 
 cli.add_command(db.db)
