@@ -117,13 +117,16 @@ def _define() -> dict[str, Any]:
     }
 
 
-def _m(name: str):
-    metrics = _metrics
-    if not metrics:
+def _define_once() -> dict[str, Any]:
+    if not _metrics:
         with _lock:
             if not _metrics:
                 _metrics.update(_define())
-    return metrics[name]
+    return _metrics
+
+
+def _m(name: str):
+    return (_metrics or _define_once())[name]
 
 
 def http_request(method: str, route: str, status: int, seconds: float) -> None:

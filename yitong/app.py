@@ -62,21 +62,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
 
     @app.get("/readyz")
     def readyz():
-        checks = {}
-        try:
-            home.engine.connect().close()
-            checks["database"] = "ok"
-        except Exception as exc:  # report, never raise, from a probe
-            log.warning("readyz database check failed: %s", type(exc).__name__)
-            checks["database"] = "unreachable"
-        try:
-            home.runtime.store.ping()
-            checks["cache"] = "ok"
-        except Exception as exc:
-            log.warning("readyz cache check failed: %s", type(exc).__name__)
-            checks["cache"] = "unreachable"
-        ready = all(value == "ok" for value in checks.values())
-        return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+        body = readiness(app, home)
+        return jsonify(body), 503 if body["status"] == "not ready" else 200
 
     @app.errorhandler(HTTPException)
     def http_problem(exc: HTTPException):
@@ -108,6 +95,80 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         return jsonify(body), 500, {"Content-Type": "application/problem+json"}
 
     return app
+
+
+def readiness(app: Flask, home: Home) -> dict:
+    """What an orchestrator and a person need to know before sending traffic here.
+
+    ``not ready`` (503) when the database, Redis or the job queue cannot be used; ``degraded`` (200)
+    when only a base library is unreachable or its circuit breaker is open: sign-in still works,
+    real-name checks answer "unavailable". Connectors are not called (a probe every few seconds
+    would load the base libraries): their breakers are read and their address is connected to.
+    """
+    checks: dict = {}
+    try:
+        home.engine.connect().close()
+        checks["database"] = "ok"
+    except Exception as exc:  # report, never raise, from a probe
+        log.warning("readyz database check failed: %s", type(exc).__name__)
+        checks["database"] = "unreachable"
+    try:
+        home.runtime.store.ping()
+        checks["cache"] = "ok"
+    except Exception as exc:
+        log.warning("readyz cache check failed: %s", type(exc).__name__)
+        checks["cache"] = "unreachable"
+    body: dict = {"status": "ready", "checks": checks}
+    try:
+        body["jobs"] = home.runtime.jobs.counts()
+        checks["jobs"] = "ok"
+    except Exception as exc:
+        log.warning("readyz job queue check failed: %s", type(exc).__name__)
+        checks["jobs"] = "unreachable"
+    connectors = _connector_states(app)
+    if connectors:
+        body["connectors"] = connectors
+        healthy = all(c["reachable"] and c["breaker"] == "closed" for c in connectors.values())
+        checks["connectors"] = "ok" if healthy else "degraded"
+    if any(checks[name] != "ok" for name in ("database", "cache", "jobs")):
+        body["status"] = "not ready"
+    elif checks.get("connectors", "ok") != "ok":
+        body["status"] = "degraded"
+    return body
+
+
+def _connector_states(app: Flask) -> dict:
+    import socket
+    from dataclasses import fields
+    from urllib.parse import urlsplit
+
+    from idp.services import EXTENSION
+
+    services = app.extensions.get(EXTENSION)
+    connectors = getattr(services, "connectors", None)
+    if connectors is None:
+        return {}
+    reachable: dict[tuple[str, int], bool] = {}
+    out = {}
+    for field in fields(connectors):
+        client = getattr(getattr(connectors, field.name), "client", None)
+        if client is None:
+            continue
+        url = urlsplit(client.base_url)
+        address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+        if address not in reachable:
+            try:
+                socket.create_connection(address, timeout=1).close()
+                reachable[address] = True
+            except OSError:
+                reachable[address] = False
+        try:
+            breaker = client.breaker.state()
+        except Exception:
+            breaker = "unknown"
+        out[field.name] = {"reachable": reachable[address],
+                           "breaker": breaker}
+    return out
 
 
 def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:

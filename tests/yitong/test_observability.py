@@ -230,3 +230,31 @@ def test_a_json_line_holds_the_extras_and_the_exception():
     assert line["message"] == "failed here" and line["level"] == "ERROR" and line["logger"] == "yitong.x"
     assert line["request_id"] == "r1" and line["status"] == 503 and "ValueError: boom" in line["exception"]
     assert line["timestamp"].endswith("Z")
+
+
+def test_readiness_degrades_on_a_broken_base_library_and_names_what_is_wrong(tmp_path, private_redis):
+    from yitong.app import create_app
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home_env = {"YITONG_HOME": str(tmp_path / "home")}
+    Home(Settings.from_env(home_env)).initialise()
+    dead = {**home_env, "YITONG_BASELIB_URL": "http://127.0.0.1:1/baselib", "YITONG_BASELIB_MOUNT": "false",
+            "YITONG_REDIS_URL": private_redis.url}
+    client = create_app(Settings.from_env(dead)).test_client()
+    response = client.get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "degraded", body
+    assert body["checks"] == {"database": "ok", "cache": "ok", "jobs": "ok", "connectors": "degraded"}
+    assert body["connectors"]["population"] == {"reachable": False, "breaker": "closed"}
+    assert body["jobs"] == {"queued": 0, "started": 0, "failed": 0}
+    assert response.headers["X-Request-Id"]
+    # Without a base library (none configured, none mounted) there is nothing to degrade.
+    none = {**home_env, "YITONG_BASELIB_MOUNT": "false"}
+    body = create_app(Settings.from_env(none)).test_client().get("/readyz").get_json()
+    assert body["status"] == "ready" and "connectors" not in body and body["checks"]["jobs"] == "ok"
+    # Redis gone: not ready, and every part says what it is.
+    private_redis.stop()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json()["status"] == "not ready"
+    assert response.get_json()["checks"]["cache"] == "unreachable"
