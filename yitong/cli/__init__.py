@@ -14,7 +14,23 @@ import click
 
 from keys.errors import KeysError
 from yitong import observability
-from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
+from yitong.backup import BackupError
+from yitong.cli import (
+    backup,
+    baselib,
+    certlogin,
+    crypto,
+    db,
+    federation,
+    home,
+    idp,
+    keys,
+    org,
+    pki,
+    seal,
+    serve,
+    verify,
+)
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -50,6 +66,8 @@ cli.add_command(certlogin.cert_login)
 cli.add_command(seal.seal)
 cli.add_command(org.org)
 cli.add_command(federation.federation)
+cli.add_command(backup.backup)
+cli.add_command(backup.restore)
 
 
 def _fail(message: str, code: int) -> None:
@@ -68,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (SettingsError, DatabaseError) as exc:
+    except (SettingsError, DatabaseError, BackupError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except KeysError as exc:
         _fail(str(exc), EXIT_USAGE)
