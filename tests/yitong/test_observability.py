@@ -258,3 +258,21 @@ def test_readiness_degrades_on_a_broken_base_library_and_names_what_is_wrong(tmp
     response = client.get("/readyz")
     assert response.status_code == 503 and response.get_json()["status"] == "not ready"
     assert response.get_json()["checks"]["cache"] == "unreachable"
+
+
+@pytest.mark.e2e
+def test_text_log_lines_carry_the_request_id_too(yitong_env, tmp_path):
+    env = {**yitong_env, "YITONG_LOG_FORMAT": "text", "YITONG_LOG_LEVEL": "INFO"}
+    check_run(run_yitong(["db", "upgrade"], env), "db upgrade")
+    log = tmp_path / "server.log"
+    with serve(env, log) as base:
+        browser = Browser(base)
+        status, _, _ = browser.login(browser.login_form("/"), "nobody", "wrong-password",
+                                     headers={"X-Request-Id": "text-mode-login-1"})
+        assert status == 401
+    lines = log.read_text(errors="replace").splitlines()
+    access = [line for line in lines if '"POST /login HTTP/1.1" 401' in line]
+    assert len(access) == 1 and access[0].endswith(" text-mode-login-1"), access
+    audit = [line for line in lines if "yitong.audit" in line and "login.failure" in line]
+    assert len(audit) == 1 and "[text-mode-login-1]" in audit[0], audit
+    assert not any(line.lstrip().startswith("{") for line in lines)

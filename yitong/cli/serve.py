@@ -69,8 +69,6 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
     home = open_home()
     home.check_ready_to_serve()
     logging.getLogger().setLevel(home.settings.log_level)
-    own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-    metrics_dir = metrics_directory()
     shared = bool(home.settings.redis_url)
     if workers is None:
         workers = default_workers(shared)
@@ -79,6 +77,8 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
                                "(sessions, replay caches, rate limits) would not be shared between workers")
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together")
+    own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    metrics_dir = metrics_directory()  # before the app: metrics made from here on are per-process files
     app = create_app(home.settings, home)
 
     class _Gunicorn(BaseApplication):
