@@ -16,8 +16,10 @@ import http.client
 import json
 import logging
 import os
+import signal
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -172,6 +174,15 @@ def test_metrics_of_two_workers_add_up_and_strangers_are_refused(yitong_env, tmp
         assert _samples(text, "yitong_http_requests_total")[healthz] == before + sent
         assert _samples(text, "yitong_http_request_duration_seconds_count")[healthz] == before + sent
         assert _samples(text, "yitong_job_queue_jobs")[_L(state="failed")] == 0
+        # A worker that ends (gunicorn starts another) leaves its counts in the sums.
+        os.kill(int(sorted(pids)[0]), signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while len(list(metrics_dir.glob("counter_*.db"))) < 3 and time.monotonic() < deadline:
+            _call(base, "GET", "/healthz")
+            sent += 1
+        assert len(list(metrics_dir.glob("counter_*.db"))) >= 3  # the replacement counts in a file of its own
+        text = _call(base, "GET", "/metrics")[2].decode()
+        assert _samples(text, "yitong_http_requests_total")[healthz] == before + sent
 
         # Not loopback 127.0.0.1 (the default), no token: refused, as problem+json.
         status, headers, body = _call(base, "GET", "/metrics", source_ip="127.0.0.2")

@@ -69,6 +69,7 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
     home = open_home()
     home.check_ready_to_serve()
     logging.getLogger().setLevel(home.settings.log_level)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))  # its set-up chatter
     shared = bool(home.settings.redis_url)
     if workers is None:
         workers = default_workers(shared)
@@ -119,10 +120,12 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
         log.warning(f"warning: this home's public URL {home.settings.issuer} is on this machine but not on port "
                     f"{port}: clients following it will miss this server (`yitong home show`; --port "
                     f"{public_port})")
+    master = os.getpid()
     try:
         _Gunicorn().run()
     finally:
-        if own_metrics_dir:
+        # Workers are forked inside run() and leave it through here too: only the master cleans up.
+        if own_metrics_dir and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
