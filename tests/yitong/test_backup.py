@@ -74,6 +74,7 @@ def _seal(base: str, esid: str, access: str, tag: str) -> bytes:
     return sealed
 
 
+@pytest.mark.timeout(480)  # two servers, pg_dump and pg_restore; about 2 minutes alone
 def test_backup_destroy_restore_drill_on_postgresql(yitong_env, tmp_path, databases):
     (original_url, fresh_url), admin = databases
     master_key = tmp_path / "secrets" / "master.key"  # kept apart from the home, as the README says

@@ -111,6 +111,7 @@ def _form_post(browser: Browser, path: str, form: dict, auth: str) -> tuple[int,
     return status, json.loads(body)
 
 
+@pytest.mark.timeout(600)  # seven processes on two shared cores; about 3 minutes alone
 def test_two_hosts_behind_nginx_share_sessions_grants_keys_and_jobs(yitong_env, tmp_path, database, private_redis):
     nginx = _nginx()
     proxy_port, port1, port2 = free_port(), free_port(), free_port()
