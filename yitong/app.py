@@ -211,7 +211,8 @@ def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
 
 
 def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
-    """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
+    """/verify/: offline checks with this server's trust bundle, its own CAs and their current CRLs (no URL
+    fetching)."""
     from verify import Limits
     from verify import web as verify_web
 
@@ -221,7 +222,11 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
         pki = home.pki()
         return [pki.crl(ca) for ca in pki.ca_names()]
 
-    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls,
+    def own_cas() -> list[bytes]:  # intermediates for OFD seals, whose SES_Signature holds only the signer's cert
+        pki = home.pki()
+        return [pki.ca_certificate(ca).dump() for ca in pki.ca_names()]
+
+    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls, certs=own_cas,
                                        limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes,
                                        concurrency=settings.verify_concurrency,
                                        limits=Limits(max_objects=settings.pdf_max_objects,
