@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from idp.models import audit_table
+from keys import observe
 from keys.auditchain import AuditChain
 from keys.storage import utcnow
 
@@ -89,6 +90,10 @@ class Audit:
         if self.chain is None:
             raise RuntimeError("audit events are chained: open Audit with its AuditChain to record")
         self.chain.prepare()
+        if observe.request_id():  # the same id as the response header and the request's log lines
+            detail.setdefault("request_id", observe.request_id())
+        observe.note(client_id=client_id, sub=sub)
+        observe.audit_event(event, detail)
         with self.engine.begin() as conn:
             self.chain.append(conn, audit_table, dict(
                 at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 
+from keys import observe
 from seal.document import document_format, seal_document
 from seal.image import ImageError
 from seal.openapi import openapi_document
@@ -116,7 +117,9 @@ def _readable(esid: str) -> tuple[SealRegistry, SealRecord]:
 @bp.before_request
 def _request_id():
     supplied = request.headers.get("X-Request-Id", "")
-    g.seal_request_id = supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+    # The request's id for every log line and the usage log (yitong/observability.py), when it runs.
+    g.seal_request_id = observe.request_id() or \
+        (supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex)
     # Bounds what Werkzeug reads for forms and files, even without a Content-Length (chunked).
     request.max_content_length = 4 * _state()["settings"].seal_max_bytes + 65536
 
@@ -339,9 +342,13 @@ def sign(esid: str):
         result = seal_document(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes,
                                limits=PdfLimits.of(settings))
     except PdfRefused as exc:
+        observe.sealed(document_format(data), level, "refused")
         return problem(exc.status, "Cannot seal this document", str(exc), exc.kind)
     except (SealError, ImageError) as exc:
+        observe.sealed(document_format(data), level, "refused")
         return problem(getattr(exc, "status", 409), "Cannot seal", str(exc), getattr(exc, "kind", "seal-error"))
+    observe.sealed(result.format, result.level, "sealed")
+    observe.note(client_id=caller.client_id, sub=caller.sub)
     registry.log_use(record.esid, caller=caller.client_id, subject=caller.sub if caller.is_person else None,
                      org_uscc=caller.acting_for, sm3_before=result.sm3_before, sm3_after=result.sm3_after,
                      request_id=g.seal_request_id, client_ip=request.remote_addr,

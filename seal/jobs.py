@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 
+from keys import observe
 from keys.ids import new_id
 from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
-from seal.document import seal_document
+from seal.document import document_format, seal_document
 from seal.models import job_documents_table, jobs_table
 from seal.pdf import PdfLimits, PdfRefused, Placement
 from seal.registry import SealError, SealRegistry, sealer_for
@@ -99,6 +100,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
             result = seal_document(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
         except (PdfRefused, SealError) as exc:
+            observe.sealed(document_format(data), level, "refused")
             with registry.engine.begin() as conn:
                 if _settle(conn, where, status="refused", error=str(exc), input=None):
                     conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(
@@ -113,6 +115,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
                            sm3_before=result.sm3_before, sm3_after=result.sm3_after):
                 continue
             conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(done=jobs_table.c.done + 1))
+            observe.sealed(result.format, result.level, "sealed")
             registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
                              sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
                              client_ip=job.client_ip, conn=conn,

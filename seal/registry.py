@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from keys import observe
 from keys.auditchain import AuditChain, open_chain
 from keys.keystore import Keystore
 from keys.pki.authority import Pki
@@ -174,6 +175,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                 continue  # another worker took that serial; take the next
         else:
             raise SealError("could not allocate an esID; try again", status=503)
+        observe.seal_event("applied")
         return self.get(esid)
 
     def _next_esid(self) -> str:
@@ -241,6 +243,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                 raise SealUnusable(f"seal {esid} changed concurrently; try again")
             conn.execute(insert(events_table).values(esid=esid, at=now, event=event, from_status=row.status,
                                                      to_status=to, actor=actor, reason=reason, detail=detail))
+        observe.seal_event(event)
 
 
 __all__ = ["ALGORITHMS", "DEFAULT_DAYS", "HOLDER_KINDS", "REVOKE_REASONS", "TRANSITIONS", "SealError",

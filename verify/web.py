@@ -26,6 +26,7 @@ from dataclasses import replace
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from keys import observe
 from verify import report as r
 from verify.files import verify_bytes
 from verify.ofd import is_other_zip, looks_like_ofd
@@ -177,8 +178,10 @@ def _verify(name: str, data: bytes) -> r.Report:
     service = _service()
     with service.slot():
         # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
-        return verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
-                            crls=service.crls(), certs=service.certs())
+        report = verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
+                              crls=service.crls(), certs=service.certs())
+    observe.verified(report.format, report.indication[0].value)
+    return report
 
 
 def _api(ofd: bool):

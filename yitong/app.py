@@ -17,7 +17,7 @@ from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
 from seal import api as seal_api
-from yitong import console, errors, headers, pki_web
+from yitong import console, errors, headers, observability, pki_web
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     if proxies:
         app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)
     headers.install(app, https=settings.issuer.startswith("https://"))
+    observability.install(app)  # outermost: request ids on every answer, its log lines and counters
+    observability.register_metrics(app, observability.MetricsGate(settings.metrics_allow, settings.metrics_token),
+                                   collectors=[observability.HomeCollector(home)])
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     baselib_key = settings.baselib_key or home.keystore().secret("baselib-hmac")
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
@@ -81,21 +84,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
 
     @app.get("/readyz")
     def readyz():
-        checks = {}
-        try:
-            home.engine.connect().close()
-            checks["database"] = "ok"
-        except Exception as exc:  # report, never raise, from a probe
-            log.warning("readyz database check failed: %s", type(exc).__name__)
-            checks["database"] = "unreachable"
-        try:
-            home.runtime.store.ping()
-            checks["cache"] = "ok"
-        except Exception as exc:
-            log.warning("readyz cache check failed: %s", type(exc).__name__)
-            checks["cache"] = "unreachable"
-        ready = all(value == "ok" for value in checks.values())
-        return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+        body = readiness(app, home)
+        return jsonify(body), 503 if body["status"] == "not ready" else 200
 
     @app.errorhandler(HTTPException)
     def http_problem(exc: HTTPException):
@@ -135,6 +125,80 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         return jsonify(body), 500, {"Content-Type": "application/problem+json", "X-Request-Id": request_id}
 
     return app
+
+
+def readiness(app: Flask, home: Home) -> dict:
+    """What an orchestrator and a person need to know before sending traffic here.
+
+    ``not ready`` (503) when the database, Redis or the job queue cannot be used; ``degraded`` (200)
+    when only a base library is unreachable or its circuit breaker is open: sign-in still works,
+    real-name checks answer "unavailable". Connectors are not called (a probe every few seconds
+    would load the base libraries): their breakers are read and their address is connected to.
+    """
+    checks: dict = {}
+    try:
+        home.engine.connect().close()
+        checks["database"] = "ok"
+    except Exception as exc:  # report, never raise, from a probe
+        log.warning("readyz database check failed: %s", type(exc).__name__)
+        checks["database"] = "unreachable"
+    try:
+        home.runtime.store.ping()
+        checks["cache"] = "ok"
+    except Exception as exc:
+        log.warning("readyz cache check failed: %s", type(exc).__name__)
+        checks["cache"] = "unreachable"
+    body: dict = {"status": "ready", "checks": checks}
+    try:
+        body["jobs"] = home.runtime.jobs.counts()
+        checks["jobs"] = "ok"
+    except Exception as exc:
+        log.warning("readyz job queue check failed: %s", type(exc).__name__)
+        checks["jobs"] = "unreachable"
+    connectors = _connector_states(app)
+    if connectors:
+        body["connectors"] = connectors
+        healthy = all(c["reachable"] and c["breaker"] == "closed" for c in connectors.values())
+        checks["connectors"] = "ok" if healthy else "degraded"
+    if any(checks[name] != "ok" for name in ("database", "cache", "jobs")):
+        body["status"] = "not ready"
+    elif checks.get("connectors", "ok") != "ok":
+        body["status"] = "degraded"
+    return body
+
+
+def _connector_states(app: Flask) -> dict:
+    import socket
+    from dataclasses import fields
+    from urllib.parse import urlsplit
+
+    from idp.services import EXTENSION
+
+    services = app.extensions.get(EXTENSION)
+    connectors = getattr(services, "connectors", None)
+    if connectors is None:
+        return {}
+    reachable: dict[tuple[str, int], bool] = {}
+    out = {}
+    for field in fields(connectors):
+        client = getattr(getattr(connectors, field.name), "client", None)
+        if client is None:
+            continue
+        url = urlsplit(client.base_url)
+        address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+        if address not in reachable:
+            try:
+                socket.create_connection(address, timeout=1).close()
+                reachable[address] = True
+            except OSError:
+                reachable[address] = False
+        try:
+            breaker = client.breaker.state()
+        except Exception:
+            breaker = "unknown"
+        out[field.name] = {"reachable": reachable[address],
+                           "breaker": breaker}
+    return out
 
 
 def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:

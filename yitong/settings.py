@@ -57,6 +57,9 @@ class Settings:
     cert_login_header: str = "X-SSL-Client-Cert"
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app and gunicorn alike).
     trusted_proxies: tuple[str, ...] = ()
+    # Who may read /metrics (yitong/observability.py): these networks, or a caller with the token.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    metrics_token: str | None = field(default=None, repr=False)
     verify_max_bytes: int = 20 * 1024 * 1024  # /verify/ uploads (verify/web.py DEFAULT_MAX_BYTES)
     verify_rate_limit: int = 30  # verifications per client IP per minute
     verify_concurrency: int = 2  # documents verified at once per server process; more get 503
@@ -141,6 +144,9 @@ class Settings:
             cert_login_proxies=_addresses(env.get("YITONG_CERT_LOGIN_PROXIES"), "YITONG_CERT_LOGIN_PROXIES"),
             cert_login_header=(env.get("YITONG_CERT_LOGIN_HEADER") or "X-SSL-Client-Cert").strip(),
             trusted_proxies=_addresses(env.get("YITONG_TRUSTED_PROXIES"), "YITONG_TRUSTED_PROXIES", networks=True),
+            metrics_allow=_addresses(env.get("YITONG_METRICS_ALLOW", "127.0.0.1,::1"), "YITONG_METRICS_ALLOW",
+                                     networks=True),
+            metrics_token=_metrics_token(env.get("YITONG_METRICS_TOKEN")),
             verify_max_bytes=_positive_int(env.get("YITONG_VERIFY_MAX_BYTES"), "YITONG_VERIFY_MAX_BYTES",
                                            20 * 1024 * 1024),
             verify_rate_limit=int(_number(env.get("YITONG_VERIFY_RATE_LIMIT"), "YITONG_VERIFY_RATE_LIMIT", 30, 1,
@@ -366,6 +372,14 @@ def _initial_token(raw: str | None) -> str | None:
     if len(raw) < 32:
         raise SettingsError("YITONG_DCR_INITIAL_ACCESS_TOKEN must be at least 32 characters of random text")
     return raw
+
+
+def _metrics_token(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if len(raw.strip()) < 32:
+        raise SettingsError("YITONG_METRICS_TOKEN must be at least 32 characters of random text")
+    return raw.strip()
 
 
 def _absolute_uri(raw: str | None, name: str) -> str | None:

@@ -304,7 +304,9 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
     names = [e.event for e in events]
     assert names[:5] == ["login.failure", "login.success", "consent.given", "token.issued", "logout"]
     failure, success = events[0], events[1]
-    assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1"
+    request_id = failure.detail.pop("request_id")  # the id its response and log lines carry (yitong/observability.py)
+    assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1" and len(request_id) == 32
+    assert success.detail["request_id"] != request_id  # each request its own
     assert success.sub == alice.sub and events[3].client_id == client.client_id
 
 
