@@ -66,7 +66,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
-    clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
+    clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"), runtime.change_stamp("clients"))
     tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))
     identities = Identities(engine, keystore)
     organisations = Organisations(engine)

@@ -425,11 +425,14 @@ def token():
     except InvalidTargetError as error:
         return oauth_server().handle_error_response(request, error)
     # RFC 9449 §5: a DPoP proof binds the tokens issued here to the client's key (idp/oauth/server.py DpopBinding)
-    response = oauth_server().create_token_response()
+    tokens = services().tokens
+    with tokens.issuing() as issued:  # client-credentials token rows go with the audit row, in one commit
+        response = oauth_server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")
     if response.status_code == 200:
-        audit("token.issued", client_id=client_id, grant_type=grant_type)
+        audit("token.issued", client_id=client_id, grant_type=grant_type,
+              together_with=lambda conn: tokens.write_issued(issued, conn))
     else:
         audit("token.refused", client_id=client_id, grant_type=grant_type,
                error=(response.get_json(silent=True) or {}).get("error"))

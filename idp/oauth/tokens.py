@@ -12,10 +12,13 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from idp.models import access_tokens_table, grants_table, refresh_tokens_table
 from keys import jose
@@ -26,6 +29,8 @@ ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)  # DESIGN.md: ≤ 5 min for the sea
 ID_TOKEN_LIFETIME = timedelta(minutes=10)
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
 _ALG_TO_KEY = {"ES256": "p256", "SM2": "sm2"}
+# The client-credentials access-token rows minted inside Tokens.issuing(), not yet written.
+_ISSUING: ContextVar[list[dict] | None] = ContextVar("yitong_issuing", default=None)
 
 
 def token_hash(value: str) -> bytes:
@@ -168,11 +173,34 @@ class Tokens:
             claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1: only the holder of that key may use it
         if org:
             claims["org"] = org  # DESIGN.md: acting for an organisation (idp/agents/store.py)
-        with self.engine.begin() as conn:
-            conn.execute(insert(access_tokens_table).values(
-                jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
-                expires_at=utcnow() + ACCESS_TOKEN_LIFETIME, revoked_at=None))
+        row = dict(jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
+                   expires_at=utcnow() + ACCESS_TOKEN_LIFETIME, revoked_at=None)
+        issuing = _ISSUING.get()
+        if grant is None and issuing is not None:
+            issuing.append(row)  # written with the endpoint's audit row (see issuing())
+        else:  # a grant's token: revoke_grant() must find its row from now on
+            with self.engine.begin() as conn:
+                conn.execute(insert(access_tokens_table).values(**row))
         return self.keys.sign(claims, "ES256", typ="at+jwt")
+
+    @contextmanager
+    def issuing(self) -> Iterator[list[dict]]:
+        """Hold back the rows of the client-credentials access tokens minted inside: the token
+        endpoint writes them with write_issued() in the transaction of its ``token.issued`` audit
+        row, before the response leaves — one commit per grant instead of two, and no token a
+        client received without its audit record (nor a record without its token row). Tokens of
+        a grant (code, refresh) are written at once, since revoking the grant must see them."""
+        rows: list[dict] = []
+        reset = _ISSUING.set(rows)
+        try:
+            yield rows
+        finally:
+            _ISSUING.reset(reset)
+
+    @staticmethod
+    def write_issued(rows: list[dict], conn: Connection) -> None:
+        if rows:
+            conn.execute(insert(access_tokens_table), rows)
 
     def check_access_token(self, token: str, audience: str | None = None, *, any_audience: bool = False) -> dict | None:
         """The claims of a valid, unrevoked access token of ours, else None.
