@@ -8,7 +8,6 @@ masked to their first and last character.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,20 +71,20 @@ class Audit:
         self.engine = engine
 
     def record(self, event: str, *, sub: str | None = None, client_id: str | None = None, ip: str | None = None,
-               user_agent: str | None = None, together_with: Callable[[Connection], None] | None = None,
-               **detail) -> None:
-        """Append one event. ``together_with(conn)`` writes what the event is about in the same
-        transaction (the token endpoint's access-token rows): both are stored, or neither."""
+               user_agent: str | None = None, connection: Connection | None = None, **detail) -> None:
+        """Append one event; on ``connection``, in the caller's transaction (the token endpoint's,
+        with the tokens it is about: both are stored, or neither), else in a transaction of its own."""
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
         sub, client_id, ip, user_agent = (_storable(v) for v in (sub, client_id, ip, user_agent))
         detail = {name: _storable(value) for name, value in detail.items()}
-        with self.engine.begin() as conn:
-            if together_with is not None:
-                together_with(conn)
-            conn.execute(insert(audit_table).values(
-                at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
-                user_agent=(user_agent or "")[:256] or None, detail=detail or None))
+        row = dict(at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
+                   user_agent=(user_agent or "")[:256] or None, detail=detail or None)
+        if connection is not None:
+            connection.execute(insert(audit_table).values(**row))
+        else:
+            with self.engine.begin() as conn:
+                conn.execute(insert(audit_table).values(**row))
         log.info("audit event=%s sub=%s client_id=%s ip=%s", event, sub, client_id, ip)
 
     def tail(self, limit: int = 50, event: str | None = None) -> list[AuditEvent]:
