@@ -8,10 +8,11 @@ masked to their first and last character.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Engine, Insert, insert, select
 
 from idp.models import audit_table
 from keys.storage import utcnow
@@ -71,20 +72,21 @@ class Audit:
         self.engine = engine
 
     def record(self, event: str, *, sub: str | None = None, client_id: str | None = None, ip: str | None = None,
-               user_agent: str | None = None, connection: Connection | None = None, **detail) -> None:
-        """Append one event; on ``connection``, in the caller's transaction (the token endpoint's,
-        with the tokens it is about: both are stored, or neither), else in a transaction of its own."""
+               user_agent: str | None = None, write: Callable[[Insert], None] | None = None, **detail) -> None:
+        """Append one event, in a transaction of its own, or through ``write``, which executes the
+        event's INSERT together with what the event is about (the token endpoint's tokens: both
+        are stored, or neither)."""
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
         sub, client_id, ip, user_agent = (_storable(v) for v in (sub, client_id, ip, user_agent))
         detail = {name: _storable(value) for name, value in detail.items()}
-        row = dict(at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
-                   user_agent=(user_agent or "")[:256] or None, detail=detail or None)
-        if connection is not None:
-            connection.execute(insert(audit_table).values(**row))
+        statement = insert(audit_table).values(at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
+                                               user_agent=(user_agent or "")[:256] or None, detail=detail or None)
+        if write is not None:
+            write(statement)
         else:
             with self.engine.begin() as conn:
-                conn.execute(insert(audit_table).values(**row))
+                conn.execute(statement)
         log.info("audit event=%s sub=%s client_id=%s ip=%s", event, sub, client_id, ip)
 
     def tail(self, limit: int = 50, event: str | None = None) -> list[AuditEvent]:

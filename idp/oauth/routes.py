@@ -431,13 +431,12 @@ def token():
     # (idp/oauth/tokens.py Issuing), so a client never holds a token without its audit record.
     with services().tokens.issuing() as issuing:
         response = oauth_server().create_token_response()
-        with issuing.transaction() as conn:
-            if response.status_code == 200:
-                audit("token.issued", client_id=client_id, grant_type=grant_type, connection=conn,
-                      **({"jti": issuing.jtis[0]} if len(issuing.jtis) == 1 else {"jtis": issuing.jtis}))
-            else:
-                audit("token.refused", client_id=client_id, grant_type=grant_type, connection=conn,
-                      error=(response.get_json(silent=True) or {}).get("error"))
+        if response.status_code == 200:
+            audit("token.issued", client_id=client_id, grant_type=grant_type, write=issuing.write,
+                  **({"jti": issuing.jtis[0]} if len(issuing.jtis) == 1 else {"jtis": issuing.jtis}))
+        else:
+            audit("token.refused", client_id=client_id, grant_type=grant_type, write=issuing.write,
+                  error=(response.get_json(silent=True) or {}).get("error"))
     return response
 
 

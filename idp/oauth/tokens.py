@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Insert, insert, select, update
 
 from idp.models import access_tokens_table, grants_table, refresh_tokens_table
 from keys import jose
@@ -54,15 +54,27 @@ class Issuing:
             self.connection.begin()
         return self.connection
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """The request's open transaction if a refresh opened one, else a new one; both commit at
-        the end of Tokens.issuing()."""
-        conn = self.open()
-        if self.deferred:
-            conn.execute(insert(access_tokens_table), self.deferred)
-            self.deferred = []
-        yield conn
+    def write(self, statement: Insert) -> None:
+        """Execute ``statement`` (the endpoint's audit row) atomically with the request's token writes:
+        in the transaction a refresh opened (committed at the end of Tokens.issuing()); on
+        PostgreSQL otherwise as one statement, the token rows in a data-modifying WITH, which runs
+        to completion with it (PostgreSQL manual, "Data-Modifying Statements in WITH"): one round
+        trip and one implicit commit; elsewhere in a transaction of its own."""
+        deferred, self.deferred = self.deferred, []
+        if self.connection is not None:
+            if deferred:
+                self.connection.execute(insert(access_tokens_table), deferred)
+            self.connection.execute(statement)
+        elif self.engine.dialect.name == "postgresql":
+            if deferred:
+                statement = statement.add_cte(insert(access_tokens_table).values(deferred).cte("issued"))
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(statement)
+        else:
+            with self.engine.begin() as conn:
+                if deferred:
+                    conn.execute(insert(access_tokens_table), deferred)
+                conn.execute(statement)
 
 
 _ISSUING: ContextVar[Issuing | None] = ContextVar("yitong_issuing", default=None)
