@@ -23,9 +23,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 
+from seal.document import document_format, seal_document
 from seal.image import ImageError
 from seal.openapi import openapi_document
-from seal.pdf import LEVELS, PdfLimits, PdfRefused, Placement, parse_page_list, seal_pdf
+from seal.pdf import LEVELS, MEDIA_TYPES, PdfLimits, PdfRefused, Placement, parse_page_list
 from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
 from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
 
@@ -267,22 +268,26 @@ def _placement() -> tuple[Placement, str]:
     return Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages, riding=riding), level
 
 
+# The body's media type only says how it is sent; PDF or OFD is decided from the content.
+DOCUMENT_TYPES = ("application/pdf", "application/ofd", "application/zip", "application/octet-stream")
+
+
 def _document(max_bytes: int) -> bytes:
     if request.content_length is not None and request.content_length > max_bytes + 65536:
-        abort(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
+        abort(problem(413, "Payload too large", f"the document is over the size limit of {max_bytes} bytes",
                       "too-large"))
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            abort(problem(400, "Bad request", "send the PDF as the multipart field 'file'", "no-document"))
+            abort(problem(400, "Bad request", "send the PDF or OFD as the multipart field 'file'", "no-document"))
         data = upload.stream.read(max_bytes + 1)
-    elif request.mimetype == "application/pdf":
+    elif request.mimetype in DOCUMENT_TYPES:
         data = request.stream.read(max_bytes + 1)
     else:
-        abort(problem(415, "Unsupported media type", "send application/pdf or multipart/form-data",
-                      "not-a-pdf"))
+        abort(problem(415, "Unsupported media type",
+                      "send application/pdf, application/ofd or multipart/form-data", "not-a-pdf"))
     if len(data) > max_bytes:
-        abort(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
+        abort(problem(413, "Payload too large", f"the document is over the size limit of {max_bytes} bytes",
                       "too-large"))
     if not data:
         abort(problem(400, "Bad request", "the document is empty", "no-document"))
@@ -331,8 +336,8 @@ def sign(esid: str):
     data = _document(settings.seal_max_bytes)
     try:
         sealer = _sealer(registry, record)
-        result = seal_pdf(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes,
-                          limits=PdfLimits.of(settings))
+        result = seal_document(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes,
+                               limits=PdfLimits.of(settings))
     except PdfRefused as exc:
         return problem(exc.status, "Cannot seal this document", str(exc), exc.kind)
     except (SealError, ImageError) as exc:
@@ -340,9 +345,9 @@ def sign(esid: str):
     registry.log_use(record.esid, caller=caller.client_id, subject=caller.sub if caller.is_person else None,
                      org_uscc=caller.acting_for, sm3_before=result.sm3_before, sm3_after=result.sm3_after,
                      request_id=g.seal_request_id, client_ip=request.remote_addr,
-                     detail={"field": result.field_name, "page": result.page, "level": level,
-                             "riding": placement.riding, "bytes": len(data)})
-    return Response(result.pdf, mimetype="application/pdf", headers={
+                     detail={"field": result.field_name, "page": result.page, "level": result.level,
+                             "riding": placement.riding, "bytes": len(data), "format": result.format})
+    return Response(result.document, mimetype=result.media_type, headers={
         "X-Request-Id": g.seal_request_id, "X-Seal-Field": result.field_name,
         "X-Document-SM3-Before": result.sm3_before, "X-Document-SM3-After": result.sm3_after})
 
@@ -356,7 +361,8 @@ def submit_job(esid: str):
     placement, level = _placement()
     max_bytes = _state()["settings"].seal_max_bytes
     if request.mimetype != "multipart/form-data":
-        return problem(415, "Unsupported media type", "send the PDFs as multipart fields 'file'", "not-multipart")
+        return problem(415, "Unsupported media type", "send the PDFs or OFDs as multipart fields 'file'",
+                       "not-multipart")
     if request.content_length is not None and request.content_length > 4 * max_bytes:
         return problem(413, "Payload too large", f"a job takes at most {4 * max_bytes} bytes", "too-large")
     documents = []
@@ -412,7 +418,8 @@ def job_document(job_id: str, position: int):
         return problem(409, "Not ready", "the document has not been sealed yet", "pending")
     if document["status"] in ("refused", "failed"):
         return problem(422, "Cannot seal this document", document["error"] or "refused", document["status"])
-    return Response(jobs.output(registry, job_id, position), mimetype="application/pdf")
+    sealed = jobs.output(registry, job_id, position) or b""
+    return Response(sealed, mimetype=MEDIA_TYPES[document_format(sealed)])
 
 
 def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway]) -> None:

@@ -20,8 +20,9 @@ from sqlalchemy import delete, insert, select, update
 from keys.ids import new_id
 from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
+from seal.document import seal_document
 from seal.models import job_documents_table, jobs_table
-from seal.pdf import PdfLimits, PdfRefused, Placement, seal_pdf
+from seal.pdf import PdfLimits, PdfRefused, Placement
 from seal.registry import SealError, SealRegistry, sealer_for
 
 MAX_DOCUMENTS = 200
@@ -96,7 +97,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
         try:
             if sealer is None or registry.get(job.esid).status != "active":
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
-            result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
+            result = seal_document(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
         except (PdfRefused, SealError) as exc:
             with registry.engine.begin() as conn:
                 if _settle(conn, where, status="refused", error=str(exc), input=None):
@@ -107,14 +108,15 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
         # still pending: a run killed between them, or a second run of a job reconciled while the
         # first was still going, never counts or logs a document twice or delivers one unlogged.
         with registry.engine.begin() as conn:
-            if not _settle(conn, where, status="sealed", output=result.pdf, input=None,
+            if not _settle(conn, where, status="sealed", output=result.document, input=None,
                            sm3_before=result.sm3_before, sm3_after=result.sm3_after):
                 continue
             conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(done=jobs_table.c.done + 1))
             registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
                              sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
-                             client_ip=job.client_ip, detail={"job": job_id, "position": position, "level": level},
-                             conn=conn)
+                             client_ip=job.client_ip, conn=conn,
+                             detail={"job": job_id, "position": position, "level": result.level,
+                                     "format": result.format})
     with registry.engine.begin() as conn:
         conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(status="done",
                                                                                    finished_at=utcnow()))

@@ -1,8 +1,9 @@
 """Human renderings of reports: a terminal summary and a printable, self-contained HTML page.
 
-The HTML shows the seal picture and, when poppler's ``pdftoppm`` is installed, a thumbnail of
-the page with a box where the seal sits; without pdftoppm the thumbnail is omitted and the page
-says so. Only Jinja2 is needed (no Flask app), and no external assets are referenced.
+The HTML shows the seal picture and a thumbnail of the page with a box where the seal sits: PDF
+pages through poppler's ``pdftoppm`` (without it the thumbnail is omitted and the page says so),
+OFD pages through ofd/render.py (Pillow, in process, within a time budget; what it does not draw is
+listed there). Only Jinja2 is needed (no Flask app), and no external assets are referenced.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from keys.budget import BudgetExceeded, time_budget
 from verify import report as r
 
 THUMBNAIL_WIDTH = 360
@@ -56,6 +58,19 @@ def thumbnail(data: bytes, page: int) -> bytes | None:
         return png.read_bytes() if png.is_file() else None
 
 
+def ofd_thumbnail(data: bytes, page: int) -> bytes | None:
+    """A PNG of OFD page ``page`` (0-based), THUMBNAIL_WIDTH px wide, stamps drawn; None if it cannot be drawn."""
+    from ofd.render import render_page
+
+    try:
+        with time_budget(THUMBNAIL_SECONDS, "the page thumbnail"):
+            return render_page(data, page, THUMBNAIL_WIDTH, stamps=True)
+    except BudgetExceeded:
+        return None
+    except Exception:  # a hostile page is a missing picture, never a failed report
+        return None
+
+
 def seal_box(widget: dict | None) -> dict | None:
     """The widget rectangle as CSS percentages of the page (origin top-left), or None."""
     if not widget or not widget.get("page_box") or not widget.get("rect"):
@@ -73,13 +88,19 @@ def seal_box(widget: dict | None) -> dict | None:
 
 def _views(reports: list[r.Report], documents: dict[str, bytes] | None, thumbnails: bool) -> list[dict]:
     views = []
+    drawn: dict[tuple[str, str, int], bytes | None] = {}  # two seals on one page: the page is drawn once
     for report in reports:
         data = report.as_dict()
         for sig, sig_report in zip(data["signatures"], report.signatures, strict=True):
             sig["box"] = seal_box(sig_report.widget)
             sig["thumbnail"] = None
-            if thumbnails and documents and sig_report.widget and sig_report.widget.get("page") is not None:
-                png = thumbnail(documents.get(report.file, b""), sig_report.widget["page"])
+            if thumbnails and documents and report.format in ("pdf", "ofd") and sig_report.widget \
+                    and sig_report.widget.get("page") is not None:
+                draw = ofd_thumbnail if report.format == "ofd" else thumbnail
+                key = (report.file, report.sha256, sig_report.widget["page"])
+                if key not in drawn:
+                    drawn[key] = draw(documents.get(report.file, b""), sig_report.widget["page"])
+                png = drawn[key]
                 if png:
                     sig["thumbnail"] = "data:image/png;base64," + base64.b64encode(png).decode()
         data["label"] = LABELS[data["indication"]]
@@ -120,5 +141,7 @@ def summary(report: r.Report) -> str:
                 lines.append(f"    {step.name}: {step.sub_indication}: {step.reason}")
         for warning in sig.warnings:
             lines.append(f"    warning: {warning}")
+        for deviation in sig.deviations:
+            lines.append(f"    vendor deviation {deviation['name']} ({deviation.get('check')}): {deviation['what']}")
     del en
     return "\n".join(lines)

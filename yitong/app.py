@@ -14,6 +14,7 @@ from idp import app as idp_app
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
+from licence import api as licence_api
 from seal import api as seal_api
 from yitong import headers, pki_web
 from yitong.home import Home
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        connectors=_connector_config(settings, baselib_key),
                        cert_login=_cert_login_config(settings, home))
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
+    licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
+                         seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
 
     @app.get("/")
     def landing():
@@ -147,7 +150,8 @@ def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
 
 
 def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
-    """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
+    """/verify/: offline checks with this server's trust bundle, its own CAs and their current CRLs (no URL
+    fetching)."""
     from verify import Limits
     from verify import web as verify_web
 
@@ -157,7 +161,11 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
         pki = home.pki()
         return [pki.crl(ca) for ca in pki.ca_names()]
 
-    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls,
+    def own_cas() -> list[bytes]:  # intermediates for OFD seals, whose SES_Signature holds only the signer's cert
+        pki = home.pki()
+        return [pki.ca_certificate(ca).dump() for ca in pki.ca_names()]
+
+    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls, certs=own_cas,
                                        limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes,
                                        concurrency=settings.verify_concurrency,
                                        limits=Limits(max_objects=settings.pdf_max_objects,

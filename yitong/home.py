@@ -102,7 +102,24 @@ class Home:
             made += provision_seal_client(self)  # the seal API's introspection client (yitong/seal_idp.py)
             if with_pki:
                 made += [f"CA {name}" for name in self.pki(store).init()]
+                made += self._licence_samples(store)
         return made
+
+    def _licence_samples(self, store: Keystore) -> list[str]:
+        """The sample licence types and their authorities' stand-in seals (licence/samples.py); without a
+        CJK font for seal images they wait for the next `db upgrade`, with a warning."""
+        from licence.catalogue import Catalogue
+        from licence.samples import provision_samples
+        from seal.image import FontMissing
+        from seal.registry import SealRegistry
+
+        seals = SealRegistry(self.engine, store, self.pki(store), region=self.settings.seal_region,
+                             font=self.settings.seal_font)
+        try:
+            return provision_samples(Catalogue(self.engine), seals)
+        except FontMissing as exc:
+            log.warning("sample licence types not set up: %s", exc)
+            return []
 
     def check_ready_to_serve(self) -> None:
         db.check_at_head(self.engine)

@@ -14,7 +14,22 @@ import sys
 import click
 
 from keys.errors import KeysError
-from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
+from yitong.cli import (
+    baselib,
+    certlogin,
+    crypto,
+    db,
+    federation,
+    home,
+    idp,
+    keys,
+    licence,
+    org,
+    pki,
+    seal,
+    serve,
+    verify,
+)
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -49,6 +64,7 @@ cli.add_command(baselib.baselib)
 cli.add_command(verify.verify)
 cli.add_command(certlogin.cert_login)
 cli.add_command(seal.seal)
+cli.add_command(licence.licence)
 cli.add_command(org.org)
 cli.add_command(federation.federation)
 
