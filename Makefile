@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run shell test lint bench clean
+.PHONY: run shell test lint bench load clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then echo "make: Yitong needs Python 3.11 or newer (none found on PATH)" >&2; exit 2; fi
@@ -61,6 +61,11 @@ bench: $(VENV)/.installed-test
 	@# IdP throughput against node-oidc-provider: needs node/npm, PostgreSQL and Redis on 127.0.0.1 (see bench/oidc.py).
 	@test -d bench/node/node_modules || (cd bench/node && npm ci --no-audit --no-fund)
 	$(BIN)/python bench/oidc.py
+
+# The service under a 60 s mix (70 % grants, 20 % sign-ins, 5 % sealing, 5 % verification): 2 workers on
+# PostgreSQL + Redis, then the embedded default; throughput and p50/p95/p99 per kind (see bench/load.py).
+load: $(VENV)/.installed-test
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

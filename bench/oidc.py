@@ -43,12 +43,18 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import print_load, verdict  # noqa: E402 (after the path it needs)
+
+CC_TARGET = 0.5  # issue 19: client-credentials grants >= 0.5x node-oidc-provider
+SIGN_IN_TARGET = 0.8  # issue 19: sign-ins >= 0.8x the rate argon2id alone allows here
 
 NODE_DIR = ROOT / "bench" / "node"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -504,6 +510,30 @@ def measure_node(args, node: str, tmp: Path) -> tuple[Tally, str]:
     return cc, kind
 
 
+def measure_argon2(seconds: float) -> float:
+    """Password verifications/s that argon2id alone (Yitong's parameters) does on every core at once:
+    the ceiling of password sign-ins on this machine. argon2-cffi releases the GIL, so one thread
+    per core is as many hashes at once as the cores allow."""
+    from idp.security.passwords import hash_password, verify_password
+
+    stored = hash_password(PASSWORD)
+    threads = os.cpu_count() or 1
+    deadline = time.perf_counter() + seconds
+
+    def spin() -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            if not verify_password(stored, PASSWORD):
+                raise SystemExit("bench: argon2id did not verify its own hash")
+            done += 1
+        return done
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: spin(), range(threads)))
+    return total / (time.perf_counter() - start)
+
+
 # -- report ---------------------------------------------------------------------------------------------------
 def check(name: str, tally: Tally, log: Path) -> None:
     """No error in the counted window; errors in the warm-up are printed with the server's last exception."""
@@ -536,9 +566,9 @@ def main() -> None:
     cores = os.cpu_count() or 1
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     anchor_version = json.loads((NODE_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
+    print_load("bench/oidc.py")
     print(f"machine: {cores} cores ({len(os.sched_getaffinity(0))} usable); services run one after the other, "
-          f"never at once, each sharing the cores with PostgreSQL, Redis and this load generator; "
-          f"load average before the run {os.getloadavg()[0]:.2f}")
+          f"never at once, each sharing the cores with PostgreSQL, Redis and this load generator")
     print(f"load: {args.warmup:g} s warm-up, then {args.seconds:g} s counted; client credentials on "
           f"{args.connections} keep-alive connections, sign-ins {args.browsers} browsers at a time; "
           f"plain HTTP on loopback")
@@ -550,6 +580,7 @@ def main() -> None:
         check("yitong sign-ins", flows, tmp / "yitong.log")
         node_cc, node_kind = measure_node(args, node, tmp)
         check("node-oidc-provider client credentials", node_cc, tmp / "node.log")
+        argon2_rate = measure_argon2(args.seconds)
 
     print(f"\nyitong {args.workers} gunicorn workers x 8 threads, PostgreSQL + Redis; "
           f"access token: {yitong_kind}")
@@ -562,7 +593,7 @@ def main() -> None:
         print(f"{name:38} {tally.rate:9.0f} {tally.percentile(50):7.1f} {tally.percentile(95):7.1f} "
               f"{len(tally.latencies):6d} {tally.cpu / tally.seconds:7.0%}")
     ratio = yitong_cc.rate / node_cc.rate
-    print(f"{'ratio yitong / node-oidc-provider':38} {ratio:9.2f}")
+    print(f"{'ratio yitong / node-oidc-provider':38} {verdict(ratio, CC_TARGET)}")
     print("(gen CPU: share of one core the load generator itself used during the window)")
 
     print(f"\n{'code + PKCE sign-ins (new browser each)':38} {'flows/s':>9} {'p50 ms':>7} {'p95 ms':>7} "
@@ -571,6 +602,8 @@ def main() -> None:
           f"{len(flows.latencies):6d} {flows.cpu / flows.seconds:7.0%}")
     print(f"(each: /authorize, login form + argon2id, {flows.consents} with consent in the window, code, /token; "
           f"{len(setup.users)} people from {setup.address_prefix}0/24)")
+    print(f"{'argon2id alone, every core (anchor)':38} {argon2_rate:9.1f}   verifications/s at Yitong's parameters")
+    print(f"{'ratio sign-ins / argon2id alone':38} {verdict(flows.rate / argon2_rate, SIGN_IN_TARGET)}")
     steps = "; ".join(f"{label} {statistics.median(values) * 1000:.0f} (x{len(values)})"
                       for label, values in flows.steps.items())
     print(textwrap.fill(f"median ms per step (requests in the window): {steps}", 118, subsequent_indent="  "))

@@ -4,7 +4,7 @@ Every iteration verifies a different document (N distinct sealed PDFs, made firs
 material (our roots) is loaded once; nothing is cached between documents (each iteration builds
 its own reader and validation context, as a verifier handling uploads does). Rounds alternate
 between the two so that this machine's speed drift hits both alike; the median ratio is reported:
-ratio = pyhanko's time per document / ours (≥ 0.8 is the target despite our stricter checks).
+ratio = pyhanko's time per document / ours (issue 19's target: ≥ 1.5, with every check still run).
 """
 
 from __future__ import annotations
@@ -28,11 +28,14 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
+from bench.machine import print_load, verdict
 from keys.cms import KeySigner
 from keys.pki.signing import YitongSignatureValidator
 from verify import TOTAL_PASSED, TrustBundle, verify_pdf
 from yitong.home import Home
 from yitong.settings import Settings
+
+TARGET = 1.5  # issue 19: verify_pdf >= 1.5x pyhanko's validate_pdf_signature
 
 
 def one_page(index: int) -> bytes:
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds [5]")
     args = parser.parse_args()
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    print_load("bench/verify.py")
     documents, bundle = make_documents(args.documents)
     trust = TrustBundle.from_bytes(bundle, "bench")  # loaded once
     roots = list(trust.certificates)
@@ -108,8 +112,8 @@ def main() -> None:
     print(f"verify_pdf:             {statistics.median(ours_ms):6.2f} ms/document (median of {args.rounds} rounds "
           f"over {len(documents)} distinct P-256 sealed 1-page PDFs)")
     print(f"pyhanko validate_pdf:   {statistics.median(theirs_ms):6.2f} ms/document")
-    print(f"ratio pyhanko/ours:     {statistics.median(ratios):6.2f}x (target >= 0.8x; rounds: "
-          f"{', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"ratio pyhanko/ours:     {verdict(statistics.median(ratios), TARGET)}; rounds: "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}")
 
 
 if __name__ == "__main__":

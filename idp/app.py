@@ -76,7 +76,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     chained through ``audit_chain`` (the composition root's, else one without TSA checkpoints)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
-    clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
+    clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"), runtime.change_stamp("clients"))
     tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))
     identities = Identities(engine, keystore)
     organisations = Organisations(engine)

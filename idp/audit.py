@@ -10,10 +10,11 @@ masked to their first and last character.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from idp.models import audit_table
 from keys import observe
@@ -82,7 +83,11 @@ class Audit:
         self.chain = chain
 
     def record(self, event: str, *, sub: str | None = None, client_id: str | None = None, ip: str | None = None,
-               user_agent: str | None = None, **detail) -> None:
+               user_agent: str | None = None,
+               write: Callable[[Callable[[Connection], None]], None] | None = None, **detail) -> None:
+        """Append one event to the chain, in a transaction of its own, or through ``write``, which
+        runs the append in the transaction of what the event is about (the token endpoint's tokens:
+        both are stored, or neither)."""
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
         sub, client_id, ip, user_agent = (_storable(v) for v in (sub, client_id, ip, user_agent))
@@ -94,10 +99,17 @@ class Audit:
             detail.setdefault("request_id", observe.request_id())
         observe.note(client_id=client_id, sub=sub)
         observe.audit_event(event, detail)
-        with self.engine.begin() as conn:
-            self.chain.append(conn, audit_table, dict(
-                at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
-                user_agent=(user_agent or "")[:256] or None, detail=detail or None))
+        row = dict(at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
+                   user_agent=(user_agent or "")[:256] or None, detail=detail or None)
+
+        def append(conn: Connection) -> None:
+            self.chain.append(conn, audit_table, row)
+
+        if write is not None:
+            write(append)
+        else:
+            with self.engine.begin() as conn:
+                append(conn)
         log.info("audit event=%s sub=%s client_id=%s ip=%s", event, sub, client_id, ip)
 
     def tail(self, limit: int = 50, event: str | None = None) -> list[AuditEvent]:

@@ -34,7 +34,8 @@ SEAL_CLIENT_SECRET = "seal-api-client-secret"  # keystore secret the client secr
 
 
 def _clients(home: Home) -> ClientRegistry:
-    return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
+    return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"),
+                          home.runtime.change_stamp("clients"))
 
 
 def _provisioned_secret(home: Home) -> str:

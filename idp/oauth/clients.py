@@ -2,12 +2,21 @@
 
 Secrets are 256-bit random strings shown once; only HMAC-SM3(pepper, secret) is stored (the
 pepper is a keystore secret), and checks are constant-time. Redirect URIs match exactly.
+
+Every token request looks its client up, so with Redis the registry keeps the rows it read in
+memory while the shared change stamp (keys.runtime.ChangeStamp) that every write bumps stands
+still, and for at most CACHE_MAX_AGE_SECONDS in any case (the bound if a writer could not reach
+Redis to bump it). Without Redis (the embedded default) every lookup reads the database.
 """
 
 from __future__ import annotations
 
+import copy
 import hmac
+import logging
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -20,6 +29,9 @@ from keys.ids import new_id
 from keys.sm3 import hmac_sm3
 from keys.storage import utcnow
 
+log = logging.getLogger("yitong.idp.clients")
+CACHE_MAX_AGE_SECONDS = 30
+CACHE_MAX_ENTRIES = 10_000
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/jose/sm2alg.py)
@@ -264,12 +276,28 @@ def _check_jwks(jwks: dict | None) -> None:
 
 
 class ClientRegistry:
-    def __init__(self, engine: Engine, pepper: bytes) -> None:
+    def __init__(self, engine: Engine, pepper: bytes, stamp=None) -> None:
+        """``stamp``: the shared keys.runtime.ChangeStamp of clients (Runtime.change_stamp), which
+        turns the in-memory cache on; every registry that writes must have it then."""
         self.engine = engine
         self.pepper = pepper
+        self._stamp = stamp
+        self._cache: dict[str, tuple[int, float, object]] = {}  # client_id -> (stamp, when read, row)
+        self._lock = threading.Lock()
 
     def _client(self, row) -> Client:
-        return Client(row.client_id, row.name, dict(row.metadata), row.secret_hash, self.pepper)
+        return Client(row.client_id, row.name, copy.deepcopy(row.metadata), row.secret_hash, self.pepper)
+
+    def _changed(self) -> None:
+        """After a committed write: every worker's cache (this one's at once) reads again."""
+        with self._lock:
+            self._cache.clear()
+        if self._stamp is not None:
+            try:
+                self._stamp.bump()
+            except Exception as exc:  # the cached copies elsewhere then live out CACHE_MAX_AGE_SECONDS
+                log.warning("client change stamp not bumped (%s): other workers see the change within %d s",
+                            type(exc).__name__, CACHE_MAX_AGE_SECONDS)
 
     def create(self, name: str, metadata: dict, *, client_id: str | None = None,
                secret: str | None = None) -> tuple[Client, str | None]:
@@ -283,14 +311,37 @@ class ClientRegistry:
             conn.execute(insert(clients_table).values(
                 client_id=client_id, name=name, metadata=metadata, created_at=now, updated_at=now,
                 secret_hash=hash_secret(self.pepper, secret) if secret else None))
+        self._changed()
         return self.get(client_id), secret
 
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str) or "\x00" in client_id:
             return None  # no client has such an id, and PostgreSQL text cannot even be asked for one
+        stamp = self._current_stamp()
+        if stamp is not None:
+            with self._lock:
+                cached = self._cache.get(client_id)
+            if cached and cached[0] == stamp and time.monotonic() - cached[1] < CACHE_MAX_AGE_SECONDS:
+                return self._client(cached[2])
         with self.engine.connect() as conn:
             row = conn.execute(select(clients_table).where(clients_table.c.client_id == client_id)).first()
-        return self._client(row) if row else None
+        if row is None:
+            return None  # unknown ids are not cached: anyone can send any number of them
+        if stamp is not None:
+            with self._lock:
+                if len(self._cache) >= CACHE_MAX_ENTRIES:
+                    self._cache.clear()
+                self._cache[client_id] = (stamp, time.monotonic(), row)
+        return self._client(row)
+
+    def _current_stamp(self) -> int | None:
+        """The shared change stamp, or None (no cache) without Redis or when it does not answer."""
+        if self._stamp is None:
+            return None
+        try:
+            return self._stamp.read()
+        except Exception:
+            return None
 
     def list(self) -> list[Client]:
         with self.engine.connect() as conn:
@@ -306,6 +357,7 @@ class ClientRegistry:
             if not conn.execute(update(clients_table).where(clients_table.c.client_id == client_id)
                                 .values(**values)).rowcount:
                 raise ClientError(f"no client {client_id!r}")
+        self._changed()
         return self.get(client_id)
 
     def rotate_secret(self, client_id: str) -> str:
@@ -318,6 +370,7 @@ class ClientRegistry:
         with self.engine.begin() as conn:
             conn.execute(update(clients_table).where(clients_table.c.client_id == client_id).values(
                 secret_hash=hash_secret(self.pepper, secret), updated_at=utcnow()))
+        self._changed()
         return secret
 
     def set_logo(self, client_id: str, data: bytes | None) -> None:
@@ -350,3 +403,4 @@ class ClientRegistry:
             conn.execute(delete(client_logos_table).where(client_logos_table.c.client_id == client_id))
             if not conn.execute(delete(clients_table).where(clients_table.c.client_id == client_id)).rowcount:
                 raise ClientError(f"no client {client_id!r}")
+        self._changed()

@@ -440,14 +440,18 @@ def token():
     except InvalidTargetError as error:
         return oauth_server().handle_error_response(request, error)
     # RFC 9449 §5: a DPoP proof binds the tokens issued here to the client's key (idp/oauth/server.py DpopBinding)
-    response = oauth_server().create_token_response()
     client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
     grant_type = request.form.get("grant_type")
-    if response.status_code == 200:
-        audit("token.issued", client_id=client_id, grant_type=grant_type)
-    else:
-        audit("token.refused", client_id=client_id, grant_type=grant_type,
-               error=(response.get_json(silent=True) or {}).get("error"))
+    # One commit before the response leaves: the tokens' rows, a refresh token's use and the audit row
+    # (idp/oauth/tokens.py Issuing), so a client never holds a token without its audit record.
+    with services().tokens.issuing() as issuing:
+        response = oauth_server().create_token_response()
+        if response.status_code == 200:
+            audit("token.issued", client_id=client_id, grant_type=grant_type, write=issuing.write,
+                  **({"jti": issuing.jtis[0]} if len(issuing.jtis) == 1 else {"jtis": issuing.jtis}))
+        else:
+            audit("token.refused", client_id=client_id, grant_type=grant_type, write=issuing.write,
+                  error=(response.get_json(silent=True) or {}).get("error"))
     return response
 
 

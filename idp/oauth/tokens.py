@@ -12,10 +12,13 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from idp.models import access_tokens_table, grants_table, refresh_tokens_table
 from keys import jose
@@ -26,6 +29,49 @@ ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)  # DESIGN.md: ≤ 5 min for the sea
 ID_TOKEN_LIFETIME = timedelta(minutes=10)
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
 _ALG_TO_KEY = {"ES256": "p256", "SM2": "sm2"}
+
+
+class Issuing:
+    """One token request's writes (Tokens.issuing()): what the token endpoint must commit together
+    with its audit row, before its response leaves.
+
+    - A client-credentials access token's row waits in ``deferred`` (nothing needs it sooner).
+    - A refresh token's use (marked used, checked for reuse) opens ``connection``, one
+      transaction that the rotated token's rows, the grant's revocation on reuse and the audit
+      row join: a worker killed before the commit leaves the presented refresh token unused,
+      never used up without its successor stored and answered.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.deferred: list[dict] = []
+        self.jtis: list[str] = []  # every access token minted in the request, for its audit row
+        self.connection: Connection | None = None
+
+    def open(self) -> Connection:
+        if self.connection is None:
+            self.connection = self.engine.connect()
+            self.connection.begin()
+        return self.connection
+
+    def write(self, append: Callable[[Connection], None]) -> None:
+        """Run ``append`` (the endpoint's audit record: a link of the audit chain, which locks the
+        chain's head) atomically with the request's token writes: in the transaction a refresh
+        opened (committed at the end of Tokens.issuing()), else in a transaction of its own with the
+        deferred access-token rows."""
+        deferred, self.deferred = self.deferred, []
+        if self.connection is not None:
+            if deferred:
+                self.connection.execute(insert(access_tokens_table), deferred)
+            append(self.connection)
+        else:
+            with self.engine.begin() as conn:
+                if deferred:
+                    conn.execute(insert(access_tokens_table), deferred)
+                append(conn)
+
+
+_ISSUING: ContextVar[Issuing | None] = ContextVar("yitong_issuing", default=None)
 
 
 def token_hash(value: str) -> bytes:
@@ -127,8 +173,12 @@ class Tokens:
 
     def grant(self, grant_id: str) -> Grant | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(grants_table).where(grants_table.c.grant_id == grant_id,
-                                                          grants_table.c.revoked_at.is_(None))).first()
+            return self._grant(conn, grant_id)
+
+    @staticmethod
+    def _grant(conn: Connection, grant_id: str) -> Grant | None:
+        row = conn.execute(select(grants_table).where(grants_table.c.grant_id == grant_id,
+                                                      grants_table.c.revoked_at.is_(None))).first()
         if row is None:
             return None
         return Grant(row.grant_id, row.client_id, row.sub, row.sid, row.scope, row.resource, row.acr, row.auth_time,
@@ -136,7 +186,7 @@ class Tokens:
 
     def revoke_grant(self, grant_id: str) -> None:
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(grants_table).where(grants_table.c.grant_id == grant_id,
                                                     grants_table.c.revoked_at.is_(None)).values(revoked_at=now))
             conn.execute(update(access_tokens_table).where(access_tokens_table.c.grant_id == grant_id,
@@ -176,11 +226,43 @@ class Tokens:
             role = _operator_role(self.engine, claims["sub"])
             if role:  # issue 17: resource servers (the seal API) enforce the operator's role from here
                 claims["yitong_role"] = role
-        with self.engine.begin() as conn:
-            conn.execute(insert(access_tokens_table).values(
-                jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
-                expires_at=utcnow() + ACCESS_TOKEN_LIFETIME, revoked_at=None))
+        row = dict(jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
+                   expires_at=utcnow() + ACCESS_TOKEN_LIFETIME, revoked_at=None)
+        issuing = _ISSUING.get()
+        if issuing is not None:
+            issuing.jtis.append(jti)
+        if grant is None and issuing is not None:
+            issuing.deferred.append(row)  # written with the endpoint's audit row (Issuing)
+        else:  # a grant's token: revoke_grant() must find its row from now on
+            with self._writing() as conn:
+                conn.execute(insert(access_tokens_table).values(**row))
         return self.keys.sign(claims, "ES256", typ="at+jwt")
+
+    @contextmanager
+    def issuing(self) -> Iterator[Issuing]:
+        """The token endpoint's unit of work (see :class:`Issuing`): committed when the block ends
+        without an exception, rolled back otherwise."""
+        issuing = Issuing(self.engine)
+        reset = _ISSUING.set(issuing)
+        try:
+            yield issuing
+            if issuing.connection is not None:
+                issuing.connection.commit()
+        finally:
+            _ISSUING.reset(reset)
+            if issuing.connection is not None:
+                issuing.connection.close()  # rolls back what was not committed
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """The token request's open transaction when a refresh opened one (its writes commit
+        together), else a transaction of their own."""
+        issuing = _ISSUING.get()
+        if issuing is not None and issuing.connection is not None:
+            yield issuing.connection
+        else:
+            with self.engine.begin() as conn:
+                yield conn
 
     def check_access_token(self, token: str, audience: str | None = None, *, any_audience: bool = False) -> dict | None:
         """The claims of a valid, unrevoked access token of ours, else None.
@@ -211,7 +293,7 @@ class Tokens:
     # -- refresh tokens ---------------------------------------------------------------------------------
     def refresh_token(self, grant: Grant) -> str:
         value = secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(insert(refresh_tokens_table).values(
                 token_hash=token_hash(value), grant_id=grant.grant_id,
                 expires_at=utcnow() + REFRESH_TOKEN_LIFETIME, used_at=None))
@@ -224,7 +306,10 @@ class Tokens:
         request without it is refused before the token is used up.
         """
         now = utcnow()
-        with self.engine.begin() as conn:
+        issuing = _ISSUING.get()
+        if issuing is not None:
+            issuing.open()  # the use commits with the rotated token and the audit row (Issuing)
+        with self._writing() as conn:
             row = conn.execute(select(refresh_tokens_table).where(
                 refresh_tokens_table.c.token_hash == token_hash(value))).first()
             if row is None:
@@ -236,7 +321,7 @@ class Tokens:
             claimed = conn.execute(update(refresh_tokens_table).where(
                 refresh_tokens_table.c.token_hash == row.token_hash, refresh_tokens_table.c.used_at.is_(None))
                 .values(used_at=now)).rowcount
-        grant = self.grant(row.grant_id)
+            grant = self._grant(conn, row.grant_id)
         if grant is None or grant.client_id != client_id:
             return None
         if not claimed:  # RFC 9700 §4.14.2: a rotated token came back — someone has a copy

@@ -120,6 +120,28 @@ class RedisStore:
         self._client.ping()
 
 
+class ChangeStamp:
+    """A counter in the shared store that every writer of some rarely changed data (OAuth clients)
+    bumps after its commit, so that readers in any worker or process may keep what they read while
+    the counter stands still. Over Redis only: an in-process counter would miss a change made by
+    another process (the CLI), so :meth:`Runtime.change_stamp` gives none without Redis.
+    Both methods raise :class:`StoreUnavailable` when Redis does not answer.
+
+    The key ignores the store's namespace prefix: a process that writes (the CLI) and one that
+    caches (a worker) must meet on it even if their prefixes differ, and a deployment sharing the
+    Redis only costs the others a re-read, never a stale answer."""
+
+    def __init__(self, store: RedisStore, name: str) -> None:
+        self._client = store.client
+        self._key = f"yitong:stamp:{name}"
+
+    def read(self) -> int:
+        return int(self._client.get(self._key) or 0)
+
+    def bump(self) -> None:
+        self._client.incr(self._key)
+
+
 class ReplayCache:
     """Remembers values for a while; ``first_use`` is True only the first time within the TTL."""
 

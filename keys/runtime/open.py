@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keys.runtime.cache import KeyValueStore, MemoryStore, RateLimiter, RedisStore, ReplayCache
+from keys.runtime.cache import ChangeStamp, KeyValueStore, MemoryStore, RateLimiter, RedisStore, ReplayCache
 from keys.runtime.jobs import JobQueue, RQJobQueue, ThreadJobQueue
 
 
@@ -16,6 +16,10 @@ class Runtime:
 
     def replay_cache(self, namespace: str) -> ReplayCache:
         return ReplayCache(self.store, namespace)
+
+    def change_stamp(self, name: str) -> ChangeStamp | None:
+        """A shared change counter (see :class:`ChangeStamp`); None without Redis."""
+        return ChangeStamp(self.store, name) if isinstance(self.store, RedisStore) else None
 
     def rate_limiter(self, namespace: str, limit: int, window_seconds: float) -> RateLimiter:
         return RateLimiter(self.store, namespace, limit, window_seconds)

@@ -61,7 +61,8 @@ def user_set_level(sub, level, reason) -> None:
 
 def _registry() -> ClientRegistry:
     home = open_home()
-    return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
+    return ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"),
+                          home.runtime.change_stamp("clients"))
 
 
 def _audit(event: str, **fields) -> None:
