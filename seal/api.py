@@ -23,7 +23,6 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 
-from seal.image import ImageError
 from seal.openapi import openapi_document
 from seal.pdf import LEVELS, PdfLimits, PdfRefused, Placement, parse_page_list, seal_pdf
 from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
@@ -335,8 +334,8 @@ def sign(esid: str):
                           limits=PdfLimits.of(settings))
     except PdfRefused as exc:
         return problem(exc.status, "Cannot seal this document", str(exc), exc.kind)
-    except (SealError, ImageError) as exc:
-        return problem(getattr(exc, "status", 409), "Cannot seal", str(exc), getattr(exc, "kind", "seal-error"))
+    except SealError as exc:  # an ImageError answers 409 "seal-error" through its own status and kind
+        return problem(exc.status, "Cannot seal", str(exc), exc.kind)
     registry.log_use(record.esid, caller=caller.client_id, subject=caller.sub if caller.is_person else None,
                      org_uscc=caller.acting_for, sm3_before=result.sm3_before, sm3_after=result.sm3_after,
                      request_id=g.seal_request_id, client_ip=request.remote_addr,

@@ -21,7 +21,7 @@ from keys.ids import new_id
 from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
 from seal.models import job_documents_table, jobs_table
-from seal.pdf import PdfLimits, PdfRefused, Placement, seal_pdf
+from seal.pdf import PdfLimits, Placement, seal_pdf
 from seal.registry import SealError, SealRegistry, sealer_for
 
 MAX_DOCUMENTS = 200
@@ -97,7 +97,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
             if sealer is None or registry.get(job.esid).status != "active":
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
             result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
-        except (PdfRefused, SealError) as exc:
+        except SealError as exc:  # PdfRefused, ImageError included
             with registry.engine.begin() as conn:
                 if _settle(conn, where, status="refused", error=str(exc), input=None):
                     conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(

@@ -19,11 +19,12 @@ names the checks that run.
 
 from keys.verdict import CheckName, Indication, SubIndication
 from verify.checks import Check
+from verify.errors import TrustError, VerifyError
 from verify.pdf import verify_pdf
 from verify.policy import DEFAULT, Limits, Policy
 from verify.report import INDETERMINATE, SCHEMA, TOTAL_FAILED, TOTAL_PASSED, Report, SignatureReport, Step, document
 from verify.ses import verify_seal, verify_ses_signature
-from verify.trust import TrustBundle, TrustError
+from verify.trust import TrustBundle
 
 __all__ = [
     "DEFAULT",
@@ -42,6 +43,7 @@ __all__ = [
     "SubIndication",
     "TrustBundle",
     "TrustError",
+    "VerifyError",
     "document",
     "verify_pdf",
     "verify_seal",

@@ -26,6 +26,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from verify import report as r
+from verify.errors import UploadRefused
 from verify.files import verify_bytes
 from verify.policy import DEFAULT, Limits
 from verify.render import html
@@ -69,7 +70,7 @@ class VerifyService:
     def slot(self):
         """One of the ``concurrency`` verification slots, or a 503 refusal when all are taken."""
         if not self._slots.acquire(blocking=False):
-            raise _BadUpload(503, "Service Unavailable", "the server is verifying as many documents as it can at "
+            raise UploadRefused(503, "Service Unavailable", "the server is verifying as many documents as it can at "
                              "once; try again shortly", {"Retry-After": str(BUSY_RETRY_AFTER)})
         try:
             yield
@@ -107,12 +108,6 @@ def problem(status: int, title: str, detail: str, headers: dict | None = None):
     return response
 
 
-class _BadUpload(Exception):
-    def __init__(self, status: int, title: str, detail: str, headers: dict | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
-
-
 def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
@@ -122,30 +117,30 @@ def _read_upload(service: VerifyService) -> tuple[str, bytes]:
     if service.limiter is not None:
         verdict = service.limiter.hit(_client_ip())
         if not verdict.allowed:
-            raise _BadUpload(429, "Too Many Requests", "too many verifications from this address; try again later",
+            raise UploadRefused(429, "Too Many Requests", "too many verifications from this address; try again later",
                              {"Retry-After": str(verdict.retry_after_seconds)})
     limit = service.max_bytes
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+        raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes")
     request.max_content_length = limit + 64 * 1024  # also bounds chunked bodies while the form is parsed
     if request.mimetype == "multipart/form-data":
         try:
             upload = request.files.get("file")
         except RequestEntityTooLarge:
-            raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes") from None
+            raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes") from None
         if upload is None or not upload.filename:
-            raise _BadUpload(400, "Bad Request", "no file in the form field 'file'")
+            raise UploadRefused(400, "Bad Request", "no file in the form field 'file'")
         data = upload.stream.read(limit + 1)
         name = os.path.basename(upload.filename)[:200] or "document.pdf"
     else:
         data = request.stream.read(limit + 1)
         name = "document.pdf"
     if len(data) > limit:
-        raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+        raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes")
     if not data:
-        raise _BadUpload(400, "Bad Request", "the request carries no document")
+        raise UploadRefused(400, "Bad Request", "the request carries no document")
     if b"%PDF-" not in data[:1024] and data[:1] != b"\x30":
-        raise _BadUpload(415, "Unsupported Media Type", "send a PDF (or a DER GB/T 38540 seal or seal signature)")
+        raise UploadRefused(415, "Unsupported Media Type", "send a PDF (or a DER GB/T 38540 seal or seal signature)")
     return name, data
 
 
@@ -162,7 +157,7 @@ def api_pdf():
     try:
         name, data = _read_upload(_service())
         report = _verify(name, data)
-    except _BadUpload as exc:
+    except UploadRefused as exc:
         return problem(exc.status, exc.title, exc.detail, exc.headers)
     response = jsonify(r.document([report]))
     response.headers["Cache-Control"] = "no-store"
@@ -179,7 +174,7 @@ def page():
             name, data = _read_upload(_service())
             report = _verify(name, data)
             fragment = html([report], {report.file: data}, standalone=False)
-        except _BadUpload as exc:
+        except UploadRefused as exc:
             error, status, headers = exc.detail, exc.status, exc.headers
     response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,
                                                           max_mb=_service().max_bytes // (1024 * 1024)), status,

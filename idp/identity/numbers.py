@@ -37,6 +37,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from idp.errors import IdpError
+
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 EARLIEST_BIRTH = date(1890, 1, 1)
 
@@ -62,7 +64,7 @@ ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
-class IdentifierError(ValueError):
+class IdentifierError(IdpError, ValueError):
     """A number that cannot be what it claims to be; ``code`` is stable, the messages are for people."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:
