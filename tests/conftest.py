@@ -167,3 +167,18 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under ``--dist loadgroup``, the tests that use a module-scoped fixture (a served home, a PKI, a
+    browser) run on one worker, so the fixture is built once and not once per worker. Tests that name
+    their own ``xdist_group`` keep it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        if any(definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))
