@@ -40,8 +40,10 @@ def run_yitong(args: list[str], env: dict[str, str], input: bytes | None = None,
     In the test's own process by default: each `yitong` process would pay the import of the whole
     service (seconds on a busy machine) for a command that takes milliseconds. ``process=True`` runs
     the installed console script (a test of the process itself: its imports, its exit on a signal);
-    ``serve`` and ``worker`` always do.
+    ``serve`` and ``worker`` always do, and so does every command when YITONG_TEST_CLI=process (to
+    check that a test passes the same both ways, or to time the difference).
     """
+    process = process or os.environ.get("YITONG_TEST_CLI") == "process"
     if process or any(tuple(args[:len(prefix)]) == prefix and "--help" not in args for prefix in _LONG_RUNNING):
         exe = shutil.which("yitong", path=str(Path(sys.executable).parent)) or "yitong"
         return subprocess.run([exe, *args], env=env, input=input, capture_output=True, cwd=cwd, timeout=120)
