@@ -56,6 +56,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/sm2.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/seal.py
+	$(BIN)/python bench/licence.py
+	$(BIN)/python bench/ofd.py
 	@# IdP throughput against node-oidc-provider: needs node/npm, PostgreSQL and Redis on 127.0.0.1 (see bench/oidc.py).
 	@test -d bench/node/node_modules || (cd bench/node && npm ci --no-audit --no-fund)
 	$(BIN)/python bench/oidc.py

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from flask import Blueprint, Flask
 
+from idp import i18n, words
 from idp.accounts import routes as accounts_routes
 from idp.accounts.lifecycle import Lifecycle
 from idp.accounts.sessions import Session, open_sessions
 from idp.accounts.sms import SECRET_NAME as SMS_SECRET
 from idp.accounts.sms import OneTimeCodes, open_gateway
 from idp.accounts.store import Accounts
+from idp.admin import routes as admin_routes
 from idp.agents import routes as agents_routes
 from idp.agents.store import Agents
 from idp.audit import Audit
@@ -31,6 +33,9 @@ from idp.oauth.par import PushedRequests
 from idp.oauth.resource_indicators import known_resources
 from idp.oauth.server import create_server
 from idp.oauth.tokens import SigningKeys, Tokens
+from idp.operators import Operators
+from idp.passkeys import routes as passkeys_routes
+from idp.passkeys.store import Passkeys
 from idp.realname import routes as realname_routes
 from idp.realname import strong
 from idp.realname.persons import ATTEMPTS as REALNAME_ATTEMPTS
@@ -38,6 +43,8 @@ from idp.realname.persons import WINDOW as REALNAME_WINDOW
 from idp.security import LoginThrottle
 from idp.services import EXTENSION, IdpServices
 from idp.signin import routes as signin_routes
+from idp.web import remember_display_choices
+from keys.auditchain import CHAIN_SECRET, AuditChain
 
 
 def blueprints() -> list[Blueprint]:
@@ -50,7 +57,9 @@ def blueprints() -> list[Blueprint]:
         agents_routes.bp,  # /account/agents, /authorize/organisation
         certlogin_routes.bp,  # /login/certificate, /login/licence
         federation_routes.bp,  # /login/federation/*
+        passkeys_routes.bp,  # /account/passkeys, /login/passkey
         oauth_routes.admin_bp,  # /admin/api/v1/clients
+        admin_routes.bp,  # /admin/api/v1/users, /audit, /operators (operator roles: idp/admin/access.py)
         oauth_routes.registration_bp,  # POST /register, /register/<client_id> (RFC 7591/7592)
     ]
 
@@ -62,8 +71,9 @@ def _end_session_notice(sub: str, sid: str, clients) -> None:
 
 def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audience: str | None = None,
              dcr_initial_token: str | None = None, connectors: ConnectorConfig | None = None,
-             cert_login: CertLoginConfig | None = None) -> None:
-    """Mount the IdP at the origin root (issuer = base URL in the embedded mode)."""
+             cert_login: CertLoginConfig | None = None, audit_chain: AuditChain | None = None) -> None:
+    """Mount the IdP at the origin root (issuer = base URL in the embedded mode); audit events are
+    chained through ``audit_chain`` (the composition root's, else one without TSA checkpoints)."""
     keys = SigningKeys(keystore)
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"))
@@ -71,7 +81,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
     identities = Identities(engine, keystore)
     organisations = Organisations(engine)
     agents = Agents(engine, organisations, identities, tokens)  # issue 5: agents, acting (scope org)
-    audit = Audit(engine)
+    audit = Audit(engine, audit_chain or AuditChain(engine, keystore.secret(CHAIN_SECRET)))
     secure = issuer.startswith("https://")
     app.secret_key = keystore.secret("flask-session")
     app.config.update(SESSION_COOKIE_NAME="yitong_flow", SESSION_COOKIE_HTTPONLY=True,
@@ -116,6 +126,13 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
         certlogin_replay=runtime.replay_cache("certlogin"),
         certlogin_limiter=runtime.rate_limiter("certlogin", 20, 60),
         licence_limiter=runtime.rate_limiter("licencelogin", 30, 60),
-        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header)
+        certlogin_proxies=cert_login.proxies, certlogin_header=cert_login.header,
+        passkeys=Passkeys(engine),
+        operators=Operators(engine))
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
+    # Every page of the app (error pages rendered outside a blueprint included) speaks the page's
+    # language and shows levels, methods and times in plain words (idp/words.py).
+    app.context_processor(i18n.template_globals)
+    app.after_request(remember_display_choices)
+    words.install(app)

@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Identity,
     Index,
@@ -37,6 +38,7 @@ users_table = Table(
     Column("recovery_hashes", JSON, nullable=True),
     # Account deletion (issue 5, PIPL art. 47): PII erased, the row kept as a tombstone (audit).
     Column("deleted_at", UTCDateTime, nullable=True),
+    Column("locked_at", UTCDateTime, nullable=True),  # a security administrator locked it (issue 17)
 )
 
 clients_table = Table(
@@ -48,6 +50,31 @@ clients_table = Table(
     Column("metadata", JSON, nullable=False),  # RFC 7591 names: redirect_uris, grant_types, scope, ...
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A client's logo (issue 18 item 3): set by operators (`yitong client update --logo`), served by us at
+# /clients/<client_id>/logo, so a sign-in page never loads an image from a client's server.
+client_logos_table = Table(
+    "idp_client_logos",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Passkeys (issue 18 item 5; idp/passkeys): WebAuthn credentials, for passwordless sign-in or as the second factor.
+passkeys_table = Table(
+    "idp_passkeys",
+    metadata,
+    Column("credential_id", String(1400), primary_key=True),  # base64url of up to 1023 bytes (WebAuthn L3 §5.8.3)
+    Column("sub", String(64), nullable=False, index=True),
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key
+    Column("sign_count", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("synced", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
 )
 
 codes_table = Table(
@@ -154,7 +181,12 @@ audit_table = Table(
     Column("ip", String(64), nullable=True),
     Column("user_agent", String(256), nullable=True),
     Column("detail", JSON, nullable=True),
+    # Tamper evidence (keys/auditchain): position in the chain and the HMAC-SM3 link; NULL only
+    # for events recorded before the chain began.
+    Column("chain_seq", BigInteger, nullable=True),
+    Column("chain_mac", String(64), nullable=True),
     Index("ix_idp_audit_at", "at"),
+    Index("ix_idp_audit_chain_seq", "chain_seq", unique=True),
 )
 
 # Verified identities (real name, issue 5). One row per account; the ID number is SM4-GCM
@@ -304,4 +336,17 @@ claims_requests_table = Table(
     Column("request", JSON, nullable=False),  # {"id_token": {...}, "userinfo": {...}}: verified_claims requests
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idp_claims_requests_grant_id", "grant_id"),
+)
+
+
+# Operator roles (issue 17, 三员分立): one role per person (or automation client), granted by
+# another system administrator; the admin API checks it on every call.
+operators_table = Table(
+    "idp_operators",
+    metadata,
+    Column("sub", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(64), nullable=True),  # None: the first system administrator, from the CLI
+    Column("granted_at", UTCDateTime, nullable=False),
+    CheckConstraint("role IN ('system', 'security', 'audit')", name="role"),
 )

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from idp.oauth.par import PushedRequests
     from idp.oauth.server import IdpServer
     from idp.oauth.tokens import SigningKeys, Tokens
+    from idp.operators import Operators
+    from idp.passkeys.store import Passkeys
     from idp.security import LoginThrottle
     from keys.runtime import JobQueue
     from keys.runtime.cache import RateLimiter, ReplayCache
@@ -79,6 +81,10 @@ class IdpServices:
     licence_limiter: RateLimiter
     certlogin_proxies: tuple[str, ...]
     certlogin_header: str
+    # passkeys (idp/passkeys): WebAuthn, passwordless or as the second factor
+    passkeys: Passkeys
+    # operator roles (issue 17): who may call which part of the admin API
+    operators: Operators
 
 
 def services() -> IdpServices:

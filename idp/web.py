@@ -6,24 +6,26 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session
 
-from idp import i18n
+from idp import i18n, words
 from idp.i18n import t
+from idp.identity import mask_phone
 from idp.services import services
 
 
-def _remember_language(response):
+def remember_display_choices(response):
+    """after_request for the whole app (idp/app.py): the page's language and large-text choices."""
     return i18n.remember_choice(response, secure=services().secure)
 
 
 def page_blueprint(name: str) -> Blueprint:
-    """A blueprint for pages people see: the IdP's templates, the language choice (idp/i18n.py)."""
+    """A blueprint for pages people see: the IdP's templates, the language choice (idp/i18n.py; the
+    choices are remembered app-wide by :func:`remember_display_choices`)."""
     bp = Blueprint(name, __name__, template_folder="templates")
     bp.context_processor(i18n.template_globals)
-    bp.after_request(_remember_language)
     return bp
 
 
@@ -49,8 +51,73 @@ def audit(event: str, **fields) -> None:
     services().audit.record(event, ip=request.remote_addr, user_agent=request.user_agent.string, **fields)
 
 
-def error_page(title: str, detail: str, status: int = 400):
-    return render_template("idp/error.html", title=title, detail=detail), status
+def error_page(title: str, detail: str, status: int = 400, *, back: tuple[str, str] | None = None,
+               technical: str | None = None):
+    """An error page in the site frame, in the page's language, with a way back: ``back`` is
+    (URL, link text), else the site's home; ``technical`` (an OAuth error code, a request id) is
+    folded below for whoever the person asks for help."""
+    href, label = back or ("/", t("返回首页", "Back to the home page"))
+    return render_template("idp/error.html", title=title, detail=detail, back_href=href, back_label=label,
+                           technical=technical), status
+
+
+def oauth_error_page(code: str, description: str | None = None, client=None, status: int = 400):
+    """An authorization error that cannot go back to the client (RFC 6749 §4.1.2.1) as a sentence
+    and a next step: back to the service when its address is registered (its client_uri, else the
+    origin of its registered redirect URI), else our home page, which lists where to go."""
+    # Authlib says a wrong redirect URI as invalid_request "... redirect_uri ...": the person needs to know which.
+    about_redirect = code == "invalid_request" and "redirect" in (description or "").lower()
+    detail = f"{words.oauth_error_words('invalid_redirect_uri' if about_redirect else code)} {words.NEXT_STEP}"
+    back = None
+    portal = _portal_of(client)
+    if portal:
+        back = (portal, t(f"返回{client.name}", f"Back to {client.name}"))
+    technical = f"{code}: {description}" if description else code
+    return error_page(t("无法登录", "Cannot sign in"), detail, status, back=back, technical=technical)
+
+
+def asking_client(return_to: str | None) -> dict | None:
+    """Which service a sign-in is for (issue 18 item 3): the registered client named by the
+    authorization request we return to, with its logo's URL when an operator set one."""
+    if not return_to or not return_to.startswith("/authorize?"):
+        return None
+    client_id = parse_qs(urlsplit(return_to).query).get("client_id", [""])[0]
+    client = services().clients.get(client_id) if client_id else None
+    return client_view(client)
+
+
+def client_view(client) -> dict | None:
+    if client is None:
+        return None
+    logo = f"/clients/{client.client_id}/logo" if services().clients.has_logo(client.client_id) else None
+    return {"client_id": client.client_id, "name": client.name, "logo": logo}
+
+
+def has_second_factor(user) -> bool:
+    """An authenticator app or a passkey (either makes a loa:3 sign-in, idp/acr.py SECOND_FACTORS)."""
+    return user.has_totp or services().passkeys.has_any(user.sub)
+
+
+def masked_account(user) -> str:
+    """Who is signed in, as the person recognises it without showing it whole: the username, else
+    the masked mobile number (138****5678)."""
+    if user.username:
+        return user.username
+    return mask_phone(user.phone) if user.phone else t("您的账号", "your account")
+
+
+def _portal_of(client) -> str | None:
+    """The service's registered home (client_uri), else the origin of its first redirect URI."""
+    if client is None:
+        return None
+    home = urlsplit(client.metadata.get("client_uri") or "")
+    if home.scheme in ("https", "http") and home.netloc:
+        return client.metadata["client_uri"]
+    for uri in client.redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme in ("https", "http") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}/"
+    return None
 
 
 def sign_in_ended_page(title: str):

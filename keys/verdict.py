@@ -95,6 +95,14 @@ class CheckName(StrEnum):
     SEAL_VALID_AT_SIGNING_TIME = "seal_valid_at_signing_time"
     MAKER_CERTIFICATE_CHAIN = "maker_certificate_chain"
     MAKER_REVOCATION = "maker_revocation"
+    # an OFD document (GB/T 33190) and its signatures (§18, GB/T 38540)
+    OFD_PACKAGE = "ofd_package"            # the zip opens safely within the limits; OFD.xml, DocRoot and pages parse
+    SIGNATURE_FILE = "signature_file"      # Signature.xml parses and names its SignedValue (and Seal) in the package
+    REFERENCES = "references"              # every Reference's CheckValue equals the digest of the file it names
+    UNPROTECTED_CONTENT = "unprotected_content"  # no page, template, annotation, resource or Document.xml unprotected
+    LATER_SIGNATURES = "later_signatures"  # signatures listed after this one protect at least what it protects
+    SEAL_FILE = "seal_file"                # Seal.esl is the seal embedded in SignedValue.dat
+    STAMP_ANNOT = "stamp_annot"            # every StampAnnot stands on a page of the document, inside it
 
 
 @dataclass(frozen=True)

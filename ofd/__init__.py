@@ -6,3 +6,7 @@ verify/, idp/, licence/, yitong/, Flask or a database. It is a room of its own r
 keys/ because it is a document format (zip container, XML, pages, fonts, images), not
 cryptography; seal/ and verify/ both need it and neither may import the other.
 """
+
+from ofd.package import OfdError, OfdLimitError, OfdLimits, OfdPackage
+
+__all__ = ["OfdError", "OfdLimitError", "OfdLimits", "OfdPackage"]

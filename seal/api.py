@@ -23,8 +23,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 
+from keys import observe
+from seal.document import document_format, seal_document
 from seal.openapi import openapi_document
-from seal.pdf import LEVELS, PdfLimits, PdfRefused, Placement, parse_page_list, seal_pdf
+from seal.pdf import LEVELS, MEDIA_TYPES, PdfLimits, PdfRefused, Placement, parse_page_list
 from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
 from seal.tokens import Caller, IdpGateway, TokenRefused, TokenValidator
 
@@ -114,7 +116,9 @@ def _readable(esid: str) -> tuple[SealRegistry, SealRecord]:
 @bp.before_request
 def _request_id():
     supplied = request.headers.get("X-Request-Id", "")
-    g.seal_request_id = supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+    # The request's id for every log line and the usage log (yitong/observability.py), when it runs.
+    g.seal_request_id = observe.request_id() or \
+        (supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex)
     # Bounds what Werkzeug reads for forms and files, even without a Content-Length (chunked).
     request.max_content_length = 4 * _state()["settings"].seal_max_bytes + 65536
 
@@ -266,22 +270,26 @@ def _placement() -> tuple[Placement, str]:
     return Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages, riding=riding), level
 
 
+# The body's media type only says how it is sent; PDF or OFD is decided from the content.
+DOCUMENT_TYPES = ("application/pdf", "application/ofd", "application/zip", "application/octet-stream")
+
+
 def _document(max_bytes: int) -> bytes:
     if request.content_length is not None and request.content_length > max_bytes + 65536:
-        abort(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
+        abort(problem(413, "Payload too large", f"the document is over the size limit of {max_bytes} bytes",
                       "too-large"))
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            abort(problem(400, "Bad request", "send the PDF as the multipart field 'file'", "no-document"))
+            abort(problem(400, "Bad request", "send the PDF or OFD as the multipart field 'file'", "no-document"))
         data = upload.stream.read(max_bytes + 1)
-    elif request.mimetype == "application/pdf":
+    elif request.mimetype in DOCUMENT_TYPES:
         data = request.stream.read(max_bytes + 1)
     else:
-        abort(problem(415, "Unsupported media type", "send application/pdf or multipart/form-data",
-                      "not-a-pdf"))
+        abort(problem(415, "Unsupported media type",
+                      "send application/pdf, application/ofd or multipart/form-data", "not-a-pdf"))
     if len(data) > max_bytes:
-        abort(problem(413, "Payload too large", f"the PDF is over the size limit of {max_bytes} bytes",
+        abort(problem(413, "Payload too large", f"the document is over the size limit of {max_bytes} bytes",
                       "too-large"))
     if not data:
         abort(problem(400, "Bad request", "the document is empty", "no-document"))
@@ -330,18 +338,22 @@ def sign(esid: str):
     data = _document(settings.seal_max_bytes)
     try:
         sealer = _sealer(registry, record)
-        result = seal_pdf(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes,
-                          limits=PdfLimits.of(settings))
+        result = seal_document(sealer, data, placement, level=level, max_bytes=settings.seal_max_bytes,
+                               limits=PdfLimits.of(settings))
     except PdfRefused as exc:
+        observe.sealed(document_format(data), level, "refused")
         return problem(exc.status, "Cannot seal this document", str(exc), exc.kind)
     except SealError as exc:  # an ImageError answers 409 "seal-error" through its own status and kind
+        observe.sealed(document_format(data), level, "refused")
         return problem(exc.status, "Cannot seal", str(exc), exc.kind)
+    observe.sealed(result.format, result.level, "sealed")
+    observe.note(client_id=caller.client_id, sub=caller.sub)
     registry.log_use(record.esid, caller=caller.client_id, subject=caller.sub if caller.is_person else None,
                      org_uscc=caller.acting_for, sm3_before=result.sm3_before, sm3_after=result.sm3_after,
                      request_id=g.seal_request_id, client_ip=request.remote_addr,
-                     detail={"field": result.field_name, "page": result.page, "level": level,
-                             "riding": placement.riding, "bytes": len(data)})
-    return Response(result.pdf, mimetype="application/pdf", headers={
+                     detail={"field": result.field_name, "page": result.page, "level": result.level,
+                             "riding": placement.riding, "bytes": len(data), "format": result.format})
+    return Response(result.document, mimetype=result.media_type, headers={
         "X-Request-Id": g.seal_request_id, "X-Seal-Field": result.field_name,
         "X-Document-SM3-Before": result.sm3_before, "X-Document-SM3-After": result.sm3_after})
 
@@ -355,7 +367,8 @@ def submit_job(esid: str):
     placement, level = _placement()
     max_bytes = _state()["settings"].seal_max_bytes
     if request.mimetype != "multipart/form-data":
-        return problem(415, "Unsupported media type", "send the PDFs as multipart fields 'file'", "not-multipart")
+        return problem(415, "Unsupported media type", "send the PDFs or OFDs as multipart fields 'file'",
+                       "not-multipart")
     if request.content_length is not None and request.content_length > 4 * max_bytes:
         return problem(413, "Payload too large", f"a job takes at most {4 * max_bytes} bytes", "too-large")
     documents = []
@@ -411,7 +424,8 @@ def job_document(job_id: str, position: int):
         return problem(409, "Not ready", "the document has not been sealed yet", "pending")
     if document["status"] in ("refused", "failed"):
         return problem(422, "Cannot seal this document", document["error"] or "refused", document["status"])
-    return Response(jobs.output(registry, job_id, position), mimetype="application/pdf")
+    sealed = jobs.output(registry, job_id, position) or b""
+    return Response(sealed, mimetype=MEDIA_TYPES[document_format(sealed)])
 
 
 def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway]) -> None:
@@ -425,7 +439,7 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
     def registry() -> SealRegistry:
         if "registry" not in built:
             built["registry"] = SealRegistry(home.engine, home.keystore(), home.pki(), region=settings.seal_region,
-                                             font=settings.seal_font)
+                                             font=settings.seal_font, audit_chain=home.audit_chain())
         return built["registry"]
 
     def validator() -> TokenValidator:
@@ -439,3 +453,6 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                                      "jobs": lambda: home.runtime.jobs,
                                      "sealers": {}, "lock": threading.Lock()}
     app.register_blueprint(bp)
+    from seal import admin  # the security administrator's /seal/admin/ (imports this module)
+
+    app.register_blueprint(admin.bp)

@@ -101,6 +101,11 @@ def _load_font(path: Path, size_px: int):
         raise FontMissing(f"cannot load the seal font {path}: {exc}") from None
 
 
+def load_font(path: Path, size_px: int):
+    """The Simplified Chinese face of ``path`` at ``size_px`` (a Pillow font; licence/ measures with it)."""
+    return _load_font(path, size_px)
+
+
 def _check_glyphs(font, text: str) -> None:
     """Refuse text the font has no glyphs for (it would print as tofu boxes)."""
     missing_box = font.getmask("\uffff").getbbox()

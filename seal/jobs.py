@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 
+from keys import observe
 from keys.ids import new_id
 from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
+from seal.document import document_format, seal_document
 from seal.models import job_documents_table, jobs_table
-from seal.pdf import PdfLimits, Placement, seal_pdf
+from seal.pdf import PdfLimits, Placement
 from seal.registry import SealError, SealRegistry, sealer_for
 
 MAX_DOCUMENTS = 200
@@ -96,8 +98,9 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
         try:
             if sealer is None or registry.get(job.esid).status != "active":
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
-            result = seal_pdf(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
+            result = seal_document(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
         except SealError as exc:  # PdfRefused, ImageError included
+            observe.sealed(document_format(data), level, "refused")
             with registry.engine.begin() as conn:
                 if _settle(conn, where, status="refused", error=str(exc), input=None):
                     conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(
@@ -106,15 +109,18 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
         # The document, the job's count and the usage row commit together, and only for a document
         # still pending: a run killed between them, or a second run of a job reconciled while the
         # first was still going, never counts or logs a document twice or delivers one unlogged.
+        registry.audit_chain.prepare()  # the TSA for checkpoints loads outside the transaction
         with registry.engine.begin() as conn:
-            if not _settle(conn, where, status="sealed", output=result.pdf, input=None,
+            if not _settle(conn, where, status="sealed", output=result.document, input=None,
                            sm3_before=result.sm3_before, sm3_after=result.sm3_after):
                 continue
             conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(done=jobs_table.c.done + 1))
+            observe.sealed(result.format, result.level, "sealed")
             registry.log_use(job.esid, caller=job.caller, subject=job.subject, org_uscc=job.org_uscc,
                              sm3_before=result.sm3_before, sm3_after=result.sm3_after, request_id=job.request_id,
-                             client_ip=job.client_ip, detail={"job": job_id, "position": position, "level": level},
-                             conn=conn)
+                             client_ip=job.client_ip, conn=conn,
+                             detail={"job": job_id, "position": position, "level": result.level,
+                                     "format": result.format})
     with registry.engine.begin() as conn:
         conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(status="done",
                                                                                    finished_at=utcnow()))

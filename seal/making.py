@@ -7,7 +7,7 @@ from datetime import timedelta
 from asn1crypto import x509
 from sqlalchemy import insert, select, update
 
-from keys import ses
+from keys import observe, ses
 from keys.asymmetric import PrivateKey
 from keys.pki.profiles import PkiError
 from keys.storage import utcnow
@@ -67,6 +67,7 @@ class SealMaking:
                 esid=esid, at=now, event=made.event, from_status=record.status, to_status=made.target.value,
                 actor=actor, reason=reason,
                 detail={"kid": key_record.kid, "cert_ca": issued.ca, "cert_serial": issued.serial}))
+        observe.seal_event(made.event)
         return self.get(esid)
 
     def create(self, *, actor: str, reason: str | None = None, days: int = DEFAULT_DAYS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Identity,
     Index,
@@ -87,7 +88,10 @@ usage_table = Table(
     Column("request_id", String(64), nullable=True),
     Column("client_ip", String(64), nullable=True),
     Column("detail", JSON, nullable=True),
+    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as idp_audit
+    Column("chain_mac", String(64), nullable=True),
     Index("ix_seal_usage_esid_at", "esid", "at"),
+    Index("ix_seal_usage_chain_seq", "chain_seq", unique=True),
 )
 
 # The seal-making authority's keys and certificates (profile "seal-maker").

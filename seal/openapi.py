@@ -108,17 +108,19 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                 "parameters": [_ESID, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "uses, newest first"}, **_errors(400, 401, 403, 404)}}},
             "/seals/{esid}/sign": {"post": {
-                "summary": "Seal a PDF", "security": [{"oauth2": ["seal:sign"]}], "parameters": [_ESID],
-                "description": ("Send the PDF as application/pdf (parameters in the query) or as multipart "
-                                "field 'file' (parameters as form fields). Personal seals need a person's "
+                "summary": "Seal a PDF or an OFD", "security": [{"oauth2": ["seal:sign"]}], "parameters": [_ESID],
+                "description": ("Send the PDF or OFD as application/pdf or application/ofd (parameters in the "
+                                "query) or as multipart field 'file' (parameters as form fields); the format is "
+                                "read from the content. OFDs need an SM2 seal. Personal seals need a person's "
                                 "token at acr urn:yitong:loa:3 or above (RFC 9470 step-up otherwise)."),
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"$ref": "#/components/schemas/SignParameters"}},
-                    "application/pdf": {}}},
-                "responses": {"200": {"description": "the sealed PDF", "content": {"application/pdf": {}}},
+                    "application/pdf": {}, "application/ofd": {}}},
+                "responses": {"200": {"description": "the sealed document",
+                                      "content": {"application/pdf": {}, "application/ofd": {}}},
                               **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)}}},
             "/seals/{esid}/jobs": {"post": {
-                "summary": "Seal many PDFs as a job (JobQueue)", "security": [{"oauth2": ["seal:sign"]}],
+                "summary": "Seal many PDFs or OFDs as a job (JobQueue)", "security": [{"oauth2": ["seal:sign"]}],
                 "parameters": [_ESID],
                 "description": "Multipart with the field 'file' repeated (at most 200 documents); the same "
                                "placement parameters as /sign apply to every document.",
@@ -136,7 +138,8 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                 "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}},
                                {"name": "position", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 0}}],
-                "responses": {"200": {"description": "the sealed PDF", "content": {"application/pdf": {}}},
+                "responses": {"200": {"description": "the sealed document",
+                                      "content": {"application/pdf": {}, "application/ofd": {}}},
                               **_errors(401, 403, 404, 409, 422)}}},
         },
     }

@@ -56,6 +56,7 @@ from seal.pdfread import (
 from seal.pdfstamp import _draw_on_page, _image_ref, _ImageXObject, _SealStampStyle, image_streams
 
 LEVELS = ("B-B", "B-T", "B-LT")
+MEDIA_TYPES = {"pdf": "application/pdf", "ofd": "application/ofd"}
 
 
 @dataclass
@@ -103,13 +104,25 @@ class Sealer:
 
 @dataclass(frozen=True)
 class SealResult:
-    pdf: bytes
+    """A sealed document (PDF, or OFD from :mod:`seal.ofd`): ``box`` is in the format's own units
+    (PDF points from the bottom-left; OFD millimetres x, y, w, h from the top-left)."""
+
+    document: bytes
     sm3_before: str
     sm3_after: str
-    field_name: str
+    field_name: str  # the PDF signature field, or the OFD signature's Sign_N folder
     page: int
     box: tuple[float, float, float, float]
     level: str
+    format: str = "pdf"
+
+    @property
+    def pdf(self) -> bytes:
+        return self.document
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
 
 
 @dataclass

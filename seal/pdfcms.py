@@ -16,6 +16,21 @@ class InProcessTimeStamper(TimeStamper):
         super().__init__(include_nonce=True)
         self._authority = authority
 
+    def token_over(self, data: bytes, digest_algorithm: str = "sm3") -> bytes:
+        """A DER RFC 3161 TimeStampToken whose imprint is ``digest_algorithm(data)`` (for GB/T 38540's
+        timeStamp, over the signature value); raises ValueError when the TSA refuses."""
+        import secrets
+
+        request = tsp.TimeStampReq({
+            "version": 1, "cert_req": True, "nonce": secrets.randbits(63),
+            "message_imprint": {"hash_algorithm": {"algorithm": digest_algorithm},
+                                "hashed_message": digest(digest_algorithm, data)},
+        })
+        response = tsp.TimeStampResp.load(self._authority.respond(request.dump()))
+        if response["status"]["status"].native not in ("granted", "granted_with_mods"):
+            raise ValueError(f"the time-stamp authority refused: {response['status']['status_string'].native}")
+        return response["time_stamp_token"].dump()
+
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         return tsp.TimeStampResp.load(self._authority.respond(req.dump()))
 

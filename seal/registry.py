@@ -25,6 +25,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from keys import observe
+from keys.auditchain import AuditChain, open_chain
 from keys.keystore import Keystore
 from keys.pki.authority import Pki
 from keys.storage import utcnow
@@ -56,7 +58,7 @@ from seal.usage import SealUsage
 
 class SealRegistry(SealMaking, SealGrants, SealUsage):
     def __init__(self, engine: Engine, keystore: Keystore, pki: Pki, *, region: str = "120000",
-                 font: str | None = None) -> None:
+                 font: str | None = None, audit_chain: AuditChain | None = None) -> None:
         if not _REGION.match(region):
             raise SealError(f"the region code must be 6 digits, got {region!r}")
         self.engine = engine
@@ -64,6 +66,8 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         self.pki = pki
         self.region = region
         self.font = font
+        # Usage records are chained (keys/auditchain) with the same key and TSA as the IdP's audit.
+        self.audit_chain = audit_chain or open_chain(keystore, pki)
 
     # -- reading ------------------------------------------------------------------------------------
     def get(self, esid: str) -> SealRecord:
@@ -102,6 +106,20 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                                 .order_by(events_table.c.id)).all()
         return [{"at": r.at.isoformat(), "event": r.event, "from": r.from_status, "to": r.to_status,
                  "actor": r.actor, "reason": r.reason} for r in rows]
+
+    def applicant(self, esid: str) -> str | None:
+        """Who applied for the seal: the subject of its ``applied`` event's actor (``idp:SUB``,
+        ``operator:SUB``), so that an approver can be told apart from the applicant."""
+        with self.engine.connect() as conn:
+            actor = conn.execute(select(events_table.c.actor).where(
+                events_table.c.esid == esid, events_table.c.event == "applied").order_by(events_table.c.id)).scalar()
+        return actor.split(":", 1)[1] if actor and ":" in actor else actor
+
+    def record_event(self, esid: str, event: str, *, actor: str, status: str, detail: dict | None = None) -> None:
+        """An event in the seal's history that moves nothing (a refused operator action)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(events_table).values(esid=esid, at=utcnow(), event=event, from_status=status,
+                                                     to_status=status, actor=actor, reason=None, detail=detail))
 
     def _expire_if_due(self, record: SealRecord) -> SealRecord:
         if record.status in TRANSITIONS["expire"].sources and record.valid_to and record.valid_to <= utcnow():
@@ -155,6 +173,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                 continue  # another worker took that serial; take the next
         else:
             raise SealError("could not allocate an esID; try again", status=503)
+        observe.seal_event("applied")
         return self.get(esid)
 
     def _next_esid(self) -> str:
@@ -222,6 +241,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                 raise SealUnusable(f"seal {esid} changed concurrently; try again")
             conn.execute(insert(events_table).values(esid=esid, at=now, event=event, from_status=row.status,
                                                      to_status=to, actor=actor, reason=reason, detail=detail))
+        observe.seal_event(event)
 
 
 __all__ = ["ALGORITHMS", "DEFAULT_DAYS", "HOLDER_KINDS", "REVOKE_REASONS", "TRANSITIONS", "SealError",

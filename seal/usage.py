@@ -1,8 +1,11 @@
-"""The append-only usage log: every sealing, with caller, subject and document digests."""
+"""The append-only usage log: every sealing, with caller, subject and document digests.
+
+Every record is chained (keys/auditchain) like the IdP's audit events, through the registry's
+``audit_chain``."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from keys.storage import utcnow
 from seal.models import usage_table
@@ -16,14 +19,15 @@ class SealUsage:
                 conn=None) -> None:
         """Record one use; with ``conn``, inside that transaction (a batch document and its use
         commit together)."""
-        row = insert(usage_table).values(
+        values = dict(
             esid=esid, at=utcnow(), caller=caller, subject=subject, org_uscc=org_uscc, sm3_before=sm3_before,
             sm3_after=sm3_after, request_id=request_id, client_ip=client_ip, detail=detail)
         if conn is not None:
-            conn.execute(row)
+            self.audit_chain.append(conn, usage_table, values)
             return
+        self.audit_chain.prepare()
         with self.engine.begin() as own:
-            own.execute(row)
+            self.audit_chain.append(own, usage_table, values)
 
     def usage(self, esid: str, limit: int = 100) -> list[dict]:
         with self.engine.connect() as conn:

@@ -1,18 +1,22 @@
-"""One entry point for a file of unknown kind: a PDF, a GB/T 38540 SES_Signature or an SESeal."""
+"""One entry point for a file of unknown kind: a PDF, an OFD, a GB/T 38540 SES_Signature or an SESeal."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from verify import report as r
+from verify.ofd import is_other_zip, looks_like_ofd, verify_ofd
 from verify.pdf import verify_pdf
 from verify.policy import DEFAULT, Policy
 from verify.ses import looks_like_ses, verify_seal, verify_ses_signature
 
 
 def verify_bytes(data: bytes, trust, *, name: str, policy: Policy = DEFAULT, at: datetime | None = None,
-                 online: bool = False, crls=(), ocsps=()) -> r.Report:
-    """PDFs go to :func:`verify_pdf`; DER seals and seal signatures to the GB/T 38540 checks."""
+                 online: bool = False, crls=(), ocsps=(), certs=()) -> r.Report:
+    """PDFs go to :func:`verify_pdf`, OFDs (zip packages) to :func:`verify_ofd`; DER seals and seal signatures
+    to the GB/T 38540 checks. The format is decided by the content, never by the name."""
+    if looks_like_ofd(data):
+        return verify_ofd(data, trust, policy, at, online, name=name, crls=crls, ocsps=ocsps, certs=certs)
     if b"%PDF-" not in data[:1024]:
         kind = looks_like_ses(data)
         if kind == "signature":
@@ -20,3 +24,13 @@ def verify_bytes(data: bytes, trust, *, name: str, policy: Policy = DEFAULT, at:
         if kind == "seal":
             return verify_seal(data, trust, at=at, online=online, name=name, policy=policy)
     return verify_pdf(data, trust, policy, at, online, name=name, crls=crls, ocsps=ocsps)
+
+
+def document_kind(data: bytes) -> str | None:
+    """"pdf", "ofd", "ses-signature", "ses-seal" from the content, or None: nothing this verifier reads."""
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if looks_like_ofd(data):
+        return None if is_other_zip(data) else "ofd"
+    kind = looks_like_ses(data)
+    return f"ses-{kind}" if kind else None

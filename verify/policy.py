@@ -26,6 +26,13 @@ SES_STEPS = (N.SES_STRUCTURE, N.TIMESTAMP, N.SIGNATURE, N.DATA_HASH, N.SEAL_MAKE
              N.SEAL_VALID_AT_SIGNING_TIME, N.CERTIFICATE_CHAIN, N.REVOCATION, N.VALIDITY_AT_SIGNING_TIME,
              N.MAKER_CERTIFICATE_CHAIN, N.MAKER_REVOCATION)
 
+# An OFD document (GB/T 33190) once per file, then each signature of its Signatures.xml: the package's own
+# checks, then the checks of its value (GB/T 38540 SES_Signature: SES_STEPS; GM/T 0010 PKCS#7 or a bare SM2
+# value: CMS_STRUCTURE, SIGNATURE, DATA_HASH and the chain steps).
+OFD_DOCUMENT_STEPS = (N.OFD_PACKAGE, N.SIGNATURES_PRESENT)
+OFD_SIGNATURE_STEPS = (N.SIGNATURE_FILE, N.REFERENCES, N.UNPROTECTED_CONTENT, N.LATER_SIGNATURES, N.STAMP_ANNOT,
+                       N.SEAL_FILE)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -38,6 +45,10 @@ class Limits:
     max_stream_bytes: int = 64 * 1024 * 1024  # one decoded stream
     seconds: float = 30.0  # per document, in any thread (keys/budget.py)
     max_token_bytes: int = 256 * 1024  # a run of digits longer than this is refused before parsing
+    # an OFD package (ofd.OfdLimits): zip entries, all entries inflated, inflated/compressed ratio of one entry
+    max_entries: int = 10_000
+    max_inflated_bytes: int = 64 * 1024 * 1024
+    max_ratio: int = 100
 
 
 @dataclass(frozen=True)
@@ -70,4 +81,5 @@ class Policy:
                 "require_seal": self.require_seal}
 
 
-DEFAULT = Policy("yitong-default/1", DOCUMENT_STEPS + SIGNATURE_STEPS + SES_STEPS)
+DEFAULT = Policy("yitong-default/1", DOCUMENT_STEPS + SIGNATURE_STEPS + SES_STEPS + OFD_DOCUMENT_STEPS
+                 + OFD_SIGNATURE_STEPS)

@@ -77,7 +77,7 @@ def picture_data_uri(picture_type: str, data: bytes) -> str | None:
 class SignatureReport:
     """What was found about one signature (PDF signature, document timestamp or GB/T 38540 seal)."""
 
-    kind: str  # "pdf-signature" | "document-timestamp" | "ses-signature" | "ses-seal"
+    kind: str  # "pdf-signature" | "document-timestamp" | "ses-signature" | "ses-seal" | "ofd-seal" | "ofd-sign"
     name: str  # the PDF field name, or a label
     steps: list[Step] = field(default_factory=list)
     signer: dict[str, Any] | None = None
@@ -86,6 +86,16 @@ class SignatureReport:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     widget: dict[str, Any] | None = None  # page index, rectangle, page size (for the thumbnail)
+    deviations: list[dict[str, str]] = field(default_factory=list)  # named vendor deviations this verdict took
+    ofd: dict[str, Any] | None = None  # an OFD signature: its files, references and stamps
+
+    def deviate(self, deviation, step: Step | None = None) -> None:
+        """Record a named deviation (keys.ses.readings.Deviation) once, with the check it was found in."""
+        if deviation is None:
+            return
+        entry = {**deviation.as_dict(), "check": step.name.value if step is not None else None}
+        if entry not in self.deviations:
+            self.deviations.append(entry)
 
     def add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -115,6 +125,10 @@ class SignatureReport:
         out["evidence"] = self.evidence
         out["warnings"] = self.warnings
         out["widget"] = self.widget
+        if self.deviations:
+            out["deviations"] = self.deviations
+        if self.ofd is not None:
+            out["ofd"] = self.ofd
         return out
 
 
@@ -131,7 +145,7 @@ class Report:
     online: bool
     document_steps: list[Step] = field(default_factory=list)
     signatures: list[SignatureReport] = field(default_factory=list)
-    format: str = "pdf"  # "pdf" | "ses-signature" | "ses-seal"
+    format: str = "pdf"  # "pdf" | "ses-signature" | "ses-seal" | "ofd"
     notes: list[str] = field(default_factory=list)
 
     @classmethod

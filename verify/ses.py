@@ -1,8 +1,10 @@
 """GB/T 38540 seals and seal signatures: the §7.3 checklist (DESIGN.md) with the trust anchors.
 
 keys.ses parses (V4 and V1) and holds the rules that need no trust anchor (signatures, dataHash,
-certList, seal validity); this module adds both certificate chains and the RFC 3161 time-stamp
-(verify/timestamp.py), runs them as named checks (verify/checks.py) and reports ETSI indications.
+certList, seal validity); the SM2 values of signer and seal maker, V4 and V1, are read here through
+keys/ses/readings.py, which names the vendor deviations it meets; this module adds both certificate
+chains and the RFC 3161 time-stamp (verify/timestamp.py), runs them as named checks (verify/checks.py)
+and reports ETSI indications.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from asn1crypto import cms, x509
 
 from keys import ses as keys_ses
 from keys.digests import digest
+from keys.ses import readings
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
@@ -67,16 +70,24 @@ def _load_cert(der: bytes) -> x509.Certificate | None:
 
 
 
+def _fresh(supplied: c.Revinfo | None) -> c.Revinfo:
+    """A copy of the caller's revocation data for one path validation (validate_chain filters what it holds)."""
+    revinfo = c.Revinfo()
+    if supplied is not None:
+        revinfo.extend(supplied)
+    return revinfo
+
+
 async def maker_chain_step(seal: keys_ses.Seal, trust, when: datetime, online: bool,
-                           other_certs=()) -> tuple[r.Step, r.Step]:
+                           other_certs=(), supplied: c.Revinfo | None = None) -> tuple[r.Step, r.Step]:
     """(maker_certificate_chain, maker_revocation): the seal maker's path to a trust anchor when it made the seal."""
     maker = _load_cert(seal.maker_cert)
     if maker is None:
         return (r.failed(N.MAKER_CERTIFICATE_CHAIN, Sub.FORMAT_FAILURE, "the seal maker certificate does not parse"),
                 r.failed(N.MAKER_REVOCATION, Sub.FORMAT_FAILURE, "not checked"))
     moment = min(when, seal.create_date) if seal.create_date else when
-    outcome = await c.validate_chain(maker, trust, other_certs=other_certs, revinfo=c.Revinfo(), moment=moment,
-                                     proven=False, online=online, what="maker")
+    outcome = await c.validate_chain(maker, trust, other_certs=other_certs, revinfo=_fresh(supplied),
+                                     moment=moment, proven=False, online=online, what="maker")
     return outcome.chain, outcome.revocation
 
 
@@ -91,6 +102,7 @@ class SesContext:
     seal: keys_ses.Seal
     signature: keys_ses.SealSignature | None = None
     document: bytes | None = None
+    supplied: c.Revinfo | None = None  # revocation data the caller vouches for (the server's own CRLs)
     _timing: tuple[r.Step | None, datetime | None, bool] | None = field(default=None, init=False)
     _chain: c.ChainOutcome | None = field(default=None, init=False)
     _maker: tuple[r.Step, r.Step] | None = field(default=None, init=False)
@@ -125,8 +137,8 @@ class SesContext:
         if self.signer is None or when is None:
             return None
         if self._chain is None:
-            self._chain = await c.validate_chain(self.signer, self.trust, revinfo=c.Revinfo(), moment=when,
-                                                 proven=proven, online=self.online)
+            self._chain = await c.validate_chain(self.signer, self.trust, revinfo=_fresh(self.supplied),
+                                                 moment=when, proven=proven, online=self.online)
         return self._chain
 
     async def maker(self) -> tuple[r.Step, r.Step] | None:
@@ -134,7 +146,7 @@ class SesContext:
         if when is None or (self.signature is not None and self.signer is None):
             return None
         if self._maker is None:
-            self._maker = await maker_chain_step(self.seal, self.trust, when, self.online)
+            self._maker = await maker_chain_step(self.seal, self.trust, when, self.online, supplied=self.supplied)
         return self._maker
 
 
@@ -172,23 +184,70 @@ async def _timestamp(context: SesContext) -> r.Step | None:
     return (await context.timing())[0]
 
 
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def v1_maker_bytes(seal: keys_ses.Seal) -> bytes:
+    """DER SEQUENCE{esealInfo, cert, signatureAlgorithm}: what a GM/T 0031 seal maker signs (SES_SignInfo),
+    sliced from the bytes received (never re-encoded)."""
+    from keys.ses.asn1 import _sequence_children
+
+    der = seal.der
+    children = _sequence_children(der)
+    sign_info = _sequence_children(der, children[1][1], children[1][2])
+    body = der[children[0][1]:children[0][2]] + der[sign_info[0][1]:sign_info[0][2]] + \
+        der[sign_info[1][1]:sign_info[1][2]]
+    return b"\x30" + _der_length(len(body)) + body
+
+
+def signature_step(context: SesContext) -> r.Step:
+    """The signer's SM2 value over DER(TBS_Sign), V4 or V1, read as vendors write it (keys/ses/readings.py)."""
+    signature = context.signature
+    step, deviation = readings.check(N.SIGNATURE, signature.signer_cert, signature.signature_algorithm,
+                                     signature.signature, signature.signed_bytes, "signer", standard="DER(TBS_Sign)",
+                                     prehashed=signature.data_hash if signature.version == 1 else None)
+    context.report.deviate(deviation, step)
+    return step
+
+
+def maker_signature_step(context: SesContext) -> r.Step:
+    """The seal maker's SM2 value: over DER(SES_SealInfo) (V4) or SEQUENCE{esealInfo, cert, alg} (V1)."""
+    seal = context.seal
+    if seal.version == 4:
+        data, standard = seal.signed_bytes, "DER(SES_SealInfo)"
+    else:
+        try:
+            data = v1_maker_bytes(seal)
+        except Exception as exc:
+            return r.failed(N.SEAL_MAKER_SIGNATURE, Sub.FORMAT_FAILURE, f"the V1 seal cannot be sliced: {exc}")
+        standard = "DER SEQUENCE{esealInfo, cert, signatureAlgorithm} (GM/T 0031 SES_SignInfo)"
+    step, deviation = readings.check(N.SEAL_MAKER_SIGNATURE, seal.maker_cert, seal.signature_algorithm,
+                                     seal.maker_signature, data, "seal maker", standard=standard)
+    context.report.deviate(deviation, step)
+    return step
+
+
 MAKER_CHECKS = (
     Check(N.MAKER_CERTIFICATE_CHAIN, lambda context: _maker_step(context, 0)),
     Check(N.MAKER_REVOCATION, lambda context: _maker_step(context, 1)),
 )
 
 SES_SEAL = (
-    Check(N.SEAL_MAKER_SIGNATURE, lambda context: keys_ses.maker_signature(context.seal)),
+    Check(N.SEAL_MAKER_SIGNATURE, maker_signature_step),
     Check(N.SEAL_VALID_AT_SIGNING_TIME, _signing_time_rule),
     *MAKER_CHECKS,
 )
 
 SES_SIGNATURE = (
     Check(N.TIMESTAMP, _timestamp),
-    Check(N.SIGNATURE, lambda context: keys_ses.signer_signature(context.signature)),
+    Check(N.SIGNATURE, signature_step),
     Check(N.DATA_HASH, lambda context: (keys_ses.data_hash(context.signature, context.document)
                                         if context.document is not None else None)),
-    Check(N.SEAL_MAKER_SIGNATURE, lambda context: keys_ses.maker_signature(context.seal)),
+    Check(N.SEAL_MAKER_SIGNATURE, maker_signature_step),
     Check(N.SIGNER_IN_CERT_LIST, lambda context: keys_ses.signer_in_cert_list(context.seal,
                                                                               context.signature.signer_cert)),
     Check(N.SEAL_VALID_AT_SIGNING_TIME, _signing_time_rule),
@@ -254,8 +313,7 @@ def verify_ses_signature(der: bytes, trust, document: bytes | None = None, *, at
     report.signatures.append(sig)
     parsed = _verify(sig, policy, lambda: keys_ses.parse_signature(der),
             lambda signature: ("GB/T 38540-2020 SES_Signature V4" if signature.version == 4
-                               else f"GM/T 0031-2014 SES_Signature V{signature.version} (parsed; its signatures "
-                                    f"are not verified)"),
+                               else f"GM/T 0031-2014 SES_Signature V{signature.version}"),
             SES_SIGNATURE,
             lambda signature: SesContext(sig, trust, online, validation_time, signature.seal, signature, document))
     if document is None and parsed:

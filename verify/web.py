@@ -1,4 +1,5 @@
-"""/verify/: the public verification page and ``POST /verify/api/v1/pdf`` (a Flask blueprint).
+"""/verify/: the public verification page, ``POST /verify/api/v1/documents`` (PDF or OFD) and
+``POST /verify/api/v1/pdf`` (PDF only, as before) (a Flask blueprint).
 
 Documents are verified in memory and never stored or logged. Uploads are capped
 (``YITONG_VERIFY_MAX_BYTES``) and rate-limited per client IP (``YITONG_VERIFY_RATE_LIMIT`` per
@@ -25,9 +26,11 @@ from dataclasses import replace
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from keys import observe
 from verify import report as r
 from verify.errors import UploadRefused
 from verify.files import verify_bytes
+from verify.ofd import is_other_zip, looks_like_ofd
 from verify.policy import DEFAULT, Limits
 from verify.render import html
 from verify.trust import TrustBundle
@@ -47,10 +50,11 @@ class VerifyService:
     """What the blueprint needs from its host: trust, our own revocation data, limits, a rate limiter."""
 
     def __init__(self, trust: Callable[[], bytes], *, crls: Callable[[], list[bytes]] | None = None,
-                 limiter=None, max_bytes: int = DEFAULT_MAX_BYTES, concurrency: int = DEFAULT_CONCURRENCY,
-                 limits: Limits | None = None) -> None:
+                 certs: Callable[[], list[bytes]] | None = None, limiter=None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 concurrency: int = DEFAULT_CONCURRENCY, limits: Limits | None = None) -> None:
         self._trust_source = trust
         self._crls_source = crls
+        self._certs_source = certs  # our own intermediate CAs: an OFD seal carries only the signer's certificate
         self.limiter = limiter
         self.max_bytes = max_bytes
         self.policy = replace(DEFAULT, limits=limits) if limits is not None else DEFAULT
@@ -76,6 +80,15 @@ class VerifyService:
             yield
         finally:
             self._slots.release()
+
+    def certs(self) -> list[bytes]:
+        if self._certs_source is None:
+            return []
+        try:
+            return list(self._certs_source())
+        except Exception as exc:  # no intermediates is less evidence, not an error of the upload
+            log.warning("own CA certificates unavailable for /verify: %s", type(exc).__name__)
+            return []
 
     def crls(self) -> list[bytes]:
         if self._crls_source is None:
@@ -112,8 +125,11 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _read_upload(service: VerifyService) -> tuple[str, bytes]:
-    """(file name, bytes) of the uploaded document: multipart field ``file`` or a raw body."""
+def _read_upload(service: VerifyService, *, ofd: bool = True) -> tuple[str, bytes]:
+    """(file name, bytes) of the uploaded document: multipart field ``file`` or a raw body.
+
+    The format is decided by the content: a PDF, an OFD (a zip package; not at ``/api/v1/pdf``,
+    which keeps its PDF-only contract), or a DER GB/T 38540 seal or seal signature."""
     if service.limiter is not None:
         verdict = service.limiter.hit(_client_ip())
         if not verdict.allowed:
@@ -139,8 +155,17 @@ def _read_upload(service: VerifyService) -> tuple[str, bytes]:
         raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes")
     if not data:
         raise UploadRefused(400, "Bad Request", "the request carries no document")
-    if b"%PDF-" not in data[:1024] and data[:1] != b"\x30":
-        raise UploadRefused(415, "Unsupported Media Type", "send a PDF (or a DER GB/T 38540 seal or seal signature)")
+    if ofd and is_other_zip(data):
+        raise UploadRefused(415, "Unsupported Media Type", "a zip file without OFD.xml is not an OFD; send a PDF or "
+                                                        "an OFD")
+    is_ofd = ofd and looks_like_ofd(data)
+    if b"%PDF-" not in data[:1024] and data[:1] != b"\x30" and not is_ofd:
+        raise UploadRefused(415, "Unsupported Media Type",
+                         "send a PDF or an OFD (or a DER GB/T 38540 seal or seal signature)" if ofd
+                         else "send a PDF (or a DER GB/T 38540 seal or seal signature); OFDs go to "
+                              "/verify/api/v1/documents")
+    if is_ofd and name == "document.pdf":
+        name = "document.ofd"
     return name, data
 
 
@@ -148,20 +173,32 @@ def _verify(name: str, data: bytes) -> r.Report:
     service = _service()
     with service.slot():
         # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
-        return verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
-                            crls=service.crls())
+        report = verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
+                              crls=service.crls(), certs=service.certs())
+    observe.verified(report.format, report.indication[0].value)
+    return report
 
 
-@bp.post("/api/v1/pdf")
-def api_pdf():
+def _api(ofd: bool):
     try:
-        name, data = _read_upload(_service())
+        name, data = _read_upload(_service(), ofd=ofd)
         report = _verify(name, data)
     except UploadRefused as exc:
         return problem(exc.status, exc.title, exc.detail, exc.headers)
     response = jsonify(r.document([report]))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/api/v1/pdf")
+def api_pdf():
+    return _api(ofd=False)
+
+
+@bp.post("/api/v1/documents")
+def api_documents():
+    """A PDF or an OFD (or a DER seal / seal signature), told apart by the content."""
+    return _api(ofd=True)
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -173,7 +210,8 @@ def page():
         try:
             name, data = _read_upload(_service())
             report = _verify(name, data)
-            fragment = html([report], {report.file: data}, standalone=False)
+            fragment = html([report], {report.file: data}, standalone=False,
+                            time_zone=current_app.config.get("YITONG_TIME_ZONE"))
         except UploadRefused as exc:
             error, status, headers = exc.detail, exc.status, exc.headers
     response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,

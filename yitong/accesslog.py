@@ -10,9 +10,12 @@ parameter added later is hidden until someone decides it may be shown. The same 
 
 from __future__ import annotations
 
+import traceback
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from gunicorn.glogging import Logger
+
+from yitong import observability
 
 REDACTED = "REDACTED"
 # Parameters whose values identify a client, a flow or an error, never a person or a credential.
@@ -46,7 +49,40 @@ def redact_url(url: str) -> str:
 
 
 class RedactingLogger(Logger):
-    """gunicorn's Logger whose access-log atoms hold redacted URLs and no credentials headers."""
+    """gunicorn's Logger whose access-log atoms hold redacted URLs and no credentials headers.
+
+    With ``YITONG_LOG_FORMAT=json`` (yitong/observability.py) its error and access lines are JSON
+    objects too, and each access line carries the request's id, client, subject hash and route;
+    in text form the request id ends the line.
+    """
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        self.json = observability.log_format() == "json"
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.addFilter(observability.ContextFilter())
+                if self.json:
+                    handler.setFormatter(observability.JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        if not self.json:
+            return super().access(resp, req, environ, request_time)
+        if not self.access_log_enabled:
+            return
+        try:
+            atoms = self.atoms(resp, req, environ, request_time)
+            status = str(atoms.get("s", "-"))
+            self.access_log.info(atoms["r"], extra={
+                **observability.access_fields(environ),
+                "method": environ.get("REQUEST_METHOD"), "path": redact_url(environ.get("RAW_URI", "")),
+                "status": int(status) if status.isdigit() else None,
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                "bytes": atoms.get("B"), "remote_addr": atoms.get("h"),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+                "referer": None if atoms["f"] == "-" else atoms["f"]})
+        except Exception:
+            self.error(traceback.format_exc())
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import replace
 
 from flask import Flask, jsonify, render_template, request
-from markupsafe import escape
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, ServiceUnavailable
 
 from baselib import web as baselib_web
 from idp import app as idp_app
+from idp.acr import LEVELS
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
+from licence import api as licence_api
 from seal import api as seal_api
-from yitong import headers, pki_web
+from yitong import console, errors, headers, observability, pki_web
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -32,10 +34,15 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
+    app.config["YITONG_TIME_ZONE"] = settings.look.time_zone  # idp/words.py: every time a person reads
+    app.jinja_env.globals["site"] = settings.look
     proxies = TrustedProxies(settings.trusted_proxies)
     if proxies:
         app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)
     headers.install(app, https=settings.issuer.startswith("https://"))
+    observability.install(app)  # outermost: request ids on every answer, its log lines and counters
+    observability.register_metrics(app, observability.MetricsGate(settings.metrics_allow, settings.metrics_token),
+                                   collectors=[observability.HomeCollector(home)])
     pki_web.register(app, home.pki, settings.tsa_algorithm)
     baselib_key = settings.baselib_key or home.keystore().secret("baselib-hmac")
     if settings.baselib_mount:  # the reference stand-in for the base libraries (embedded default)
@@ -46,12 +53,30 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        runtime=home.runtime, seal_audience=settings.seal_audience,
                        dcr_initial_token=settings.dcr_initial_token,
                        connectors=_connector_config(settings, baselib_key),
-                       cert_login=_cert_login_config(settings, home))
+                       cert_login=_cert_login_config(settings, home), audit_chain=home.audit_chain())
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
+    licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
+                         seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
+    app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
 
     @app.get("/")
     def landing():
-        return render_template("index.html", summary=_summary(settings, home))
+        """For citizens: what this site is, sign in, register, check a document (issue 18 item 4)."""
+        return render_template("index.html", levels=LEVELS, technical=_from_loopback())
+
+    @app.get("/technical")
+    def technical_index():
+        """The operators' index of endpoints, for requests from this machine only."""
+        if not _from_loopback():
+            raise NotFound()
+        return render_template("technical.html", summary=_summary(settings, home))
+
+    @app.get("/site/logo")
+    def site_logo():
+        if settings.look.logo is None:
+            raise NotFound()
+        look = settings.look
+        return look.logo, 200, {"Content-Type": look.logo_type, "Cache-Control": "public, max-age=3600"}
 
     @app.get("/healthz")
     def healthz():
@@ -59,31 +84,20 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
 
     @app.get("/readyz")
     def readyz():
-        checks = {}
-        try:
-            home.engine.connect().close()
-            checks["database"] = "ok"
-        except Exception as exc:  # report, never raise, from a probe
-            log.warning("readyz database check failed: %s", type(exc).__name__)
-            checks["database"] = "unreachable"
-        try:
-            home.runtime.store.ping()
-            checks["cache"] = "ok"
-        except Exception as exc:
-            log.warning("readyz cache check failed: %s", type(exc).__name__)
-            checks["cache"] = "unreachable"
-        ready = all(value == "ok" for value in checks.values())
-        return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+        body = readiness(app, home)
+        return jsonify(body), 503 if body["status"] == "not ready" else 200
 
     @app.errorhandler(HTTPException)
     def http_problem(exc: HTTPException):
-        """RFC 7807 problem details for every HTTP error, instead of Werkzeug's HTML pages."""
-        body = {"type": "about:blank", "title": exc.name, "status": exc.code, "detail": exc.description}
+        """Every HTTP error, negotiated on Accept (one mechanism): a browser gets an error page in
+        its language with the site frame and a way back (yitong/errors.py); anything else RFC 7807
+        problem details."""
         # RFC 9110 §15.5.6: a 405 names the methods the resource has.
         allow = {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods \
             else {}
-        if request.accept_mimetypes.best == "text/html":
-            return f"<h1>{exc.code} {escape(exc.name)}</h1><p>{escape(exc.description)}</p>", exc.code, allow
+        if errors.wants_html():
+            return errors.http_error_page(exc), exc.code, allow
+        body = {"type": "about:blank", "title": exc.name, "status": exc.code, "detail": exc.description}
         return jsonify(body), exc.code, {"Content-Type": "application/problem+json", **allow}
 
     @app.errorhandler(StoreUnavailable)
@@ -91,20 +105,100 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
         """Redis (sessions, replay caches, rate limits, the job queue) is down or stalled: 503 with
         Retry-After, as problem+json or an HTML page like every HTTP error; nothing is let through."""
         log.warning("shared store unavailable on %s %s: %s", request.method, request.path, exc)
-        response = app.make_response(http_problem(ServiceUnavailable(
-            "A service this request needs is briefly unavailable; try again in a few seconds.")))
+        unavailable = ServiceUnavailable(
+            "A service this request needs is briefly unavailable; try again in a few seconds.")
+        unavailable.retry_after = exc.retry_after_seconds
+        response = app.make_response(http_problem(unavailable))
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(Exception)
     def internal_problem(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        request_id = errors.request_id()
+        log.exception("unhandled error on %s %s (request id %s)", request.method, request.path, request_id)
+        if errors.wants_html():
+            return errors.internal_error_page(request_id), 500, {"X-Request-Id": request_id}
         body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                "detail": "The server could not complete the request; the error has been logged."}
-        return jsonify(body), 500, {"Content-Type": "application/problem+json"}
+                "detail": "The server could not complete the request; the error has been logged.",
+                "request_id": request_id}
+        return jsonify(body), 500, {"Content-Type": "application/problem+json", "X-Request-Id": request_id}
 
     return app
+
+
+def readiness(app: Flask, home: Home) -> dict:
+    """What an orchestrator and a person need to know before sending traffic here.
+
+    ``not ready`` (503) when the database, Redis or the job queue cannot be used; ``degraded`` (200)
+    when only a base library is unreachable or its circuit breaker is open: sign-in still works,
+    real-name checks answer "unavailable". Connectors are not called (a probe every few seconds
+    would load the base libraries): their breakers are read and their address is connected to.
+    """
+    checks: dict = {}
+    try:
+        home.engine.connect().close()
+        checks["database"] = "ok"
+    except Exception as exc:  # report, never raise, from a probe
+        log.warning("readyz database check failed: %s", type(exc).__name__)
+        checks["database"] = "unreachable"
+    try:
+        home.runtime.store.ping()
+        checks["cache"] = "ok"
+    except Exception as exc:
+        log.warning("readyz cache check failed: %s", type(exc).__name__)
+        checks["cache"] = "unreachable"
+    body: dict = {"status": "ready", "checks": checks}
+    try:
+        body["jobs"] = home.runtime.jobs.counts()
+        checks["jobs"] = "ok"
+    except Exception as exc:
+        log.warning("readyz job queue check failed: %s", type(exc).__name__)
+        checks["jobs"] = "unreachable"
+    connectors = _connector_states(app)
+    if connectors:
+        body["connectors"] = connectors
+        healthy = all(c["reachable"] and c["breaker"] == "closed" for c in connectors.values())
+        checks["connectors"] = "ok" if healthy else "degraded"
+    if any(checks[name] != "ok" for name in ("database", "cache", "jobs")):
+        body["status"] = "not ready"
+    elif checks.get("connectors", "ok") != "ok":
+        body["status"] = "degraded"
+    return body
+
+
+def _connector_states(app: Flask) -> dict:
+    import socket
+    from dataclasses import fields
+    from urllib.parse import urlsplit
+
+    from idp.services import EXTENSION
+
+    services = app.extensions.get(EXTENSION)
+    connectors = getattr(services, "connectors", None)
+    if connectors is None:
+        return {}
+    reachable: dict[tuple[str, int], bool] = {}
+    out = {}
+    for field in fields(connectors):
+        client = getattr(getattr(connectors, field.name), "client", None)
+        if client is None:
+            continue
+        url = urlsplit(client.base_url)
+        address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+        if address not in reachable:
+            try:
+                socket.create_connection(address, timeout=1).close()
+                reachable[address] = True
+            except OSError:
+                reachable[address] = False
+        try:
+            breaker = client.breaker.state()
+        except Exception:
+            breaker = "unknown"
+        out[field.name] = {"reachable": reachable[address],
+                           "breaker": breaker}
+    return out
 
 
 def _connector_config(settings: Settings, key: bytes) -> ConnectorConfig | None:
@@ -147,7 +241,8 @@ def _cert_login_config(settings: Settings, home: Home) -> CertLoginConfig:
 
 
 def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
-    """/verify/: offline checks with this server's trust bundle and its own current CRLs (no URL fetching)."""
+    """/verify/: offline checks with this server's trust bundle, its own CAs and their current CRLs (no URL
+    fetching)."""
     from verify import Limits
     from verify import web as verify_web
 
@@ -157,12 +252,24 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
         pki = home.pki()
         return [pki.crl(ca) for ca in pki.ca_names()]
 
-    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls,
+    def own_cas() -> list[bytes]:  # intermediates for OFD seals, whose SES_Signature holds only the signer's cert
+        pki = home.pki()
+        return [pki.ca_certificate(ca).dump() for ca in pki.ca_names()]
+
+    service = verify_web.VerifyService(lambda: home.pki().trust_bundle(), crls=own_crls, certs=own_cas,
                                        limiter=home.runtime.rate_limiter("verify:ip", rate, 60), max_bytes=max_bytes,
                                        concurrency=settings.verify_concurrency,
                                        limits=Limits(max_objects=settings.pdf_max_objects,
                                                      seconds=settings.pdf_seconds))
     verify_web.register(app, service)
+
+
+def _from_loopback() -> bool:
+    """The client is this machine (after YITONG_TRUSTED_PROXIES' X-Forwarded-For): an operator."""
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _summary(settings: Settings, home: Home) -> dict:

@@ -29,10 +29,11 @@ def csp_nonce() -> str:
 
 
 def content_security_policy(nonce: str) -> str:
-    # No form-action: forms post here, but the answer redirects to (or, for response_mode=form_post,
-    # posts to) the client's redirect URI, which browsers would check against form-action too.
+    # media-src: the CAPTCHA's audio form (/captcha/audio). No form-action: forms post here, but the
+    # answer redirects to (or, for response_mode=form_post, posts to) the client's redirect URI, which
+    # browsers would check against form-action too.
     return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            "img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+            "img-src 'self' data:; media-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
 def install(app: Flask, *, https: bool) -> None:

@@ -7,10 +7,12 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
 
+from keys.auditchain import AuditChain, ChainPolicy, open_chain
 from keys.keystore import Keystore, MasterKey, MasterKeyError
 from keys.pki.authority import Pki
 from keys.runtime import Runtime, open_runtime
@@ -51,6 +53,7 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
 class Home:
     settings: Settings
     _keystore: Keystore | None = field(default=None, init=False, repr=False)
+    _audit_chain: AuditChain | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -81,6 +84,15 @@ class Home:
         self.settings = public_url.settle(self.settings, url)
         return self.settings
 
+    def audit_chain(self) -> AuditChain:
+        """The audit chain (keys/auditchain) every room's audit records are appended through."""
+        if self._audit_chain is None:
+            policy = ChainPolicy(self.settings.audit_checkpoint_events,
+                                 timedelta(minutes=self.settings.audit_checkpoint_minutes))
+            self._audit_chain = open_chain(self.keystore(), self.pki(), tsa_algorithm=self.settings.tsa_algorithm,
+                                           policy=policy)
+        return self._audit_chain
+
     def pki(self, keystore: Keystore | None = None) -> Pki:
         return Pki(self.engine, keystore or self.keystore(), f"{self.settings.issuer}/pki", self.settings.pki_dir)
 
@@ -100,9 +112,29 @@ class Home:
                 if not [r for r in store.published(purpose) if r.algorithm == algorithm]:
                     made.append(f"key {store.generate(purpose, algorithm).kid}")
             made += provision_seal_client(self)  # the seal API's introspection client (yitong/seal_idp.py)
+            from yitong.console import provision_console_client
+
+            made += provision_console_client(self)  # the operator console's public client (yitong/console.py)
             if with_pki:
                 made += [f"CA {name}" for name in self.pki(store).init()]
+                made += self._licence_samples(store)
         return made
+
+    def _licence_samples(self, store: Keystore) -> list[str]:
+        """The sample licence types and their authorities' stand-in seals (licence/samples.py); without a
+        CJK font for seal images they wait for the next `db upgrade`, with a warning."""
+        from licence.catalogue import Catalogue
+        from licence.samples import provision_samples
+        from seal.image import FontMissing
+        from seal.registry import SealRegistry
+
+        seals = SealRegistry(self.engine, store, self.pki(store), region=self.settings.seal_region,
+                             font=self.settings.seal_font)
+        try:
+            return provision_samples(Catalogue(self.engine), seals)
+        except FontMissing as exc:
+            log.warning("sample licence types not set up: %s", exc)
+            return []
 
     def check_ready_to_serve(self) -> None:
         db.check_at_head(self.engine)

@@ -30,6 +30,11 @@ def trust_bundle():
     return Response(_pki().trust_bundle(), mimetype="application/x-pem-file")
 
 
+@bp.get("/intermediates.pem")
+def intermediates_bundle():
+    return Response(_pki().intermediates_bundle(), mimetype="application/x-pem-file")
+
+
 @bp.get("/ca/<name>.crt")
 def ca_certificate(name: str):
     try:

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from yitong.look import LookError, SiteLook
+
 SM2_BACKENDS = ("native", "pure", "auto")
 TSA_ALGORITHMS = ("sm2", "p256")
 DEFAULT_PORT = 8000
@@ -55,6 +57,9 @@ class Settings:
     cert_login_header: str = "X-SSL-Client-Cert"
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app and gunicorn alike).
     trusted_proxies: tuple[str, ...] = ()
+    # Who may read /metrics (yitong/observability.py): these networks, or a caller with the token.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    metrics_token: str | None = field(default=None, repr=False)
     verify_max_bytes: int = 20 * 1024 * 1024  # /verify/ uploads (verify/web.py DEFAULT_MAX_BYTES)
     verify_rate_limit: int = 30  # verifications per client IP per minute
     verify_concurrency: int = 2  # documents verified at once per server process; more get 503
@@ -71,6 +76,12 @@ class Settings:
     # SMS one-time codes (issue 5): the gateway, and the embedded default's outbox file.
     sms_gateway: str = "outbox"
     sms_outbox: Path | None = None  # None: $YITONG_HOME/sms-outbox.jsonl
+    # The deployment's look and time zone (issue 18): site name, logo, colour, footer, hotline.
+    look: SiteLook = field(default_factory=SiteLook)
+    # Tamper-evident audit (issue 17): checkpoint cadence and how long records stay in the database.
+    audit_checkpoint_events: int = 1000
+    audit_checkpoint_minutes: int = 10
+    audit_retention_days: int = 180
 
     @property
     def embedded(self) -> bool:
@@ -133,6 +144,9 @@ class Settings:
             cert_login_proxies=_addresses(env.get("YITONG_CERT_LOGIN_PROXIES"), "YITONG_CERT_LOGIN_PROXIES"),
             cert_login_header=(env.get("YITONG_CERT_LOGIN_HEADER") or "X-SSL-Client-Cert").strip(),
             trusted_proxies=_addresses(env.get("YITONG_TRUSTED_PROXIES"), "YITONG_TRUSTED_PROXIES", networks=True),
+            metrics_allow=_addresses(env.get("YITONG_METRICS_ALLOW", "127.0.0.1,::1"), "YITONG_METRICS_ALLOW",
+                                     networks=True),
+            metrics_token=_metrics_token(env.get("YITONG_METRICS_TOKEN")),
             verify_max_bytes=_positive_int(env.get("YITONG_VERIFY_MAX_BYTES"), "YITONG_VERIFY_MAX_BYTES",
                                            20 * 1024 * 1024),
             verify_rate_limit=int(_number(env.get("YITONG_VERIFY_RATE_LIMIT"), "YITONG_VERIFY_RATE_LIMIT", 30, 1,
@@ -154,7 +168,22 @@ class Settings:
             sms_gateway=_sms_gateway(env.get("YITONG_SMS_GATEWAY")),
             sms_outbox=Path(env["YITONG_SMS_OUTBOX"]).expanduser().resolve() if env.get("YITONG_SMS_OUTBOX")
             else home / "sms-outbox.jsonl",
+            look=_look(env),
+            audit_checkpoint_events=int(_number(env.get("YITONG_AUDIT_CHECKPOINT_EVENTS"),
+                                                "YITONG_AUDIT_CHECKPOINT_EVENTS", 1000, 1, 1_000_000, integer=True)),
+            audit_checkpoint_minutes=int(_number(env.get("YITONG_AUDIT_CHECKPOINT_MINUTES"),
+                                                 "YITONG_AUDIT_CHECKPOINT_MINUTES", 10, 1, 1440, integer=True)),
+            # 网络安全法 §21: network logs are kept no less than six months.
+            audit_retention_days=int(_number(env.get("YITONG_AUDIT_RETENTION_DAYS"), "YITONG_AUDIT_RETENTION_DAYS",
+                                             180, 180, 36_500, integer=True)),
         )
+
+
+def _look(env) -> SiteLook:
+    try:
+        return SiteLook.from_env(env)
+    except LookError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def default_home(env) -> Path:
@@ -343,6 +372,14 @@ def _initial_token(raw: str | None) -> str | None:
     if len(raw) < 32:
         raise SettingsError("YITONG_DCR_INITIAL_ACCESS_TOKEN must be at least 32 characters of random text")
     return raw
+
+
+def _metrics_token(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if len(raw.strip()) < 32:
+        raise SettingsError("YITONG_METRICS_TOKEN must be at least 32 characters of random text")
+    return raw.strip()
 
 
 def _absolute_uri(raw: str | None, name: str) -> str | None:

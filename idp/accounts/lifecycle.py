@@ -25,7 +25,14 @@ from sqlalchemy import Engine, delete, insert, select, update
 from idp.accounts.store import Accounts
 from idp.agents.store import ACTIVE, PENDING, REVOKED
 from idp.identity import Identities, Organisations
-from idp.models import agents_table, consents_table, grants_table, identities_table, privacy_consents_table
+from idp.models import (
+    agents_table,
+    consents_table,
+    grants_table,
+    identities_table,
+    passkeys_table,
+    privacy_consents_table,
+)
 from idp.oauth.tokens import Tokens
 from keys.storage import utcnow
 
@@ -113,6 +120,7 @@ class Lifecycle:
         with self.engine.begin() as conn:
             conn.execute(delete(identities_table).where(identities_table.c.sub == sub))
             conn.execute(delete(consents_table).where(consents_table.c.sub == sub))
+            conn.execute(delete(passkeys_table).where(passkeys_table.c.sub == sub))  # their public keys go too
             # Their authorisations to act for organisations end with the account (grants are revoked above).
             conn.execute(update(agents_table).where(agents_table.c.agent_sub == sub,
                                                     agents_table.c.status.in_([PENDING, ACTIVE]))

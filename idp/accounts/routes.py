@@ -29,7 +29,6 @@ import ipaddress
 import json
 import re
 import time
-from datetime import UTC, datetime, timedelta, timezone
 
 from flask import current_app, redirect, render_template, request, session
 from sqlalchemy import select
@@ -37,7 +36,6 @@ from sqlalchemy import select
 from idp.accounts.sessions import Session
 from idp.accounts.sms import MAX_ATTEMPTS, CodeCheck, OneTimeCodes, SmsError
 from idp.accounts.store import AccountError, Accounts
-from idp.acr import LOA_1, LOA_2, LOA_3, LOA_4
 from idp.i18n import t
 from idp.identity import IdentifierError, mask_phone
 from idp.identity.numbers import check_mobile
@@ -59,6 +57,7 @@ from idp.web import (
     signed_in_account,
     to_sign_in,
 )
+from idp.words import local_time, methods
 
 bp = page_blueprint("idp_accounts")
 
@@ -465,18 +464,11 @@ def account_delete():
 # Every form carries the CSRF token, every answer is ``Cache-Control: no-store``, every change is
 # audited (``session.revoked``, ``consent.withdrawn``). Ending a session does what /logout does for
 # it: its grants are revoked and its relying parties get a back-channel logout token.
-CHINA = timezone(timedelta(hours=8), "CST")
 LOGIN_EVENTS = ("login.success", "login.failure", "login.throttled", "login.certificate", "mfa.success",
                 "mfa.failure", "logout", "federation.login", "session.revoked", "password.reset", "reauth.failure")
 RECENT_EVENTS = 15
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-LEVEL_NAMES = {
-    LOA_1: ("已注册（未实名）", "Registered (no real name)"),
-    LOA_2: ("实名认证（人口库核验）", "Real name (population library)"),
-    LOA_3: ("强实名认证", "Strong real name"),
-    LOA_4: ("数字证书", "Digital certificate"),
-}
 EVENT_NAMES = {
     "login.success": ("登录成功", "Signed in"), "login.failure": ("登录失败", "Sign-in failed"),
     "login.throttled": ("登录受限", "Sign-in throttled"), "login.certificate": ("证书登录", "Certificate sign-in"),
@@ -522,16 +514,6 @@ def device(user_agent: str | None) -> str:
     return " · ".join(parts)
 
 
-def local_time(value: datetime | int | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        value = datetime.fromtimestamp(value, UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-
-
 def _sessions(sso) -> list[dict]:
     starts = services().audit.session_starts(sso.sub)
     rows = []
@@ -539,7 +521,7 @@ def _sessions(sso) -> list[dict]:
         start = starts.get(s.sid)
         rows.append({"sid": s.sid, "current": s.sid == sso.sid, "device": device(start.user_agent if start else None),
                      "ip": mask_ip(start.ip if start else None), "started": local_time(s.auth_time),
-                     "amr": " + ".join(s.amr), "acr": s.acr})
+                     "amr": methods(s.amr), "acr": s.acr})
     return sorted(rows, key=lambda r: not r["current"])  # this device first
 
 
@@ -594,10 +576,9 @@ def account_console():
     message = t(*MESSAGES[done]) if done in MESSAGES else None
     page = render_template(
         "idp/account.html", csrf=csrf_token(), user=user, phone=mask_phone(user.phone),
-        identity=idp.identities.get(sso.sub), level=t(*LEVEL_NAMES.get(user.acr, (user.acr, user.acr))),
-        session_level=t(*LEVEL_NAMES.get(sso.acr, (sso.acr, sso.acr))), sso=sso, sessions=_sessions(sso),
+        identity=idp.identities.get(sso.sub), sso=sso, sessions=_sessions(sso),
         consents=_consents(sso.sub), links=_links(sso.sub), events=_events(sso.sub),
-        orgs=_organisations(sso.sub), message=message)
+        orgs=_organisations(sso.sub), message=message, passkey_count=len(idp.passkeys.of_person(sso.sub)))
     return page, 200, NO_STORE
 
 

@@ -207,6 +207,19 @@ class Accounts:
                 username=None, phone=None, name=None, password_hash=None, totp_secret_wrapped=None,
                 recovery_hashes=None, disabled=True, deleted_at=utcnow()))
 
+    # -- locking (issue 17: the security administrator) ----------------------------------------------
+    def set_locked(self, sub: str, locked: bool) -> None:
+        """Lock (no sign-in of any kind; the caller ends the sessions) or unlock an account."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(users_table).where(users_table.c.sub == sub, users_table.c.disabled.is_(False))
+                                .values(locked_at=utcnow() if locked else None)).rowcount
+        if not done:
+            raise AccountError("no such account")
+
+    def locked(self, sub: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(users_table.c.locked_at).where(users_table.c.sub == sub)).scalar() is not None
+
     def end_all_sessions(self, sub: str) -> list[str]:
         return self.sessions.end_all(sub)
 

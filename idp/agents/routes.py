@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from flask import redirect, render_template, request, session
@@ -43,10 +43,10 @@ from idp.web import (
     sign_in_ended_page,
     to_sign_in,
 )
+from idp.words import time_zone
 
 bp = page_blueprint("idp_agents")
 
-CST = timezone(timedelta(hours=8), "CST")  # expiry dates are China Standard Time days
 MAX_YEARS = 5
 COMMON_ROLES = (
     (ALL, "全部业务", "All services"),
@@ -115,15 +115,15 @@ def _expiry(value: str) -> datetime:
         day = date.fromisoformat(value.strip())
     except ValueError:
         raise AgentError("bad_expiry", "请输入有效期（年-月-日）", "Enter the expiry as a date (YYYY-MM-DD)") from None
-    today = datetime.now(CST).date()
+    today = datetime.now(time_zone()).date()  # expiry dates are days of the deployment's time zone
     if day < today or day > today + timedelta(days=365 * MAX_YEARS + 2):
         raise AgentError("bad_expiry", f"有效期须在今天到 {MAX_YEARS} 年之内",
                          f"The expiry must be between today and {MAX_YEARS} years from now")
-    return datetime.combine(day + timedelta(days=1), time(0), CST).astimezone(UTC)
+    return datetime.combine(day + timedelta(days=1), time(0), time_zone()).astimezone(UTC)
 
 
 def _default_expiry() -> str:
-    today = datetime.now(CST).date()
+    today = datetime.now(time_zone()).date()  # expiry dates are days of the deployment's time zone
     return (today + timedelta(days=365)).isoformat()
 
 

@@ -40,6 +40,7 @@ from idp.connectors.base import (
     Verdict,
 )
 from idp.connectors.breaker import CircuitBreaker
+from keys import observe
 from keys.clock import utcnow
 from keys.sm3 import hmac_sm3, sm3
 
@@ -108,6 +109,11 @@ class HttpConnectorClient:
     def _account(self, source: str, failed: bool, attempts: int, started: float, outcome: str) -> None:
         if attempts:  # 0: the circuit was open, nothing was sent
             (self.breaker.record_failure if failed else self.breaker.record_success)()
+        try:
+            observe.connector_call(source, outcome.split(" ", 1)[0] if attempts else "circuit_open",
+                                   time.monotonic() - started, self.breaker.state())
+        except Exception:  # a metric must never cost a verification
+            log.warning("connector %s: could not count the call", source)
         log.info("connector %s: %s after %d attempt(s) in %.0f ms", source, outcome, attempts,
                  1000 * (time.monotonic() - started))
 

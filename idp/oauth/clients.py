@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import Engine, delete, insert, select, update
 
 from idp.errors import IdpError
-from idp.models import clients_table
+from idp.models import client_logos_table, clients_table
 from idp.oauth.registration_policy import granted_scopes
 from keys.ids import new_id
 from keys.sm3 import hmac_sm3
@@ -123,6 +123,33 @@ class Client(ClientMixin):
             info["client_secret"] = secret
             info["client_secret_expires_at"] = 0
         return info
+
+
+LOGO_MAX_BYTES = 64 * 1024
+LOGO_MAX_PIXELS = 1024  # per side: a mark shown at 48 px, not a photograph
+LOGO_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+
+
+def check_logo(data: bytes) -> str:
+    """The logo's content type, after Pillow has read it whole; ClientError when it is not a small
+    PNG or JPEG (never SVG, which can carry scripts)."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > LOGO_MAX_BYTES:
+        raise ClientError(f"the logo is {len(data)} bytes; at most {LOGO_MAX_BYTES}")
+    try:
+        with Image.open(BytesIO(data)) as image:
+            kind, size = image.format, image.size
+            image.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ClientError("the logo is not a readable PNG or JPEG image") from None
+    if kind not in LOGO_FORMATS:
+        raise ClientError(f"the logo must be PNG or JPEG, not {kind}")
+    if max(size) > LOGO_MAX_PIXELS:
+        raise ClientError(f"the logo is {size[0]}x{size[1]} pixels; at most {LOGO_MAX_PIXELS} on a side")
+    return LOGO_FORMATS[kind]
 
 
 def hash_secret(pepper: bytes, secret: str) -> bytes:
@@ -294,7 +321,33 @@ class ClientRegistry:
                 secret_hash=hash_secret(self.pepper, secret), updated_at=utcnow()))
         return secret
 
+    def set_logo(self, client_id: str, data: bytes | None) -> None:
+        """Set (or with None remove) the client's logo: a PNG or JPEG of at most LOGO_MAX_BYTES."""
+        content_type = check_logo(data) if data is not None else None
+        with self.engine.begin() as conn:
+            if conn.execute(select(clients_table.c.client_id).where(clients_table.c.client_id == client_id)).first() \
+                    is None:
+                raise ClientError(f"no client {client_id!r}")
+            conn.execute(delete(client_logos_table).where(client_logos_table.c.client_id == client_id))
+            if data is not None:
+                conn.execute(insert(client_logos_table).values(client_id=client_id, content_type=content_type,
+                                                               data=data, updated_at=utcnow()))
+
+    def logo(self, client_id: str) -> tuple[bytes, str] | None:
+        if not isinstance(client_id, str) or "\x00" in client_id:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(client_logos_table.c.data, client_logos_table.c.content_type)
+                               .where(client_logos_table.c.client_id == client_id)).first()
+        return (bytes(row.data), row.content_type) if row else None
+
+    def has_logo(self, client_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(client_logos_table.c.client_id)
+                                .where(client_logos_table.c.client_id == client_id)).first() is not None
+
     def delete(self, client_id: str) -> None:
         with self.engine.begin() as conn:
+            conn.execute(delete(client_logos_table).where(client_logos_table.c.client_id == client_id))
             if not conn.execute(delete(clients_table).where(clients_table.c.client_id == client_id)).rowcount:
                 raise ClientError(f"no client {client_id!r}")

@@ -19,7 +19,8 @@ class InvalidTargetError(OAuth2Error):
 
 
 def known_resources(issuer: str, seal_audience: str | None = None) -> frozenset[str]:
-    return frozenset({issuer, seal_audience or f"{issuer}/seal"})
+    """This issuer, the seal API and the licence API (``${YITONG_ISSUER}/licences``)."""
+    return frozenset({issuer, seal_audience or f"{issuer}/seal", f"{issuer}/licences"})
 
 
 def check_resource(values: list[str], known: frozenset[str], **error_kwargs) -> str | None:

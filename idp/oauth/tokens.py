@@ -54,6 +54,10 @@ class SigningKeys:
         self._cache: dict[str, tuple[float, str, object]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def keystore(self) -> Keystore:
+        return self._keystore
+
     def refresh(self) -> None:
         """Forget what is cached: the next signature and JWKS read the keystore again."""
         with self._lock:
@@ -168,6 +172,10 @@ class Tokens:
             claims["cnf"] = {"jkt": dpop_jkt}  # RFC 9449 §6.1: only the holder of that key may use it
         if org:
             claims["org"] = org  # DESIGN.md: acting for an organisation (idp/agents/store.py)
+        if "yitong:admin" in scope.split():
+            role = _operator_role(self.engine, claims["sub"])
+            if role:  # issue 17: resource servers (the seal API) enforce the operator's role from here
+                claims["yitong_role"] = role
         with self.engine.begin() as conn:
             conn.execute(insert(access_tokens_table).values(
                 jti=jti, grant_id=grant.grant_id if grant else None, client_id=client_id,
@@ -259,3 +267,9 @@ class Tokens:
             if value:
                 body[name] = value
         return self.keys.sign(body, alg, typ="JWT")
+
+
+def _operator_role(engine, sub: str) -> str | None:
+    from idp.operators import Operators
+
+    return Operators(engine).role_of(sub)

@@ -23,7 +23,16 @@ from idp.identity import (
 )
 from idp.realname import organisations, persons, strong
 from idp.services import services
-from idp.web import audit, csrf_failure, csrf_ok, csrf_token, current_session, page_blueprint, to_sign_in
+from idp.web import (
+    audit,
+    csrf_failure,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    has_second_factor,
+    page_blueprint,
+    to_sign_in,
+)
 
 bp = page_blueprint("idp_realname")
 
@@ -188,7 +197,7 @@ def _strong_state(user, identity) -> str:
         return "done"
     if identity is None or rank(user.acr) < 2:
         return "needs_realname"
-    if not user.has_totp:
+    if not has_second_factor(user):
         return "needs_mfa"
     return "ready"
 

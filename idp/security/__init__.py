@@ -5,7 +5,7 @@ Imports keys/ (SM3, runtime store) and third-party libraries only; the views wir
 """
 
 from idp.security.bruteforce import Decision, LoginThrottle, ThrottlePolicy, ThrottleReason
-from idp.security.captcha import Challenge, check_answer, new_challenge
+from idp.security.captcha import Challenge, audio_for, check_answer, new_challenge
 from idp.security.passwords import (
     PasswordProblem,
     check_password_policy,
@@ -30,6 +30,7 @@ __all__ = [
     "PasswordProblem",
     "ThrottlePolicy",
     "ThrottleReason",
+    "audio_for",
     "check_answer",
     "check_password_policy",
     "dummy_verify",

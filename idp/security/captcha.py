@@ -27,9 +27,14 @@ all :mod:`idp.security.bruteforce` asks of it — that policy never relies on th
 
 Accessibility: a picture is not accessible to blind and low-vision users. WCAG 2.1 SC 1.1.1
 (Non-text Content) and GB/T 37668-2019 require an alternative that does not depend on the same
-sense, see also the W3C note "Inaccessibility of CAPTCHA". The login page must therefore offer
-another way past the challenge — the lead will add an audio-free fallback (for example an SMS
-one-time code to the account's registered phone, or assisted login through the service hotline).
+sense, see also the W3C note "Inaccessibility of CAPTCHA". Every challenge therefore also has an
+audio form (issue 18 item 6): the same code read out letter by letter by the ``captcha`` library's
+AudioCaptcha (its bundled English voices, with background noise), fetched on demand with
+:func:`audio_for` from an ``audio_token`` that carries the code SM4-GCM-encrypted under a key
+derived from the server secret (GB/T 32907; the challenge id and expiry as associated data), so
+this too needs no state. Audio CAPTCHAs are easier for speech recognisers than pictures are for
+vision models; the throttling policy, not the CAPTCHA, is what stops bulk guessing. Where set,
+the service hotline (YITONG_SITE_HOTLINE) is named next to it for those who can use neither.
 """
 
 from __future__ import annotations
@@ -45,12 +50,15 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from captcha.audio import AudioCaptcha
 from captcha.image import DEFAULT_FONTS, ImageCaptcha
 from PIL import Image
 from PIL.ImageFilter import SMOOTH
 
+from keys.errors import DecryptionError
 from keys.runtime import ReplayCache
 from keys.sm3 import hmac_sm3
+from keys.sm4 import GCM_NONCE_BYTES, SM4GCM
 
 CODE_ALPHABET = "ACDEFHJKLMNPQRTUVWXY23456789"  # 28 symbols: no 0/O, 1/I, 2/Z, 5/S, 6/G, 8/B
 CODE_LENGTH = 5
@@ -79,6 +87,7 @@ class Challenge:
     id: str
     png: bytes
     token: str
+    audio_token: str = ""
 
     @property
     def data_uri(self) -> str:
@@ -120,7 +129,32 @@ def new_challenge(secret_key: bytes, *, now: float | None = None) -> Challenge:
     expires_at = math.floor(now) + CHALLENGE_TTL_SECONDS
     payload = ".".join((_TOKEN_VERSION, challenge_id, str(expires_at), _answer_tag(secret_key, challenge_id, code)))
     token = f"{payload}.{_signature(secret_key, payload)}"
-    return Challenge(id=challenge_id, png=render_png(code), token=token)
+    nonce = secrets.token_bytes(GCM_NONCE_BYTES)
+    sealed = _audio_cipher(secret_key).encrypt(nonce, code.encode("ascii"), f"{challenge_id}.{expires_at}".encode())
+    audio_token = f"{challenge_id}.{expires_at}.{_b64(nonce + sealed)}"
+    return Challenge(id=challenge_id, png=render_png(code), token=token, audio_token=audio_token)
+
+
+def _audio_cipher(secret_key: bytes) -> SM4GCM:
+    return SM4GCM(_subkey(secret_key, "audio")[:16])
+
+
+def audio_for(secret_key: bytes, audio_token: str, *, now: float | None = None) -> bytes | None:
+    """The WAV recording of an unexpired challenge's code (the audio alternative), or None."""
+    parts = audio_token.split(".") if isinstance(audio_token, str) else []
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isascii():
+        return None
+    challenge_id, expires_at = parts[0], int(parts[1])
+    if (time.time() if now is None else now) >= expires_at:
+        return None
+    try:
+        blob = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        code = _audio_cipher(secret_key).decrypt(blob[:GCM_NONCE_BYTES], blob[GCM_NONCE_BYTES:],
+                                                 f"{challenge_id}.{expires_at}".encode()).decode("ascii")
+    except (ValueError, DecryptionError, UnicodeDecodeError):
+        return None
+    with _SPEAKING:
+        return bytes(_VOICES.generate(code))
 
 
 def _read_token(secret_key: bytes, token: str) -> tuple[str, int, str] | None:
@@ -164,6 +198,8 @@ _IMAGES.character_warp_dx = _IMAGES.character_warp_dy = (0.1, 0.2)
 # Its fonts (FreeType faces) are shared and built on first use; a face is for one thread at a time
 # (safe under the GIL, not on a free-threaded Python): server threads draw one after the other.
 _DRAWING = threading.Lock()
+_VOICES = AudioCaptcha()  # the library's bundled voices for A-Z and 0-9, loaded on first use
+_SPEAKING = threading.Lock()
 
 
 def _colour(low: int, high: int) -> tuple[int, int, int]:

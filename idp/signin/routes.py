@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from flask import redirect, render_template, request, session
+import segno
+from flask import abort, jsonify, make_response, redirect, render_template, request, session
+from markupsafe import Markup
 
 from idp.accounts.store import Accounts
 from idp.audit import mask_login
 from idp.i18n import t
-from idp.security import check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
+from idp.passkeys.ceremony import RelyingParty
+from idp.security import audio_for, check_answer, new_challenge, new_secret, provisioning_uri, verify_totp
 from idp.services import services
 from idp.web import (
     SSO_COOKIE,
+    asking_client,
     audit,
     csrf_failure,
     csrf_ok,
     csrf_token,
     current_session,
     error_page,
+    has_second_factor,
+    masked_account,
     page_blueprint,
     safe_return_to,
     to_sign_in,
@@ -40,7 +46,31 @@ def _login_hint(return_to: str) -> str:
 def _login_page(return_to: str, error: str | None, status: int = 200, captcha: bool = False):
     challenge = new_challenge(services().captcha_key) if captcha else None
     return render_template("idp/login.html", return_to=return_to, csrf=session["csrf"], error=error,
-                           captcha=challenge, login_hint=_login_hint(return_to)), status, {"Cache-Control": "no-store"}
+                           captcha=challenge,
+                           # after a wrong password the name stays filled in: only the password is retyped
+                           login_hint=request.form.get("login", "").strip()[:64] or _login_hint(return_to),
+                           asking=asking_client(return_to),
+                           passkeys=RelyingParty.of_issuer(services().issuer, "") is not None), \
+        status, {"Cache-Control": "no-store"}
+
+
+# -- the CAPTCHA's new picture and its audio form (idp/security/captcha.py; issue 18 item 6) -----------------
+@bp.get("/captcha/new")
+def captcha_new():
+    """A new challenge for the page's script to swap in without reloading the form (what was typed stays)."""
+    challenge = new_challenge(services().captcha_key)
+    audio = "/captcha/audio?" + urlencode({"t": challenge.audio_token})
+    return jsonify(image=challenge.data_uri, token=challenge.token, audio=audio), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/captcha/audio")
+def captcha_audio():
+    """The challenge's code read out (WAV): the alternative that does not depend on sight."""
+    wav = audio_for(services().captcha_key, request.args.get("t", ""))
+    if wav is None:
+        return error_page(t("验证码已过期", "The CAPTCHA has expired"),
+                          t("请换一张验证码后再收听。", "Get a new CAPTCHA, then listen again."), 404)
+    return wav, 200, {"Content-Type": "audio/wav", "Cache-Control": "no-store"}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -74,7 +104,7 @@ def login():
         audit("login.failure", login=mask_login(login_name))
         return _login_page(return_to, t("用户名或密码错误", "Wrong username or password"), 401,
                            captcha=decision.captcha_required)
-    if user.has_totp:  # the password was right; the session starts only after the second factor
+    if has_second_factor(user):  # the password was right; the session starts only after the second factor
         session["mfa_pending"] = {"sub": user.sub, "login": login_name, "return_to": return_to, "at": time.time()}
         return redirect("/login/mfa")
     idp.throttle.record_success(login_name, ip)
@@ -93,6 +123,12 @@ def begin_session(user, amr: list[str], acr: str | None = None, step_up: bool = 
     from idp.agents.routes import forget_org_proofs
 
     idp = services()
+    if idp.accounts.locked(user.sub):  # every way in (password, SMS, certificate, federation) passes here
+        audit("login.failure", sub=user.sub, reason="locked", amr=amr)
+        abort(make_response(error_page(t("账户已被锁定", "Account locked"),
+                                       t("该账户已被安全管理员锁定，请联系管理员。",
+                                         "A security administrator has locked this account; contact the "
+                                         "administrator."), 403)))
     old = current_session()
     if old is not None and old.sub != user.sub:
         ended = idp.tokens.revoke_session_grants(old.sid)
@@ -129,6 +165,13 @@ def begin_step_up(user, sso, return_to: str) -> None:
                               "amr": list(sso.amr)}
 
 
+def _mfa_page(pending: dict, error: str | None, status: int = 200):
+    user = services().accounts.get(pending["sub"])
+    return render_template("idp/mfa.html", csrf=csrf_token(), error=error, step_up=bool(pending.get("step_up")),
+                           has_totp=bool(user and user.has_totp),
+                           has_passkey=bool(user and services().passkeys.has_any(user.sub))), status
+
+
 @bp.route("/login/mfa", methods=["GET", "POST"])
 def login_mfa():
     """Second step: a TOTP code (RFC 6238) or a single-use recovery code."""
@@ -136,9 +179,8 @@ def login_mfa():
     if not pending or time.time() - pending["at"] > MFA_PENDING_SECONDS:
         session.pop("mfa_pending", None)
         return to_sign_in((pending or {}).get("return_to", "/"))
-    step_up = bool(pending.get("step_up"))
     if request.method != "POST":  # GET, or HEAD (Flask answers it as GET without a body)
-        return render_template("idp/mfa.html", csrf=csrf_token(), error=None, step_up=step_up)
+        return _mfa_page(pending, None)
     if not csrf_ok():
         return csrf_failure()
     idp, sub, code = services(), pending["sub"], request.form.get("code", "").strip()
@@ -152,15 +194,22 @@ def login_mfa():
     if not ok or user is None:
         idp.throttle.record_failure(pending["login"], request.remote_addr or "unknown")
         audit("mfa.failure", sub=sub)
-        return render_template("idp/mfa.html", csrf=session["csrf"], step_up=step_up,
-                               error=t("验证码不正确", "The code is not right")), 401
+        return _mfa_page(pending, t("验证码不正确", "The code is not right"), 401)
+    return finish_second_factor(pending, user, amr)
+
+
+def finish_second_factor(pending: dict, user, amr: list[str]):
+    """The second factor (TOTP, recovery code, passkey) passed: the session starts, or the session
+    being stepped up is renewed with the earlier factors plus this one."""
+    idp = services()
     session.pop("mfa_pending", None)
     idp.throttle.record_success(pending["login"], request.remote_addr or "unknown")
+    step_up = bool(pending.get("step_up"))
     if step_up:  # the earlier factors of the session being raised, plus this one
         amr = list(dict.fromkeys([*pending.get("amr", []), *amr]))
         old = current_session()
-        step_up = old is not None and old.sid == pending["step_up"] and old.sub == sub  # still that session
-    audit("mfa.success", sub=sub, amr=amr, step_up=step_up)
+        step_up = old is not None and old.sid == pending["step_up"] and old.sub == user.sub  # still that session
+    audit("mfa.success", sub=user.sub, amr=amr, step_up=step_up)
     return _signed_in(user, amr, pending["return_to"], step_up=step_up)
 
 
@@ -190,6 +239,14 @@ def account_mfa():
         session["totp_enrolling"] = new_secret()
         error = None
     secret = session["totp_enrolling"]
+    label = masked_account(user)  # the label never carries the whole phone number
+    uri = provisioning_uri(secret, label)
+    qr = Markup(segno.make(uri, error="m").svg_inline(scale=5, title=t("动态验证码二维码", "Authenticator QR code")))  # noqa: S704 (our own SVG)
     return render_template("idp/mfa_enrol.html", enabled=False, secret=secret, csrf=session["csrf"], error=error,
-                           uri=provisioning_uri(secret, user.username or user.phone or user.sub))
+                           uri=uri, qr=qr, account_label=label, secret_groups=_in_groups(secret))
+
+
+def _in_groups(secret: str) -> str:
+    """ABCD EFGH IJKL ...: a base32 key a person can copy by eye (apps ignore the spaces)."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
 

@@ -170,13 +170,30 @@ class Pki:
             parts.append(certificate_pem(root))
         return b"".join(parts)
 
+    def intermediates(self) -> list[x509.Certificate]:
+        with self.engine.connect() as conn:
+            ders = conn.execute(select(cas_table.c.cert_der).where(cas_table.c.parent.is_not(None))
+                                .order_by(cas_table.c.name)).scalars().all()
+        return [x509.Certificate.load(der) for der in ders]
+
+    def intermediates_bundle(self) -> bytes:
+        """The issuing CAs as PEM, for building paths, not as anchors: a GB/T 38540 signature in an OFD
+        carries only the signer's certificate, so a relying party needs these beside the roots."""
+        parts = []
+        for ca in self.intermediates():
+            parts.append(f"# {ca.subject.human_friendly}\n# SHA-256 {fingerprint(ca)}\n".encode())
+            parts.append(certificate_pem(ca))
+        return b"".join(parts)
+
     def write_trust_bundle(self) -> Path:
+        """Write pki/trust.pem (the roots) and pki/intermediates.pem (the issuing CAs) atomically."""
         self.pki_dir.mkdir(parents=True, exist_ok=True)
-        path = self.pki_dir / "trust.pem"
-        tmp = path.with_suffix(".pem.tmp")
-        tmp.write_bytes(self.trust_bundle())
-        tmp.replace(path)
-        return path
+        for name, content in (("intermediates.pem", self.intermediates_bundle()), ("trust.pem", self.trust_bundle())):
+            path = self.pki_dir / name
+            tmp = path.with_suffix(".pem.tmp")
+            tmp.write_bytes(content)
+            tmp.replace(path)
+        return self.pki_dir / "trust.pem"
 
     # -- issuance ----------------------------------------------------------------------------------
     def default_ca(self, key_algorithm: str) -> str:

@@ -39,6 +39,7 @@ class JobQueue(Protocol):
 
     def enqueue(self, function_path: str, *args: Any, **kwargs: Any) -> str: ...
     def status(self, job_id: str) -> JobStatus: ...
+    def counts(self) -> dict[str, int]: ...
 
 
 class ThreadJobQueue:
@@ -77,6 +78,16 @@ class ThreadJobQueue:
         if error is not None:
             return JobStatus(job_id, "failed", error=f"{type(error).__name__}: {error}")
         return JobStatus(job_id, "finished", result=future.result())
+
+    def counts(self) -> dict[str, int]:
+        """Jobs waiting, running and failed (for /metrics and /readyz); this process's only."""
+        with self._lock:
+            futures = list(self._jobs.items())
+            started = set(self._started)
+        waiting = sum(1 for job_id, f in futures if not f.done() and job_id not in started)
+        running = sum(1 for job_id, f in futures if not f.done() and job_id in started)
+        failed = sum(1 for _, f in futures if f.done() and not f.cancelled() and f.exception() is not None)
+        return {"queued": waiting, "started": running, "failed": failed}
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
         with self._lock:
@@ -136,6 +147,12 @@ class RQJobQueue:
     @property
     def queue(self):
         return self._queue
+
+    def counts(self) -> dict[str, int]:
+        """Jobs waiting, running and failed in Redis (every host's and worker's), for /metrics and /readyz."""
+        queue = self._queue
+        return {"queued": queue.count, "started": queue.started_job_registry.count,
+                "failed": queue.failed_job_registry.count}
 
     def enqueue(self, function_path: str, *args: Any, **kwargs: Any) -> str:
         resolve(function_path)  # fail now, not in a worker, on a typo

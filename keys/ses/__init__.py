@@ -41,7 +41,7 @@ Signed structures (SES_SealInfo, TBS_Sign) are verified over the exact bytes rec
 the input by a small DER walker — never over asn1crypto's re-encoding.
 
 The package by job: ``asn1`` (structures, DER walker, :class:`SesError`), ``parse``, ``checks``
-(the rules and :class:`VerificationResult`), ``make`` (:func:`make_seal`).
+(the rules and :class:`VerificationResult`), ``make`` (:func:`make_seal`, :func:`make_signature`).
 
 Not checked here (left to verify/, which holds the trust anchors): certificate chains, revocation
 and the RFC 3161 timestamp; results list them in ``unchecked``.
@@ -84,6 +84,7 @@ from keys.ses.checks import (
 )
 from keys.ses.make import (
     make_seal,
+    make_signature,
 )
 from keys.ses.parse import (
     CertDigest,
@@ -120,6 +121,7 @@ __all__ = [
     "VerificationResult",
     "data_hash",
     "make_seal",
+    "make_signature",
     "maker_signature",
     "parse_seal",
     "parse_signature",

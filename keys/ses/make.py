@@ -73,3 +73,48 @@ def make_seal(
 def _bit_string(data: bytes) -> core.BitString:
     """A BIT STRING of whole bytes (0 unused bits), as signature values are encoded."""
     return core.BitString.load(core.OctetBitString(data).dump())
+
+
+# -- signing -------------------------------------------------------------------------------------
+def _der(tag: int, content: bytes) -> bytes:
+    length = len(content)
+    if length < 0x80:
+        return bytes((tag, length)) + content
+    size = (length.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
+
+
+_VERSION_4 = _der(0x02, b"\x04")
+_SM2_WITH_SM3 = core.ObjectIdentifier(oids.SM2_WITH_SM3).dump()
+
+
+def make_signature(
+    *,
+    seal_der: bytes,
+    data_hash: bytes,
+    signer_key,
+    signer_cert: bytes,
+    property_info: str,
+    time_info: datetime | None = None,
+    time_stamp=None,
+) -> bytes:
+    """A GB/T 38540 V4 ``SES_Signature`` (DER) by the seal's SM2 key.
+
+    ``data_hash`` is the SM3 of the signed data (for OFD: the bytes of Signature.xml, GB/T 33190
+    §18); ``property_info`` names it (ofdrw and we put the Signature.xml path there).
+    ``time_stamp``, if given, is called with the signature value and returns a DER RFC 3161
+    TimeStampToken over it, stored in ``timeStamp``. The TBS_Sign is assembled from the received
+    SESeal bytes as they are (no re-encoding), so the embedded seal's maker signature still holds.
+    """
+    if getattr(signer_key, "algorithm", None) != "sm2":
+        raise SesError("a GB/T 38540 seal signature is made with an SM2 key (SM2-with-SM3)")
+    if len(data_hash) != 32:
+        raise SesError("dataHash must be an SM3 digest (32 bytes)")
+    moment = time_info or datetime.now(UTC)
+    tbs = _der(0x30, _VERSION_4 + seal_der + _generalized(moment).dump() + _der(0x03, b"\x00" + data_hash)
+               + core.IA5String(property_info).dump())
+    signature = signer_key.sign(tbs)
+    tail = b""
+    if time_stamp is not None:
+        tail = _der(0xA0, _der(0x03, b"\x00" + time_stamp(signature)))
+    return _der(0x30, tbs + _der(0x04, signer_cert) + _SM2_WITH_SM3 + _der(0x03, b"\x00" + signature) + tail)

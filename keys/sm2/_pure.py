@@ -98,10 +98,15 @@ class PureBackend:
             r, s = curve.decode_signature(signature)
         except InvalidSignature:
             return False
+        return self.verify_e(handle, curve.message_digest(uid, handle.x, handle.y, data), r, s)
+
+    def verify_e(self, handle: _Handle, e: int, r: int, s: int) -> bool:
+        """GB/T 32918.2 §7.1 B3-B7 for a given e (what a signer that pre-hashed its own way signed)."""
+        if not (1 <= r < curve.N and 1 <= s < curve.N):
+            return False
         t = (r + s) % curve.N
         if t == 0:
             return False
-        e = curve.message_digest(uid, handle.x, handle.y, data)
         engine = handle.engine
         p1 = engine._kg(s, _point_hex(curve.GX, curve.GY))
         p2 = engine._kg(t, _point_hex(handle.x, handle.y))

@@ -36,9 +36,12 @@ def error_page_without_the_value(response) -> bool:
     """The HTML error page, whose message does not quote the value (the page's own language link
     carries the request's URL, percent-encoded, as on every page)."""
     page = response.get_data(as_text=True)
-    message = page.split('role="alert">')[1].split("</p>")[0] if 'role="alert">' in page else ""
-    return (response.status_code == 400 and "Location" not in response.headers
-            and message.startswith("invalid_request") and MARK not in message)
+    message = page.split('role="alert"')[1].split("</p>")[0] if 'role="alert"' in page else ""
+    technical = page.split('id="error-technical"')[1].split("</details>")[0] if "error-technical" in page else ""
+    plain = "不完整或有误" in message or "返回地址未登记" in message  # idp/words.py, never the raw value
+    return (response.status_code == 400 and "Location" not in response.headers and plain
+            and "<code" in technical and technical.split("<code")[1].split(">", 1)[1].startswith("invalid_request")
+            and MARK not in message + technical)
 
 
 def redirected_invalid_request(response) -> dict:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from idp.audit import Audit
+from idp.operators import Operators
 from keys import jose
 from tests.idp.support import (
     ISSUER,
@@ -303,7 +304,9 @@ def test_logins_tokens_and_logouts_are_audited_with_who_what_and_where(idp, alic
     names = [e.event for e in events]
     assert names[:5] == ["login.failure", "login.success", "consent.given", "token.issued", "logout"]
     failure, success = events[0], events[1]
-    assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1"
+    request_id = failure.detail.pop("request_id")  # the id its response and log lines carry (yitong/observability.py)
+    assert failure.detail == {"login": "a***e"} and failure.ip == "127.0.0.1" and len(request_id) == 32
+    assert success.detail["request_id"] != request_id  # each request its own
     assert success.sub == alice.sub and events[3].client_id == client.client_id
 
 
@@ -311,7 +314,7 @@ def _enrol_totp(web):
     import pyotp
 
     page = web.get("/account/mfa").get_data(as_text=True)
-    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    secret = page.split('data-secret="')[1].split('"')[0]
     csrf = page.split('name="csrf" value="')[1].split('"')[0]
     done = web.post("/account/mfa", data={"csrf": csrf, "code": pyotp.TOTP(secret).now()}).get_data(as_text=True)
     codes = [c.split("</code>")[0] for c in done.split("<li><code>")[1:]]
@@ -553,6 +556,7 @@ def test_backchannel_logout_token_reaches_the_rp(idp, alice):
 
 def test_admin_api_manages_clients_with_an_admin_scoped_token(idp):
     admin, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+    Operators(idp.home.engine).grant(admin.client_id, "system", by=None)  # clients are the system role's
     web = idp.app.test_client()
     token = web.post("/token", data={"grant_type": "client_credentials", "client_id": admin.client_id,
                                      "client_secret": secret, "scope": "yitong:admin"}).get_json()["access_token"]

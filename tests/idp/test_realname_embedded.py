@@ -57,4 +57,4 @@ def test_embedded_default_real_name_through_the_mounted_stand_in(yitong_env, tmp
         form("/login", {"return_to": "/", "login": "zhangsan", "password": PASSWORD})
         page = form("/account/realname", {"name": ZHANG[0], "id_number": ZHANG[1]})
         assert 'id="realname-success"' in page and "110105********002X" in page
-        assert 'id="realname-level">urn:yitong:loa:2<' in page
+        assert 'id="realname-level" data-acr="urn:yitong:loa:2">实名认证<' in page

@@ -55,7 +55,7 @@ def test_sign_up_by_phone_gives_a_signed_in_loa1_account_with_recorded_consent(i
     done = complete(web, code)
     body = done.get_data(as_text=True)
     assert done.status_code == 200 and 'id="signup-success"' in body, body
-    assert 'id="signup-level">urn:yitong:loa:1<' in body and 'href="/account/realname"' in body
+    assert 'id="signup-level" data-acr="urn:yitong:loa:1">基础账号<' in body and 'href="/account/realname"' in body
     assert web.get("/account/data").status_code == 200  # signed in
     user = idp.accounts.find_by_phone("13912345678")
     assert user.acr == "urn:yitong:loa:1" and user.username is None

@@ -72,7 +72,7 @@ def real_name_person(idp, username, phone, person):
 def enrol_totp(web) -> pyotp.TOTP:
     """Turn on two-step verification through /account/mfa (the secret shown, one code confirmed)."""
     page = web.get("/account/mfa").get_data(as_text=True)
-    totp = pyotp.TOTP(page.split('id="totp-secret">')[1].split("<")[0])
+    totp = pyotp.TOTP(page.split('data-secret="')[1].split('"')[0])
     csrf = page.split('name="csrf" value="')[1].split('"')[0]
     done = web.post("/account/mfa", data={"csrf": csrf, "code": totp.now()})
     assert 'id="recovery-codes"' in done.get_data(as_text=True)

@@ -40,7 +40,7 @@ if (params.card_number) {
     const response = await browser.fetch(new URL('/account/realname/strong', params.issuer), { method: 'POST', body })
     const html = await response.text()
     return { status: response.status, success: html.includes('id="strong-success"'),
-             level: html.match(/id="strong-level">([^<]*)</)?.[1] ?? null }
+             level: html.match(/id="strong-level" data-acr="([^"]*)"/)?.[1] ?? null }
   })
 }
 

@@ -103,3 +103,35 @@ def test_made_seal_parses_back_and_its_maker_signature_verifies(pki):
     assert ses.verify_maker_signature(seal).passed
     tampered = der.replace("测试公章".encode(), "伪造公章".encode())
     assert not ses.verify_maker_signature(ses.parse_seal(tampered)).passed
+
+
+def test_made_seal_signature_parses_back_and_every_self_contained_check_passes(pki):
+    from datetime import UTC, datetime, timedelta
+
+    from keys import ses
+    from keys.sm3 import sm3
+
+    maker = pki.keystore.generate("seal", "sm2", owner="test-maker-2")
+    maker_cert = pki.issue("seal-maker", kid=maker.kid, subject="CN=Test Seal Maker,O=Test,C=CN").certificate
+    holder = pki.keystore.generate("seal", "sm2", owner="test-holder-2")
+    holder_cert = pki.issue("seal", kid=holder.kid, subject="CN=Test Seal,O=Test Org,C=CN").certificate
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    seal_der = ses.make_seal(es_id="11010020261128000002", seal_type=6, name="测试公章", certs=[holder_cert.dump()],
+                             picture_type="png", picture=b"\x89PNG\r\n\x1a\n", width_mm=40, height_mm=40,
+                             valid_start=start, valid_end=start + timedelta(days=365),
+                             maker_key=pki.keystore.private_key(maker.kid), maker_cert=maker_cert.dump())
+    document = b"<ofd:Signature/>"
+    der = ses.make_signature(seal_der=seal_der, data_hash=sm3(document),
+                             signer_key=pki.keystore.private_key(holder.kid), signer_cert=holder_cert.dump(),
+                             property_info="/Doc_0/Signs/Sign_0/Signature.xml",
+                             time_stamp=lambda value: b"token over " + value[:4])
+    signature = ses.parse_signature(der)
+    assert signature.version == 4 and signature.seal.es_id == "11010020261128000002"
+    assert signature.property_info == "/Doc_0/Signs/Sign_0/Signature.xml"
+    assert signature.timestamp.startswith(b"token over ")
+    result = ses.verify_signature(signature, document)
+    assert result.passed, result.failures
+    assert not ses.verify_signature(signature, document + b" ").passed
+    with pytest.raises(ses.SesError):
+        ses.make_signature(seal_der=seal_der, data_hash=b"short", signer_key=pki.keystore.private_key(holder.kid),
+                           signer_cert=holder_cert.dump(), property_info="x")

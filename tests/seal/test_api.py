@@ -152,8 +152,9 @@ def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
     return json.loads(body)["access_token"]
 
 
-def sign(api, esid: str, bearer: str | None, pdf: bytes | None = None, **params):
-    headers = {"Content-Type": "application/pdf"}
+def sign(api, esid: str, bearer: str | None, pdf: bytes | None = None, content_type: str = "application/pdf",
+         **params):
+    headers = {"Content-Type": content_type}
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
     query = urllib.parse.urlencode(params)
@@ -445,3 +446,65 @@ def test_the_legal_representative_acting_for_the_organisation_seals_with_its_sea
     # The same person acting as themselves may not use the organisation's seal.
     own = person_token(api, username="wangwu", portal=portal, scope="openid org seal:read seal:sign", org="self")
     assert sign(api, api["org"], own)[0] == 403
+
+
+def test_the_api_seals_an_ofd_by_its_content_and_logs_the_use(api):
+    from tests.ofd.support import corpus_ofd
+    from tests.seal.ofd_checks import check_sealed
+
+    before = usage_count(api)
+    good = token(api, "granted")
+    ofd = corpus_ofd("ofdrw-helloworld-unsigned.ofd")
+    for content_type in ("application/ofd", "application/octet-stream"):
+        status, headers, body = sign(api, api["org"], good, pdf=ofd, content_type=content_type, keyword="OFD",
+                                     riding="true")
+        assert status == 200 and headers["Content-Type"] == "application/ofd", body[:300]
+        [signature] = check_sealed(body).signatures
+        assert len(signature.stamp_annots) == 2
+    # the same bytes sent as "application/pdf" are still an OFD: the content decides
+    status, headers, body = sign(api, api["org"], good, pdf=ofd)
+    assert status == 200 and headers["Content-Type"] == "application/ofd"
+    assert usage_count(api) == before + 3
+    assert_problem(sign(api, api["org"], good, pdf=ofd[:300], content_type="application/ofd"), 422, "bad-ofd")
+    assert_problem(sign(api, api["org"], good, pdf=ofd, content_type="application/ofd", keyword="没有"), 422,
+                   "keyword-not-found")
+    p256 = cli(api["env"], "seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name",
+               ORG_NAME, "--type", "06", "--algorithm", "p256", "--grant-client", api["granted"]["client_id"],
+               "--json")["esid"]
+    problem, _ = assert_problem(sign(api, p256, good, pdf=ofd, content_type="application/ofd"), 422, "ofd-needs-sm2")
+    assert "SM2" in problem["detail"]
+    assert usage_count(api) == before + 3
+    from sqlalchemy import create_engine, select
+
+    from seal.models import usage_table
+
+    engine = create_engine(f"sqlite:///{api['tmp'] / 'home' / 'yitong.db'}")
+    with engine.connect() as conn:
+        last = conn.execute(select(usage_table.c.detail).order_by(usage_table.c.id.desc()).limit(1)).scalar()
+    engine.dispose()
+    assert (last["format"], last["level"], last["field"]) == ("ofd", "B-T", "Sign_0")
+
+
+def test_a_batch_job_seals_ofd_and_pdf_side_by_side(api):
+    import time
+
+    from tests.ofd.support import corpus_ofd
+    from tests.seal.ofd_checks import check_sealed
+
+    bearer = {"Authorization": f"Bearer {token(api, 'granted')}"}
+    body, ctype = multipart([("a.ofd", corpus_ofd("ofdrw-helloworld-unsigned.ofd")), ("b.pdf", make_pdf(1))],
+                            {"level": "B-T"})
+    status, _, answer = call("POST", f"{api['base']}/seal/seals/{api['org']}/jobs", body=body,
+                             headers={**bearer, "Content-Type": ctype})
+    assert status == 202, answer
+    job = json.loads(answer)["job_id"]
+    deadline = time.monotonic() + 60
+    while (state := json.loads(call("GET", f"{api['base']}/seal/jobs/{job}", headers=bearer)[2]))["status"] != "done":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert [d["status"] for d in state["documents"]] == ["sealed", "sealed"]
+    status, headers, sealed = call("GET", f"{api['base']}/seal/jobs/{job}/documents/0", headers=bearer)
+    assert status == 200 and headers["Content-Type"] == "application/ofd"
+    check_sealed(sealed)
+    status, headers, _ = call("GET", f"{api['base']}/seal/jobs/{job}/documents/1", headers=bearer)
+    assert status == 200 and headers["Content-Type"] == "application/pdf"

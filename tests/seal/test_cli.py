@@ -158,3 +158,54 @@ def test_the_api_seals_out_of_the_box_with_one_client_and_no_seal_client_setting
         sealed.write_bytes(response.read())
     checked = yitong(service, "verify", str(sealed), "--json")
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def test_sign_an_ofd_by_keyword_with_a_riding_seam_and_refuse_a_p256_seal(service):
+    from tests.ofd.support import corpus
+    from tests.seal.ofd_checks import check_sealed
+
+    record = create(service, "sm2", "04")
+    tmp = service["tmp"]
+    out = tmp / "sealed.ofd"
+    signed = yitong(service, "seal", "sign", "--seal", record["esid"], "--in",
+                    str(corpus("ofd", "ofdrw-helloworld-unsigned.ofd")), "--out", str(out), "--keyword", "Reader",
+                    "--riding", "--page-image", str(tmp / "page.png"), "--json")
+    assert signed.returncode == 0, signed.stderr.decode()
+    summary = json.loads(signed.stdout)
+    assert (summary["format"], summary["field"], summary["page"], summary["level"]) == ("ofd", "Sign_0", 1, "B-T")
+    [signature] = check_sealed(out.read_bytes()).signatures
+    assert len(signature.stamp_annots) == 2  # the keyword's stamp and the one-page riding seam
+    from PIL import Image
+
+    with Image.open(tmp / "page.png") as page:  # 1240 px for the 210 mm page, the stamps drawn in red
+        assert page.size == (1240, 1754)
+        assert any(r > 150 and g < 100 for _count, (r, g, _b) in page.convert("RGB").getcolors(1 << 22))
+    # An SES_Signature carries only the signer's certificate. With the home's bundle the verifier also
+    # takes the home's pki/intermediates.pem: exit 0 with no option; a relying party given only the
+    # published trust.pem gets INDETERMINATE (3) until it adds the published /pki/intermediates.pem.
+    import urllib.request
+
+    from tests.ofd.support import rezip
+
+    checked = yitong(service, "verify", str(out))
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert "intermediate CAs:" in checked.stderr.decode()
+    trust, issuing = tmp / "trust.pem", tmp / "intermediates.pem"
+    trust.write_bytes(urllib.request.urlopen(service["base"] + "/pki/trust.pem", timeout=10).read())
+    issuing.write_bytes(urllib.request.urlopen(service["base"] + "/pki/intermediates.pem", timeout=10).read())
+    assert b"Issuing CA" in issuing.read_bytes() and b"Root CA" not in issuing.read_bytes()
+    assert yitong(service, "verify", str(out), "--trust", str(trust)).returncode == 3
+    checked = yitong(service, "verify", str(out), "--trust", str(trust), "--certs", str(issuing))
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    content = "Doc_0/Pages/Page_0/Content.xml"
+    import io
+    import zipfile
+
+    page = zipfile.ZipFile(io.BytesIO(out.read_bytes())).read(content)
+    (tmp / "changed.ofd").write_bytes(rezip(out.read_bytes(), replace={content: page.replace(b"OFD", b"OFd")}))
+    assert yitong(service, "verify", str(tmp / "changed.ofd"), "--certs", str(issuing)).returncode == 1
+    p256 = create(service, "p256")
+    refused = yitong(service, "seal", "sign", "--seal", p256["esid"], "--in", str(out), "--out",
+                     str(tmp / "p256.ofd"))
+    assert refused.returncode == 2 and not (tmp / "p256.ofd").exists()
+    assert refused.stderr.decode().count("\n") == 1 and "SM2" in refused.stderr.decode()

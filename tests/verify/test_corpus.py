@@ -110,7 +110,11 @@ def test_v1_signature_is_parsed_and_reported_as_v1(any_trust):
     assert sig.seal["version"] == 1
     assert "V1" in sig.step("ses_structure").reason and sig.step("ses_structure").passed
     assert report.indication[0] != "TOTAL_PASSED"
-    assert sig.step("signature").sub_indication == "GENERIC"  # parsed, not verified: not called a forgery
+    # verified since issue 14: iOFD's V1 value is an SM2 signature with e = dataHash (a named deviation); the
+    # maker's over SEQUENCE{esealInfo, cert, signatureAlgorithm} (GM/T 0031); Signature.xml was re-serialised
+    assert sig.step("signature").passed and sig.step("seal_maker_signature").passed
+    assert [d["name"] for d in sig.deviations] == ["v1-signature-over-datahash"]
+    assert sig.step("data_hash").sub_indication == "HASH_FAILURE"
 
 
 @pytest.mark.parametrize("folder", ["SESV4SignDoc", "n"])
@@ -122,7 +126,7 @@ def test_seal_files_verify_on_their_own(any_trust, folder):
         assert sig.step("seal_maker_signature").passed
         assert sig.seal["version"] == 4
     else:
-        assert sig.seal["version"] == 1
+        assert sig.seal["version"] == 1 and sig.step("seal_maker_signature").passed
 
 
 def test_a_tampered_ses_signature_fails(any_trust):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from tests.helpers import require_tool
 from tests.verify.support import base_pdf
 from verify import verify_pdf
@@ -37,3 +39,32 @@ def test_summary_names_the_signer_the_seal_and_what_failed(world):
     assert "TOTAL_PASSED" in ok and "USCC 91120000MA05JX3B3T" in ok and "12010020261128000001" in ok
     bad = summary(verify_pdf(data + b"junk", world.trust, name="licence.pdf"))
     assert "TOTAL_FAILED / FORMAT_FAILURE" in bad and "trailing_bytes failed" in bad
+
+
+def test_a_failed_document_says_so_first_greys_its_seal_and_marks_it_invalid(world):
+    data = world.doc("visible-sm2", lambda: world.sign(base_pdf(3), world.sm2, page=2))
+    tampered = data.replace(b"Business licence page 1", b"Business licence page 8", 1)
+    report = verify_pdf(tampered, world.trust, name="licence.pdf")
+    page = html([report], {"licence.pdf": tampered}, time_zone="Asia/Shanghai")
+    verdict = page.split('id="verdict-sentence">')[1].split("</p>")[0]
+    assert "本文件的印章无效" in verdict and "do not rely on this document" in verdict
+    assert "盖章后文件内容被改动过" in page and "The document was changed after it was sealed" in page
+    assert 'class="seal-figure void"' in page and '<span class="mark" aria-hidden="true">无效<br><small>INVALID' in page
+    assert "filter: grayscale(1)" in page
+    # The technical detail is there, folded below the verdict.
+    assert page.index('id="verdict-sentence"') < page.index('<details class="technical">') < page.index("HASH_FAILURE")
+
+
+def test_a_passed_document_has_no_mark_and_its_times_are_local(world):
+    data = world.doc("visible-sm2", lambda: world.sign(base_pdf(3), world.sm2, page=2))
+    report = verify_pdf(data, world.trust, name="licence.pdf")
+    shanghai = html([report], None, thumbnails=False, time_zone="Asia/Shanghai")
+    assert "本文件上的印章真实有效" in shanghai
+    assert 'class="mark"' not in shanghai and "seal-figure void" not in shanghai
+    from datetime import datetime
+
+    iso = report.as_dict()["validation_time"]
+    local = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert local.strftime("%Y-%m-%d %H:%M") in shanghai and "北京时间" in shanghai
+    utc = html([report], None, thumbnails=False, time_zone="UTC")
+    assert datetime.fromisoformat(iso.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M") in utc

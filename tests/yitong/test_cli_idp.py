@@ -79,3 +79,21 @@ def test_a_cas_service_is_a_confidential_code_client_and_update_keeps_it(env):
     public = run_yitong(["client", "create", "--name", "x", "--redirect-uri", "https://oa.example.gov.cn/cas",
                          "--grant", "authorization_code", "--public", "--cas"], env)
     assert public.returncode == 2 and b"--cas needs a confidential client" in public.stderr
+
+
+def test_client_update_sets_and_removes_a_logo(env, tmp_path):
+    import io
+
+    from PIL import Image
+
+    made = json.loads(run_yitong(["client", "create", "--name", "Portal", "--redirect-uri", "https://p.example/cb",
+                                  "--grant", "authorization_code", "--json"], env).stdout)
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(picture, "PNG")
+    (tmp_path / "logo.png").write_bytes(picture.getvalue())
+    (tmp_path / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    ok = run_yitong(["client", "update", made["client_id"], "--logo", str(tmp_path / "logo.png")], env)
+    assert ok.returncode == 0, ok.stderr
+    bad = run_yitong(["client", "update", made["client_id"], "--logo", str(tmp_path / "logo.svg")], env)
+    assert bad.returncode == 2 and b"not a readable PNG or JPEG" in bad.stderr and b"Traceback" not in bad.stderr
+    assert run_yitong(["client", "update", made["client_id"], "--no-logo"], env).returncode == 0

@@ -98,8 +98,11 @@ def test_the_landing_page_shows_no_paths_versions_or_database(tmp_path):
 
     settings = Settings.from_env({"YITONG_HOME": str(tmp_path / "home")})
     Home(settings).initialise(with_pki=False)
-    page = create_app(settings).test_client().get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
-    assert ISSUER in page and 'href="/login"' in page
+    web = create_app(settings).test_client()
+    page = web.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert 'href="/login"' in page and 'href="/verify/"' in page and 'href="/technical"' in page  # from loopback
+    page += web.get("/technical", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert ISSUER in page
     backend = get_backend(settings.sm2_backend)
     for secret in (str(tmp_path), "yitong.db", "SQLite", backend.version, "OpenSSL"):
         assert secret not in page, secret

@@ -60,15 +60,20 @@ def create_user(env: dict[str, str], username: str, phone: str | None = None) ->
 class Browser:
     """Cookies, no redirects followed, every request from ``source_ip``."""
 
-    def __init__(self, base: str, source_ip: str = "127.0.0.1") -> None:
+    def __init__(self, base: str, source_ip: str = "127.0.0.1", context=None) -> None:
         self.base = urlsplit(base)
         self.source_ip = source_ip
+        self.context = context  # an ssl.SSLContext for an https base
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, target: str, *, form: dict | None = None, headers: dict | None = None):
         """(status, headers as a dict of lower-case names, body text)."""
-        connection = http.client.HTTPConnection(self.base.hostname, self.base.port, timeout=60,
-                                                source_address=(self.source_ip, 0))
+        if self.base.scheme == "https":
+            connection = http.client.HTTPSConnection(self.base.hostname, self.base.port, timeout=60,
+                                                     source_address=(self.source_ip, 0), context=self.context)
+        else:
+            connection = http.client.HTTPConnection(self.base.hostname, self.base.port, timeout=60,
+                                                    source_address=(self.source_ip, 0))
         sent = dict(headers or {})
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())

@@ -22,9 +22,13 @@ from verify import certs as c
 from verify import report as r
 
 
-def supplied_revinfo(crls=(), ocsps=()) -> c.Revinfo:
-    """Revocation data the caller vouches for (e.g. the server's own current CRLs); unreadable items are skipped."""
+def supplied_revinfo(crls=(), ocsps=(), certs=()) -> c.Revinfo:
+    """Revocation data the caller vouches for (e.g. the server's own current CRLs), and certificates to build
+    paths with (intermediate CAs: not anchors); unreadable items are skipped."""
     supplied = c.Revinfo()
+    for item in certs:
+        with contextlib.suppress(ValueError, TypeError):
+            supplied.certs.append(item if isinstance(item, x509.Certificate) else x509.Certificate.load(bytes(item)))
     for item in crls:
         with contextlib.suppress(ValueError, TypeError):
             supplied.crls.append((item if isinstance(item, asn1_crl.CertificateList)

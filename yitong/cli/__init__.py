@@ -7,14 +7,33 @@ bad setting or a file that cannot be opened. Errors are one line on stderr, neve
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 import click
 
 from keys.errors import KeysError
-from yitong.cli import baselib, certlogin, crypto, db, federation, home, idp, keys, org, pki, seal, serve, verify
+from yitong import observability
+from yitong.backup import BackupError
+from yitong.cli import audit as _audit_chain_commands  # noqa: F401  (adds verify/export/... to `audit`)
+from yitong.cli import (
+    backup,
+    baselib,
+    certlogin,
+    crypto,
+    db,
+    federation,
+    home,
+    idp,
+    keys,
+    licence,
+    operator,
+    org,
+    pki,
+    seal,
+    serve,
+    verify,
+)
 from yitong.db import DatabaseError
 from yitong.settings import SettingsError
 
@@ -31,8 +50,7 @@ def cli() -> None:
     everything lives in one home, whichever folder you run it from: var/ of the source checkout
     (or ~/.local/share/yitong when installed as a package). `yitong home show` says which.
     """
-    logging.basicConfig(level=os.environ.get("YITONG_LOG_LEVEL", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure(os.environ.get("YITONG_LOG_LEVEL", "WARNING").upper(), observability.log_format())
 
 
 cli.add_command(db.db)
@@ -49,8 +67,12 @@ cli.add_command(baselib.baselib)
 cli.add_command(verify.verify)
 cli.add_command(certlogin.cert_login)
 cli.add_command(seal.seal)
+cli.add_command(licence.licence)
 cli.add_command(org.org)
 cli.add_command(federation.federation)
+cli.add_command(operator.operator)
+cli.add_command(backup.backup)
+cli.add_command(backup.restore)
 
 
 def _fail(message: str, code: int) -> None:
@@ -69,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (SettingsError, DatabaseError) as exc:
+    except (SettingsError, DatabaseError, BackupError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except KeysError as exc:
         _fail(str(exc), EXIT_USAGE)

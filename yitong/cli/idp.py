@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 
 import click
 
@@ -65,7 +66,9 @@ def _registry() -> ClientRegistry:
 
 def _audit(event: str, **fields) -> None:
     """Operator actions are audited with the OS account that ran the command."""
-    Audit(open_home().engine).record(event, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}", **fields)
+    home = open_home()
+    Audit(home.engine, home.audit_chain()).record(event, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}",
+                                                  **fields)
 
 
 @click.group()
@@ -165,9 +168,13 @@ def client_show(client_id) -> None:
 @click.option("--subject-type", type=click.Choice(SUBJECT_TYPES),
               help="public or pairwise (changes the sub this client sees for every person).")
 @click.option("--cas/--no-cas", default=None, help="Whether its redirect URIs are also CAS service URLs.")
+@click.option("--logo", type=click.Path(exists=True, dir_okay=False),
+              help="PNG or JPEG (at most 64 KiB, 1024 px a side) shown with its name on sign-in and consent.")
+@click.option("--no-logo", is_flag=True, help="Remove its logo.")
 @click.option("--json", "as_json", is_flag=True)
-def client_update(client_id, name, redirect_uris, scopes, releases, subject_type, cas, as_json) -> None:
-    """Change a client's name, redirect URIs, scopes, release policy, subject type or CAS use."""
+def client_update(client_id, name, redirect_uris, scopes, releases, subject_type, cas, logo, no_logo,
+                  as_json) -> None:
+    """Change a client's name, redirect URIs, scopes, release policy, subject type, CAS use or logo."""
     registry = _registry()
     found = registry.get(client_id)
     if found is None:
@@ -183,6 +190,10 @@ def client_update(client_id, name, redirect_uris, scopes, releases, subject_type
             jwks=meta.get("jwks"), release=_release(releases, meta),
             subject_type=subject_type or meta.get("subject_type", "public"),
             cas=found.cas if cas is None else cas)
+        if logo and no_logo:
+            raise ClientError("--logo and --no-logo together")
+        if logo or no_logo:
+            registry.set_logo(client_id, Path(logo).read_bytes() if logo else None)
         updated = registry.update(client_id, name, metadata)
     except ClientError as exc:
         raise click.UsageError(str(exc)) from None

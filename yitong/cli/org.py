@@ -65,7 +65,8 @@ def org_revoke_agent(agent_id, reason) -> None:
         agent = agents.revoke(actor=operator, agent_id=agent_id, operator=True)
     except AgentError as exc:
         raise click.UsageError(exc.en) from None
-    Audit(home.engine).record("agent.revoked", sub=None, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}",
+    Audit(home.engine, home.audit_chain()).record(
+        "agent.revoked", sub=None, ip="cli", user_agent=f"yitong-cli/{getpass.getuser()}",
                               uscc=agent.uscc, agent_sub=agent.agent_sub, agent_id=agent.agent_id, roles=agent.roles,
                               expires_at=agent.expires_at.isoformat(), revoked_by=operator, reason=reason)
     click.echo(f"revoked agent {agent.agent_id} ({agent.agent_sub}) of {agent.uscc}")

@@ -19,7 +19,7 @@ def _registry() -> SealRegistry:
     home = open_home()
     settings = home.settings
     return SealRegistry(home.engine, home.keystore(), home.pki(), region=settings.seal_region,
-                        font=settings.seal_font)
+                        font=settings.seal_font, audit_chain=home.audit_chain())
 
 
 def _actor() -> str:
@@ -238,8 +238,8 @@ def export(esid, esl_path, png_path, svg_path) -> None:
 
 @seal.command("sign")
 @click.option("--seal", "esid", required=True, help="esID of an active seal.")
-@click.option("--in", "in_path", required=True, help="PDF to seal (- = stdin).")
-@click.option("--out", "out_path", required=True, help="Sealed PDF (- = stdout); written whole or not at all.")
+@click.option("--in", "in_path", required=True, help="PDF or OFD to seal (- = stdin); the content says which.")
+@click.option("--out", "out_path", required=True, help="Sealed document (- = stdout); written whole or not at all.")
 @click.option("--page", type=int, default=1, show_default=True, help="Page of the seal (from 1).")
 @click.option("--x-mm", type=float, help="Seal centre, mm right of the page's top-left corner.")
 @click.option("--y-mm", type=float, help="Seal centre, mm below the page's top-left corner.")
@@ -248,14 +248,21 @@ def export(esid, esl_path, png_path, svg_path) -> None:
 @click.option("--riding", is_flag=True, help="Add the riding-seam seal (骑缝章) on every page's right edge.")
 @click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT"]), default="B-LT", show_default=True)
 @click.option("--pkcs7", is_flag=True, help="SubFilter adbe.pkcs7.detached instead of ETSI.CAdES.detached.")
-@click.option("--json", "as_json", is_flag=True, help="Print {esid, field, page, level, sm3_before, sm3_after}.")
-def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding, level, pkcs7, as_json) -> None:
-    """Seal a PDF: a visible GB/T 38540 seal signed with the seal's key (PAdES, B-LT by default).
+@click.option("--page-image", "page_image", type=click.Path(dir_okay=False),
+              help="OFD: also write the sealed page, stamps drawn, as a PNG here.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {esid, format, field, page, level, sm3_before, sm3_after}.")
+def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding, level, pkcs7, page_image,
+         as_json) -> None:
+    """Seal a PDF or an OFD: a visible GB/T 38540 seal signed with the seal's key.
 
+    PDF: PAdES, B-LT by default. OFD (GB/T 33190 §18): a V4 SES_Signature over Signature.xml with
+    an RFC 3161 time-stamp (B-T; B-LT is sealed as B-T, B-B has no time-stamp); SM2 seals only.
     Positions are the seal's centre in millimetres from the page's top-left corner; without
     --x-mm/--y-mm the seal sits at the bottom right (20 mm from the right, 30 mm from the bottom).
     """
-    from seal.pdf import PdfLimits, Placement, parse_page_list, seal_pdf
+    from seal.document import document_format, seal_document
+    from seal.pdf import PdfLimits, Placement, parse_page_list
     from seal.registry import sealer_for
 
     if keyword and (x_mm is not None or y_mm is not None):
@@ -265,26 +272,33 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     except ValueError as exc:
         raise _Refused(f"--pages: {exc}") from None
     data = read_input(in_path)
+    if page_image and document_format(data) != "ofd":
+        raise _Refused("--page-image draws OFD pages; for a PDF use pdftoppm (poppler-utils)")
     registry = _registry()
     settings = open_home().settings
     try:
         sealer = sealer_for(registry, esid, tsa=level != "B-B")
-        result = seal_pdf(sealer, data, Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages,
+        result = seal_document(sealer, data, Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages,
                                                   riding=riding), level=level, pades=not pkcs7,
                           max_bytes=settings.seal_max_bytes, limits=PdfLimits.of(settings))
     except SealError as exc:
         raise _fail(exc) from None
-    write_output(out_path, result.pdf)
+    write_output(out_path, result.document)
+    if page_image:
+        from ofd.render import render_page
+
+        write_output(page_image, render_page(result.document, result.page - 1, 1240))
     registry.log_use(sealer.esid, caller=_actor(), subject=None, org_uscc=None, sm3_before=result.sm3_before,
                      sm3_after=result.sm3_after, request_id=None, client_ip="cli",
-                     detail={"field": result.field_name, "page": result.page, "level": level, "riding": riding})
-    summary = {"esid": sealer.esid, "field": result.field_name, "page": result.page, "level": level,
-               "sm3_before": result.sm3_before, "sm3_after": result.sm3_after}
+                     detail={"field": result.field_name, "page": result.page, "level": result.level, "riding": riding,
+                             "format": result.format})
+    summary = {"esid": sealer.esid, "format": result.format, "field": result.field_name, "page": result.page,
+               "level": result.level, "sm3_before": result.sm3_before, "sm3_after": result.sm3_after}
     if as_json:
         emit_json(summary)
     elif out_path != "-":
         click.echo(f"sealed {in_path} -> {out_path} with {sealer.esid} ({result.field_name}, page {result.page}, "
-                   f"{level})")
+                   f"{result.level})")
 
 
 def run_job(job_id: str) -> dict:
@@ -311,4 +325,4 @@ def reconcile_jobs(home) -> list[str]:
 
 def _job_registry(home) -> SealRegistry:
     return SealRegistry(home.engine, home.keystore(), home.pki(), region=home.settings.seal_region,
-                        font=home.settings.seal_font)
+                        font=home.settings.seal_font, audit_chain=home.audit_chain())

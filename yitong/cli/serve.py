@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -10,6 +15,29 @@ import click
 from yitong.cli.common import open_home
 
 THREADS = 8
+log = logging.getLogger("yitong.serve")
+# gunicorn's default access line, then the request id (yitong/observability.py) for the text format.
+TEXT_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+
+
+def metrics_directory(environ=os.environ) -> Path:
+    """The folder prometheus_client's multi-process mode shares between this server's workers:
+    PROMETHEUS_MULTIPROC_DIR when set, else a new one; emptied now, since figures of an earlier
+    run (or of dead workers' pids reused) would be added to this one's."""
+    configured = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="yitong-metrics-"))
+    environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    if "prometheus_client.values" in sys.modules:  # chosen at import: choose again
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()
+    return path
 
 
 def default_workers(shared_state: bool) -> int:
@@ -40,6 +68,8 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
 
     home = open_home()
     home.check_ready_to_serve()
+    logging.getLogger().setLevel(home.settings.log_level)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))  # its set-up chatter
     shared = bool(home.settings.redis_url)
     if workers is None:
         workers = default_workers(shared)
@@ -48,6 +78,8 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
                                "(sessions, replay caches, rate limits) would not be shared between workers")
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together")
+    own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    metrics_dir = metrics_directory()  # before the app: metrics made from here on are per-process files
     app = create_app(home.settings, home)
 
     class _Gunicorn(BaseApplication):
@@ -69,6 +101,8 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
             # The proxies yitong.proxy believes for X-Forwarded-For also set the scheme; nobody by default.
             self.cfg.set("forwarded_allow_ips", ",".join(home.settings.trusted_proxies))
             self.cfg.set("logger_class", RedactingLogger)
+            self.cfg.set("access_log_format", TEXT_ACCESS_FORMAT)
+            self.cfg.set("child_exit", _worker_exited)
 
         def load(self):
             return app
@@ -78,15 +112,28 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
     # multiprocessing"): drop them here, and have each worker forget any it inherited.
     home.engine.dispose()
     scheme = "https" if certfile else "http"
-    click.echo(f"Yitong on {scheme}://{host}:{port} (issuer {home.settings.issuer}; "
-               f"{workers} worker(s) x {THREADS} threads)", err=True)
+    log.info("Yitong on %s://%s:%s (issuer %s; %d worker(s) x %d threads)", scheme, host, port,
+             home.settings.issuer, workers, THREADS)
     public = urlsplit(home.settings.issuer)
     public_port = public.port or (443 if public.scheme == "https" else 80)
     if public.hostname in ("127.0.0.1", "localhost", "::1") and public_port != port:
-        click.echo(f"warning: this home's public URL {home.settings.issuer} is on this machine but not on port "
-                   f"{port}: clients following it will miss this server (`yitong home show`; --port "
-                   f"{public_port})", err=True)
-    _Gunicorn().run()
+        log.warning(f"warning: this home's public URL {home.settings.issuer} is on this machine but not on port "
+                    f"{port}: clients following it will miss this server (`yitong home show`; --port "
+                    f"{public_port})")
+    master = os.getpid()
+    try:
+        _Gunicorn().run()
+    finally:
+        # Workers are forked inside run() and leave it through here too: only the master cleans up.
+        if own_metrics_dir and os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _worker_exited(_server, worker) -> None:
+    """A dead worker's live gauges leave the sums (its counters stay: they happened)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 @click.command()

@@ -52,14 +52,21 @@ def _quiet_libraries() -> None:
 @click.option("--html", "html_dir", metavar="DIR", help="Also write one HTML report per file into DIR.")
 @click.option("--online", is_flag=True, help="Fetch CRLs/OCSP named in certificates (default: embedded "
               "evidence only, no network).")
-def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool) -> None:
-    """Verify sealed PDFs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
+@click.option("--certs", "cert_files", metavar="FILE", multiple=True, help="Intermediate CA certificates (PEM or "
+              "DER; repeatable) to build paths with, not anchors: an OFD seal carries only the signer's "
+              "certificate (e.g. the server's /pki/intermediates.pem; without --trust, the home's "
+              "pki/intermediates.pem is used).")
+def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool,
+           cert_files: tuple[str, ...] = ()) -> None:
+    """Verify sealed PDFs and OFDs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
+
+    The format of each file is decided by its content (an OFD is a zip package), not by its name.
 
     Exit 0 when everything passed, 1 when anything failed, 2 for bad usage or an unreadable file,
     3 when nothing failed but something is indeterminate.
     """
     from verify import document
-    from verify.files import verify_bytes
+    from verify.files import document_kind, verify_bytes
     from verify.render import html, summary
     from verify.report import INDETERMINATE, TOTAL_FAILED
     from verify.trust import TrustBundle, TrustError
@@ -71,13 +78,31 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
     except TrustError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"trust bundle: {path} ({len(bundle.certificates)} anchor(s))", err=True)
+    intermediates = []
+    beside = path.with_name("intermediates.pem")
+    if not trust and beside.is_file():  # the home's own issuing CAs, written with its trust.pem
+        try:
+            intermediates.extend(TrustBundle.from_file(beside).certificates)
+        except TrustError:
+            pass  # none yet (a home without issuing CAs): the file is empty
+        else:
+            click.echo(f"intermediate CAs: {beside} ({len(intermediates)})", err=True)
+    for cert_file in cert_files:
+        try:
+            intermediates.extend(TrustBundle.from_file(cert_file).certificates)
+        except TrustError as exc:
+            raise click.UsageError(f"--certs {cert_file}: {exc}") from None
     inputs: list[tuple[str, bytes]] = []
     for name in files:
         try:
             inputs.append((name, Path(name).read_bytes()))
         except OSError as exc:
             raise click.UsageError(f"cannot open {name}: {exc.strerror or exc}") from None
-    reports = [verify_bytes(data, bundle, name=name, online=online) for name, data in inputs]
+    for name, data in inputs:
+        if document_kind(data) is None:
+            raise click.UsageError(f"{name} is not a PDF, an OFD or a GB/T 38540 seal file (decided by its "
+                                   f"content)")
+    reports = [verify_bytes(data, bundle, name=name, online=online, certs=intermediates) for name, data in inputs]
     if html_dir:
         target = Path(html_dir)
         try:

@@ -1,0 +1,218 @@
+"""Issue 17's journey in Debian's Chromium: the security administrator signs in at the console
+with a password and TOTP, approves someone else's seal application, makes and suspends the seal;
+the audit administrator sees both in the seal's history and the audit chain whole; `yitong audit
+verify` passes, and an UPDATE on one audit row makes it fail naming that row.
+
+Screenshots at laptop (1280x800) and tablet (820x1180) size go to tmp_path, and also to
+$YITONG_SHOTS_DIR when set (for people to look at)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, _unavailable
+from tests.helpers import check_run, free_port, run_yitong, wait_until_healthy
+from tests.interop.harness import yitong_exe
+from tests.seal.support import ORG_NAME, ORG_USCC
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:
+    sync_playwright = None
+
+pytestmark = [pytest.mark.e2e]
+PASSWORD = "Tianjin-2026-correct"
+LAPTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 820, "height": 1180}
+
+
+def _cli(env, *args, stdin: bytes | None = None) -> bytes:
+    return check_run(run_yitong(list(args), env, input=stdin), "yitong " + " ".join(args[:2]))
+
+
+def _person(env, username: str) -> str:
+    made = json.loads(_cli(env, "user", "create", "--username", username, "--password-stdin", "--json",
+                           stdin=f"{PASSWORD}\n".encode()))
+    _cli(env, "user", "set-level", made["sub"], "urn:yitong:loa:3", "--reason", "窗口核验")
+    return made["sub"]
+
+
+@pytest.fixture
+def console_site(tmp_path):
+    issuer = f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
+    _cli(env, "db", "upgrade")
+    security, auditor, applicant = (_person(env, name) for name in ("anquan", "shenji", "shenqing"))
+    _cli(env, "operator", "grant", "root-operator", "--role", "system")
+    _cli(env, "operator", "grant", security, "--role", "security", "--by", "root-operator")
+    _cli(env, "operator", "grant", auditor, "--role", "audit", "--by", "root-operator")
+    secrets = {security: pyotp.random_base32(), auditor: pyotp.random_base32()}
+    esid = _prepare(env, secrets, applicant)
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1]], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_healthy(process, issuer, log.read_text)
+        yield {"issuer": issuer, "env": env, "esid": esid, "security": security, "auditor": auditor,
+               "totp": {name: pyotp.TOTP(secrets[sub]) for name, sub in (("anquan", security), ("shenji", auditor))}}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        print(f"server log (tail):\n{log.read_text()[-3000:]}")
+
+
+def _prepare(env, secrets: dict, applicant: str) -> str:
+    """What the browser cannot do here: enrol TOTP (the person would at /account/mfa) and a seal
+    application made through the seal API by its applicant."""
+    from idp.accounts.store import Accounts
+    from seal.registry import SealRegistry
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home = Home(Settings.from_env(env))
+    accounts = Accounts(home.engine, home.keystore().custody.master)
+    for sub, secret in secrets.items():
+        accounts.enrol_totp(sub, secret)
+    registry = SealRegistry(home.engine, home.keystore(), home.pki(), audit_chain=home.audit_chain())
+    esid = registry.apply(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=6,
+                          algorithm="sm2", actor=f"idp:{applicant}", reason="新设").esid
+    home.engine.dispose()
+    return esid
+
+
+@pytest.fixture
+def chromium():
+    if sync_playwright is None:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).is_file():
+        _unavailable(f"{CHROMIUM} is not installed (Debian package chromium); .ci/run installs it")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _page(browser) -> Page:
+    context = browser.new_context(viewport=LAPTOP, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(15_000)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
+    return context.new_page()
+
+
+def _shot(page: Page, tmp_path: Path, name: str) -> None:
+    assert page.evaluate("window.__cspViolations || []") == [], f"{page.url}: the CSP blocked something"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"{page.url} scrolls sideways at {viewport} px: {width} px wide"
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    if os.environ.get("YITONG_SHOTS_DIR"):
+        Path(os.environ["YITONG_SHOTS_DIR"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(os.environ["YITONG_SHOTS_DIR"]) / path.name)
+
+
+def _sign_in(page: Page, site: dict, username: str) -> None:
+    issuer = site["issuer"]
+    page.goto(f"{issuer}/admin/")
+    expect(page).to_have_url(re.compile(re.escape(f"{issuer}/login")))
+    page.get_by_label("用户名或手机号").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{issuer}/login/mfa")))
+    page.get_by_label("动态验证码或恢复码").fill(site["totp"][username].now())
+    page.get_by_role("button", name="验证").click()
+    heading = page.get_by_role("heading", level=1)
+    for _ in range(3):  # consent to the console (the first time), then its home page
+        expect(heading).to_have_text(re.compile("^(授权确认|欢迎)$"))
+        if heading.inner_text().strip() == "欢迎":
+            break
+        page.get_by_role("button", name="同意").click()
+        expect(heading).not_to_have_text("授权确认")
+    expect(heading).to_have_text("欢迎")
+
+
+def _act(page: Page, label: str, reason: str) -> None:
+    page.get_by_label("理由").fill(reason)
+    page.get_by_role("button", name=label).click()
+
+
+def test_the_security_and_audit_administrators_at_the_console(console_site, chromium, tmp_path):
+    site, esid = console_site, console_site["esid"]
+    page = _page(chromium)
+    _sign_in(page, site, "anquan")
+    expect(page.locator("main")).to_contain_text("security")
+    _shot(page, tmp_path, "console-home-laptop")
+
+    page.get_by_role("link", name="印章", exact=True).click()
+    expect(page.locator("table")).to_contain_text(esid)
+    page.get_by_role("link", name=esid).click()
+    expect(page.locator("h1")).to_contain_text("applied")
+    _act(page, "批准", "材料齐全")
+    expect(page.locator("h1")).to_contain_text("approved")
+    _act(page, "制作", "制章")
+    expect(page.locator("h1")).to_contain_text("active")
+    expect(page.locator("img.seal")).to_be_visible()
+    _act(page, "挂失", "印章遗失")
+    expect(page.get_by_role("heading", level=1)).to_have_text("确认")  # destructive: confirmed first
+    _shot(page, tmp_path, "console-confirm-laptop")
+    page.get_by_role("button", name="确认").click()
+    expect(page.locator("h1")).to_contain_text("suspended")
+    _shot(page, tmp_path, "console-seal-laptop")
+    page.set_viewport_size(TABLET)
+    _shot(page, tmp_path, "console-seal-tablet")
+    page.goto(f"{site['issuer']}/admin/seals")
+    _shot(page, tmp_path, "console-seals-tablet")
+    page.set_viewport_size(LAPTOP)
+    _shot(page, tmp_path, "console-seals-laptop")
+    page.goto(f"{site['issuer']}/admin/audit")  # not the security administrator's: the server says so
+    expect(page.locator("[role=alert]")).to_contain_text("managed by the audit administrator")
+
+    auditor = _page(chromium)
+    _sign_in(auditor, site, "shenji")
+    auditor.goto(f"{site['issuer']}/admin/audit")
+    expect(auditor.locator("#chain")).to_contain_text("完整")
+    expect(auditor.locator("table")).to_contain_text('"reason": "窗口核验"')  # details stay readable
+    _shot(auditor, tmp_path, "console-audit-laptop")
+    auditor.set_viewport_size(TABLET)
+    _shot(auditor, tmp_path, "console-audit-tablet")
+    auditor.goto(f"{site['issuer']}/admin/seals/{esid}")
+    history = auditor.locator("table")
+    for event in ("approved", "made", "suspended"):
+        expect(history).to_contain_text(event)
+    expect(history).to_contain_text(f"operator:{site['security']}")
+    auditor.get_by_role("link", name="English").click()
+    expect(auditor.locator("h2")).to_have_text("Status history")
+
+    verified = run_yitong(["audit", "verify"], site["env"])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    _tamper(site["env"])
+    broken = run_yitong(["audit", "verify", "--json"], site["env"])
+    assert broken.returncode == 1
+    report = json.loads(broken.stdout)["chains"][0]
+    assert report["broken"]["kind"] == "edited" and report["broken"]["seq"] == 2
+
+
+def _tamper(env) -> None:
+    """A database administrator edits one audit row (dropping the append-only triggers first)."""
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    engine = Home(Settings.from_env(env)).engine
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER IF EXISTS idp_audit_no_update"))
+        conn.execute(text("UPDATE idp_audit SET ip = '192.0.2.66' WHERE chain_seq = 2"))
+    engine.dispose()

@@ -1,0 +1,155 @@
+"""Operator roles (issue 17, 三员分立): grants need another system administrator, one role per
+operator, and the admin API refuses every other role's actions with 403 and an audit event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from idp.audit import Audit
+from idp.operators import OperatorError, Operators
+from tests.helpers import run_yitong
+from tests.idp.support import PASSWORD, login, make_idp
+
+pytestmark = pytest.mark.storage
+
+# What each role may do, as (method, path, body); {sub} is a person's account.
+ACTIONS = {
+    "system": [("GET", "/admin/api/v1/clients", None), ("GET", "/admin/api/v1/operators", None),
+               ("GET", "/admin/api/v1/keys?purpose=token", None)],
+    "security": [("GET", "/admin/api/v1/users?q=zhang", None), ("GET", "/admin/api/v1/users/{sub}/sessions", None),
+                 ("POST", "/admin/api/v1/users/{sub}/level", {"acr": "urn:yitong:loa:2", "reason": "window check"})],
+    "audit": [("GET", "/admin/api/v1/audit?limit=5", None), ("GET", "/admin/api/v1/audit/verify", None)],
+}
+
+
+@pytest.fixture
+def idp(storage, tmp_path):
+    return make_idp(storage, tmp_path)
+
+
+def _token(web, client, secret) -> dict:
+    answer = web.post("/token", data={"grant_type": "client_credentials", "client_id": client.client_id,
+                                      "client_secret": secret, "scope": "yitong:admin"})
+    assert answer.status_code == 200, answer.get_json()
+    return {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+
+
+def test_grants_follow_the_separation_of_duties(idp):
+    operators = Operators(idp.home.engine)
+    with pytest.raises(OperatorError, match="first operator is a system administrator"):
+        operators.grant("alice", "security", by=None)
+    operators.grant("root", "system", by=None)
+    with pytest.raises(OperatorError, match="--by"):
+        operators.grant("mallory", "system", by=None)
+    with pytest.raises(OperatorError, match="another administrator"):
+        operators.revoke("root", by="root")
+    operators.grant("sam", "security", by="root")
+    with pytest.raises(OperatorError, match="not a system administrator"):
+        operators.grant("ann", "audit", by="sam")
+    with pytest.raises(OperatorError, match="one role per operator"):
+        operators.grant("sam", "audit", by="root")
+    operators.grant("ann", "audit", by="root")
+    assert {(o.sub, o.role, o.granted_by) for o in operators.list()} == {
+        ("root", "system", None), ("sam", "security", "root"), ("ann", "audit", "root")}
+    assert operators.revoke("ann", by="root").role == "audit" and operators.role_of("ann") is None
+
+
+def test_each_role_is_refused_every_other_roles_actions(idp):
+    web = idp.app.test_client()
+    person = idp.accounts.create(username="zhangsan", password="Tianjin-2026-correct")
+    operators, headers = Operators(idp.home.engine), {}
+    for role in ("system", "security", "audit"):
+        client, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+        operators.grant(client.client_id, role, by=None if role == "system" else headers["system"][0])
+        headers[role] = (client.client_id, _token(web, client, secret))
+    for role, (actor, auth) in headers.items():
+        for owner, actions in ACTIONS.items():
+            for method, path, body in actions:
+                answer = web.open(path.format(sub=person.sub), method=method, headers=auth, json=body)
+                if owner == role:
+                    assert answer.status_code in (200, 201), (role, path, answer.get_json())
+                    continue
+                assert answer.status_code == 403, (role, path)
+                assert answer.headers["Content-Type"] == "application/problem+json"
+                assert f"managed by the {owner} administrator" in answer.get_json()["detail"]
+        refused = [e for e in Audit(idp.home.engine).tail(500, event="admin.refused") if e.sub == actor]
+        assert len(refused) == sum(len(a) for o, a in ACTIONS.items() if o != role)
+        assert {e.detail["role"] for e in refused} == {role}
+    # The audit administrator sees the security administrator's change, and the chain is whole.
+    _, audit_auth = headers["audit"]
+    events = web.get("/admin/api/v1/audit?event=user.level_set", headers=audit_auth).get_json()["items"]
+    assert events and events[0]["sub"] == headers["security"][0] and events[0]["detail"]["target"] == person.sub
+    report = web.get("/admin/api/v1/audit/verify", headers=audit_auth).get_json()
+    assert report["ok"] is True and report["records"] >= 7
+
+
+def test_a_token_without_a_role_or_below_loa3_is_refused(idp):
+    web = idp.app.test_client()
+    client, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+    auth = _token(web, client, secret)
+    answer = web.get("/admin/api/v1/clients", headers=auth)
+    assert answer.status_code == 403 and "role is none" in answer.get_json()["detail"]
+    person = idp.accounts.create(username="lisi", password="Tianjin-2026-correct")
+    Operators(idp.home.engine).grant(person.sub, "system", by=None)
+    tokens = idp.app.extensions["yitong.idp"].tokens
+    for acr, status in (("urn:yitong:loa:2", 403), ("urn:yitong:loa:3", 200)):
+        token = tokens.access_token(None, client_id=client.client_id, scope="yitong:admin", resource=None,
+                                    acr=acr, sub=person.sub)
+        assert web.get("/admin/api/v1/operators", headers={"Authorization": f"Bearer {token}"}).status_code == status
+
+
+def test_operator_cli_makes_the_first_administrator_and_refuses_self_grants(storage, yitong_env):
+    env = {**yitong_env, **storage.env()}
+    assert run_yitong(["db", "upgrade"], env).returncode == 0
+    first = run_yitong(["operator", "grant", "root-sub", "--role", "system", "--json"], env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["granted_by"] is None
+    assert run_yitong(["operator", "grant", "eve", "--role", "audit"], env).returncode == 2
+    itself = run_yitong(["operator", "grant", "root-sub", "--role", "audit", "--by", "root-sub"], env)
+    assert itself.returncode == 2 and b"another administrator" in itself.stderr
+    assert run_yitong(["operator", "grant", "sec-sub", "--role", "security", "--by", "root-sub"], env).returncode == 0
+    listed = json.loads(run_yitong(["operator", "list", "--json"], env).stdout)
+    assert [(o["sub"], o["role"]) for o in listed] == [("sec-sub", "security"), ("root-sub", "system")]
+    verified = run_yitong(["audit", "verify", "--chain", "idp_audit", "--json"], env)
+    assert verified.returncode == 0 and json.loads(verified.stdout)["chains"][0]["records"] == 2
+
+
+def test_the_openapi_document_describes_every_admin_route(idp):
+    document = idp.app.test_client().get("/admin/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    described = {(path, method.upper()) for path, item in document["paths"].items()
+                 for method in item if method != "parameters"}
+    served = set()
+    for rule in idp.app.url_map.iter_rules():
+        if rule.rule.startswith("/admin/api/v1/") and not rule.rule.endswith("openapi.json"):
+            path = rule.rule.removeprefix("/admin/api/v1").replace("<", "{").replace(">", "}")
+            served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert described == served
+    roles = {op["x-yitong-role"] for item in document["paths"].values() for k, op in item.items() if k != "parameters"}
+    assert roles == {"system", "security", "audit"}
+
+
+def test_a_locked_account_cannot_sign_in_and_its_sessions_end(idp):
+    web, browser = idp.app.test_client(), idp.app.test_client()
+    person = idp.accounts.create(username="sunqi", password=PASSWORD)
+    assert login(browser, "sunqi").status_code in (302, 303)
+    client, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    Operators(idp.home.engine).grant(client.client_id, "security", by="root")
+    auth = _token(web, client, secret)
+    sessions = web.get(f"/admin/api/v1/users/{person.sub}/sessions", headers=auth).get_json()["items"]
+    assert len(sessions) == 1
+    assert web.post(f"/admin/api/v1/users/{person.sub}/lock", headers=auth, json={}).status_code == 400
+    locked = web.post(f"/admin/api/v1/users/{person.sub}/lock", headers=auth, json={"reason": "stolen phone"})
+    assert locked.get_json() == {"sub": person.sub, "locked": True, "sessions_ended": 1}
+    assert browser.get("/account").status_code in (302, 303)  # the session is gone
+    refused = login(browser, "sunqi")
+    assert refused.status_code == 403 and "账户已被锁定" in refused.get_data(as_text=True)
+    listed = web.get("/admin/api/v1/users?q=sunqi", headers=auth).get_json()["items"]
+    assert listed[0]["locked"] is True and listed[0]["phone"] is None
+    web.post(f"/admin/api/v1/users/{person.sub}/unlock", headers=auth, json={"reason": "phone found"})
+    assert login(browser, "sunqi").status_code in (302, 303)
+    events = [e.event for e in Audit(idp.home.engine).tail(50) if e.event.startswith("user.")]
+    assert events == ["user.locked", "user.unlocked"]

@@ -1,0 +1,135 @@
+"""The operator console (/admin/) driven through the Flask app: OIDC sign-in with PKCE at loa:3
+with TOTP, the security administrator's seal actions, the audit administrator's view."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pyotp
+import pytest
+
+from idp.operators import Operators
+from tests.idp.support import PASSWORD, login, make_idp
+from tests.seal.support import ORG_NAME, ORG_USCC
+
+pytestmark = pytest.mark.storage
+
+
+def _follow(web, response, limit=12):
+    for _ in range(limit):
+        if response.status_code not in (302, 303):
+            return response
+        target = urlsplit(response.headers["Location"])
+        response = web.get(target.path + ("?" + target.query if target.query else ""))
+    return response
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def _operator(idp, username: str, role: str, by: str | None):
+    person = idp.accounts.create(username=username, password=PASSWORD)
+    idp.accounts.set_level(person.sub, "urn:yitong:loa:3")
+    secret = pyotp.random_base32()
+    idp.accounts.enrol_totp(person.sub, secret)
+    Operators(idp.home.engine).grant(person.sub, role, by=by)
+    return person, pyotp.TOTP(secret)
+
+
+def sign_in(idp, web, username: str, totp) -> object:
+    start = web.get("/admin/")
+    assert start.headers["Location"].endswith("/admin/login")
+    authorize = web.get("/admin/login")
+    target = urlsplit(authorize.headers["Location"])
+    answer = web.get(target.path + "?" + target.query)
+    assert answer.status_code in (302, 303)
+    return_to = authorize.headers["Location"]
+    done = login(web, username, return_to=return_to[return_to.index("/authorize"):])
+    assert done.headers["Location"] == "/login/mfa", done.headers
+    page = web.get("/login/mfa").get_data(as_text=True)
+    answer = web.post("/login/mfa", data={"csrf": _csrf(page), "code": totp.now()})
+    answer = _follow(web, answer)
+    if answer.status_code == 200 and 'action="/consent"' in answer.get_data(as_text=True):
+        page = answer.get_data(as_text=True)
+        return_to = re.search(r'name="return_to" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+        answer = _follow(web, web.post("/consent", data={"csrf": _csrf(page), "return_to": return_to,
+                                                         "decision": "allow"}))
+        page = answer.get_data(as_text=True)
+        if answer.status_code == 200 and 'action="/consent"' in page:
+            return_to = re.search(r'name="return_to" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+            answer = _follow(web, web.post("/consent", data={"csrf": _csrf(page), "return_to": return_to,
+                                                             "decision": "allow"}))
+    return answer
+
+
+def test_security_admin_approves_and_suspends_and_the_audit_admin_sees_it(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    security, security_totp = _operator(idp, "anquan", "security", "root")
+    _, audit_totp = _operator(idp, "shenji", "audit", "root")
+    applicant = idp.accounts.create(username="shenqing", password=PASSWORD)
+    registry = idp.app.extensions["yitong.seal"]["registry"]()
+    esid = registry.apply(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=6,
+                          algorithm="sm2", actor=f"idp:{applicant.sub}", reason="新设").esid
+    web = idp.app.test_client()
+    home = sign_in(idp, web, "anquan", security_totp)
+    assert home.status_code == 200, home.get_data(as_text=True)[:500]
+    assert "security" in home.get_data(as_text=True)
+    page = web.get(f"/admin/seals/{esid}").get_data(as_text=True)
+    for action in ("approve", "make"):
+        done = web.post(f"/admin/seals/{esid}/{action}", data={"csrf": _csrf(page), "reason": "材料齐全"})
+        assert done.status_code == 302, done.get_data(as_text=True)[:800]
+    ask = web.post(f"/admin/seals/{esid}/suspend", data={"csrf": _csrf(page), "reason": "印章遗失"})
+    assert ask.status_code == 200 and 'name="confirmed"' in ask.get_data(as_text=True)
+    done = web.post(f"/admin/seals/{esid}/suspend", data={"csrf": _csrf(page), "reason": "印章遗失",
+                                                          "confirmed": "yes"})
+    assert done.status_code == 302
+    assert registry.get(esid).status == "suspended"
+    audit_page = web.get("/admin/audit").get_data(as_text=True)
+    assert "managed by the audit administrator" in audit_page  # the server's role check, shown
+    auditor_web = idp.app.test_client()
+    assert sign_in(idp, auditor_web, "shenji", audit_totp).status_code == 200
+    audit_page = auditor_web.get("/admin/audit").get_data(as_text=True)
+    assert 'id="chain"' in audit_page and "完整" in audit_page
+    # The audit administrator sees both actions in the seal's history, and has no buttons that work.
+    history = auditor_web.get(f"/admin/seals/{esid}").get_data(as_text=True)
+    assert history.count(f"operator:{security.sub}") == 3 and "approved" in history and "suspended" in history
+    refused = auditor_web.post(f"/admin/seals/{esid}/resume", data={"csrf": _csrf(history), "reason": "x"})
+    assert "managed by the security administrator" in refused.get_data(as_text=True)
+    assert registry.get(esid).status == "suspended"
+
+
+def test_the_system_administrator_sees_clients_and_keys_and_nothing_of_the_others(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    _, totp = _operator(idp, "xitong", "system", "root")
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "xitong", totp).status_code == 200
+    clients = web.get("/admin/clients?lang=en").get_data(as_text=True)
+    assert "yitong-console" in clients and "yitong-seal-api" in clients and "Clients" in clients
+    keys = web.get("/admin/keys").get_data(as_text=True)
+    assert keys.count("<tr>") >= 3 and "token" in keys and "tsa" in keys
+    assert "managed by the security administrator" in web.get("/admin/seals").get_data(as_text=True)
+    assert "managed by the audit administrator" in web.get("/admin/audit").get_data(as_text=True)
+    forged = web.post("/admin/seals/12000000000001/approve", data={"csrf": "wrong", "reason": "x"})
+    assert forged.status_code == 400  # CSRF
+
+
+def test_a_sign_in_below_loa3_never_reaches_the_console(storage, tmp_path):
+    idp = make_idp(storage, tmp_path)
+    person = idp.accounts.create(username="ruomima", password=PASSWORD)  # loa:1, no second factor
+    Operators(idp.home.engine).grant(person.sub, "system", by=None)
+    web = idp.app.test_client()
+    authorize = web.get("/admin/login").headers["Location"]
+    answer = _follow(web, login(web, "ruomima", return_to=authorize[authorize.index("/authorize"):]))
+    page = answer.get_data(as_text=True)
+    if answer.status_code == 200 and 'action="/consent"' in page:
+        return_to = re.search(r'name="return_to" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+        answer = _follow(web, web.post("/consent", data={"csrf": _csrf(page), "return_to": return_to,
+                                                         "decision": "allow"}))
+    # The IdP cannot meet acr_values=loa:3 for a password-only account (OIDC Core §3.1.2.6).
+    assert answer.status_code == 403 and answer.request.path == "/admin/callback"
+    assert "unmet_authentication_requirements" in answer.get_data(as_text=True)
+    assert web.get("/admin/").headers["Location"].endswith("/admin/login")  # still not signed in to the console

@@ -1,0 +1,271 @@
+"""The operator console at /admin/ (issue 17 item 3): an OIDC client of this IdP (public, PKCE)
+that works only through the admin APIs with the operator's own tokens.
+
+It lives in yitong/ because it is a client of two rooms at once — the IdP's admin API
+(/admin/api/v1, audience = the issuer) and seal/'s (/seal/admin, the seal audience) — and
+imports neither: every read and action is an HTTP request (in process, through the same
+transport the seal API uses for introspection) carrying the operator's bearer token, so the
+servers' role checks are the console's. Sign-in asks for urn:yitong:loa:3 (a second factor) and
+max_age; the console's session ends with the access tokens (5 minutes).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
+from sqlalchemy.exc import IntegrityError
+
+from idp.oauth.clients import ClientRegistry, build_metadata
+from yitong.seal_idp import in_process
+
+CONSOLE_CLIENT_ID = "yitong-console"
+SCOPE = "openid yitong:admin"
+LOA_3 = "urn:yitong:loa:3"
+MAX_AGE = 900  # seconds: an operator signs in again after a quarter of an hour
+ACTIONS = ("approve", "make", "suspend", "resume", "revoke")
+DESTRUCTIVE = ("suspend", "revoke")
+# Which buttons a seal's page offers in each status (seal/records.py TRANSITIONS; the server decides).
+ALLOWED = {"applied": ("approve", "revoke"), "approved": ("make", "revoke"), "active": ("suspend", "revoke"),
+           "suspended": ("resume", "revoke")}
+
+bp = Blueprint("console", __name__, url_prefix="/admin")
+
+
+def provision_console_client(home) -> list[str]:
+    """Register the console as a public client (PKCE) of this IdP if absent (`yitong db upgrade`)."""
+    clients = ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
+    if clients.get(CONSOLE_CLIENT_ID) is not None:
+        return []
+    metadata = build_metadata(redirect_uris=[f"{home.settings.issuer}/admin/callback"],
+                              grant_types=["authorization_code"], scope=SCOPE, token_endpoint_auth_method=None,
+                              public=True)
+    try:
+        clients.create("Yitong operator console", metadata, client_id=CONSOLE_CLIENT_ID)
+    except IntegrityError:
+        return []
+    return [f"client {CONSOLE_CLIENT_ID}"]
+
+
+# -- language ------------------------------------------------------------------------------------------
+def lang() -> str:
+    return session.get("console_lang", "zh")
+
+
+def t(zh: str, en: str) -> str:
+    return zh if lang() == "zh" else en
+
+
+@bp.app_template_filter("console_json")
+def _readable_json(value) -> str:
+    """Event details as JSON that keeps Chinese readable (tojson escapes it; Jinja escapes HTML)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@bp.app_template_global("console_t")
+def _template_t(zh: str, en: str) -> str:
+    return t(zh, en)
+
+
+# -- sign-in (authorization code + PKCE; one code per audience) ----------------------------------------
+def _issuer() -> str:
+    return current_app.config["YITONG_SETTINGS"].issuer
+
+
+def _audiences() -> list[str]:
+    settings = current_app.config["YITONG_SETTINGS"]
+    return [settings.seal_audience or f"{settings.issuer}/seal", settings.issuer]
+
+
+def _authorize(step: int, prompt: str | None = None):
+    verifier = secrets.token_urlsafe(48)
+    state = secrets.token_urlsafe(16)
+    session["console_flow"] = {"state": state, "verifier": verifier, "step": step}
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"response_type": "code", "client_id": CONSOLE_CLIENT_ID, "redirect_uri": f"{_issuer()}/admin/callback",
+             "scope": SCOPE, "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
+             "acr_values": LOA_3, "max_age": str(MAX_AGE), "resource": _audiences()[step]}
+    if prompt:
+        query["prompt"] = prompt
+    return redirect(f"/authorize?{urlencode(query)}")
+
+
+@bp.get("/login")
+def login():
+    if request.args.get("lang") in ("zh", "en"):
+        session["console_lang"] = request.args["lang"]
+    return _authorize(0)
+
+
+def _claims(token: str) -> dict:
+    """The payload of an access token just received from our own token endpoint (no other path)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+@bp.get("/callback")
+def callback():
+    flow = session.pop("console_flow", None)
+    if not flow or not secrets.compare_digest(request.args.get("state", ""), flow["state"]):
+        return _message(t("登录已失效，请重新登录。", "The sign-in expired; sign in again."), 400)
+    if "code" not in request.args:
+        return _message(t("未能登录：", "Not signed in: ") + request.args.get("error", "?"), 403)
+    form = urlencode({"grant_type": "authorization_code", "code": request.args["code"],
+                      "redirect_uri": f"{_issuer()}/admin/callback", "client_id": CONSOLE_CLIENT_ID,
+                      "code_verifier": flow["verifier"]}).encode()
+    status, body = _transport()(f"{_issuer()}/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        return _message(t("令牌交换失败。", "The token exchange failed."), 502)
+    token = json.loads(body)["access_token"]
+    claims = _claims(token)
+    if claims.get("acr") != LOA_3 and claims.get("acr") != "urn:yitong:loa:4":
+        return _message(t("管理控制台需要 loa:3 及第二因素登录。",
+                          "The console needs a loa:3 sign-in with a second factor."), 403)
+    tokens = session.get("console_tokens", {}) if flow["step"] else {}
+    tokens["seal" if flow["step"] == 0 else "idp"] = token
+    session["console_tokens"] = tokens
+    session["console_who"] = {"sub": claims["sub"], "role": claims.get("yitong_role"), "exp": claims["exp"]}
+    if flow["step"] == 0:
+        return _authorize(1, prompt="none")  # the same sign-in, for the IdP's own admin API
+    session["console_csrf"] = secrets.token_urlsafe(16)
+    return redirect(url_for("console.home"))
+
+
+@bp.post("/logout")
+def logout():
+    _check_csrf()
+    for key in ("console_tokens", "console_who", "console_csrf"):
+        session.pop(key, None)
+    return redirect(url_for("console.home"))
+
+
+# -- calls to the admin APIs with the operator's token ------------------------------------------------
+def _transport():
+    return in_process(current_app._get_current_object(), _issuer())
+
+
+def _who() -> dict | None:
+    who = session.get("console_who")
+    return who if who and who["exp"] > time.time() + 5 and len(session.get("console_tokens", {})) == 2 else None
+
+
+def _api(method: str, path: str, body: dict | None = None) -> tuple[int, dict | bytes]:
+    audience = "seal" if path.startswith("/seal/") else "idp"
+    headers = {"Authorization": f"Bearer {session['console_tokens'][audience]}"}
+    data = None
+    if method == "POST":
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body or {}).encode()
+    status, raw = _transport()(f"{_issuer()}{path}", data, headers)
+    try:
+        return status, json.loads(raw) if raw else {}
+    except ValueError:
+        return status, raw
+
+
+def _check_csrf() -> None:
+    expected = session.get("console_csrf")
+    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
+        abort(_message(t("表单已失效，请返回重试。", "The form expired; go back and try again."), 400))
+
+
+def _message(text: str, status: int):
+    return make_response(render_template("console/message.html", text=text), status)
+
+
+def _page(template: str, **context):
+    return render_template(f"console/{template}", who=_who(), csrf=session.get("console_csrf"), lang=lang(),
+                           **context)
+
+
+@bp.before_request
+def _signed_in():
+    if request.args.get("lang") in ("zh", "en"):
+        session["console_lang"] = request.args["lang"]
+    if request.endpoint in ("console.login", "console.callback", "console.logout"):
+        return None
+    if _who() is None:
+        return redirect(url_for("console.login"))
+    return None
+
+
+# -- pages ----------------------------------------------------------------------------------------------
+@bp.get("/")
+def home():
+    return _page("home.html")
+
+
+@bp.get("/seals")
+def seals():
+    query = {k: v for k, v in (("status", request.args.get("status", "")), ("q", request.args.get("q", "")),
+                                ("offset", request.args.get("offset", "0"))) if v}
+    status, listing = _api("GET", "/seal/admin/seals?" + urlencode(query))
+    return _page("seals.html", status=status, listing=listing if status == 200 else None, query=query,
+                 problem=listing if status != 200 else None)
+
+
+@bp.get("/seals/<esid>")
+def seal(esid: str):
+    status, record = _api("GET", f"/seal/admin/seals/{esid}")
+    if status != 200:
+        return _page("seals.html", status=status, listing=None, query={}, problem=record)
+    return _page("seal.html", seal=record, actions=ACTIONS, allowed=ALLOWED)
+
+
+@bp.get("/seals/<esid>/image.png")
+def seal_image(esid: str):
+    status, png = _api("GET", f"/seal/admin/seals/{esid}/image.png")
+    if status != 200 or not isinstance(png, bytes):
+        abort(404)
+    return png, 200, {"Content-Type": "image/png", "Cache-Control": "private, max-age=60"}
+
+
+@bp.post("/seals/<esid>/<action>")
+def seal_action(esid: str, action: str):
+    _check_csrf()
+    if action not in ACTIONS:
+        abort(404)
+    reason = request.form.get("reason", "").strip()
+    if action in DESTRUCTIVE and request.form.get("confirmed") != "yes":
+        return _page("confirm.html", esid=esid, action=action, reason=reason)
+    status, answer = _api("POST", f"/seal/admin/seals/{esid}/{action}", {"reason": reason})
+    if status != 200:
+        return _page("seal.html", seal=_api("GET", f"/seal/admin/seals/{esid}")[1], actions=ACTIONS, allowed=ALLOWED,
+                     problem=answer)
+    return redirect(url_for("console.seal", esid=esid))
+
+
+@bp.get("/audit")
+def audit():
+    query = {k: v for k, v in (("event", request.args.get("event", "")), ("before", request.args.get("before", "")),
+                                ("limit", "50")) if v}
+    status, events = _api("GET", "/admin/api/v1/audit?" + urlencode(query))
+    chain_status, chain = _api("GET", "/admin/api/v1/audit/verify") if status == 200 else (status, None)
+    return _page("audit.html", events=events if status == 200 else None, chain=chain if chain_status == 200 else None,
+                 problem=events if status != 200 else None, query=query)
+
+
+@bp.get("/users")
+def users():
+    query = {k: v for k, v in (("q", request.args.get("q", "")), ("after", request.args.get("after", ""))) if v}
+    status, listing = _api("GET", "/admin/api/v1/users?" + urlencode(query))
+    return _page("users.html", listing=listing if status == 200 else None, problem=listing if status != 200 else None,
+                 query=query)
+
+
+@bp.get("/clients")
+def clients():
+    status, listing = _api("GET", "/admin/api/v1/clients")
+    return _page("clients.html", clients=listing if status == 200 else None,
+                 problem=listing if status != 200 else None)
+
+
+@bp.get("/keys")
+def keys():
+    status, listing = _api("GET", "/admin/api/v1/keys")
+    return _page("keys.html", keys=listing if status == 200 else None, problem=listing if status != 200 else None)
