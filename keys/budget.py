@@ -61,10 +61,19 @@ def _set_async_exc(thread_id: int, exc_type: type[BaseException] | None) -> None
 
 
 class _Watchdog:
-    """One daemon thread for every budget of the process, sleeping until the earliest deadline."""
+    """One daemon thread for every budget of the process, sleeping until the earliest deadline.
+
+    Only C locks, taken with ``with``: the budget's exception may land in a thread at any bytecode,
+    inside :meth:`add` and :meth:`finish` too, and the with-statement releases a C lock whatever
+    lands in its block. ``threading.Condition`` and ``Event`` take their lock in Python code, where
+    an exception landing between the acquire and the block leaves the lock held for ever (seen:
+    every later budget of the process, and the watchdog itself, hung).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        self._wake = threading.Lock()  # held while no wake-up is pending; the watchdog waits by acquiring it
+        self._wake.acquire()
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
@@ -75,7 +84,13 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="yitong-budget-watchdog", daemon=True)
                 self._thread.start()
-            self._lock.notify()
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        try:
+            self._wake.release()
+        except RuntimeError:  # released already: a wake-up is pending
+            pass
 
     def finish(self, deadline: Deadline) -> None:
         """Retire ``deadline``; an exception fired but not yet delivered is withdrawn."""
@@ -89,21 +104,20 @@ class _Watchdog:
             with self._lock:
                 while self._heap and (not self._heap[0][2].active or self._heap[0][2].caught):
                     heapq.heappop(self._heap)
-                if not self._heap:
-                    self._lock.wait()
+                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                if wait is not None and wait <= 0:
+                    _, _, deadline = heapq.heappop(self._heap)
+                    deadline.fired = True
+                    _set_async_exc(deadline.thread_id, BudgetExceeded)
+                    # An exception that lands in a gc callback or a __del__ is printed and dropped by
+                    # the interpreter, and the work would go on unbounded: until time_budget has seen
+                    # it, fire again every REFIRE_SECONDS.
+                    heapq.heappush(self._heap, (time.monotonic() + REFIRE_SECONDS, next(self._order), deadline))
                     continue
-                at, _, deadline = self._heap[0]
-                wait = at - time.monotonic()
-                if wait > 0:
-                    self._lock.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-                deadline.fired = True
-                _set_async_exc(deadline.thread_id, BudgetExceeded)
-                # An exception that lands in a gc callback or a __del__ is printed and dropped by
-                # the interpreter, and the work would go on unbounded: until time_budget has seen
-                # it, fire again every REFIRE_SECONDS.
-                heapq.heappush(self._heap, (time.monotonic() + REFIRE_SECONDS, next(self._order), deadline))
+            if wait is None:
+                self._wake.acquire()
+            else:
+                self._wake.acquire(timeout=wait)
 
 
 _WATCHDOG = _Watchdog()
@@ -127,8 +141,8 @@ def time_budget(seconds: float, what: str = "the work") -> Iterator[Deadline]:
     ends just as time runs out), never later.
     """
     deadline = Deadline(seconds, what)
-    _WATCHDOG.add(deadline)
     try:
+        _WATCHDOG.add(deadline)  # inside the try: an outer budget's exception landing in add() still retires it
         yield deadline
     except BudgetExceeded:
         deadline.caught = True

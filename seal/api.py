@@ -25,7 +25,6 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, re
 
 from keys import observe
 from seal.document import document_format, seal_document
-from seal.image import ImageError
 from seal.openapi import openapi_document
 from seal.pdf import LEVELS, MEDIA_TYPES, PdfLimits, PdfRefused, Placement, parse_page_list
 from seal.registry import SealError, SealRecord, SealRegistry, sealer_for
@@ -344,9 +343,9 @@ def sign(esid: str):
     except PdfRefused as exc:
         observe.sealed(document_format(data), level, "refused")
         return problem(exc.status, "Cannot seal this document", str(exc), exc.kind)
-    except (SealError, ImageError) as exc:
+    except SealError as exc:  # an ImageError answers 409 "seal-error" through its own status and kind
         observe.sealed(document_format(data), level, "refused")
-        return problem(getattr(exc, "status", 409), "Cannot seal", str(exc), getattr(exc, "kind", "seal-error"))
+        return problem(exc.status, "Cannot seal", str(exc), exc.kind)
     observe.sealed(result.format, result.level, "sealed")
     observe.note(client_id=caller.client_id, sub=caller.sub)
     registry.log_use(record.esid, caller=caller.client_id, subject=caller.sub if caller.is_person else None,

@@ -6,11 +6,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.storage import utcnow
+from seal.errors import SealError
 from seal.models import events_table, grants_table
-from seal.records import (
-    _SUB,
-    SealError,
-)
+from seal.records import _SUB
 
 
 class SealGrants:

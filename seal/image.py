@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from seal.errors import SealError
+
 RED = (0xE6, 0x00, 0x12, 255)
 RED_HEX = "#E60012"
 PX_PER_MM = 12  # ≈ 305 dpi
@@ -54,8 +56,12 @@ SEAL_TYPES: dict[int, tuple[str, str, str]] = {
 }
 
 
-class ImageError(ValueError):
-    """A seal image that cannot be made or an uploaded image that is refused."""
+class ImageError(SealError, ValueError):
+    """A seal image that cannot be made or an uploaded image that is refused (409: the seal's
+    picture, not the request's syntax, is what is wrong)."""
+
+    status = 409
+    kind = "seal-error"
 
 
 class FontMissing(ImageError):

@@ -23,7 +23,7 @@ from keys.runtime import StoreUnavailable
 from keys.storage import utcnow
 from seal.document import document_format, seal_document
 from seal.models import job_documents_table, jobs_table
-from seal.pdf import PdfLimits, PdfRefused, Placement
+from seal.pdf import PdfLimits, Placement
 from seal.registry import SealError, SealRegistry, sealer_for
 
 MAX_DOCUMENTS = 200
@@ -99,7 +99,7 @@ def run(registry: SealRegistry, job_id: str, *, max_bytes: int | None = None, li
             if sealer is None or registry.get(job.esid).status != "active":
                 sealer = sealer_for(registry, job.esid, tsa=level != "B-B")
             result = seal_document(sealer, data, placement, level=level, max_bytes=max_bytes, limits=limits)
-        except (PdfRefused, SealError) as exc:
+        except SealError as exc:  # PdfRefused, ImageError included
             observe.sealed(document_format(data), level, "refused")
             with registry.engine.begin() as conn:
                 if _settle(conn, where, status="refused", error=str(exc), input=None):

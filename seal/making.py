@@ -12,15 +12,14 @@ from keys.asymmetric import PrivateKey
 from keys.pki.profiles import PkiError
 from keys.storage import utcnow
 from seal import image as images
+from seal.errors import SealError, SealUnusable
 from seal.models import events_table, makers_table, seals_table
 from seal.records import (
     DEFAULT_DAYS,
     TRANSITIONS,
-    SealError,
     SealMaterial,
     SealRecord,
     SealStatus,
-    SealUnusable,
 )
 
 

@@ -17,15 +17,14 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from keys.budget import Deadline
+from seal.errors import SealError
 
 
-class PdfRefused(ValueError):
+class PdfRefused(SealError, ValueError):
     """A PDF or placement that cannot be sealed; ``kind`` names the problem for problem+json."""
 
     def __init__(self, message: str, kind: str = "bad-pdf", status: int = 422) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
+        super().__init__(message, status=status, kind=kind)
 
 
 @dataclass(frozen=True)

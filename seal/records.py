@@ -12,6 +12,7 @@ from asn1crypto import x509
 
 from keys.asymmetric import PrivateKey
 from seal import image as images
+from seal.errors import SealError
 
 HOLDER_KINDS = ("org", "person")
 ALGORITHMS = ("sm2", "p256")
@@ -55,32 +56,6 @@ _REGION = re.compile(r"^\d{6}$")
 _ESID = re.compile(r"^\d{14}$")
 _FORBIDDEN_IN_NAME = re.compile(r"[,=+<>#;\\\"\x00-\x1f]")
 DEFAULT_DAYS = 1095
-
-
-class SealError(Exception):
-    """A seal request that cannot be honoured; ``status`` is the HTTP status it maps to."""
-
-    status = 400
-    kind = "invalid-request"
-
-    def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-        if kind is not None:
-            self.kind = kind
-
-
-class SealNotFound(SealError):
-    status = 404
-    kind = "seal-not-found"
-
-
-class SealUnusable(SealError):
-    """The seal exists but is not active (suspended, revoked, expired, not yet made)."""
-
-    status = 409
-    kind = "seal-not-active"
 
 
 @dataclass(frozen=True)

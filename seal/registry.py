@@ -31,6 +31,7 @@ from keys.keystore import Keystore
 from keys.pki.authority import Pki
 from keys.storage import utcnow
 from seal import image as images
+from seal.errors import SealError, SealNotFound, SealUnusable
 from seal.grants import SealGrants
 from seal.making import SealMaking
 from seal.models import events_table, seals_table
@@ -44,12 +45,9 @@ from seal.records import (
     HOLDER_KINDS,
     REVOKE_REASONS,
     TRANSITIONS,
-    SealError,
     SealMaterial,
-    SealNotFound,
     SealRecord,
     SealStatus,
-    SealUnusable,
     Transition,
     _record,
     check_esid,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from keys import dpop, jose
+from seal.errors import SealError
 
 ALGORITHMS = ("ES256", "SM2")
 JWKS_TTL = 300
@@ -39,13 +40,13 @@ MAX_ANSWER = 1 << 20  # bytes read of any answer from the IdP
 LOA_ORDER = ("urn:yitong:loa:1", "urn:yitong:loa:2", "urn:yitong:loa:3", "urn:yitong:loa:4")
 
 
-class TokenRefused(Exception):
+class TokenRefused(SealError):
     """Maps onto RFC 6750 §3: ``error`` (invalid_token, insufficient_scope, ...) and a status."""
 
     def __init__(self, status: int, error: str, description: str, *, scope: str | None = None,
                  acr_values: str | None = None, scheme: str = "Bearer") -> None:
-        super().__init__(description)
-        self.status, self.error, self.description = status, error, description
+        super().__init__(description, status=status, kind=error or "token-required")
+        self.error, self.description = error, description
         self.scope, self.acr_values, self.scheme = scope, acr_values, scheme
 
     def www_authenticate(self, realm: str = "yitong-seal") -> str:

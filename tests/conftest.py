@@ -87,8 +87,41 @@ def _sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+class _Dropper:
+    """Drops the tests' databases in the background. PostgreSQL checkpoints on every DROP DATABASE, which
+    takes seconds on a busy machine; the next test need not wait for it, and drops that overlap share
+    a checkpoint. The session waits for every drop before it ends."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=0)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-test-database")
+        self._pending = []
+
+    def drop(self, name: str) -> None:
+        self._pending.append(self._pool.submit(self._drop, name))
+
+    def _drop(self, name: str) -> None:
+        with self._admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._admin.dispose()
+        for future in self._pending:
+            future.result()  # a drop that failed fails the session's last test instead of passing unseen
+
+
+@pytest.fixture(scope="session")
+def _pg_dropper() -> Iterator[_Dropper]:
+    dropper = _Dropper()
+    yield dropper
+    dropper.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def storage(request, tmp_path, _sqlite_template, _pg_template) -> Iterator[Storage]:
+def storage(request, tmp_path, _sqlite_template, _pg_template, _pg_dropper) -> Iterator[Storage]:
     if request.param == "sqlite":
         path = tmp_path / "yitong.db"
         shutil.copyfile(_sqlite_template, path)
@@ -115,9 +148,8 @@ def storage(request, tmp_path, _sqlite_template, _pg_template) -> Iterator[Stora
     client = runtime.store.client
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    _pg_dropper.drop(name)
 
 
 @pytest.fixture
@@ -135,3 +167,18 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under ``--dist loadgroup``, the tests that use a module-scoped fixture (a served home, a PKI, a
+    browser) run on one worker, so the fixture is built once and not once per worker. Tests that name
+    their own ``xdist_group`` keep it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        if any(definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))

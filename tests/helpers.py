@@ -26,10 +26,71 @@ def require_tool(name: str) -> str:
     return path
 
 
-def run_yitong(args: list[str], env: dict[str, str], input: bytes | None = None, cwd: Path | None = None):
-    """Run the installed `yitong` console script as a user would."""
-    exe = shutil.which("yitong", path=str(Path(sys.executable).parent)) or "yitong"
-    return subprocess.run([exe, *args], env=env, input=input, capture_output=True, cwd=cwd, timeout=120)
+# Commands that start a server or a worker run as a process of their own even in process=False mode: in
+# the test's process they would serve until killed.
+_LONG_RUNNING = (("serve",), ("worker",), ("baselib", "serve"))
+
+
+def run_yitong(args: list[str], env: dict[str, str], input: bytes | None = None, cwd: Path | None = None, *,
+               process: bool = False) -> subprocess.CompletedProcess:
+    """Run `yitong` as a user would: ``yitong.cli.main`` with exactly ``env`` as the environment, ``input``
+    on stdin and ``cwd`` as the working directory; stdout, stderr and the exit code as
+    ``subprocess.run`` gives them.
+
+    In the test's own process by default: each `yitong` process would pay the import of the whole
+    service (seconds on a busy machine) for a command that takes milliseconds. ``process=True`` runs
+    the installed console script (a test of the process itself: its imports, its exit on a signal);
+    ``serve`` and ``worker`` always do, and so does every command when YITONG_TEST_CLI=process (to
+    check that a test passes the same both ways, or to time the difference).
+    """
+    process = process or os.environ.get("YITONG_TEST_CLI") == "process"
+    if process or any(tuple(args[:len(prefix)]) == prefix and "--help" not in args for prefix in _LONG_RUNNING):
+        exe = shutil.which("yitong", path=str(Path(sys.executable).parent)) or "yitong"
+        return subprocess.run([exe, *args], env=env, input=input, capture_output=True, cwd=cwd, timeout=120)
+    return _run_in_process(list(args), env, input, cwd)
+
+
+def _run_in_process(args: list[str], env: dict[str, str], input: bytes | None, cwd: Path | None):
+    """``yitong.cli.main(args)`` under click's CliRunner isolation (stdin, stdout, stderr, environment),
+    with the root logger as a fresh process has it (the CLI configures logging to its own stderr)."""
+    import gc
+    import logging
+    import traceback
+
+    from click.testing import CliRunner
+
+    from yitong.cli import main
+
+    runner = CliRunner()
+    overrides = {name: env.get(name) for name in {*os.environ, *env}}  # None: unset for the call
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    previous_dir = os.getcwd()
+    code = 0
+    with runner.isolation(input=input, env=overrides) as (out, err, _):
+        root.handlers[:] = []
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                sys.stderr.write(f"{exc.code}\n")
+        except BaseException:  # what the interpreter does with an uncaught exception: a traceback, exit 1
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+        finally:
+            os.chdir(previous_dir)
+            for handler in root.handlers:
+                handler.flush()
+            root.handlers[:], level = saved
+            root.setLevel(level)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue(), err.getvalue()
+    gc.collect()  # the command's engines and their connections go now, as at a process's exit
+    return subprocess.CompletedProcess(["yitong", *args], code, stdout, stderr)
 
 
 def free_port() -> int:

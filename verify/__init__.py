@@ -21,12 +21,13 @@ names the checks that run.
 
 from keys.verdict import CheckName, Indication, SubIndication
 from verify.checks import Check
+from verify.errors import TrustError, VerifyError
 from verify.ofd import verify_ofd
 from verify.pdf import verify_pdf
 from verify.policy import DEFAULT, Limits, Policy
 from verify.report import INDETERMINATE, SCHEMA, TOTAL_FAILED, TOTAL_PASSED, Report, SignatureReport, Step, document
 from verify.ses import verify_seal, verify_ses_signature
-from verify.trust import TrustBundle, TrustError
+from verify.trust import TrustBundle
 
 __all__ = [
     "DEFAULT",
@@ -45,6 +46,7 @@ __all__ = [
     "SubIndication",
     "TrustBundle",
     "TrustError",
+    "VerifyError",
     "document",
     "verify_ofd",
     "verify_pdf",

@@ -8,11 +8,9 @@ from pathlib import Path
 
 from asn1crypto import pem, x509
 
+from verify.errors import TrustError
+
 MAX_BUNDLE_BYTES = 4 * 1024 * 1024
-
-
-class TrustError(ValueError):
-    """A trust bundle that cannot be read or holds no certificate."""
 
 
 @dataclass(frozen=True)

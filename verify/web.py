@@ -28,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from keys import observe
 from verify import report as r
+from verify.errors import UploadRefused
 from verify.files import verify_bytes
 from verify.ofd import is_other_zip, looks_like_ofd
 from verify.policy import DEFAULT, Limits
@@ -73,7 +74,7 @@ class VerifyService:
     def slot(self):
         """One of the ``concurrency`` verification slots, or a 503 refusal when all are taken."""
         if not self._slots.acquire(blocking=False):
-            raise _BadUpload(503, "Service Unavailable", "the server is verifying as many documents as it can at "
+            raise UploadRefused(503, "Service Unavailable", "the server is verifying as many documents as it can at "
                              "once; try again shortly", {"Retry-After": str(BUSY_RETRY_AFTER)})
         try:
             yield
@@ -120,12 +121,6 @@ def problem(status: int, title: str, detail: str, headers: dict | None = None):
     return response
 
 
-class _BadUpload(Exception):
-    def __init__(self, status: int, title: str, detail: str, headers: dict | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
-
-
 def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
@@ -138,34 +133,34 @@ def _read_upload(service: VerifyService, *, ofd: bool = True) -> tuple[str, byte
     if service.limiter is not None:
         verdict = service.limiter.hit(_client_ip())
         if not verdict.allowed:
-            raise _BadUpload(429, "Too Many Requests", "too many verifications from this address; try again later",
+            raise UploadRefused(429, "Too Many Requests", "too many verifications from this address; try again later",
                              {"Retry-After": str(verdict.retry_after_seconds)})
     limit = service.max_bytes
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+        raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes")
     request.max_content_length = limit + 64 * 1024  # also bounds chunked bodies while the form is parsed
     if request.mimetype == "multipart/form-data":
         try:
             upload = request.files.get("file")
         except RequestEntityTooLarge:
-            raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes") from None
+            raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes") from None
         if upload is None or not upload.filename:
-            raise _BadUpload(400, "Bad Request", "no file in the form field 'file'")
+            raise UploadRefused(400, "Bad Request", "no file in the form field 'file'")
         data = upload.stream.read(limit + 1)
         name = os.path.basename(upload.filename)[:200] or "document.pdf"
     else:
         data = request.stream.read(limit + 1)
         name = "document.pdf"
     if len(data) > limit:
-        raise _BadUpload(413, "Content Too Large", f"documents are limited to {limit} bytes")
+        raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes")
     if not data:
-        raise _BadUpload(400, "Bad Request", "the request carries no document")
+        raise UploadRefused(400, "Bad Request", "the request carries no document")
     if ofd and is_other_zip(data):
-        raise _BadUpload(415, "Unsupported Media Type", "a zip file without OFD.xml is not an OFD; send a PDF or "
+        raise UploadRefused(415, "Unsupported Media Type", "a zip file without OFD.xml is not an OFD; send a PDF or "
                                                         "an OFD")
     is_ofd = ofd and looks_like_ofd(data)
     if b"%PDF-" not in data[:1024] and data[:1] != b"\x30" and not is_ofd:
-        raise _BadUpload(415, "Unsupported Media Type",
+        raise UploadRefused(415, "Unsupported Media Type",
                          "send a PDF or an OFD (or a DER GB/T 38540 seal or seal signature)" if ofd
                          else "send a PDF (or a DER GB/T 38540 seal or seal signature); OFDs go to "
                               "/verify/api/v1/documents")
@@ -188,7 +183,7 @@ def _api(ofd: bool):
     try:
         name, data = _read_upload(_service(), ofd=ofd)
         report = _verify(name, data)
-    except _BadUpload as exc:
+    except UploadRefused as exc:
         return problem(exc.status, exc.title, exc.detail, exc.headers)
     response = jsonify(r.document([report]))
     response.headers["Cache-Control"] = "no-store"
@@ -217,7 +212,7 @@ def page():
             report = _verify(name, data)
             fragment = html([report], {report.file: data}, standalone=False,
                             time_zone=current_app.config.get("YITONG_TIME_ZONE"))
-        except _BadUpload as exc:
+        except UploadRefused as exc:
             error, status, headers = exc.detail, exc.status, exc.headers
     response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,
                                                           max_mb=_service().max_bytes // (1024 * 1024)), status,

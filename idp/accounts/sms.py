@@ -29,6 +29,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from idp.errors import IdpError
 from idp.models import otp_table
 from keys.sm3 import hmac_sm3
 from keys.storage import utcnow
@@ -50,7 +51,7 @@ MESSAGES = {
 }
 
 
-class SmsError(Exception):
+class SmsError(IdpError):
     """The gateway could not take the message (the page says: try again later)."""
 
 

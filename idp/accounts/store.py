@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.accounts.sessions import DatabaseSessions, Session, SessionStore
 from idp.acr import LEVELS, LOA_1
+from idp.errors import IdpError
 from idp.models import users_table
 from idp.security.passwords import check_password_policy, dummy_verify, hash_password, needs_rehash, verify_password
 from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
@@ -26,7 +27,7 @@ PHONE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (DESIGN.md, "Ide
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,63}$")
 
 
-class AccountError(ValueError):
+class AccountError(IdpError, ValueError):
     """A request about accounts that cannot be honoured (taken username, weak password...)."""
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.acr import LOA_2, LOA_4, rank
+from idp.errors import IdpError
 from idp.identity import Identities, Organisation, Organisations
 from idp.models import access_tokens_table, acting_table, agents_table, users_table
 from keys.ids import new_id
@@ -55,7 +56,7 @@ LICENCE = "licence"  # its holder presented the electronic business licence (idp
 PROOFS = (CERTIFICATE, LICENCE)
 
 
-class AgentError(Exception):
+class AgentError(IdpError):
     """A request about agents that cannot be honoured; ``zh``/``en`` say why, ``code`` for audit."""
 
     def __init__(self, code: str, zh: str, en: str, status: int = 400) -> None:

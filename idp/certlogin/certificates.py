@@ -52,6 +52,7 @@ from pyhanko_certvalidator.errors import (
     ValidationError,
 )
 
+from idp.errors import IdpError
 from idp.identity import IdentifierError, Identities, Organisations, check_resident_id, check_uscc, mask_id_number
 from keys.asymmetric import load_public_key
 from keys.clock import utcnow
@@ -63,7 +64,7 @@ CHALLENGE_SECONDS = 300
 AMR = ["pop"]  # RFC 8176: proof of possession of a key (hardware or software is not known here)
 
 
-class CertLoginError(Exception):
+class CertLoginError(IdpError):
     """A refused certificate login: ``code`` for audit, ``zh``/``en`` for the person."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:

@@ -59,11 +59,6 @@ def sign_request(key: bytes, method: str, path: str, body: bytes) -> dict[str, s
             "X-Baselib-Signature": hmac_sm3(key, canonical).hex()}
 
 
-class _Retry(Exception):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
 @dataclass
 class HttpConnectorClient:
     """Signed JSON calls to one base-library URL, with a time budget, retries and a circuit breaker."""
@@ -134,20 +129,19 @@ class HttpConnectorClient:
         attempt = 0
         while True:
             attempt += 1
-            try:
-                answer, reason = self._attempt(path, body, deadline)
-            except _Retry as retry:
+            answer, reason, retryable = self._attempt(path, body, deadline)
+            if retryable:
                 pause = self.backoff * (2 ** (attempt - 1))
                 if attempt <= self.retries and time.monotonic() + pause < deadline:
                     time.sleep(pause)
                     continue
-                answer, reason = None, retry.reason
             return answer, reason, attempt, started
 
-    def _attempt(self, path: str, body: bytes, deadline: float) -> tuple[bytes | None, str | None]:
+    def _attempt(self, path: str, body: bytes, deadline: float) -> tuple[bytes | None, str | None, bool]:
+        """(body of a 200 answer, None, False), or (None, why not, whether another attempt may help)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return None, "timeout"
+            return None, "timeout", False
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    **sign_request(self.key, "POST", path, body)}
         if self._https:
@@ -160,20 +154,18 @@ class HttpConnectorClient:
             response = connection.getresponse()
             data = response.read(MAX_RESPONSE + 1)
         except TimeoutError:
-            return None, "timeout"
+            return None, "timeout", False
         except ssl.SSLError:  # a certificate we do not trust, or no common protocol: retrying will not help
-            return None, "tls"
-        except (ConnectionError, http.client.RemoteDisconnected, OSError) as exc:
-            raise _Retry("connection") from exc
+            return None, "tls", False
+        except (ConnectionError, http.client.RemoteDisconnected, OSError):
+            return None, "connection", True
         except http.client.HTTPException:
-            return None, "bad_response"
+            return None, "bad_response", False
         finally:
             connection.close()
-        if response.status in RETRY_STATUSES:
-            raise _Retry(f"http_{response.status}")
         if response.status != 200:
-            return None, f"http_{response.status}"
-        return data, None
+            return None, f"http_{response.status}", response.status in RETRY_STATUSES
+        return data, None, False
 
 
 def _unavailable(source: str, reason: str) -> Verdict:

@@ -21,6 +21,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.acr import LEVELS, rank
+from idp.errors import IdpError
 from idp.federation.rp import claim_at
 from idp.federation.upstreams import Upstream
 from idp.identity import IdentifierError, Identities, IdentityTaken, check_resident_id
@@ -31,7 +32,7 @@ from keys.storage import utcnow
 MAX_NAME = 64
 
 
-class NotLinkable(Exception):
+class NotLinkable(IdpError):
     """The upstream's assertion cannot be used to sign anyone in (code for audit, zh/en for people)."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
+from idp.errors import IdpError
 from idp.federation.upstreams import Upstream
 from keys import jose
 from keys.errors import KeysError
@@ -32,11 +33,11 @@ MAX_BYTES = 1024 * 1024
 ALGORITHMS = ["ES256", "RS256", "SM2"]
 
 
-class UpstreamUnavailable(Exception):
+class UpstreamUnavailable(IdpError):
     """The upstream could not be reached or answered nonsense (the person may try again later)."""
 
 
-class UpstreamRefused(Exception):
+class UpstreamRefused(IdpError):
     """The upstream's answer fails a check (token, signature, nonce...): never sign anyone in."""
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.acr import LEVELS
+from idp.errors import IdpError
 from idp.models import federation_upstreams_table
 from keys.sm4 import SM4GCM
 from keys.storage import utcnow
@@ -27,7 +28,7 @@ DEFAULT_CLAIMS = {  # where a Yitong upstream (and OIDC4IA providers) put them; 
 }
 
 
-class UpstreamError(ValueError):
+class UpstreamError(IdpError, ValueError):
     """Invalid upstream configuration (a CLI error)."""
 
 

@@ -9,11 +9,12 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from idp.errors import IdpError
 from idp.models import organisations_table
 from keys.storage import utcnow
 
 
-class OrganisationTaken(Exception):
+class OrganisationTaken(IdpError):
     """This USCC is already registered."""
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.errors import IdpError
 from idp.identity.numbers import mask_id_number, normalise
 from idp.models import identities_table
 from keys.sm3 import hmac_sm3
@@ -28,7 +29,7 @@ LOOKUP_SECRET = "idp-identity-lookup"  # 32 bytes: the HMAC-SM3 key of the looku
 _FORMAT = b"\x01"
 
 
-class IdentityTaken(Exception):
+class IdentityTaken(IdpError):
     """The ID number is already bound to another account (or this account already has one)."""
 
 

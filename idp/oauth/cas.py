@@ -38,6 +38,7 @@ from xml.sax.saxutils import escape
 from flask import current_app, redirect, request
 from sqlalchemy import select, update
 
+from idp.errors import IdpError
 from idp.i18n import t
 from idp.models import codes_table
 from idp.oauth.server import user_claims
@@ -78,7 +79,7 @@ def answer(response):
 
 
 # -- validation -----------------------------------------------------------------------------------------------
-class CasFailure(Exception):
+class CasFailure(IdpError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

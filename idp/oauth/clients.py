@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import Engine, delete, insert, select, update
 
+from idp.errors import IdpError
 from idp.models import client_logos_table, clients_table
 from idp.oauth.registration_policy import granted_scopes
 from keys.ids import new_id
@@ -38,7 +39,7 @@ ID_TOKEN_ALGS = ("ES256", "SM2")  # ES256 by default; SM2 per client (see keys/j
 SUBJECT_TYPES = ("public", "pairwise")  # OIDC Core §8; pairwise: see idp/oauth/pairwise.py
 
 
-class ClientError(ValueError):
+class ClientError(IdpError, ValueError):
     """Invalid client metadata (maps to RFC 7591 invalid_client_metadata / a CLI error)."""
 
 

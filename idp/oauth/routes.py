@@ -6,6 +6,7 @@ token, userinfo, introspect, revoke, RP-initiated logout, CAS, dynamic client re
 from __future__ import annotations
 
 import hmac
+import io
 import secrets
 import time
 from typing import NoReturn
@@ -57,7 +58,7 @@ from idp.oauth.registration import (
     self_service_metadata,
 )
 from idp.oauth.resource_indicators import InvalidTargetError, check_resource
-from idp.oauth.server import SCOPES, IdpServer, pkce_step, user_claims
+from idp.oauth.server import SCOPES, IdpServer, user_claims
 from idp.services import oauth_server, services
 from idp.signin.routes import begin_step_up
 from idp.web import (
@@ -409,18 +410,18 @@ def pushed_authorization_request():
 
 
 def _par_problem(client, params: dict) -> tuple[str, str] | None:
-    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1). The PKCE rule
-    (pkce_step) and the resource rule (check_resource) are the very ones /authorize runs: there,
-    Authlib runs pkce_step through S256Only while it validates the request."""
+    """The checks of the authorization endpoint that need no user (RFC 9126 §2.1), run by the very code
+    /authorize runs: Authlib validates the pushed parameters as an authorization request (client,
+    redirect_uri, response_type, scope, and PKCE through pkce_step), so both answer alike; then the
+    resource rule (check_resource). Only the match with the authenticated client is PAR's own."""
     if params.get("client_id", client.client_id) != client.client_id:
         return "invalid_request", "client_id does not match the authenticated client"
-    if params.get("response_type") != "code" or not client.check_response_type("code"):
-        return "unsupported_response_type", "only response_type=code"
-    redirect_uri = params.get("redirect_uri")
-    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
-        return "invalid_request", "redirect_uri is missing or not registered for this client"
+    server = oauth_server()
+    query = urlencode({**params, "client_id": client.client_id})
+    environ = dict(request.environ, REQUEST_METHOD="GET", QUERY_STRING=query, CONTENT_TYPE="", CONTENT_LENGTH="0")
+    environ["wsgi.input"] = io.BytesIO(b"")
     try:
-        pkce_step(client, params)
+        server.get_authorization_grant(server.create_oauth2_request(Request(environ))).validate_authorization_request()
         check_resource([params["resource"]] if "resource" in params else [], services().resources)
     except OAuth2Error as error:
         return error.error, error.description

@@ -30,6 +30,7 @@ from asn1crypto import core, ocsp, x509
 
 from keys.clock import utcnow
 from keys.digests import digest
+from keys.pki.profiles import PkiError
 from keys.pki.signing import signature_algorithm
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ class Responder:
     certificate: x509.Certificate  # issued by ca_certificate with the "ocsp" profile
 
 
-class _Refusal(Exception):
-    """A request we answer with an unsuccessful status (§2.3) rather than a BasicOCSPResponse."""
+class OcspRefused(PkiError):
+    """A request we answer with an unsuccessful status (§2.3) rather than a BasicOCSPResponse;
+    ``respond`` turns it into that answer, so it never leaves the responder."""
 
     def __init__(self, status: str) -> None:
         super().__init__(status)
@@ -97,9 +99,9 @@ def _parse_request(request_der: bytes) -> tuple[list[ocsp.CertId], list[ocsp.Res
                   for extension in tbs["request_extensions"] or []
                   if extension["extn_id"].native == "nonce"]
     except Exception:  # asn1crypto raises ValueError, TypeError, KeyError, OverflowError ...
-        raise _Refusal("malformed_request") from None
+        raise OcspRefused("malformed_request") from None
     if not cert_ids:
-        raise _Refusal("malformed_request")  # §4.1.1: requestList holds at least one Request
+        raise OcspRefused("malformed_request")  # §4.1.1: requestList holds at least one Request
     # A signed request (optionalSignature) is accepted without checking its signature: §4.1.2 makes
     # request signing optional, we answer anyone, and the signature would not change our answer.
     return cert_ids, nonces
@@ -132,7 +134,7 @@ class OcspResponder:
             cert_ids, nonces = _parse_request(request_der)
             responder = self._responder_for(cert_ids)
             return self._successful(responder, cert_ids, nonces)
-        except _Refusal as refusal:
+        except OcspRefused as refusal:
             return _unsuccessful(refusal.status)
         except Exception:
             # A bug or a failing lookup must not leak a traceback to the client (§2.3 internalError).
@@ -146,11 +148,11 @@ class OcspResponder:
             key = (cert_id["hash_algorithm"]["algorithm"].native, cert_id["issuer_name_hash"].native,
                    cert_id["issuer_key_hash"].native)
             if key not in self._by_issuer:
-                raise _Refusal("unauthorized")  # not one of our CAs, or a hash we cannot match
+                raise OcspRefused("unauthorized")  # not one of our CAs, or a hash we cannot match
             matched.append(self._by_issuer[key])
         if any(responder is not matched[0] for responder in matched):
             # One BasicOCSPResponse has one signer, and a delegated responder speaks for one CA only.
-            raise _Refusal("unauthorized")
+            raise OcspRefused("unauthorized")
         return matched[0]
 
     def _successful(self, responder: Responder, cert_ids: list[ocsp.CertId], extensions: list) -> bytes:
@@ -221,6 +223,6 @@ def request_from_get_path(path_segment: str) -> bytes:
         raise ValueError("the GET path is not base64") from None
     try:
         _parse_request(der)
-    except _Refusal:
+    except OcspRefused:
         raise ValueError("the GET path does not encode an OCSP request") from None
     return der

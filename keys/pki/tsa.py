@@ -100,8 +100,9 @@ def time_stamping_problem(certificate: x509.Certificate) -> str | None:
     return None
 
 
-class _Rejected(Exception):
-    """A request we answer with status rejection (RFC 3161 §2.4.2 PKIFailureInfo)."""
+class TsaRejected(PkiError):
+    """A request we answer with status rejection (RFC 3161 §2.4.2 PKIFailureInfo); ``respond`` turns
+    it into that answer, so it never leaves the TSA."""
 
     def __init__(self, fail_info: str, text: str) -> None:
         super().__init__(text)
@@ -187,7 +188,7 @@ class TimeStampAuthority:
         try:
             request = self._check_request(query_der)
             return self._grant(request).dump()
-        except _Rejected as rejected:
+        except TsaRejected as rejected:
             return _rejection(rejected.fail_info, rejected.text)
         except Exception:
             # A requester learns nothing of our internals; the operator gets the traceback.
@@ -199,21 +200,21 @@ class TimeStampAuthority:
             request = tsp.TimeStampReq.load(_as_bytes(query_der), strict=True)
             request.native  # noqa: B018  (asn1crypto parses lazily: find every error now)
         except (ValueError, TypeError, KeyError, OverflowError):
-            raise _Rejected("bad_data_format", "the request is not a DER TimeStampReq (RFC 3161 §2.4.1)") from None
+            raise TsaRejected("bad_data_format", "the request is not a DER TimeStampReq (RFC 3161 §2.4.1)") from None
         if request["version"].native != "v1":
-            raise _Rejected("bad_data_format", "only TimeStampReq version 1 exists (RFC 3161 §2.4.1)")
+            raise TsaRejected("bad_data_format", "only TimeStampReq version 1 exists (RFC 3161 §2.4.1)")
         imprint = request["message_imprint"]
         algorithm = imprint["hash_algorithm"]["algorithm"].native
         if algorithm not in DIGEST_SIZES:
-            raise _Rejected("bad_alg", f"hash algorithm {algorithm} is not accepted; use {', '.join(DIGEST_SIZES)}")
+            raise TsaRejected("bad_alg", f"hash algorithm {algorithm} is not accepted; use {', '.join(DIGEST_SIZES)}")
         if len(imprint["hashed_message"].native) != DIGEST_SIZES[algorithm]:
-            raise _Rejected("bad_data_format", f"the {algorithm} message imprint must be "
+            raise TsaRejected("bad_data_format", f"the {algorithm} message imprint must be "
                                                f"{DIGEST_SIZES[algorithm]} bytes long")
         if request["req_policy"].native is not None and request["req_policy"].dotted != self._policy:
-            raise _Rejected("unaccepted_policy", f"this TSA issues tokens under policy {self._policy} only")
+            raise TsaRejected("unaccepted_policy", f"this TSA issues tokens under policy {self._policy} only")
         if request["extensions"].native:
             # §2.4.1: an extension the TSA does not recognise, critical or not, must be refused.
-            raise _Rejected("unaccepted_extensions", "this TSA supports no request extensions")
+            raise TsaRejected("unaccepted_extensions", "this TSA supports no request extensions")
         return request
 
     def _now(self) -> datetime:
@@ -223,7 +224,7 @@ class TimeStampAuthority:
                 raise ValueError("the clock returned a naive datetime")
         except Exception as exc:
             _log.exception("the TSA clock failed")
-            raise _Rejected("time_not_available", "the time source is not available") from exc
+            raise TsaRejected("time_not_available", "the time source is not available") from exc
         # Whole seconds: accuracy is stated in seconds, so sub-second digits would claim too much.
         return now.astimezone(UTC).replace(microsecond=0)
 

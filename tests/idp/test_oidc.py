@@ -502,6 +502,27 @@ def test_par_and_authorize_refuse_a_plain_pkce_challenge_by_the_same_rule(idp):
     assert pushed.get_json()["error_description"] == refused["error_description"][0]
 
 
+def test_par_refuses_a_bad_redirect_uri_and_response_type_in_the_words_of_authorize(idp):
+    client, secret = idp.client()
+    web = idp.app.test_client()
+    from html import unescape
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    base = {"client_id": client.client_id, "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid",
+            "state": "s"}
+    evil = {**base, "redirect_uri": "https://evil.example/cb"}
+    pushed = web.post("/par", data={**evil, "client_secret": secret})
+    page = unescape(web.get("/authorize?" + urlencode(evil)).get_data(as_text=True))  # no redirect: a page
+    assert pushed.status_code == 400 and pushed.get_json()["error"] == "invalid_request"
+    assert f"invalid_request: {pushed.get_json()['error_description']}" in page
+    token = {**base, "response_type": "token"}
+    pushed = web.post("/par", data={**token, "client_secret": secret})
+    refused = parse_qs(urlsplit(web.get("/authorize?" + urlencode(token)).headers["Location"]).query)
+    assert pushed.status_code == 400
+    assert pushed.get_json()["error"] == refused["error"][0] == "unsupported_response_type"
+    assert pushed.get_json().get("error_description") == refused.get("error_description", [None])[0]
+
+
 def test_par_checks_the_request_before_keeping_it(idp):
     client, secret = idp.client()
     web = idp.app.test_client()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,45 @@ def test_a_budget_whose_exception_was_swallowed_fires_again():
         while True:
             pass
     assert len(swallowed) == 1
+
+
+CHURN = """
+import threading, time
+from keys.budget import BudgetExceeded, time_budget
+
+def churn(results):
+    for n in range(200):
+        try:
+            with time_budget(0.0005 * (n % 7), "churn"):
+                end = time.monotonic() + 0.0005 * (n % 5)
+                while time.monotonic() < end:
+                    pass
+        except BudgetExceeded:
+            results.append(n)
+
+results = []
+threads = [threading.Thread(target=churn, args=(results,)) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert results, "no budget fired: the churn tested nothing"
+try:
+    with time_budget(0.05, "after the churn"):
+        while True:
+            time.sleep(0.001)
+except BudgetExceeded:
+    print("watchdog answers")
+"""
+
+
+def test_budgets_ending_as_they_fire_in_many_threads_never_wedge_the_watchdog():
+    """A budget's exception may land inside the watchdog's own bookkeeping (adding or retiring a
+    deadline); that must never leave its lock held, or every later budget of the process hangs. In a
+    process of its own: the churn's exceptions land where they land, never in another test."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHURN], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0 and done.stdout.strip().endswith("watchdog answers"), done.stderr[-2000:]

@@ -10,7 +10,7 @@ import getpass
 
 import click
 
-from seal.image import SEAL_TYPES, ImageError
+from seal.image import SEAL_TYPES
 from seal.registry import REVOKE_REASONS, SealError, SealRegistry
 from yitong.cli.common import emit_json, open_home, read_input, write_output
 
@@ -100,7 +100,7 @@ def create(holder_kind, holder_id, holder_name, seal_type, algorithm, name, days
             registry.grant(record.esid, "client", client_id, actor=_actor())
         for sub in grant_persons:
             registry.grant(record.esid, "person", sub, actor=_actor())
-    except (SealError, ImageError) as exc:
+    except SealError as exc:  # ImageError and PdfRefused are SealErrors
         raise _fail(exc) from None
     if as_json:
         emit_json(record.as_cli())
@@ -262,7 +262,7 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
     --x-mm/--y-mm the seal sits at the bottom right (20 mm from the right, 30 mm from the bottom).
     """
     from seal.document import document_format, seal_document
-    from seal.pdf import PdfLimits, PdfRefused, Placement, parse_page_list
+    from seal.pdf import PdfLimits, Placement, parse_page_list
     from seal.registry import sealer_for
 
     if keyword and (x_mm is not None or y_mm is not None):
@@ -281,7 +281,7 @@ def sign(esid, in_path, out_path, page, x_mm, y_mm, keyword, pages_spec, riding,
         result = seal_document(sealer, data, Placement(page=page, x_mm=x_mm, y_mm=y_mm, keyword=keyword, pages=pages,
                                                   riding=riding), level=level, pades=not pkcs7,
                           max_bytes=settings.seal_max_bytes, limits=PdfLimits.of(settings))
-    except (SealError, PdfRefused) as exc:
+    except SealError as exc:
         raise _fail(exc) from None
     write_output(out_path, result.document)
     if page_image:
