@@ -124,7 +124,8 @@ def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, 
     expect(items).not_to_contain_text("13800138000")
     expect(items).not_to_contain_text("性别")
     expect(clerk.locator("#scan-face")).to_be_visible()
-    clerk.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=clerk.locator("#scan-face").element_handle())
+    clerk.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                            arg=clerk.locator("#scan-face").element_handle())
     _shot(clerk, tmp_path, "scan-phone")
     clerk.set_viewport_size(DESKTOP)
     _shot(clerk, tmp_path, "scan-desktop")
