@@ -113,7 +113,7 @@ def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, 
     page.set_viewport_size(PHONE)
     _shot(page, tmp_path, "wallet-showing-phone")
     [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))  # read as a phone camera would
-    assert code.text.startswith(f"{issuer}/licences/show/")
+    assert code.text.startswith(f"{issuer}/licences/show?c=")
 
     clerk = _page(chromium)
     clerk.set_viewport_size(PHONE)
