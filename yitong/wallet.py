@@ -31,6 +31,7 @@ from idp.oauth.clients import ClientRegistry, build_metadata
 from keys.idnumbers import mask_id_number
 from licence.library import Licence, LicenceError, LicenceLibrary
 from licence.showing import FACE, SHOWING_MINUTES, ShowingRefused, Showings, default_items
+from ofd.package import OfdError
 from ofd.render import render_page
 from yitong import oidc_signin
 
@@ -173,7 +174,16 @@ def _face_png(licence: Licence):
 
 
 def render_face(fmt: str, data: bytes) -> bytes | None:
-    """The licence's first page as PNG: ofd/render.py for OFD, poppler's pdftoppm for PDF (None if absent)."""
+    """The licence's first page as PNG: ofd/render.py for OFD, poppler's pdftoppm for PDF (None if it
+    cannot be drawn here: no pdftoppm, or the renderer failed; the page shows the rest)."""
+    try:
+        return _render(fmt, data)
+    except (OfdError, OSError, subprocess.SubprocessError) as exc:
+        current_app.logger.warning("licence face not rendered: %s", type(exc).__name__)
+        return None
+
+
+def _render(fmt: str, data: bytes) -> bytes | None:
     if fmt == "ofd":
         return render_page(data, 0, FACE_WIDTH)
     tool = shutil.which("pdftoppm")

@@ -151,8 +151,16 @@ def test_a_person_without_real_name_is_told_what_to_do(idp):
     assert page.status_code == 200 and 'id="wallet-needs-realname"' in html and 'href="/account/realname"' in html
 
 
-def test_the_wallet_is_linked_from_the_account_page(idp):
+def test_a_person_signed_in_passes_straight_from_the_account_page_to_the_wallet(idp):
     _person(idp, "lianjie", PERSON_ID)
     web = idp.app.test_client()
     login(web, "lianjie")
     assert 'id="account-wallet" href="/licences/wallet"' in web.get("/account").get_data(as_text=True)
+    answer = through_consent(web, _follow(web, web.get("/licences/wallet")))  # no sign-in form: the IdP's SSO
+    wallet = _follow(web, answer)
+    assert wallet.request.path == "/licences/wallet" and 'id="wallet-empty"' in wallet.get_data(as_text=True)
+    # The consent is remembered: the next time the wallet's sign-in goes through without a page.
+    with web.session_transaction() as session:
+        session.pop("wallet_token")
+    again = _follow(web, web.get("/licences/wallet"))
+    assert again.request.path == "/licences/wallet" and again.status_code == 200
