@@ -152,7 +152,8 @@ def home():
         kind = library.catalogue.get(lic.type_code)
         names[lic.type_code] = (kind.name, kind.name_en or kind.name)
     uses = _showings().uses([lic.licence_id for lic in licences], limit=50)
-    return render_template("wallet/home.html", licences=licences, names=names, uses=uses,
+    numbers = {lic.licence_id: lic.number for lic in licences}
+    return render_template("wallet/home.html", licences=licences, names=names, uses=uses, numbers=numbers,
                            holder_name=person["name"], holder_id=mask_id_number(person["id_number"]))
 
 

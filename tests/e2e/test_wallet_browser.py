@@ -135,6 +135,8 @@ def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, 
     _shot(clerk, tmp_path, "scan-forged-phone")
 
     page.goto(f"{issuer}/licences/wallet?lang=en")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=page.locator("#licence-1 img").element_handle())
     expect(page.locator("#wallet-uses")).to_contain_text("Viewed by a scan")
     expect(page.locator("#wallet-uses")).to_contain_text("Shown")
     _shot(page, tmp_path, "wallet-uses-en-phone")
