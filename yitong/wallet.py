@@ -257,7 +257,9 @@ def scanned():
     kind = library.catalogue.get(licence.type_code)
     items = [(i, licence.data.get(i.name)) for i in kind.items if i.name in showing.items and i.name in licence.data]
     return render_template("wallet/scan.html", licence=licence, kind=kind, items=items, showing=showing,
-                           token=token, face=FACE in showing.items, status=library.status(licence.licence_id)["status"])
+                           token=token, face=FACE in showing.items,
+                           holder_id=mask_id_number(licence.holder_id),
+                           status=library.status(licence.licence_id)["status"])
 
 
 @bp.get("/licences/show/face.png")

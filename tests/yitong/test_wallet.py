@@ -117,6 +117,7 @@ def test_the_holder_sees_downloads_and_shows_a_licence_and_the_clerk_scans_it(id
     text = scan.get_data(as_text=True)
     assert scan.status_code == 200 and 'id="scan-status"' in text and ("有效" in text or "Valid" in text)
     assert "电工" in text and "三级/高级工" in text  # the items the holder allowed
+    assert "王小明" in text and PERSON_ID not in text  # the holder's name, the ID number masked
     assert "13800138000" not in text and "女" not in text  # the phone (sensitive) and sex were not chosen
     face = clerk.get(f"/licences/show/face.png?{url.query}")
     assert face.status_code == 200 and face.content_type == "image/png"
