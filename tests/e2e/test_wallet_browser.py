@@ -3,8 +3,9 @@ them in and asks consent once), sees a licence issued by `yitong licence issue` 
 shows it (the sensitive item off by default); a clerk's phone opens the code's page and sees the
 items the holder allowed and the live status; the holder sees both in the record of uses.
 
-Screenshots at phone (375x812) and desktop (1280x800) size go to tmp_path, and also to
-$YITONG_SHOTS_DIR when set (for people to look at)."""
+Every page is checked with axe-core (WCAG 2.1 AA) where it is photographed. Screenshots at phone
+(375x812) and desktop (1280x800) size go to tmp_path, and also to $YITONG_SHOTS_DIR when set (for
+people to look at)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.e2e.test_console_browser import _cli, _page, _shot, chromium  # noqa: F401  (fixture)
+from tests.e2e.test_citizen_browser import axe_source, serious_violations  # noqa: F401  (fixture)
+from tests.e2e.test_console_browser import _cli, _page, chromium  # noqa: F401  (fixture)
+from tests.e2e.test_console_browser import _shot as _screenshot
 from tests.helpers import free_port, wait_until_healthy
 from tests.interop.harness import yitong_exe
 from tests.licence.support import PERSON_ID, QUALIFICATION, QUALIFICATION_DATA
@@ -77,8 +80,14 @@ def wallet_site(tmp_path):
         print(f"server log (tail):\n{log.read_text()[-3000:]}")
 
 
-def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, tmp_path):  # noqa: F811
+def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, tmp_path, axe_source):  # noqa: F811
     issuer, licence = wallet_site["issuer"], wallet_site["licence"]
+
+    def _shot(page, folder, name):
+        """The screenshot, no sideways scrolling, no CSP violation, and no serious axe-core finding."""
+        _screenshot(page, folder, name)
+        assert serious_violations(page, axe_source) == [], name
+
     page = _page(chromium)
     page.set_viewport_size(PHONE)
     page.goto(f"{issuer}/licences/wallet")
