@@ -129,3 +129,28 @@ batches_table = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
 )
+
+# Showings (亮证) from the holder's wallet: one signed, short-lived QR code each, naming the
+# items the holder chose to show (licence/showing.py).
+showings_table = Table(
+    "licence_showings",
+    metadata,
+    Column("showing_id", String(32), primary_key=True),
+    Column("licence_id", String(96), nullable=False, index=True),
+    Column("holder_sub", String(128), nullable=False),
+    Column("items", JSON, nullable=False),  # data item names the holder allowed
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# 用证记录: every showing and every view of one, listed in the holder's wallet. Append-only.
+uses_table = Table(
+    "licence_uses",
+    metadata,
+    Column("id", Integer, Identity(always=False), primary_key=True),
+    Column("licence_id", String(96), nullable=False, index=True),
+    Column("showing_id", String(32), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(12), nullable=False),  # shown viewed
+    Column("detail", JSON, nullable=True),  # e.g. the viewer's browser (never an address or personal data)
+)

@@ -17,7 +17,7 @@ from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
 from seal import api as seal_api
-from yitong import console, errors, headers, observability, pki_web
+from yitong import console, errors, headers, observability, pki_web, wallet
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
 from yitong.seal_idp import seal_idp_gateway
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
                          seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
     app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
+    app.register_blueprint(wallet.bp)  # /licences/wallet: the holder's wallet (yitong/wallet.py)
 
     @app.get("/")
     def landing():

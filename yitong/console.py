@@ -11,8 +11,6 @@ max_age; the console's session ends with the access tokens (5 minutes).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 import time
@@ -22,7 +20,7 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from sqlalchemy.exc import IntegrityError
 
 from idp.oauth.clients import ClientRegistry, build_metadata
-from yitong.seal_idp import in_process
+from yitong import oidc_signin
 
 CONSOLE_CLIENT_ID = "yitong-console"
 SCOPE = "openid yitong:admin"
@@ -83,16 +81,11 @@ def _audiences() -> list[str]:
 
 
 def _authorize(step: int, prompt: str | None = None):
-    verifier = secrets.token_urlsafe(48)
-    state = secrets.token_urlsafe(16)
-    session["console_flow"] = {"state": state, "verifier": verifier, "step": step}
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {"response_type": "code", "client_id": CONSOLE_CLIENT_ID, "redirect_uri": f"{_issuer()}/admin/callback",
-             "scope": SCOPE, "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
-             "acr_values": LOA_3, "max_age": str(MAX_AGE), "resource": _audiences()[step]}
+    extra = {"acr_values": LOA_3, "max_age": str(MAX_AGE), "resource": _audiences()[step]}
     if prompt:
-        query["prompt"] = prompt
-    return redirect(f"/authorize?{urlencode(query)}")
+        extra["prompt"] = prompt
+    return oidc_signin.start("console_flow", client_id=CONSOLE_CLIENT_ID, redirect_uri=f"{_issuer()}/admin/callback",
+                             scope=SCOPE, extra=extra, remember={"step": step})
 
 
 @bp.get("/login")
@@ -102,27 +95,18 @@ def login():
     return _authorize(0)
 
 
-def _claims(token: str) -> dict:
-    """The payload of an access token just received from our own token endpoint (no other path)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
 @bp.get("/callback")
 def callback():
-    flow = session.pop("console_flow", None)
-    if not flow or not secrets.compare_digest(request.args.get("state", ""), flow["state"]):
+    answer, flow, why = oidc_signin.finish("console_flow", client_id=CONSOLE_CLIENT_ID,
+                                           redirect_uri=f"{_issuer()}/admin/callback")
+    if why == "expired":
         return _message(t("登录已失效，请重新登录。", "The sign-in expired; sign in again."), 400)
-    if "code" not in request.args:
-        return _message(t("未能登录：", "Not signed in: ") + request.args.get("error", "?"), 403)
-    form = urlencode({"grant_type": "authorization_code", "code": request.args["code"],
-                      "redirect_uri": f"{_issuer()}/admin/callback", "client_id": CONSOLE_CLIENT_ID,
-                      "code_verifier": flow["verifier"]}).encode()
-    status, body = _transport()(f"{_issuer()}/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
-    if status != 200:
+    if why and why.startswith("refused:"):
+        return _message(t("未能登录：", "Not signed in: ") + why.split(":", 1)[1], 403)
+    if why:
         return _message(t("令牌交换失败。", "The token exchange failed."), 502)
-    token = json.loads(body)["access_token"]
-    claims = _claims(token)
+    token = answer["access_token"]
+    claims = oidc_signin.token_claims(token)
     if claims.get("acr") != LOA_3 and claims.get("acr") != "urn:yitong:loa:4":
         return _message(t("管理控制台需要 loa:3 及第二因素登录。",
                           "The console needs a loa:3 sign-in with a second factor."), 403)
@@ -146,7 +130,7 @@ def logout():
 
 # -- calls to the admin APIs with the operator's token ------------------------------------------------
 def _transport():
-    return in_process(current_app._get_current_object(), _issuer())
+    return oidc_signin.transport()
 
 
 def _who() -> dict | None:

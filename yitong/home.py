@@ -115,6 +115,9 @@ class Home:
             from yitong.console import provision_console_client
 
             made += provision_console_client(self)  # the operator console's public client (yitong/console.py)
+            from yitong.wallet import provision_wallet_client
+
+            made += provision_wallet_client(self)  # the holder's wallet's public client (yitong/wallet.py)
             if with_pki:
                 made += [f"CA {name}" for name in self.pki(store).init()]
                 made += self._licence_samples(store)
