@@ -118,9 +118,10 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
 
     def record_event(self, esid: str, event: str, *, actor: str, status: str, detail: dict | None = None) -> None:
         """An event in the seal's history that moves nothing (a refused operator action)."""
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
-            conn.execute(insert(events_table).values(esid=esid, at=utcnow(), event=event, from_status=status,
-                                                     to_status=status, actor=actor, reason=None, detail=detail))
+            self.log_event(conn, esid=esid, at=utcnow(), event=event, from_status=status, to_status=status,
+                           actor=actor, reason=None, detail=detail)
 
     def _expire_if_due(self, record: SealRecord) -> SealRecord:
         if record.status in TRANSITIONS["expire"].sources and record.valid_to and record.valid_to <= utcnow():
@@ -158,6 +159,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
             raise SealError("a round official seal is 40 or 42 mm across")
         width, height = {"square": (20, 20), "oval": (40, 30), "round": (diameter_mm, diameter_mm)}[shape]
         now = utcnow()
+        self.audit_chain.prepare()
         for _attempt in range(10):
             esid = self._next_esid()
             try:
@@ -166,9 +168,8 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                         esid=esid, holder_kind=holder_kind, holder_id=holder_id, holder_name=holder_name,
                         type=seal_type, name=name, algorithm=algorithm, status=SealStatus.APPLIED.value, width_mm=width,
                         height_mm=height, created_at=now, updated_at=now))
-                    conn.execute(insert(events_table).values(esid=esid, at=now, event="applied", from_status=None,
-                                                             to_status=SealStatus.APPLIED.value, actor=actor,
-                                                             reason=reason))
+                    self.log_event(conn, esid=esid, at=now, event="applied", from_status=None,
+                                   to_status=SealStatus.APPLIED.value, actor=actor, reason=reason)
                 break
             except IntegrityError:
                 continue  # another worker took that serial; take the next
@@ -228,6 +229,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         allowed = (only_from,) if only_from is not None else transition.sources
         to, event = transition.target.value, transition.event
         now = utcnow()
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
             row = conn.execute(select(seals_table.c.status).where(seals_table.c.esid == esid)).first()
             if row is None:
@@ -239,8 +241,8 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                 status=to, updated_at=now)).rowcount
             if changed != 1:
                 raise SealUnusable(f"seal {esid} changed concurrently; try again")
-            conn.execute(insert(events_table).values(esid=esid, at=now, event=event, from_status=row.status,
-                                                     to_status=to, actor=actor, reason=reason, detail=detail))
+            self.log_event(conn, esid=esid, at=now, event=event, from_status=row.status, to_status=to, actor=actor,
+                           reason=reason, detail=detail)
 
 
 __all__ = ["ALGORITHMS", "DEFAULT_DAYS", "HOLDER_KINDS", "REVOKE_REASONS", "TRANSITIONS", "SealError",
