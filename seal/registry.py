@@ -108,6 +108,25 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         return [{"at": r.at.isoformat(), "event": r.event, "from": r.from_status, "to": r.to_status,
                  "actor": r.actor, "reason": r.reason} for r in rows]
 
+    def all_events(self, *, event: str | None = None, esid: str | None = None, actor: str | None = None,
+                   before: int | None = None, limit: int = 50) -> list[dict]:
+        """Lifecycle events of every seal, newest first (the audit trail's seal actions); ``before``
+        is the ``id`` of the last event seen (a cursor)."""
+        query = select(events_table).order_by(events_table.c.id.desc()).limit(limit)
+        if event:
+            query = query.where(events_table.c.event == event)
+        if esid:
+            query = query.where(events_table.c.esid == esid)
+        if actor:
+            query = query.where(events_table.c.actor == actor)
+        if before is not None:
+            query = query.where(events_table.c.id < before)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [{"id": r.id, "chain_seq": r.chain_seq, "esid": r.esid, "at": r.at.isoformat(), "event": r.event,
+                 "from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason, "detail": r.detail}
+                for r in rows]
+
     def applicant(self, esid: str) -> str | None:
         """Who applied for the seal: the subject of its ``applied`` event's actor (``idp:SUB``,
         ``operator:SUB``), so that an approver can be told apart from the applicant."""
