@@ -4,8 +4,10 @@ seal/ never imports idp/: the operator's role comes in the access token (claim `
 put there by the IdP for tokens with scope ``yitong:admin``), for this API's audience. A
 person's token must come from a sign-in at loa:3 (a second factor). A seal is applied for by one
 person and approved by another: the approver may not be its applicant. The audit administrator
-may read seals and their history, never act. Every action, and every
-refused action on a seal, is an event in that seal's history (seal_events), with the operator.
+may read seals, their history and every seal's events (/seal/admin/events, the seal part of the
+audit trail, with the chains' state at /seal/admin/events/verify), never act. Every action, and
+every refused action on a seal, is an event in that seal's history (seal_events, chained by
+keys/auditchain), with the operator.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 
 from seal.api import _caller, _record, _registry, problem
+from seal.models import events_table, usage_table
 from seal.records import REVOKE_REASONS, SealError, SealStatus
 from seal.tokens import Caller
 
@@ -67,6 +70,29 @@ def list_seals():
     page = records[offset:offset + limit]
     return jsonify({"items": [r.as_api() for r in page], "total": len(records),
                     "next": offset + limit if offset + limit < len(records) else None})
+
+
+@bp.get("/events")
+def list_events():
+    """Every seal's lifecycle events, newest first: filtered by ``event``, ``esid`` and ``actor``,
+    paged by ``before`` (the last ``id`` seen) and ``limit``."""
+    _operator(reading=True)
+    try:
+        limit = max(1, min(MAX_PAGE, int(request.args.get("limit", 50))))
+        before = int(request.args["before"]) if request.args.get("before") else None
+    except ValueError:
+        return problem(400, "Bad request", "limit and before are whole numbers", "bad-parameter")
+    filters = {name: request.args.get(name, "").strip()[:128] or None for name in ("event", "esid", "actor")}
+    items = _registry().all_events(before=before, limit=limit, **filters)
+    return jsonify({"items": items, "next": items[-1]["id"] if len(items) == limit else None})
+
+
+@bp.get("/events/verify")
+def verify_events():
+    """The seal chains (lifecycle events and usage records) checked now, as `yitong audit verify`."""
+    _operator(reading=True)
+    chain = _registry().audit_chain
+    return jsonify({"chains": [chain.verify(table).as_dict() for table in (events_table, usage_table)]})
 
 
 @bp.get("/seals/<esid>")

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keys.storage import utcnow
 from seal.errors import SealError
-from seal.models import events_table, grants_table
+from seal.models import grants_table
 from seal.records import _SUB
 
 
@@ -21,13 +21,13 @@ class SealGrants:
         if not _SUB.match(grantee or ""):
             raise SealError(f"{grantee!r} is not a client id or subject")
         now = utcnow()
+        self.audit_chain.prepare()
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(grants_table).values(esid=record.esid, grantee_kind=grantee_kind, grantee=grantee,
                                                          created_at=now, created_by=actor))
-                conn.execute(insert(events_table).values(esid=record.esid, at=now, event="granted",
-                                                         from_status=None, to_status=None, actor=actor,
-                                                         reason=f"{grantee_kind} {grantee}"))
+                self.log_event(conn, esid=record.esid, at=now, event="granted", from_status=None, to_status=None,
+                               actor=actor, reason=f"{grantee_kind} {grantee}")
         except IntegrityError:
             pass  # already granted
 
@@ -35,14 +35,14 @@ class SealGrants:
         from sqlalchemy import delete
 
         now = utcnow()
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
             gone = conn.execute(delete(grants_table).where(
                 grants_table.c.esid == esid, grants_table.c.grantee_kind == grantee_kind,
                 grants_table.c.grantee == grantee)).rowcount
             if gone:
-                conn.execute(insert(events_table).values(esid=esid, at=now, event="ungranted", from_status=None,
-                                                         to_status=None, actor=actor,
-                                                         reason=f"{grantee_kind} {grantee}"))
+                self.log_event(conn, esid=esid, at=now, event="ungranted", from_status=None, to_status=None,
+                               actor=actor, reason=f"{grantee_kind} {grantee}")
 
     def granted(self, esid: str, grantee_kind: str, grantee: str) -> bool:
         with self.engine.connect() as conn:

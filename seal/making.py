@@ -13,7 +13,7 @@ from keys.pki.profiles import PkiError
 from keys.storage import utcnow
 from seal import image as images
 from seal.errors import SealError, SealUnusable
-from seal.models import events_table, makers_table, seals_table
+from seal.models import makers_table, seals_table
 from seal.records import (
     DEFAULT_DAYS,
     TRANSITIONS,
@@ -54,6 +54,7 @@ class SealMaking:
             picture_type="png", picture=image.png, width_mm=image.width_mm, height_mm=image.height_mm,
             valid_start=valid_from, valid_end=valid_to, maker_key=maker_key, maker_cert=maker_cert)
         now = utcnow()
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
             changed = conn.execute(update(seals_table).where(
                 seals_table.c.esid == esid, seals_table.c.status.in_([status.value for status in made.sources])).values(
@@ -63,10 +64,10 @@ class SealMaking:
                 updated_at=now)).rowcount
             if changed != 1:
                 raise SealUnusable(f"seal {esid} changed while it was being made")
-            conn.execute(insert(events_table).values(
-                esid=esid, at=now, event=made.event, from_status=record.status, to_status=made.target.value,
+            self.log_event(
+                conn, esid=esid, at=now, event=made.event, from_status=record.status, to_status=made.target.value,
                 actor=actor, reason=reason,
-                detail={"kid": key_record.kid, "cert_ca": issued.ca, "cert_serial": issued.serial}))
+                detail={"kid": key_record.kid, "cert_ca": issued.ca, "cert_serial": issued.serial})
         observe.seal_event(made.event)
         return self.get(esid)
 

@@ -46,7 +46,7 @@ seals_table = Table(
     Index("ix_seal_seals_holder", "holder_kind", "holder_id"),
 )
 
-# Every lifecycle transition, with who and why. Append-only.
+# Every lifecycle transition, with who and why. Append-only, and chained like seal_usage.
 events_table = Table(
     "seal_events",
     metadata,
@@ -59,6 +59,9 @@ events_table = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=True),
     Column("detail", JSON, nullable=True),
+    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as seal_usage
+    Column("chain_mac", String(64), nullable=True),
+    Index("ix_seal_events_chain_seq", "chain_seq", unique=True),
 )
 
 # Who may use a seal: keepers (a person, by sub; or a person acting for the holder org with a

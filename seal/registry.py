@@ -107,6 +107,25 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         return [{"at": r.at.isoformat(), "event": r.event, "from": r.from_status, "to": r.to_status,
                  "actor": r.actor, "reason": r.reason} for r in rows]
 
+    def all_events(self, *, event: str | None = None, esid: str | None = None, actor: str | None = None,
+                   before: int | None = None, limit: int = 50) -> list[dict]:
+        """Lifecycle events of every seal, newest first (the audit trail's seal actions); ``before``
+        is the ``id`` of the last event seen (a cursor)."""
+        query = select(events_table).order_by(events_table.c.id.desc()).limit(limit)
+        if event:
+            query = query.where(events_table.c.event == event)
+        if esid:
+            query = query.where(events_table.c.esid == esid)
+        if actor:
+            query = query.where(events_table.c.actor == actor)
+        if before is not None:
+            query = query.where(events_table.c.id < before)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [{"id": r.id, "chain_seq": r.chain_seq, "esid": r.esid, "at": r.at.isoformat(), "event": r.event,
+                 "from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason, "detail": r.detail}
+                for r in rows]
+
     def applicant(self, esid: str) -> str | None:
         """Who applied for the seal: the subject of its ``applied`` event's actor (``idp:SUB``,
         ``operator:SUB``), so that an approver can be told apart from the applicant."""
@@ -117,9 +136,10 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
 
     def record_event(self, esid: str, event: str, *, actor: str, status: str, detail: dict | None = None) -> None:
         """An event in the seal's history that moves nothing (a refused operator action)."""
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
-            conn.execute(insert(events_table).values(esid=esid, at=utcnow(), event=event, from_status=status,
-                                                     to_status=status, actor=actor, reason=None, detail=detail))
+            self.log_event(conn, esid=esid, at=utcnow(), event=event, from_status=status, to_status=status,
+                           actor=actor, reason=None, detail=detail)
 
     def _expire_if_due(self, record: SealRecord) -> SealRecord:
         if record.status in TRANSITIONS["expire"].sources and record.valid_to and record.valid_to <= utcnow():
@@ -157,6 +177,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
             raise SealError("a round official seal is 40 or 42 mm across")
         width, height = {"square": (20, 20), "oval": (40, 30), "round": (diameter_mm, diameter_mm)}[shape]
         now = utcnow()
+        self.audit_chain.prepare()
         for _attempt in range(10):
             esid = self._next_esid()
             try:
@@ -165,9 +186,8 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                         esid=esid, holder_kind=holder_kind, holder_id=holder_id, holder_name=holder_name,
                         type=seal_type, name=name, algorithm=algorithm, status=SealStatus.APPLIED.value, width_mm=width,
                         height_mm=height, created_at=now, updated_at=now))
-                    conn.execute(insert(events_table).values(esid=esid, at=now, event="applied", from_status=None,
-                                                             to_status=SealStatus.APPLIED.value, actor=actor,
-                                                             reason=reason))
+                    self.log_event(conn, esid=esid, at=now, event="applied", from_status=None,
+                                   to_status=SealStatus.APPLIED.value, actor=actor, reason=reason)
                 break
             except IntegrityError:
                 continue  # another worker took that serial; take the next
@@ -228,6 +248,7 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
         allowed = (only_from,) if only_from is not None else transition.sources
         to, event = transition.target.value, transition.event
         now = utcnow()
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
             row = conn.execute(select(seals_table.c.status).where(seals_table.c.esid == esid)).first()
             if row is None:
@@ -239,8 +260,8 @@ class SealRegistry(SealMaking, SealGrants, SealUsage):
                 status=to, updated_at=now)).rowcount
             if changed != 1:
                 raise SealUnusable(f"seal {esid} changed concurrently; try again")
-            conn.execute(insert(events_table).values(esid=esid, at=now, event=event, from_status=row.status,
-                                                     to_status=to, actor=actor, reason=reason, detail=detail))
+            self.log_event(conn, esid=esid, at=now, event=event, from_status=row.status, to_status=to, actor=actor,
+                           reason=reason, detail=detail)
         observe.seal_event(event)
 
 

@@ -1,14 +1,15 @@
-"""The append-only usage log: every sealing, with caller, subject and document digests.
+"""The append-only logs: every sealing (seal_usage, with caller, subject and document digests) and
+every lifecycle event (seal_events: who applied, approved, made, suspended ... and why).
 
-Every record is chained (keys/auditchain) like the IdP's audit events, through the registry's
-``audit_chain``."""
+Every record of both is chained (keys/auditchain) like the IdP's audit events, through the
+registry's ``audit_chain``."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from keys.storage import utcnow
-from seal.models import usage_table
+from seal.models import events_table, usage_table
 
 
 class SealUsage:
@@ -28,6 +29,12 @@ class SealUsage:
         self.audit_chain.prepare()
         with self.engine.begin() as own:
             self.audit_chain.append(own, usage_table, values)
+
+    def log_event(self, conn, **values) -> None:
+        """Append one row to seal_events, chained, inside ``conn``'s transaction (the caller has run
+        ``audit_chain.prepare()`` before opening it)."""
+        values.setdefault("detail", None)
+        self.audit_chain.append(conn, events_table, values)
 
     def usage(self, esid: str, limit: int = 100) -> list[dict]:
         with self.engine.connect() as conn:

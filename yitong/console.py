@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import IntegrityError
@@ -216,7 +216,11 @@ def seal_action(esid: str, action: str):
         abort(404)
     reason = request.form.get("reason", "").strip()
     if action in DESTRUCTIVE and request.form.get("confirmed") != "yes":
-        return _page("confirm.html", esid=esid, action=action, reason=reason)
+        verb = {"suspend": t("挂失", "suspend"), "revoke": t("撤销", "revoke")}[action]
+        return _page("confirm.html", reason=reason, action_url=f"/admin/seals/{esid}/{action}",
+                     cancel_url=f"/admin/seals/{esid}",
+                     question=t(f"确定要对印章 {verb} {esid} 吗？此操作会写入 CRL/OCSP。",
+                                f"Really {verb} {esid}? This goes into the CRL and OCSP."))
     status, answer = _api("POST", f"/seal/admin/seals/{esid}/{action}", {"reason": reason})
     if status != 200:
         return _page("seal.html", seal=_api("GET", f"/seal/admin/seals/{esid}")[1], actions=ACTIONS, allowed=ALLOWED,
@@ -226,20 +230,52 @@ def seal_action(esid: str, action: str):
 
 @bp.get("/audit")
 def audit():
+    """The audit trail: the IdP's events and every seal's lifecycle events (who approved, suspended
+    ... a seal), each room's chain checked now. Each list pages on its own cursor."""
     query = {k: v for k, v in (("event", request.args.get("event", "")), ("before", request.args.get("before", "")),
                                 ("limit", "50")) if v}
     status, events = _api("GET", "/admin/api/v1/audit?" + urlencode(query))
     chain_status, chain = _api("GET", "/admin/api/v1/audit/verify") if status == 200 else (status, None)
+    seal_query = {k: v for k, v in (("event", request.args.get("seal_event", "")),
+                                    ("before", request.args.get("seal_before", "")), ("limit", "50")) if v}
+    seal_status, seal_events = _api("GET", "/seal/admin/events?" + urlencode(seal_query))
+    seal_chain_status, seal_chains = (_api("GET", "/seal/admin/events/verify") if seal_status == 200
+                                      else (seal_status, None))
     return _page("audit.html", events=events if status == 200 else None, chain=chain if chain_status == 200 else None,
-                 problem=events if status != 200 else None, query=query)
+                 problem=events if status != 200 else None, query=query,
+                 seal_events=seal_events if seal_status == 200 else None,
+                 seal_chains=seal_chains["chains"] if seal_chain_status == 200 else None,
+                 seal_problem=seal_events if seal_status != 200 and status == 200 else None,
+                 seal_query={k.removeprefix("seal_"): request.args.get(k, "") for k in ("seal_event",)})
 
 
 @bp.get("/users")
-def users():
+def users(problem: dict | None = None):
     query = {k: v for k, v in (("q", request.args.get("q", "")), ("after", request.args.get("after", ""))) if v}
     status, listing = _api("GET", "/admin/api/v1/users?" + urlencode(query))
-    return _page("users.html", listing=listing if status == 200 else None, problem=listing if status != 200 else None,
-                 query=query)
+    return _page("users.html", listing=listing if status == 200 else None,
+                 problem=problem or (listing if status != 200 else None), query=query)
+
+
+@bp.post("/users/<sub>/<action>")
+def user_action(sub: str, action: str):
+    """Lock (sign-in refused, sessions ended) or unlock an account: the security administrator's,
+    always confirmed with a reason first; the IdP's admin API decides and records it."""
+    _check_csrf()
+    if action not in ("lock", "unlock"):
+        abort(404)
+    reason = request.form.get("reason", "").strip()
+    if request.form.get("confirmed") != "yes" or not reason:
+        question = (t(f"确定要锁定账户 {sub} 吗？其登录将被拒绝，现有会话全部结束。",
+                      f"Really lock the account {sub}? Its sign-ins are refused and its sessions end.")
+                    if action == "lock" else
+                    t(f"确定要解锁账户 {sub} 吗？", f"Really unlock the account {sub}?"))
+        return _page("confirm.html", reason=reason, action_url=f"/admin/users/{sub}/{action}",
+                     cancel_url="/admin/users", question=question)
+    status, answer = _api("POST", f"/admin/api/v1/users/{quote(sub, safe='')}/{action}", {"reason": reason})
+    if status != 200:
+        return users(problem=answer)
+    return redirect(url_for("console.users", q=sub))
 
 
 @bp.get("/clients")

@@ -1,7 +1,7 @@
 """licence: the holder's wallet (issue 15 items 5): showings (亮证) and the record of uses (用证记录).
 
 Revision ID: 0024_licence_wallet
-Revises: 0022_idp_passkeys
+Revises: 0023_seal_events_chain
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from keys.storage import UTCDateTime
 
 revision = "0024_licence_wallet"
-down_revision = "0022_idp_passkeys"
+down_revision = "0023_seal_events_chain"
 branch_labels = None
 depends_on = None
 

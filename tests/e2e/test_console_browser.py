@@ -1,6 +1,7 @@
 """Issue 17's journey in Debian's Chromium: the security administrator signs in at the console
 with a password and TOTP, approves someone else's seal application, makes and suspends the seal;
-the audit administrator sees both in the seal's history and the audit chain whole; `yitong audit
+the audit administrator sees both on the console's audit page (with who took them) and in the
+seal's history, and the audit chains whole; `yitong audit
 verify` passes, and an UPDATE on one audit row makes it fail naming that row.
 
 Screenshots at laptop (1280x800) and tablet (820x1180) size go to tmp_path, and also to
@@ -179,13 +180,36 @@ def test_the_security_and_audit_administrators_at_the_console(console_site, chro
     page.set_viewport_size(LAPTOP)
     _shot(page, tmp_path, "console-seals-laptop")
     page.goto(f"{site['issuer']}/admin/audit")  # not the security administrator's: the server says so
-    expect(page.locator("[role=alert]")).to_contain_text("managed by the audit administrator")
+    expect(page.locator("[role=alert]").first).to_contain_text("managed by the audit administrator")
+    # Locking an account: a button per row, a confirmation with the reason, then unlocking.
+    page.goto(f"{site['issuer']}/admin/users?q=shenqing")
+    page.get_by_role("button", name="锁定 shenqing").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("确认")
+    _shot(page, tmp_path, "console-lock-confirm-laptop")
+    _act(page, "确认", "冒用举报")
+    expect(page.locator("table")).to_contain_text("已锁定")
+    _shot(page, tmp_path, "console-users-laptop")
+    page.get_by_role("button", name="解锁 shenqing").click()
+    _act(page, "确认", "核实为本人")
+    expect(page.locator("table")).to_contain_text("正常")
 
     auditor = _page(chromium)
     _sign_in(auditor, site, "shenji")
     auditor.goto(f"{site['issuer']}/admin/audit")
     expect(auditor.locator("#chain")).to_contain_text("完整")
-    expect(auditor.locator("table")).to_contain_text('"reason": "窗口核验"')  # details stay readable
+    expect(auditor.locator("#idp-events")).to_contain_text('"reason": "窗口核验"')  # details stay readable
+    expect(auditor.locator("#idp-events")).to_contain_text("user.locked")
+    # Both seal actions, with the security administrator who took them, and the seal chains whole.
+    actions = auditor.locator("#seal-events")
+    for event, reason in (("approved", "材料齐全"), ("suspended", "印章遗失")):
+        row = actions.locator("tr", has_text=reason)
+        expect(row).to_have_count(1)
+        expect(row.locator("td").nth(2)).to_have_text(event)
+        expect(row).to_contain_text(esid)
+        expect(row).to_contain_text(f"operator:{site['security']}")
+        expect(row).to_contain_text(reason)
+    for chain in ("seal_events", "seal_usage"):
+        expect(auditor.locator(f".chain-{chain}")).to_contain_text("完整")
     _shot(auditor, tmp_path, "console-audit-laptop")
     auditor.set_viewport_size(TABLET)
     _shot(auditor, tmp_path, "console-audit-tablet")
@@ -204,15 +228,22 @@ def test_the_security_and_audit_administrators_at_the_console(console_site, chro
     assert broken.returncode == 1
     report = json.loads(broken.stdout)["chains"][0]
     assert report["broken"]["kind"] == "edited" and report["broken"]["seq"] == 2
+    # Rewriting who approved the seal is named as well.
+    events = run_yitong(["audit", "verify", "--chain", "seal_events", "--json"], site["env"])
+    assert events.returncode == 0, events.stdout + events.stderr
+    _tamper(site["env"], "seal_events", "actor = 'operator:someone-else'", "event = 'approved'")
+    broken = run_yitong(["audit", "verify", "--chain", "seal_events", "--json"], site["env"])
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout)["chains"][0]["broken"]["kind"] == "edited"
 
 
-def _tamper(env) -> None:
+def _tamper(env, table: str = "idp_audit", change: str = "ip = '192.0.2.66'", where: str = "chain_seq = 2") -> None:
     """A database administrator edits one audit row (dropping the append-only triggers first)."""
     from yitong.home import Home
     from yitong.settings import Settings
 
     engine = Home(Settings.from_env(env)).engine
     with engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER IF EXISTS idp_audit_no_update"))
-        conn.execute(text("UPDATE idp_audit SET ip = '192.0.2.66' WHERE chain_seq = 2"))
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+        conn.execute(text(f"UPDATE {table} SET {change} WHERE {where}"))  # noqa: S608 (the test's own constants)
     engine.dispose()

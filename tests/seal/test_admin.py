@@ -82,3 +82,40 @@ def test_other_roles_and_the_applicant_are_refused(site):
     assert [e["actor"] for e in refused] == [f"operator:{auth['system'][0]}", f"operator:{auth['audit'][0]}",
                                              f"operator:{applicant.sub}"]
     assert history[-1]["event"] == "admin.refused" and len(history) == 4  # nothing moved
+
+
+def test_the_audit_administrator_reads_every_seals_actions_with_who_did_them(site):
+    idp, web, auth = site
+    applicant = idp.accounts.create(username="sunqi", password="Tianjin-2026-correct")
+    first, second = _apply(idp, applicant.sub), _apply(idp, applicant.sub)
+    security, headers = auth["security"]
+    for esid, action in ((first, "approve"), (first, "make"), (first, "suspend"), (second, "approve")):
+        assert web.post(f"/seal/admin/seals/{esid}/{action}", headers=headers,
+                        json={"reason": "窗口审核"}).status_code == 200
+    refused = web.post(f"/seal/admin/seals/{second}/make", headers=auth["audit"][1], json={"reason": "x"})
+    assert refused.status_code == 403
+    auditor = auth["audit"][1]
+    listed = web.get("/seal/admin/events", headers=auditor).get_json()
+    # Newest first: the audit administrator's refused attempt, then the security administrator's actions.
+    assert [(e["esid"], e["event"], e["actor"]) for e in listed["items"][:5]] == [
+        (second, "admin.refused", f"operator:{auth['audit'][0]}"), (second, "approved", f"operator:{security}"),
+        (first, "suspended", f"operator:{security}"), (first, "made", f"operator:{security}"),
+        (first, "approved", f"operator:{security}")]
+    assert listed["items"][2]["reason"] == "窗口审核" and listed["items"][2]["chain_seq"] is not None
+    approvals = web.get(f"/seal/admin/events?event=approved&actor=operator:{security}", headers=auditor).get_json()
+    assert [e["esid"] for e in approvals["items"]] == [second, first]
+    page = web.get("/seal/admin/events?limit=2", headers=auditor).get_json()
+    older = web.get(f"/seal/admin/events?limit=2&before={page['next']}", headers=auditor).get_json()
+    assert [e["event"] for e in older["items"]] == ["suspended", "made"]
+    assert web.get("/seal/admin/events?before=x", headers=auditor).status_code == 400
+    chains = web.get("/seal/admin/events/verify", headers=auditor).get_json()["chains"]
+    assert [(c["chain"], c["ok"]) for c in chains] == [("seal_events", True), ("seal_usage", True)]
+    from sqlalchemy import func, select
+
+    from seal.models import events_table
+
+    with idp.home.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(events_table)).scalar()
+    assert stored >= 7 and chains[0]["records"] == chains[0]["last_seq"] == stored  # every event linked
+    for path in ("/seal/admin/events", "/seal/admin/events/verify"):
+        assert web.get(path, headers=auth["system"][1]).status_code == 403

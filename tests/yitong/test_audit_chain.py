@@ -1,5 +1,5 @@
-"""The tamper-evident audit trail (issue 17 item 4) on SQLite and PostgreSQL: audit events and
-seal-usage records chained by HMAC-SM3, TSA-stamped checkpoints, and `verify` naming the first
+"""The tamper-evident audit trail (issue 17 item 4) on SQLite and PostgreSQL: audit events,
+seal-usage records and seal lifecycle events chained by HMAC-SM3, TSA-stamped checkpoints, and `verify` naming the first
 broken link for every edit a database administrator can make with SQL."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from keys.auditchain.archive import archive_and_delete
 from keys.auditchain.models import checkpoints_table
 from keys.clock import utcnow
 from keys.pki.tsa import verify_token
-from seal.models import usage_table
+from seal.models import events_table, usage_table
 from seal.registry import SealRegistry
 from tests.helpers import run_yitong
 from tests.keys.pki_support import make_pki
@@ -48,7 +48,7 @@ def _uses(registry: SealRegistry, count: int) -> None:
 def _sql(storage, statement: str, **params) -> None:
     """What a database administrator can do: drop the append-only triggers, then edit."""
     with storage.engine.begin() as conn:
-        for table in ("idp_audit", "seal_usage", "keys_audit_checkpoints"):
+        for table in ("idp_audit", "seal_usage", "seal_events", "keys_audit_checkpoints"):
             if storage.kind == "postgres":
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
             else:
@@ -103,6 +103,78 @@ def test_an_updated_usage_record_is_named(trail, storage):
     _sql(storage, "UPDATE seal_usage SET sm3_after = :digest WHERE chain_seq = 2", digest="f" * 64)
     broken = chain.verify(usage_table).broken
     assert broken.kind == "edited" and broken.record_id == _id_at(storage, "seal_usage", 2)
+
+
+def _lifecycle(registry: SealRegistry, seals: int) -> list[str]:
+    """Two events per seal (applied by a person, approved by an operator), then one refusal."""
+    esids = []
+    for n in range(seals):
+        record = registry.apply(holder_kind="person", holder_id=f"sub-{n:04d}", holder_name="张三", seal_type=5,
+                                algorithm="sm2", actor=f"idp:sub-{n:04d}")
+        registry.approve(record.esid, actor="operator:sec-1", reason="材料齐全")
+        esids.append(record.esid)
+    registry.record_event(esids[0], "admin.refused", actor="operator:aud-1", status="approved",
+                          detail={"role": "audit"})
+    return esids
+
+
+def test_seal_lifecycle_events_are_chained_and_append_only(trail, storage):
+    _, registry, chain = trail
+    _lifecycle(registry, 2)
+    report = chain.verify(events_table)
+    assert report.ok and report.records == 5 and (report.first_seq, report.last_seq) == (1, 5)
+    assert report.checkpoints == 2  # positions 1 and 5
+    with storage.engine.connect() as conn:
+        actors = conn.execute(text("SELECT actor FROM seal_events ORDER BY chain_seq")).scalars().all()
+    assert actors == ["idp:sub-0000", "operator:sec-1", "idp:sub-0001", "operator:sec-1", "operator:aud-1"]
+    for statement in ("UPDATE seal_events SET actor = 'operator:x'", "DELETE FROM seal_events"):
+        with pytest.raises(Exception, match="append-only"), storage.engine.begin() as conn:
+            conn.execute(text(statement))
+
+
+def test_an_edited_seal_event_is_named(trail, storage):
+    _, registry, chain = trail
+    _lifecycle(registry, 2)
+    # Who approved the first seal is rewritten to someone else.
+    _sql(storage, "UPDATE seal_events SET actor = 'operator:other' WHERE chain_seq = 2")
+    broken = chain.verify(events_table).broken
+    record_id = _id_at(storage, "seal_events", 2)
+    assert broken.kind == "edited" and broken.record_id == record_id and broken.seq == 2
+    assert f"record {record_id} (position 2)" in broken.message
+
+
+def test_a_deleted_seal_event_is_named(trail, storage):
+    _, registry, chain = trail
+    _lifecycle(registry, 2)
+    before, after = _id_at(storage, "seal_events", 2), _id_at(storage, "seal_events", 4)
+    _sql(storage, "DELETE FROM seal_events WHERE chain_seq = 3")
+    broken = chain.verify(events_table).broken
+    assert broken.kind == "deleted" and broken.seq == 3
+    assert broken.message == f"position 3 missing after record {before}, before record {after}: deleted"
+    _sql(storage, "DELETE FROM seal_events WHERE chain_seq >= 4")
+    assert chain.verify(events_table).broken.kind == "deleted"
+
+
+def test_a_seal_event_inserted_with_sql_is_named(trail, storage):
+    _, registry, chain = trail
+    [esid] = _lifecycle(registry, 1)
+    _sql(storage, "INSERT INTO seal_events (esid, at, event, from_status, to_status, actor) "
+                  "VALUES (:esid, :at, 'revoked', 'approved', 'revoked', 'operator:ghost')",
+         esid=esid, at=utcnow().replace(tzinfo=None))
+    forged = _scalar(storage, "SELECT id FROM seal_events WHERE actor = 'operator:ghost'")
+    broken = chain.verify(events_table).broken
+    assert broken.kind == "inserted" and broken.record_id == forged
+
+
+def test_reordered_seal_events_are_named(trail, storage):
+    _, registry, chain = trail
+    _lifecycle(registry, 2)
+    first, second = _id_at(storage, "seal_events", 2), _id_at(storage, "seal_events", 3)
+    _sql(storage, "UPDATE seal_events SET id = -1 WHERE id = :a", a=first)
+    _sql(storage, "UPDATE seal_events SET id = :a WHERE id = :b", a=first, b=second)
+    _sql(storage, "UPDATE seal_events SET id = :b WHERE id = -1", b=second)
+    broken = chain.verify(events_table).broken
+    assert broken.kind == "reordered" and broken.seq == 2 and broken.record_id == second
 
 
 def test_a_deleted_event_is_named_by_its_position_and_neighbours(trail, storage):

@@ -93,6 +93,12 @@ def test_security_admin_approves_and_suspends_and_the_audit_admin_sees_it(storag
     assert sign_in(idp, auditor_web, "shenji", audit_totp).status_code == 200
     audit_page = auditor_web.get("/admin/audit").get_data(as_text=True)
     assert 'id="chain"' in audit_page and "完整" in audit_page
+    # The audit page lists the seal actions too, with who took them, and the seal chains whole.
+    seal_rows = audit_page[audit_page.index('id="seal-events"'):]
+    for event in ("approved", "suspended"):
+        assert re.search(rf"<td>{event}</td><td><a href=\"/admin/seals/{esid}\">{esid}</a></td><td>[^<]*</td>"
+                         rf"<td[^>]*>operator:{security.sub}</td>", seal_rows), event
+    assert 'class="ok chain-seal_events"' in audit_page and 'class="ok chain-seal_usage"' in audit_page
     # The audit administrator sees both actions in the seal's history, and has no buttons that work.
     history = auditor_web.get(f"/admin/seals/{esid}").get_data(as_text=True)
     assert history.count(f"operator:{security.sub}") == 3 and "approved" in history and "suspended" in history
@@ -133,3 +139,43 @@ def test_a_sign_in_below_loa3_never_reaches_the_console(storage, tmp_path):
     assert answer.status_code == 403 and answer.request.path == "/admin/callback"
     assert "unmet_authentication_requirements" in answer.get_data(as_text=True)
     assert web.get("/admin/").headers["Location"].endswith("/admin/login")  # still not signed in to the console
+
+
+def test_the_security_administrator_locks_and_unlocks_an_account_with_a_confirmed_reason(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    _, totp = _operator(idp, "anquan", "security", "root")
+    _, audit_totp = _operator(idp, "shenji", "audit", "root")
+    person = idp.accounts.create(username="lisi", password=PASSWORD)
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    listing = web.get("/admin/users?q=lisi").get_data(as_text=True)
+    assert f'action="/admin/users/{person.sub}/lock"' in listing and "锁定" in listing
+    ask = web.post(f"/admin/users/{person.sub}/lock", data={"csrf": _csrf(listing)})
+    page = ask.get_data(as_text=True)
+    assert ask.status_code == 200 and 'name="confirmed"' in page and f"确定要锁定账户 {person.sub}" in page
+    assert not idp.accounts.locked(person.sub)  # nothing happens before the confirmation
+    unreasoned = web.post(f"/admin/users/{person.sub}/lock", data={"csrf": _csrf(page), "confirmed": "yes"})
+    assert 'name="confirmed"' in unreasoned.get_data(as_text=True)  # no reason: asked again
+    assert not idp.accounts.locked(person.sub)
+    done = web.post(f"/admin/users/{person.sub}/lock", data={"csrf": _csrf(page), "confirmed": "yes",
+                                                               "reason": "冒用举报"})
+    assert done.status_code == 302 and idp.accounts.locked(person.sub)
+    listing = web.get("/admin/users?q=lisi").get_data(as_text=True)
+    assert "已锁定" in listing and f'action="/admin/users/{person.sub}/unlock"' in listing
+    assert web.post(f"/admin/users/{person.sub}/unlock", data={"csrf": "forged", "confirmed": "yes",
+                                                                 "reason": "x"}).status_code == 400
+    done = web.post(f"/admin/users/{person.sub}/unlock", data={"csrf": _csrf(listing), "confirmed": "yes",
+                                                                 "reason": "核实为本人"})
+    assert done.status_code == 302 and not idp.accounts.locked(person.sub)
+    # The audit administrator has no buttons, and the server refuses a forged form.
+    auditor = idp.app.test_client()
+    assert sign_in(idp, auditor, "shenji", audit_totp).status_code == 200
+    audit_page = auditor.get("/admin/audit").get_data(as_text=True)
+    assert "user.locked" in audit_page and "冒用举报" in audit_page and "user.unlocked" in audit_page
+    users_page = auditor.get("/admin/users").get_data(as_text=True)
+    assert "/lock" not in users_page
+    refused = auditor.post(f"/admin/users/{person.sub}/lock", data={"csrf": _csrf(audit_page), "confirmed": "yes",
+                                                                      "reason": "x"})
+    assert "managed by the security administrator" in refused.get_data(as_text=True)
+    assert not idp.accounts.locked(person.sub)

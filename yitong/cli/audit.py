@@ -1,7 +1,9 @@
 """`yitong audit verify|export|checkpoint|archive`: the tamper-evident audit trail (keys/auditchain).
 
-Two chains are kept: the IdP's audit events (idp_audit) and the seals' usage records
-(seal_usage). Only yitong/ sees both tables, so these commands live here.
+Three chains are kept: the IdP's audit events (idp_audit), the seals' usage records
+(seal_usage) and the seals' lifecycle events (seal_events: applied, approved, made, suspended,
+resumed, revoked, refused operator actions). Only yitong/ sees both rooms' tables, so these
+commands live here.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from idp.models import audit_table
 from keys.auditchain import export_lines, verify_export
 from keys.auditchain.archive import archive_and_delete
 from keys.clock import utcnow
-from seal.models import usage_table
+from seal.models import events_table, usage_table
 from yitong.cli.common import emit_json, open_home
 from yitong.cli.idp import audit
 
-CHAINS = {"idp_audit": audit_table, "seal_usage": usage_table}
+CHAINS = {"idp_audit": audit_table, "seal_usage": usage_table, "seal_events": events_table}
+# A seal's lifecycle events are its record for as long as the seal exists: verified, exported and
+# checkpointed with the others, never archived away by the retention period.
+ARCHIVED = ("idp_audit", "seal_usage")
 EXIT_BROKEN = 1
 
 
@@ -149,7 +154,7 @@ def audit_archive(directory, before) -> None:
         raise click.UsageError(f"records are kept {home.settings.audit_retention_days} days: --before may be "
                                f"{limit.date().isoformat()} at the latest")
     chain = home.audit_chain()
-    for name, table in _chains(()):
+    for name, table in _chains(ARCHIVED):
         try:
             path, count = archive_and_delete(chain, table, before, Path(directory))
         except OSError as exc:
