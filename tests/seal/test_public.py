@@ -107,6 +107,10 @@ def test_unknown_and_malformed_esids_are_clear_answers(query):
     assert status == 400 and b"<script>alert" not in page and "印章编码格式不正确" in page.decode()
     status, _, page = call("GET", f"{query['base']}/seal/query")
     assert status == 200 and 'name="esid"' in page.decode()
+    status, _, body = call("GET", f"{query['base']}/seal/openapi.json")
+    paths = json.loads(body)["paths"]
+    assert paths["/api/v1/public/seals/{esid}"]["get"]["security"] == []
+    assert "429" in paths["/api/v1/public/seals/{esid}/image.png"]["get"]["responses"]
 
 
 def test_lookups_are_rate_limited(query):
