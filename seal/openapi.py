@@ -103,6 +103,7 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                         "holder": {"type": "object", "properties": {"kind": {"enum": ["organisation", "person"]},
                                                                      "name": {"type": "string"}}},
                         "type": {"type": "integer"}, "type_label": {"type": "string"},
+                        "type_label_en": {"type": "string"},
                         "status": {"enum": ["active", "suspended", "revoked", "expired"]},
                         "valid_from": {"type": ["string", "null"]}, "valid_to": {"type": ["string", "null"]},
                         "image_url": {"type": "string"}}}}}},

@@ -33,6 +33,10 @@ PUBLIC_STATUSES = (SealStatus.ACTIVE, SealStatus.SUSPENDED, SealStatus.REVOKED, 
 STATUS_LABELS = {"active": ("有效", "Active"), "suspended": ("已挂失/暂停", "Suspended"),
                  "revoked": ("已注销", "Revoked"), "expired": ("已过期", "Expired")}
 
+TYPE_LABELS_EN = {1: "Legal name seal", 2: "Finance seal", 3: "Invoice seal", 4: "Contract seal",
+                  5: "Legal representative's seal", 6: "Official seal", 7: "Internal department seal",
+                  8: "Branch seal", 99: "Other"}
+
 bp = Blueprint("seal_public", __name__, url_prefix="/seal", template_folder="templates")
 
 
@@ -73,6 +77,7 @@ def public_view(record: SealRecord) -> dict:
                    "name": mask_name(record.holder_name) if person else record.holder_name},
         "type": record.type,
         "type_label": images.SEAL_TYPES.get(record.type, images.SEAL_TYPES[99])[0],
+        "type_label_en": TYPE_LABELS_EN.get(record.type, TYPE_LABELS_EN[99]),
         "status": record.status,
         "valid_from": record.valid_from.isoformat() if record.valid_from else None,
         "valid_to": record.valid_to.isoformat() if record.valid_to else None,

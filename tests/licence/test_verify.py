@@ -163,3 +163,18 @@ def test_pdf_licence_changed_after_sealing_fails(home):
     metadata = _step(report, "licence_metadata")
     assert not metadata["passed"] and "changed in a revision" in metadata["reason"]
 
+
+
+def test_a_superseded_licence_is_reported_no_longer_in_force_online(home):
+    issued, path = _issue(home, "organisation", "pdf")
+    data = home["tmp"] / "changed-data.json"
+    changed = {**FOOD_DATA, "premises": "天津市和平区南京路2号"}
+    data.write_text(json.dumps(changed, ensure_ascii=False), encoding="utf-8")
+    newer = cli(home["env"], "licence", "supersede", issued["licence_id"], "--data", str(data), "--reason",
+                "变更经营场所", "--out", str(home["tmp"] / "v2.pdf"), "--json")
+    assert newer["licence_id"] != issued["licence_id"]
+    code, old = _verify_cli(home, path, "--online")
+    assert code != 0 and (old["indication"], old["sub_indication"]) == ("TOTAL_FAILED", "REVOKED")
+    assert old["licence"]["status"] == "superseded"
+    code, new = _verify_cli(home, home["tmp"] / "v2.pdf", "--online")
+    assert code == 0 and new["licence"]["status"] == "valid" and new["licence"]["licence_id"] == newer["licence_id"]

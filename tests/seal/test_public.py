@@ -80,6 +80,7 @@ def test_an_organisation_seal_is_public_with_a_small_watermarked_picture_only(qu
     assert re.findall(r'<img src="([^"]+)"', text) == [seal["image_url"]]
     status, _, page = call("GET", f"{query['base']}/seal/query?esid={query['org']}&lang=en")
     assert status == 200 and "Seal query" in page.decode() and ">Active<" in page.decode()
+    assert "Contract seal" in page.decode() and seal["type_label_en"] == "Contract seal"
 
 
 def test_a_person_is_masked_and_statuses_are_shown(query):
