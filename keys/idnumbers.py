@@ -234,6 +234,17 @@ def mask_phone(phone: str | None) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) == 11 else ""
 
 
+def mask_name(name: str) -> str:
+    """The one way a person's name is shown: 张三 → 张*, 欧阳娜娜 → 欧**娜.
+
+    The first character and (from three characters) the last stay."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
 def mask_id_number(value: str | None) -> str:
     """The one way an ID number (or USCC) is shown: 110101********1234.
 

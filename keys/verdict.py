@@ -104,6 +104,11 @@ class CheckName(StrEnum):
     SEAL_FILE = "seal_file"                # Seal.esl is the seal embedded in SignedValue.dat
     STAMP_ANNOT = "stamp_annot"            # every StampAnnot stands on a page of the document, inside it
 
+    # an electronic licence (GB/T 36903 metadata in a PDF or OFD) on top of its seal signature
+    LICENCE_IDENTIFIER = "licence_identifier"  # GB/T 36904 layout and ISO 7064 MOD 37,36 check character
+    LICENCE_METADATA = "licence_metadata"      # the licence metadata is the same in every PDF revision
+    LICENCE_STATUS = "licence_status"          # the issuer's current status (online / our own page): valid
+
 
 @dataclass(frozen=True)
 class Step:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from keys.idnumbers import mask_id_number
+from keys.idnumbers import mask_id_number, mask_name
 from keys.sm3 import sm3
 from keys.storage import utcnow
 from licence.catalogue import Catalogue, CatalogueError, LicenceType
@@ -33,7 +33,7 @@ from licence.face import FaceContent, FaceRenderer
 from licence.identifier import IdentifierError, LicenceIdentifier, make_identifier, parse_identifier
 from licence.models import events_table, idempotency_table, licences_table, serials_table
 from licence.ofd_face import OfdFace
-from licence.payload import data_digest, mask_name, sign_payload, verification_url
+from licence.payload import data_digest, sign_payload, status_url, verification_url
 from licence.pdf_face import PdfFace
 from seal.pdfread import PdfRefused
 from seal.registry import SealError, SealRegistry, sealer_for
@@ -226,6 +226,8 @@ class LicenceLibrary:
             "IssueDate": issued_on.isoformat(), "ValidFrom": record["valid_from"],
             "ValidTo": record["valid_to"] or "长期", "HolderName": values["holder_name"],
             "HolderCode": values["holder_id"], "HolderCodeType": HOLDER_CODE_TYPES[kind.holder_kind],
+            # not a GB/T 36903 item: where `yitong verify --online` asks the licence's current status
+            "StatusService": status_url(self.issuer, str(ident)),
         }
         return FaceContent(template=kind.face, title=kind.face.title or kind.name,
                            title_en=kind.face.title_en or kind.name_en, number=number, lines=tuple(lines),

@@ -22,15 +22,6 @@ from dataclasses import dataclass
 from keys.sm3 import sm3
 
 
-def mask_name(name: str) -> str:
-    """张三 → 张*, 欧阳娜娜 → 欧**娜: the first and (from three characters) the last stay."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
 def data_digest(record: dict) -> str:
     """SM3 (hex) of the canonical JSON of a licence's data record."""
     canonical = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -89,3 +80,8 @@ def verify_payload(compact: str, public_key) -> dict:
 
 def verification_url(issuer: str, payload: CodePayload) -> str:
     return f"{issuer.rstrip('/')}/licences/v?c={payload.compact}"
+
+
+def status_url(issuer: str, licence_id: str) -> str:
+    """The public status endpoint of one licence (``GET``; licence/api.py), written into the licence's metadata."""
+    return f"{issuer.rstrip('/')}/licences/api/v1/licences/{licence_id}/status"

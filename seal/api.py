@@ -24,6 +24,7 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 
 from keys import observe
+from seal import public
 from seal.document import document_format, seal_document
 from seal.openapi import openapi_document
 from seal.pdf import LEVELS, MEDIA_TYPES, PdfLimits, PdfRefused, Placement, parse_page_list
@@ -449,10 +450,18 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                                                     replay_cache=home.runtime.replay_cache("seal-dpop"))
         return built["validator"]
 
+    def public_limiter():
+        with lock:
+            if "limiter" not in built:
+                built["limiter"] = home.runtime.rate_limiter("seal-query:ip", public.RATE_LIMIT, 60)
+            return built["limiter"]
+
     app.extensions["yitong.seal"] = {"registry": registry, "validator": validator, "settings": settings,
                                      "jobs": lambda: home.runtime.jobs,
-                                     "sealers": {}, "lock": threading.Lock()}
+                                     "sealers": {}, "lock": threading.Lock(),
+                                     "public_limiter": public_limiter}
     app.register_blueprint(bp)
+    app.register_blueprint(public.bp)  # the public seal query (印章查询), no token
     from seal import admin  # the security administrator's /seal/admin/ (imports this module)
 
     app.register_blueprint(admin.bp)

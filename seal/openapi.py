@@ -94,6 +94,24 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                                                 "parameters": [_ESID], "responses": {
                                                     "200": {"description": "PNG", "content": {"image/png": {}}},
                                                     **_errors(401, 403, 404)}}},
+            "/api/v1/public/seals/{esid}": {"get": {
+                "summary": "Public seal query (印章查询): holder (a person masked), type, status, validity; no token, "
+                           "rate-limited per address", "security": [], "parameters": [_ESID],
+                "responses": {"200": {"description": "what anyone may know of the seal", "content": {
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "esid": {"type": "string"}, "name": {"type": "string"},
+                        "holder": {"type": "object", "properties": {"kind": {"enum": ["organisation", "person"]},
+                                                                     "name": {"type": "string"}}},
+                        "type": {"type": "integer"}, "type_label": {"type": "string"},
+                        "type_label_en": {"type": "string"},
+                        "status": {"enum": ["active", "suspended", "revoked", "expired"]},
+                        "valid_from": {"type": ["string", "null"]}, "valid_to": {"type": ["string", "null"]},
+                        "image_url": {"type": "string"}}}}}},
+                    **_errors(400, 404, 429)}}},
+            "/api/v1/public/seals/{esid}/image.png": {"get": {
+                "summary": "The seal's picture, at most 96 pixels a side and watermarked; no token, rate-limited",
+                "security": [], "parameters": [_ESID],
+                "responses": {"200": {"description": "PNG", "content": {"image/png": {}}}, **_errors(400, 404, 429)}}},
             "/seals/{esid}/image.svg": {"get": {"summary": "Seal image (SVG)", "security": read,
                                                 "parameters": [_ESID], "responses": {
                                                     "200": {"description": "SVG", "content": {"image/svg+xml": {}}},

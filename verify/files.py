@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from verify import report as r
+from verify.licence import StatusLookup, attach, fetch_status
 from verify.ofd import is_other_zip, looks_like_ofd, verify_ofd
 from verify.pdf import verify_pdf
 from verify.policy import DEFAULT, Policy
@@ -12,9 +13,24 @@ from verify.ses import looks_like_ses, verify_seal, verify_ses_signature
 
 
 def verify_bytes(data: bytes, trust, *, name: str, policy: Policy = DEFAULT, at: datetime | None = None,
-                 online: bool = False, crls=(), ocsps=(), certs=()) -> r.Report:
+                 online: bool = False, crls=(), ocsps=(), certs=(), licence_status: StatusLookup | None = None
+                 ) -> r.Report:
     """PDFs go to :func:`verify_pdf`, OFDs (zip packages) to :func:`verify_ofd`; DER seals and seal signatures
-    to the GB/T 38540 checks. The format is decided by the content, never by the name."""
+    to the GB/T 38540 checks. The format is decided by the content, never by the name.
+
+    A PDF or OFD carrying an electronic licence gets its ``licence`` block (verify/licence.py); its current
+    status comes from ``licence_status`` when given (the server: its own library, in-process), else, when
+    ``online``, from the issuer's status service named in the file."""
+    report = _verify(data, trust, name=name, policy=policy, at=at, online=online, crls=crls, ocsps=ocsps,
+                     certs=certs)
+    if licence_status is None and online:
+        licence_status = fetch_status
+    attach(report, data, licence_status)
+    return report
+
+
+def _verify(data: bytes, trust, *, name: str, policy: Policy, at: datetime | None, online: bool, crls, ocsps,
+            certs) -> r.Report:
     if looks_like_ofd(data):
         return verify_ofd(data, trust, policy, at, online, name=name, crls=crls, ocsps=ocsps, certs=certs)
     if b"%PDF-" not in data[:1024]:

@@ -64,6 +64,21 @@ REASONS = {
     "POLICY_PROCESSING_ERROR": ("验证过程出错。", "The verification could not be completed."),
     "GENERIC": ("签章未通过检查。", "The seal did not pass a check."),
 }
+# A licence that fails on its own (the seal may be intact): by (step, sub-indication).
+LICENCE_VERDICT = ("本电子证照无效，请勿采信。", "This electronic licence is not valid: do not rely on it.")
+LICENCE_REASONS = {
+    ("licence_status", "REVOKED"): ("颁发机构已吊销、注销或更新本证照：印章完好，但证照已不再有效。",
+                                    "The issuer has revoked or replaced this licence: its seal is intact, the licence "
+                                    "is no longer in force."),
+    ("licence_status", "EXPIRED"): ("本证照已过有效期。", "This licence has expired."),
+    ("licence_status", "TRY_LATER"): ("暂时无法向颁发机构核实证照的当前状态。",
+                                      "The licence's current status cannot be had from its issuer now."),
+    ("licence_identifier", "FORMAT_FAILURE"): ("证照标识的校验位不正确，证照信息可能被篡改。",
+                                               "The licence identifier's check character is wrong: the licence "
+                                               "data may have been tampered with."),
+    ("licence_metadata", "FORMAT_FAILURE"): ("盖章后证照信息被改动过。",
+                                             "The licence data was changed after the licence was sealed."),
+}
 MARKS = {r.TOTAL_FAILED: ("无效", "INVALID"), r.INDETERMINATE: ("无法确认", "UNCONFIRMED")}
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
@@ -145,6 +160,13 @@ def _views(reports: list[r.Report], documents: dict[str, bytes] | None, thumbnai
         data["reason"] = REASONS.get(data.get("sub_indication") or "", REASONS["GENERIC"]) \
             if data["indication"] != r.TOTAL_PASSED else None
         data["local_validation_time"] = local_time(data.get("validation_time"), zone)
+        licence_failure = next((s for s in data["document_steps"] if not s["passed"]
+                                and s["name"].startswith("licence_")), None)
+        if licence_failure and data["sub_indication"] == licence_failure["sub_indication"]:
+            data["reason"] = LICENCE_REASONS.get((licence_failure["name"], licence_failure["sub_indication"]),
+                                                 data["reason"])
+            if data["indication"] == r.TOTAL_FAILED:
+                data["verdict"] = LICENCE_VERDICT
         for sig, sig_report in zip(data["signatures"], report.signatures, strict=True):
             sig["mark"] = MARKS.get(sig["indication"])
             sig["reason"] = REASONS.get(sig.get("sub_indication") or "", REASONS["GENERIC"]) if sig["mark"] else None
@@ -182,6 +204,11 @@ def summary(report: r.Report) -> str:
     indication, sub = report.indication
     zh, en = LABELS[indication]
     lines = [f"{report.file}: {indication}{' / ' + sub if sub else ''} ({zh})"]
+    if report.licence:
+        lic = report.licence
+        lines.append(f"  licence {lic['licence_id']} ({lic['type']['name']}) check character {lic['check_character']}"
+                     f"; holder {lic['holder']['name']}; valid {lic['validity']['from']} to {lic['validity']['to']}"
+                     f"; status {lic['status'] or 'not checked'}")
     for step in report.document_steps:
         if not step.passed:
             lines.append(f"  document: {step.name} failed: {step.reason}")

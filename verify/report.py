@@ -147,6 +147,7 @@ class Report:
     signatures: list[SignatureReport] = field(default_factory=list)
     format: str = "pdf"  # "pdf" | "ses-signature" | "ses-seal" | "ofd"
     notes: list[str] = field(default_factory=list)
+    licence: dict[str, Any] | None = None  # the electronic licence the file carries (verify/licence.py)
 
     @classmethod
     def start(cls, data: bytes, *, name: str, policy, validation_time: datetime, trust, online: bool,
@@ -186,7 +187,7 @@ class Report:
             "document_steps": [s.as_dict() for s in self.document_steps],
             "signatures": [s.as_dict() for s in self.signatures],
             "notes": self.notes,
-        }
+        } | ({"licence": self.licence} if self.licence is not None else {})
 
 
 def document(reports: list[Report]) -> dict[str, Any]:

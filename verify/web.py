@@ -8,7 +8,9 @@ minute); each is verified within the policy's time and object limits, and at mos
 anonymous uploads cannot starve sign-in and tokens served by the same process. The server
 never fetches URLs taken from a document: verification is offline, with the server's own trust
 bundle and its own current CRLs handed over in-process (the equivalent of
-our /pki/ endpoints, without a network round trip).
+our /pki/ endpoints, without a network round trip). A licence's current status is asked of this
+server's own licence library in-process (``licence_status``); a licence issued elsewhere is
+reported without a status, whatever status service the file names.
 
 The library (verify/) stays importable without Flask; only this module needs it.
 """
@@ -30,6 +32,7 @@ from keys import observe
 from verify import report as r
 from verify.errors import UploadRefused
 from verify.files import verify_bytes
+from verify.licence import StatusLookup
 from verify.ofd import is_other_zip, looks_like_ofd
 from verify.policy import DEFAULT, Limits
 from verify.render import html
@@ -51,11 +54,13 @@ class VerifyService:
 
     def __init__(self, trust: Callable[[], bytes], *, crls: Callable[[], list[bytes]] | None = None,
                  certs: Callable[[], list[bytes]] | None = None, limiter=None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 concurrency: int = DEFAULT_CONCURRENCY, limits: Limits | None = None) -> None:
+                 concurrency: int = DEFAULT_CONCURRENCY, limits: Limits | None = None,
+                 licence_status: StatusLookup | None = None) -> None:
         self._trust_source = trust
         self._crls_source = crls
         self._certs_source = certs  # our own intermediate CAs: an OFD seal carries only the signer's certificate
         self.limiter = limiter
+        self.licence_status = licence_status  # this server's own licences' status, in-process (never a fetch)
         self.max_bytes = max_bytes
         self.policy = replace(DEFAULT, limits=limits) if limits is not None else DEFAULT
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -174,7 +179,7 @@ def _verify(name: str, data: bytes) -> r.Report:
     with service.slot():
         # online=False always: nothing named in the document is fetched (SSRF); our own CRLs come in-process.
         report = verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
-                              crls=service.crls(), certs=service.certs())
+                              crls=service.crls(), certs=service.certs(), licence_status=service.licence_status)
     observe.verified(report.format, report.indication[0].value)
     return report
 

@@ -16,7 +16,9 @@ from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
+from licence.library import LicenceError
 from seal import api as seal_api
+from verify.licence import StatusUnavailable
 from yitong import console, errors, headers, observability, pki_web, wallet
 from yitong.home import Home
 from yitong.proxy import ForwardedFor, TrustedProxies
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
     licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
                          seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
+    app.extensions["yitong.verify"].licence_status = _own_licence_status(app)
     app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
     app.register_blueprint(wallet.bp)  # /licences/wallet: the holder's wallet (yitong/wallet.py)
 
@@ -263,6 +266,20 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
                                        limits=Limits(max_objects=settings.pdf_max_objects,
                                                      seconds=settings.pdf_seconds))
     verify_web.register(app, service)
+
+
+def _own_licence_status(app: Flask):
+    """/verify/'s status of a licence: this server's own library, in-process; None for anyone else's (the
+    page never fetches the status service a document names: SSRF)."""
+    def lookup(licence_id: str, _named_url: str | None) -> str | None:
+        try:
+            return app.extensions["yitong.licence"]["library"]().status(licence_id)["status"]
+        except LicenceError:  # not found here, or not an identifier this library takes
+            return None
+        except Exception as exc:  # the database is down: the page says the status could not be had
+            raise StatusUnavailable(f"this server's licence library: {type(exc).__name__}") from None
+    lookup.source = "this server's licence library"
+    return lookup
 
 
 def _from_loopback() -> bool:
