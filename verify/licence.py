@@ -39,6 +39,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from keys.budget import BudgetExceeded, time_budget
 from keys.idnumbers import mask_id_number, mask_name
 from keys.licenceids import IdentifierError, parse_identifier
 from keys.verdict import CheckName, Step, SubIndication, failed, passed
@@ -136,10 +137,23 @@ def _status_step(status: str | None, source: str) -> Step:
                   f"the issuer's status could not be had ({source})")
 
 
+METADATA_SECONDS = 5.0
+_UNREADABLE = frozenset({CheckName.PARSE, CheckName.TRAILING_BYTES, CheckName.TIME_BUDGET, CheckName.INTERNAL})
+
+
 def attach(report: r.Report, data: bytes, status_lookup: StatusLookup | None = None) -> None:
     """Add the ``licence`` block and its steps to ``report`` when the file carries licence metadata."""
     if report.format == "pdf":
-        found = pdf_metadata(data)
+        # Only a PDF the document steps could open within the limits is read again, and within a
+        # budget of its own: a pathological file (a 20 MB digit stream) must not cost minutes here
+        # after the safe reader refused it in milliseconds.
+        if any(not step.passed and step.name in _UNREADABLE for step in report.document_steps):
+            return
+        try:
+            with time_budget(METADATA_SECONDS, "reading the licence metadata"):
+                found = pdf_metadata(data)
+        except BudgetExceeded:
+            found = None
         if found is None:
             return
         values, protected = found

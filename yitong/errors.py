@@ -14,6 +14,7 @@ from flask import g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from idp.i18n import t
+from keys import observe
 
 
 def wants_html() -> bool:
@@ -25,7 +26,11 @@ def wants_html() -> bool:
 
 
 def request_id() -> str:
-    """This request's id (the one the access log and X-Request-Id carry when set), else a new one."""
+    """This request's id: the one yitong/observability.py gave it (in X-Request-Id, the access log and
+    every log line), else — outside that middleware — the client's X-Request-Id or a new one."""
+    given = observe.request_id()
+    if given:
+        return given
     if "request_id" not in g:
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
     return g.request_id

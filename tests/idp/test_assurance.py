@@ -181,12 +181,12 @@ def test_the_cli_sets_checks_keeps_and_clears_the_release_policy(idp, tmp_path, 
     assert bad.exit_code == 2 and "add --release verified_claims" in bad.output
     made = runner.invoke(cli, [*base, "--release", "verified_claims", "--release", "id_number"], env=env)
     assert made.exit_code == 0, made.output
-    info = json.loads(made.output)
+    info = json.loads(made.stdout)
     assert info["yitong_release"] == ["verified_claims", "id_number"]
     assert info["scope"].split() == ["openid", "profile", "verified_claims"]
     client_id = info["client_id"]
     kept = runner.invoke(cli, ["client", "update", client_id, "--name", "Tax", "--json"], env=env)
-    assert kept.exit_code == 0 and json.loads(kept.output)["yitong_release"] == ["verified_claims", "id_number"]
+    assert kept.exit_code == 0 and json.loads(kept.stdout)["yitong_release"] == ["verified_claims", "id_number"]
     cleared = runner.invoke(cli, ["client", "update", client_id, "--release", "none", "--json"], env=env)
-    assert cleared.exit_code == 0 and "yitong_release" not in json.loads(cleared.output)
+    assert cleared.exit_code == 0 and "yitong_release" not in json.loads(cleared.stdout)
     assert idp.clients.get(client_id).metadata.get("yitong_release") is None

@@ -376,12 +376,12 @@ def test_the_cli_adds_lists_and_removes_upstreams_without_showing_secrets(ours, 
                                 "level=acr", "--level-map", "urn:gov:level:2=urn:yitong:loa:2", "--json"],
                           env=env, input="s3cret-at-upstream\n")
     assert added.exit_code == 0, added.output
-    info = json.loads(added.output)
+    info = json.loads(added.stdout)
     assert info["redirect_uri"] == CALLBACK and info["issuer"] == national.issuer
     assert info["level_map"] == {"urn:gov:level:2": LOA[2]} and "s3cret" not in added.output
     listed = runner.invoke(cli, ["federation", "list", "--json"], env=env)
     assert listed.exit_code == 0 and "s3cret" not in listed.output
-    assert [u["name"] for u in json.loads(listed.output)] == ["gjzwfw"]
+    assert [u["name"] for u in json.loads(listed.stdout)] == ["gjzwfw"]
     plain_http = runner.invoke(cli, ["federation", "add", "x1", "--issuer", "http://gov.example.cn", "--client-id",
                                      "c", "--client-secret-stdin"], env=env, input="s\n")
     assert plain_http.exit_code == 2 and "https" in plain_http.output

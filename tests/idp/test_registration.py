@@ -9,7 +9,9 @@ import pytest
 from idp.oauth.clients import build_metadata
 from idp.oauth.registration_policy import REGISTRATION_TOKEN_KEY, SELF_SERVICE_SCOPES
 from tests.idp.support import PASSWORD, REDIRECT, authorize_url, code_from, login, make_idp, pkce_pair, through_consent
+from yitong.console import CONSOLE_CLIENT_ID
 from yitong.seal_idp import SEAL_CLIENT_ID
+from yitong.wallet import WALLET_CLIENT_ID
 
 INITIAL = "i" * 40
 REGISTER = {"Authorization": f"Bearer {INITIAL}"}
@@ -33,8 +35,10 @@ def register(web, **overrides):
 
 
 def client_count(idp) -> int:
-    """Clients other than those the home makes for itself (the seal API's introspection client)."""
-    return len([c for c in idp.clients.list() if c.client_id != SEAL_CLIENT_ID])
+    """Clients other than those the home makes for itself (the seal API's introspection client, the
+    operator console and the licence wallet)."""
+    own = {SEAL_CLIENT_ID, CONSOLE_CLIENT_ID, WALLET_CLIENT_ID}
+    return len([c for c in idp.clients.list() if c.client_id not in own])
 
 
 @pytest.mark.parametrize("scope", PRIVILEGED)

@@ -65,6 +65,9 @@ def test_fresh_home_upgrade_then_serve_answers_health_readiness_and_landing(yito
                                             "carrier_3_factor"}
         status, ctype, body = get(base + "/", accept="text/html")
         assert status == 200 and ctype.startswith("text/html")
+        assert b'href="/login"' in body and b'href="/verify/"' in body  # the citizens' landing page
+        status, ctype, body = get(base + "/technical", accept="text/html")  # from loopback: the operators' index
+        assert status == 200 and ctype.startswith("text/html")
         assert b"/healthz" in body and b"SQLite" not in body  # no database, paths or versions for anyone
         for mounted in (b'href="/verify/"', b'href="/seal/openapi.json"', b'href="/baselib/"', b'href="/login"'):
             assert mounted in body, mounted  # every face of the embedded default is linked from the landing page
