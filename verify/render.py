@@ -172,6 +172,9 @@ def _views(reports: list[r.Report], documents: dict[str, bytes] | None, thumbnai
             sig["reason"] = REASONS.get(sig.get("sub_indication") or "", REASONS["GENERIC"]) if sig["mark"] else None
             if sig.get("signing_time"):
                 sig["signing_time"]["local"] = local_time(sig["signing_time"].get("time"), zone)
+            if sig.get("seal"):  # the seal's validity in the same zone and format as every other time
+                sig["seal"]["valid_local"] = (local_time(sig["seal"].get("valid_start"), zone),
+                                              local_time(sig["seal"].get("valid_end"), zone))
             sig["box"] = seal_box(sig_report.widget)
             sig["thumbnail"] = None
             if thumbnails and documents and report.format in ("pdf", "ofd") and sig_report.widget \

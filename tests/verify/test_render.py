@@ -68,3 +68,8 @@ def test_a_passed_document_has_no_mark_and_its_times_are_local(world):
     assert local.strftime("%Y-%m-%d %H:%M") in shanghai and "北京时间" in shanghai
     utc = html([report], None, thumbnails=False, time_zone="UTC")
     assert datetime.fromisoformat(iso.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M") in utc
+    # the seal's validity too: local, in the one format, never the raw ISO of the JSON report
+    seal = report.as_dict()["signatures"][0]["seal"]
+    start = datetime.fromisoformat(seal["valid_start"].replace("Z", "+00:00")).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"有效期 Valid {start.strftime('%Y-%m-%d %H:%M')} – " in shanghai
+    assert seal["valid_start"] not in shanghai
