@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3  # the suite mostly waits on servers, browsers and PostgreSQL: 3 workers on 2 cores
 
 .PHONY: run shell test lint bench load clean
 
