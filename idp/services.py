@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from idp.federation import Upstreams
     from idp.identity import Identities, Organisations
     from idp.oauth.clients import ClientRegistry
-    from idp.oauth.consent import Consents
+    from idp.oauth.consent import Consents, ScopeFamily
     from idp.oauth.par import PushedRequests
     from idp.oauth.server import IdpServer
     from idp.oauth.tokens import SigningKeys, Tokens
@@ -85,6 +85,8 @@ class IdpServices:
     passkeys: Passkeys
     # operator roles (issue 17): who may call which part of the admin API
     operators: Operators
+    # scopes described by the composition root (licence:read:<type>), idp/oauth/consent.py:ScopeFamily
+    scope_families: list[ScopeFamily] = field(default_factory=list)
 
 
 def services() -> IdpServices:

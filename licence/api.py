@@ -9,6 +9,7 @@
 - ``GET /licences/api/v1/licences/{id}/status`` — public: identifier and status only, no personal
   data; rate-limited per client address (:data:`STATUS_RATE_LIMIT` a minute), so enumerating
   identifiers is slow and learns nothing but whether one exists.
+- ``/licences/api/v1/share/...`` — the sharing service (licence/share_api.py, licence/sharing.py).
 - ``GET /licences/v?c=...`` — where the face's 2D code points: its signed claims, checked with the
   issuing seal's certificate, and the live status; ``GET /licences/v/{id}`` the same for a typed id.
 
@@ -317,8 +318,11 @@ def check_page(licence_id: str):
 
 
 def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway], seals: Callable[[], SealRegistry],
-             audience: str) -> None:
-    """Mount /licences/ on the app; library and validator are built on first use."""
+             audience: str, holder_of: Callable[[str], str | None] = lambda sub: None) -> None:
+    """Mount /licences/ on the app; library and validator are built on first use. ``holder_of(sub)``:
+    the ID number the IdP verified for a person (the sharing API's consent tokens name only ``sub``)."""
+    from licence import share_api
+
     built: dict = {}
     lock = threading.Lock()
 
@@ -342,5 +346,7 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
             return built["limiter"]
 
     app.extensions["yitong.licence"] = {"library": library, "validator": validator, "jobs": lambda: home.runtime.jobs,
-                                        "issuers": IssuerClients(home.engine), "status_limiter": status_limiter}
+                                        "issuers": IssuerClients(home.engine), "status_limiter": status_limiter,
+                                        "holder_of": holder_of}
     app.register_blueprint(bp)
+    app.register_blueprint(share_api.bp)  # /licences/api/v1/share/: the sharing service

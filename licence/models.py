@@ -1,9 +1,11 @@
-"""licence_ tables: the catalogue, the licence library, its events, issuing clients, idempotency keys."""
+"""licence_ tables: the catalogue, the licence library, its events, issuing clients, idempotency keys,
+showings and uses, legal sharing grants."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     Identity,
@@ -151,6 +153,27 @@ uses_table = Table(
     Column("licence_id", String(96), nullable=False, index=True),
     Column("showing_id", String(32), nullable=True),
     Column("at", UTCDateTime, nullable=False),
-    Column("event", String(12), nullable=False),  # shown viewed
+    Column("event", String(12), nullable=False),  # shown viewed shared
     Column("detail", JSON, nullable=True),  # e.g. the viewer's browser (never an address or personal data)
+    # a use through the sharing service (licence/sharing.py): who, why, what
+    Column("client_id", String(128), nullable=True),
+    Column("purpose", String(200), nullable=True),
+    Column("operation", String(12), nullable=True),  # list data file status
+)
+
+# Legal sharing grants (licence/sharing.py): an operator lets a business client read licences of
+# these types for this purpose without the holder's consent, with or without the sensitive items.
+share_grants_table = Table(
+    "licence_share_grants",
+    metadata,
+    Column("grant_id", String(32), primary_key=True),
+    Column("client_id", String(128), nullable=False, index=True),
+    Column("type_codes", JSON, nullable=False),
+    Column("purpose", String(200), nullable=False),
+    Column("sensitive", Boolean, nullable=False),
+    Column("basis", Text, nullable=True),  # the law or agreement the grant rests on
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", String(128), nullable=True),
 )

@@ -85,6 +85,13 @@ class Caller:
         return self.acr in LOA_ORDER and LOA_ORDER.index(self.acr) >= LOA_ORDER.index(level)
 
 
+def _grants(scopes: frozenset[str], wanted: str) -> bool:
+    """``wanted`` is among ``scopes``; ``licence:read:*`` (a trailing ``*``) is any scope with that prefix."""
+    if wanted.endswith("*"):
+        return any(s.startswith(wanted[:-1]) and len(s) > len(wanted) - 1 for s in scopes)
+    return wanted in scopes
+
+
 Transport = Callable[[str, bytes | None, dict[str, str]], tuple[int, bytes]]
 """An HTTP exchange with the IdP: (url, form body or None for GET, headers) -> (status, body).
 Network failures raise OSError."""
@@ -208,8 +215,10 @@ class TokenValidator:
             return list(self._jwks)
 
     # -- validation ------------------------------------------------------------------------------------
-    def caller(self, authorization: str | None, *, scope: str, method: str, url: str, dpop_proof: str | None,
-               introspect: bool) -> Caller:
+    def caller(self, authorization: str | None, *, scope: str | tuple[str, ...], method: str, url: str,
+               dpop_proof: str | None, introspect: bool) -> Caller:
+        """The token's caller; ``scope``: the scope it must carry, or alternatives (one of them), each
+        possibly a prefix ending in ``*``."""
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if not token or scheme.lower() not in ("bearer", "dpop"):
@@ -240,8 +249,10 @@ class TokenValidator:
         elif scheme.lower() != "bearer":
             raise TokenRefused(401, "invalid_token", "a bearer token goes with Authorization: Bearer")
         scopes = frozenset(str(claims.get("scope", "")).split())
-        if scope not in scopes:
-            raise TokenRefused(403, "insufficient_scope", f"the token lacks the {scope} scope", scope=scope)
+        wanted = (scope,) if isinstance(scope, str) else tuple(scope)
+        if not any(_grants(scopes, one) for one in wanted):
+            raise TokenRefused(403, "insufficient_scope", f"the token lacks the {' or '.join(wanted)} scope",
+                               scope=" ".join(wanted))
         if introspect:
             self._check_active(token)
         client_id = claims.get("client_id")

@@ -14,9 +14,12 @@ from idp import app as idp_app
 from idp.acr import LEVELS
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
+from idp.oauth.consent import ScopeFamily
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
+from licence.catalogue import CatalogueError
 from licence.library import LicenceError
+from licence.sharing import CONSENT_SCOPE_PREFIX
 from seal import api as seal_api
 from verify.licence import StatusUnavailable
 from yitong import console, errors, headers, observability, pki_web, wallet
@@ -57,8 +60,11 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                        connectors=_connector_config(settings, baselib_key),
                        cert_login=_cert_login_config(settings, home), audit_chain=home.audit_chain())
     seal_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings))
+    idp_services = app.extensions["yitong.idp"]
     licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
-                         seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
+                         seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences",
+                         holder_of=idp_services.identities.id_number)
+    idp_services.scope_families.append(ScopeFamily(CONSENT_SCOPE_PREFIX, _licence_type_words(app)))
     app.extensions["yitong.verify"].licence_status = _own_licence_status(app)
     app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
     app.register_blueprint(wallet.bp)  # /licences/wallet: the holder's wallet (yitong/wallet.py)
@@ -266,6 +272,21 @@ def _register_verify(app: Flask, home: Home, settings: Settings) -> None:
                                        limits=Limits(max_objects=settings.pdf_max_objects,
                                                      seconds=settings.pdf_seconds))
     verify_web.register(app, service)
+
+
+def _licence_type_words(app: Flask):
+    """The IdP's words for the scope ``licence:read:<type>`` (consent page, account page): the licence
+    type's names from the catalogue and its issuing authority; None for a type the catalogue lacks."""
+    def describe(code: str) -> tuple[str, str] | None:
+        try:
+            kind = app.extensions["yitong.licence"]["library"]().catalogue.get(code)
+        except (CatalogueError, LicenceError):
+            return None
+        return (f"读取您的电子证照：{kind.name}（{kind.authority_name}签发；不含敏感信息）",
+                f"Read your electronic licence: {kind.name_en or kind.name} (issued by {kind.authority_name}; "
+                "no sensitive items)")
+
+    return describe
 
 
 def _own_licence_status(app: Flask):

@@ -153,7 +153,12 @@ def home():
         names[lic.type_code] = (kind.name, kind.name_en or kind.name)
     uses = _showings().uses([lic.licence_id for lic in licences], limit=50)
     numbers = {lic.licence_id: lic.number for lic in licences}
+    clients = {}  # the departments that used a licence through the sharing service, by name
+    for client_id in {use["client_id"] for use in uses if use["client_id"]}:
+        client = current_app.extensions["yitong.idp"].clients.get(client_id)
+        clients[client_id] = client.name if client else client_id
     return render_template("wallet/home.html", licences=licences, names=names, uses=uses, numbers=numbers,
+                           clients=clients,
                            holder_name=person["name"], holder_id=mask_id_number(person["id_number"]))
 
 

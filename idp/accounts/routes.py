@@ -40,7 +40,7 @@ from idp.i18n import t
 from idp.identity import IdentifierError, mask_phone
 from idp.identity.numbers import check_mobile
 from idp.models import federation_links_table
-from idp.oauth.consent import SCOPE_LABELS
+from idp.oauth.consent import scope_label
 from idp.security import check_answer, new_challenge
 from idp.security.bruteforce import account_key, client_ip_key
 from idp.services import services
@@ -531,7 +531,7 @@ def _consents(sub: str) -> list[dict]:
     for consent in services().consents.of_person(sub):
         client = clients.get(consent.client_id)
         rows.append({"client_id": consent.client_id, "name": client.name if client else consent.client_id,
-                     "scopes": [t(*SCOPE_LABELS.get(s, (s, s))) for s in consent.scopes],
+                     "scopes": [t(*scope_label(s, services().scope_families)) for s in consent.scopes],
                      "granted": local_time(consent.granted_at)})
     return rows
 

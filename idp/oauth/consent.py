@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,33 @@ SCOPE_LABELS = {
     "verified_claims": ("经核验的实名信息（姓名，经授权时含身份证号码）",
                         "Your verified real name (and ID number, where this service is allowed it)"),
 }
+
+
+@dataclass(frozen=True)
+class ScopeFamily:
+    """Scopes the IdP does not know by name, described by the composition root (the IdP imports no
+    resource server): ``prefix`` + a member, e.g. ``licence:read:<licence type code>``. ``describe``
+    takes the member and answers its (zh, en) label for the consent page and the account page, or
+    None when there is no such member (the request is then refused with invalid_scope)."""
+
+    prefix: str
+    describe: Callable[[str], tuple[str, str] | None]
+
+    def member(self, scope: str) -> str | None:
+        return scope[len(self.prefix):] if scope.startswith(self.prefix) and len(scope) > len(self.prefix) else None
+
+
+def family_of(scope: str, families) -> ScopeFamily | None:
+    return next((f for f in families if f.member(scope) is not None), None)
+
+
+def scope_label(scope: str, families=()) -> tuple[str, str]:
+    """The (zh, en) words for a scope: the fixed labels, a family's description, else the scope itself."""
+    if scope in SCOPE_LABELS:
+        return SCOPE_LABELS[scope]
+    family = family_of(scope, families)
+    described = family.describe(family.member(scope)) if family else None
+    return described or (scope, scope)
 
 
 @dataclass(frozen=True)

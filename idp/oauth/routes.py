@@ -36,7 +36,7 @@ from idp.oauth import cas
 from idp.oauth.cas import SCOPES as CAS_SCOPES
 from idp.oauth.cas import CasFailure, attributes_for, redeem, respond, service_client
 from idp.oauth.clients import ClientError, hash_secret
-from idp.oauth.consent import SCOPE_LABELS
+from idp.oauth.consent import family_of, scope_label
 from idp.oauth.error_description import description, malformed_parameter
 from idp.oauth.logout import (
     after_logout,
@@ -298,9 +298,31 @@ def _consent_step(grant, args, user):
         from authlib.oidc.core.errors import ConsentRequiredError
 
         return _authorize_error(ConsentRequiredError(redirect_uri=grant.redirect_uri, redirect_fragment=False))
-    labels = [SCOPE_LABELS.get(s, (s, s)) for s in scope.split()]
+    labels = [scope_label(s, services().scope_families) for s in scope.split()]
     return render_template("idp/consent.html", client_name=grant.client.name, scopes=labels, csrf=csrf_token(),
                            return_to=request.full_path, asking=client_view(grant.client), account=masked_account(user))
+
+
+def _described_scope_step(grant, args):
+    """A scope of a family the composition root describes (``licence:read:<type>``) that names no
+    member (an unknown licence type), or that the client is not registered for, is invalid_scope:
+    the person is never asked to consent to something that does not exist or would be dropped."""
+    from authlib.oauth2.rfc6749.errors import InvalidScopeError
+
+    registered = set(grant.client.scope.split())
+    for scope in (grant.request.payload.scope or "").split():
+        family = family_of(scope, services().scope_families)
+        if family is None:
+            continue
+        if family.describe(family.member(scope)) is None:
+            why = f"{scope} names nothing this service knows (no such licence type)"
+        elif scope not in registered:
+            why = f"the client is not registered for the scope {scope}"
+        else:
+            continue
+        return _authorize_error(InvalidScopeError(description=why, redirect_uri=grant.redirect_uri,
+                                                  state=args.get("state")))
+    return None
 
 
 def _step_up(args, user, sso, grant):
@@ -341,6 +363,9 @@ def authorize():
 
         return _authorize_error(InvalidRequestError("response_mode must be query, fragment or form_post",
                                                     redirect_uri=grant.redirect_uri, state=args.get("state")))
+    refused = _described_scope_step(grant, args)  # before sign-in: nobody signs in to be refused
+    if refused is not None:
+        return refused
     if user is None:
         if "none" in args.get("prompt", "").split():
             from authlib.oidc.core.errors import LoginRequiredError

@@ -99,7 +99,7 @@ def token(api, who: str, *, resource: str | None = "seal", scope: str | None = N
 
 def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
                  scope: str = "openid seal:read seal:sign", org: str | None = None, totp=None,
-                 acr_values: str | None = None) -> str:
+                 acr_values: str | None = None, resource: str = "seal") -> str:
     """A person through the real login form, the second factor (``totp``: a pyotp.TOTP, when the
     person has one), consent (and, with ``org``, the organisation chooser) and the code exchange;
     zhangsan is urn:yitong:loa:1 unless a test raises him."""
@@ -111,7 +111,7 @@ def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
     query = urllib.parse.urlencode({"response_type": "code", "client_id": portal["client_id"],
                                     "redirect_uri": REDIRECT, "scope": scope,
                                     "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
-                                    "resource": f"{base}/seal",
+                                    "resource": f"{base}/{resource}",
                                     **({"acr_values": acr_values} if acr_values else {})})
     authorize = f"/authorize?{query}"
     _, _, page = call("GET", f"{base}/login?" + urllib.parse.urlencode({"return_to": authorize}), opener=opener)
@@ -144,7 +144,7 @@ def person_token(api, *, username: str = "zhangsan", portal: dict | None = None,
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)["code"][0]
     basic = base64.b64encode(f"{portal['client_id']}:{portal['client_secret']}".encode()).decode()
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier,
-            "resource": f"{base}/seal"}
+            "resource": f"{base}/{resource}"}
     status, _, body = call("POST", f"{base}/token", body=urllib.parse.urlencode(form).encode(),
                            headers={"Authorization": f"Basic {basic}",
                                     "Content-Type": "application/x-www-form-urlencoded"})

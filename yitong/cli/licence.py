@@ -1,4 +1,5 @@
-"""`yitong licence`: the licence catalogue, issuance, the library and its lifecycle, batch import.
+"""`yitong licence`: the licence catalogue, issuance, the library and its lifecycle, batch import,
+legal sharing grants.
 
 Operator actions are audited in licence_events with the OS account that ran the command.
 """
@@ -10,11 +11,13 @@ import json
 
 import click
 
+from idp.oauth.clients import ClientRegistry
 from licence.batch import import_rows
 from licence.catalogue import Catalogue, CatalogueError, LicenceType
 from licence.data import DataInvalid
 from licence.issuers import IssuerClients
 from licence.library import IssueRequest, LicenceError, LicenceLibrary
+from licence.sharing import ShareGrants
 from seal.registry import SealRegistry
 from yitong.cli.common import emit_json, open_home, read_input, write_output
 
@@ -312,6 +315,73 @@ def client_list(as_json: bool) -> None:
     else:
         for client_id, authority in pairs:
             click.echo(f"{client_id}  {authority}")
+
+
+# -- legal sharing grants --------------------------------------------------------------------------------
+@licence.group("share-grant")
+def share_grant_group() -> None:
+    """Legal sharing grants: a client may read holders' licences of these types for this purpose
+    (with its own token, scope licence:share), without asking the holder (licence/sharing.py)."""
+
+
+def _grant_line(grant) -> str:
+    sensitive = "sensitive" if grant.sensitive else "no-sensitive"
+    status = "revoked" if grant.revoked_at else "active"
+    return f"{grant.grant_id}  {status}  {grant.client_id}  {','.join(grant.type_codes)}  {sensitive}  {grant.purpose}"
+
+
+@share_grant_group.command("add")
+@click.option("--client", "client_id", required=True, help="The business client (it also needs the licence:share "
+                                                           "scope and the client_credentials grant).")
+@click.option("--type", "type_codes", required=True, multiple=True, help="A licence type code (repeat for more).")
+@click.option("--purpose", required=True, help="The purpose the client must name on every request.")
+@click.option("--sensitive", is_flag=True, help="Release the items the catalogue marks sensitive too.")
+@click.option("--basis", help="The law, regulation or agreement the grant rests on (recorded).")
+@click.option("--json", "as_json", is_flag=True)
+def share_grant_add(client_id, type_codes, purpose, sensitive, basis, as_json) -> None:
+    """Let a client read licences of these types for this purpose."""
+    home = open_home()
+    if ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper")).get(client_id) is None:
+        raise _Refused(f"no client {client_id} (yitong client create ... --scope licence:share)")
+    try:
+        grant = ShareGrants(home.engine).add(client_id, list(type_codes), purpose, sensitive=sensitive, basis=basis,
+                                             actor=_actor(), catalogue=Catalogue(home.engine))
+    except LicenceError as exc:
+        raise _refusal(exc) from None
+    if as_json:
+        emit_json(grant.as_dict())
+    else:
+        click.echo(_grant_line(grant))
+
+
+@share_grant_group.command("list")
+@click.option("--client", "client_id", help="Only this client's grants.")
+@click.option("--active", is_flag=True, help="Only grants not revoked.")
+@click.option("--json", "as_json", is_flag=True)
+def share_grant_list(client_id, active, as_json) -> None:
+    """List the sharing grants (grant id, status, client, types, sensitive, purpose)."""
+    grants = ShareGrants(open_home().engine).list(client_id=client_id, active_only=active)
+    if as_json:
+        emit_json([g.as_dict() for g in grants])
+    else:
+        for grant in grants:
+            click.echo(_grant_line(grant))
+
+
+@share_grant_group.command("revoke")
+@click.argument("grant_id")
+@click.option("--reason", help="Why (recorded).")
+@click.option("--json", "as_json", is_flag=True)
+def share_grant_revoke(grant_id, reason, as_json) -> None:
+    """Revoke a sharing grant: the client's next request under it is refused."""
+    try:
+        grant = ShareGrants(open_home().engine).revoke(grant_id, actor=_actor(), reason=reason)
+    except LicenceError as exc:
+        raise _refusal(exc) from None
+    if as_json:
+        emit_json(grant.as_dict())
+    else:
+        click.echo(_grant_line(grant))
 
 
 def run_batch(batch_id: str) -> dict:
