@@ -75,7 +75,8 @@ def api(request, tmp_path_factory):
                      input=PASSWORD.encode() + b"\n")
         _bind_real_name(env, person["sub"])
         state = {
-            "mine": _issue(env, tmp, QUALIFICATION, PERSON_ID, "王小明", {**QUALIFICATION_DATA, "phone": "13800138000"}),
+            "mine": _issue(env, tmp, QUALIFICATION, PERSON_ID, "王小明",
+                           {**QUALIFICATION_DATA, "phone": "13800138000"}),
             "theirs": _issue(env, tmp, QUALIFICATION, OTHER_PERSON, "李四", QUALIFICATION_DATA),
             "shop": _issue(env, tmp, FOOD, SHOP_USCC, "天津市示例餐饮有限公司", FOOD_DATA),
             "portal": client(env, "openid", f"licence:read:{QUALIFICATION}", grants=("authorization_code",),
@@ -178,7 +179,8 @@ def test_consent_refusals_are_clear_and_write_nothing(api):
     problem_of(get(api, "", token, type=FOOD), 403, "type-not-granted")
     problem_of(get(api, "/not-an-id", token), 404, "licence-not-found")
     problem_of(get(api, "", None), 401, "token-required")
-    seal_token = person_token(api, username="wangxm", portal=api["portal"], scope=f"openid licence:read:{QUALIFICATION}")
+    seal_token = person_token(api, username="wangxm", portal=api["portal"],
+                              scope=f"openid licence:read:{QUALIFICATION}")
     problem_of(get(api, "", seal_token), 401, "invalid_token")  # audience: the seal API, not the licence API
     problem_of(get(api, "", _expired_token(api)), 401, "invalid_token")
     assert _count_uses(api) == before
