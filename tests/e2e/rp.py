@@ -49,8 +49,8 @@ class RelyingParty:
     """Bind at construction (the port is known before the client is registered); :meth:`start` serves."""
 
     def __init__(self, issuer: str, *, host: str = "localhost", ca_file: str | None = None,
-                 scope: str = "openid profile") -> None:
-        self.issuer, self.scope = issuer, scope
+                 scope: str = "openid profile", resource: str | None = None) -> None:
+        self.issuer, self.scope, self.resource = issuer, scope, resource  # resource: RFC 8707, for its tokens
         self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
@@ -94,7 +94,7 @@ class RelyingParty:
 
     def _token(self, code: str, verifier: str) -> dict:
         form = urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                          "code_verifier": verifier}).encode()
+                          "code_verifier": verifier, **({"resource": self.resource} if self.resource else {})}).encode()
         # RFC 6749 §2.3.1: the client id and secret are form-encoded before they go into Basic.
         basic = base64.b64encode(f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}".encode())
         request = urllib.request.Request(self.metadata["token_endpoint"], data=form, method="POST", headers={
@@ -193,7 +193,7 @@ class RelyingParty:
         return self.metadata["authorization_endpoint"] + "?" + urlencode({
             "response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
             "scope": self.scope, "state": state, "nonce": nonce, "code_challenge": challenge,
-            "code_challenge_method": "S256"})
+            "code_challenge_method": "S256", **({"resource": self.resource} if self.resource else {})})
 
     def _callback(self, cookie: str, query: dict[str, str]) -> str:
         with self._lock:
@@ -209,7 +209,8 @@ class RelyingParty:
             raise RelyingPartyError(f"unexpected token response: {sorted(tokens)}")
         claims = self._validate_id_token(tokens["id_token"], tokens.get("access_token", ""), pending["nonce"])
         with self._lock:
-            self.sessions[cookie] = {"id_token": tokens["id_token"], "claims": claims}
+            self.sessions[cookie] = {"id_token": tokens["id_token"], "claims": claims,
+                                     "access_token": tokens.get("access_token")}
             self.sign_ins.append(claims)
         return self._home(cookie, heading='登录成功 <span lang="en">You are signed in</span>')
 
