@@ -21,7 +21,7 @@ person's own data, or an ability the person already holds, once they consent:
 Everything else needs an operator (``yitong client create`` / the admin API), in particular
 ``yitong:admin`` (the admin REST API, which can rewrite every client's redirect URIs),
 ``seal:read`` / ``seal:sign`` and any other ``seal:*`` (the seal service), ``licence:*``
-(licence issuing), and any scope not listed here: an unknown scope is refused rather than
+(licence issuing and sharing), and any scope not listed here: an unknown scope is refused rather than
 silently dropped, so a new privileged scope is privileged from the day it is added.
 
 Grant types: ``authorization_code`` and ``refresh_token``. ``client_credentials`` is refused:

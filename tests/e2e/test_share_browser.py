@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import urllib.parse
 import urllib.request
 
@@ -23,10 +21,8 @@ from tests.e2e.rp import RelyingParty
 from tests.e2e.test_citizen_browser import axe_source, serious_violations  # noqa: F401  (fixture)
 from tests.e2e.test_console_browser import _cli, _page, chromium  # noqa: F401  (fixture)
 from tests.e2e.test_console_browser import _shot as _screenshot
-from tests.e2e.test_wallet_browser import PASSWORD, _bind_real_name
-from tests.helpers import free_port, wait_until_healthy
-from tests.interop.harness import yitong_exe
-from tests.licence.support import PERSON_ID, QUALIFICATION, QUALIFICATION_DATA
+from tests.e2e.test_wallet_browser import PASSWORD, wallet_site  # noqa: F401  (fixture)
+from tests.licence.support import QUALIFICATION
 
 try:
     from playwright.sync_api import expect
@@ -40,37 +36,21 @@ DEPARTMENT = "天津市人社局就业补贴系统"
 
 
 @pytest.fixture
-def share_site(tmp_path):
-    issuer = f"http://127.0.0.1:{free_port()}"
+def share_site(wallet_site, tmp_path):  # noqa: F811
+    """The wallet's site (wangxm with real name, a qualification certificate) and a department's portal."""
+    issuer = wallet_site["issuer"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
     env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
-    _cli(env, "db", "upgrade")
-    made = json.loads(_cli(env, "user", "create", "--username", "wangxm", "--password-stdin", "--json",
-                           stdin=f"{PASSWORD}\n".encode()))
-    _bind_real_name(env, made["sub"])
-    data = tmp_path / "data.json"
-    data.write_text(json.dumps({**QUALIFICATION_DATA, "phone": "13800138000"}, ensure_ascii=False))
-    issued = json.loads(_cli(env, "licence", "issue", "--type", QUALIFICATION, "--holder-id", PERSON_ID,
-                             "--holder-name", "王小明", "--data", str(data), "--out", str(tmp_path / "l.pdf"),
-                             "--json"))
     rp = RelyingParty(issuer, host="127.0.0.1", scope=f"openid licence:read:{QUALIFICATION}",
                       resource=f"{issuer}/licences")
     portal = json.loads(_cli(env, "client", "create", "--name", DEPARTMENT, "--redirect-uri", rp.redirect_uri,
                              "--grant", "authorization_code", "--scope", f"openid licence:read:{QUALIFICATION}",
                              "--json"))
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1]], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    rp.start(portal["client_id"], portal["client_secret"])
     try:
-        wait_until_healthy(process, issuer, log.read_text)
-        rp.start(portal["client_id"], portal["client_secret"])
-        yield {"issuer": issuer, "licence": issued, "rp": rp}
+        yield {**wallet_site, "rp": rp}
     finally:
         rp.stop()
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        print(f"server log (tail):\n{log.read_text()[-3000:]}")
 
 
 def _share(issuer: str, token: str, licence_id: str) -> dict:

@@ -6,7 +6,6 @@ request is a clear problem and writes nothing."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import urllib.parse
@@ -20,7 +19,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import PG_URL, REDIS_URL, _reachable
 from tests.licence.support import FOOD, FOOD_DATA, PERSON_ID, QUALIFICATION, QUALIFICATION_DATA, SHOP_USCC
 from tests.seal.service import yitong_service
-from tests.seal.test_api import PASSWORD, REDIRECT, call, cli, client, person_token
+from tests.seal.test_api import PASSWORD, REDIRECT, call, cli, client, person_token, token
 from tests.seal.test_api import assert_problem as problem_of
 
 pytestmark = pytest.mark.e2e
@@ -100,15 +99,8 @@ def api(request, tmp_path_factory):
             admin.dispose()
 
 
-def _client_token(api, who: str, scope: str, resource: str = "licences") -> str:
-    creds = api[who]
-    form = {"grant_type": "client_credentials", "resource": f"{api['base']}/{resource}", "scope": scope}
-    basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
-    status, _, body = call("POST", api["base"] + "/token", body=urllib.parse.urlencode(form).encode(),
-                           headers={"Authorization": f"Basic {basic}",
-                                    "Content-Type": "application/x-www-form-urlencoded"})
-    assert status == 200, body
-    return json.loads(body)["access_token"]
+def _client_token(api, who: str, scope: str) -> str:
+    return token(api, who, resource="licences", scope=scope)
 
 
 def _consent_token(api) -> str:

@@ -86,7 +86,7 @@ def token(api, who: str, *, resource: str | None = "seal", scope: str | None = N
     creds = api[who]
     form = {"grant_type": "client_credentials"}
     if resource:
-        form["resource"] = f"{api['base']}/seal"
+        form["resource"] = f"{api['base']}/{resource}"
     if scope:
         form["scope"] = scope
     basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()

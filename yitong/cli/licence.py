@@ -330,6 +330,14 @@ def _grant_line(grant) -> str:
     return f"{grant.grant_id}  {status}  {grant.client_id}  {','.join(grant.type_codes)}  {sensitive}  {grant.purpose}"
 
 
+def _emit_grants(grants, as_json: bool, many: bool = False) -> None:
+    if as_json:
+        emit_json([g.as_dict() for g in grants] if many else grants[0].as_dict())
+    else:
+        for grant in grants:
+            click.echo(_grant_line(grant))
+
+
 @share_grant_group.command("add")
 @click.option("--client", "client_id", required=True, help="The business client (it also needs the licence:share "
                                                            "scope and the client_credentials grant).")
@@ -348,10 +356,7 @@ def share_grant_add(client_id, type_codes, purpose, sensitive, basis, as_json) -
                                              actor=_actor(), catalogue=Catalogue(home.engine))
     except LicenceError as exc:
         raise _refusal(exc) from None
-    if as_json:
-        emit_json(grant.as_dict())
-    else:
-        click.echo(_grant_line(grant))
+    _emit_grants([grant], as_json)
 
 
 @share_grant_group.command("list")
@@ -361,11 +366,7 @@ def share_grant_add(client_id, type_codes, purpose, sensitive, basis, as_json) -
 def share_grant_list(client_id, active, as_json) -> None:
     """List the sharing grants (grant id, status, client, types, sensitive, purpose)."""
     grants = ShareGrants(open_home().engine).list(client_id=client_id, active_only=active)
-    if as_json:
-        emit_json([g.as_dict() for g in grants])
-    else:
-        for grant in grants:
-            click.echo(_grant_line(grant))
+    _emit_grants(grants, as_json, many=True)
 
 
 @share_grant_group.command("revoke")
@@ -378,10 +379,7 @@ def share_grant_revoke(grant_id, reason, as_json) -> None:
         grant = ShareGrants(open_home().engine).revoke(grant_id, actor=_actor(), reason=reason)
     except LicenceError as exc:
         raise _refusal(exc) from None
-    if as_json:
-        emit_json(grant.as_dict())
-    else:
-        click.echo(_grant_line(grant))
+    _emit_grants([grant], as_json)
 
 
 def run_batch(batch_id: str) -> dict:
