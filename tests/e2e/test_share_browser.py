@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -95,6 +96,10 @@ def test_the_holder_consents_a_department_reads_the_licence_and_the_holder_withd
     [signed_in] = rp.sessions.values()
     shared = _share(issuer, signed_in["access_token"], licence["licence_id"])
     assert shared["status"] == "valid" and shared["withheld"] == ["phone"] and "phone" not in shared["data"]
+    page.goto(f"{rp.base}/login")  # consent on record: a second token at once, not used until after withdrawal
+    expect(page.locator("#status")).to_contain_text("登录成功")
+    [signed_in] = rp.sessions.values()
+    unused = signed_in["access_token"]
 
     page.goto(f"{issuer}/licences/wallet?lang=zh-CN")
     heading = page.get_by_role("heading", level=1)
@@ -127,5 +132,8 @@ def test_the_holder_consents_a_department_reads_the_licence_and_the_holder_withd
     expect(page.locator("#consent-list li", has_text=DEPARTMENT)).to_have_count(0)
     page.set_viewport_size(PHONE)
     _shot(page, "share-account-withdrawn-phone")
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the grant's tokens died with the consent
+        _share(issuer, unused, licence["licence_id"])
+    assert refused.value.code == 401
     page.goto(f"{rp.base}/login")  # the department must ask again
     expect(page.get_by_role("heading", level=1)).to_have_text("授权确认")
