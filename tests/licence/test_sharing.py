@@ -271,3 +271,35 @@ def test_share_grant_cli_refuses_bad_input_with_one_line(api):
             words in done.stderr.decode()
     done = run_yitong(["licence", "share-grant", "revoke", "0000000000000000"], env)
     assert done.returncode == 2 and "no sharing grant" in done.stderr.decode()
+
+
+def test_a_person_acting_for_an_organisation_shares_the_organisations_licence(api):
+    """With scope org the consent token speaks for the organisation chosen at /authorize (its legal
+    representative here): the API answers that organisation's licences, never the person's own."""
+    from idp.accounts.store import Accounts
+    from idp.identity import Identities, Organisations
+
+    env = api["env"]
+    rep = cli(env, "user", "create", "--username", "liwu", "--password-stdin", "--json",
+              input=PASSWORD.encode() + b"\n")
+    home = _home(env)
+    try:
+        Identities(home.engine, home.keystore()).bind(rep["sub"], id_type="resident", name="李四",
+                                                      id_number=OTHER_PERSON, trust_framework="test", evidence={})
+        Accounts(home.engine).set_level(rep["sub"], "urn:yitong:loa:2")
+        Organisations(home.engine).register(uscc=SHOP_USCC, name="天津市示例餐饮有限公司",
+                                            legal_representative_sub=rep["sub"], acr="urn:yitong:loa:2",
+                                            uscc_warnings=[], trust_framework="test", evidence={})
+    finally:
+        home.engine.dispose()
+    scope = f"openid org licence:read:{FOOD} licence:read:{QUALIFICATION}"
+    portal = client(env, *scope.split(), grants=("authorization_code",), redirect=True)
+    for_shop = person_token(api, username="liwu", portal=portal, scope=scope, org=SHOP_USCC, resource="licences")
+    listed = json.loads(get(api, "", for_shop)[2])["licences"]
+    assert [(lic["licence_id"], lic["holder"]["kind"]) for lic in listed] == [(api["shop"]["licence_id"], "org")]
+    assert json.loads(get(api, f"/{api['shop']['licence_id']}", for_shop)[2])["data"]["premises"] == \
+        FOOD_DATA["premises"]
+    problem_of(get(api, f"/{api['theirs']['licence_id']}", for_shop), 404, "licence-not-found")  # the person's own
+    as_self = person_token(api, username="liwu", portal=portal, scope=scope, org="self", resource="licences")
+    assert [lic["licence_id"] for lic in json.loads(get(api, "", as_self)[2])["licences"]] == \
+        [api["theirs"]["licence_id"]]
