@@ -18,6 +18,7 @@ from keys.runtime import StoreUnavailable
 from licence import api as licence_api
 from licence.library import LicenceError
 from seal import api as seal_api
+from seal.registry import SealError
 from verify.licence import StatusUnavailable
 from yitong import console, errors, headers, observability, pki_web, wallet
 from yitong.home import Home
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     licence_api.register(app, home=home, settings=settings, idp_gateway=seal_idp_gateway(app, home, settings),
                          seals=app.extensions["yitong.seal"]["registry"], audience=f"{settings.issuer}/licences")
     app.extensions["yitong.verify"].licence_status = _own_licence_status(app)
+    app.extensions["yitong.verify"].seal_certificate = _own_seal_certificate(app)
     app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
     app.register_blueprint(wallet.bp)  # /licences/wallet: the holder's wallet (yitong/wallet.py)
 
@@ -279,6 +281,17 @@ def _own_licence_status(app: Flask):
         except Exception as exc:  # the database is down: the page says the status could not be had
             raise StatusUnavailable(f"this server's licence library: {type(exc).__name__}") from None
     lookup.source = "this server's licence library"
+    return lookup
+
+
+def _own_seal_certificate(app: Flask):
+    """/verify/'s certificate of a seal named by a licence's 2D code: this server's own seal registry,
+    in-process (its chain is still checked against the trust anchors); None for seals it does not hold."""
+    def lookup(esid: str) -> bytes | None:
+        try:
+            return app.extensions["yitong.seal"]["registry"]().blob(esid, "cert_der")
+        except SealError:
+            return None
     return lookup
 
 
