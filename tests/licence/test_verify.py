@@ -249,7 +249,8 @@ def test_a_scanned_2d_code_is_checked_on_the_page_by_the_api_and_by_the_cli(home
 
     # The CLI, offline with the seal's certificate; then revoked, the page says so (live status).
     cert_file = home["tmp"] / "seal-cert.der"
-    cert_file.write_bytes(cert)
+    run_yitong(["seal", "export", licence["esid"], "--cert", str(cert_file)], home["env"])
+    assert cert_file.read_bytes() == cert  # the seal's certificate, as the sealed file carries it
     done = run_yitong(["verify", "--json", "--payload", scanned, "--seal-cert", str(cert_file)], home["env"])
     assert done.returncode == 0 and json.loads(done.stdout)["verdict"] == "valid", done.stderr.decode()[-800:]
     done = run_yitong(["verify", "--payload", altered, "--seal-cert", str(cert_file)], home["env"])

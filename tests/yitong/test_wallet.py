@@ -129,6 +129,7 @@ def test_the_holder_sees_downloads_and_shows_a_licence_and_the_clerk_scans_it(id
     assert "13800138000" not in text and "女" not in text  # the phone (sensitive) and sex were not chosen
     face = clerk.get(f"/licences/show/face.png?{url.query}")
     assert face.status_code == 200 and face.content_type == "image/png"
+    assert face.data == web.get(f"/licences/wallet/{pdf.licence_id}/face.png").data  # masked here too
 
     # The live status: revoked after the showing, the clerk's page says so.
     idp.app.extensions["yitong.licence"]["library"]().revoke(pdf.licence_id, reason="吊销", actor="test")
