@@ -11,6 +11,7 @@ exactly where the value was printed. A value the layout wrapped over several lin
 
 from __future__ import annotations
 
+import functools
 import io
 
 from PIL import Image, ImageDraw
@@ -56,6 +57,15 @@ def _printed(kind: LicenceType, licence: Licence) -> list[tuple[TextLine, str]]:
     return printed
 
 
+@functools.lru_cache(maxsize=8)
+def _font(size_px: int):
+    """The face's own font (Noto Sans CJK) at this size, loaded once: a collection takes ~50 ms to open."""
+    try:
+        return load_font(find_cjk_font(), size_px)
+    except (FontUnavailable, OSError):
+        return None
+
+
 def mask_face(png: bytes, kind: LicenceType, licence: Licence) -> bytes:
     """The drawn face (PNG of the whole first page) with :func:`masked_values` painted over."""
     hidden = masked_values(kind, licence)
@@ -77,13 +87,12 @@ def mask_face(png: bytes, kind: LicenceType, licence: Licence) -> bytes:
                (line.x_mm + width_em(line.text) * size_mm + MARGIN_MM) * scale,
                (line.baseline_mm + DESCENT * size_mm) * scale]
         draw.rectangle(box, fill="white")
-        try:
-            font = load_font(find_cjk_font(), max(1, round(size_mm * scale)))  # the face's own font
-        except (FontUnavailable, OSError):  # no CJK font here: the value is hidden all the same
+        font = _font(max(1, round(size_mm * scale)))
+        if font is None:  # no CJK font here: the value is hidden all the same
             continue
         draw.text((line.x_mm * scale, line.baseline_mm * scale), shown, fill=(0, 0, 0), font=font, anchor="ls")
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
+    image.save(out, format="PNG", compress_level=1)  # fast: the encode, not the drawing, is what costs here
     return out.getvalue()
 
 
