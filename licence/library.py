@@ -130,6 +130,20 @@ class IssueRequest:
     format: str = "pdf"
 
 
+def face_lines(kind: LicenceType, holder_name: str, holder_id: str, data: dict, valid_from: date,
+               valid_to: date | None) -> list[tuple[str, str]]:
+    """The (label, value) lines a face prints, in order (the sealed file's, and licence/display.py's masks)."""
+    holder_label = "持证人" if kind.holder_kind == "person" else "持证单位"
+    code_label = "身份证号码" if kind.holder_kind == "person" else "统一社会信用代码"
+    lines = [(holder_label, holder_name), (code_label, holder_id)]
+    lines += [(item.label, str(data[item.name])) for item in kind.items
+              if item.on_face and not item.sensitive and item.name in data]
+    validity = (f"{valid_from.isoformat()} 至 {valid_to.isoformat()}" if valid_to
+                else f"{valid_from.isoformat()} 起长期有效")
+    lines.append(("有效期", validity))
+    return lines
+
+
 def _add_years(start: date, years: int) -> date:
     try:
         return start.replace(year=start.year + years) - timedelta(days=1)
@@ -211,14 +225,7 @@ class LicenceLibrary:
         payload = sign_payload(sealer.key, {"i": str(ident), "t": kind.code, "h": shown_name,
                                             "f": record["valid_from"], "u": record["valid_to"],
                                             "d": data_digest(record), "e": kind.esid})
-        holder_label = "持证人" if kind.holder_kind == "person" else "持证单位"
-        code_label = "身份证号码" if kind.holder_kind == "person" else "统一社会信用代码"
-        lines = [(holder_label, values["holder_name"]), (code_label, values["holder_id"])]
-        lines += [(item.label, str(values["data"][item.name])) for item in kind.items
-                  if item.on_face and not item.sensitive and item.name in values["data"]]
-        validity = (f"{valid_from.isoformat()} 至 {valid_to.isoformat()}" if valid_to
-                    else f"{valid_from.isoformat()} 起长期有效")
-        lines.append(("有效期", validity))
+        lines = face_lines(kind, values["holder_name"], values["holder_id"], values["data"], valid_from, valid_to)
         issued_on = utcnow().date()
         metadata = {
             "LicenceIdentifier": str(ident), "LicenceNumber": number, "LicenceName": kind.name,

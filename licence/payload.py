@@ -15,10 +15,11 @@ verifier with the seal certificate checks it offline.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 
+from keys.licencecode import b64 as _b64
+from keys.licencecode import read_payload, verify_payload
 from keys.sm3 import sm3
 
 
@@ -26,14 +27,6 @@ def data_digest(record: dict) -> str:
     """SM3 (hex) of the canonical JSON of a licence's data record."""
     canonical = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return sm3(canonical.encode()).hex()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True)
@@ -55,29 +48,6 @@ def sign_payload(key, claims: dict) -> CodePayload:
     return CodePayload(claims, key.sign(body))
 
 
-def read_payload(compact: str) -> tuple[dict, bytes, bytes]:
-    """(claims, signed bytes, signature) of a compact payload; ValueError when malformed."""
-    try:
-        body_b64, sig_b64 = compact.split(".")
-        body, signature = _unb64(body_b64), _unb64(sig_b64)
-        claims = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not a licence 2D-code payload ({exc})") from None
-    if not isinstance(claims, dict):
-        raise ValueError("not a licence 2D-code payload")
-    return claims, body, signature
-
-
-def verify_payload(compact: str, public_key) -> dict:
-    """The claims of a payload whose signature ``public_key`` (keys.asymmetric) verifies; ValueError if not."""
-    claims, body, signature = read_payload(compact)
-    try:
-        public_key.verify(signature, body)
-    except Exception as exc:  # InvalidSignature, or a malformed DER signature from a forged code
-        raise ValueError(f"the 2D code's signature does not verify ({type(exc).__name__})") from None
-    return claims
-
-
 def verification_url(issuer: str, payload: CodePayload) -> str:
     return f"{issuer.rstrip('/')}/licences/v?c={payload.compact}"
 
@@ -85,3 +55,7 @@ def verification_url(issuer: str, payload: CodePayload) -> str:
 def status_url(issuer: str, licence_id: str) -> str:
     """The public status endpoint of one licence (``GET``; licence/api.py), written into the licence's metadata."""
     return f"{issuer.rstrip('/')}/licences/api/v1/licences/{licence_id}/status"
+
+
+__all__ = ["CodePayload", "data_digest", "read_payload", "sign_payload", "status_url", "verification_url",
+           "verify_payload"]

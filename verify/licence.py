@@ -83,20 +83,9 @@ def pdf_metadata(data: bytes) -> tuple[dict[str, str], bool] | None:
     return revisions[-1], all(values == revisions[-1] for values in licence_revisions)
 
 
-def ofd_metadata(data: bytes) -> dict[str, str] | None:
-    """The licence metadata in OFD.xml's DocInfo CustomDatas, or None."""
-    from ofd.package import OfdPackage, walk
-
-    try:
-        root = OfdPackage.open(data).xml("OFD.xml")
-    except Exception:
-        return None
-    values = {}
-    for element in walk(root, "CustomData"):
-        name = element.get("Name")
-        if name in FIELDS and name not in values:
-            values[name] = (element.text or "").strip()
-    values = _clean(values)
+def _licence_values(values: dict[str, str] | None) -> dict[str, str] | None:
+    """The licence metadata among an OFD's CustomDatas (read by verify_ofd), or None."""
+    values = _clean({name: text for name, text in (values or {}).items() if name in FIELDS})
     return values if "LicenceIdentifier" in values else None
 
 
@@ -158,7 +147,7 @@ def attach(report: r.Report, data: bytes, status_lookup: StatusLookup | None = N
             return
         values, protected = found
     elif report.format == "ofd":
-        values = ofd_metadata(data)
+        values = _licence_values(report.custom_data)  # read by verify_ofd when it opened the package
         if values is None:
             return
         protected = any(ref.get("file") == "/OFD.xml" for sig in report.signatures if sig.ofd
@@ -216,4 +205,4 @@ def attach(report: r.Report, data: bytes, status_lookup: StatusLookup | None = N
     report.licence = block
 
 
-__all__ = ["StatusUnavailable", "attach", "fetch_status", "ofd_metadata", "pdf_metadata", "status_url"]
+__all__ = ["StatusUnavailable", "attach", "fetch_status", "pdf_metadata", "status_url"]

@@ -148,6 +148,9 @@ class Report:
     format: str = "pdf"  # "pdf" | "ses-signature" | "ses-seal" | "ofd"
     notes: list[str] = field(default_factory=list)
     licence: dict[str, Any] | None = None  # the electronic licence the file carries (verify/licence.py)
+    # An OFD's DocInfo CustomDatas (name → text, first of each name), read once when the package was
+    # opened (verify/ofd/checks.py) so verify/licence.py need not open the zip again; not in the JSON.
+    custom_data: dict[str, str] | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, data: bytes, *, name: str, policy, validation_time: datetime, trust, online: bool,

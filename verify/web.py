@@ -34,6 +34,7 @@ from verify.errors import UploadRefused
 from verify.files import verify_bytes
 from verify.licence import StatusLookup
 from verify.ofd import is_other_zip, looks_like_ofd
+from verify.payload import MAX_TEXT, CertificateLookup, check_payload
 from verify.policy import DEFAULT, Limits
 from verify.render import html
 from verify.trust import TrustBundle
@@ -55,12 +56,14 @@ class VerifyService:
     def __init__(self, trust: Callable[[], bytes], *, crls: Callable[[], list[bytes]] | None = None,
                  certs: Callable[[], list[bytes]] | None = None, limiter=None, max_bytes: int = DEFAULT_MAX_BYTES,
                  concurrency: int = DEFAULT_CONCURRENCY, limits: Limits | None = None,
-                 licence_status: StatusLookup | None = None) -> None:
+                 licence_status: StatusLookup | None = None, seal_certificate: CertificateLookup | None = None
+                 ) -> None:
         self._trust_source = trust
         self._crls_source = crls
         self._certs_source = certs  # our own intermediate CAs: an OFD seal carries only the signer's certificate
         self.limiter = limiter
         self.licence_status = licence_status  # this server's own licences' status, in-process (never a fetch)
+        self.seal_certificate = seal_certificate  # esID → DER certificate of this server's own seals (2D codes)
         self.max_bytes = max_bytes
         self.policy = replace(DEFAULT, limits=limits) if limits is not None else DEFAULT
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -135,11 +138,7 @@ def _read_upload(service: VerifyService, *, ofd: bool = True) -> tuple[str, byte
 
     The format is decided by the content: a PDF, an OFD (a zip package; not at ``/api/v1/pdf``,
     which keeps its PDF-only contract), or a DER GB/T 38540 seal or seal signature."""
-    if service.limiter is not None:
-        verdict = service.limiter.hit(_client_ip())
-        if not verdict.allowed:
-            raise UploadRefused(429, "Too Many Requests", "too many verifications from this address; try again later",
-                             {"Retry-After": str(verdict.retry_after_seconds)})
+    _limit(service)
     limit = service.max_bytes
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise UploadRefused(413, "Content Too Large", f"documents are limited to {limit} bytes")
@@ -206,12 +205,59 @@ def api_documents():
     return _api(ofd=True)
 
 
+def _limit(service: VerifyService) -> None:
+    if service.limiter is not None:
+        verdict = service.limiter.hit(_client_ip())
+        if not verdict.allowed:
+            raise UploadRefused(429, "Too Many Requests", "too many verifications from this address; try again later",
+                                {"Retry-After": str(verdict.retry_after_seconds)})
+
+
+def _check_code(text: str) -> dict:
+    """A scanned licence 2D code, checked offline against our trust anchors (verify/payload.py); the live
+    status from this server's own licence library, in-process."""
+    service = _service()
+    _limit(service)
+    if not text.strip():
+        raise UploadRefused(400, "Bad Request", "paste the text the licence's 2D code holds")
+    if len(text) > MAX_TEXT:
+        raise UploadRefused(413, "Content Too Large", f"a licence 2D code holds at most {MAX_TEXT} characters")
+    answer = check_payload(text, service.trust(), certificate=service.seal_certificate or (lambda esid: None),
+                           status_lookup=service.licence_status, crls=service.crls(), certs=service.certs())
+    observe.verified("licence-code", answer["verdict"])
+    return answer
+
+
+@bp.post("/api/v1/payload")
+def api_payload():
+    """``{"payload": "<what the 2D code holds: the URL or the bare payload>"}`` → the verdict (JSON)."""
+    body = request.get_json(silent=True) if request.content_length is None or request.content_length <= 16384 \
+        else None
+    text = body.get("payload") if isinstance(body, dict) else None
+    if not isinstance(text, str):
+        return problem(400, "Bad Request", 'send JSON {"payload": "<the text of the licence\'s 2D code>"} (at most '
+                                           '16 KiB)')
+    try:
+        answer = _check_code(text)
+    except UploadRefused as exc:
+        return problem(exc.status, exc.title, exc.detail, exc.headers)
+    response = jsonify({"schema": "yitong-licence-code/1", **answer})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/", methods=["GET", "POST"])
 def page():
     error = None
     fragment = None
+    code = None
     status, headers = 200, {}
-    if request.method == "POST":
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        try:  # the pasted text of a licence's 2D code
+            code = _check_code(request.form.get("payload", "")[:MAX_TEXT + 1])
+        except UploadRefused as exc:
+            error, status, headers = exc.detail, exc.status, exc.headers
+    elif request.method == "POST":
         try:
             name, data = _read_upload(_service())
             report = _verify(name, data)
@@ -220,8 +266,8 @@ def page():
         except UploadRefused as exc:
             error, status, headers = exc.detail, exc.status, exc.headers
     response = current_app.make_response((render_template("verify/page.html", error=error, fragment=fragment,
-                                                          max_mb=_service().max_bytes // (1024 * 1024)), status,
-                                           headers))
+                                                          code=code, max_mb=_service().max_bytes // (1024 * 1024)),
+                                           status, headers))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
                                                    "script-src 'unsafe-inline'; form-action 'self'; "

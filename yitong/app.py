@@ -21,6 +21,7 @@ from licence.catalogue import CatalogueError
 from licence.library import LicenceError
 from licence.sharing import CONSENT_SCOPE_PREFIX
 from seal import api as seal_api
+from seal.registry import SealError
 from verify.licence import StatusUnavailable
 from yitong import console, errors, headers, observability, pki_web, wallet
 from yitong.home import Home
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
                          holder_of=idp_services.identities.id_number)
     idp_services.scope_families.append(ScopeFamily(CONSENT_SCOPE_PREFIX, _licence_type_words(app)))
     app.extensions["yitong.verify"].licence_status = _own_licence_status(app)
+    app.extensions["yitong.verify"].seal_certificate = _own_seal_certificate(app)
     app.register_blueprint(console.bp)  # /admin/: the operator console (yitong/console.py)
     app.register_blueprint(wallet.bp)  # /licences/wallet: the holder's wallet (yitong/wallet.py)
 
@@ -300,6 +302,17 @@ def _own_licence_status(app: Flask):
         except Exception as exc:  # the database is down: the page says the status could not be had
             raise StatusUnavailable(f"this server's licence library: {type(exc).__name__}") from None
     lookup.source = "this server's licence library"
+    return lookup
+
+
+def _own_seal_certificate(app: Flask):
+    """/verify/'s certificate of a seal named by a licence's 2D code: this server's own seal registry,
+    in-process (its chain is still checked against the trust anchors); None for seals it does not hold."""
+    def lookup(esid: str) -> bytes | None:
+        try:
+            return app.extensions["yitong.seal"]["registry"]().blob(esid, "cert_der")
+        except SealError:
+            return None
     return lookup
 
 

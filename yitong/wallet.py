@@ -4,7 +4,12 @@ It lives in yitong/ for the console's reason: it is a client of the IdP (an OIDC
 with PKCE, through yitong/oidc_signin.py, so a person already signed in passes straight
 through) and a reader of licence/'s library, and neither room imports the other. The holder is
 matched by the ID number the IdP asserts in ``verified_claims`` (the wallet's client may receive
-``id_number``); a person without real name is told how to get it. The clerk's scan page
+``id_number``); a person without real name is told how to get it. A person who acts for an
+organisation (idp/agents: its legal representative, or an active agent whose mandate names the
+``licence`` role or every service) also sees, downloads and shows that organisation's licences
+(holder kind organisation, holder id = its USCC), one section per organisation. The agent
+relation is looked up in-process at every request, here in the composition root (licence/ never
+imports idp/), so a revoked or expired agent loses access at once. The clerk's scan page
 (/licences/show?c=<code>) needs no sign-in: the code is the permission, for minutes.
 """
 
@@ -25,10 +30,13 @@ import segno
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import IntegrityError
 
+from idp.agents.store import ALL, LICENCE_ROLE, REPRESENTATIVE_ROLES
 from idp.assurance import ID_NUMBER_CLAIM
 from idp.i18n import t
 from idp.oauth.clients import ClientRegistry, build_metadata
+from idp.services import EXTENSION as IDP
 from keys.idnumbers import mask_id_number
+from licence.display import mask_face
 from licence.library import Licence, LicenceError, LicenceLibrary
 from licence.showing import FACE, SHOWING_MINUTES, ShowingRefused, Showings, default_items
 from ofd.package import OfdError
@@ -38,6 +46,7 @@ from yitong import oidc_signin
 WALLET_CLIENT_ID = "yitong-wallet"
 SCOPE = "openid verified_claims"
 FACE_WIDTH = 900  # pixels: sharp on a phone, small enough to send
+MANDATES = frozenset({ALL, LICENCE_ROLE, *REPRESENTATIVE_ROLES})  # roles that reach an organisation's licences
 
 bp = Blueprint("wallet", __name__)
 
@@ -122,13 +131,26 @@ def _signed_in_holder():
     return person, None
 
 
+def _organisations(person: dict) -> dict[str, str]:
+    """USCC → name of the organisations whose licences this person may use now (asked at every request)."""
+    agents = current_app.extensions[IDP].agents
+    return {acting.organisation.uscc: acting.organisation.name for acting in agents.acting_options(person["sub"])
+            if MANDATES.intersection(acting.roles)}
+
+
+def _may_use(person: dict, licence: Licence) -> bool:
+    if licence.holder_kind == "person":
+        return licence.holder_id == person["id_number"]
+    return licence.holder_kind == "org" and licence.holder_id in _organisations(person)
+
+
 def _own(person: dict, licence_id: str) -> Licence:
     try:
         licence = _library().get(licence_id)
     except LicenceError:
         abort(404)
-    if licence.holder_kind != "person" or licence.holder_id != person["id_number"]:
-        abort(404)  # another person's licence does not exist, as far as this holder can tell
+    if not _may_use(person, licence):
+        abort(404)  # a licence this person may not use does not exist, as far as they can tell
     return licence
 
 
@@ -145,8 +167,12 @@ def home():
     if answer is not None:
         return answer
     library = _library()
-    licences = library.list(holder_id=person["id_number"])
-    licences = [lic for lic in licences if lic.holder_kind == "person"]
+    own = [lic for lic in library.list(holder_id=person["id_number"]) if lic.holder_kind == "person"]
+    sections = [{"uscc": None, "name": person["name"], "licences": own}]
+    for uscc, name in _organisations(person).items():
+        held = [lic for lic in library.list(holder_id=uscc) if lic.holder_kind == "org"]
+        sections.append({"uscc": uscc, "name": name, "licences": held})
+    licences = [lic for section in sections for lic in section["licences"]]
     names = {}
     for lic in licences:
         kind = library.catalogue.get(lic.type_code)
@@ -157,7 +183,7 @@ def home():
     for client_id in {use["client_id"] for use in uses if use["client_id"]}:
         client = current_app.extensions["yitong.idp"].clients.get(client_id)
         clients[client_id] = client.name if client else client_id
-    return render_template("wallet/home.html", licences=licences, names=names, uses=uses, numbers=numbers,
+    return render_template("wallet/home.html", sections=sections, names=names, uses=uses, numbers=numbers,
                            clients=clients,
                            holder_name=person["name"], holder_id=mask_id_number(person["id_number"]))
 
@@ -172,10 +198,13 @@ def face(licence_id: str):
 
 
 def _face_png(licence: Licence):
-    _, data = _library().file(licence.licence_id)
+    """The face as people see it: drawn from the sealed file, the ID number and sensitive items masked."""
+    library = _library()
+    _, data = library.file(licence.licence_id)
     png = render_face(licence.format, data)
     if png is None:
         abort(503)
+    png = mask_face(png, library.catalogue.get(licence.type_code), licence)
     return png, 200, {"Content-Type": "image/png", "Cache-Control": "private, no-store"}
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from flask import redirect, render_template, request, session
 
 from idp.accounts.sms import SmsError
-from idp.agents.store import ADMIN, ALL, CERTIFICATE, LICENCE, PROOFS, Acting, AgentError, Agents
+from idp.agents.store import ADMIN, ALL, CERTIFICATE, LICENCE, LICENCE_ROLE, PROOFS, Acting, AgentError, Agents
 from idp.i18n import t
 from idp.identity import mask_phone
 from idp.oauth.consent import SCOPE_LABELS
@@ -51,6 +51,7 @@ MAX_YEARS = 5
 COMMON_ROLES = (
     (ALL, "全部业务", "All services"),
     ("seal_keeper", "用印（电子印章）", "Use the organisation's e-seals"),
+    (LICENCE_ROLE, "单位证照（查看、下载、亮证）", "The organisation's licences (see, download, show)"),
     (ADMIN, "管理经办人", "Manage agents"),
 )
 SCOPE_LABELS.setdefault("org", ("代表单位（选择以哪个单位身份办理）", "Act for an organisation you choose"))

@@ -42,6 +42,7 @@ from keys.storage import utcnow
 
 ALL = "*"
 ADMIN = "admin"
+LICENCE_ROLE = "licence"  # sees, downloads and shows the organisation's licences in the wallet (yitong/wallet.py)
 REPRESENTATIVE_ROLES = ["legal_representative"]  # what the legal representative acts with (seal/ knows it)
 RESERVED_ROLES = frozenset(REPRESENTATIVE_ROLES)
 ROLE = re.compile(r"^(\*|[a-z][a-z0-9_:.-]{0,63})$")

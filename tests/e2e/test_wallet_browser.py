@@ -9,6 +9,7 @@ people to look at)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -55,10 +56,7 @@ def _bind_real_name(env, sub: str) -> None:
 
 @pytest.fixture
 def wallet_site(tmp_path):
-    issuer = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
-    env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
-    _cli(env, "db", "upgrade")
+    issuer, env = fresh_home(tmp_path)
     made = json.loads(_cli(env, "user", "create", "--username", "wangxm", "--password-stdin", "--json",
                            stdin=f"{PASSWORD}\n".encode()))
     _bind_real_name(env, made["sub"])
@@ -67,17 +65,47 @@ def wallet_site(tmp_path):
     issued = json.loads(_cli(env, "licence", "issue", "--type", QUALIFICATION, "--holder-id", PERSON_ID,
                              "--holder-name", "王小明", "--data", str(data), "--format", "ofd",
                              "--out", str(tmp_path / "licence.ofd"), "--json"))
+    with serving(env, issuer, tmp_path):
+        yield {"issuer": issuer, "licence": issued}
+
+
+def fresh_home(tmp_path) -> tuple[str, dict]:
+    """(issuer, environment) of a new home under tmp_path, migrated."""
+    issuer = f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
+    _cli(env, "db", "upgrade")
+    return issuer, env
+
+
+@contextlib.contextmanager
+def serving(env: dict, issuer: str, tmp_path):
+    """`yitong serve` on the issuer's port for the duration; its log's tail printed afterwards."""
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen([yitong_exe(), "serve", "--port", issuer.rsplit(":", 1)[1]], env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_healthy(process, issuer, log.read_text)
-        yield {"issuer": issuer, "licence": issued}
+        yield
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         print(f"server log (tail):\n{log.read_text()[-3000:]}")
+
+
+def open_wallet(page, issuer: str, username: str, on_consent=lambda: None) -> None:
+    """Sign in at the wallet's IdP sign-in (and consent the first time) until 我的证照 shows."""
+    page.goto(f"{issuer}/licences/wallet")
+    page.get_by_label("用户名或手机号").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(re.compile("^(授权确认|我的证照)$"))
+    if heading.inner_text().strip() == "授权确认":
+        on_consent()
+        page.get_by_role("button", name="同意").click()
+    expect(heading).to_have_text("我的证照")
 
 
 def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, tmp_path, axe_source):  # noqa: F811
@@ -90,16 +118,7 @@ def test_the_holder_shows_a_licence_and_a_clerk_scans_it(wallet_site, chromium, 
 
     page = _page(chromium)
     page.set_viewport_size(PHONE)
-    page.goto(f"{issuer}/licences/wallet")
-    page.get_by_label("用户名或手机号").fill("wangxm")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    heading = page.get_by_role("heading", level=1)
-    expect(heading).to_have_text(re.compile("^(授权确认|我的证照)$"))
-    if heading.inner_text().strip() == "授权确认":
-        _shot(page, tmp_path, "wallet-consent-phone")
-        page.get_by_role("button", name="同意").click()
-    expect(heading).to_have_text("我的证照")
+    open_wallet(page, issuer, "wangxm", on_consent=lambda: _shot(page, tmp_path, "wallet-consent-phone"))
     card = page.locator("#licence-1")
     expect(card).to_contain_text(licence["licence_id"])
     expect(card).to_contain_text("有效")

@@ -178,3 +178,85 @@ def test_a_superseded_licence_is_reported_no_longer_in_force_online(home):
     assert old["licence"]["status"] == "superseded"
     code, new = _verify_cli(home, home["tmp"] / "v2.pdf", "--online")
     assert code == 0 and new["licence"]["status"] == "valid" and new["licence"]["licence_id"] == newer["licence_id"]
+
+
+def test_a_scanned_2d_code_is_checked_on_the_page_by_the_api_and_by_the_cli(home):
+    """Item 7 of issue 15: the /verify/ page and API take what a licence's QR holds and check its SM2
+    signature offline against the trust anchors (the seal's certificate from this server's registry), the
+    identifier's check character, the validity and the live status; forged, altered and garbage codes get a
+    clear verdict, never a 500; `yitong verify --payload` does the same with the seal's certificate."""
+    import base64
+    from datetime import UTC, date, datetime, timedelta
+    from urllib.parse import urlencode
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from tests.licence.support import scan_code
+    from verify.payload import check_payload
+    from verify.trust import TrustBundle
+
+    issued, path = _issue(home, "org", "pdf")
+    scanned = scan_code(path.read_bytes(), home["tmp"])
+    base = home["base"]
+    JSON, FORM = {"Content-Type": "application/json"}, {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def form(text: str) -> bytes:
+        return urlencode({"payload": text}).encode()
+
+    status, _, body = call("POST", f"{base}/verify/api/v1/payload", body=json.dumps({"payload": scanned}).encode(),
+                           headers=JSON)
+    answer = json.loads(body)
+    assert status == 200 and answer["verdict"] == "valid" and answer["status"] == "valid", answer
+    licence = answer["licence"]
+    assert licence["licence_id"] == issued["licence_id"] and licence["check_character"] == "valid"
+    assert licence["type"] == FOOD and licence["validity"]["from"] == issued["valid_from"]
+    assert re.fullmatch(r"[0-9a-f]{64}", licence["data_digest"])
+    assert [s["name"] for s in answer["steps"]] == ["payload", "seal_certificate", "signature", "certificate_chain",
+                                                   "revocation", "licence_identifier", "validity", "licence_status"]
+
+    # The page: the pasted URL (or the bare payload), bilingual, the identifier and the holder shown.
+    status, _, page = call("POST", f"{base}/verify/", body=form(scanned.split("?c=")[1]), headers=FORM)
+    text = page.decode()
+    assert status == 200 and 'data-verdict="valid"' in text and issued["licence_id"] in text and "校验码正确" in text
+
+    # Altered: one claim changed (a later end date), the signature kept → forged; nothing of it shown.
+    compact = scanned.split("?c=")[1]
+    claims = json.loads(base64.urlsafe_b64decode(compact.split(".")[0] + "=="))
+    claims["u"] = "2099-12-31"
+    altered = base64.urlsafe_b64encode(json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+                                       ).rstrip(b"=").decode() + "." + compact.split(".")[1]
+    status, _, body = call("POST", f"{base}/verify/api/v1/payload", body=json.dumps({"payload": altered}).encode(),
+                           headers=JSON)
+    assert status == 200 and json.loads(body)["verdict"] == "forged" and json.loads(body)["licence"] is None
+    # Garbage, HTML and an empty field: a clear verdict or a 400, never a 500.
+    for junk in ("<script>alert(1)</script>", "abc.def", "https://example.org/licences/v?x=1"):
+        status, _, page = call("POST", f"{base}/verify/", body=form(junk), headers=FORM)
+        assert status == 200 and 'data-verdict="invalid"' in page.decode() and "<script>alert" not in page.decode()
+    status, _, page = call("POST", f"{base}/verify/", body=form(""), headers=FORM)
+    assert status == 400 and 'role="alert"' in page.decode()
+    assert call("POST", f"{base}/verify/api/v1/payload", body=b"[]", headers=JSON)[0] == 400
+
+    # Expired: the same authentic code checked on a day after its end date.
+    trust = TrustBundle.from_file(Path(home["env"]["YITONG_HOME"]) / "pki" / "trust.pem")
+    [signature] = PdfFileReader(io.BytesIO(path.read_bytes())).embedded_signatures
+    cert = signature.signer_cert.dump()
+    intermediates = Path(home["env"]["YITONG_HOME"]) / "pki" / "intermediates.pem"
+    later = date.fromisoformat(issued["valid_to"]) + timedelta(days=1)
+    expired = check_payload(scanned, trust, certificate=lambda esid: cert,
+                            certs=TrustBundle.from_file(intermediates).certificates,
+                            at=datetime(later.year, later.month, later.day, 12, tzinfo=UTC))
+    assert expired["verdict"] == "expired" and expired["steps"][-1]["name"] == "validity", expired
+
+    # The CLI, offline with the seal's certificate; then revoked, the page says so (live status).
+    cert_file = home["tmp"] / "seal-cert.der"
+    run_yitong(["seal", "export", licence["esid"], "--cert", str(cert_file)], home["env"])
+    assert cert_file.read_bytes() == cert  # the seal's certificate, as the sealed file carries it
+    done = run_yitong(["verify", "--json", "--payload", scanned, "--seal-cert", str(cert_file)], home["env"])
+    assert done.returncode == 0 and json.loads(done.stdout)["verdict"] == "valid", done.stderr.decode()[-800:]
+    done = run_yitong(["verify", "--payload", altered, "--seal-cert", str(cert_file)], home["env"])
+    assert done.returncode == 1 and done.stdout.decode().startswith("FORGED") and b"Traceback" not in done.stderr
+    assert run_yitong(["verify", "--payload", scanned], home["env"]).returncode == 2  # no --seal-cert: usage
+    cli(home["env"], "licence", "revoke", issued["licence_id"], "--reason", "吊销", "--json")
+    status, _, body = call("POST", f"{base}/verify/api/v1/payload", body=json.dumps({"payload": scanned}).encode(),
+                           headers=JSON)
+    assert json.loads(body)["verdict"] == "revoked" and json.loads(body)["status"] == "revoked"

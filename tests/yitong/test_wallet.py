@@ -14,12 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 
 from licence.library import IssueRequest
 from licence.showing import Showings
 from tests.idp.support import PASSWORD, login, make_idp, through_consent
 from tests.licence.support import PERSON_ID, QUALIFICATION, QUALIFICATION_DATA
+from yitong.wallet import render_face
 
 pytestmark = pytest.mark.storage
 EVIDENCE = {"type": "electronic_record", "check_details": [{"check_method": "data", "organization": "baselib"}],
@@ -93,6 +94,13 @@ def test_the_holder_sees_downloads_and_shows_a_licence_and_the_clerk_scans_it(id
         assert image.width == 900 and image.height > 500  # an A4 landscape face
         download = web.get(f"/licences/wallet/{licence.licence_id}/file")
         assert download.status_code == 200 and hashlib.sha256(download.data).hexdigest() == licence.sha256
+        # The displayed face masks the ID number: it differs from the sealed file's own drawing in that
+        # one printed line only (the file keeps the full number).
+        with idp.app.app_context():
+            drawn = Image.open(io.BytesIO(render_face(licence.format, download.data))).convert("RGB")
+        changed = ImageChops.difference(drawn, image.convert("RGB")).getbbox()
+        assert changed is not None and changed[3] - changed[1] < 30 and changed[2] - changed[0] < 300, changed
+        assert PERSON_ID.encode() in download.data or licence.format == "ofd"
     assert web.get(f"/licences/wallet/{someone_else.licence_id}/file").status_code == 404
     assert web.get(f"/licences/wallet/{someone_else.licence_id}/face.png").status_code == 404
 
@@ -121,6 +129,7 @@ def test_the_holder_sees_downloads_and_shows_a_licence_and_the_clerk_scans_it(id
     assert "13800138000" not in text and "女" not in text  # the phone (sensitive) and sex were not chosen
     face = clerk.get(f"/licences/show/face.png?{url.query}")
     assert face.status_code == 200 and face.content_type == "image/png"
+    assert face.data == web.get(f"/licences/wallet/{pdf.licence_id}/face.png").data  # masked here too
 
     # The live status: revoked after the showing, the clerk's page says so.
     idp.app.extensions["yitong.licence"]["library"]().revoke(pdf.licence_id, reason="吊销", actor="test")
@@ -165,3 +174,72 @@ def test_a_person_signed_in_passes_straight_from_the_account_page_to_the_wallet(
         session.pop("wallet_token")
     again = _follow(web, web.get("/licences/wallet"))
     assert again.request.path == "/licences/wallet" and again.status_code == 200
+
+
+OTHER_USCC = "91120101MA06XY8KXW"
+KEEPER_ID = "120101198506120030"
+
+
+def test_an_agent_sees_downloads_and_shows_the_organisations_licences_until_revoked(idp):
+    """Item 5 of issue 15: a person acting for an organisation (idp/agents) has its licences in a section of
+    their wallet; another organisation's licence stays invisible; revoking the agent ends it at the next request."""
+    from datetime import datetime as clock
+
+    from tests.licence.support import food
+
+    services = idp.app.extensions["yitong.idp"]
+    boss = _person(idp, "zhaolaoban", OTHER_ID)
+    agent = _person(idp, "jingbanren", PERSON_ID)
+    services.organisations.register(uscc=food().holder_id, name="天津市示例餐饮有限公司",
+                                    legal_representative_sub=boss.sub, acr="urn:yitong:loa:2", uscc_warnings=[],
+                                    trust_framework="cn_legal_person_library", evidence={})
+    granted = services.agents.grant(actor=boss.sub, uscc=food().holder_id, login="jingbanren", roles=["licence"],
+                                    expires_at=clock.now(UTC) + timedelta(days=30))
+    library = idp.app.extensions["yitong.licence"]["library"]()
+    shop = library.issue(food(format="ofd"), actor="test")
+    other = library.issue(food("别家公司", holder_id=OTHER_USCC), actor="test")
+    web = idp.app.test_client()
+
+    # Invited but not yet accepted: no organisation section.
+    html = open_wallet(web, "jingbanren").get_data(as_text=True)
+    assert f'id="org-{food().holder_id}"' not in html and shop.licence_id not in html
+    assert web.get(f"/licences/wallet/{shop.licence_id}/file").status_code == 404
+
+    services.agents.decide(actor=agent.sub, agent_id=granted.agent_id, accept=True)
+    html = web.get("/licences/wallet").get_data(as_text=True)
+    assert f'id="org-{food().holder_id}"' in html and "天津市示例餐饮有限公司" in html
+    assert shop.licence_id in html and other.licence_id not in html
+    download = web.get(f"/licences/wallet/{shop.licence_id}/file")
+    assert download.status_code == 200 and hashlib.sha256(download.data).hexdigest() == shop.sha256
+    assert web.get(f"/licences/wallet/{shop.licence_id}/face.png").status_code == 200
+    choose = web.get(f"/licences/wallet/{shop.licence_id}/show").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', choose).group(1)
+    shown = web.post(f"/licences/wallet/{shop.licence_id}/show", data={"csrf": csrf, "item": ["_face"]})
+    assert shown.status_code == 200 and 'id="showing-qr"' in shown.get_data(as_text=True)
+    # Another organisation's licence: refused as if it did not exist, for every action.
+    for path in ("file", "face.png", "show"):
+        assert web.get(f"/licences/wallet/{other.licence_id}/{path}").status_code == 404
+    assert web.post(f"/licences/wallet/{other.licence_id}/show", data={"csrf": csrf}).status_code == 404
+
+    # Revoked by the legal representative: gone at the very next request, the same browser session.
+    services.agents.revoke(actor=boss.sub, agent_id=granted.agent_id)
+    html = web.get("/licences/wallet").get_data(as_text=True)
+    assert shop.licence_id not in html and f'id="org-{food().holder_id}"' not in html
+    for path in ("file", "face.png", "show"):
+        assert web.get(f"/licences/wallet/{shop.licence_id}/{path}").status_code == 404
+    assert web.post(f"/licences/wallet/{shop.licence_id}/show", data={"csrf": csrf}).status_code == 404
+
+
+    # An agent whose mandate names other roles only (seal_keeper) reaches no licence; the legal
+    # representative sees the organisation's licences in a section beside their own.
+    keeper = _person(idp, "yinzhang", KEEPER_ID)
+    sealing = services.agents.grant(actor=boss.sub, uscc=food().holder_id, login="yinzhang", roles=["seal_keeper"],
+                                    expires_at=clock.now(UTC) + timedelta(days=30))
+    services.agents.decide(actor=keeper.sub, agent_id=sealing.agent_id, accept=True)
+    keeper_web = idp.app.test_client()
+    assert shop.licence_id not in open_wallet(keeper_web, "yinzhang").get_data(as_text=True)
+    assert keeper_web.get(f"/licences/wallet/{shop.licence_id}/file").status_code == 404
+    boss_web = idp.app.test_client()
+    html = open_wallet(boss_web, "zhaolaoban").get_data(as_text=True)
+    assert shop.licence_id in html and 'id="h-mine"' in html and other.licence_id not in html
+    assert boss_web.get(f"/licences/wallet/{shop.licence_id}/file").status_code == 200

@@ -14,7 +14,7 @@ from keys.sm3 import sm3
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from ofd import OfdError, OfdLimits, OfdPackage
-from ofd.package import Document, Signature, parse_box
+from ofd.package import Document, Signature, parse_box, walk
 from verify import certs as c
 from verify import report as r
 from verify import ses as vses
@@ -34,6 +34,16 @@ def limits_of(policy: Policy) -> OfdLimits:
     return OfdLimits(max_bytes=limits.max_bytes, max_entries=limits.max_entries,
                      max_entry_bytes=min(limits.max_stream_bytes, limits.max_inflated_bytes),
                      max_total_bytes=limits.max_inflated_bytes, max_ratio=limits.max_ratio)
+
+
+def custom_data(root) -> dict[str, str]:
+    """OFD.xml's DocInfo CustomDatas: name → text (the first of each name)."""
+    values: dict[str, str] = {}
+    for element in walk(root, "CustomData"):
+        name = element.get("Name")
+        if name and name not in values:
+            values[name] = (element.text or "").strip()
+    return values
 
 
 def _slash(name: str) -> str:
@@ -89,6 +99,7 @@ class OfdJob:
         try:
             self.package = OfdPackage.open(self.data, limits=limits_of(self.policy))
             self.document = self.package.document()
+            self.report.custom_data = custom_data(self.package.xml("OFD.xml"))
         except OfdError as exc:
             return r.failed(N.OFD_PACKAGE, Sub.FORMAT_FAILURE, str(exc))
         document = self.document

@@ -222,10 +222,14 @@ def grant(esid, clients, persons) -> None:
 @click.option("--esl", "esl_path", help="Write the GB/T 38540 SESeal (DER) here.")
 @click.option("--png", "png_path", help="Write the seal image (PNG) here.")
 @click.option("--svg", "svg_path", help="Write the seal image (SVG) here.")
-def export(esid, esl_path, png_path, svg_path) -> None:
-    """Export a seal's .esl and images."""
+@click.option("--cert", "cert_path", help="Write the seal's certificate (DER) here (what `yitong verify --payload "
+              "--seal-cert` checks a licence's 2D code with).")
+def export(esid, esl_path, png_path, svg_path, cert_path=None) -> None:
+    """Export a seal's .esl, images and certificate."""
     registry = _registry()
     try:
+        if cert_path:
+            write_output(cert_path, registry.blob(esid, "cert_der"))
         if esl_path:
             write_output(esl_path, registry.blob(esid, "seseal_der"))
         if png_path:

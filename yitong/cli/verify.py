@@ -45,7 +45,7 @@ def _quiet_libraries() -> None:
 
 
 @click.command("verify")
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1)
 @click.option("--trust", "trust", metavar="PEM", help="Trust bundle (PEM certificates) [default: "
               "the home's pki/trust.pem: $YITONG_HOME, else the default home].")
 @click.option("--json", "as_json", is_flag=True, help="Print the yitong-verify-report/1 JSON document.")
@@ -56,8 +56,13 @@ def _quiet_libraries() -> None:
               "DER; repeatable) to build paths with, not anchors: an OFD seal carries only the signer's "
               "certificate (e.g. the server's /pki/intermediates.pem; without --trust, the home's "
               "pki/intermediates.pem is used).")
+@click.option("--payload", metavar="TEXT", help="Check a licence's scanned 2D code instead of files (the URL or "
+              "the bare payload it holds): its SM2 signature offline with --seal-cert, its certificate against "
+              "the trust bundle; --online also asks the issuer's status service.")
+@click.option("--seal-cert", "seal_cert", metavar="FILE", help="With --payload: the issuing seal's certificate "
+              "(PEM or DER; `yitong seal export ESID`, or from the seal's owner).")
 def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: str | None, online: bool,
-           cert_files: tuple[str, ...] = ()) -> None:
+           cert_files: tuple[str, ...] = (), payload: str | None = None, seal_cert: str | None = None) -> None:
     """Verify sealed PDFs and OFDs (or GB/T 38540 SES_Signature / SESeal DER files) against a trust bundle.
 
     The format of each file is decided by its content (an OFD is a zip package), not by its name.
@@ -92,6 +97,12 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
             intermediates.extend(TrustBundle.from_file(cert_file).certificates)
         except TrustError as exc:
             raise click.UsageError(f"--certs {cert_file}: {exc}") from None
+    if payload is not None:
+        if files:
+            raise click.UsageError("give either FILES or --payload, not both")
+        _check_code(payload, bundle, seal_cert, intermediates, online, as_json)
+    if not files:
+        raise click.UsageError("give FILES to verify, or --payload TEXT")
     inputs: list[tuple[str, bytes]] = []
     for name in files:
         try:
@@ -129,3 +140,40 @@ def verify(files: tuple[str, ...], trust: str | None, as_json: bool, html_dir: s
             EXIT_INDETERMINATE if INDETERMINATE in indications else EXIT_PASSED)
     sys.stdout.flush()
     raise click.exceptions.Exit(code)
+
+
+def _check_code(text: str, bundle, seal_cert: str | None, intermediates: list, online: bool, as_json: bool) -> None:
+    """``--payload``: a licence's 2D code (verify/payload.py); exit 0 valid, 1 a negative answer, 3 undecided."""
+    from verify.licence import fetch_status
+    from verify.payload import check_payload
+    from verify.trust import TrustBundle, TrustError
+
+    if seal_cert is None:
+        raise click.UsageError("--payload needs --seal-cert FILE: the certificate of the seal that signed the code "
+                               "(`yitong seal export ESID`, or from the issuer)")
+    try:
+        [certificate] = TrustBundle.from_file(seal_cert).certificates[:1] or [None]
+    except (TrustError, ValueError) as exc:
+        raise click.UsageError(f"--seal-cert {seal_cert}: {exc}") from None
+    status_lookup = None
+    issuer = text.strip().split("/licences/v?", 1)[0] if "/licences/v?" in text else None
+    if online:
+        def status_lookup(licence_id: str, _url):  # the issuer's public status endpoint (licence/payload.py)
+            return fetch_status(licence_id, f"{issuer}/licences/api/v1/licences/{licence_id}/status" if issuer
+                                else None)
+    answer = check_payload(text, bundle, certificate=lambda esid: certificate.dump() if certificate else None,
+                           status_lookup=status_lookup, certs=intermediates)
+    if as_json:
+        emit_json({"schema": "yitong-licence-code/1", **answer})
+    else:
+        licence = answer["licence"] or {}
+        click.echo(f"{answer['verdict'].upper()}: {answer['reason']}")
+        if licence:
+            click.echo(f"  licence {licence['licence_id']} (check character {licence['check_character']}), type "
+                       f"{licence['type']}, holder {licence['holder']}, valid {licence['validity']['from']} to "
+                       f"{licence['validity']['to'] or 'no end date'}, data digest {licence['data_digest']}")
+        click.echo(f"  status: {answer['status'] or answer.get('status_note', '')}")
+    sys.stdout.flush()
+    verdict = answer["verdict"]
+    raise click.exceptions.Exit(EXIT_PASSED if verdict == "valid" else
+                                EXIT_INDETERMINATE if verdict == "indeterminate" else EXIT_FAILED)
