@@ -6,7 +6,8 @@ authority's GB/T 38540 seal through seal/'s OFD sealing (a V4 SES_Signature with
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 
 import segno
 
@@ -19,10 +20,21 @@ SEAL_LEVEL = "B-T"  # OFD has no place for revocation data (seal/ofd.py)
 ASCENT = 0.88  # of the em: from a line's top to its baseline
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def _code_png(code: Code) -> bytes:
-    out = io.BytesIO()
-    segno.make(code.content, error="m", micro=False, mask=0).save(out, kind="png", scale=8, border=1)
-    return out.getvalue()
+    """The 2D code as a black-and-white PNG, 8 pixels a module and a quiet zone of one module: at
+    1 bit a pixel a module is exactly one byte, so the rows are written directly (a tenth of the
+    time segno's own PNG writer takes, the same pixels)."""
+    matrix = segno.make(code.content, error="m", micro=False, mask=0).matrix  # fixed mask: see pdf_face
+    side = len(matrix) + 2
+    quiet = (b"\x00" + b"\xff" * side) * 8  # filter type 0, then the row
+    rows = [quiet, *((b"\x00\xff" + bytes(0 if dark else 255 for dark in row) + b"\xff") * 8 for row in matrix), quiet]
+    header = struct.pack(">IIBBBBB", side * 8, side * 8, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"".join(rows), 6))
+            + _chunk(b"IEND", b""))
 
 
 def _items(items: list) -> list:

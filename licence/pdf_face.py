@@ -59,14 +59,26 @@ def _hex(text: str) -> str:
 def _qr_squares(code: Code, height_mm: float) -> str:
     # A fixed mask (ISO/IEC 18004 lets the encoder pick any of the 8): choosing the best one costs
     # 4 times the encoding of this ~400-character URL; every reader decodes each mask.
-    matrix = [list(row) for row in segno.make(code.content, error="m", micro=False, mask=0).matrix]
+    matrix = segno.make(code.content, error="m", micro=False, mask=0).matrix
     spot = code.spot
     module = spot.size / (len(matrix) + 2)  # a quiet zone of one module each side, within the spot
     left, top = spot.x_mm - spot.size / 2 + module, spot.y_mm - spot.size / 2 + module
-    squares = [f"{(left + c * module) * MM:.2f} {(height_mm - top - (r + 1) * module) * MM:.2f} "
-               f"{module * MM:.2f} {module * MM:.2f} re"
-               for r, row in enumerate(matrix) for c, dark in enumerate(row) if dark]
-    return "q 0 g " + " ".join(squares) + " f Q"
+    side = f"{module * MM:.2f}"
+    # each run of dark modules in a row is one rectangle: half the operators of a square per module
+    runs = []
+    for r, row in enumerate(matrix):
+        y = f"{(height_mm - top - (r + 1) * module) * MM:.2f}"
+        c, width = 0, len(row)
+        while c < width:
+            if not row[c]:
+                c += 1
+                continue
+            end = c + 1
+            while end < width and row[end]:
+                end += 1
+            runs.append(f"{(left + c * module) * MM:.2f} {y} {(end - c) * module * MM:.2f} {side} re")
+            c = end
+    return "q 0 g " + " ".join(runs) + " f Q"
 
 
 def _operations(items: list, height_mm: float) -> str:

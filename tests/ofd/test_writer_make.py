@@ -113,3 +113,38 @@ def test_centred_and_right_aligned_text_end_where_asked():
     (x1, _, w1, _), (x2, _, w2, _) = boxes
     assert abs(x1 + w1 / 2 - 105) < 0.01 and abs(w1 - 7 * 8) < 0.01  # seven full-width characters
     assert abs(x2 + w2 - 190) < 0.01
+
+
+def test_the_embedded_font_is_a_valid_truetype_font_of_exactly_the_characters_used():
+    """ofd/fonts.py assembles each document's font itself: checked by fontTools (table checksums,
+    the whole-font checksum, the character map), each glyph the outline it has in the collection."""
+    from fontTools.ttLib import TTFont
+
+    from ofd.fonts import embedded_font, find_cjk_font
+
+    text = "食品经营许可证 No. JY112 2026年 🄀"  # 🄀 (U+1F100) lies beyond the BMP: a format 12 cmap
+    font = embedded_font(text)
+    parsed = TTFont(io.BytesIO(font.data), checkChecksums=2)  # raises on any wrong table checksum
+    parsed.ensureDecompiled()
+    assert "glyf" in parsed and "CFF " not in parsed
+    assert sorted(parsed.getBestCmap()) == sorted({ord(c) for c in text})
+    checksum = sum(int.from_bytes(font.data[i:i + 4].ljust(4, b"\0"), "big") for i in range(0, len(font.data), 4))
+    assert checksum & 0xFFFFFFFF == 0xB1B0AFBA  # head.checkSumAdjustment makes the whole font sum to this
+    assert embedded_font(text).data == font.data  # the same text, the same bytes
+    assert font.advances["食"] == parsed["hmtx"][parsed.getBestCmap()[ord("食")]][0] == 1000
+    # each glyph keeps the outline it has in the collection (cubic -> quadratic within 1 unit)
+    from fontTools.pens.boundsPen import BoundsPen
+
+    from ofd.fonts import _collection_face
+
+    path = str(find_cjk_font())
+    whole = TTFont(path, fontNumber=_collection_face(path), lazy=True)
+    glyphs, cmap = whole.getGlyphSet(), whole.getBestCmap()
+    for char in "食品经营许可证":
+        pen = BoundsPen(glyphs)
+        glyphs[cmap[ord(char)]].draw(pen)
+        ours = parsed["glyf"][parsed.getBestCmap()[ord(char)]]
+        assert all(abs(a - b) <= 2 for a, b in zip(pen.bounds, (ours.xMin, ours.yMin, ours.xMax, ours.yMax),
+                                                     strict=True)), char
+    face = ImageFont.truetype(io.BytesIO(font.data), 40)
+    assert face.getbbox("食品")[2] > 70  # FreeType draws it
