@@ -98,7 +98,8 @@ def test_the_dockerfile_and_compose_file_say_what_the_issue_asks():
     services = compose["services"]
     assert set(services) == {"postgres", "redis", "migrate", "app1", "app2", "worker", "nginx"}
     assert services["app1"]["command"] == services["app2"]["command"] == ["serve", "--workers", "2"]
-    assert services["worker"]["command"] == ["worker"] and services["migrate"]["command"] == ["migrate"]
+    assert services["worker"]["command"][:2] == ["worker", "--metrics-port"]
+    assert services["migrate"]["command"] == ["migrate"]
     assert services["app1"]["environment"]["YITONG_TRUSTED_PROXIES"] == \
         compose["networks"]["front"]["ipam"]["config"][0]["subnet"]
     template = (REPO / "deploy" / "nginx.conf.template").read_text()
