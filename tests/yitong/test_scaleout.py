@@ -159,17 +159,26 @@ def test_two_hosts_behind_nginx_share_sessions_grants_keys_and_jobs(yitong_env, 
     topology = Topology(tmp_path)
     chromium = None
     try:
-        for name, port in (("app1", port1), ("app2", port2)):
-            process = topology.start(name, ["sh", str(ENTRYPOINT), "serve", "--workers", "2"],
-                                     {**env, "HOST": "127.0.0.1", "PORT": str(port)})
-            wait_until_healthy(process, f"http://127.0.0.1:{port}", lambda n=name: topology.log(n), seconds=60)
+        # Everything starts at once (the proxy answers 502 until a host is up); then each is waited for.
+        hosts = {name: topology.start(name, ["sh", str(ENTRYPOINT), "serve", "--workers", "2"],
+                                      {**env, "HOST": "127.0.0.1", "PORT": str(port)})
+                 for name, port in (("app1", port1), ("app2", port2))}
         # The compose file's worker command, its metrics port made free.
         metrics_port = free_port()
         command = [str(metrics_port) if part == "9100" else part for part in _compose()["worker"]["command"]]
         assert str(metrics_port) in command, command
         topology.start("worker", ["sh", str(ENTRYPOINT), *command], env)
         proxy = topology.start("nginx", [nginx, "-p", str(nginx_dir), "-c", str(conf), "-g", "daemon off;"], env)
+        for (name, process), port in zip(hosts.items(), (port1, port2), strict=True):
+            wait_until_healthy(process, f"http://127.0.0.1:{port}", lambda n=name: topology.log(n), seconds=90)
         wait_until_healthy(proxy, issuer, lambda: (nginx_dir / "error.log").read_text(), context=context)
+
+        # A key rotation by the CLI now; both hosts' JWKS are checked further down, once each worker's
+        # key cache (a minute, idp/oauth/tokens.py SigningKeys) has had time to pass while the test goes on.
+        host1, host2 = Browser(f"http://127.0.0.1:{port1}"), Browser(f"http://127.0.0.1:{port2}")
+        before = {k["kid"] for k in json.loads(host1.request("GET", "/jwks.json")[2])["keys"]}
+        check_run(run_yitong(["keys", "rotate", "--purpose", "token", "--activate-after", "1h"], env), "keys rotate")
+        rotated = time.monotonic()
 
         # A real Chromium signs in through the proxy (sign-in form, consent, code); its SSO session
         # holds on both hosts. The relying party's side (code for tokens, a refresh) is plain HTTP.
@@ -179,7 +188,6 @@ def test_two_hosts_behind_nginx_share_sessions_grants_keys_and_jobs(yitong_env, 
 
         # A refresh token used once (by the journey), reused on host 2: the grant dies on host 1 too.
         basic = "Basic " + base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-        host1, host2 = Browser(f"http://127.0.0.1:{port1}"), Browser(f"http://127.0.0.1:{port2}")
         old_refresh, fresh_refresh = used[-3], used[-1]
         status, body = _form_post(host2, "/token", {"grant_type": "refresh_token", "refresh_token": old_refresh},
                                   basic)
@@ -187,20 +195,6 @@ def test_two_hosts_behind_nginx_share_sessions_grants_keys_and_jobs(yitong_env, 
         status, body = _form_post(host1, "/token", {"grant_type": "refresh_token", "refresh_token": fresh_refresh},
                                   basic)
         assert (status, body["error"]) == (400, "invalid_grant"), body
-
-        # A key rotation by the CLI: both hosts publish the new key, each worker within its key cache's
-        # minute (idp/oauth/tokens.py SigningKeys), long before the key signs (--activate-after).
-        before = {k["kid"] for k in json.loads(host1.request("GET", "/jwks.json")[2])["keys"]}
-        check_run(run_yitong(["keys", "rotate", "--purpose", "token", "--activate-after", "1h"], env), "keys rotate")
-        deadline = time.monotonic() + 90
-        for host in (host1, host2):
-            in_a_row = 0
-            while in_a_row < 6:  # every worker of the host answers with it (the kernel picks the worker)
-                after = {k["kid"] for k in json.loads(host.request("GET", "/jwks.json")[2])["keys"]}
-                in_a_row = in_a_row + 1 if before < after else 0
-                assert in_a_row or time.monotonic() < deadline, (before, after)
-                if not in_a_row:
-                    time.sleep(1)
 
         # A batch sealing job through the proxy, done by the worker.
         status, body = _form_post(browser, "/token", {"grant_type": "client_credentials",
@@ -235,6 +229,18 @@ def test_two_hosts_behind_nginx_share_sessions_grants_keys_and_jobs(yitong_env, 
         assert figures[("yitong_documents_sealed_total", _L(format="pdf", level="B-LT", outcome="sealed"))] == 3, \
             figures
         assert '"yitong.seal.jobs"' in topology.log("worker") or "Job OK" in topology.log("worker")
+
+        # The key rotation of the start: both hosts publish the new key, each worker within its key
+        # cache's minute, long before the key signs (--activate-after).
+        deadline = rotated + 90
+        for host in (host1, host2):
+            in_a_row = 0
+            while in_a_row < 6:  # every worker of the host answers with it (the kernel picks the worker)
+                after = {k["kid"] for k in json.loads(host.request("GET", "/jwks.json")[2])["keys"]}
+                in_a_row = in_a_row + 1 if before < after else 0
+                assert in_a_row or time.monotonic() < deadline, (before, after)
+                if not in_a_row:
+                    time.sleep(1)
 
         # Stop host 1 in the middle of traffic: every request still answered (nginx retries).
         answers: list[int] = []
