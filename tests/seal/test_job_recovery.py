@@ -118,6 +118,7 @@ def test_a_worker_counts_its_jobs_and_what_they_sealed_on_its_metrics_and_the_ap
     from prometheus_client.parser import text_string_to_metric_families
 
     from tests.helpers import free_port
+    from yitong.cli.serve import _writer
     from yitong.observability import scrape
 
     def samples(text: str) -> dict:
@@ -138,7 +139,7 @@ def test_a_worker_counts_its_jobs_and_what_they_sealed_on_its_metrics_and_the_ap
         # The batch is done in the database just before its horse ends and the worker counts the job.
         wait_for(lambda: served().get(("yitong_jobs_total", job)) == 2, seconds=30, pause=0.1)
         served = served()
-        writers = {int("".join(c for c in p.stem.rsplit("_", 1)[-1] if c.isdigit())) for p in folder.glob("*.db")}
+        writers = {_writer(path) for path in folder.glob("*.db")}
     assert served[("yitong_jobs_total", job)] == 2
     assert served[("yitong_job_duration_seconds_count", (("job", "yitong.cli.seal.run_job"),))] == 2
     assert served[("yitong_documents_sealed_total", sealed)] == 3  # counted in the work horses
