@@ -16,6 +16,7 @@ COPY verify ./verify
 COPY keys ./keys
 COPY ofd ./ofd
 COPY baselib ./baselib
+COPY licence ./licence
 COPY migrations ./migrations
 RUN /opt/yitong/bin/pip install --no-cache-dir --no-deps . && /opt/yitong/bin/pip check
 

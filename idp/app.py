@@ -74,7 +74,7 @@ def register(app: Flask, *, engine, keystore, issuer: str, runtime, seal_audienc
              cert_login: CertLoginConfig | None = None, audit_chain: AuditChain | None = None) -> None:
     """Mount the IdP at the origin root (issuer = base URL in the embedded mode); audit events are
     chained through ``audit_chain`` (the composition root's, else one without TSA checkpoints)."""
-    keys = SigningKeys(keystore)
+    keys = SigningKeys(keystore, stamp=runtime.change_stamp("keys"))
     accounts = Accounts(engine, keystore.custody.master, open_sessions(engine, runtime))
     clients = ClientRegistry(engine, keystore.secret("client-secret-pepper"), runtime.change_stamp("clients"))
     tokens = Tokens(engine, keys, issuer, keystore.secret(PAIRWISE_SECRET, 32))

@@ -77,6 +77,8 @@ def subject_hash(sub: str | None) -> str | None:
 
 # Buckets for request and connector latency: a sign-in page in milliseconds, a large PDF in seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Buckets for background jobs: one document in a second, a large batch in an hour.
+JOB_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 _lock = threading.Lock()
@@ -114,6 +116,20 @@ def _define() -> dict[str, Any]:
         "verified": Counter("yitong_documents_verified", "Documents verified at /verify/ by format and verdict",
                             ["format", "verdict"]),
         "audit": Counter("yitong_audit_events", "Audit events recorded, by event", ["event"]),
+        "jobs": Counter("yitong_jobs", "Background jobs a worker ran, by job function and outcome (finished, failed)",
+                        ["job", "outcome"]),
+        "job_duration": Histogram("yitong_job_duration_seconds", "Time a worker spent on a job, by job function",
+                                  ["job"], buckets=JOB_BUCKETS),
+        "licences_issued": Counter("yitong_licences_issued",
+                                   "Licence issuances by type code, format and outcome (issued, replayed, "
+                                   "refused, failed)", ["type", "format", "outcome"]),
+        "licence_status": Counter("yitong_licence_status_lookups",
+                                  "Licence status look-ups (public endpoint, check pages, in-process) by answer",
+                                  ["answer"]),
+        "showings": Counter("yitong_licence_showings",
+                            "Licence showings (亮证): codes made, and scans by outcome", ["event", "outcome"]),
+        "licence_verified": Counter("yitong_licence_files_verified",
+                                    "Files carrying a licence verified at /verify/, by verdict", ["verdict"]),
     }
 
 
@@ -165,6 +181,29 @@ def verified(fmt: str, verdict: str) -> None:
     _m("verified").labels(fmt, verdict).inc()
 
 
+def job_done(job: str, outcome: str, seconds: float) -> None:
+    """A worker ran a job (``job``: the function's dotted path, never its arguments)."""
+    _m("jobs").labels(job, outcome).inc()
+    _m("job_duration").labels(job).observe(seconds)
+
+
+def licence_issued(type_code: str, fmt: str, outcome: str) -> None:
+    """``type_code``: a catalogue code or ``other``; ``fmt``: pdf, ofd or ``other`` (the caller makes sure)."""
+    _m("licences_issued").labels(type_code, fmt, outcome).inc()
+
+
+def licence_status(answer: str) -> None:
+    _m("licence_status").labels(answer).inc()
+
+
+def licence_showing(event: str, outcome: str) -> None:
+    _m("showings").labels(event, outcome).inc()
+
+
+def licence_verified(verdict: str) -> None:
+    _m("licence_verified").labels(verdict).inc()
+
+
 _GRANT_TYPES = frozenset({
     "authorization_code", "refresh_token", "client_credentials", "password",
     "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:device_code",
@@ -197,3 +236,35 @@ def _method(amr) -> str:
     if isinstance(amr, list | tuple) and amr:
         return str(amr[0])
     return "password"
+
+
+# -- multi-process files of short-lived processes ------------------------------------------------------
+def fold_dead_process(pid: int, owner: int, path: str | None = None) -> None:
+    """Add the counters and histograms a finished process (an RQ work horse, one per job) left in
+    the multi-process folder to files of ``owner`` (the worker), and remove its files: figures stay,
+    and the folder does not grow by a file per job. Live gauges of ``pid`` are dropped as
+    prometheus_client's ``mark_process_dead`` does. No-op outside multi-process mode."""
+    import glob
+    import os
+
+    path = path or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    from prometheus_client import multiprocess
+    from prometheus_client.mmap_dict import MmapedDict
+
+    for kind in ("counter", "histogram"):
+        source = os.path.join(path, f"{kind}_{pid}.db")
+        if not os.path.exists(source):
+            continue
+        target = MmapedDict(os.path.join(path, f"{kind}_folded{owner}.db"))
+        try:
+            for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(source):
+                total, _ = target.read_value(key)
+                target.write_value(key, total + value, timestamp)
+        finally:
+            target.close()
+        os.unlink(source)
+    multiprocess.mark_process_dead(pid, path)
+    for stale in glob.glob(os.path.join(path, f"gauge_*_{pid}.db")):  # other gauge modes of a dead process
+        os.unlink(stale)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from asn1crypto import x509
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template_string, request
 
+from keys import observe
 from keys.asymmetric import load_public_key
 from keys.errors import KeysError
 from licence.catalogue import CatalogueError
@@ -150,6 +151,8 @@ def issue():
             caller_detail={"request_id": g.licence_request_id, "client_ip": request.remote_addr})
     except (LicenceError, DataInvalid) as exc:
         return _refused(exc)
+    if existing:
+        observe.licence_issued(existing.type_code, existing.format, "replayed")
     response = jsonify(issued.summary() | {"file_url": f"{request.script_root}/licences/api/v1/licences/"
                                                        f"{issued.licence_id}/file"})
     response.status_code = 200 if existing else 201

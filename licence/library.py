@@ -31,6 +31,7 @@ from licence.catalogue import Catalogue, CatalogueError, LicenceType
 from licence.data import DataInvalid, check_data, check_dates, check_holder
 from licence.face import FaceContent, FaceRenderer
 from licence.identifier import IdentifierError, LicenceIdentifier, make_identifier, parse_identifier
+from licence.metrics import counted_issuance, counted_status
 from licence.models import events_table, idempotency_table, licences_table, serials_table
 from licence.ofd_face import OfdFace
 from licence.payload import data_digest, sign_payload, status_url, verification_url
@@ -242,6 +243,7 @@ class LicenceLibrary:
                            issued_on=f"{issued_on.year}年{issued_on.month}月{issued_on.day}日",
                            qr_text=verification_url(self.issuer, payload), metadata=metadata)
 
+    @counted_issuance
     def issue(self, request: IssueRequest, *, actor: str, client_id: str | None = None, reason: str | None = None,
               idempotency: tuple[str, str] | None = None, row_key: str | None = None,
               supersedes: Licence | None = None, caller_detail: dict | None = None) -> Licence:
@@ -399,6 +401,7 @@ class LicenceLibrary:
         return [{"at": r.at.isoformat(), "event": r.event, "from": r.from_status, "to": r.to_status,
                  "actor": r.actor, "reason": r.reason} for r in rows]
 
+    @counted_status
     def status(self, licence_id: str) -> dict:
         """The public answer: identifier and status only (no holder, no data)."""
         try:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert, select
 from keys.clock import utcnow
 from keys.sm3 import hmac_sm3
 from licence.catalogue import LicenceType
+from licence.metrics import counted_showing
 from licence.models import showings_table, uses_table
 
 SHOWING_MINUTES = 5
@@ -61,6 +62,7 @@ class Showings:
     def _mac(self, body: str) -> str:
         return _b64(hmac_sm3(self._key, b"yitong-licence-showing/1|" + body.encode()))[:32]
 
+    @counted_showing("made")
     def show(self, licence_id: str, kind: LicenceType, *, holder_sub: str, items: list[str]) -> Showing:
         known = {i.name for i in kind.items} | {FACE}
         chosen = [name for name in dict.fromkeys(items) if name in known]
@@ -96,6 +98,7 @@ class Showings:
         row, _ = self._row(token)
         return Showing(row.showing_id, row.licence_id, list(row.items), row.created_at, row.expires_at, token)
 
+    @counted_showing("scanned")
     def open(self, token: str, *, viewer: str = "") -> Showing:
         """The showing a scanned code names, recorded as viewed; ShowingRefused otherwise."""
         row, now = self._row(token)

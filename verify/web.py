@@ -180,6 +180,8 @@ def _verify(name: str, data: bytes) -> r.Report:
         report = verify_bytes(data, service.trust(), name=name, policy=service.policy, online=False,
                               crls=service.crls(), certs=service.certs(), licence_status=service.licence_status)
     observe.verified(report.format, report.indication[0].value)
+    if report.licence is not None:
+        observe.licence_verified(report.indication[0].value)
     return report
 
 

@@ -203,22 +203,44 @@ def register_metrics(app: Flask, gate: MetricsGate, collectors=()) -> None:
             body = {"type": "about:blank", "title": "Forbidden", "status": 403,
                     "detail": "/metrics is served to the configured addresses or with the metrics token"}
             return Response(json.dumps(body), 403, {"Content-Type": "application/problem+json"})
-        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            from prometheus_client import multiprocess
+        return Response(scrape(collectors), 200, {"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-        else:
-            registry = REGISTRY
-        output = generate_latest(registry)
-        if collectors:
-            extra = CollectorRegistry()
-            for collector in collectors:
-                extra.register(collector)
-            output += generate_latest(extra)
-        return Response(output, 200, {"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
+
+def scrape(collectors=()) -> bytes:
+    """The text format of this process's metrics, or of every process in the multi-process folder,
+    then ``collectors``. A worker folding a finished work horse's file (keys/observe.py) may remove
+    a file between the folder's listing and its reading: the scrape is then read again."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        for attempt in range(3):
+            try:
+                output = generate_latest(registry)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+    else:
+        output = generate_latest(REGISTRY)
+    if collectors:
+        extra = CollectorRegistry()
+        for collector in collectors:
+            extra.register(collector)
+        output += generate_latest(extra)
+    return output
+
+
+def metrics_app(gate: MetricsGate) -> Flask:
+    """A web app serving /metrics only: `yitong worker --metrics-port` on a host of its own."""
+    app = Flask("yitong.worker")
+    register_metrics(app, gate)
+    return app
 
 
 class HomeCollector:

@@ -92,13 +92,32 @@ class Grant:
 
 
 class SigningKeys:
-    """The active token-signing key per algorithm, unwrapped at most once a minute per process."""
+    """The active token-signing key per algorithm, unwrapped at most once a minute per process.
 
-    def __init__(self, keystore: Keystore, ttl_seconds: float = 60) -> None:
+    ``stamp``: the shared keys.runtime.ChangeStamp of keys (Runtime.change_stamp("keys"), Redis
+    only), which `yitong keys generate/rotate` bump: every process then reads the keystore again at
+    once instead of when its minute is up. Without it (or when Redis does not answer) the minute
+    holds."""
+
+    def __init__(self, keystore: Keystore, ttl_seconds: float = 60, stamp=None) -> None:
         self._keystore = keystore
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, str, object]] = {}
         self._lock = threading.Lock()
+        self._stamp = stamp
+        self._seen: int | None = None
+
+    def _follow_stamp(self) -> None:
+        if self._stamp is None:
+            return
+        try:
+            current = self._stamp.read()
+        except Exception:  # Redis away: the minute's TTL still bounds how stale a key can be
+            return
+        with self._lock:
+            if current != self._seen:
+                self._cache.clear()
+                self._seen = current
 
     @property
     def keystore(self) -> Keystore:
@@ -110,6 +129,7 @@ class SigningKeys:
             self._cache.clear()
 
     def get(self, alg: str):
+        self._follow_stamp()
         with self._lock:
             cached = self._cache.get(alg)
             if cached and time.monotonic() - cached[0] < self._ttl:
@@ -126,6 +146,7 @@ class SigningKeys:
     def jwks(self, *, refresh: bool = False) -> dict:
         """The published token keys, read at most once per TTL: Keystore.published() also promotes
         due keys (a write transaction), which must not run on every token check."""
+        self._follow_stamp()
         with self._lock:
             cached = self._cache.get("jwks")
             if cached and not refresh and time.monotonic() - cached[0] < self._ttl:

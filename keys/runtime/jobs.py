@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from keys import observe
 
 log = logging.getLogger("yitong.jobs")
 JOB_TIMEOUT_SECONDS = 6 * 3600  # a hung worker's job is killed after this (RQ's own default is 180 s)
@@ -60,7 +64,13 @@ class ThreadJobQueue:
         def run():
             with self._lock:
                 self._started.add(job_id)
-            return function(*args, **kwargs)
+            started, outcome = time.monotonic(), "failed"
+            try:
+                result = function(*args, **kwargs)
+                outcome = "finished"
+                return result
+            finally:
+                _count(function_path.replace(":", "."), outcome, started)
 
         with self._lock:
             self._jobs[job_id] = self._pool.submit(run)
@@ -103,6 +113,13 @@ class ThreadJobQueue:
         self._pool.shutdown(wait=True)
 
 
+def _count(job: str, outcome: str, started: float) -> None:
+    try:
+        observe.job_done(job, outcome, time.monotonic() - started)
+    except Exception:  # a metric must never cost a job
+        log.exception("could not count a job")
+
+
 class RQJobQueue:
     """RQ (Redis Queue): durable while Redis is; run workers with ``yitong worker``.
 
@@ -131,6 +148,34 @@ class RQJobQueue:
         from rq import Queue, Worker
 
         class MaintainingWorker(Worker):
+            """Also counts each job's outcome and time (``yitong_jobs_total``, measured here, in the
+            worker, since a horse killed for its time-out counts nothing itself), and folds the
+            metrics the job's work horse wrote into the worker's own files."""
+
+            horse = 0
+
+            def fork_work_horse(self, job, queue) -> None:
+                super().fork_work_horse(job, queue)
+                self.horse = self._horse_pid  # the child never returns here
+
+            def execute_job(self, job, queue) -> None:
+                started = time.monotonic()
+                try:
+                    super().execute_job(job, queue)
+                finally:
+                    try:
+                        state = job.get_status(refresh=True)
+                        state = getattr(state, "value", state)
+                    except Exception:  # the job's record expired or Redis is gone: not a metric's concern
+                        state = "unknown"
+                    _count(job.func_name, state if state in ("finished", "failed") else "failed", started)
+                    if self.horse:
+                        try:
+                            observe.fold_dead_process(self.horse, os.getpid())
+                        except OSError:
+                            log.exception("could not fold the metrics of work horse %s", self.horse)
+                        self.horse = 0
+
             def run_maintenance_tasks(self) -> None:
                 super().run_maintenance_tasks()
                 if maintenance is not None:

@@ -4,7 +4,11 @@ PostgreSQL + Redis (cached while the shared change stamp stands still)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from idp.oauth.clients import ClientRegistry, build_metadata
+from idp.oauth.tokens import SigningKeys
+from keys.keystore import Keystore, MasterKey
 
 
 def _registries(storage) -> tuple[ClientRegistry, ClientRegistry]:
@@ -40,3 +44,19 @@ def test_what_a_caller_does_to_a_client_it_got_does_not_change_the_next_lookup(s
     client, _ = operator.create("Portal", metadata)
     worker.get(client.client_id).metadata["redirect_uris"].append("https://attacker.example/cb")
     assert worker.get(client.client_id).redirect_uris == ["https://portal.example.cn/cb"]
+
+
+def test_a_key_rotation_elsewhere_is_in_the_jwks_as_soon_as_the_keys_stamp_moves(storage):
+    """With Redis, `yitong keys rotate` bumps the keys' change stamp and every host's JWKS has the
+    new key at once; without it (SQLite here: no stamp) the minute's cache holds."""
+    store = Keystore.open(storage.engine, MasterKey.generate())
+    store.generate("token", "p256")
+    stamp = storage.runtime.change_stamp("keys")
+    host = SigningKeys(store, stamp=stamp)
+    before = {k["kid"] for k in host.jwks()["keys"]}
+    [pending] = store.rotate("token", activate_after=timedelta(hours=1))
+    assert {k["kid"] for k in host.jwks()["keys"]} == before  # cached, the stamp stands still
+    if stamp is None:
+        return
+    stamp.bump()  # what the CLI does after rotating
+    assert {k["kid"] for k in host.jwks()["keys"]} == before | {pending.kid}

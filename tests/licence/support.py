@@ -45,3 +45,14 @@ def scan_code(pdf: bytes, tmp_path) -> str:
 def food(holder_name: str = "天津市示例餐饮有限公司", **changes) -> IssueRequest:
     data = {**FOOD_DATA, **changes.pop("data", {})}
     return IssueRequest(FOOD, changes.pop("holder_id", SHOP_USCC), holder_name, data, **changes)
+
+
+def counted(service: dict, name: str) -> dict:
+    """One metric's samples ({labels: value}) on a running service's /metrics (loopback: admitted
+    without a token); ``service["base"]`` is its URL."""
+    from tests.seal.test_api import call
+    from tests.yitong.test_observability import _samples
+
+    status, _, body = call("GET", service["base"] + "/metrics")
+    assert status == 200, body
+    return _samples(body.decode(), name)

@@ -22,11 +22,13 @@ from tests.licence.support import (
     QUALIFICATION,
     QUALIFICATION_DATA,
     SHOP_USCC,
+    counted,
     scan_code,
 )
 from tests.seal.service import yitong_service
 from tests.seal.test_api import assert_problem as problem_of
 from tests.seal.test_api import call, cli, client
+from tests.yitong.test_observability import _L
 
 pytestmark = pytest.mark.e2e
 FOOD_AUTHORITY = "11120000MB1A0001XT"
@@ -69,6 +71,7 @@ FOOD_BODY = {"type": FOOD, "holder_id": SHOP_USCC, "holder_name": "天津市示�
 
 
 def test_client_issues_and_a_retry_never_issues_twice(api):
+    before = counted(api, "yitong_licences_issued_total")
     key = uuid.uuid4().hex
     status, headers, body = issue(api, FOOD_BODY, key=key)
     assert status == 201, body
@@ -84,10 +87,16 @@ def test_client_issues_and_a_retry_never_issues_twice(api):
                                 headers=bearer)
     assert status == 200 and pdf.startswith(b"%PDF") and headers["Content-Type"] == "application/pdf"
     assert hashlib.sha256(pdf).hexdigest() == issued["sha256"]
+    after = counted(api, "yitong_licences_issued_total")  # one issuance, one replay; the 409 issued nothing
+    for outcome in ("issued", "replayed"):
+        labels = _L(type=FOOD, format="pdf", outcome=outcome)
+        assert after[labels] == before.get(labels, 0) + 1, (outcome, after)
 
 
 def test_refusals_write_nothing(api):
     before = cli(api["env"], "licence", "list", "--json", "--limit", "10000")
+    refused = _L(type=FOOD, format="pdf", outcome="refused")
+    refused_before = counted(api, "yitong_licences_issued_total").get(refused, 0)
     problem, _ = problem_of(issue(api, {**FOOD_BODY, "holder_id": "91120116MA05K3L297",
                                         "holder_name": "<script>x</script>", "data": {**FOOD_DATA, "x": 1}}),
                             422, "invalid-data")
@@ -101,6 +110,9 @@ def test_refusals_write_nothing(api):
                         headers={"Content-Type": "application/json"})
     assert status == 401
     assert cli(api["env"], "licence", "list", "--json", "--limit", "10000") == before
+    # The bad data reached the library (counted refused); the unknown field, the 403s and the 401 were
+    # stopped by the API before it.
+    assert counted(api, "yitong_licences_issued_total")[refused] == refused_before + 1
 
 
 def test_cli_issues_and_revokes_and_the_public_status_follows(api, tmp_path):
@@ -111,6 +123,7 @@ def test_cli_issues_and_revokes_and_the_public_status_follows(api, tmp_path):
                  "--holder-name", "王小明", "--data", str(data), "--format", "pdf", "--out", str(out), "--json")
     assert out.read_bytes().startswith(b"%PDF") and issued["holder"]["id"] == "110105********002X"
     url = f"{api['base']}/licences/api/v1/licences/{issued['licence_id']}/status"
+    lookups = counted(api, "yitong_licence_status_lookups_total")
     status, _, body = call("GET", url)
     assert status == 200 and json.loads(body) == {"licence_id": issued["licence_id"], "status": "valid"}
     assert PERSON_ID.encode() not in body and "王".encode() not in body
@@ -118,6 +131,9 @@ def test_cli_issues_and_revokes_and_the_public_status_follows(api, tmp_path):
     assert revoked["status"] == "revoked"
     status, _, body = call("GET", url)
     assert json.loads(body)["status"] == "revoked"
+    now = counted(api, "yitong_licence_status_lookups_total")
+    for answer in ("valid", "revoked"):
+        assert now[_L(answer=answer)] == lookups.get(_L(answer=answer), 0) + 1, now
     status, _, page = call("GET", f"{api['base']}/licences/v/{issued['licence_id']}")
     assert status == 200 and "已吊销/注销".encode() in page and PERSON_ID.encode() not in page
     scanned = scan_code(out.read_bytes(), tmp_path)

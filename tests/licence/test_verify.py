@@ -19,9 +19,10 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from keys.licenceids import parse_identifier
 from tests.helpers import run_yitong
-from tests.licence.support import FOOD, FOOD_DATA, PERSON_ID, QUALIFICATION, QUALIFICATION_DATA, SHOP_USCC
+from tests.licence.support import FOOD, FOOD_DATA, PERSON_ID, QUALIFICATION, QUALIFICATION_DATA, SHOP_USCC, counted
 from tests.seal.service import yitong_service
 from tests.seal.test_api import call, cli
+from tests.yitong.test_observability import _L
 
 pytestmark = pytest.mark.e2e
 SCHEMA = json.loads((Path(__file__).parents[2] / "verify" / "schema" / "yitong-verify-report-1.json").read_text())
@@ -101,8 +102,11 @@ def test_pdf_licence_is_reported_on_top_of_its_seal_and_revoked_online_and_on_th
     assert code == 0 and still_offline["licence"]["status"] is None  # offline cannot know: the note says so
 
     # The server's API and page ask its own library in-process (never a URL from the document).
+    failed = _L(verdict="TOTAL_FAILED")
+    verified_before = counted(home, "yitong_licence_files_verified_total").get(failed, 0)
     from_api = _verify_api(home, path.read_bytes())
     assert (from_api["indication"], from_api["sub_indication"]) == ("TOTAL_FAILED", "REVOKED")
+    assert counted(home, "yitong_licence_files_verified_total")[failed] == verified_before + 1
     assert from_api["licence"]["status"] == "revoked" and from_api["licence"]["status_source"] == \
         "this server's licence library"
     status, _, page = call("POST", home["base"] + "/verify/", body=path.read_bytes(),

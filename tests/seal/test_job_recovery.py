@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -46,10 +47,10 @@ class Batch:
         return jobs.status(self.registry, job_id)
 
     @contextmanager
-    def worker(self):
+    def worker(self, *options: str, **env: str):
         """`yitong worker` (RQ) in a process group of its own, killed with its work horse on leaving."""
         exe = Path(sys.executable).parent / "yitong"
-        process = subprocess.Popen([str(exe), "worker"], env=self.env, stdout=subprocess.DEVNULL,
+        process = subprocess.Popen([str(exe), "worker", *options], env={**self.env, **env}, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             yield process
@@ -109,3 +110,40 @@ def test_a_job_lost_twice_fails_with_the_state_of_each_document(batch, private_r
     assert (state["status"], state["done"], state["failed"]) == ("failed", 3, 3)
     assert {(d["status"], d["error"]) for d in state["documents"]} == {("failed", jobs.LOST)}
     assert jobs.reconcile(batch.registry, batch.queue, lost_after=timedelta(0)) == []  # ended for good
+
+
+def test_a_worker_counts_its_jobs_and_what_they_sealed_on_its_metrics_and_the_apps(batch, tmp_path, monkeypatch):
+    """Issue 16: `yitong worker --metrics-port` serves what its work horses did; a worker given the
+    app's PROMETHEUS_MULTIPROC_DIR leaves it there for the app's /metrics to add up."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.helpers import free_port
+    from yitong.cli.serve import _writer
+    from yitong.observability import scrape
+
+    def samples(text: str) -> dict:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    job = (("job", "yitong.cli.seal.run_job"), ("outcome", "finished"))
+    sealed = (("format", "pdf"), ("level", "B-B"), ("outcome", "sealed"))
+    port, folder = free_port(), tmp_path / "prom"
+    with batch.worker("--metrics-port", str(port), PROMETHEUS_MULTIPROC_DIR=str(folder)) as process:
+        first, second = batch.submit(2), batch.submit(1)
+        wait_for(lambda: batch.finished(first) and batch.finished(second))
+
+        def served() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+                return samples(answer.read().decode())
+
+        # The batch is done in the database just before its horse ends and the worker counts the job.
+        wait_for(lambda: served().get(("yitong_jobs_total", job)) == 2, seconds=30, pause=0.1)
+        served = served()
+        writers = {_writer(path) for path in folder.glob("*.db")}
+    assert served[("yitong_jobs_total", job)] == 2
+    assert served[("yitong_job_duration_seconds_count", (("job", "yitong.cli.seal.run_job"),))] == 2
+    assert served[("yitong_documents_sealed_total", sealed)] == 3  # counted in the work horses
+    assert writers == {process.pid}, writers  # each horse's files folded into the worker's, none left over
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))  # what the app's /metrics reads on the same host
+    summed = samples(scrape().decode())
+    assert summed[("yitong_jobs_total", job)] == 2 and summed[("yitong_documents_sealed_total", sealed)] == 3

@@ -93,12 +93,18 @@ def test_the_dockerfile_and_compose_file_say_what_the_issue_asks():
     assert re.search(r"^USER 10001", dockerfile, re.M) and re.search(r"^HEALTHCHECK .*\n.*/healthz", dockerfile, re.M)
     assert 'VOLUME ["/var/lib/yitong"]' in dockerfile and "-r requirements.lock" in dockerfile
     assert "ENTRYPOINT [\"/usr/local/bin/yitong-entrypoint\"]" in dockerfile
+    # Every package the wheel is built from is copied into the build stage (licence/ once was not).
+    import tomllib
+
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"]
+    assert {name for name in packages if f"COPY {name} ./{name}" not in dockerfile} == set()
     assert "YITONG_ISSUER=" not in dockerfile.replace("-e YITONG_ISSUER=", "")  # no default issuer
     compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
     services = compose["services"]
     assert set(services) == {"postgres", "redis", "migrate", "app1", "app2", "worker", "nginx"}
     assert services["app1"]["command"] == services["app2"]["command"] == ["serve", "--workers", "2"]
-    assert services["worker"]["command"] == ["worker"] and services["migrate"]["command"] == ["migrate"]
+    assert services["worker"]["command"][:2] == ["worker", "--metrics-port"]
+    assert services["migrate"]["command"] == ["migrate"]
     assert services["app1"]["environment"]["YITONG_TRUSTED_PROXIES"] == \
         compose["networks"]["front"]["ipam"]["config"][0]["subnet"]
     template = (REPO / "deploy" / "nginx.conf.template").read_text()

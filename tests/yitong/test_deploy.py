@@ -51,6 +51,11 @@ def test_scrape_config_loads_the_rules_and_keeps_the_token_out():
     job = config["scrape_configs"][0]
     assert job["metrics_path"] == "/metrics" and "credentials_file" in job["authorization"]
     assert "credentials" not in job["authorization"]
+    worker = next(job for job in config["scrape_configs"] if job["job_name"] == "yitong-worker")
+    assert worker["metrics_path"] == "/metrics" and "credentials_file" in worker["authorization"]
+    command = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["worker"]["command"]
+    port = command[command.index("--metrics-port") + 1]
+    assert all(target.endswith(f":{port}") for target in worker["static_configs"][0]["targets"])
 
 
 def test_the_dashboard_queries_exported_metrics():
@@ -60,3 +65,7 @@ def test_the_dashboard_queries_exported_metrics():
     exported = _exported()
     for expr in exprs:
         assert _used(expr) and _used(expr) <= exported, (expr, _used(expr) - exported)
+    shown = " ".join(exprs)
+    for metric in ("yitong_jobs_total", "yitong_licences_issued_total", "yitong_licence_status_lookups_total",
+                   "yitong_licence_showings_total", "yitong_licence_files_verified_total"):
+        assert metric in shown, metric

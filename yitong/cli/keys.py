@@ -43,7 +43,9 @@ def list_keys(purpose: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def generate(purpose: str, algorithm: str, owner: str | None, as_json: bool) -> None:
     """Generate a new active key (the previous active key of the same kind starts retiring)."""
-    record = open_home().keystore().generate(purpose, algorithm, owner)
+    home = open_home()
+    record = home.keystore().generate(purpose, algorithm, owner)
+    _changed(home)
     if as_json:
         emit_json(record.as_dict())
     else:
@@ -63,13 +65,28 @@ def rotate(purpose: str, activate_after: timedelta, algorithm: str | None, as_js
     key becomes retiring (still published) and later retired. CA and seal keys are refused:
     they change through PKI rollover and seal re-making.
     """
-    records = open_home().keystore().rotate(purpose, activate_after=activate_after, algorithm=algorithm)
+    home = open_home()
+    records = home.keystore().rotate(purpose, activate_after=activate_after, algorithm=algorithm)
+    _changed(home)
     if as_json:
         emit_json([r.as_dict() for r in records])
         return
     for r in records:
         when = r.activate_at.isoformat(timespec="seconds") if r.activate_at else "now"
         click.echo(f"{r.algorithm} {r.purpose} key {r.kid} is {r.state}; it signs from {when}")
+
+
+def _changed(home) -> None:
+    """Tell the running hosts (idp/oauth/tokens.py SigningKeys) to read the keystore again now
+    rather than within their minute; without Redis there is nobody to tell."""
+    stamp = home.runtime.change_stamp("keys")
+    if stamp is None:
+        return
+    try:
+        stamp.bump()
+    except Exception as exc:
+        click.echo(f"warning: the running hosts were not told ({type(exc).__name__}); they see the change "
+                   "within a minute", err=True)
 
 
 @keys_group.command("rewrap")

@@ -29,7 +29,8 @@ def metrics_directory(environ=os.environ) -> Path:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):
-            stale.unlink()
+            if not _alive(_writer(stale)):  # a `yitong worker` sharing the folder keeps its files
+                stale.unlink(missing_ok=True)
     else:
         path = Path(tempfile.mkdtemp(prefix="yitong-metrics-"))
     environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
@@ -38,6 +39,25 @@ def metrics_directory(environ=os.environ) -> Path:
 
         values.ValueClass = values.get_value_class()
     return path
+
+
+def _writer(path: Path) -> int:
+    """The process that wrote a multi-process file: ``counter_123.db``, ``gauge_livesum_123.db``,
+    ``counter_folded123.db`` (a worker's, keys/observe.py); 0 when the name holds none."""
+    digits = "".join(c for c in path.stem.rsplit("_", 1)[-1] if c.isdigit())
+    return int(digits) if digits else 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def default_workers(shared_state: bool) -> int:
@@ -138,11 +158,57 @@ def _worker_exited(_server, worker) -> None:
 
 @click.command()
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
-def worker(burst: bool) -> None:
-    """Run background jobs from Redis (RQ). Needs YITONG_REDIS_URL."""
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve this worker's /metrics on this port (a worker on a host of its own; the same "
+                   "YITONG_METRICS_ALLOW / YITONG_METRICS_TOKEN as the app's).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
+def worker(burst: bool, metrics_port: int | None, metrics_host: str) -> None:
+    """Run background jobs from Redis (RQ). Needs YITONG_REDIS_URL.
+
+    Its metrics (jobs by outcome and time, documents sealed and licences issued by jobs) go to
+    PROMETHEUS_MULTIPROC_DIR: give it the folder of the `yitong serve` on the same host and the
+    app's /metrics adds them up; or serve them with --metrics-port for Prometheus to scrape.
+    """
     home = open_home()
     if not home.settings.redis_url:
         raise click.UsageError("`yitong worker` needs YITONG_REDIS_URL; without Redis, jobs run inside `yitong serve`")
     from yitong.cli.seal import reconcile_jobs
 
-    home.runtime.jobs.worker(maintenance=lambda: reconcile_jobs(home)).work(burst=burst)
+    shared = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+    if shared:  # the app's folder (it clears it when it starts): add to it, remove nothing
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+        if "prometheus_client.values" in sys.modules:
+            from prometheus_client import values
+
+            values.ValueClass = values.get_value_class()
+        metrics_dir = None
+    else:
+        metrics_dir = metrics_directory()
+    server = None
+    try:
+        if metrics_port is not None:
+            server = _serve_metrics(home.settings, metrics_host, metrics_port)
+        home.runtime.jobs.worker(maintenance=lambda: reconcile_jobs(home)).work(burst=burst)
+    finally:
+        if server is not None:
+            server.shutdown()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve_metrics(settings, host: str, port: int):
+    """/metrics of this worker (and its work horses) in a thread, behind the app's gate."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from yitong.observability import MetricsGate, metrics_app
+
+    try:
+        server = make_server(host, port, metrics_app(MetricsGate(settings.metrics_allow, settings.metrics_token)),
+                             threaded=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+    threading.Thread(target=server.serve_forever, name="yitong-metrics", daemon=True).start()
+    log.info("worker metrics on http://%s:%s/metrics", host, port)
+    return server
