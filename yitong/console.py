@@ -7,6 +7,11 @@ imports neither: every read and action is an HTTP request (in process, through t
 transport the seal API uses for introspection) carrying the operator's bearer token, so the
 servers' role checks are the console's. Sign-in asks for urn:yitong:loa:3 (a second factor) and
 max_age; the console's session ends with the access tokens (5 minutes).
+
+Sensitive actions need a recent sign-in, which the APIs enforce (401 ``insufficient_user_
+authentication``, RFC 9470): the console then keeps the confirmation in the session, sends the
+operator through the IdP with ``max_age=0`` and ``prompt=login``, and shows the same confirmation
+again afterwards; confirming it repeats the action with the new tokens.
 """
 
 from __future__ import annotations
@@ -80,8 +85,8 @@ def _audiences() -> list[str]:
     return [settings.seal_audience or f"{settings.issuer}/seal", settings.issuer]
 
 
-def _authorize(step: int, prompt: str | None = None):
-    extra = {"acr_values": LOA_3, "max_age": str(MAX_AGE), "resource": _audiences()[step]}
+def _authorize(step: int, prompt: str | None = None, max_age: int = MAX_AGE):
+    extra = {"acr_values": LOA_3, "max_age": str(max_age), "resource": _audiences()[step]}
     if prompt:
         extra["prompt"] = prompt
     return oidc_signin.start("console_flow", client_id=CONSOLE_CLIENT_ID, redirect_uri=f"{_issuer()}/admin/callback",
@@ -117,6 +122,8 @@ def callback():
     if flow["step"] == 0:
         return _authorize(1, prompt="none")  # the same sign-in, for the IdP's own admin API
     session["console_csrf"] = secrets.token_urlsafe(16)
+    if "console_resume" in session:
+        return redirect(url_for("console.resume"))
     return redirect(url_for("console.home"))
 
 
@@ -150,6 +157,39 @@ def _api(method: str, path: str, body: dict | None = None) -> tuple[int, dict | 
         return status, json.loads(raw) if raw else {}
     except ValueError:
         return status, raw
+
+
+def _needs_step_up(status: int, answer) -> bool:
+    """The API's RFC 9470 answer: the sign-in is too old for this action."""
+    return status == 401 and isinstance(answer, dict) and str(answer.get("type", "")).endswith(
+        "insufficient-user-authentication")
+
+
+def _step_up(*, action_url: str, cancel_url: str, question: str, reason: str):
+    """Keep the confirmation, sign the operator in again (max_age=0), then show it again (resume)."""
+    session["console_resume"] = {"action_url": action_url, "cancel_url": cancel_url, "question": question,
+                                 "reason": reason}
+    return _authorize(0, prompt="login", max_age=0)
+
+
+@bp.get("/again")
+def resume():
+    """After a step-up sign-in: the confirmation that asked for it, to confirm once more."""
+    pending = session.pop("console_resume", None)
+    if not pending:
+        return redirect(url_for("console.home"))
+    return _page("confirm.html", stepped_up=True, **pending)
+
+
+def _confirmed_action(*, api_path: str, action_url: str, cancel_url: str, question: str, reason: str, body: dict,
+                      on_problem):
+    """POST ``body`` to the API; a step-up answer sends the operator to sign in again first."""
+    status, answer = _api("POST", api_path, body)
+    if _needs_step_up(status, answer):
+        return _step_up(action_url=action_url, cancel_url=cancel_url, question=question, reason=reason)
+    if status != 200:
+        return on_problem(answer)
+    return None
 
 
 def _check_csrf() -> None:
@@ -215,17 +255,19 @@ def seal_action(esid: str, action: str):
     if action not in ACTIONS:
         abort(404)
     reason = request.form.get("reason", "").strip()
+    verb = {"approve": t("批准", "approve"), "make": t("制作", "make"), "resume": t("恢复", "resume"),
+            "suspend": t("挂失", "suspend"), "revoke": t("撤销", "revoke")}[action]
+    question = t(f"确定要对印章 {verb} {esid} 吗？", f"Really {verb} {esid}?") + (
+        t("此操作会写入 CRL/OCSP。", " This goes into the CRL and OCSP.") if action in DESTRUCTIVE else "")
+    where = {"action_url": f"/admin/seals/{esid}/{action}", "cancel_url": f"/admin/seals/{esid}",
+             "question": question, "reason": reason}
     if action in DESTRUCTIVE and request.form.get("confirmed") != "yes":
-        verb = {"suspend": t("挂失", "suspend"), "revoke": t("撤销", "revoke")}[action]
-        return _page("confirm.html", reason=reason, action_url=f"/admin/seals/{esid}/{action}",
-                     cancel_url=f"/admin/seals/{esid}",
-                     question=t(f"确定要对印章 {verb} {esid} 吗？此操作会写入 CRL/OCSP。",
-                                f"Really {verb} {esid}? This goes into the CRL and OCSP."))
-    status, answer = _api("POST", f"/seal/admin/seals/{esid}/{action}", {"reason": reason})
-    if status != 200:
-        return _page("seal.html", seal=_api("GET", f"/seal/admin/seals/{esid}")[1], actions=ACTIONS, allowed=ALLOWED,
-                     problem=answer)
-    return redirect(url_for("console.seal", esid=esid))
+        return _page("confirm.html", **where)
+    refused = _confirmed_action(api_path=f"/seal/admin/seals/{esid}/{action}", body={"reason": reason}, **where,
+                                on_problem=lambda answer: _page(
+                                    "seal.html", seal=_api("GET", f"/seal/admin/seals/{esid}")[1], actions=ACTIONS,
+                                    allowed=ALLOWED, problem=answer))
+    return refused or redirect(url_for("console.seal", esid=esid))
 
 
 @bp.get("/audit")
@@ -272,10 +314,12 @@ def user_action(sub: str, action: str):
                     t(f"确定要解锁账户 {sub} 吗？", f"Really unlock the account {sub}?"))
         return _page("confirm.html", reason=reason, action_url=f"/admin/users/{sub}/{action}",
                      cancel_url="/admin/users", question=question)
-    status, answer = _api("POST", f"/admin/api/v1/users/{quote(sub, safe='')}/{action}", {"reason": reason})
-    if status != 200:
-        return users(problem=answer)
-    return redirect(url_for("console.users", q=sub))
+    refused = _confirmed_action(api_path=f"/admin/api/v1/users/{quote(sub, safe='')}/{action}",
+                                body={"reason": reason}, action_url=f"/admin/users/{sub}/{action}",
+                                cancel_url="/admin/users", reason=reason, on_problem=lambda answer: users(answer),
+                                question=t(f"确定要{'锁定' if action == 'lock' else '解锁'}账户 {sub} 吗？",
+                                           f"Really {action} the account {sub}?"))
+    return refused or redirect(url_for("console.users", q=sub))
 
 
 @bp.get("/clients")
@@ -289,3 +333,41 @@ def clients():
 def keys():
     status, listing = _api("GET", "/admin/api/v1/keys")
     return _page("keys.html", keys=listing if status == 200 else None, problem=listing if status != 200 else None)
+
+
+@bp.get("/organisations")
+def organisations():
+    query = {k: v for k, v in (("q", request.args.get("q", "")), ("after", request.args.get("after", ""))) if v}
+    status, listing = _api("GET", "/admin/api/v1/organisations?" + urlencode({**query, "limit": "25"}))
+    return _page("organisations.html", listing=listing if status == 200 else None,
+                 problem=listing if status != 200 else None, query=query)
+
+
+@bp.get("/organisations/<uscc>")
+def organisation(uscc: str, problem: dict | None = None):
+    state = request.args.get("state", "")
+    status, record = _api("GET", f"/admin/api/v1/organisations/{quote(uscc, safe='')}"
+                          + ("?" + urlencode({"state": state}) if state else ""))
+    if status != 200:
+        return _page("organisations.html", listing=None, problem=record, query={})
+    return _page("organisation.html", org=record, problem=problem, state=state)
+
+
+@bp.post("/agents/<agent_id>/revoke")
+def agent_revoke(agent_id: str):
+    """Revoke an agent's mandate: confirmed, with a reason, and with a recent sign-in (the API asks)."""
+    _check_csrf()
+    reason = request.form.get("reason", "").strip()
+    uscc = request.args.get("uscc", "").strip()[:18]
+    action_url = f"/admin/agents/{quote(agent_id, safe='')}/revoke?" + urlencode({"uscc": uscc})
+    cancel_url = f"/admin/organisations/{quote(uscc, safe='')}"
+    question = t(f"确定要撤销经办人授权 {agent_id} 吗？其令牌立即失效。",
+                 f"Really revoke the agent's mandate {agent_id}? Its tokens stop working at once.")
+    if request.form.get("confirmed") != "yes" or not reason:
+        return _page("confirm.html", reason=reason, action_url=action_url, cancel_url=cancel_url, question=question)
+    refused = _confirmed_action(api_path=f"/admin/api/v1/agents/{quote(agent_id, safe='')}/revoke",
+                                body={"reason": reason}, action_url=action_url,
+                                cancel_url=cancel_url, question=question, reason=reason,
+                                on_problem=lambda answer: organisation(uscc, problem=answer) if uscc
+                                else _message(answer.get("detail", "?") if isinstance(answer, dict) else "?", 409))
+    return refused or redirect(cancel_url)

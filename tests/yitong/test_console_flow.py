@@ -4,12 +4,17 @@ with TOTP, the security administrator's seal actions, the audit administrator's 
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
 
+from idp.audit import Audit
 from idp.operators import Operators
+from keys.storage import utcnow
+from tests.baselib.server import COMPANY, ZHAO
 from tests.idp.support import PASSWORD, login, make_idp
 from tests.seal.support import ORG_NAME, ORG_USCC
 
@@ -179,3 +184,66 @@ def test_the_security_administrator_locks_and_unlocks_an_account_with_a_confirme
                                                                       "reason": "x"})
     assert "managed by the security administrator" in refused.get_data(as_text=True)
     assert not idp.accounts.locked(person.sub)
+
+
+def _reauthenticate(web, authorize: str, username: str, code: str):
+    """The IdP's answer to prompt=login&max_age=0: password and TOTP again, then back to the console."""
+    query = urlsplit(authorize).query
+    assert "prompt=login" in query and "max_age=0" in query
+    answer = web.get("/authorize?" + query)
+    assert answer.status_code in (302, 303) and "/login" in answer.headers["Location"]
+    done = login(web, username, return_to="/authorize?" + query)
+    assert done.headers["Location"] == "/login/mfa", done.headers
+    page = web.get("/login/mfa").get_data(as_text=True)
+    return _follow(web, web.post("/login/mfa", data={"csrf": _csrf(page), "code": code}))
+
+
+def test_the_security_administrator_revokes_an_agents_mandate_after_signing_in_again(storage, tmp_path):
+    """Organisations and agents in the console; the revocation asks for a recent sign-in (step-up):
+    with tokens from a sign-in ten minutes old the operator signs in again and confirms once more."""
+    idp = make_idp(storage, tmp_path)
+    services = idp.app.extensions["yitong.idp"]
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    operator, totp = _operator(idp, "anquan", "security", "root")
+    representative = idp.accounts.create(username="faren", password=PASSWORD)
+    agent = idp.accounts.create(username="jingban", password=PASSWORD)
+    services.identities.bind(agent.sub, id_type="resident", name=ZHAO[0], id_number=ZHAO[1],
+                             trust_framework="cn_population_library", evidence={})
+    idp.accounts.set_level(agent.sub, "urn:yitong:loa:2")
+    services.organisations.register(uscc=COMPANY[1], name=COMPANY[0], legal_representative_sub=representative.sub,
+                                    acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="cn_legal_person_library",
+                                    evidence={})
+    mandate = services.agents.grant(actor=representative.sub, uscc=COMPANY[1], login="jingban", roles=["*"],
+                                    expires_at=utcnow() + timedelta(days=30))
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    listing = web.get("/admin/organisations?q=北京").get_data(as_text=True)
+    assert f'href="/admin/organisations/{COMPANY[1]}"' in listing and COMPANY[0] in listing
+    assert "No organisation matches." in web.get("/admin/organisations?q=ZZZ&lang=en").get_data(as_text=True)
+    detail = web.get(f"/admin/organisations/{COMPANY[1]}?lang=zh").get_data(as_text=True)
+    assert mandate.agent_id in detail and "pending" in detail
+    revoke_url = f"/admin/agents/{mandate.agent_id}/revoke?uscc={COMPANY[1]}"
+    assert f'action="{revoke_url}"' in detail
+    ask = web.post(revoke_url, data={"csrf": _csrf(detail)})
+    assert ask.status_code == 200 and "确定要撤销经办人授权" in ask.get_data(as_text=True)
+    # The operator signed in ten minutes ago: the API answers RFC 9470's challenge, the console
+    # keeps the confirmation and sends them through the IdP with max_age=0.
+    stale = int(time.time()) - 600
+    with web.session_transaction() as state:
+        state["console_tokens"] = {
+            audience: services.tokens.access_token(None, client_id="yitong-console", scope="openid yitong:admin",
+                                                   resource=resource, acr="urn:yitong:loa:3", auth_time=stale,
+                                                   sub=operator.sub)
+            for audience, resource in (("seal", f"{idp.home.settings.issuer}/seal"), ("idp", None))}
+    answer = web.post(revoke_url, data={"csrf": _csrf(detail), "confirmed": "yes", "reason": "单位来函"})
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/authorize?")
+    assert services.agents.get(mandate.agent_id).state == "pending"  # nothing happened yet
+    again = _reauthenticate(web, answer.headers["Location"], "anquan", totp.at(time.time() + 30))
+    page = again.get_data(as_text=True)
+    assert again.request.path == "/admin/again" and "您已重新验证身份" in page and 'value="单位来函"' in page
+    done = web.post(revoke_url, data={"csrf": _csrf(page), "confirmed": "yes", "reason": "单位来函"})
+    assert done.status_code == 302 and services.agents.get(mandate.agent_id).state == "revoked"
+    detail = web.get(f"/admin/organisations/{COMPANY[1]}?state=revoked").get_data(as_text=True)
+    assert "revoked" in detail and operator.sub in detail and 'action="' + revoke_url not in detail
+    events = Audit(idp.home.engine).tail(10, event="agent.revoked")
+    assert events[0].sub == operator.sub and events[0].detail["reason"] == "单位来函"
