@@ -18,8 +18,9 @@ import time
 
 from flask import Blueprint, abort, jsonify, request
 
-from seal.api import _caller, _record, _registry, problem
+from seal.api import _caller, _record, _registry, _state, problem
 from seal.models import events_table, usage_table
+from seal.openapi import admin_openapi_document
 from seal.records import REVOKE_REASONS, SealError, SealStatus
 from seal.tokens import Caller
 
@@ -69,6 +70,16 @@ def _refusal(esid: str, caller: Caller, role: str | None) -> None:
         return
     registry.record_event(esid, "admin.refused", actor=f"operator:{caller.sub}", status=record.status,
                           detail={"role": role, "path": request.path[:200]})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 description: public, like the seal API's own."""
+    settings = _state()["settings"]  # the configured URLs, never the Host header
+    response = jsonify(admin_openapi_document(f"{settings.issuer}/seal/admin",
+                                              settings.seal_idp_issuer or settings.issuer))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @bp.get("/seals")

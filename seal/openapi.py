@@ -161,3 +161,70 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                               **_errors(401, 403, 404, 409, 422)}}},
         },
     }
+
+
+def admin_openapi_document(server_url: str, idp_issuer: str) -> dict:
+    """The operators' seal API at ``server_url`` (= .../seal/admin; served at /seal/admin/openapi.json)."""
+    scopes = {"yitong:admin": "operator actions (the operator role in the token decides which)"}
+
+    def operation(summary: str, *, reading: bool = True, ok: str = "200", params: list | None = None,
+                  body: dict | None = None, step_up: bool = False, media: str = "application/json") -> dict:
+        roles = "security or audit" if reading else "security"
+        description = (f"Operator role: **{roles}** administrator (claim `yitong_role`); a person's token comes "
+                       "from a sign-in at urn:yitong:loa:3. Other roles get 403 (`wrong-role`)"
+                       + ("" if reading else ", recorded in the seal's history as `admin.refused`") + ".")
+        if step_up:
+            description += (" Needs a sign-in within the last 5 minutes: otherwise 401 with `WWW-Authenticate: "
+                            "Bearer error=\"insufficient_user_authentication\", max_age=300` (RFC 9470); sign in "
+                            "again with max_age=0 and repeat.")
+        answer = {"summary": summary, "description": description, "x-yitong-role": roles.split(" or "),
+                  "security": [{"operatorToken": ["yitong:admin"]}],
+                  "responses": {ok: {"description": "done", "content": {media: {"schema": (
+                      {"type": "string", "contentEncoding": "binary"} if media != "application/json"
+                      else {"type": "object"})}}}, **_errors(400, 401, 403, 404)}}
+        if step_up:
+            answer["x-yitong-step-up"] = True
+        if params:
+            answer["parameters"] = params
+        if body:
+            answer["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        return answer
+
+    def query(*names: str) -> list[dict]:
+        return [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names]
+
+    action = {"name": "action", "in": "path", "required": True,
+              "schema": {"enum": ["approve", "make", "suspend", "resume", "revoke"]}}
+    reason = {"type": "object", "required": ["reason"], "properties": {
+        "reason": {"type": "string", "minLength": 1},
+        "crl_reason": {"type": "string", "description": "revoke only: the CRL reason (default cessationOfOperation)"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Yitong seal admin API", "version": "1",
+                 "description": "The security administrator manages seals (a seal is applied for by one person "
+                                "and approved by another); the audit administrator reads seals, their history and "
+                                "every seal's events with the chains' state. Errors are RFC 7807 problem+json."},
+        "servers": [{"url": server_url}],
+        "components": {
+            "securitySchemes": {"operatorToken": {"type": "oauth2", "flows": {
+                "authorizationCode": {"authorizationUrl": f"{idp_issuer}/authorize", "tokenUrl": f"{idp_issuer}/token",
+                                      "scopes": scopes},
+                "clientCredentials": {"tokenUrl": f"{idp_issuer}/token", "scopes": scopes}}}},
+            "schemas": {"Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "request_id": {"type": "string"}}}},
+        },
+        "paths": {
+            "/seals": {"get": operation("Every seal, filtered by status and q (esID, holder or name)",
+                                        params=query("status", "q", "limit", "offset"))},
+            "/seals/{esid}": {"parameters": [_ESID], "get": operation("A seal with its status history")},
+            "/seals/{esid}/image.png": {"parameters": [_ESID],
+                                        "get": operation("The seal's image", media="image/png")},
+            "/seals/{esid}/{action}": {"parameters": [_ESID, action], "post": operation(
+                "Approve, make, suspend, resume or revoke a seal, with a reason (approve, suspend and revoke "
+                "need a recent sign-in)", reading=False, body=reason, step_up=True)},
+            "/events": {"get": operation("Every seal's lifecycle events, newest first",
+                                         params=query("event", "esid", "actor", "before", "limit"))},
+            "/events/verify": {"get": operation("The seal chains (events and usage records) checked now")},
+        },
+    }

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from idp.operators import Operators
+from tests.helpers import check_openapi_covers
 from tests.idp.support import ISSUER, make_idp
 from tests.seal.support import ORG_NAME, ORG_USCC
 
@@ -133,3 +134,17 @@ def test_the_audit_administrator_reads_every_seals_actions_with_who_did_them(sit
     assert stored >= 7 and chains[0]["records"] == chains[0]["last_seq"] == stored  # every event linked
     for path in ("/seal/admin/events", "/seal/admin/events/verify"):
         assert web.get(path, headers=auth["system"][1]).status_code == 403
+
+
+def test_the_seal_admin_openapi_document_describes_every_route(site):
+    idp, web, _ = site
+    answer = web.get("/seal/admin/openapi.json")  # public, like the seal API's description
+    assert answer.status_code == 200
+    document = answer.get_json()
+    check_openapi_covers(document, idp.app, "/seal/admin")
+    act = document["paths"]["/seals/{esid}/{action}"]["post"]
+    assert act["x-yitong-role"] == ["security"] and act["x-yitong-step-up"] is True
+    assert "insufficient_user_authentication" in act["description"]
+    assert document["paths"]["/events"]["get"]["x-yitong-role"] == ["security", "audit"]
+    technical = web.get("/technical").get_data(as_text=True)
+    assert 'href="/seal/admin/openapi.json"' in technical and 'href="/admin/api/v1/openapi.json"' in technical
