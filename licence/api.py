@@ -342,5 +342,9 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
             return built["limiter"]
 
     app.extensions["yitong.licence"] = {"library": library, "validator": validator, "jobs": lambda: home.runtime.jobs,
-                                        "issuers": IssuerClients(home.engine), "status_limiter": status_limiter}
+                                        "issuers": IssuerClients(home.engine), "status_limiter": status_limiter,
+                                        "settings": settings}
     app.register_blueprint(bp)
+    from licence.admin import bp as admin_bp  # /licences/admin: the operators' face (imports this module)
+
+    app.register_blueprint(admin_bp)

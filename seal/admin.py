@@ -8,16 +8,15 @@ may read seals, their history and every seal's events (/seal/admin/events, the s
 audit trail, with the chains' state at /seal/admin/events/verify), never act. Every action, and
 every refused action on a seal, is an event in that seal's history (seal_events, chained by
 keys/auditchain), with the operator. Approving, suspending and revoking need a recent sign-in
-(:data:`STEP_UP_MAX_AGE`): an older person's token gets 401 with ``WWW-Authenticate: Bearer
+(:mod:`keys.stepup`): an older person's token gets 401 with ``WWW-Authenticate: Bearer
 error="insufficient_user_authentication", max_age=...`` (RFC 9470).
 """
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, abort, jsonify, request
 
+from keys import stepup
 from seal.api import _caller, _record, _registry, _state, problem
 from seal.models import events_table, usage_table
 from seal.openapi import admin_openapi_document
@@ -30,19 +29,14 @@ ROLE = "security"
 ACTIONS = ("approve", "make", "suspend", "resume", "revoke")
 MAX_PAGE = 200
 STEP_UP = ("approve", "suspend", "revoke")
-STEP_UP_MAX_AGE = 300  # seconds since the operator's sign-in (idp/admin/access.py: the same rule)
 
 
 def _step_up_challenge(caller: Caller):
-    """None when ``caller`` signed in within STEP_UP_MAX_AGE (or is an automation client), else 401."""
-    auth_time = caller.claims.get("auth_time")
-    if not caller.is_person or (isinstance(auth_time, int) and time.time() - auth_time <= STEP_UP_MAX_AGE):
+    """None when ``caller`` signed in recently enough (keys/stepup.py), else the RFC 9470 answer."""
+    if not stepup.needed(caller.claims):
         return None
-    return problem(401, "Unauthorized", f"this action needs a sign-in within the last {STEP_UP_MAX_AGE} seconds; "
-                   "sign in again (max_age=0) and repeat it", "insufficient-user-authentication",
-                   {"WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
-                    'error_description="a more recent authentication is required", '
-                    f'max_age={STEP_UP_MAX_AGE}'})
+    return problem(401, "Unauthorized", stepup.detail(), stepup.PROBLEM_KIND,
+                   {"WWW-Authenticate": stepup.challenge()})
 
 
 def _operator(*, reading: bool = False) -> Caller:

@@ -6,7 +6,11 @@ It lives in yitong/ because it is a client of two rooms at once — the IdP's ad
 imports neither: every read and action is an HTTP request (in process, through the same
 transport the seal API uses for introspection) carrying the operator's bearer token, so the
 servers' role checks are the console's. Sign-in asks for urn:yitong:loa:3 (a second factor) and
-max_age; the console's session ends with the access tokens (5 minutes).
+max_age. The access tokens live 5 minutes; while the operator is active the console refreshes
+them with the refresh tokens it holds (sealed with a keystore key inside the session cookie, so
+the cookie alone cannot be replayed at /token), until the session has been idle
+``YITONG_CONSOLE_IDLE_SECONDS`` (15 min) or is ``YITONG_CONSOLE_MAX_SECONDS`` (8 h) old: then a
+clear message and a new sign-in. Signing out revokes the refresh tokens at the IdP.
 
 Sensitive actions need a recent sign-in, which the APIs enforce (401 ``insufficient_user_
 authentication``, RFC 9470): the console then keeps the confirmation in the session, sends the
@@ -16,11 +20,13 @@ again afterwards; confirming it repeats the action with the new tokens.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
 from urllib.parse import quote, urlencode
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import IntegrityError
 
@@ -43,11 +49,16 @@ bp = Blueprint("console", __name__, url_prefix="/admin")
 def provision_console_client(home) -> list[str]:
     """Register the console as a public client (PKCE) of this IdP if absent (`yitong db upgrade`)."""
     clients = ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper"))
-    if clients.get(CONSOLE_CLIENT_ID) is not None:
-        return []
+    existing = clients.get(CONSOLE_CLIENT_ID)
+    if existing is not None:
+        grants = existing.metadata.get("grant_types", [])
+        if "refresh_token" in grants:
+            return []
+        clients.update(CONSOLE_CLIENT_ID, None, {**existing.metadata, "grant_types": [*grants, "refresh_token"]})
+        return [f"client {CONSOLE_CLIENT_ID}: refresh tokens"]  # an install from before console sessions
     metadata = build_metadata(redirect_uris=[f"{home.settings.issuer}/admin/callback"],
-                              grant_types=["authorization_code"], scope=SCOPE, token_endpoint_auth_method=None,
-                              public=True)
+                              grant_types=["authorization_code", "refresh_token"], scope=SCOPE,
+                              token_endpoint_auth_method=None, public=True)
     try:
         clients.create("Yitong operator console", metadata, client_id=CONSOLE_CLIENT_ID)
     except IntegrityError:
@@ -80,9 +91,12 @@ def _issuer() -> str:
     return current_app.config["YITONG_SETTINGS"].issuer
 
 
+AUDIENCES = ("seal", "idp", "licences")  # one access token each, in this order at sign-in
+
+
 def _audiences() -> list[str]:
     settings = current_app.config["YITONG_SETTINGS"]
-    return [settings.seal_audience or f"{settings.issuer}/seal", settings.issuer]
+    return [settings.seal_audience or f"{settings.issuer}/seal", settings.issuer, f"{settings.issuer}/licences"]
 
 
 def _authorize(step: int, prompt: str | None = None, max_age: int = MAX_AGE):
@@ -116,11 +130,17 @@ def callback():
         return _message(t("管理控制台需要 loa:3 及第二因素登录。",
                           "The console needs a loa:3 sign-in with a second factor."), 403)
     tokens = session.get("console_tokens", {}) if flow["step"] else {}
-    tokens["seal" if flow["step"] == 0 else "idp"] = token
-    session["console_tokens"] = tokens
-    session["console_who"] = {"sub": claims["sub"], "role": claims.get("yitong_role"), "exp": claims["exp"]}
-    if flow["step"] == 0:
-        return _authorize(1, prompt="none")  # the same sign-in, for the IdP's own admin API
+    refresh = session.get("console_refresh", {}) if flow["step"] else {}
+    tokens[AUDIENCES[flow["step"]]] = token
+    if answer.get("refresh_token"):
+        refresh[AUDIENCES[flow["step"]]] = _seal(answer["refresh_token"])
+    session["console_tokens"], session["console_refresh"] = tokens, refresh
+    now = int(time.time())
+    started = session.get("console_who", {}).get("started", now) if flow["step"] else now
+    session["console_who"] = {"sub": claims["sub"], "role": claims.get("yitong_role"), "exp": claims["exp"],
+                              "started": started, "active": now}
+    if flow["step"] + 1 < len(AUDIENCES):
+        return _authorize(flow["step"] + 1, prompt="none")  # the same sign-in, for the next admin API
     session["console_csrf"] = secrets.token_urlsafe(16)
     if "console_resume" in session:
         return redirect(url_for("console.resume"))
@@ -130,9 +150,78 @@ def callback():
 @bp.post("/logout")
 def logout():
     _check_csrf()
-    for key in ("console_tokens", "console_who", "console_csrf"):
+    _end_session()
+    return _message(t("您已退出管理控制台。", "You signed out of the console."), 200)
+
+
+# -- the console's session: refresh while active, end when idle or too old --------------------------------
+def _sealer() -> AESGCM:
+    return AESGCM(current_app.extensions["yitong.home"].keystore().secret("console-refresh-tokens", 32))
+
+
+def _seal(value: str) -> str:
+    nonce = secrets.token_bytes(12)
+    return base64.urlsafe_b64encode(nonce + _sealer().encrypt(nonce, value.encode(), b"console")).decode()
+
+
+def _unseal(value: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(value)
+        return _sealer().decrypt(raw[:12], raw[12:], b"console").decode()
+    except Exception:  # a cookie from another key or tampered with: no refresh token
+        return None
+
+
+def _end_session() -> None:
+    """Forget the session and revoke its refresh tokens (and with them the grants) at the IdP."""
+    for sealed in session.get("console_refresh", {}).values():
+        token = _unseal(sealed)
+        if token:
+            form = urlencode({"token": token, "token_type_hint": "refresh_token", "client_id": CONSOLE_CLIENT_ID})
+            _transport()(f"{_issuer()}/revoke", form.encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+    for key in ("console_tokens", "console_refresh", "console_who", "console_csrf", "console_resume"):
         session.pop(key, None)
-    return redirect(url_for("console.home"))
+
+
+def _refresh() -> bool:
+    """New access tokens for every audience from the refresh tokens (rotated); False if any fails."""
+    tokens, refresh = dict(session.get("console_tokens", {})), dict(session.get("console_refresh", {}))
+    exp = None
+    for audience in AUDIENCES:
+        token = _unseal(refresh.get(audience, ""))
+        if not token:
+            return False
+        form = urlencode({"grant_type": "refresh_token", "refresh_token": token, "client_id": CONSOLE_CLIENT_ID})
+        status, body = _transport()(f"{_issuer()}/token", form.encode(),
+                                    {"Content-Type": "application/x-www-form-urlencoded"})
+        if status != 200:
+            return False
+        answer = json.loads(body)
+        tokens[audience] = answer["access_token"]
+        refresh[audience] = _seal(answer.get("refresh_token", token))
+        claims = oidc_signin.token_claims(answer["access_token"])
+        exp = min(exp or claims["exp"], claims["exp"])
+        session["console_who"] = {**session["console_who"], "role": claims.get("yitong_role")}
+    session["console_tokens"], session["console_refresh"] = tokens, refresh
+    session["console_who"] = {**session["console_who"], "exp": exp}
+    return True
+
+
+def _session_state() -> str:
+    """``ok`` (tokens fresh, activity noted), ``none`` (never signed in), or why it ended:
+    ``idle``, ``expired`` (absolute limit) or ``refused`` (the IdP would not refresh)."""
+    who = session.get("console_who")
+    if not who or len(session.get("console_tokens", {})) != len(AUDIENCES) or "started" not in who:
+        return "none"
+    settings, now = current_app.config["YITONG_SETTINGS"], time.time()
+    if now - who["started"] > settings.console_max_seconds:
+        return "expired"
+    if now - who["active"] > settings.console_idle_seconds:
+        return "idle"
+    if who["exp"] <= now + 30 and not _refresh():
+        return "refused"
+    session["console_who"] = {**session["console_who"], "active": int(now)}
+    return "ok"
 
 
 # -- calls to the admin APIs with the operator's token ------------------------------------------------
@@ -142,11 +231,12 @@ def _transport():
 
 def _who() -> dict | None:
     who = session.get("console_who")
-    return who if who and who["exp"] > time.time() + 5 and len(session.get("console_tokens", {})) == 2 else None
+    signed_in = who and who["exp"] > time.time() and len(session.get("console_tokens", {})) == len(AUDIENCES)
+    return who if signed_in else None
 
 
 def _api(method: str, path: str, body: dict | None = None) -> tuple[int, dict | bytes]:
-    audience = "seal" if path.startswith("/seal/") else "idp"
+    audience = next((name for name in ("seal", "licences") if path.startswith(f"/{name}/")), "idp")
     headers = {"Authorization": f"Bearer {session['console_tokens'][audience]}"}
     data = None
     if method == "POST":
@@ -199,7 +289,7 @@ def _check_csrf() -> None:
 
 
 def _message(text: str, status: int):
-    return make_response(render_template("console/message.html", text=text), status)
+    return make_response(render_template("console/message.html", text=text, lang=lang()), status)
 
 
 def _page(template: str, **context):
@@ -213,8 +303,15 @@ def _signed_in():
         session["console_lang"] = request.args["lang"]
     if request.endpoint in ("console.login", "console.callback", "console.logout"):
         return None
-    if _who() is None:
+    state = _session_state()
+    if state == "none":
         return redirect(url_for("console.login"))
+    if state != "ok":
+        _end_session()
+        why = {"idle": t("您的会话因长时间未操作已结束。", "Your session ended after a while without activity."),
+               "expired": t("您的会话已达到最长时限。", "Your session reached its time limit."),
+               "refused": t("您的登录已失效。", "Your sign-in is no longer valid.")}[state]
+        return _message(why + t("请重新登录。", " Sign in again."), 401)
     return None
 
 
@@ -371,3 +468,49 @@ def agent_revoke(agent_id: str):
                                 on_problem=lambda answer: organisation(uscc, problem=answer) if uscc
                                 else _message(answer.get("detail", "?") if isinstance(answer, dict) else "?", 409))
     return refused or redirect(cancel_url)
+
+
+@bp.get("/licences")
+def licence_types():
+    query = {"q": request.args.get("q", "")} if request.args.get("q") else {}
+    status, listing = _api("GET", "/licences/admin/types?" + urlencode(query))
+    return _page("licence_types.html", listing=listing if status == 200 else None,
+                 problem=listing if status != 200 else None, query=query)
+
+
+@bp.get("/licences/types/<code>")
+def licence_type(code: str):
+    status, kind = _api("GET", f"/licences/admin/types/{quote(code, safe='')}")
+    if status != 200:
+        return _page("licence_types.html", listing=None, problem=kind, query={})
+    query = {k: v for k, v in (("status", request.args.get("status", "")), ("offset", request.args.get("offset", "")))
+             if v}
+    listed_status, listing = _api("GET", "/licences/admin/licences?" + urlencode({"type": code, "limit": "25",
+                                                                                   **query}))
+    return _page("licence_type.html", kind=kind, listing=listing if listed_status == 200 else None,
+                 problem=listing if listed_status != 200 else None, query=query)
+
+
+@bp.get("/licences/<licence_id>")
+def licence(licence_id: str, problem: dict | None = None):
+    status, record = _api("GET", f"/licences/admin/licences/{quote(licence_id, safe='')}")
+    if status != 200:
+        return _page("licence_types.html", listing=None, problem=record, query={})
+    return _page("licence.html", licence=record, problem=problem)
+
+
+@bp.post("/licences/<licence_id>/revoke")
+def licence_revoke(licence_id: str):
+    """Revoke a licence: confirmed, with a reason, after a recent sign-in (the licence room asks)."""
+    _check_csrf()
+    reason = request.form.get("reason", "").strip()
+    where = {"action_url": f"/admin/licences/{quote(licence_id, safe='')}/revoke",
+             "cancel_url": f"/admin/licences/{quote(licence_id, safe='')}", "reason": reason,
+             "question": t(f"确定要撤销证照 {licence_id} 吗？撤销后扫码核验将显示“已撤销”。",
+                           f"Really revoke the licence {licence_id}? Scanning its code shows it revoked from now on.")}
+    if request.form.get("confirmed") != "yes" or not reason:
+        return _page("confirm.html", **where)
+    refused = _confirmed_action(api_path=f"/licences/admin/licences/{quote(licence_id, safe='')}/revoke",
+                                body={"reason": reason}, **where,
+                                on_problem=lambda answer: licence(licence_id, problem=answer))
+    return refused or redirect(where["cancel_url"])

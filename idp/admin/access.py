@@ -5,13 +5,11 @@ problem+json and the audit event ``admin.refused``.
 
 Sensitive actions (granting or revoking a role, locking an account, revoking an agent's mandate)
 also need a recent sign-in (:func:`recent_sign_in`): a person's token whose ``auth_time`` is older
-than :data:`STEP_UP_MAX_AGE` gets 401 with ``WWW-Authenticate: Bearer
+than :data:`keys.stepup.STEP_UP_MAX_AGE` gets 401 with ``WWW-Authenticate: Bearer
 error="insufficient_user_authentication", max_age=...`` (RFC 9470), and the client signs the
 operator in again (``max_age=0``) before it repeats the call."""
 
 from __future__ import annotations
-
-import time
 
 from flask import g, request
 
@@ -19,6 +17,7 @@ from idp.acr import LOA_3, rank
 from idp.oauth.registration import ADMIN_SCOPE, problem
 from idp.operators import PERMISSIONS
 from idp.services import services
+from keys import stepup
 
 
 def authorise(area: str):
@@ -44,27 +43,12 @@ def authorise(area: str):
     return None
 
 
-STEP_UP_MAX_AGE = 300  # seconds since the operator's sign-in for a sensitive action (seal/admin.py: the same)
-
-
-def step_up_needed(claims: dict, max_age: int = STEP_UP_MAX_AGE, now: float | None = None) -> bool:
-    """True when a person's token comes from a sign-in older than ``max_age`` (or names none);
-    an automation client's own token (client credentials) has no sign-in to repeat."""
-    if claims.get("sub") == claims.get("client_id"):
-        return False
-    auth_time = claims.get("auth_time")
-    return not isinstance(auth_time, int) or (now or time.time()) - auth_time > max_age
-
-
-def recent_sign_in(max_age: int = STEP_UP_MAX_AGE):
+def recent_sign_in(max_age: int = stepup.STEP_UP_MAX_AGE):
     """None when the caller signed in within ``max_age`` seconds, else the RFC 9470 challenge."""
-    if not step_up_needed(g.admin_claims, max_age):
+    if not stepup.needed(g.admin_claims, max_age):
         return None
-    return problem(401, "Unauthorized", f"this action needs a sign-in within the last {max_age} seconds; "
-                   "sign in again (max_age=0) and repeat it", "urn:yitong:problem:insufficient-user-authentication",
-                   headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
-                            'error_description="a more recent authentication is required", '
-                            f'max_age={max_age}'})
+    return problem(401, "Unauthorized", stepup.detail(max_age), f"urn:yitong:problem:{stepup.PROBLEM_KIND}",
+                   headers={"WWW-Authenticate": stepup.challenge(max_age)})
 
 
 def _refuse(sub: str, role: str | None, area: str, why: str):

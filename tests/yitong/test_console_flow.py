@@ -16,6 +16,7 @@ from idp.operators import Operators
 from keys.storage import utcnow
 from tests.baselib.server import COMPANY, ZHAO
 from tests.idp.support import PASSWORD, login, make_idp
+from tests.licence.support import FOOD, SHOP_USCC, food
 from tests.seal.support import ORG_NAME, ORG_USCC
 
 pytestmark = pytest.mark.storage
@@ -234,7 +235,8 @@ def test_the_security_administrator_revokes_an_agents_mandate_after_signing_in_a
             audience: services.tokens.access_token(None, client_id="yitong-console", scope="openid yitong:admin",
                                                    resource=resource, acr="urn:yitong:loa:3", auth_time=stale,
                                                    sub=operator.sub)
-            for audience, resource in (("seal", f"{idp.home.settings.issuer}/seal"), ("idp", None))}
+            for audience, resource in (("seal", f"{idp.home.settings.issuer}/seal"), ("idp", None),
+                                       ("licences", f"{idp.home.settings.issuer}/licences"))}
     answer = web.post(revoke_url, data={"csrf": _csrf(detail), "confirmed": "yes", "reason": "单位来函"})
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/authorize?")
     assert services.agents.get(mandate.agent_id).state == "pending"  # nothing happened yet
@@ -247,3 +249,75 @@ def test_the_security_administrator_revokes_an_agents_mandate_after_signing_in_a
     assert "revoked" in detail and operator.sub in detail and 'action="' + revoke_url not in detail
     events = Audit(idp.home.engine).tail(10, event="agent.revoked")
     assert events[0].sub == operator.sub and events[0].detail["reason"] == "单位来函"
+
+
+def test_the_security_administrator_finds_a_licence_by_its_type_and_revokes_it(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    operator, totp = _operator(idp, "anquan", "security", "root")
+    library = idp.app.extensions["yitong.licence"]["library"]()
+    issued = library.issue(food(), actor="test:issuer")
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    types = web.get("/admin/licences?lang=en").get_data(as_text=True)
+    assert f'href="/admin/licences/types/{FOOD}"' in types and "Licence types" in types
+    kind = web.get(f"/admin/licences/types/{FOOD}?status=valid&lang=zh").get_data(as_text=True)
+    assert f'href="/admin/licences/{issued.licence_id}"' in kind and SHOP_USCC not in kind  # masked
+    page = web.get(f"/admin/licences/{issued.licence_id}").get_data(as_text=True)
+    assert "issued" in page and f'action="/admin/licences/{issued.licence_id}/revoke"' in page
+    ask = web.post(f"/admin/licences/{issued.licence_id}/revoke", data={"csrf": _csrf(page), "reason": "吊销"})
+    assert ask.status_code == 200 and 'name="confirmed"' in ask.get_data(as_text=True)
+    assert library.get(issued.licence_id).status == "valid"
+    done = web.post(f"/admin/licences/{issued.licence_id}/revoke", data={"csrf": _csrf(page), "reason": "吊销",
+                                                                          "confirmed": "yes"})
+    assert done.status_code == 302 and library.get(issued.licence_id).status == "revoked"
+    page = web.get(f"/admin/licences/{issued.licence_id}").get_data(as_text=True)
+    assert f"operator:{operator.sub}" in page and "吊销" in page and "/revoke" not in page
+
+
+class _Later:
+    """A TOTP app read one step later (the code just used may not be used again)."""
+
+    def __init__(self, totp) -> None:
+        self.totp = totp
+
+    def now(self) -> str:
+        return self.totp.at(time.time() + 30)
+
+
+def test_a_console_session_refreshes_while_active_and_ends_idle_too_old_or_signed_out(storage, tmp_path):
+    idp = make_idp(storage, tmp_path)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    _, totp = _operator(idp, "anquan", "security", "root")
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    # The access tokens ran out (5 minutes) while the operator is active: the console refreshes them.
+    with web.session_transaction() as state:
+        before = dict(state["console_tokens"])
+        state["console_who"] = {**state["console_who"], "exp": int(time.time()) - 1}
+    page = web.get("/admin/users?q=anquan")
+    assert page.status_code == 200 and "anquan" in page.get_data(as_text=True)
+    with web.session_transaction() as state:
+        assert all(state["console_tokens"][name] != before[name] for name in before)
+        assert state["console_who"]["exp"] > time.time() + 200
+    # Signing out revokes the refresh token of each audience at the IdP.
+    signed_out = web.post("/admin/logout", data={"csrf": _csrf(page.get_data(as_text=True))})
+    assert signed_out.status_code == 200 and "您已退出管理控制台" in signed_out.get_data(as_text=True)
+    revoked = Audit(idp.home.engine).tail(20, event="token.revoked")
+    assert [e.client_id for e in revoked] == ["yitong-console"] * 3
+    assert web.get("/admin/").headers["Location"].endswith("/admin/login")
+    # Idle beyond YITONG_CONSOLE_IDLE_SECONDS (15 min), or older than YITONG_CONSOLE_MAX_SECONDS (8 h): a
+    # clear message and a new sign-in.
+    assert sign_in(idp, web, "anquan", _Later(totp)).status_code == 200
+    with web.session_transaction() as state:
+        kept = dict(state)
+        state["console_who"] = {**state["console_who"], "active": int(time.time()) - 16 * 60}
+    idle = web.get("/admin/users?lang=en")
+    assert idle.status_code == 401 and "ended after a while without activity" in idle.get_data(as_text=True)
+    assert 'href="/admin/login"' in idle.get_data(as_text=True)
+    with web.session_transaction() as state:
+        state.update(kept)
+        state["console_who"] = {**kept["console_who"], "started": int(time.time()) - 8 * 3600 - 1}
+    too_old = web.get("/admin/users?lang=zh")
+    assert too_old.status_code == 401 and "会话已达到最长时限" in too_old.get_data(as_text=True)
+    assert web.get("/admin/").headers["Location"].endswith("/admin/login")
