@@ -68,7 +68,12 @@ def provision_console_client(home) -> list[str]:
 
 # -- language ------------------------------------------------------------------------------------------
 def lang() -> str:
-    return session.get("console_lang", "zh")
+    """The console's language: the page's switch (``?lang=zh-CN|zh|en``, the IdP's own values, so its
+    sign-in pages follow), else the IdP's remembered choice (cookie ``yitong_lang``), else Chinese."""
+    chosen = request.args.get("lang")
+    if chosen in ("zh", "zh-CN", "en"):
+        session["console_lang"] = "en" if chosen == "en" else "zh"
+    return session.get("console_lang") or ("en" if request.cookies.get("yitong_lang") == "en" else "zh")
 
 
 def t(zh: str, en: str) -> str:
@@ -109,8 +114,7 @@ def _authorize(step: int, prompt: str | None = None, max_age: int = MAX_AGE):
 
 @bp.get("/login")
 def login():
-    if request.args.get("lang") in ("zh", "en"):
-        session["console_lang"] = request.args["lang"]
+    lang()  # a ?lang= choice made on the way in is kept
     return _authorize(0)
 
 
@@ -299,8 +303,7 @@ def _page(template: str, **context):
 
 @bp.before_request
 def _signed_in():
-    if request.args.get("lang") in ("zh", "en"):
-        session["console_lang"] = request.args["lang"]
+    lang()
     if request.endpoint in ("console.login", "console.callback", "console.logout"):
         return None
     state = _session_state()

@@ -74,7 +74,7 @@ def admin_openapi(issuer: str) -> dict:
                                      "patch": _op("Update a client", "system", body={"type": "object"}),
                                      "delete": _op("Delete a client", "system", ok="204")},
             "/clients/{client_id}/secret": {"parameters": [_path("client_id")],
-                                            "post": _op("Rotate a client's secret", "system")},
+                                            "post": _op("Rotate a client's secret", "system", step_up=True)},
             "/keys": {"get": _op("List keys with their ages", "system", params=_query("purpose"))},
             "/operators": {"get": _op("List operators", "system"),
                            "post": _op("Grant a role (never to oneself)", "system", body=grant, ok="201",

@@ -132,7 +132,7 @@ def test_the_openapi_document_describes_every_admin_route(idp):
     assert {op["summary"] for op in operations if op.get("x-yitong-step-up")} == {
         "Grant a role (never to oneself)", "Revoke a role (never one's own)",
         "Lock an account (sessions end, grants revoked), with a reason",
-        "Revoke an agent's mandate at once, with a reason"}
+        "Revoke an agent's mandate at once, with a reason", "Rotate a client's secret"}
 
 
 def test_a_locked_account_cannot_sign_in_and_its_sessions_end(idp):
@@ -219,5 +219,8 @@ def test_the_security_administrator_finds_organisations_and_revokes_a_mandate_af
     assert web.delete("/admin/api/v1/operators/root", headers=auth(600)).status_code == 401
     assert web.post("/admin/api/v1/operators", headers=auth(10), json={"sub": "someone", "role": "audit"}
                     ).status_code == 201
+    rotate = f"/admin/api/v1/clients/{client.client_id}/secret"
+    assert web.post(rotate, headers=auth(600)).status_code == 401
+    assert web.post(rotate, headers=auth(10)).get_json()["client_secret"]
     assert web.post(f"/admin/api/v1/users/{agent_person.sub}/lock", headers=auth(600),
                     json={"reason": "x"}).status_code == 403  # not the security administrator's token now
