@@ -11,7 +11,7 @@ licence's data items are not shown here (the issuing system reads them at /licen
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from keys import stepup
 from keys.storage import utcnow
@@ -19,29 +19,22 @@ from licence.api import _caller, _library, _refused, _state, problem
 from licence.catalogue import CatalogueError
 from licence.library import LicenceError
 from licence.models import events_table
+from seal.admin import require_operator
 from seal.openapi import REASON, admin_document, admin_operation, query_parameters
 from seal.tokens import Caller
 
 bp = Blueprint("licence_admin", __name__, url_prefix="/licences/admin")
 ADMIN_SCOPE = "yitong:admin"
-ROLE = "security"
 STATUSES = ("valid", "revoked", "expired", "superseded")
 MAX_PAGE = 200
 
 
 def _operator(*, reading: bool = False) -> Caller:
+    """The calling operator (seal/admin.py's rule: security acts, audit reads)."""
     caller = _caller(ADMIN_SCOPE)
-    if caller.is_person and not caller.loa_at_least("urn:yitong:loa:3"):
-        abort(problem(403, "Forbidden", "operators sign in at urn:yitong:loa:3 with a second factor",
-                      "insufficient-acr"))
-    role = caller.claims.get("yitong_role")
-    if role != ROLE and not (reading and role == "audit"):
-        licence_id = (request.view_args or {}).get("licence_id")
-        if licence_id and request.method == "POST":
-            _refusal(licence_id, caller, role)
-        abort(problem(403, "Forbidden", f"licences are managed by the {ROLE} administrator; the caller's role is "
-                      f"{role or 'none'}", "wrong-role"))
-    return caller
+    licence_id = (request.view_args or {}).get("licence_id")
+    return require_operator(caller, what="licences", reading=reading, problem=problem,
+                            refused=lambda role: licence_id and _refusal(licence_id, caller, role))
 
 
 def _refusal(licence_id: str, caller: Caller, role: str | None) -> None:

@@ -39,21 +39,30 @@ def _step_up_challenge(caller: Caller):
                    {"WWW-Authenticate": stepup.challenge()})
 
 
-def _operator(*, reading: bool = False) -> Caller:
-    """The calling operator; the security administrator acts, the audit administrator may also read
-    (a seal's status history is part of the audit trail)."""
-    caller = _caller(ADMIN_SCOPE)
+def require_operator(caller: Caller, *, what: str, reading: bool, problem, refused) -> Caller:
+    """``caller`` if an operator may do this here: a person signed in at loa:3, the security
+    administrator, or the audit administrator when ``reading``; else abort with 403 problem+json
+    (``problem`` the room's own), a refused POST reported first to ``refused(role)``. seal/admin.py
+    and licence/admin.py share this rule."""
     if caller.is_person and not caller.loa_at_least("urn:yitong:loa:3"):
         abort(problem(403, "Forbidden", "operators sign in at urn:yitong:loa:3 with a second factor",
                       "insufficient-acr"))
     role = caller.claims.get("yitong_role")
     if role != ROLE and not (reading and role == "audit"):
-        esid = (request.view_args or {}).get("esid")
-        if esid and request.method == "POST":
-            _refusal(esid, caller, role)
-        abort(problem(403, "Forbidden", f"seals are managed by the {ROLE} administrator; the caller's role is "
+        if request.method == "POST":
+            refused(role)
+        abort(problem(403, "Forbidden", f"{what} are managed by the {ROLE} administrator; the caller's role is "
                       f"{role or 'none'}", "wrong-role"))
     return caller
+
+
+def _operator(*, reading: bool = False) -> Caller:
+    """The calling operator; the security administrator acts, the audit administrator may also read
+    (a seal's status history is part of the audit trail)."""
+    caller = _caller(ADMIN_SCOPE)
+    esid = (request.view_args or {}).get("esid")
+    return require_operator(caller, what="seals", reading=reading, problem=problem,
+                            refused=lambda role: esid and _refusal(esid, caller, role))
 
 
 def _refusal(esid: str, caller: Caller, role: str | None) -> None:
