@@ -321,3 +321,17 @@ def test_a_console_session_refreshes_while_active_and_ends_idle_too_old_or_signe
     too_old = web.get("/admin/users?lang=zh")
     assert too_old.status_code == 401 and "会话已达到最长时限" in too_old.get_data(as_text=True)
     assert web.get("/admin/").headers["Location"].endswith("/admin/login")
+
+
+def test_db_upgrade_gives_an_older_console_client_refresh_tokens(storage, tmp_path):
+    from idp.oauth.clients import ClientRegistry
+    from yitong.console import CONSOLE_CLIENT_ID, provision_console_client
+
+    idp = make_idp(storage, tmp_path)
+    clients = ClientRegistry(idp.home.engine, idp.home.keystore().secret("client-secret-pepper"))
+    older = clients.get(CONSOLE_CLIENT_ID)
+    assert "refresh_token" in older.metadata["grant_types"]  # a new install has them
+    clients.update(CONSOLE_CLIENT_ID, None, {**older.metadata, "grant_types": ["authorization_code"]})
+    assert provision_console_client(idp.home) == [f"client {CONSOLE_CLIENT_ID}: refresh tokens"]
+    assert clients.get(CONSOLE_CLIENT_ID).metadata["grant_types"] == ["authorization_code", "refresh_token"]
+    assert provision_console_client(idp.home) == []
