@@ -19,14 +19,17 @@ from tests.idp.support import PASSWORD, login, make_idp
 
 pytestmark = pytest.mark.storage
 
-# What each role may do, as (method, path, body); {sub} is a person's account, {uscc} an organisation.
+# What each role may do, as (method, path, body); {sub} is a person's account, {uscc} an organisation,
+# {agent_id} an agent's mandate of it.
 ACTIONS = {
     "system": [("GET", "/admin/api/v1/clients", None), ("GET", "/admin/api/v1/operators", None),
                ("GET", "/admin/api/v1/keys?purpose=token", None)],
     "security": [("GET", "/admin/api/v1/users?q=zhang", None), ("GET", "/admin/api/v1/users/{sub}/sessions", None),
                  ("POST", "/admin/api/v1/users/{sub}/level", {"acr": "urn:yitong:loa:2", "reason": "window check"}),
                  ("GET", "/admin/api/v1/organisations?q=91", None),
-                 ("GET", "/admin/api/v1/organisations/{uscc}", None)],
+                 ("GET", "/admin/api/v1/organisations/{uscc}", None),
+                 ("GET", "/admin/api/v1/agents/{agent_id}", None),
+                 ("POST", "/admin/api/v1/agents/{agent_id}/revoke", {"reason": "单位来函"})],
     "audit": [("GET", "/admin/api/v1/audit?limit=5", None), ("GET", "/admin/api/v1/audit/verify", None)],
 }
 
@@ -67,6 +70,7 @@ def test_each_role_is_refused_every_other_roles_actions(idp):
     web = idp.app.test_client()
     person = idp.accounts.create(username="zhangsan", password="Tianjin-2026-correct")
     uscc = _organisation(idp, person).uscc
+    agent_id = _mandate(idp, person, uscc).agent_id
     operators, headers = Operators(idp.home.engine), {}
     for role in ("system", "security", "audit"):
         client, secret = idp.client(grants=("client_credentials",), scope="yitong:admin")
@@ -75,7 +79,8 @@ def test_each_role_is_refused_every_other_roles_actions(idp):
     for role, (actor, auth) in headers.items():
         for owner, actions in ACTIONS.items():
             for method, path, body in actions:
-                answer = web.open(path.format(sub=person.sub, uscc=uscc), method=method, headers=auth, json=body)
+                answer = web.open(path.format(sub=person.sub, uscc=uscc, agent_id=agent_id), method=method,
+                                  headers=auth, json=body)
                 if owner == role:
                     assert answer.status_code in (200, 201), (role, path, answer.get_json())
                     continue
@@ -166,19 +171,25 @@ def _organisation(idp, representative):
                                            uscc_warnings=[], trust_framework="cn_legal_person_library", evidence={})
 
 
+def _mandate(idp, representative, uscc: str):
+    """An agent's mandate for the organisation: a real-name person at loa:2, invited by its representative."""
+    services = idp.app.extensions["yitong.idp"]
+    agent_person = idp.accounts.create(username="jingban", password=PASSWORD)
+    services.identities.bind(agent_person.sub, id_type="resident", name=ZHAO[0], id_number=ZHAO[1],
+                             trust_framework="cn_population_library", evidence={})
+    idp.accounts.set_level(agent_person.sub, "urn:yitong:loa:2")
+    return services.agents.grant(actor=representative.sub, uscc=uscc, login="jingban", roles=["*"],
+                                 expires_at=utcnow() + timedelta(days=30))
+
+
 def test_the_security_administrator_finds_organisations_and_revokes_a_mandate_after_a_recent_sign_in(idp):
     """Organisations and agents: search, detail with mandates, revoke with a reason; a person's
     token from a sign-in older than 5 minutes gets RFC 9470's challenge, a fresh one acts."""
     web = idp.app.test_client()
     services = idp.app.extensions["yitong.idp"]
     representative = idp.accounts.create(username="faren", password=PASSWORD)
-    agent_person = idp.accounts.create(username="jingban", password=PASSWORD)
-    services.identities.bind(agent_person.sub, id_type="resident", name=ZHAO[0], id_number=ZHAO[1],
-                             trust_framework="cn_population_library", evidence={})
-    idp.accounts.set_level(agent_person.sub, "urn:yitong:loa:2")
     organisation = _organisation(idp, representative)
-    mandate = services.agents.grant(actor=representative.sub, uscc=organisation.uscc, login="jingban",
-                                    roles=["*"], expires_at=utcnow() + timedelta(days=30))
+    mandate = _mandate(idp, representative, organisation.uscc)
     operator = idp.accounts.create(username="anquan", password=PASSWORD)
     client, _ = idp.client(grants=("client_credentials",), scope="yitong:admin")
     Operators(idp.home.engine).grant("root", "system", by=None)
@@ -222,5 +233,5 @@ def test_the_security_administrator_finds_organisations_and_revokes_a_mandate_af
     rotate = f"/admin/api/v1/clients/{client.client_id}/secret"
     assert web.post(rotate, headers=auth(600)).status_code == 401
     assert web.post(rotate, headers=auth(10)).get_json()["client_secret"]
-    assert web.post(f"/admin/api/v1/users/{agent_person.sub}/lock", headers=auth(600),
+    assert web.post(f"/admin/api/v1/users/{mandate.agent_sub}/lock", headers=auth(600),
                     json={"reason": "x"}).status_code == 403  # not the security administrator's token now
