@@ -300,6 +300,8 @@ def test_a_console_session_refreshes_while_active_and_ends_idle_too_old_or_signe
     with web.session_transaction() as state:
         assert all(state["console_tokens"][name] != before[name] for name in before)
         assert state["console_who"]["exp"] > time.time() + 200
+    # Three access tokens and three sealed refresh tokens still fit a browser's 4096-byte cookie.
+    assert len(web.get_cookie("yitong_flow").value) < 3800
     # Signing out revokes the refresh token of each audience at the IdP.
     signed_out = web.post("/admin/logout", data={"csrf": _csrf(page.get_data(as_text=True))})
     assert signed_out.status_code == 200 and "您已退出管理控制台" in signed_out.get_data(as_text=True)
