@@ -350,6 +350,9 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
 
     app.extensions["yitong.licence"] = {"library": library, "validator": validator, "jobs": lambda: home.runtime.jobs,
                                         "issuers": IssuerClients(home.engine), "status_limiter": status_limiter,
-                                        "holder_of": holder_of}
+                                        "holder_of": holder_of, "settings": settings}
     app.register_blueprint(bp)
     app.register_blueprint(share_api.bp)  # /licences/api/v1/share/: the sharing service
+    from licence.admin import bp as admin_bp  # /licences/admin: the operators' face (imports this module)
+
+    app.register_blueprint(admin_bp)

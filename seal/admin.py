@@ -7,15 +7,19 @@ person and approved by another: the approver may not be its applicant. The audit
 may read seals, their history and every seal's events (/seal/admin/events, the seal part of the
 audit trail, with the chains' state at /seal/admin/events/verify), never act. Every action, and
 every refused action on a seal, is an event in that seal's history (seal_events, chained by
-keys/auditchain), with the operator.
+keys/auditchain), with the operator. Approving, suspending and revoking need a recent sign-in
+(:mod:`keys.stepup`): an older person's token gets 401 with ``WWW-Authenticate: Bearer
+error="insufficient_user_authentication", max_age=...`` (RFC 9470).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
-from seal.api import _caller, _record, _registry, problem
+from keys import stepup
+from seal.api import _caller, _record, _registry, _state, problem
 from seal.models import events_table, usage_table
+from seal.openapi import admin_openapi_document
 from seal.records import REVOKE_REASONS, SealError, SealStatus
 from seal.tokens import Caller
 
@@ -24,23 +28,41 @@ ADMIN_SCOPE = "yitong:admin"
 ROLE = "security"
 ACTIONS = ("approve", "make", "suspend", "resume", "revoke")
 MAX_PAGE = 200
+STEP_UP = ("approve", "suspend", "revoke")
+
+
+def _step_up_challenge(caller: Caller):
+    """None when ``caller`` signed in recently enough (keys/stepup.py), else the RFC 9470 answer."""
+    if not stepup.needed(caller.claims):
+        return None
+    return problem(401, "Unauthorized", stepup.detail(), stepup.PROBLEM_KIND,
+                   {"WWW-Authenticate": stepup.challenge()})
+
+
+def require_operator(caller: Caller, *, what: str, reading: bool, problem, refused) -> Caller:
+    """``caller`` if an operator may do this here: a person signed in at loa:3, the security
+    administrator, or the audit administrator when ``reading``; else abort with 403 problem+json
+    (``problem`` the room's own), a refused POST reported first to ``refused(role)``. seal/admin.py
+    and licence/admin.py share this rule."""
+    if caller.is_person and not caller.loa_at_least("urn:yitong:loa:3"):
+        abort(problem(403, "Forbidden", "operators sign in at urn:yitong:loa:3 with a second factor",
+                      "insufficient-acr"))
+    role = caller.claims.get("yitong_role")
+    if role != ROLE and not (reading and role == "audit"):
+        if request.method == "POST":
+            refused(role)
+        abort(problem(403, "Forbidden", f"{what} are managed by the {ROLE} administrator; the caller's role is "
+                      f"{role or 'none'}", "wrong-role"))
+    return caller
 
 
 def _operator(*, reading: bool = False) -> Caller:
     """The calling operator; the security administrator acts, the audit administrator may also read
     (a seal's status history is part of the audit trail)."""
     caller = _caller(ADMIN_SCOPE)
-    if caller.is_person and not caller.loa_at_least("urn:yitong:loa:3"):
-        abort(problem(403, "Forbidden", "operators sign in at urn:yitong:loa:3 with a second factor",
-                      "insufficient-acr"))
-    role = caller.claims.get("yitong_role")
-    if role != ROLE and not (reading and role == "audit"):
-        esid = (request.view_args or {}).get("esid")
-        if esid and request.method == "POST":
-            _refusal(esid, caller, role)
-        abort(problem(403, "Forbidden", f"seals are managed by the {ROLE} administrator; the caller's role is "
-                      f"{role or 'none'}", "wrong-role"))
-    return caller
+    esid = (request.view_args or {}).get("esid")
+    return require_operator(caller, what="seals", reading=reading, problem=problem,
+                            refused=lambda role: esid and _refusal(esid, caller, role))
 
 
 def _refusal(esid: str, caller: Caller, role: str | None) -> None:
@@ -51,6 +73,16 @@ def _refusal(esid: str, caller: Caller, role: str | None) -> None:
         return
     registry.record_event(esid, "admin.refused", actor=f"operator:{caller.sub}", status=record.status,
                           detail={"role": role, "path": request.path[:200]})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 description: public, like the seal API's own."""
+    settings = _state()["settings"]  # the configured URLs, never the Host header
+    response = jsonify(admin_openapi_document(f"{settings.issuer}/seal/admin",
+                                              settings.seal_idp_issuer or settings.issuer))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @bp.get("/seals")
@@ -133,6 +165,8 @@ def act_on_seal(esid: str, action: str):
                               detail={"role": ROLE, "why": "applicant"})
         return problem(403, "Forbidden", "a seal is approved by someone other than its applicant",
                        "applicant-approves")
+    if action in STEP_UP and (challenge := _step_up_challenge(caller)):
+        return challenge
     try:
         if action == "revoke":
             crl_reason = body.get("crl_reason", "cessationOfOperation")

@@ -161,3 +161,83 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                               **_errors(401, 403, 404, 409, 422)}}},
         },
     }
+
+
+def admin_operation(summary: str, *, roles: tuple[str, ...] = ("security", "audit"), ok: str = "200",
+                    params: list | None = None, body: dict | None = None, step_up: bool = False,
+                    media: str = "application/json") -> dict:
+    """One operation of an operators' API (seal/admin.py, licence/admin.py): who may call it, its
+    step-up, problem+json errors."""
+    description = (f"Operator role: **{' or '.join(roles)}** administrator (claim `yitong_role`); a person's "
+                   "token comes from a sign-in at urn:yitong:loa:3. Other roles get 403 (`wrong-role`)"
+                   + (", recorded in the record's history as `admin.refused`" if roles == ("security",) else "")
+                   + ".")
+    if step_up:
+        description += (" Needs a sign-in within the last 5 minutes: otherwise 401 with `WWW-Authenticate: "
+                        "Bearer error=\"insufficient_user_authentication\", max_age=300` (RFC 9470); sign in "
+                        "again with max_age=0 and repeat.")
+    schema = {"type": "object"} if media == "application/json" else {"type": "string", "contentEncoding": "binary"}
+    answer = {"summary": summary, "description": description, "x-yitong-role": list(roles),
+              "security": [{"operatorToken": ["yitong:admin"]}],
+              "responses": {ok: {"description": "done", "content": {media: {"schema": schema}}},
+                            **_errors(400, 401, 403, 404)}}
+    if step_up:
+        answer["x-yitong-step-up"] = True
+    if params:
+        answer["parameters"] = params
+    if body:
+        answer["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return answer
+
+
+def query_parameters(*names: str) -> list[dict]:
+    return [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names]
+
+
+REASON = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1}}}
+
+
+def admin_document(title: str, description: str, server_url: str, idp_issuer: str, paths: dict) -> dict:
+    """An operators' API description: the operator token scheme, problem+json, ``paths``."""
+    scopes = {"yitong:admin": "operator actions (the operator role in the token decides which)"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1", "description": description + " Errors are RFC 7807 problem+json."},
+        "servers": [{"url": server_url}],
+        "components": {
+            "securitySchemes": {"operatorToken": {"type": "oauth2", "flows": {
+                "authorizationCode": {"authorizationUrl": f"{idp_issuer}/authorize", "tokenUrl": f"{idp_issuer}/token",
+                                      "scopes": scopes},
+                "clientCredentials": {"tokenUrl": f"{idp_issuer}/token", "scopes": scopes}}}},
+            "schemas": {"Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "request_id": {"type": "string"}}}},
+        },
+        "paths": paths,
+    }
+
+
+def admin_openapi_document(server_url: str, idp_issuer: str) -> dict:
+    """The operators' seal API at ``server_url`` (= .../seal/admin; served at /seal/admin/openapi.json)."""
+    action = {"name": "action", "in": "path", "required": True,
+              "schema": {"enum": ["approve", "make", "suspend", "resume", "revoke"]}}
+    reason = {"type": "object", "required": ["reason"], "properties": {
+        "reason": {"type": "string", "minLength": 1},
+        "crl_reason": {"type": "string", "description": "revoke only: the CRL reason (default cessationOfOperation)"}}}
+    return admin_document(
+        "Yitong seal admin API",
+        "The security administrator manages seals (a seal is applied for by one person and approved by another); "
+        "the audit administrator reads seals, their history and every seal's events with the chains' state.",
+        server_url, idp_issuer, {
+            "/seals": {"get": admin_operation("Every seal, filtered by status and q (esID, holder or name)",
+                                              params=query_parameters("status", "q", "limit", "offset"))},
+            "/seals/{esid}": {"parameters": [_ESID], "get": admin_operation("A seal with its status history")},
+            "/seals/{esid}/image.png": {"parameters": [_ESID],
+                                        "get": admin_operation("The seal's image", media="image/png")},
+            "/seals/{esid}/{action}": {"parameters": [_ESID, action], "post": admin_operation(
+                "Approve, make, suspend, resume or revoke a seal, with a reason (approve, suspend and revoke "
+                "need a recent sign-in)", roles=("security",), body=reason, step_up=True)},
+            "/events": {"get": admin_operation("Every seal's lifecycle events, newest first",
+                                               params=query_parameters("event", "esid", "actor", "before", "limit"))},
+            "/events/verify": {"get": admin_operation("The seal chains (events and usage records) checked now")},
+        })

@@ -208,3 +208,35 @@ class PrivateRedis:
 
     def resume(self) -> None:
         self.process.send_signal(signal.SIGCONT)
+
+
+def check_openapi_covers(document: dict, app, prefix: str) -> set[tuple[str, str]]:
+    """Check an OpenAPI 3.1 document's structure (openapi-spec-validator is not a dependency) and that
+    it describes exactly the routes ``app`` serves under ``prefix`` (its own openapi.json aside);
+    returns the (path, METHOD) pairs described."""
+    import re
+
+    assert document["openapi"] == "3.1.0" and document["info"]["title"] and document["info"]["version"]
+    assert document["servers"][0]["url"].endswith(prefix)
+    schemes = document["components"]["securitySchemes"]
+    described = set()
+    for path, item in document["paths"].items():
+        assert path.startswith("/")
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            assert method in ("get", "post", "put", "patch", "delete"), (path, method)
+            assert operation["summary"] and operation["responses"], (path, method)
+            assert all(re.fullmatch(r"[1-5][0-9][0-9]", code) for code in operation["responses"]), (path, method)
+            assert all(name in schemes for requirement in operation.get("security", []) for name in requirement)
+            named = {p["name"] for p in item.get("parameters", []) + operation.get("parameters", [])
+                     if p["in"] == "path"}
+            assert named == set(re.findall(r"{([^}]+)}", path)), (path, method, named)
+            described.add((path, method.upper()))
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(prefix + "/") and not rule.rule.endswith("/openapi.json"):
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule.removeprefix(prefix))
+            served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert described == served, (described ^ served)
+    return described

@@ -82,6 +82,10 @@ class Settings:
     audit_checkpoint_events: int = 1000
     audit_checkpoint_minutes: int = 10
     audit_retention_days: int = 180
+    # The operator console's sessions (yitong/console.py): ended after this long idle, and in any case
+    # this long after the sign-in; meanwhile the console refreshes its access tokens.
+    console_idle_seconds: int = 900
+    console_max_seconds: int = 8 * 3600
 
     @property
     def embedded(self) -> bool:
@@ -176,6 +180,10 @@ class Settings:
             # 网络安全法 §21: network logs are kept no less than six months.
             audit_retention_days=int(_number(env.get("YITONG_AUDIT_RETENTION_DAYS"), "YITONG_AUDIT_RETENTION_DAYS",
                                              180, 180, 36_500, integer=True)),
+            console_idle_seconds=int(_number(env.get("YITONG_CONSOLE_IDLE_SECONDS"), "YITONG_CONSOLE_IDLE_SECONDS", 900,
+                                             60, 86400, integer=True)),
+            console_max_seconds=int(_number(env.get("YITONG_CONSOLE_MAX_SECONDS"), "YITONG_CONSOLE_MAX_SECONDS",
+                                            8 * 3600, 300, 7 * 86400, integer=True)),
         )
 
 

@@ -1,7 +1,13 @@
 """Who may call the admin REST API: a bearer access token of ours with scope ``yitong:admin``
 whose subject holds the role that manages the resource (idp.operators.PERMISSIONS). A person's
 token must also come from a sign-in at loa:3 or above (a second factor). A refusal is 403
-problem+json and the audit event ``admin.refused``."""
+problem+json and the audit event ``admin.refused``.
+
+Sensitive actions (granting or revoking a role, locking an account, revoking an agent's mandate)
+also need a recent sign-in (:func:`recent_sign_in`): a person's token whose ``auth_time`` is older
+than :data:`keys.stepup.STEP_UP_MAX_AGE` gets 401 with ``WWW-Authenticate: Bearer
+error="insufficient_user_authentication", max_age=...`` (RFC 9470), and the client signs the
+operator in again (``max_age=0``) before it repeats the call."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from idp.acr import LOA_3, rank
 from idp.oauth.registration import ADMIN_SCOPE, problem
 from idp.operators import PERMISSIONS
 from idp.services import services
+from keys import stepup
 
 
 def authorise(area: str):
@@ -32,8 +39,16 @@ def authorise(area: str):
     if needed is None or role != needed:
         return _refuse(sub, role, area, f"{area} are managed by the {needed} administrator" if needed
                        else f"no operator role manages {area}")
-    g.admin_actor, g.admin_role = sub, role
+    g.admin_actor, g.admin_role, g.admin_claims = sub, role, claims
     return None
+
+
+def recent_sign_in(max_age: int = stepup.STEP_UP_MAX_AGE):
+    """None when the caller signed in within ``max_age`` seconds, else the RFC 9470 challenge."""
+    if not stepup.needed(g.admin_claims, max_age):
+        return None
+    return problem(401, "Unauthorized", stepup.detail(max_age), f"urn:yitong:problem:{stepup.PROBLEM_KIND}",
+                   headers={"WWW-Authenticate": stepup.challenge(max_age)})
 
 
 def _refuse(sub: str, role: str | None, area: str, why: str):

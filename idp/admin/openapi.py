@@ -7,7 +7,8 @@ _LIST = {"type": "object", "properties": {"items": {"type": "array", "items": {"
                                           "next": {"type": ["string", "integer", "null"]}}}
 
 
-def _op(summary: str, role: str, *, body: dict | None = None, ok: str = "200", params: list | None = None) -> dict:
+def _op(summary: str, role: str, *, body: dict | None = None, ok: str = "200", params: list | None = None,
+        step_up: bool = False) -> dict:
     operation = {
         "summary": summary,
         "description": f"Operator role: **{role}** administrator. Other roles get 403 and the audit event "
@@ -17,6 +18,11 @@ def _op(summary: str, role: str, *, body: dict | None = None, ok: str = "200", p
         "responses": {ok: {"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}},
                       "401": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
     }
+    if step_up:
+        operation["x-yitong-step-up"] = True
+        operation["description"] += (" Needs a sign-in within the last 5 minutes: otherwise 401 with "
+                                      "`WWW-Authenticate: Bearer error=\"insufficient_user_authentication\", "
+                                      "max_age=300` (RFC 9470); sign in again with max_age=0 and repeat.")
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if params:
@@ -36,6 +42,7 @@ def admin_openapi(issuer: str) -> dict:
     level = {"type": "object", "required": ["acr", "reason"],
              "properties": {"acr": {"type": "string", "pattern": "^urn:yitong:loa:[1-4]$"},
                             "reason": {"type": "string", "minLength": 1}}}
+    reason = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1}}}
     grant = {"type": "object", "required": ["sub", "role"],
              "properties": {"sub": {"type": "string"}, "role": {"enum": ["system", "security", "audit"]}}}
     return {
@@ -67,12 +74,14 @@ def admin_openapi(issuer: str) -> dict:
                                      "patch": _op("Update a client", "system", body={"type": "object"}),
                                      "delete": _op("Delete a client", "system", ok="204")},
             "/clients/{client_id}/secret": {"parameters": [_path("client_id")],
-                                            "post": _op("Rotate a client's secret", "system")},
+                                            "post": _op("Rotate a client's secret", "system", step_up=True)},
             "/keys": {"get": _op("List keys with their ages", "system", params=_query("purpose"))},
             "/operators": {"get": _op("List operators", "system"),
-                           "post": _op("Grant a role (never to oneself)", "system", body=grant, ok="201")},
+                           "post": _op("Grant a role (never to oneself)", "system", body=grant, ok="201",
+                                       step_up=True)},
             "/operators/{sub}": {"parameters": [_path("sub")],
-                                 "delete": _op("Revoke a role (never one's own)", "system", ok="204")},
+                                 "delete": _op("Revoke a role (never one's own)", "system", ok="204",
+                                               step_up=True)},
             "/users": {"get": _op("Search accounts (phone numbers masked)", "security",
                                   params=_query("q", "after", "limit"))},
             "/users/{sub}/level": {"parameters": [_path("sub")],
@@ -80,13 +89,23 @@ def admin_openapi(issuer: str) -> dict:
                                                body=level)},
             "/users/{sub}/lock": {"parameters": [_path("sub")],
                                   "post": _op("Lock an account (sessions end, grants revoked), with a reason",
-                                              "security", body={"type": "object", "required": ["reason"]})},
+                                              "security", body=reason, step_up=True)},
             "/users/{sub}/unlock": {"parameters": [_path("sub")],
                                     "post": _op("Unlock an account, with a reason", "security",
                                                 body={"type": "object", "required": ["reason"]})},
             "/users/{sub}/sessions": {"parameters": [_path("sub")],
                                       "get": _op("An account's live sessions", "security"),
                                       "delete": _op("End an account's sessions", "security", ok="204")},
+            "/organisations": {"get": _op("Search organisations (USCC prefix or part of the name)", "security",
+                                          params=_query("q", "after", "limit"))},
+            "/organisations/{uscc}": {"parameters": [_path("uscc")],
+                                      "get": _op("An organisation and its agents' mandates", "security",
+                                                 params=_query("state"))},
+            "/agents/{agent_id}": {"parameters": [_path("agent_id")],
+                                   "get": _op("An agent's mandate", "security")},
+            "/agents/{agent_id}/revoke": {"parameters": [_path("agent_id")],
+                                          "post": _op("Revoke an agent's mandate at once, with a reason", "security",
+                                                      body=reason, step_up=True)},
             "/audit": {"get": _op("Audit events, newest first", "audit",
                                   params=_query("event", "sub", "before", "limit"))},
             "/audit/verify": {"get": _op("Check the audit chain now", "audit")},

@@ -1,8 +1,10 @@
-"""/admin/api/v1/users (security), /audit (audit), /operators (system): JSON, RFC 7807 errors.
+"""/admin/api/v1/users, /organisations, /agents (security), /audit (audit), /operators and /keys
+(system): JSON, RFC 7807 errors.
 
 Every call passes :func:`idp.admin.access.authorise` for its area first; every change is an
-audit event naming the operator. Lists page with ``limit`` and a cursor (``before`` = the last
-id or sub seen), newest first.
+audit event naming the operator. Sensitive actions (role grants and revocations, locking an
+account, revoking an agent's mandate) need a recent sign-in (:func:`idp.admin.access.recent_sign_in`).
+Lists page with ``limit`` and a cursor (``before`` = the last id or sub seen), newest first.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
 from idp.acr import LEVELS
-from idp.admin.access import authorise
+from idp.admin.access import authorise, recent_sign_in
+from idp.agents.store import AgentError
 from idp.audit import EVENTS
 from idp.models import audit_table, users_table
 from idp.oauth.registration import problem
@@ -19,7 +22,8 @@ from idp.operators import ROLES, OperatorError
 from idp.services import services
 
 bp = Blueprint("idp_admin_v1", __name__, url_prefix="/admin/api/v1")
-_AREAS = {"users": "users", "audit": "audit", "operators": "operators", "keys": "keys"}
+_AREAS = {"users": "users", "audit": "audit", "operators": "operators", "keys": "keys",
+          "organisations": "organisations", "agents": "agents"}
 MAX_PAGE = 200
 
 
@@ -115,6 +119,8 @@ def lock_user(sub: str):
     reason = _reason()
     if reason is None:
         return problem(400, "Bad Request", "send {\"reason\": \"...\"}: locking and unlocking say why")
+    if request.path.endswith("/lock") and (challenge := recent_sign_in()):
+        return challenge
     if services().accounts.get(sub) is None:
         return problem(404, "Not Found", f"no account {sub}")
     locking = request.path.endswith("/lock")
@@ -135,6 +141,60 @@ def end_user_sessions(sub: str):
     for sid in _end_sessions(sub):
         _record("session.revoked", target=sub, sid=sid, by_operator=True)
     return "", 204
+
+
+# -- organisations and their agents (security administrator) ------------------------------------------
+def _organisation_dict(organisation) -> dict:
+    return {"uscc": organisation.uscc, "name": organisation.name,
+            "legal_representative_sub": organisation.legal_representative_sub, "acr": organisation.acr,
+            "uscc_warnings": organisation.uscc_warnings, "trust_framework": organisation.trust_framework,
+            "verified_at": organisation.verified_at.isoformat()}
+
+
+@bp.get("/organisations")
+def list_organisations():
+    """Registered organisations by USCC, searched by a USCC prefix or part of the name (``q``),
+    paged by ``after`` (the last USCC seen)."""
+    rows = services().organisations.search(request.args.get("q", "").strip()[:200],
+                                           after=request.args.get("after") or None, limit=_limit())
+    return jsonify({"items": [_organisation_dict(o) for o in rows],
+                    "next": rows[-1].uscc if len(rows) == _limit() else None})
+
+
+@bp.get("/organisations/<uscc>")
+def show_organisation(uscc: str):
+    """One organisation and its agents' mandates (every state, newest first; ``state`` filters)."""
+    organisation = services().organisations.get(uscc)
+    if organisation is None:
+        return problem(404, "Not Found", f"no registered organisation {uscc}")
+    state = request.args.get("state")
+    agents = [a.as_dict() for a in services().agents.of_organisation(uscc) if not state or a.state == state]
+    return jsonify({**_organisation_dict(organisation), "agents": agents})
+
+
+@bp.get("/agents/<agent_id>")
+def show_agent(agent_id: str):
+    agent = services().agents.get(agent_id)
+    if agent is None:
+        return problem(404, "Not Found", f"no agent mandate {agent_id}")
+    return jsonify(agent.as_dict())
+
+
+@bp.post("/agents/<agent_id>/revoke")
+def revoke_agent(agent_id: str):
+    """End an agent's mandate at once, with a reason: its grants end, introspection answers inactive."""
+    reason = _reason()
+    if reason is None:
+        return problem(400, "Bad Request", "send {\"reason\": \"...\"}: revoking a mandate says why")
+    if challenge := recent_sign_in():
+        return challenge
+    try:
+        agent = services().agents.revoke(actor=g.admin_actor, agent_id=agent_id, operator=True)
+    except AgentError as exc:
+        return problem(exc.status, "Not Found" if exc.status == 404 else "Conflict", exc.en)
+    _record("agent.revoked", uscc=agent.uscc, agent_sub=agent.agent_sub, agent_id=agent.agent_id, roles=agent.roles,
+            revoked_by=g.admin_actor, reason=reason)
+    return jsonify(agent.as_dict())
 
 
 # -- audit trail (audit administrator) ---------------------------------------------------------------
@@ -185,6 +245,8 @@ def list_operators():
 
 @bp.post("/operators")
 def grant_operator():
+    if challenge := recent_sign_in():
+        return challenge
     body = _body()
     if not body or body.get("role") not in ROLES or not body.get("sub"):
         return problem(400, "Bad Request", f"send {{\"sub\": \"...\", \"role\": one of {', '.join(ROLES)}}}")
@@ -200,6 +262,8 @@ def grant_operator():
 
 @bp.delete("/operators/<sub>")
 def revoke_operator(sub: str):
+    if challenge := recent_sign_in():
+        return challenge
     try:
         revoked = services().operators.revoke(sub, by=g.admin_actor)
     except OperatorError as exc:

@@ -56,6 +56,18 @@ class Organisations:
             row = conn.execute(select(organisations_table).where(organisations_table.c.uscc == uscc)).first()
         return _organisation(row) if row else None
 
+    def search(self, q: str = "", *, after: str | None = None, limit: int = 50) -> list[Organisation]:
+        """Organisations by USCC, searched by a USCC prefix or a part of the name, paged by ``after``
+        (the last USCC seen)."""
+        query = select(organisations_table).order_by(organisations_table.c.uscc).limit(limit)
+        if q:
+            query = query.where(organisations_table.c.uscc.startswith(q.upper(), autoescape=True)
+                                | organisations_table.c.name.contains(q, autoescape=True))
+        if after:
+            query = query.where(organisations_table.c.uscc > after)
+        with self.engine.connect() as conn:
+            return [_organisation(row) for row in conn.execute(query).all()]
+
     def represented_by(self, sub: str) -> list[Organisation]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(organisations_table).where(

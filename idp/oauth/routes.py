@@ -766,6 +766,10 @@ def admin_update_client(client_id: str):
 
 @admin_bp.post("/clients/<client_id>/secret")
 def rotate_secret(client_id: str):
+    from idp.admin.access import recent_sign_in  # key rotation is a sensitive action (RFC 9470 step-up)
+
+    if challenge := recent_sign_in():
+        return challenge
     if services().clients.get(client_id) is None:
         return problem(404, "Not Found", f"no client {client_id}")
     secret = services().clients.rotate_secret(client_id)

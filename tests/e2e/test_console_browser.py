@@ -15,7 +15,9 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyotp
 import pytest
@@ -24,6 +26,7 @@ from sqlalchemy import text
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, _unavailable
 from tests.helpers import check_run, free_port, run_yitong, wait_until_healthy
 from tests.interop.harness import yitong_exe
+from tests.licence.support import FOOD
 from tests.seal.support import ORG_NAME, ORG_USCC
 
 try:
@@ -247,3 +250,134 @@ def _tamper(env, table: str = "idp_audit", change: str = "ip = '192.0.2.66'", wh
         conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
         conn.execute(text(f"UPDATE {table} SET {change} WHERE {where}"))  # noqa: S608 (the test's own constants)
     engine.dispose()
+
+
+def _prepare_organisation_and_licence(env, representative: str) -> dict:
+    """What the people outside the console did: an organisation registered by its legal
+    representative, an agent invited, a food business licence issued by the market regulator."""
+    from datetime import timedelta
+
+    from idp.accounts.store import Accounts
+    from idp.agents.store import Agents
+    from idp.identity import Identities, Organisations
+    from keys.storage import utcnow
+    from licence.library import LicenceLibrary
+    from seal.registry import SealRegistry
+    from tests.baselib.server import COMPANY, ZHAO
+    from tests.licence.support import food
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    home = Home(Settings.from_env(env))
+    keystore = home.keystore()
+    accounts = Accounts(home.engine, keystore.custody.master)
+    agent = accounts.create(username="jingban", password=PASSWORD)
+    identities = Identities(home.engine, keystore)
+    identities.bind(agent.sub, id_type="resident", name=ZHAO[0], id_number=ZHAO[1],
+                    trust_framework="cn_population_library", evidence={})
+    accounts.set_level(agent.sub, "urn:yitong:loa:2")
+    organisations = Organisations(home.engine)
+    organisations.register(uscc=COMPANY[1], name=COMPANY[0], legal_representative_sub=representative,
+                           acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="cn_legal_person_library",
+                           evidence={})
+    mandate = Agents(home.engine, organisations, identities).grant(
+        actor=representative, uscc=COMPANY[1], login="jingban", roles=["*"], expires_at=utcnow() + timedelta(days=90))
+    seals = SealRegistry(home.engine, keystore, home.pki(), region=home.settings.seal_region)
+    licence = LicenceLibrary(home.engine, seals, issuer=home.settings.issuer).issue(food(), actor="test:issuer")
+    home.engine.dispose()
+    return {"uscc": COMPANY[1], "name": COMPANY[0], "agent_id": mandate.agent_id, "licence_id": licence.licence_id}
+
+
+def _age_sign_in(env, sub: str, seconds: int) -> None:
+    """The operator signed in to the IdP ``seconds`` ago (their single sign-on session is that old)."""
+    from yitong.home import Home
+    from yitong.settings import Settings
+
+    engine = Home(Settings.from_env(env)).engine
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE idp_sessions SET auth_time = auth_time - :s WHERE sub = :sub"),
+                     {"s": seconds, "sub": sub})
+    engine.dispose()
+
+
+def _with_lang(url: str, lang: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "lang"] + [("lang", lang)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _shots(page: Page, tmp_path: Path, name: str) -> None:
+    """The page at laptop and tablet size, each in Chinese and English; back to laptop and Chinese."""
+    for size_name, size in (("laptop", LAPTOP), ("tablet", TABLET)):
+        page.set_viewport_size(size)
+        for lang in ("zh-CN", "en"):
+            page.goto(_with_lang(page.url, lang))
+            _shot(page, tmp_path, f"{name}-{size_name}-{lang[:2]}")
+    page.set_viewport_size(LAPTOP)
+    page.goto(_with_lang(page.url, "zh-CN"))  # the IdP's pages follow the console's choice
+
+
+@pytest.fixture
+def organisation_and_licence(console_site):
+    """Set up before the browser starts (sealing the licence runs its own event loop)."""
+    return _prepare_organisation_and_licence(console_site["env"], console_site["auditor"])
+
+
+def test_organisations_agents_licences_and_a_step_up_revocation(console_site, organisation_and_licence, chromium,
+                                                                 tmp_path):
+    """The security administrator finds an organisation and its agent, the licence catalogue and a
+    licence; revoking the agent's mandate with a sign-in ten minutes old sends them through the IdP
+    again (password and TOTP) and back to the same confirmation, and the revocation happens then."""
+    site = console_site
+    issuer = site["issuer"]
+    made = organisation_and_licence
+    page = _page(chromium)
+    _sign_in(page, site, "anquan")
+
+    page.get_by_role("link", name="组织", exact=True).click()
+    page.get_by_label("统一社会信用代码或名称").fill("一通")
+    page.get_by_role("button", name="搜索").click()
+    page.get_by_role("link", name=made["uscc"]).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(made["name"])
+    expect(page.locator("table").nth(1)).to_contain_text(made["agent_id"])
+    _shots(page, tmp_path, "console-organisation")
+
+    page.get_by_role("link", name="证照", exact=True).click()
+    expect(page.locator("table")).to_contain_text("食品经营许可证")
+    _shots(page, tmp_path, "console-licence-types")
+    page.get_by_role("link", name=FOOD).click()
+    page.get_by_role("link", name=made["licence_id"]).click()
+    expect(page.locator("table").first).to_contain_text("valid")
+    _shots(page, tmp_path, "console-licence")
+
+    # Ten minutes after the sign-in (the console's session itself carries on): sign out of the
+    # console only, and back in through the IdP's single sign-on, so the tokens say so.
+    page.goto(f"{issuer}/admin/")
+    page.get_by_role("button", name="退出").click()
+    _age_sign_in(site["env"], site["security"], 600)
+    page.goto(f"{issuer}/admin/login")
+    expect(page.get_by_role("heading", level=1)).to_have_text("欢迎")
+    page.goto(f"{issuer}/admin/organisations/{made['uscc']}")
+    page.get_by_role("button", name=f"撤销授权 {made['agent_id']}").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("确认")
+    _act(page, "确认", "单位来函要求撤销")
+    # The API asked for a recent sign-in: the IdP asks for the password and the code again.
+    expect(page).to_have_url(re.compile(re.escape(f"{issuer}/login")))
+    _shot(page, tmp_path, "console-stepup-login-laptop-zh")
+    page.get_by_label("用户名或手机号").fill("anquan")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{issuer}/login/mfa")))
+    page.get_by_label("动态验证码或恢复码").fill(site["totp"]["anquan"].at(time.time() + 30))
+    page.get_by_role("button", name="验证").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{issuer}/admin/again")))
+    expect(page.get_by_role("status")).to_contain_text("您已重新验证身份")
+    expect(page.get_by_label("理由")).to_have_value("单位来函要求撤销")
+    _shot(page, tmp_path, "console-stepup-confirm-laptop-zh")
+    page.set_viewport_size(TABLET)
+    _shot(page, tmp_path, "console-stepup-confirm-tablet-zh")
+    page.set_viewport_size(LAPTOP)
+    page.get_by_role("button", name="确认").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(made["name"])
+    expect(page.locator("table").nth(1)).to_contain_text("revoked")
+    _shots(page, tmp_path, "console-organisation-revoked")

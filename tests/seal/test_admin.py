@@ -3,9 +3,12 @@ Yitong's own IdP carrying the operator role; other roles and the applicant are r
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from idp.operators import Operators
+from tests.helpers import check_openapi_covers
 from tests.idp.support import ISSUER, make_idp
 from tests.seal.support import ORG_NAME, ORG_USCC
 
@@ -74,6 +77,18 @@ def test_other_roles_and_the_applicant_are_refused(site):
     answer = web.post(f"/seal/admin/seals/{esid}/approve", headers={"Authorization": f"Bearer {own}"},
                       json={"reason": "mine"})
     assert answer.status_code == 403 and answer.get_json()["type"].endswith("applicant-approves")
+    # Another security administrator, signed in 10 minutes ago, is asked to sign in again (RFC 9470).
+    other = idp.accounts.create(username="anquan2", password="Tianjin-2026-correct")
+    Operators(idp.home.engine).grant(other.sub, "security", by=auth["system"][0])
+    for ago, status in ((600, 401), (30, 200)):
+        token = tokens.access_token(None, client_id=auth["security"][0], scope="yitong:admin", resource=SEAL_AUDIENCE,
+                                    acr="urn:yitong:loa:3", sub=other.sub, auth_time=int(time.time()) - ago)
+        answer = web.post(f"/seal/admin/seals/{esid}/approve", headers={"Authorization": f"Bearer {token}"},
+                          json={"reason": "材料齐全"})
+        assert answer.status_code == status, answer.get_json()
+        if status == 401:
+            challenge = answer.headers["WWW-Authenticate"]
+            assert 'error="insufficient_user_authentication"' in challenge and "max_age=300" in challenge
     weak = tokens.access_token(None, client_id=auth["security"][0], scope="yitong:admin", resource=SEAL_AUDIENCE,
                                acr="urn:yitong:loa:2", sub=applicant.sub)
     assert web.get("/seal/admin/seals", headers={"Authorization": f"Bearer {weak}"}).status_code == 403
@@ -81,7 +96,7 @@ def test_other_roles_and_the_applicant_are_refused(site):
     refused = [e for e in history if e["event"] == "admin.refused"]
     assert [e["actor"] for e in refused] == [f"operator:{auth['system'][0]}", f"operator:{auth['audit'][0]}",
                                              f"operator:{applicant.sub}"]
-    assert history[-1]["event"] == "admin.refused" and len(history) == 4  # nothing moved
+    assert [e["event"] for e in history] == ["applied", "admin.refused", "admin.refused", "admin.refused", "approved"]
 
 
 def test_the_audit_administrator_reads_every_seals_actions_with_who_did_them(site):
@@ -119,3 +134,17 @@ def test_the_audit_administrator_reads_every_seals_actions_with_who_did_them(sit
     assert stored >= 7 and chains[0]["records"] == chains[0]["last_seq"] == stored  # every event linked
     for path in ("/seal/admin/events", "/seal/admin/events/verify"):
         assert web.get(path, headers=auth["system"][1]).status_code == 403
+
+
+def test_the_seal_admin_openapi_document_describes_every_route(site):
+    idp, web, _ = site
+    answer = web.get("/seal/admin/openapi.json")  # public, like the seal API's description
+    assert answer.status_code == 200
+    document = answer.get_json()
+    check_openapi_covers(document, idp.app, "/seal/admin")
+    act = document["paths"]["/seals/{esid}/{action}"]["post"]
+    assert act["x-yitong-role"] == ["security"] and act["x-yitong-step-up"] is True
+    assert "insufficient_user_authentication" in act["description"]
+    assert document["paths"]["/events"]["get"]["x-yitong-role"] == ["security", "audit"]
+    technical = web.get("/technical").get_data(as_text=True)
+    assert 'href="/seal/admin/openapi.json"' in technical and 'href="/admin/api/v1/openapi.json"' in technical

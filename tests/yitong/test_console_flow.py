@@ -4,13 +4,19 @@ with TOTP, the security administrator's seal actions, the audit administrator's 
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
 
+from idp.audit import Audit
 from idp.operators import Operators
+from keys.storage import utcnow
+from tests.baselib.server import COMPANY, ZHAO
 from tests.idp.support import PASSWORD, login, make_idp
+from tests.licence.support import FOOD, SHOP_USCC, food
 from tests.seal.support import ORG_NAME, ORG_USCC
 
 pytestmark = pytest.mark.storage
@@ -179,3 +185,155 @@ def test_the_security_administrator_locks_and_unlocks_an_account_with_a_confirme
                                                                       "reason": "x"})
     assert "managed by the security administrator" in refused.get_data(as_text=True)
     assert not idp.accounts.locked(person.sub)
+
+
+def _reauthenticate(web, authorize: str, username: str, code: str):
+    """The IdP's answer to prompt=login&max_age=0: password and TOTP again, then back to the console."""
+    query = urlsplit(authorize).query
+    assert "prompt=login" in query and "max_age=0" in query
+    answer = web.get("/authorize?" + query)
+    assert answer.status_code in (302, 303) and "/login" in answer.headers["Location"]
+    done = login(web, username, return_to="/authorize?" + query)
+    assert done.headers["Location"] == "/login/mfa", done.headers
+    page = web.get("/login/mfa").get_data(as_text=True)
+    return _follow(web, web.post("/login/mfa", data={"csrf": _csrf(page), "code": code}))
+
+
+def test_the_security_administrator_revokes_an_agents_mandate_after_signing_in_again(storage, tmp_path):
+    """Organisations and agents in the console; the revocation asks for a recent sign-in (step-up):
+    with tokens from a sign-in ten minutes old the operator signs in again and confirms once more."""
+    idp = make_idp(storage, tmp_path)
+    services = idp.app.extensions["yitong.idp"]
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    operator, totp = _operator(idp, "anquan", "security", "root")
+    representative = idp.accounts.create(username="faren", password=PASSWORD)
+    agent = idp.accounts.create(username="jingban", password=PASSWORD)
+    services.identities.bind(agent.sub, id_type="resident", name=ZHAO[0], id_number=ZHAO[1],
+                             trust_framework="cn_population_library", evidence={})
+    idp.accounts.set_level(agent.sub, "urn:yitong:loa:2")
+    services.organisations.register(uscc=COMPANY[1], name=COMPANY[0], legal_representative_sub=representative.sub,
+                                    acr="urn:yitong:loa:2", uscc_warnings=[], trust_framework="cn_legal_person_library",
+                                    evidence={})
+    mandate = services.agents.grant(actor=representative.sub, uscc=COMPANY[1], login="jingban", roles=["*"],
+                                    expires_at=utcnow() + timedelta(days=30))
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    listing = web.get("/admin/organisations?q=北京").get_data(as_text=True)
+    assert f'href="/admin/organisations/{COMPANY[1]}"' in listing and COMPANY[0] in listing
+    assert "No organisation matches." in web.get("/admin/organisations?q=ZZZ&lang=en").get_data(as_text=True)
+    detail = web.get(f"/admin/organisations/{COMPANY[1]}?lang=zh").get_data(as_text=True)
+    assert mandate.agent_id in detail and "pending" in detail
+    revoke_url = f"/admin/agents/{mandate.agent_id}/revoke?uscc={COMPANY[1]}"
+    assert f'action="{revoke_url}"' in detail
+    ask = web.post(revoke_url, data={"csrf": _csrf(detail)})
+    assert ask.status_code == 200 and "确定要撤销经办人授权" in ask.get_data(as_text=True)
+    # The operator signed in ten minutes ago: the API answers RFC 9470's challenge, the console
+    # keeps the confirmation and sends them through the IdP with max_age=0.
+    stale = int(time.time()) - 600
+    with web.session_transaction() as state:
+        state["console_tokens"] = {
+            audience: services.tokens.access_token(None, client_id="yitong-console", scope="openid yitong:admin",
+                                                   resource=resource, acr="urn:yitong:loa:3", auth_time=stale,
+                                                   sub=operator.sub)
+            for audience, resource in (("seal", f"{idp.home.settings.issuer}/seal"), ("idp", None),
+                                       ("licences", f"{idp.home.settings.issuer}/licences"))}
+    answer = web.post(revoke_url, data={"csrf": _csrf(detail), "confirmed": "yes", "reason": "单位来函"})
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/authorize?")
+    assert services.agents.get(mandate.agent_id).state == "pending"  # nothing happened yet
+    again = _reauthenticate(web, answer.headers["Location"], "anquan", totp.at(time.time() + 30))
+    page = again.get_data(as_text=True)
+    assert again.request.path == "/admin/again" and "您已重新验证身份" in page and 'value="单位来函"' in page
+    done = web.post(revoke_url, data={"csrf": _csrf(page), "confirmed": "yes", "reason": "单位来函"})
+    assert done.status_code == 302 and services.agents.get(mandate.agent_id).state == "revoked"
+    detail = web.get(f"/admin/organisations/{COMPANY[1]}?state=revoked").get_data(as_text=True)
+    assert "revoked" in detail and operator.sub in detail and 'action="' + revoke_url not in detail
+    events = Audit(idp.home.engine).tail(10, event="agent.revoked")
+    assert events[0].sub == operator.sub and events[0].detail["reason"] == "单位来函"
+
+
+def test_the_security_administrator_finds_a_licence_by_its_type_and_revokes_it(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    operator, totp = _operator(idp, "anquan", "security", "root")
+    library = idp.app.extensions["yitong.licence"]["library"]()
+    issued = library.issue(food(), actor="test:issuer")
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    types = web.get("/admin/licences?lang=en").get_data(as_text=True)
+    assert f'href="/admin/licences/types/{FOOD}"' in types and "Licence types" in types
+    kind = web.get(f"/admin/licences/types/{FOOD}?status=valid&lang=zh").get_data(as_text=True)
+    assert f'href="/admin/licences/{issued.licence_id}"' in kind and SHOP_USCC not in kind  # masked
+    page = web.get(f"/admin/licences/{issued.licence_id}").get_data(as_text=True)
+    assert "issued" in page and f'action="/admin/licences/{issued.licence_id}/revoke"' in page
+    ask = web.post(f"/admin/licences/{issued.licence_id}/revoke", data={"csrf": _csrf(page), "reason": "吊销"})
+    assert ask.status_code == 200 and 'name="confirmed"' in ask.get_data(as_text=True)
+    assert library.get(issued.licence_id).status == "valid"
+    done = web.post(f"/admin/licences/{issued.licence_id}/revoke", data={"csrf": _csrf(page), "reason": "吊销",
+                                                                          "confirmed": "yes"})
+    assert done.status_code == 302 and library.get(issued.licence_id).status == "revoked"
+    page = web.get(f"/admin/licences/{issued.licence_id}").get_data(as_text=True)
+    assert f"operator:{operator.sub}" in page and "吊销" in page and "/revoke" not in page
+
+
+class _Later:
+    """A TOTP app read one step later (the code just used may not be used again)."""
+
+    def __init__(self, totp) -> None:
+        self.totp = totp
+
+    def now(self) -> str:
+        return self.totp.at(time.time() + 30)
+
+
+def test_a_console_session_refreshes_while_active_and_ends_idle_too_old_or_signed_out(storage, tmp_path):
+    idp = make_idp(storage, tmp_path)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    _, totp = _operator(idp, "anquan", "security", "root")
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "anquan", totp).status_code == 200
+    # The access tokens ran out (5 minutes) while the operator is active: the console refreshes them.
+    with web.session_transaction() as state:
+        before = dict(state["console_tokens"])
+        state["console_who"] = {**state["console_who"], "exp": int(time.time()) - 1}
+    page = web.get("/admin/users?q=anquan")
+    assert page.status_code == 200 and "anquan" in page.get_data(as_text=True)
+    with web.session_transaction() as state:
+        assert all(state["console_tokens"][name] != before[name] for name in before)
+        assert state["console_who"]["exp"] > time.time() + 200
+    # Three access tokens and three sealed refresh tokens still fit a browser's 4096-byte cookie.
+    assert len(web.get_cookie("yitong_flow").value) < 3800
+    # Signing out revokes the refresh token of each audience at the IdP.
+    signed_out = web.post("/admin/logout", data={"csrf": _csrf(page.get_data(as_text=True))})
+    assert signed_out.status_code == 200 and "您已退出管理控制台" in signed_out.get_data(as_text=True)
+    revoked = Audit(idp.home.engine).tail(20, event="token.revoked")
+    assert [e.client_id for e in revoked] == ["yitong-console"] * 3
+    assert web.get("/admin/").headers["Location"].endswith("/admin/login")
+    # Idle beyond YITONG_CONSOLE_IDLE_SECONDS (15 min), or older than YITONG_CONSOLE_MAX_SECONDS (8 h): a
+    # clear message and a new sign-in.
+    assert sign_in(idp, web, "anquan", _Later(totp)).status_code == 200
+    with web.session_transaction() as state:
+        kept = dict(state)
+        state["console_who"] = {**state["console_who"], "active": int(time.time()) - 16 * 60}
+    idle = web.get("/admin/users?lang=en")
+    assert idle.status_code == 401 and "ended after a while without activity" in idle.get_data(as_text=True)
+    assert 'href="/admin/login"' in idle.get_data(as_text=True)
+    with web.session_transaction() as state:
+        state.update(kept)
+        state["console_who"] = {**kept["console_who"], "started": int(time.time()) - 8 * 3600 - 1}
+    too_old = web.get("/admin/users?lang=zh")
+    assert too_old.status_code == 401 and "会话已达到最长时限" in too_old.get_data(as_text=True)
+    assert web.get("/admin/").headers["Location"].endswith("/admin/login")
+
+
+def test_db_upgrade_gives_an_older_console_client_refresh_tokens(storage, tmp_path):
+    from idp.oauth.clients import ClientRegistry
+    from yitong.console import CONSOLE_CLIENT_ID, provision_console_client
+
+    idp = make_idp(storage, tmp_path)
+    clients = ClientRegistry(idp.home.engine, idp.home.keystore().secret("client-secret-pepper"))
+    older = clients.get(CONSOLE_CLIENT_ID)
+    assert "refresh_token" in older.metadata["grant_types"]  # a new install has them
+    clients.update(CONSOLE_CLIENT_ID, None, {**older.metadata, "grant_types": ["authorization_code"]})
+    assert provision_console_client(idp.home) == [f"client {CONSOLE_CLIENT_ID}: refresh tokens"]
+    assert clients.get(CONSOLE_CLIENT_ID).metadata["grant_types"] == ["authorization_code", "refresh_token"]
+    assert provision_console_client(idp.home) == []
