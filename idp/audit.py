@@ -102,9 +102,7 @@ class Audit:
         row = dict(at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
                    user_agent=(user_agent or "")[:256] or None, detail=detail or None)
 
-        def append(conn: Connection) -> None:
-            self.chain.append(conn, audit_table, row)
-
+        append = self.chain.pending(audit_table, row)
         if write is not None:
             write(append)
         else:
