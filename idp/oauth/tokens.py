@@ -43,9 +43,8 @@ class Issuing:
       never used up without its successor stored and answered.
     """
 
-    def __init__(self, engine: Engine, group: GroupCommit | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.group = group
         self.deferred: list[dict] = []
         self.jtis: list[str] = []  # every access token minted in the request, for its audit row
         self.connection: Connection | None = None
@@ -60,101 +59,20 @@ class Issuing:
         """Run ``append`` (the endpoint's audit record: a link of the audit chain, which locks the
         chain's head) atomically with the request's token writes: in the transaction a refresh
         opened (committed at the end of Tokens.issuing()), else with the deferred access-token rows
-        in a group commit (several requests' rows and links in one transaction, see
-        :class:`GroupCommit`), which has committed when this returns."""
+        in the chain's group commit (several requests' rows and links in one transaction,
+        keys/auditchain/group.py), which has committed when this returns."""
         deferred, self.deferred = self.deferred, []
         if self.connection is not None:
             if deferred:
                 self.connection.execute(insert(access_tokens_table), deferred)
             append(self.connection)
-        elif self.group is not None:
-            self.group.commit(deferred, append)
+        elif isinstance(append, Link):  # with other requests' records (keys/auditchain/group.py)
+            append.chain.group.commit(append, [(access_tokens_table, deferred)] if deferred else ())
         else:
             with self.engine.begin() as conn:
-                _store(conn, [_Pending(deferred, append)])
-
-
-class _Pending:
-    __slots__ = ("append", "done", "error", "rows")
-
-    def __init__(self, rows: list[dict], append: Callable[[Connection], None]) -> None:
-        self.rows, self.append = rows, append
-        self.done, self.error = False, None
-
-
-def _store(conn: Connection, batch: list[_Pending]) -> None:
-    """The batch's access-token rows, then its audit links: one lock of the chain's head for all
-    when they are links of one chain (keys.auditchain.Link), else one append each."""
-    rows = [row for item in batch for row in item.rows]
-    if rows:
-        conn.execute(insert(access_tokens_table), rows)
-    links = [item.append for item in batch]
-    first = links[0]
-    if len(links) > 1 and all(isinstance(x, Link) and x.chain is first.chain and x.table is first.table
-                              for x in links):
-        first.chain.append_many(conn, first.table, [x.values for x in links])
-    else:
-        for append in links:
-            append(conn)
-
-
-class GroupCommit:
-    """Token requests without a transaction of their own (client credentials, refused requests)
-    commit their access-token rows and audit links together: while one request's thread writes
-    a batch, the requests arriving meanwhile queue, and the next thread to find the queue waiting
-    writes them all in one transaction, with one lock of the chain's head and one commit. Every
-    request returns only after the transaction holding its rows and its audit link committed, so
-    a client never holds a token without its audit record: a worker killed mid-batch answers
-    none of them. A batch that fails is written again one request at a time, so one bad record
-    fails only its own request."""
-
-    def __init__(self, engine: Engine, max_batch: int = 64) -> None:
-        self.engine = engine
-        self.max_batch = max_batch
-        self._queue: list[_Pending] = []
-        self._writing = False
-        self._cond = threading.Condition()
-
-    def commit(self, rows: list[dict], append: Callable[[Connection], None]) -> None:
-        item = _Pending(rows, append)
-        with self._cond:
-            self._queue.append(item)
-        while True:
-            with self._cond:
-                while self._writing and not item.done:
-                    self._cond.wait()
-                if item.done:
-                    break
-                self._writing = True
-                batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
-            try:
-                self._write(batch)
-            finally:
-                for other in batch:
-                    if not other.done:  # interrupted (not an Exception): nobody may think it stored
-                        other.error, other.done = RuntimeError("the token's writes were interrupted"), True
-                with self._cond:
-                    self._writing = False
-                    self._cond.notify_all()
-        if item.error is not None:
-            raise item.error
-
-    def _write(self, batch: list[_Pending]) -> None:
-        try:
-            with self.engine.begin() as conn:
-                _store(conn, batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
-            else:
-                for item in batch:
-                    try:
-                        with self.engine.begin() as conn:
-                            _store(conn, [item])
-                    except Exception as own:
-                        item.error = own
-        for item in batch:
-            item.done = True
+                if deferred:
+                    conn.execute(insert(access_tokens_table), deferred)
+                append(conn)
 
 
 _ISSUING: ContextVar[Issuing | None] = ContextVar("yitong_issuing", default=None)
@@ -240,7 +158,6 @@ class Tokens:
         self.keys = keys
         self.issuer = issuer
         self.pairwise_key = pairwise_key  # OIDC Core §8.1 pairwise subjects (idp/oauth/pairwise.py)
-        self.group = GroupCommit(engine)
 
     def subject_for(self, client, sub: str) -> str:
         """The ``sub`` a client sees in ID tokens and userinfo (pairwise when it opted in);
@@ -329,7 +246,7 @@ class Tokens:
     def issuing(self) -> Iterator[Issuing]:
         """The token endpoint's unit of work (see :class:`Issuing`): committed when the block ends
         without an exception, rolled back otherwise."""
-        issuing = Issuing(self.engine, self.group)
+        issuing = Issuing(self.engine)
         reset = _ISSUING.set(issuing)
         try:
             yield issuing

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Table, bindparam, insert, select, update
 
+from keys.auditchain.group import GroupCommit
 from keys.auditchain.models import checkpoints_table, heads_table
 from keys.clock import utcnow
 from keys.errors import InvalidSignature
@@ -142,6 +143,7 @@ class AuditChain:
         self.policy = policy or ChainPolicy()
         self._clock = clock
         self._stamp_failed_at = 0.0
+        self.group = GroupCommit(engine)  # appends of concurrent threads, one transaction (group.py)
 
     # -- appending -----------------------------------------------------------------------------
     def prepare(self) -> None:
