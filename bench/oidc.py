@@ -1,4 +1,4 @@
-"""IdP throughput: Yitong's client-credentials grants/s against node-oidc-provider, refresh grants/s, and code+PKCE sign-ins/s.
+"""IdP throughput: client-credentials grants/s against node-oidc-provider, refresh grants/s, sign-ins/s.
 
 Yitong runs as in production: PostgreSQL (a throwaway database, dropped afterwards) and Redis on
 loopback, `yitong serve --workers 2`. The anchor is node-oidc-provider 9 (npm `oidc-provider`,
