@@ -1,4 +1,4 @@
-"""IdP throughput: Yitong's client-credentials grants/s against node-oidc-provider, and code+PKCE sign-ins/s.
+"""IdP throughput: client-credentials grants/s against node-oidc-provider, refresh grants/s, sign-ins/s.
 
 Yitong runs as in production: PostgreSQL (a throwaway database, dropped afterwards) and Redis on
 loopback, `yitong serve --workers 2`. The anchor is node-oidc-provider 9 (npm `oidc-provider`,
@@ -7,6 +7,9 @@ client_secret_basic, RFC 9068 JWT access tokens signed ES256 for a resource indi
 issues them. Both get the same load from the same generator for the same time, one after the
 other: they share this machine's cores, and so does the generator (this process, stdlib asyncio,
 keep-alive connections) together with PostgreSQL and Redis.
+
+Refresh grants (reported, no anchor): one app per connection rotates the refresh token of a grant of
+its own (client_secret_basic); each answer's new refresh token is its next request's.
 
 Sign-ins: each flow is a new browser: GET /authorize -> login form (CSRF) -> consent the first time
 a person meets the client -> code at the redirect URI (only the Location header is read) -> POST
@@ -230,6 +233,37 @@ def client_credentials_worker(port: int, raw: bytes):
     return worker
 
 
+def refresh_worker(port: int, client_id: str, secret: str, chains: list[str]):
+    """Each task rotates its own refresh token (a grant of its own): every answer's new refresh
+    token is the next request's, as an app keeping a session alive does."""
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+    async def worker(recorder: Recorder) -> None:
+        token, connection = chains.pop(), Connection(port)
+        try:
+            while recorder.running():
+                raw = request_bytes("POST", port, "/token", {"Authorization": f"Basic {basic}",
+                                                             "Accept": "application/json"},
+                                    urlencode({"grant_type": "refresh_token", "refresh_token": token}).encode())
+                start = time.perf_counter()
+                try:
+                    response = await asyncio.wait_for(connection.send(raw), REQUEST_TIMEOUT)
+                except (HTTPError, OSError, TimeoutError) as exc:
+                    connection.close()
+                    recorder.add(start, repr(exc))
+                    return  # the token's fate is unknown: this chain stops
+                if response.status == 200 and b'"refresh_token"' in response.body:
+                    token = json.loads(response.body)["refresh_token"]
+                    recorder.add(start)
+                else:
+                    recorder.add(start, f"HTTP {response.status} {response.body[:300]!r}")
+                    return
+        finally:
+            connection.close()
+
+    return worker
+
+
 @dataclass
 class FlowSetup:
     port: int
@@ -439,8 +473,9 @@ def cc_request(port: int, client_id: str, secret: str, resource: str) -> bytes:
                          body)
 
 
-def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, FlowSetup]:
+def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, Tally, FlowSetup]:
     from idp.accounts.store import Accounts
+    from idp.oauth.tokens import Tokens
     from yitong.home import Home
     from yitong.settings import Settings
 
@@ -457,13 +492,19 @@ def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, FlowSetup]:
         spa = json.loads(yitong(["client", "create", "--name", "bench-spa", "--public", "--redirect-uri",
                                  redirect_uri, "--grant", "authorization_code", "--scope", "openid profile",
                                  "--json"], env))
+        app = json.loads(yitong(["client", "create", "--name", "bench-app", "--redirect-uri", redirect_uri,
+                                 "--grant", "authorization_code", "--grant", "refresh_token", "--scope",
+                                 "openid offline_access", "--json"], env))
         home = Home(Settings.from_env(env))
         home.keystore()
         accounts = Accounts(home.engine)
         run = secrets.token_hex(3)  # fresh names: the throttle's per-account counters outlive the run in Redis
         users = [f"bench{run}u{i}" for i in range(args.users)]
-        for username in users:
-            accounts.create(username=username, password=PASSWORD)
+        people = [accounts.create(username=username, password=PASSWORD) for username in users]
+        tokens = Tokens(home.engine, keys=None, issuer=issuer)  # grants as a code redemption leaves them
+        chains = [tokens.refresh_token(tokens.new_grant(client_id=app["client_id"], sub=people[i % len(people)].sub,
+                                                        sid=None, scope="openid offline_access"))
+                  for i in range(args.connections)]
         home.engine.dispose()
 
         log = tmp / "yitong.log"
@@ -478,13 +519,15 @@ def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, FlowSetup]:
             kind = token_kind(asyncio.run(sample(port, raw)))
             cc = asyncio.run(timed_window(client_credentials_worker(port, raw), args.connections, args.warmup,
                                           args.seconds))
+            refresh = asyncio.run(timed_window(refresh_worker(port, app["client_id"], app["client_secret"], chains),
+                                               args.connections, args.warmup, args.seconds))
             setup = FlowSetup(port, spa["client_id"], redirect_uri, users,
                               f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.",
                               max_flows=min(args.users * LOGINS_PER_ACCOUNT, 254 * args.users))
             flows = asyncio.run(timed_window(flow_worker(setup), args.browsers, args.warmup, args.seconds))
         finally:
             stop(server)
-    return cc, kind, flows, setup
+    return cc, kind, refresh, flows, setup
 
 
 def measure_node(args, node: str, tmp: Path) -> tuple[Tally, str]:
@@ -575,8 +618,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="yitong-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        yitong_cc, yitong_kind, flows, setup = measure_yitong(args, tmp)
+        yitong_cc, yitong_kind, refresh, flows, setup = measure_yitong(args, tmp)
         check("yitong client credentials", yitong_cc, tmp / "yitong.log")
+        check("yitong refresh grants", refresh, tmp / "yitong.log")
         check("yitong sign-ins", flows, tmp / "yitong.log")
         node_cc, node_kind = measure_node(args, node, tmp)
         check("node-oidc-provider client credentials", node_cc, tmp / "node.log")
@@ -595,6 +639,10 @@ def main() -> None:
     ratio = yitong_cc.rate / node_cc.rate
     print(f"{'ratio yitong / node-oidc-provider':38} {verdict(ratio, CC_TARGET)}")
     print("(gen CPU: share of one core the load generator itself used during the window)")
+    print(f"{'yitong refresh grants (rotating)':38} {refresh.rate:9.0f} {refresh.percentile(50):7.1f} "
+          f"{refresh.percentile(95):7.1f} {len(refresh.latencies):6d} {refresh.cpu / refresh.seconds:7.0%}")
+    print(f"(refresh: code + PKCE grants' refresh tokens, {args.connections} apps each rotating its own: the used "
+          f"token, its successor, a new access token and the audit record in one transaction)")
 
     print(f"\n{'code + PKCE sign-ins (new browser each)':38} {'flows/s':>9} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'count':>6} {'gen CPU':>8}")

@@ -85,9 +85,10 @@ class Audit:
     def record(self, event: str, *, sub: str | None = None, client_id: str | None = None, ip: str | None = None,
                user_agent: str | None = None,
                write: Callable[[Callable[[Connection], None]], None] | None = None, **detail) -> None:
-        """Append one event to the chain, in a transaction of its own, or through ``write``, which
-        runs the append in the transaction of what the event is about (the token endpoint's tokens:
-        both are stored, or neither)."""
+        """Append one event to the chain, committed when this returns (in a group commit with other
+        threads' events, keys/auditchain/group.py), or through ``write``, which runs the append in
+        the transaction of what the event is about (the token endpoint's tokens: both are stored,
+        or neither)."""
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
         sub, client_id, ip, user_agent = (_storable(v) for v in (sub, client_id, ip, user_agent))
@@ -102,14 +103,11 @@ class Audit:
         row = dict(at=utcnow(), event=event, sub=sub, client_id=client_id, ip=ip,
                    user_agent=(user_agent or "")[:256] or None, detail=detail or None)
 
-        def append(conn: Connection) -> None:
-            self.chain.append(conn, audit_table, row)
-
+        append = self.chain.pending(audit_table, row)
         if write is not None:
             write(append)
-        else:
-            with self.engine.begin() as conn:
-                append(conn)
+        else:  # in a transaction of its own, or shared with other threads' events (group commit)
+            self.chain.group.commit(append)
         log.info("audit event=%s sub=%s client_id=%s ip=%s", event, sub, client_id, ip)
 
     def tail(self, limit: int = 50, event: str | None = None) -> list[AuditEvent]:

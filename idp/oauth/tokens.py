@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from idp.models import access_tokens_table, grants_table, refresh_tokens_table
 from keys import jose
+from keys.auditchain import Link
 from keys.keystore import Keystore
 from keys.storage import utcnow
 
@@ -57,13 +58,16 @@ class Issuing:
     def write(self, append: Callable[[Connection], None]) -> None:
         """Run ``append`` (the endpoint's audit record: a link of the audit chain, which locks the
         chain's head) atomically with the request's token writes: in the transaction a refresh
-        opened (committed at the end of Tokens.issuing()), else in a transaction of its own with the
-        deferred access-token rows."""
+        opened (committed at the end of Tokens.issuing()), else with the deferred access-token rows
+        in the chain's group commit (several requests' rows and links in one transaction,
+        keys/auditchain/group.py), which has committed when this returns."""
         deferred, self.deferred = self.deferred, []
         if self.connection is not None:
             if deferred:
                 self.connection.execute(insert(access_tokens_table), deferred)
             append(self.connection)
+        elif isinstance(append, Link):  # with other requests' records (keys/auditchain/group.py)
+            append.chain.group.commit(append, [(access_tokens_table, deferred)] if deferred else ())
         else:
             with self.engine.begin() as conn:
                 if deferred:

@@ -6,8 +6,8 @@ events, seal/ usage records) hand their table and their transaction to :class:`A
 """
 
 from keys.auditchain.archive import export_lines, verify_export
-from keys.auditchain.chain import CHAIN_SECRET, AuditChain, Break, ChainPolicy, ChainReport
+from keys.auditchain.chain import CHAIN_SECRET, AuditChain, Break, ChainPolicy, ChainReport, Link
 from keys.auditchain.stamping import TsaStamper, open_chain
 
-__all__ = ["CHAIN_SECRET", "AuditChain", "Break", "ChainPolicy", "ChainReport", "TsaStamper", "export_lines",
+__all__ = ["CHAIN_SECRET", "AuditChain", "Break", "ChainPolicy", "ChainReport", "Link", "TsaStamper", "export_lines",
            "open_chain", "verify_export"]

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Table, bindparam, insert, select, update
 
+from keys.auditchain.group import GroupCommit
 from keys.auditchain.models import checkpoints_table, heads_table
 from keys.clock import utcnow
 from keys.errors import InvalidSignature
@@ -106,7 +107,7 @@ def statement(chain: str, seq: int, mac: str, at: datetime) -> bytes:
 
 # Built once: constructing SQLAlchemy statements per append costs more than running them.
 _LOCK_HEAD = (update(heads_table).where(heads_table.c.chain == bindparam("b_chain"))
-              .values(seq=heads_table.c.seq + 1)
+              .values(seq=heads_table.c.seq + bindparam("b_count"))
               .returning(heads_table.c.seq, heads_table.c.mac, heads_table.c.checkpoint_seq,
                          heads_table.c.checkpoint_at))
 _SET_MAC = update(heads_table).where(heads_table.c.chain == bindparam("b_chain")).values(mac=bindparam("b_mac"))
@@ -115,6 +116,20 @@ _SET_MAC = update(heads_table).where(heads_table.c.chain == bindparam("b_chain")
 @functools.cache
 def _insert(table: Table):
     return insert(table)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One record waiting to be chained: called with a connection it is appended alone, in that
+    transaction; a group commit (idp/oauth/tokens.py) appends the links of several requests with
+    one :meth:`AuditChain.append_many` instead."""
+
+    chain: AuditChain
+    table: Table
+    values: dict
+
+    def __call__(self, conn) -> None:
+        self.chain.append(conn, self.table, self.values)
 
 
 class AuditChain:
@@ -128,6 +143,7 @@ class AuditChain:
         self.policy = policy or ChainPolicy()
         self._clock = clock
         self._stamp_failed_at = 0.0
+        self.group = GroupCommit(engine)  # appends of concurrent threads, one transaction (group.py)
 
     # -- appending -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -146,14 +162,23 @@ class AuditChain:
     def append(self, conn, table: Table, values: dict) -> dict:
         """Insert ``values`` into ``table`` with its position and link, inside ``conn``'s
         transaction; returns the values as inserted."""
-        name = table.name
-        head = conn.execute(_LOCK_HEAD, {"b_chain": name}).first()
+        return self.append_many(conn, table, [values])[0]
+
+    def append_many(self, conn, table: Table, rows: list[dict]) -> list[dict]:
+        """Insert ``rows`` in this order into ``table``, each with its position and link, inside
+        ``conn``'s transaction: the head is locked once and moved once for all of them (a group
+        commit's records cost one lock and one head update); returns the rows as inserted."""
+        name, count = table.name, len(rows)
+        head = conn.execute(_LOCK_HEAD, {"b_chain": name, "b_count": count}).first()
         if head is None:
             raise RuntimeError(f"no audit chain head for {name}: run `yitong db upgrade`")
-        seq = head.seq
-        stored = {**values, "chain_seq": seq}
-        mac = link(self._key, name, seq, head.mac, content_of(table, stored))
-        stored["chain_mac"] = mac
+        seq, mac, stored = head.seq - count, head.mac, []
+        for values in rows:
+            seq += 1
+            record = {**values, "chain_seq": seq}
+            mac = link(self._key, name, seq, mac, content_of(table, record))
+            record["chain_mac"] = mac
+            stored.append(record)
         conn.execute(_insert(table), stored)
         now = self._clock()
         due = (seq - head.checkpoint_seq >= self.policy.every_events
@@ -164,6 +189,10 @@ class AuditChain:
         else:
             conn.execute(_SET_MAC, {"b_chain": name, "b_mac": mac})
         return stored
+
+    def pending(self, table: Table, values: dict) -> Link:
+        """``values`` as a record waiting for its link (see :class:`Link`)."""
+        return Link(self, table, values)
 
     def _checkpoint(self, conn, name: str, seq: int, mac: str, at: datetime) -> bool:
         """Time-stamp the chain's state; a TSA that cannot sign (no PKI yet) never stops an append:
