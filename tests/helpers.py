@@ -26,6 +26,23 @@ def require_tool(name: str) -> str:
     return path
 
 
+def npm_ci_once(folder: Path, installed: Path) -> None:
+    """`npm ci` in ``folder`` unless ``installed`` (a file it brings) is there, one process at a time.
+
+    xdist workers of a fresh clone reach this together, and `npm ci` empties node_modules before it
+    fills it: without the lock one worker reads a half-written file while another installs (seen:
+    axe.min.js evaluated half-written)."""
+    import fcntl
+
+    with open(folder / ".npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not installed.exists():
+            npm = require_tool("npm")
+            result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True,
+                                    text=True, timeout=300)
+            assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+
+
 # Commands that start a server or a worker run as a process of their own even in process=False mode: in
 # the test's process they would serve until killed.
 _LONG_RUNNING = (("serve",), ("worker",), ("baselib", "serve"))

@@ -163,16 +163,10 @@ SHOTS = os.environ.get("YITONG_SHOTS")  # a folder: also save a screenshot of ev
 @pytest.fixture(scope="module")
 def axe_source() -> str:
     """axe-core from tests/a11y/package-lock.json (`npm ci` when node_modules is missing)."""
-    import subprocess
-
-    from tests.helpers import require_tool
+    from tests.helpers import npm_ci_once
 
     script = A11Y / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.is_file():
-        npm = require_tool("npm")
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=A11Y, capture_output=True, text=True,
-                                timeout=300)
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    npm_ci_once(A11Y, script)
     return script.read_text(encoding="utf-8")
 
 

@@ -23,7 +23,6 @@ Not covered yet (the provider lacks them, or they are not driven through openid-
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import pytest
 from tests.helpers import (
     check_run,
     free_port,
+    npm_ci_once,
     require_tool,
     run_yitong,
 )
@@ -68,11 +68,7 @@ class Provider:
 def node() -> str:
     """`node`, with openid-client installed from package-lock.json (`npm ci`) when node_modules is missing."""
     node = require_tool("node")
-    if not (HERE / "node_modules" / "openid-client" / "package.json").exists():
-        npm = require_tool("npm")
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True,
-                                timeout=300)
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    npm_ci_once(HERE, HERE / "node_modules" / "openid-client" / "package.json")
     return node
 
 
