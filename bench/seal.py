@@ -67,7 +67,8 @@ def document(number: int, padding: int = 0) -> bytes:
     return out.getvalue()
 
 
-def ours_sealer(home_dir: Path):
+def ours_sealer(home_dir: Path, algorithm: str = "sm2", tsa: bool = False, with_pki: bool = False):
+    """A registered seal's :class:`seal.pdf.Sealer` in a fresh home (and, with ``with_pki``, the home's PKI)."""
     from seal.registry import SealRegistry, sealer_for
     from yitong.home import Home
     from yitong.settings import Settings
@@ -77,8 +78,9 @@ def ours_sealer(home_dir: Path):
     home.initialise()
     registry = SealRegistry(home.engine, home.keystore(), home.pki())
     record = registry.create(holder_kind="org", holder_id="91120000MA05K1234X", holder_name="天津市测试科技有限公司",
-                             seal_type=4, algorithm="sm2", actor="bench")
-    return sealer_for(registry, record.esid, tsa=False)
+                             seal_type=4, algorithm=algorithm, actor="bench")
+    sealer = sealer_for(registry, record.esid, tsa=tsa)
+    return (sealer, home.pki()) if with_pki else sealer
 
 
 def pyhanko_default_signer(tmp: Path):

@@ -28,7 +28,6 @@ CMS path and the in-process TSA), :mod:`seal.pdfdss` (the B-LT DSS and OCSP requ
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 from asn1crypto import x509
@@ -40,6 +39,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 
 from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
+from keys.pdfscan import ScanningBytesIO
 from keys.sm3 import sm3
 from seal.pdfcms import InProcessTimeStamper, _FastSigner
 from seal.pdfdss import _add_dss, ocsp_request
@@ -231,7 +231,7 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page_ix, box=box)
     pdf_signer = signers.PdfSigner(meta, sealer.signer, timestamper=sealer.timestamper if level != "B-B" else None,
                                    stamp_style=_SealStampStyle(prepared.image_ref), new_field_spec=spec)
-    out = io.BytesIO()
+    out = ScanningBytesIO()  # _add_dss reads the new signature's /Contents back
     try:
         pdf_signer.sign_pdf(writer, bytes_reserved=sealer._reserve(level), output=out)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
