@@ -93,8 +93,8 @@ def compare(algorithm: str, count: int, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--documents", type=int, default=85, help="distinct sealed PDFs per algorithm [85]")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds [5]")
+    parser.add_argument("--documents", type=int, default=45, help="distinct sealed PDFs per algorithm [45]")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds [3]")
     parser.add_argument("--algorithms", default="sm2,p256", help="seal algorithms [sm2,p256]")
     args = parser.parse_args()
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)

@@ -40,7 +40,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
 from keys.pdfscan import ScanningBytesIO
-from keys.sm3 import sm3
+from keys.sm3 import sm3_before_after
 from seal.pdfcms import InProcessTimeStamper, _FastSigner
 from seal.pdfdss import _add_dss, ocsp_request
 from seal.pdfplace import MM, Placement, _find_keyword, _parse_pages, parse_page_list
@@ -239,7 +239,8 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     if level == "B-LT":
         _add_dss(out, sealer, strict=not prepared.hybrid)
     result = out.getvalue()
-    return SealResult(result, sm3(data).hex(), sm3(result).hex(), field_name, page_ix + 1, box, level)
+    before, after = sm3_before_after(data, result)
+    return SealResult(result, before.hex(), after.hex(), field_name, page_ix + 1, box, level)
 
 
 __all__ = ["LEVELS", "InProcessTimeStamper", "PdfLimits", "PdfRefused", "Placement", "SealResult", "Sealer",
