@@ -28,7 +28,6 @@ CMS path and the in-process TSA), :mod:`seal.pdfdss` (the B-LT DSS and OCSP requ
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 from asn1crypto import x509
@@ -40,7 +39,8 @@ from pyhanko.sign.timestamps.api import TimeStamper
 
 from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
-from keys.sm3 import sm3
+from keys.pdfscan import ScanningBytesIO
+from keys.sm3 import sm3_before_after
 from seal.pdfcms import InProcessTimeStamper, _FastSigner
 from seal.pdfdss import _add_dss, ocsp_request
 from seal.pdfplace import MM, Placement, _find_keyword, _parse_pages, parse_page_list
@@ -231,7 +231,7 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page_ix, box=box)
     pdf_signer = signers.PdfSigner(meta, sealer.signer, timestamper=sealer.timestamper if level != "B-B" else None,
                                    stamp_style=_SealStampStyle(prepared.image_ref), new_field_spec=spec)
-    out = io.BytesIO()
+    out = ScanningBytesIO()  # _add_dss reads the new signature's /Contents back
     try:
         pdf_signer.sign_pdf(writer, bytes_reserved=sealer._reserve(level), output=out)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
@@ -239,7 +239,8 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     if level == "B-LT":
         _add_dss(out, sealer, strict=not prepared.hybrid)
     result = out.getvalue()
-    return SealResult(result, sm3(data).hex(), sm3(result).hex(), field_name, page_ix + 1, box, level)
+    before, after = sm3_before_after(data, result)
+    return SealResult(result, before.hex(), after.hex(), field_name, page_ix + 1, box, level)
 
 
 __all__ = ["LEVELS", "InProcessTimeStamper", "PdfLimits", "PdfRefused", "Placement", "SealResult", "Sealer",

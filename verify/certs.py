@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import itertools
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -119,7 +120,66 @@ async def validate_chain(certificate: x509.Certificate, trust, *, other_certs=()
     return outcome
 
 
+class _Memo:
+    """A bounded LRU of pure results by the SHA-256 of every input byte (shared by threads)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[bytes, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes):
+        with self._lock:
+            value = self._items.pop(key, None)
+            if value is not None:
+                self._items[key] = value  # most recent last
+            return value
+
+    def put(self, key: bytes, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                del self._items[next(iter(self._items))]
+
+
+def _key(*parts: bytes) -> bytes:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+_AUTHENTIC = _Memo(512)
+
+
 def _keep_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str]:
+    """Drop revocation data its claimed issuer did not sign; the reasons, for the report.
+
+    Which items are authentic depends only on the items and the known certificates (signatures
+    and names): the answer is remembered by the hash of all their bytes and sources, since a
+    verifier sees the same CRLs, OCSP responses and chains on document after document.
+    """
+    key = _key(b"crls", *(part for crl, source in revinfo.crls for part in (crl.dump(), source.encode())),
+               b"ocsps", *(part for o, source in revinfo.ocsps for part in (o.dump(), source.encode())),
+               b"known", *(cert.dump() for cert in known))
+    found = _AUTHENTIC.get(key)
+    if found is None:
+        probe = Revinfo(crls=[(crl, source) for crl, source in revinfo.crls],
+                        ocsps=[(o, source) for o, source in revinfo.ocsps])
+        ignored = _judge_authentic(probe, known)
+        kept_crls = [index for index, item in enumerate(revinfo.crls) if any(item[0] is c for c, _ in probe.crls)]
+        kept_ocsps = [index for index, item in enumerate(revinfo.ocsps)
+                      if any(item[0] is o for o, _ in probe.ocsps)]
+        found = (kept_crls, kept_ocsps, ignored)
+        _AUTHENTIC.put(key, found)
+    kept_crls, kept_ocsps, ignored = found
+    revinfo.crls[:] = [revinfo.crls[index] for index in kept_crls]
+    revinfo.ocsps[:] = [revinfo.ocsps[index] for index in kept_ocsps]
+    return list(ignored)
+
+
+def _judge_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str]:
     cas = [cert for cert in known if cert.ca]
     ignored, crls, ocsps = [], [], []
     for crl, source in revinfo.crls:

@@ -15,9 +15,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from keys.verdict import CheckName, Step
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from verify.certs import Revinfo
+    from verify.policy import Policy
+    from verify.report import Report
+    from verify.trust import TrustBundle
 
 Context = TypeVar("Context")
 
@@ -59,3 +67,19 @@ def precondition(step: Step, policy, add: Callable[[Step], object]) -> Step:
 
 
 __all__ = ["Check", "CheckName", "precondition", "run_checks"]
+
+
+class Job:
+    """What the verification of one document carries, whatever its format (PDF, OFD): the bytes,
+    the anchors, the policy, the validation time, whether fetching is allowed, the report being
+    written and the revocation data the caller vouches for."""
+
+    def __init__(self, data: bytes, trust: TrustBundle, policy: Policy, validation_time: datetime, online: bool,
+                 report: Report, supplied: Revinfo | None = None) -> None:
+        self.data = data
+        self.trust = trust
+        self.policy = policy
+        self.validation_time = validation_time
+        self.online = online
+        self.report = report
+        self.supplied = supplied

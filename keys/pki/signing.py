@@ -8,6 +8,10 @@ pyhanko-certvalidator's default. Pass it as ``ValidationContext(signature_valida
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 from asn1crypto import algos, core
 from asn1crypto.keys import PublicKeyInfo
 from cryptography.exceptions import InvalidSignature as CryptographyInvalidSignature
@@ -49,6 +53,47 @@ def is_sm2_signature(signature_algorithm: algos.SignedDigestAlgorithm) -> bool:
     return signature_algorithm["algorithm"].dotted in _SM2_SIGNATURE_OIDS
 
 
+class _VerifiedSignatures:
+    """Signatures that verified, by the SHA-256 of everything the verdict depends on (bounded, LRU).
+
+    A verifier sees the same CA, CRL, OCSP and time-stamp authority signatures on every document;
+    checking a signature is pure mathematics over (key, algorithm, signature, data), so a success
+    stays a success. Only successes are kept (a failure is checked again, and raises again), and the
+    key covers every input byte: nothing that differs in any byte can match an entry.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(signature: bytes, signed_data: bytes, public_key_info: PublicKeyInfo,
+            signature_algorithm: algos.SignedDigestAlgorithm, context: SignatureValidationContext) -> bytes:
+        digest = hashlib.sha256()
+        for part in (public_key_info.dump(), signature_algorithm.dump(), bytes(signature),
+                     repr((context.prehashed, context.contextual_md_algorithm)).encode(), bytes(signed_data)):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.digest()
+
+    def __contains__(self, key: bytes) -> bool:
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+            return False
+
+    def add(self, key: bytes) -> None:
+        with self._lock:
+            self._seen[key] = None
+            if len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+
+
+_VERIFIED = _VerifiedSignatures()
+
+
 class YitongSignatureValidator(SignatureValidator):
     """SM2-with-SM3 by our code, every other algorithm by pyhanko-certvalidator's default."""
 
@@ -63,6 +108,13 @@ class YitongSignatureValidator(SignatureValidator):
         signature_algorithm: algos.SignedDigestAlgorithm,
         context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
     ) -> None:
+        key = _VERIFIED.key(signature, signed_data, public_key_info, signature_algorithm, context)
+        if key in _VERIFIED:
+            return
+        self._validate(signature, signed_data, public_key_info, signature_algorithm, context)
+        _VERIFIED.add(key)
+
+    def _validate(self, signature, signed_data, public_key_info, signature_algorithm, context) -> None:
         if not is_sm2_signature(signature_algorithm):
             self._default.validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
             return

@@ -18,7 +18,7 @@ from ofd.package import Document, Signature, parse_box, walk
 from verify import certs as c
 from verify import report as r
 from verify import ses as vses
-from verify.checks import Check, precondition, run_checks
+from verify.checks import Check, Job, precondition, run_checks
 from verify.ofd import sign as osign
 from verify.policy import Policy
 from verify.trust import TrustBundle
@@ -50,18 +50,12 @@ def _slash(name: str) -> str:
     return "/" + name
 
 
-class OfdJob:
+class OfdJob(Job):
     """One OFD being verified: the document's checks, then each signature's, in Signatures.xml order."""
 
     def __init__(self, data: bytes, trust: TrustBundle, policy: Policy, validation_time: datetime, online: bool,
                  report: r.Report, supplied: c.Revinfo | None = None) -> None:
-        self.supplied = supplied
-        self.data = data
-        self.trust = trust
-        self.policy = policy
-        self.validation_time = validation_time
-        self.online = online
-        self.report = report
+        super().__init__(data, trust, policy, validation_time, online, report, supplied)
         self.package: OfdPackage | None = None
         self.document: Document | None = None
         self.signatures: list[SignatureContext] = []

@@ -24,7 +24,7 @@ from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
 from verify import report as r
-from verify.checks import precondition, run_checks
+from verify.checks import Job, precondition, run_checks
 from verify.pdf import document as d
 from verify.pdf import signature as s
 from verify.pdf.budget import run_within
@@ -55,18 +55,12 @@ def verify_pdf(data: bytes, trust, policy: Policy = DEFAULT, at: datetime | None
     return report
 
 
-class PdfJob:
+class PdfJob(Job):
     """One PDF being verified: the document checks, then each signature's, then document time-stamp POE."""
 
     def __init__(self, data: bytes, trust: TrustBundle, policy: Policy, validation_time: datetime, online: bool,
                  report: r.Report, supplied: c.Revinfo) -> None:
-        self.data = data
-        self.trust = trust
-        self.policy = policy
-        self.validation_time = validation_time
-        self.online = online
-        self.report = report
-        self.supplied = supplied
+        super().__init__(data, trust, policy, validation_time, online, report, supplied)
         self.reader: PdfFileReader | None = None
         self._dss: c.Revinfo | None = None
         self.stamps: list[tuple[int, r.SignatureReport]] = []  # document time-stamps: (signed revision, report)

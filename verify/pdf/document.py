@@ -3,7 +3,6 @@ once per file (trailing bytes, signature references, disjoint ByteRanges); where
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
 from keys.budget import BudgetExceeded
+from keys.pdfscan import ScanningBytesIO
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import report as r
@@ -108,7 +108,7 @@ def parse(document: Document) -> r.Step:
     if problem is not None:
         return r.failed(N.PARSE, Sub.FORMAT_FAILURE, f"the PDF cannot be parsed: {problem}")
     try:
-        reader = _Reader(io.BytesIO(data), strict=False, decode_limits=_decode_limits(document.policy))
+        reader = _Reader(ScanningBytesIO(data), strict=False, decode_limits=_decode_limits(document.policy))
         revisions = reader.xrefs.total_revisions
         size = int(reader.trailer.raw_get("/Size")) if "/Size" in reader.trailer else 0
         encrypt = reader.trailer.raw_get("/Encrypt") if "/Encrypt" in reader.trailer else None

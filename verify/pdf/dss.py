@@ -4,6 +4,7 @@ proof of existence a document time-stamp gives earlier signatures (PAdES B-LTA).
 from __future__ import annotations
 
 import contextlib
+import threading
 from datetime import datetime
 
 from asn1crypto import crl as asn1_crl
@@ -82,21 +83,45 @@ def read_dss(reader: PdfFileReader) -> c.Revinfo:
             try:
                 stream = ref.get_object()
                 der = stream.read_data(purpose)
+                parsed = _parsed(key, der)
                 if key == "/Certs":
-                    revinfo.certs.append(x509.Certificate.load(der))
+                    revinfo.certs.append(parsed)
                 elif key == "/CRLs":
-                    crl = asn1_crl.CertificateList.load(der)
-                    crl.native  # noqa: B018
-                    revinfo.crls.append((crl, "dss"))
+                    revinfo.crls.append((parsed, "dss"))
                 else:
-                    response = asn1_ocsp.OCSPResponse.load(der)
-                    response.native  # noqa: B018
-                    revinfo.ocsps.append((response, "dss"))
+                    revinfo.ocsps.append((parsed, "dss"))
             except (BudgetExceeded, MemoryError):
                 raise
             except Exception:  # noqa: S112 - an unreadable entry is no evidence
                 continue
     return revinfo
+
+
+_PARSED: dict[tuple[str, bytes], object] = {}
+_PARSED_LOCK = threading.Lock()
+_LOADERS = {"/Certs": x509.Certificate.load, "/CRLs": asn1_crl.CertificateList.load,
+            "/OCSPs": asn1_ocsp.OCSPResponse.load}
+
+
+def _parsed(key: str, der: bytes):
+    """The DSS entry ``der`` fully parsed (a malformed one raises here, not later in a check).
+
+    Documents sealed by one seal carry the same certificates and, for a while, the same CRLs and
+    OCSP responses: the parse is remembered by the exact bytes (bounded), and the objects are only
+    ever read.
+    """
+    with _PARSED_LOCK:
+        found = _PARSED.get((key, der))
+    if found is not None:
+        return found
+    parsed = _LOADERS[key](der)
+    if key != "/Certs":
+        parsed.native  # noqa: B018 - parse every field now
+    with _PARSED_LOCK:
+        if len(_PARSED) >= 512:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[(key, der)] = parsed
+    return parsed
 
 
 def apply_document_timestamps(stamps, pending) -> None:
