@@ -264,11 +264,20 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     server.stop()
 
 
+SLOW_TESTS = Path(__file__).with_name("slow_tests.txt")
+PER_TEST_SECONDS = 0.5  # what a test not on the list costs, about (on the scale of tests/slow_tests.txt)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     """Under ``--dist loadgroup``, the tests that use a module-scoped fixture (a served home, a PKI, a
     browser) run on one worker, so the fixture is built once and not once per worker. Tests that name
-    their own ``xdist_group`` keep it."""
+    their own ``xdist_group`` keep it.
+
+    Then, under ``--dist loadgroup``, the work units (a group, or a test of no group) are ordered longest
+    first by the seconds in tests/slow_tests.txt: xdist (with ``--no-loadscope-reorder``, as `make test`
+    runs it) hands them out in this order, so no minutes-long test starts last while the other workers
+    sit idle at the end."""
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
@@ -277,3 +286,30 @@ def pytest_collection_modifyitems(config, items) -> None:
             continue
         if any(definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))
+    if config.getoption("dist", "no") == "loadgroup":  # a run without xdist keeps the files' order
+        items[:] = longest_first(items, known_seconds())
+
+
+def known_seconds() -> dict[str, float]:
+    """Test id → seconds (setup + call + teardown) from tests/slow_tests.txt ("seconds test-id" lines)."""
+    seconds: dict[str, float] = {}
+    for line in SLOW_TESTS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            value, nodeid = line.split(maxsplit=1)
+            seconds[nodeid] = seconds.get(nodeid, 0.0) + float(value)
+    return seconds
+
+
+def longest_first(items: list, seconds: dict[str, float]) -> list:
+    """``items`` with their work units (xdist group, else the test alone) in order of falling cost; a
+    unit's tests keep their order, and so do units of equal cost (a stable sort)."""
+    units: dict[str, list] = {}
+    for item in items:
+        group = item.get_closest_marker("xdist_group")
+        name = (group.args[0] if group.args else group.kwargs.get("name", "default")) if group else item.nodeid
+        units.setdefault(name, []).append(item)
+
+    def cost(unit: list) -> float:
+        return sum(seconds.get(item.nodeid, PER_TEST_SECONDS) for item in unit)
+
+    return [item for unit in sorted(units.values(), key=cost, reverse=True) for item in unit]
