@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -40,15 +40,36 @@ def _reachable(kind: str) -> str | None:
     return None
 
 
-@dataclass
 class Storage:
-    """One storage configuration for a test: a fresh database and a fresh Redis namespace."""
+    """One storage configuration for a test: a fresh database and a fresh Redis namespace.
 
-    kind: str  # "sqlite" or "postgres"
-    url: URL
-    engine: Engine
-    runtime: Runtime
-    redis_url: str | None
+    On PostgreSQL the database is created when the test first asks for ``url`` or ``engine``: a test that
+    starts from a snapshot (:meth:`restore`) gets that copy as its only database."""
+
+    def __init__(self, kind: str, runtime: Runtime, redis_url: str | None, *, url: URL | None = None,
+                 create: Callable[[str | None], URL] | None = None, snapshots: Snapshots | None = None) -> None:
+        self.kind = kind  # "sqlite" or "postgres"
+        self.runtime, self.redis_url, self.snapshots = runtime, redis_url, snapshots
+        self._url, self._create, self._engine = url, create, None
+        self._used = False  # the test has seen the database (its URL or engine): restore() must not replace it
+
+    @property
+    def url(self) -> URL:
+        self._used = True
+        if self._url is None:
+            self._url = self._create(None)
+        return self._url
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(self.url)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the CLI and the app at this storage."""
@@ -56,6 +77,28 @@ class Storage:
         if self.redis_url:
             env["YITONG_REDIS_URL"] = self.redis_url
         return env
+
+    def restore(self, key: tuple, build: Callable[[Storage, Path], Any], tmp_path: Path) -> Any:
+        """This test's database and files as ``build(storage, directory)`` left them: built once per session
+        (per xdist worker) and storage kind under ``key``, then copied: the database file (SQLite) or
+        ``CREATE DATABASE ... TEMPLATE`` (PostgreSQL), and ``directory``'s files into ``tmp_path``.
+
+        For set-ups that cost seconds (a PKI, an initialised home) and that the test only builds on: each
+        test still has a database and files of its own, so no test sees another's writes. ``build`` must
+        keep its state in the database and ``directory`` (not in Redis); what it returns (a master key,
+        say) is given to every test. Once the test has used the database (a second home on it, rows made
+        first), ``build`` runs on it instead, as it did before snapshots: nothing the test made is lost."""
+        assert self.snapshots is not None, "Storage.restore needs the storage fixture"
+        if self._used:
+            return build(self, tmp_path)
+        database, files, built = self.snapshots.snapshot(self.kind, key, build)
+        self.dispose()
+        if self.kind == "sqlite":
+            shutil.copyfile(database, self.url.database)
+        else:
+            self._url = self._create(database)
+        shutil.copytree(files, tmp_path, symlinks=True, dirs_exist_ok=True)
+        return built
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +139,7 @@ class _Dropper:
         from concurrent.futures import ThreadPoolExecutor
 
         self._admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=0)
+        self.admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")  # for CREATE DATABASE: never behind a drop
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-test-database")
         self._pending = []
 
@@ -109,6 +153,7 @@ class _Dropper:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._admin.dispose()
+        self.admin.dispose()
         for future in self._pending:
             future.result()  # a drop that failed fails the session's last test instead of passing unseen
 
@@ -120,36 +165,86 @@ def _pg_dropper() -> Iterator[_Dropper]:
     dropper.close()
 
 
+class Snapshots:
+    """The session's (one xdist worker's) snapshots for :meth:`Storage.restore`."""
+
+    def __init__(self, root: Path, sqlite_template: Path, pg_template: str | None, admin: Engine) -> None:
+        self._root, self._sqlite_template, self._pg_template, self._admin = root, sqlite_template, pg_template, admin
+        self._made: dict[tuple, tuple[str, Path, Any]] = {}  # (kind, key) -> (database, files, built)
+        self.databases: list[str] = []  # PostgreSQL templates, dropped at the session's end
+
+    def snapshot(self, kind: str, key: tuple, build: Callable[[Storage, Path], Any]) -> tuple[str, Path, Any]:
+        """(database file or name, directory of files, what ``build`` returned), made on first use."""
+        if (kind, key) not in self._made:
+            self._made[(kind, key)] = self._make(kind, build)
+        return self._made[(kind, key)]
+
+    def _make(self, kind: str, build: Callable[[Storage, Path], Any]) -> tuple[str, Path, Any]:
+        number = uuid.uuid4().hex[:10]  # a build that failed leaves its files behind
+        files = self._root / f"snapshot-{number}"
+        files.mkdir()
+        if kind == "sqlite":
+            database = str(self._root / f"snapshot-{number}.db")
+            shutil.copyfile(self._sqlite_template, database)
+            url = make_url(f"sqlite:///{database}")
+        else:
+            database = f"yitong_snap_{number}"
+            with self._admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE "{self._pg_template}"'))
+            self.databases.append(database)
+            url = make_url(PG_URL).set(database=database)
+        snapshot = Storage(kind, open_runtime(None), None, url=url)
+        try:
+            built = build(snapshot, files)
+        finally:
+            snapshot.dispose()  # a template database takes no connections; an SQLite file is whole when closed
+        return database, files, built
+
+
+@pytest.fixture(scope="session")
+def _snapshots(tmp_path_factory, _sqlite_template, _pg_template, _pg_dropper) -> Iterator[Snapshots]:
+    snapshots = Snapshots(tmp_path_factory.mktemp("snapshots"), _sqlite_template, _pg_template, _pg_dropper.admin)
+    yield snapshots
+    for name in snapshots.databases:
+        _pg_dropper.drop(name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def storage(request, tmp_path, _sqlite_template, _pg_template, _pg_dropper) -> Iterator[Storage]:
+def storage(request, tmp_path, _sqlite_template, _pg_template, _pg_dropper, _snapshots) -> Iterator[Storage]:
     if request.param == "sqlite":
         path = tmp_path / "yitong.db"
         shutil.copyfile(_sqlite_template, path)
-        url = make_url(f"sqlite:///{path}")
-        engine = db.make_engine(url)
-        yield Storage("sqlite", url, engine, open_runtime(None), None)
-        engine.dispose()
+        made = Storage("sqlite", open_runtime(None), None, url=make_url(f"sqlite:///{path}"), snapshots=_snapshots)
+        yield made
+        made.dispose()
         return
     problem = _reachable("postgres") or _reachable("redis")
     if problem:
         if CI:
             pytest.fail(f"CI=true requires PostgreSQL and Redis: {problem}")
         pytest.skip(problem)
-    name = f"yitong_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
-    url = make_url(PG_URL).set(database=name)
-    engine = db.make_engine(url)
+    created: list[str] = []
+
+    def create(template: str | None) -> URL:
+        """A new database from ``template`` (else the migrated one); the one it replaces is dropped."""
+        name = f"yitong_t_{uuid.uuid4().hex[:12]}"
+        with _pg_dropper.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template or _pg_template}"'))
+        for old in created:
+            _pg_dropper.drop(old)
+        created[:] = [name]
+        return make_url(PG_URL).set(database=name)
+
     prefix = f"yitong-test:{uuid.uuid4().hex[:12]}:"
     runtime = open_runtime(REDIS_URL, prefix=prefix)
-    yield Storage("postgres", url, engine, runtime, REDIS_URL)
-    engine.dispose()
+    made = Storage("postgres", runtime, REDIS_URL, create=create, snapshots=_snapshots)
+    yield made
+    made.dispose()
     client = runtime.store.client
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
-    admin.dispose()
-    _pg_dropper.drop(name)
+    for name in created:
+        _pg_dropper.drop(name)
 
 
 @pytest.fixture
@@ -169,11 +264,20 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     server.stop()
 
 
+SLOW_TESTS = Path(__file__).with_name("slow_tests.txt")
+PER_TEST_SECONDS = 0.5  # what a test not on the list costs, about (on the scale of tests/slow_tests.txt)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     """Under ``--dist loadgroup``, the tests that use a module-scoped fixture (a served home, a PKI, a
     browser) run on one worker, so the fixture is built once and not once per worker. Tests that name
-    their own ``xdist_group`` keep it."""
+    their own ``xdist_group`` keep it.
+
+    Then, under ``--dist loadgroup``, the work units (a group, or a test of no group) are ordered longest
+    first by the seconds in tests/slow_tests.txt: xdist (with ``--no-loadscope-reorder``, as `make test`
+    runs it) hands them out in this order, so no minutes-long test starts last while the other workers
+    sit idle at the end."""
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
@@ -182,3 +286,30 @@ def pytest_collection_modifyitems(config, items) -> None:
             continue
         if any(definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))
+    if config.getoption("dist", "no") == "loadgroup":  # a run without xdist keeps the files' order
+        items[:] = longest_first(items, known_seconds())
+
+
+def known_seconds() -> dict[str, float]:
+    """Test id → seconds (setup + call + teardown) from tests/slow_tests.txt ("seconds test-id" lines)."""
+    seconds: dict[str, float] = {}
+    for line in SLOW_TESTS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            value, nodeid = line.split(maxsplit=1)
+            seconds[nodeid] = seconds.get(nodeid, 0.0) + float(value)
+    return seconds
+
+
+def longest_first(items: list, seconds: dict[str, float]) -> list:
+    """``items`` with their work units (xdist group, else the test alone) in order of falling cost; a
+    unit's tests keep their order, and so do units of equal cost (a stable sort)."""
+    units: dict[str, list] = {}
+    for item in items:
+        group = item.get_closest_marker("xdist_group")
+        name = (group.args[0] if group.args else group.kwargs.get("name", "default")) if group else item.nodeid
+        units.setdefault(name, []).append(item)
+
+    def cost(unit: list) -> float:
+        return sum(seconds.get(item.nodeid, PER_TEST_SECONDS) for item in unit)
+
+    return [item for unit in sorted(units.values(), key=cost, reverse=True) for item in unit]

@@ -311,8 +311,12 @@ class Pki:
         return algorithm
 
     # -- revocation --------------------------------------------------------------------------------
-    def revoke(self, ca: str, serial: str, reason: str) -> CertificateRecord:
-        """Revoke, put on hold (certificateHold) or lift a hold (removeFromCRL); the CRL follows."""
+    def revoke(self, ca: str, serial: str, reason: str, *, at: datetime | None = None) -> CertificateRecord:
+        """Revoke, put on hold (certificateHold) or lift a hold (removeFromCRL); the CRL follows.
+
+        ``at`` is the revocation date recorded (default: now); tests set it to place a revocation
+        before or after a signing time without waiting out the one-second resolution of the dates.
+        """
         key = serial_hex(parse_serial(serial))
         with self.engine.begin() as conn:
             row = conn.execute(select(certificates_table).where(
@@ -328,7 +332,7 @@ class Pki:
                     raise PkiError(f"certificate {key} is already revoked ({row.reason})")
                 hold = reason == "certificateHold"
                 values = {"status": "hold" if hold else "revoked", "reason": crl_module.REASONS[reason],
-                          "revoked_at": row.revoked_at if row.status == "hold" else utcnow()}
+                          "revoked_at": row.revoked_at if row.status == "hold" else at or utcnow()}
             else:
                 raise PkiError(f"unknown reason {reason!r}; use one of "
                                f"{', '.join([*crl_module.REASONS, crl_module.REMOVE_FROM_CRL])}")

@@ -50,13 +50,33 @@ class Idp:
         return self.clients.create("Test portal", metadata)
 
 
+# The settings `yitong db upgrade` (Home.initialise) reads besides the home and the database: homes made with
+# the same ones are the same, so one is made per session and copied (Storage.restore).
+_INITIALISE_SETTINGS = ("YITONG_ISSUER", "YITONG_MASTER_KEY", "YITONG_MASTER_KEY_FILE", "YITONG_SM",
+                        "YITONG_TSA_ALGORITHM", "YITONG_SEAL_FONT", "YITONG_SEAL_REGION", "YITONG_SEAL_AUDIENCE",
+                        "YITONG_SEAL_IDP_ISSUER", "YITONG_SEAL_CLIENT_ID", "YITONG_SEAL_CLIENT_SECRET")
+
+
 def make_idp(storage, tmp_path, *, with_pki: bool = False, **extra_env: str) -> Idp:
+    """An initialised home (``with_pki``: with its CAs and sample licence types) and its app. The home is a
+    copy of one the session made with the same settings: the test's own database and files."""
+    initialise_env = {"YITONG_ISSUER": ISSUER, **{k: v for k, v in extra_env.items() if k in _INITIALISE_SETTINGS}}
+
+    def initialised(snapshot, directory):
+        env = {"YITONG_HOME": str(directory / "home"), **snapshot.env(), **initialise_env}
+        env.pop("YITONG_REDIS_URL", None)
+        home = Home(Settings.from_env(env))
+        home.__dict__["runtime"] = snapshot.runtime
+        home.initialise(with_pki=with_pki)
+        home.engine.dispose()
+
+    storage.restore(("idp", with_pki, *sorted(initialise_env.items())), initialised, tmp_path)
     env = {"YITONG_HOME": str(tmp_path / "home"), **storage.env(), "YITONG_ISSUER": ISSUER, **extra_env}
     env.pop("YITONG_REDIS_URL", None)
     settings = Settings.from_env(env)
     home = Home(settings)
     home.__dict__["runtime"] = storage.runtime  # Redis under a per-test prefix on the PostgreSQL run
-    home.initialise(with_pki=with_pki)
+    home.adopt_public_url(record=True)  # as Home.initialise leaves the home's settings
     app = create_app(settings, home)
     keystore = home.keystore()
     # The app's own Accounts: its sessions are in Redis on the PostgreSQL + Redis run.

@@ -16,13 +16,18 @@ from keys.pki.certificates import certificate_pem
 from keys.pki.signing import YitongSignatureValidator
 
 DISTID = "distid:1234567812345678"
+PKI_URL = "http://127.0.0.1:8000/pki"
 
 
 def make_pki(storage, tmp_path: Path) -> Pki:
-    keystore = Keystore.open(storage.engine, MasterKey.generate())
-    pki = Pki(storage.engine, keystore, "http://127.0.0.1:8000/pki", tmp_path / "pki")
-    pki.init()
-    return pki
+    """A PKI with every CA (``Pki.init``) on the test's storage: a copy of the one the session made."""
+    def initialised(snapshot, directory: Path) -> MasterKey:
+        master = MasterKey.generate()
+        Pki(snapshot.engine, Keystore.open(snapshot.engine, master), PKI_URL, directory / "pki").init()
+        return master
+
+    master = storage.restore(("pki",), initialised, tmp_path)
+    return Pki(storage.engine, Keystore.open(storage.engine, master), PKI_URL, tmp_path / "pki")
 
 
 def openssl_csr(openssl: str, tmp_path: Path, algorithm: str, subject: str = "/CN=Test Org/O=Test Org/C=CN",

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from keys.keystore import Keystore, MasterKey
+from keys.pki.authority import Pki
 from licence.catalogue import Catalogue
 from licence.library import IssueRequest, LicenceLibrary
 from licence.samples import provision_samples
 from seal.registry import SealRegistry
-from tests.keys.pki_support import make_pki
+from tests.keys.pki_support import PKI_URL
 
 FOOD = "11100000MB0A00018B001"
 QUALIFICATION = "11100000MB0A000266001"
 REGISTRATION = "11100000MB0A000341001"
 SHOP_USCC = "91120116MA05K3L296"
 PERSON_ID = "11010519491231002X"
+REGION = "120000"
 FOOD_DATA = {"legal_representative": "张三", "premises": "天津市和平区南京路1号", "business_type": "餐饮服务经营者",
              "business_items": "热食类食品制售"}
 QUALIFICATION_DATA = {"sex": "女", "occupation": "电工", "level": "三级/高级工", "assessed_on": "2024-05-01"}
 
 
 def make_library(storage, tmp_path) -> LicenceLibrary:
-    pki = make_pki(storage, tmp_path)
-    seals = SealRegistry(storage.engine, pki.keystore, pki, region="120000")
-    provision_samples(Catalogue(storage.engine), seals)
-    return LicenceLibrary(storage.engine, seals, issuer="http://127.0.0.1:9")
+    """A library with the sample licence types and their authorities' seals on a PKI (a copy of the one
+    the session made: Storage.restore)."""
+    def provisioned(snapshot, directory: Path) -> MasterKey:
+        master = MasterKey.generate()
+        pki = Pki(snapshot.engine, Keystore.open(snapshot.engine, master), PKI_URL, directory / "pki")
+        pki.init()
+        provision_samples(Catalogue(snapshot.engine), SealRegistry(snapshot.engine, pki.keystore, pki, region=REGION))
+        return master
+
+    master = storage.restore(("library",), provisioned, tmp_path)
+    pki = Pki(storage.engine, Keystore.open(storage.engine, master), PKI_URL, tmp_path / "pki")
+    return LicenceLibrary(storage.engine, SealRegistry(storage.engine, pki.keystore, pki, region=REGION),
+                          issuer="http://127.0.0.1:9")
 
 
 def scan_code(pdf: bytes, tmp_path) -> str:

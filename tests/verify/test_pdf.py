@@ -234,13 +234,12 @@ def test_a_chain_to_an_untrusted_ca_is_indeterminate(world, sealed):
 
 @pytest.fixture(scope="module")
 def revoked_before_sealing(world) -> dict:
-    """Two seals whose certificates were revoked a second before they sealed (CRL, OCSP evidence)."""
-    import time
-
+    """Two seals whose certificates were revoked two seconds before they sealed (CRL, OCSP evidence)."""
     who = {kind: world.identity("p256") for kind in ("crl", "ocsp")}
+    # Revocation times have one-second resolution: revoked strictly before the seals, without waiting for it.
+    revoked_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
     for identity in who.values():
-        world.pki.revoke(identity.ca, identity.serial, "keyCompromise")
-    time.sleep(1.1)  # revocation times have one-second resolution: seal strictly after them
+        world.pki.revoke(identity.ca, identity.serial, "keyCompromise", at=revoked_at)
     return {kind: world.sign(base_pdf(), identity) for kind, identity in who.items()} | {"who": who}
 
 
