@@ -89,9 +89,14 @@ class Topology:
             self.stop(name)
 
     def served_by(self, request_id: str) -> list[str]:
-        """Which app hosts logged an access line for this request id."""
-        return [host for host in ("app1", "app2")
-                if f'"request_id": "{request_id}"' in self.log(host)]
+        """Which app hosts logged an access line for this request id. gunicorn writes the access line
+        after the response has gone, so the line may trail the answer by a moment: wait for it (5 s)."""
+        deadline = time.monotonic() + 5
+        while True:
+            hosts = [host for host in ("app1", "app2") if f'"request_id": "{request_id}"' in self.log(host)]
+            if hosts or time.monotonic() > deadline:
+                return hosts
+            time.sleep(0.05)
 
 
 @pytest.fixture
