@@ -42,25 +42,6 @@ from seal.registry import SealError, SealRegistry, sealer_for
 STATUSES = ("valid", "revoked", "expired", "superseded")
 HOLDER_CODE_TYPES = {"person": "111", "org": "001"}  # 111 居民身份证 (GB/T 36902); 001 统一社会信用代码
 SEALER_TTL = 300.0
-REVOCATION_TTL = 60.0  # the CRLs and OCSP answers a B-LT licence carries are at most this old
-
-
-def _cached(produce, ttl: float):
-    """``produce()`` remembered for ``ttl`` seconds (fresh revocation data for every licence would
-    cost a CRL and an OCSP signature each, for the same answer)."""
-    lock, memo = threading.Lock(), {}
-
-    def cached():
-        now = time.monotonic()
-        with lock:
-            if "at" in memo and now - memo["at"] < ttl:
-                return memo["value"]
-        value = produce()
-        with lock:
-            memo.update(at=now, value=value)
-        return value
-
-    return cached
 
 
 class LicenceError(Exception):
@@ -198,8 +179,7 @@ class LicenceLibrary:
             hit = self._sealers.get(key)
             if hit and now - hit[0] < SEALER_TTL:
                 return hit[1]
-        sealer = sealer_for(self.seals, esid)
-        sealer.revocation = _cached(sealer.revocation, REVOCATION_TTL)
+        sealer = sealer_for(self.seals, esid)  # its revocation data is reused by seal/ while current
         with self._lock:
             self._sealers[key] = (now, sealer)
         return sealer
