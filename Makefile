@@ -50,7 +50,7 @@ lint: $(VENV)/.installed-test
 # --no-loadscope-reorder: xdist hands out the work in the order tests/conftest.py gives it (longest first,
 # from tests/slow_tests.txt) instead of largest group first, so no long test starts last.
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
 
 bench: $(VENV)/.installed-test
 	@# tongsuopy is only a comparison point; it has no wheel for some platforms (aarch64 Linux).

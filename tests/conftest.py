@@ -8,14 +8,14 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from keys.runtime import Runtime, open_runtime
-from tests.helpers import CI, PrivateRedis
+from tests.helpers import CI, PrivateRedis, run_yitong
 from yitong import db
 
 PG_URL = os.environ.get("YITONG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -253,6 +253,26 @@ def yitong_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
     env["YITONG_HOME"] = str(tmp_path / "home")
     return env
+
+
+class Upgraded(NamedTuple):
+    env: dict[str, str]  # yitong_env and the storage's settings
+    output: bytes  # what `yitong db upgrade` printed
+
+
+@pytest.fixture
+def upgraded_home(storage, yitong_env, tmp_path) -> Upgraded:
+    """``yitong_env`` on a home and database that `yitong db upgrade` made: the session (each xdist worker)
+    runs it once per storage kind and each test gets a copy of its own (Storage.restore). For tests of the
+    commands an operator runs after the upgrade; a test of the upgrade itself runs it."""
+
+    def upgrade(snapshot: Storage, directory: Path) -> bytes:
+        result = run_yitong(["db", "upgrade"], {**yitong_env, "YITONG_HOME": str(directory / "home"), **snapshot.env()})
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    output = storage.restore(("db upgrade",), upgrade, tmp_path)
+    return Upgraded({**yitong_env, **storage.env()}, output)
 
 
 @pytest.fixture

@@ -21,6 +21,11 @@ from keys import observe
 
 log = logging.getLogger("yitong.jobs")
 JOB_TIMEOUT_SECONDS = 6 * 3600  # a hung worker's job is killed after this (RQ's own default is 180 s)
+# How long a worker's pub/sub thread (RQ's channel for "stop this job") waits for a message in one go.
+# RQ asks for 60 s; when the worker stops, its thread can have read the UNSUBSCRIBE reply before the
+# stop flag is set and then waits the whole 60 s for a subscription that never comes (redis-py 8,
+# rq 3), so every `yitong worker --burst` and every SIGTERM took a minute longer than its jobs.
+PUBSUB_WAIT_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -138,16 +143,18 @@ class RQJobQueue:
         self._queue = Queue(name, connection=connection, default_timeout=JOB_TIMEOUT_SECONDS)
         self._url = url
 
-    def worker(self, maintenance: Callable[[], object] | None = None, maintenance_seconds: int = 60):
+    def worker(self, maintenance: Callable[[], object] | None = None, maintenance_seconds: int = 60,
+               in_process: bool = False):
         """An RQ worker for this queue, on a connection of its own when the URL is known.
 
         ``maintenance`` runs when the worker starts and then every ``maintenance_seconds``, with
-        RQ's own registry clean-up (e.g. to reconcile the database with the queue).
+        RQ's own registry clean-up (e.g. to reconcile the database with the queue). ``in_process``
+        runs each job in this process (RQ's SimpleWorker) instead of a forked work horse.
         """
         import redis
-        from rq import Queue, Worker
+        from rq import Queue, SimpleWorker, Worker
 
-        class MaintainingWorker(Worker):
+        class MaintainingWorker(SimpleWorker if in_process else Worker):
             """Also counts each job's outcome and time (``yitong_jobs_total``, measured here, in the
             worker, since a horse killed for its time-out counts nothing itself), and folds the
             metrics the job's work horse wrote into the worker's own files."""
@@ -175,6 +182,13 @@ class RQJobQueue:
                         except OSError:
                             log.exception("could not fold the metrics of work horse %s", self.horse)
                         self.horse = 0
+
+            def subscribe(self) -> None:
+                """RQ's subscription, with a pub/sub thread that notices a stop within a second."""
+                self.pubsub = self.connection.pubsub()
+                self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+                self.pubsub_thread = self.pubsub.run_in_thread(
+                    sleep_time=PUBSUB_WAIT_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler)
 
             def run_maintenance_tasks(self) -> None:
                 super().run_maintenance_tasks()

@@ -183,9 +183,7 @@ class BackchannelReceiver:
         worker` does, in-process; the in-process queue delivers by itself."""
         jobs = idp.home.runtime.jobs
         if jobs.durable:
-            from rq import SimpleWorker
-
-            SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
+            jobs.worker(in_process=True).work(burst=True)
         assert self._arrived.wait(timeout=timeout), "no logout token arrived"
         self._server.server_close()
         return self._received[0]

@@ -113,9 +113,8 @@ def test_a_token_without_a_role_or_below_loa3_is_refused(idp):
         assert web.get("/admin/api/v1/operators", headers={"Authorization": f"Bearer {token}"}).status_code == status
 
 
-def test_operator_cli_makes_the_first_administrator_and_refuses_self_grants(storage, yitong_env):
-    env = {**yitong_env, **storage.env()}
-    assert run_yitong(["db", "upgrade"], env).returncode == 0
+def test_operator_cli_makes_the_first_administrator_and_refuses_self_grants(storage, upgraded_home):
+    env = upgraded_home.env
     first = run_yitong(["operator", "grant", "root-sub", "--role", "system", "--json"], env)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["granted_by"] is None

@@ -107,8 +107,6 @@ def _finish(storage, job_id):
     jobs = storage.runtime.jobs
     if isinstance(jobs, ThreadJobQueue):
         return jobs.wait(job_id, timeout=10)
-    from rq import SimpleWorker
-
     assert jobs.status(job_id).state == "queued"
-    SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)  # runs jobs in-process
+    jobs.worker(in_process=True).work(burst=True)  # what `yitong worker --burst` runs, in this process
     return jobs.status(job_id)

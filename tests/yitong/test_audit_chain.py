@@ -319,9 +319,8 @@ def _scalar(storage, statement: str):
         return conn.execute(text(statement)).scalar()
 
 
-def test_the_cli_verifies_and_names_an_updated_row(storage, yitong_env):
-    env = {**yitong_env, **storage.env()}
-    assert run_yitong(["db", "upgrade"], env).returncode == 0
+def test_the_cli_verifies_and_names_an_updated_row(storage, upgraded_home):
+    env = upgraded_home.env
     made = run_yitong(["client", "create", "--name", "Portal", "--grant", "client_credentials", "--scope",
                        "seal:sign", "--json"], env)
     assert made.returncode == 0, made.stderr
@@ -354,12 +353,11 @@ def test_the_chain_survives_a_master_key_rewrap(trail, storage):
     assert report.ok and report.records == 3
 
 
-def test_the_cli_archives_old_records_into_a_file_it_can_verify(storage, yitong_env, tmp_path):
+def test_the_cli_archives_old_records_into_a_file_it_can_verify(storage, upgraded_home, tmp_path):
     from yitong.home import Home
     from yitong.settings import Settings
 
-    env = {**yitong_env, **storage.env()}
-    assert run_yitong(["db", "upgrade"], env).returncode == 0
+    env = upgraded_home.env
     home = Home(Settings.from_env(env))
     chain = home.audit_chain()
     old = utcnow() - timedelta(days=400)

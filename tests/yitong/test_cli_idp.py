@@ -10,10 +10,8 @@ from tests.helpers import run_yitong
 
 
 @pytest.fixture
-def env(storage, yitong_env):
-    env = {**yitong_env, **storage.env()}
-    assert run_yitong(["db", "upgrade"], env).returncode == 0
-    return env
+def env(upgraded_home):
+    return upgraded_home.env
 
 
 def test_user_create_reads_the_password_from_stdin_and_prints_json(env):

@@ -11,11 +11,17 @@ from tests.helpers import run_yitong
 
 
 @pytest.fixture
-def env(storage, yitong_env):
+def upgraded_here(storage, yitong_env):
+    """A home this test's own `yitong db upgrade` made (the test of what the upgrade creates)."""
     env = {**yitong_env, **storage.env()}
     result = run_yitong(["db", "upgrade"], env)
     assert result.returncode == 0, result.stderr
     return env
+
+
+@pytest.fixture
+def env(upgraded_home):
+    return upgraded_home.env
 
 
 def keys_json(env, *args):
@@ -24,7 +30,8 @@ def keys_json(env, *args):
     return json.loads(result.stdout)
 
 
-def test_upgrade_creates_token_keys_and_the_ca_keys(env):
+def test_upgrade_creates_token_keys_and_the_ca_keys(upgraded_here):
+    env = upgraded_here
     listed = keys_json(env, "list", "--purpose", "token")
     assert sorted((k["purpose"], k["algorithm"], k["state"]) for k in listed) == [
         ("token", "p256", "active"),

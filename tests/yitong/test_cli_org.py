@@ -20,10 +20,8 @@ PASSWORD = b"Tianjin-2026-correct\n"
 
 
 @pytest.fixture
-def env(storage, yitong_env):
-    env = {**yitong_env, **storage.env()}
-    assert run_yitong(["db", "upgrade"], env).returncode == 0
-    return env
+def env(upgraded_home):
+    return upgraded_home.env
 
 
 def test_an_operator_lists_an_organisations_agents_and_revokes_one(env):

@@ -11,12 +11,9 @@ from tests.keys.pki_support import openssl_csr
 
 
 @pytest.fixture
-def env(storage, yitong_env):
-    env = {**yitong_env, **storage.env()}
-    result = run_yitong(["db", "upgrade"], env)
-    assert result.returncode == 0, result.stderr
-    assert b"created CA sm2-root" in result.stdout
-    return env
+def env(upgraded_home):
+    assert b"created CA sm2-root" in upgraded_home.output
+    return upgraded_home.env
 
 
 def test_issue_revoke_and_refresh_from_the_cli(env, tmp_path):

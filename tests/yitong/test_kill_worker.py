@@ -142,9 +142,8 @@ class Load:
                     self.chains[chain].append(answer[1]["refresh_token"])
 
 
-def test_kill_9_of_a_worker_loses_no_audit_record_and_no_refresh_token(storage, yitong_env):
-    env = {**yitong_env, **storage.env()}
-    assert run_yitong(["db", "upgrade"], env).returncode == 0
+def test_kill_9_of_a_worker_loses_no_audit_record_and_no_refresh_token(storage, upgraded_home):
+    env = upgraded_home.env
     cc = _client(env, "--name", "batch job", "--grant", "client_credentials", "--scope", "seal:read")
     rp = _client(env, "--name", "portal", "--grant", "authorization_code", "--grant", "refresh_token",
                  "--redirect-uri", "http://127.0.0.1:9/cb", "--scope", "openid offline_access")

@@ -25,11 +25,10 @@ def loopback_addresses() -> dict[str, str]:
     return {"proxy": f"{net}.2", "a": f"{net}.3", "b": f"{net}.4", "direct": f"{net}.5"}
 
 
-def test_failed_logins_of_one_client_behind_a_trusted_proxy_do_not_throttle_another(storage, yitong_env, tmp_path):
+def test_failed_logins_of_one_client_behind_a_trusted_proxy_do_not_throttle_another(storage, upgraded_home, tmp_path):
     ip = loopback_addresses()
     alice = f"alice-{secrets.token_hex(4)}"  # the server's Redis has no per-test prefix: fresh names, fresh counters
-    env = {**yitong_env, **storage.env(), "YITONG_TRUSTED_PROXIES": ip["proxy"]}
-    check_run(run_yitong(["db", "upgrade"], env), "db upgrade")
+    env = {**upgraded_home.env, "YITONG_TRUSTED_PROXIES": ip["proxy"]}
     create_user(env, alice)
     # Two workers share the limits through Redis (the default there, 2 x cores + 1, only costs start-up).
     workers = ("--workers", "2") if storage.redis_url else ()
