@@ -303,26 +303,32 @@ def _consent_step(grant, args, user):
                            return_to=request.full_path, asking=client_view(grant.client), account=masked_account(user))
 
 
-def _described_scope_step(grant, args):
-    """A scope of a family the composition root describes (``licence:read:<type>``) that names no
-    member (an unknown licence type), or that the client is not registered for, is invalid_scope:
-    the person is never asked to consent to something that does not exist or would be dropped."""
-    from authlib.oauth2.rfc6749.errors import InvalidScopeError
-
-    registered = set(grant.client.scope.split())
-    for scope in (grant.request.payload.scope or "").split():
-        family = family_of(scope, services().scope_families)
+def described_scope_problem(client, scope: str) -> str | None:
+    """Why ``scope`` cannot be granted to ``client``, or None. A scope of a family the composition root
+    describes (``licence:read:<type>``) that names no member (an unknown licence type), or that the
+    client is not registered for, is invalid_scope: the person is never asked to consent to something
+    that does not exist or would be dropped. /authorize and /par both ask this (issue 13)."""
+    registered = set(client.scope.split())
+    for each in (scope or "").split():
+        family = family_of(each, services().scope_families)
         if family is None:
             continue
-        if family.describe(family.member(scope)) is None:
-            why = f"{scope} names nothing this service knows (no such licence type)"
-        elif scope not in registered:
-            why = f"the client is not registered for the scope {scope}"
-        else:
-            continue
-        return _authorize_error(InvalidScopeError(description=why, redirect_uri=grant.redirect_uri,
-                                                  state=args.get("state")))
+        if family.describe(family.member(each)) is None:
+            return f"{each} names nothing this service knows (no such licence type)"
+        if each not in registered:
+            return f"the client is not registered for the scope {each}"
     return None
+
+
+def _described_scope_step(grant, args):
+    """The authorization endpoint's answer when described_scope_problem finds one."""
+    from authlib.oauth2.rfc6749.errors import InvalidScopeError
+
+    why = described_scope_problem(grant.client, grant.request.payload.scope or "")
+    if why is None:
+        return None
+    return _authorize_error(InvalidScopeError(description=why, redirect_uri=grant.redirect_uri,
+                                              state=args.get("state")))
 
 
 def _step_up(args, user, sso, grant):
@@ -438,7 +444,8 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
     """The checks of the authorization endpoint that need no user (RFC 9126 §2.1), run by the very code
     /authorize runs: Authlib validates the pushed parameters as an authorization request (client,
     redirect_uri, response_type, scope, and PKCE through pkce_step), so both answer alike; then the
-    resource rule (check_resource). Only the match with the authenticated client is PAR's own."""
+    resource rule (check_resource) and the described scopes (described_scope_problem). Only the match
+    with the authenticated client is PAR's own."""
     if params.get("client_id", client.client_id) != client.client_id:
         return "invalid_request", "client_id does not match the authenticated client"
     server = oauth_server()
@@ -450,7 +457,8 @@ def _par_problem(client, params: dict) -> tuple[str, str] | None:
         check_resource([params["resource"]] if "resource" in params else [], services().resources)
     except OAuth2Error as error:
         return error.error, error.description
-    return None
+    why = described_scope_problem(client, params.get("scope", ""))
+    return ("invalid_scope", why) if why else None
 
 
 # -- token, userinfo, introspection, revocation -----------------------------------------------------------

@@ -198,14 +198,19 @@ def _expired_token(api) -> str:
     (f"openid licence:read:{FOOD}", "not registered for the scope"),
 ])
 def test_the_idp_refuses_an_unknown_or_unregistered_licence_scope_before_sign_in(api, scope, why):
-    query = urllib.parse.urlencode({"response_type": "code", "client_id": api["portal"]["client_id"],
-                                    "redirect_uri": REDIRECT, "scope": scope, "state": "s",
-                                    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-                                    "code_challenge_method": "S256"})
-    status, headers, _ = call("GET", f"{api['base']}/authorize?{query}")
+    params = {"response_type": "code", "client_id": api["portal"]["client_id"], "redirect_uri": REDIRECT,
+              "scope": scope, "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+              "code_challenge_method": "S256"}
+    status, headers, _ = call("GET", f"{api['base']}/authorize?{urllib.parse.urlencode(params)}")
     assert status == 302 and headers["Location"].startswith(REDIRECT)
     answer = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)
     assert answer["error"] == ["invalid_scope"] and why in answer["error_description"][0]
+    # issue 13: a pushed request is refused at /par, in the same words, not later at /authorize
+    status, _, body = call("POST", f"{api['base']}/par", body=urllib.parse.urlencode(
+        {**params, "client_secret": api["portal"]["client_secret"]}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400, body
+    assert json.loads(body) == {"error": "invalid_scope", "error_description": answer["error_description"][0]}
 
 
 def test_under_a_grant_the_client_names_holder_and_purpose_and_gets_what_the_grant_says(api):
