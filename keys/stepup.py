@@ -1,7 +1,7 @@
 """Per-action step-up (RFC 9470): the one rule every operator API applies to sensitive actions.
 
 A person's access token carries ``auth_time`` (when they signed in); for a sensitive action it
-must be at most :data:`STEP_UP_MAX_AGE` seconds old, else the API answers 401 with
+must be at most :func:`window` seconds old (YITONG_ADMIN_STEPUP_SECONDS, default 300), else the API answers 401 with
 :func:`challenge` in ``WWW-Authenticate`` and the client signs the person in again with
 ``max_age=0``. An automation client's own token (client credentials: ``sub`` is the client) has
 no sign-in to repeat. idp/admin, seal/admin and licence/admin share this rule (web-free).
@@ -11,8 +11,18 @@ from __future__ import annotations
 
 import time
 
-STEP_UP_MAX_AGE = 300  # seconds
+STEP_UP_MAX_AGE = 300  # seconds: the default of YITONG_ADMIN_STEPUP_SECONDS
+CONFIG_KEY = "YITONG_ADMIN_STEPUP_SECONDS"  # the composition root puts the setting in the app's config
 PROBLEM_KIND = "insufficient-user-authentication"
+# What the admin APIs' OpenAPI documents say of an operation that needs a recent sign-in.
+DESCRIPTION = ("Needs a sign-in within the step-up window (YITONG_ADMIN_STEPUP_SECONDS, default 300 s): otherwise "
+               "401 with `WWW-Authenticate: Bearer error=\"insufficient_user_authentication\", max_age=<window>` "
+               "(RFC 9470); sign in again with max_age=0 and repeat.")
+
+
+def window(config) -> int:
+    """The step-up window the composition root set in ``config`` (a mapping), else the default."""
+    return int(config.get(CONFIG_KEY, STEP_UP_MAX_AGE))
 
 
 def needed(claims: dict, max_age: int = STEP_UP_MAX_AGE, now: float | None = None) -> bool:

@@ -11,7 +11,7 @@ licence's data items are not shown here (the issuing system reads them at /licen
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from keys import stepup
 from keys.storage import utcnow
@@ -137,9 +137,10 @@ def revoke_licence(licence_id: str):
     reason = body.get("reason") if isinstance(body, dict) else None
     if not isinstance(reason, str) or not reason.strip():
         return problem(400, "Bad request", "send {\"reason\": \"...\"}: revoking a licence says why", "bad-parameter")
-    if stepup.needed(caller.claims):
-        return problem(401, "Unauthorized", stepup.detail(), stepup.PROBLEM_KIND,
-                       {"WWW-Authenticate": stepup.challenge()})
+    max_age = stepup.window(current_app.config)
+    if stepup.needed(caller.claims, max_age):
+        return problem(401, "Unauthorized", stepup.detail(max_age), stepup.PROBLEM_KIND,
+                       {"WWW-Authenticate": stepup.challenge(max_age)})
     try:
         revoked = library.revoke(licence_id, actor=f"operator:{caller.sub}", reason=reason.strip()[:500])
     except LicenceError as exc:

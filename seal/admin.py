@@ -14,7 +14,7 @@ error="insufficient_user_authentication", max_age=...`` (RFC 9470).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 
 from keys import stepup
 from seal.api import _caller, _record, _registry, _state, problem
@@ -33,10 +33,11 @@ STEP_UP = ("approve", "suspend", "revoke")
 
 def _step_up_challenge(caller: Caller):
     """None when ``caller`` signed in recently enough (keys/stepup.py), else the RFC 9470 answer."""
-    if not stepup.needed(caller.claims):
+    max_age = stepup.window(current_app.config)
+    if not stepup.needed(caller.claims, max_age):
         return None
-    return problem(401, "Unauthorized", stepup.detail(), stepup.PROBLEM_KIND,
-                   {"WWW-Authenticate": stepup.challenge()})
+    return problem(401, "Unauthorized", stepup.detail(max_age), stepup.PROBLEM_KIND,
+                   {"WWW-Authenticate": stepup.challenge(max_age)})
 
 
 def require_operator(caller: Caller, *, what: str, reading: bool, problem, refused) -> Caller:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from keys import stepup
+
 _PROBLEM = {"description": "RFC 7807 problem details",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 _ESID = {"name": "esid", "in": "path", "required": True,
@@ -173,9 +175,7 @@ def admin_operation(summary: str, *, roles: tuple[str, ...] = ("security", "audi
                    + (", recorded in the record's history as `admin.refused`" if roles == ("security",) else "")
                    + ".")
     if step_up:
-        description += (" Needs a sign-in within the last 5 minutes: otherwise 401 with `WWW-Authenticate: "
-                        "Bearer error=\"insufficient_user_authentication\", max_age=300` (RFC 9470); sign in "
-                        "again with max_age=0 and repeat.")
+        description += " " + stepup.DESCRIPTION
     schema = {"type": "object"} if media == "application/json" else {"type": "string", "contentEncoding": "binary"}
     answer = {"summary": summary, "description": description, "x-yitong-role": list(roles),
               "security": [{"operatorToken": ["yitong:admin"]}],

@@ -15,6 +15,7 @@ from idp.acr import LEVELS
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from idp.oauth.consent import ScopeFamily
+from keys import stepup
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
 from licence.catalogue import CatalogueError
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
     app.config["YITONG_TIME_ZONE"] = settings.look.time_zone  # idp/words.py: every time a person reads
+    app.config[stepup.CONFIG_KEY] = settings.admin_stepup_seconds  # keys/stepup.py: the three admin APIs
     app.jinja_env.globals["site"] = settings.look
     proxies = TrustedProxies(settings.trusted_proxies)
     if proxies:

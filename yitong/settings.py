@@ -86,6 +86,8 @@ class Settings:
     # this long after the sign-in; meanwhile the console refreshes its access tokens.
     console_idle_seconds: int = 900
     console_max_seconds: int = 8 * 3600
+    # Step-up per action (keys/stepup.py): an operator's sign-in at most this old for sensitive actions.
+    admin_stepup_seconds: int = 300
 
     @property
     def embedded(self) -> bool:
@@ -184,6 +186,8 @@ class Settings:
                                              60, 86400, integer=True)),
             console_max_seconds=int(_number(env.get("YITONG_CONSOLE_MAX_SECONDS"), "YITONG_CONSOLE_MAX_SECONDS",
                                             8 * 3600, 300, 7 * 86400, integer=True)),
+            admin_stepup_seconds=int(_number(env.get("YITONG_ADMIN_STEPUP_SECONDS"), "YITONG_ADMIN_STEPUP_SECONDS",
+                                             300, 30, 3600, integer=True)),
         )
 
 

@@ -5,13 +5,13 @@ problem+json and the audit event ``admin.refused``.
 
 Sensitive actions (granting or revoking a role, locking an account, revoking an agent's mandate)
 also need a recent sign-in (:func:`recent_sign_in`): a person's token whose ``auth_time`` is older
-than :data:`keys.stepup.STEP_UP_MAX_AGE` gets 401 with ``WWW-Authenticate: Bearer
+than the step-up window (:func:`keys.stepup.window`) gets 401 with ``WWW-Authenticate: Bearer
 error="insufficient_user_authentication", max_age=...`` (RFC 9470), and the client signs the
 operator in again (``max_age=0``) before it repeats the call."""
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import current_app, g, request
 
 from idp.acr import LOA_3, rank
 from idp.oauth.registration import ADMIN_SCOPE, problem
@@ -43,8 +43,10 @@ def authorise(area: str):
     return None
 
 
-def recent_sign_in(max_age: int = stepup.STEP_UP_MAX_AGE):
-    """None when the caller signed in within ``max_age`` seconds, else the RFC 9470 challenge."""
+def recent_sign_in(max_age: int | None = None):
+    """None when the caller signed in within ``max_age`` seconds (default: the step-up window,
+    YITONG_ADMIN_STEPUP_SECONDS), else the RFC 9470 challenge."""
+    max_age = stepup.window(current_app.config) if max_age is None else max_age
     if not stepup.needed(g.admin_claims, max_age):
         return None
     return problem(401, "Unauthorized", stepup.detail(max_age), f"urn:yitong:problem:{stepup.PROBLEM_KIND}",

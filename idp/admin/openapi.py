@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from keys import stepup
+
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _LIST = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}},
                                           "next": {"type": ["string", "integer", "null"]}}}
@@ -20,9 +22,7 @@ def _op(summary: str, role: str, *, body: dict | None = None, ok: str = "200", p
     }
     if step_up:
         operation["x-yitong-step-up"] = True
-        operation["description"] += (" Needs a sign-in within the last 5 minutes: otherwise 401 with "
-                                      "`WWW-Authenticate: Bearer error=\"insufficient_user_authentication\", "
-                                      "max_age=300` (RFC 9470); sign in again with max_age=0 and repeat.")
+        operation["description"] += " " + stepup.DESCRIPTION
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if params:

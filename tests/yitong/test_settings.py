@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from keys import stepup
 from tests.helpers import run_yitong
 from yitong.settings import Settings, SettingsError, normalise_issuer
 
@@ -55,6 +56,20 @@ def test_pdf_limits_and_verify_concurrency_come_from_the_environment(tmp_path):
         == (10_000, 500_000, 30.0, 2)
 
 
+def test_the_operator_step_up_window_is_a_setting_the_rule_honours(tmp_path):
+    """YITONG_ADMIN_STEPUP_SECONDS reaches keys/stepup.py as the composition root passes it (app config):
+    a sign-in 200 s ago is recent enough at 600, too old at 100, and at the default 300."""
+    claims = {"sub": "person", "client_id": "console", "auth_time": 1_000_000}
+    now = 1_000_000 + 200
+    for value, needed in (("600", False), ("100", True)):
+        settings = Settings.from_env({"YITONG_HOME": str(tmp_path), "YITONG_ADMIN_STEPUP_SECONDS": value})
+        window = stepup.window({stepup.CONFIG_KEY: settings.admin_stepup_seconds})
+        assert window == int(value) and stepup.needed(claims, window, now=now) is needed
+        assert f"max_age={value}" in stepup.challenge(window)
+    default = Settings.from_env({"YITONG_HOME": str(tmp_path)}).admin_stepup_seconds
+    assert default == stepup.window({}) == 300 and not stepup.needed(claims, default, now=now)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -71,6 +86,8 @@ def test_pdf_limits_and_verify_concurrency_come_from_the_environment(tmp_path):
         ({"YITONG_VERIFY_CONCURRENCY": "0"}, "YITONG_VERIFY_CONCURRENCY"),
         ({"YITONG_PDF_MAX_PAGES": "many"}, "YITONG_PDF_MAX_PAGES"),
         ({"YITONG_PDF_SECONDS": "0"}, "YITONG_PDF_SECONDS"),
+        ({"YITONG_ADMIN_STEPUP_SECONDS": "soon"}, "YITONG_ADMIN_STEPUP_SECONDS"),
+        ({"YITONG_ADMIN_STEPUP_SECONDS": "0"}, "YITONG_ADMIN_STEPUP_SECONDS"),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(env, message, tmp_path):
