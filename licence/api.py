@@ -356,14 +356,21 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                                                     replay_cache=home.runtime.replay_cache("licence-dpop"))
             return built["validator"]
 
-    def status_limiter():
-        with lock:
-            if "limiter" not in built:
-                built["limiter"] = home.runtime.rate_limiter("licence-status:ip", STATUS_RATE_LIMIT, 60)
-            return built["limiter"]
+    def limiter(namespace: str, limit: int) -> Callable:
+        def built_once():
+            with lock:
+                if namespace not in built:
+                    built[namespace] = home.runtime.rate_limiter(namespace, limit, 60)
+                return built[namespace]
+
+        return built_once
+
+    status_limiter = limiter("licence-status:ip", STATUS_RATE_LIMIT)
+    share_limiter = limiter("licence-share:client", settings.licence_share_rate_limit)
 
     app.extensions["yitong.licence"] = {"library": library, "validator": validator, "jobs": lambda: home.runtime.jobs,
                                         "issuers": IssuerClients(home.engine), "status_limiter": status_limiter,
+                                        "share_limiter": share_limiter,
                                         "holder_of": holder_of, "settings": settings}
     app.register_blueprint(bp)
     app.register_blueprint(share_api.bp)  # /licences/api/v1/share/: the sharing service
