@@ -10,6 +10,7 @@
   data; rate-limited per client address (:data:`STATUS_RATE_LIMIT` a minute), so enumerating
   identifiers is slow and learns nothing but whether one exists.
 - ``/licences/api/v1/share/...`` — the sharing service (licence/share_api.py, licence/sharing.py).
+- ``GET /licences/api/v1/openapi.json`` — this API's OpenAPI 3.1 description (licence/openapi.py).
 - ``GET /licences/v?c=...`` — where the face's 2D code points: its signed claims, checked with the
   issuing seal's certificate, and the live status; ``GET /licences/v/{id}`` the same for a typed id.
 
@@ -158,6 +159,19 @@ def issue():
     response.status_code = 200 if existing else 201
     response.headers["Location"] = f"{request.script_root}/licences/api/v1/licences/{issued.licence_id}"
     response.headers["X-Request-Id"] = g.licence_request_id
+    return response
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 description (public; the consent scopes from the catalogue's types)."""
+    from licence.openapi import openapi_document
+
+    settings = _state()["settings"]
+    codes = [kind.code for kind in _library().catalogue.list()]
+    response = jsonify(openapi_document(f"{settings.issuer}/licences/api/v1",
+                                        settings.seal_idp_issuer or settings.issuer, codes))
+    response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
@@ -342,14 +356,21 @@ def register(app: Flask, *, home, settings, idp_gateway: Callable[[], IdpGateway
                                                     replay_cache=home.runtime.replay_cache("licence-dpop"))
             return built["validator"]
 
-    def status_limiter():
-        with lock:
-            if "limiter" not in built:
-                built["limiter"] = home.runtime.rate_limiter("licence-status:ip", STATUS_RATE_LIMIT, 60)
-            return built["limiter"]
+    def limiter(namespace: str, limit: int) -> Callable:
+        def built_once():
+            with lock:
+                if namespace not in built:
+                    built[namespace] = home.runtime.rate_limiter(namespace, limit, 60)
+                return built[namespace]
+
+        return built_once
+
+    status_limiter = limiter("licence-status:ip", STATUS_RATE_LIMIT)
+    share_limiter = limiter("licence-share:client", settings.licence_share_rate_limit)
 
     app.extensions["yitong.licence"] = {"library": library, "validator": validator, "jobs": lambda: home.runtime.jobs,
                                         "issuers": IssuerClients(home.engine), "status_limiter": status_limiter,
+                                        "share_limiter": share_limiter,
                                         "holder_of": holder_of, "settings": settings}
     app.register_blueprint(bp)
     app.register_blueprint(share_api.bp)  # /licences/api/v1/share/: the sharing service

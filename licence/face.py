@@ -132,6 +132,7 @@ def layout(face: FaceContent) -> list[Box | TextLine | Code]:
 class FaceRenderer(Protocol):
     format: str
     media_type: str
+    level: str  # the signature level seal() uses (PAdES/OFD: B-T, B-LT)
 
     def render(self, face: FaceContent) -> bytes:
         """The unsealed document."""

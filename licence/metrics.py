@@ -5,6 +5,8 @@ through keys/observe.py as seal/ does (licence/ never imports yitong/).
   ``replayed`` (an idempotent retry or a batch row already done answered with the earlier
   licence), ``refused`` (the request was wrong: 4xx), ``failed`` (ours: 5xx or unexpected);
 - status look-ups by answer (valid, revoked, expired, superseded, not-found, bad-identifier);
+- the licence file sealed at a fresh issuance, as a document sealed
+  (``yitong_documents_sealed_total{format,level,outcome="sealed"}``, level from the renderer);
 - showings (亮证): codes made, and scans by outcome (ok, forged, expired, unknown).
 
 Labels only ever hold catalogue codes and fixed words: a type code the catalogue does not know
@@ -46,6 +48,9 @@ def counted_issuance(issue):
             raise
         fresh = _aware(licence.issued_at) >= started.replace(microsecond=0) if licence.issued_at else True
         _safely(observe.licence_issued, licence.type_code, licence.format, "issued" if fresh else "replayed")
+        if fresh:  # the licence file was sealed now: a document sealed, at the level its renderer used
+            renderer = self.renderers.get(licence.format)
+            _safely(observe.sealed, licence.format, getattr(renderer, "level", "other"), "sealed")
         return licence
 
     return counted

@@ -58,6 +58,7 @@ def _items(items: list) -> list:
 class OfdFace:
     format = "ofd"
     media_type = "application/ofd"
+    level = SEAL_LEVEL  # what seal() uses; the documents-sealed metric reads it
 
     def render(self, face: FaceContent) -> bytes:
         width_mm, height_mm = face.template.size_mm
@@ -67,4 +68,4 @@ class OfdFace:
 
     def seal(self, sealer, document: bytes, face: FaceContent) -> bytes:
         spot = face.template.seal
-        return seal_ofd(sealer, document, Placement(page=1, x_mm=spot.x_mm, y_mm=spot.y_mm), level=SEAL_LEVEL).document
+        return seal_ofd(sealer, document, Placement(page=1, x_mm=spot.x_mm, y_mm=spot.y_mm), level=self.level).document

@@ -106,6 +106,7 @@ def _xmp(metadata: dict[str, str]) -> XmpStructure:
 class PdfFace:
     format = "pdf"
     media_type = "application/pdf"
+    level = SEAL_LEVEL  # what seal() uses; the documents-sealed metric reads it
 
     def render(self, face: FaceContent) -> bytes:
         width_mm, height_mm = face.template.size_mm
@@ -133,4 +134,4 @@ class PdfFace:
 
     def seal(self, sealer, document: bytes, face: FaceContent) -> bytes:
         spot = face.template.seal
-        return seal_pdf(sealer, document, Placement(page=1, x_mm=spot.x_mm, y_mm=spot.y_mm), level=SEAL_LEVEL).document
+        return seal_pdf(sealer, document, Placement(page=1, x_mm=spot.x_mm, y_mm=spot.y_mm), level=self.level).document

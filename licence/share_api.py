@@ -10,7 +10,9 @@ With the holder's consent: ``Authorization: Bearer <token of the code flow>`` (s
 Under a legal sharing grant: the client's own token (scope ``licence:share``) and, on every
 request, ``holder_id`` (resident ID number or USCC) and ``purpose``, as query parameters (the
 access log keeps their names only). Tokens are checked by introspection, so a withdrawn consent or
-a revoked client stops at once. Every refusal is RFC 7807 problem+json and writes nothing.
+a revoked client stops at once. Each client may send ``YITONG_LICENCE_SHARE_RATE_LIMIT`` requests a
+minute (600 by default; 429 with ``Retry-After`` above it), so no department crawls the library.
+Every refusal is RFC 7807 problem+json and writes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def _refused(exc: LicenceError) -> Response:
 def _access() -> Access:
     """Who asks for which holder, and on what basis; a problem response (abort) otherwise."""
     caller = _caller((ANY_CONSENT, SHARE_SCOPE), introspect=True)
+    verdict = _state()["share_limiter"]().hit(caller.client_id)
+    if not verdict.allowed:  # refused before anything is read or recorded
+        abort(problem(429, "Too many requests", f"client {caller.client_id} sent too many sharing requests this "
+                                                "minute; try later", "rate-limited",
+                      {"Retry-After": str(verdict.retry_after_seconds)}))
     args = request.args
     try:
         if caller.is_person:

@@ -6,12 +6,16 @@ from keys import stepup
 
 _PROBLEM = {"description": "RFC 7807 problem details",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+PROBLEM_SCHEMA = {"type": "object", "required": ["type", "title", "status"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"}, "request_id": {"type": "string"}}}
 _ESID = {"name": "esid", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": "^[0-9]{14}$"},
          "description": "esID: 6-digit region code + 8-digit serial"}
 
 
 def _errors(*codes: int) -> dict:
+    """RFC 7807 problem+json responses for these status codes (also licence/openapi.py's)."""
     return {str(code): _PROBLEM for code in codes}
 
 
@@ -41,9 +45,7 @@ def openapi_document(server_url: str, idp_issuer: str) -> dict:
                         "seal:read": "read seals granted to the caller", "seal:sign": "seal documents"}}}},
             },
             "schemas": {
-                "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                    "detail": {"type": "string"}, "request_id": {"type": "string"}}},
+                "Problem": PROBLEM_SCHEMA,
                 "Seal": {"type": "object", "required": ["esid", "holder", "type", "algorithm", "status"],
                          "properties": {
                              "esid": {"type": "string"},
@@ -209,9 +211,7 @@ def admin_document(title: str, description: str, server_url: str, idp_issuer: st
                 "authorizationCode": {"authorizationUrl": f"{idp_issuer}/authorize", "tokenUrl": f"{idp_issuer}/token",
                                       "scopes": scopes},
                 "clientCredentials": {"tokenUrl": f"{idp_issuer}/token", "scopes": scopes}}}},
-            "schemas": {"Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                "detail": {"type": "string"}, "request_id": {"type": "string"}}}},
+            "schemas": {"Problem": PROBLEM_SCHEMA},
         },
         "paths": paths,
     }

@@ -63,6 +63,7 @@ class Settings:
     verify_max_bytes: int = 20 * 1024 * 1024  # /verify/ uploads (verify/web.py DEFAULT_MAX_BYTES)
     verify_rate_limit: int = 30  # verifications per client IP per minute
     verify_concurrency: int = 2  # documents verified at once per server process; more get 503
+    licence_share_rate_limit: int = 600  # sharing API requests per client per minute (licence/share_api.py)
     # Hostile PDFs (issue 12, items 8-9): bounds for every document sealed or verified by the server.
     pdf_max_pages: int = 10_000
     pdf_max_objects: int = 500_000
@@ -157,6 +158,8 @@ class Settings:
                                            20 * 1024 * 1024),
             verify_rate_limit=int(_number(env.get("YITONG_VERIFY_RATE_LIMIT"), "YITONG_VERIFY_RATE_LIMIT", 30, 1,
                                           1_000_000, integer=True)),
+            licence_share_rate_limit=int(_number(env.get("YITONG_LICENCE_SHARE_RATE_LIMIT"),
+                                                 "YITONG_LICENCE_SHARE_RATE_LIMIT", 600, 1, 1_000_000, integer=True)),
             verify_concurrency=int(_number(env.get("YITONG_VERIFY_CONCURRENCY"), "YITONG_VERIFY_CONCURRENCY", 2, 1,
                                            64, integer=True)),
             pdf_max_pages=int(_number(env.get("YITONG_PDF_MAX_PAGES"), "YITONG_PDF_MAX_PAGES", 10_000, 1,

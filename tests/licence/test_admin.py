@@ -84,3 +84,20 @@ def test_licence_types_and_revocations_for_operators(storage, tmp_path):
     document = web.get("/licences/admin/openapi.json").get_json()
     check_openapi_covers(document, idp.app, "/licences/admin")
     assert document["paths"]["/licences/{licence_id}/revoke"]["post"]["x-yitong-step-up"] is True
+
+    # The public/business API's description: every route under /licences/api/v1 (sharing included),
+    # problem+json errors, the token's scopes (one consent scope per catalogue type), Idempotency-Key.
+    public = web.get("/licences/api/v1/openapi.json")
+    assert public.status_code == 200 and public.headers["Cache-Control"].startswith("public")
+    api_document = public.get_json()
+    described = check_openapi_covers(api_document, idp.app, "/licences/api/v1")
+    assert ("/share/licences/{licence_id}/file", "GET") in described and ("/batches", "POST") in described
+    flows = api_document["components"]["securitySchemes"]["licenceToken"]["flows"]
+    assert set(flows["clientCredentials"]["scopes"]) == {"licence:issue", "licence:share"}
+    assert f"licence:read:{FOOD}" in flows["authorizationCode"]["scopes"]
+    issuing = api_document["paths"]["/licences"]["post"]
+    assert [p["name"] for p in issuing["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
+    assert issuing["security"] == [{"licenceToken": ["licence:issue"]}]
+    assert api_document["paths"]["/licences/{licence_id}/status"]["get"]["security"] == []  # public
+    assert set(api_document["paths"]["/share/licences"]["get"]["responses"]["429"]["content"]) == {
+        "application/problem+json"}

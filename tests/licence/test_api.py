@@ -72,6 +72,8 @@ FOOD_BODY = {"type": FOOD, "holder_id": SHOP_USCC, "holder_name": "天津市示�
 
 def test_client_issues_and_a_retry_never_issues_twice(api):
     before = counted(api, "yitong_licences_issued_total")
+    sealed = _L(format="pdf", level="B-LT", outcome="sealed")
+    sealed_before = counted(api, "yitong_documents_sealed_total").get(sealed, 0)
     key = uuid.uuid4().hex
     status, headers, body = issue(api, FOOD_BODY, key=key)
     assert status == 201, body
@@ -91,6 +93,8 @@ def test_client_issues_and_a_retry_never_issues_twice(api):
     for outcome in ("issued", "replayed"):
         labels = _L(type=FOOD, format="pdf", outcome=outcome)
         assert after[labels] == before.get(labels, 0) + 1, (outcome, after)
+    # the licence file was sealed once (B-LT, as licence/pdf_face.py seals it); the replay sealed nothing
+    assert counted(api, "yitong_documents_sealed_total")[sealed] == sealed_before + 1
 
 
 def test_refusals_write_nothing(api):
