@@ -40,6 +40,18 @@ def _reachable(kind: str) -> str | None:
     return None
 
 
+_NAMES = {"postgres": "PostgreSQL", "redis": "Redis"}
+
+
+def require_services(*kinds: str) -> None:
+    """Skip the test when a server is down, but FAIL it under CI=true (never a silent pass)."""
+    problem = next((found for found in map(_reachable, kinds) if found), None)
+    if problem:
+        if CI:
+            pytest.fail(f"CI=true requires {' and '.join(_NAMES[kind] for kind in kinds)}: {problem}")
+        pytest.skip(problem)
+
+
 class Storage:
     """One storage configuration for a test: a fresh database and a fresh Redis namespace.
 
@@ -218,11 +230,7 @@ def storage(request, tmp_path, _sqlite_template, _pg_template, _pg_dropper, _sna
         yield made
         made.dispose()
         return
-    problem = _reachable("postgres") or _reachable("redis")
-    if problem:
-        if CI:
-            pytest.fail(f"CI=true requires PostgreSQL and Redis: {problem}")
-        pytest.skip(problem)
+    require_services("postgres", "redis")
     created: list[str] = []
 
     def create(template: str | None) -> URL:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, REDIS_URL, _reachable
+from tests.conftest import PG_URL, REDIS_URL, require_services
 from tests.licence.support import FOOD, FOOD_DATA, PERSON_ID, QUALIFICATION, QUALIFICATION_DATA, SHOP_USCC
 from tests.seal.service import yitong_service
 from tests.seal.test_api import PASSWORD, REDIRECT, call, cli, client, person_token, token
@@ -59,9 +59,7 @@ def api(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"licence-share-{request.param}")
     extra, database = {}, None
     if request.param == "postgres":
-        problem = _reachable("postgres") or _reachable("redis")
-        if problem:
-            pytest.skip(problem)
+        require_services("postgres", "redis")
         database = f"yitong_share_{uuid.uuid4().hex[:10]}"
         admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

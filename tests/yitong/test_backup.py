@@ -18,13 +18,12 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, _reachable
-from tests.helpers import CI, check_run, run_yitong
+from tests.conftest import PG_URL, require_services
+from tests.helpers import check_run, run_yitong
 from tests.seal.pdfs import make_pdf
-from tests.seal.support import ORG_NAME, ORG_USCC
 from tests.yitong.test_accesslog import PHONE, _journey, _prepare
 from tests.yitong.test_observability import _call
-from tests.yitong.web_support import PASSWORD, Browser, serve
+from tests.yitong.web_support import PASSWORD, Browser, granted_seal, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +31,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def databases():
     """Two new, empty PostgreSQL databases (the installation's and the one restored onto)."""
-    problem = _reachable("postgres")
-    if problem:
-        if CI:
-            pytest.fail(f"CI=true requires PostgreSQL: {problem}")
-        pytest.skip(problem)
+    require_services("postgres")
     names = [f"yitong_drill_{uuid.uuid4().hex[:10]}" for _ in range(2)]
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -84,12 +79,7 @@ def test_backup_destroy_restore_drill_on_postgresql(yitong_env, tmp_path, databa
     env = {**yitong_env, "YITONG_DATABASE_URL": original_url.render_as_string(hide_password=False),
            "YITONG_MASTER_KEY_FILE": str(master_key), "YITONG_BASELIB_MOUNT": "true"}
     client = _prepare(env)
-    seal = json.loads(check_run(run_yitong(
-        ["seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name", ORG_NAME,
-         "--type", "06", "--json"], env), "seal create"))
-    biz = json.loads(check_run(run_yitong(["client", "create", "--name", "biz", "--grant", "client_credentials",
-                                           "--scope", "seal:read seal:sign", "--json"], env), "client create"))
-    check_run(run_yitong(["seal", "grant", seal["esid"], "--client", biz["client_id"]], env), "seal grant")
+    seal, biz = granted_seal(env)
 
     with serve(env, tmp_path / "before.log") as base:
         issuer = json.loads(_call(base, "GET", "/.well-known/openid-configuration")[2])["issuer"]

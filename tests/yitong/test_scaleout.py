@@ -38,13 +38,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, _reachable
+from tests.conftest import PG_URL, require_services
 from tests.helpers import CI, check_run, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
 from tests.seal.pdfs import make_pdf
-from tests.seal.support import ORG_NAME, ORG_USCC
 from tests.yitong.test_accesslog import PHONE, RP, _prepare
 from tests.yitong.test_observability import _L
-from tests.yitong.web_support import PASSWORD, Browser
+from tests.yitong.web_support import PASSWORD, Browser, granted_seal
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -101,11 +100,7 @@ class Topology:
 
 @pytest.fixture
 def database():
-    problem = _reachable("postgres")
-    if problem:
-        if CI:
-            pytest.fail(f"CI=true requires PostgreSQL: {problem}")
-        pytest.skip(problem)
+    require_services("postgres")
     name = f"yitong_scale_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -140,12 +135,7 @@ def test_two_hosts_behind_nginx_share_sessions_grants_keys_and_jobs(yitong_env, 
     check_run(subprocess.run(["sh", str(ENTRYPOINT), "migrate"], env=env, capture_output=True, timeout=300),
               "entrypoint migrate")
     client = _prepare(env)
-    seal = json.loads(check_run(run_yitong(
-        ["seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name", ORG_NAME,
-         "--type", "06", "--json"], env), "seal create"))
-    biz = json.loads(check_run(run_yitong(["client", "create", "--name", "biz", "--grant", "client_credentials",
-                                           "--scope", "seal:read seal:sign", "--json"], env), "client create"))
-    check_run(run_yitong(["seal", "grant", seal["esid"], "--client", biz["client_id"]], env), "seal grant")
+    seal, biz = granted_seal(env)
     tls = tmp_path / "tls"
     tls.mkdir()
     chain, key, root = issue_tls_server_certificate(env, tls)

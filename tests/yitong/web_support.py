@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from tests.helpers import check_run, free_port, run_yitong, wait_until_healthy
+from tests.seal.support import ORG_NAME, ORG_USCC
 
 PASSWORD = "Tianjin-2026-correct"
 
@@ -102,3 +103,15 @@ class Browser:
     def login(self, csrf: str, login: str, password: str, return_to: str = "/", headers: dict | None = None):
         form = {"csrf": csrf, "return_to": return_to, "login": login, "password": password}
         return self.request("POST", "/login", form=form, headers=headers)
+
+
+def granted_seal(env: dict[str, str]) -> tuple[dict, dict]:
+    """An organisation's seal made by the CLI and a client-credentials client granted to seal with it
+    (``seal:read seal:sign``): what a business system needs to seal through the API."""
+    seal = json.loads(check_run(run_yitong(
+        ["seal", "create", "--holder-kind", "org", "--holder-id", ORG_USCC, "--holder-name", ORG_NAME,
+         "--type", "06", "--json"], env), "seal create"))
+    biz = json.loads(check_run(run_yitong(["client", "create", "--name", "biz", "--grant", "client_credentials",
+                                           "--scope", "seal:read seal:sign", "--json"], env), "client create"))
+    check_run(run_yitong(["seal", "grant", seal["esid"], "--client", biz["client_id"]], env), "seal grant")
+    return seal, biz
