@@ -210,8 +210,13 @@ def register_metrics(app: Flask, gate: MetricsGate, collectors=()) -> None:
 
 def scrape(collectors=()) -> bytes:
     """The text format of this process's metrics, or of every process in the multi-process folder,
-    then ``collectors``. A worker folding a finished work horse's file (keys/observe.py) may remove
-    a file between the folder's listing and its reading: the scrape is then read again."""
+    then ``collectors``. The folder changes while it is read: a worker folding a finished work
+    horse's file (keys/observe.py) may remove a file between the folder's listing and its reading,
+    and a process making its file leaves it empty for a moment before it sizes it (prometheus_client
+    then fails with struct.error; seen in the scale-out test's worker scrape): the scrape is then
+    read again."""
+    import struct
+
     from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -223,9 +228,10 @@ def scrape(collectors=()) -> bytes:
             try:
                 output = generate_latest(registry)
                 break
-            except FileNotFoundError:
+            except (FileNotFoundError, struct.error):
                 if attempt == 2:
                     raise
+                time.sleep(0.01)
     else:
         output = generate_latest(REGISTRY)
     if collectors:
