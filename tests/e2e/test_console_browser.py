@@ -118,6 +118,7 @@ def _page(browser) -> Page:
 
 
 def _shot(page: Page, tmp_path: Path, name: str) -> None:
+    page.wait_for_load_state("load")
     assert page.evaluate("window.__cspViolations || []") == [], f"{page.url}: the CSP blocked something"
     width = page.evaluate("document.documentElement.scrollWidth")
     viewport = page.viewport_size["width"]

@@ -129,6 +129,9 @@ def test_the_holder_consents_a_department_reads_the_licence_and_the_holder_withd
     consent.scroll_into_view_if_needed()
     _shot(page, "share-account-consent-desktop")
     consent.get_by_role("button", name=f"撤回授权: {DEPARTMENT}").click()
+    # the form posts and the account page comes back by a 303: wait for that page, not only for
+    # the old one to unload (a count of 0 also holds mid-navigation; CI met a null documentElement)
+    page.wait_for_url(re.compile(r"/account\?done=consent"))
     expect(page.locator("#consent-list li", has_text=DEPARTMENT)).to_have_count(0)
     page.set_viewport_size(PHONE)
     _shot(page, "share-account-withdrawn-phone")
