@@ -13,6 +13,7 @@ time, so that one bad record fails only its own caller.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 
@@ -56,6 +57,10 @@ class GroupCommit:
     def __init__(self, engine: Engine, max_batch: int = 64) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
         self._queue: list[_Pending] = []
         self._writing = False
         self._cond = threading.Condition()
@@ -63,6 +68,11 @@ class GroupCommit:
     def commit(self, link: Callable[[Connection], None], writes: Writes = ()) -> None:
         """Store ``writes`` and append ``link`` (a keys.auditchain.Link, or any callable taking the
         connection), atomically; returns once committed, raises what failed them."""
+        if self._pid != os.getpid():
+            # Made before a fork (gunicorn builds the app in its master when preloading): the
+            # child must not share the parent's lock, queue or "a batch is being written" flag,
+            # which a parent thread may have held at the moment of the fork.
+            self._reset()
         item = _Pending(link, writes)
         with self._cond:
             self._queue.append(item)
