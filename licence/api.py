@@ -72,11 +72,12 @@ def _request_id() -> None:
     g.licence_request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
 
 
-def _caller(scope: str, *, introspect: bool = False) -> Caller:
+def _caller(scope: str | tuple[str, ...], *, introspect: bool = False, fresh: bool = False) -> Caller:
     validator: TokenValidator = _state()["validator"]()
     try:
         return validator.caller(request.headers.get("Authorization"), scope=scope, method=request.method,
-                                url=request.base_url, dpop_proof=request.headers.get("DPoP"), introspect=introspect)
+                                url=request.base_url, dpop_proof=request.headers.get("DPoP"), introspect=introspect,
+                                fresh=fresh)
     except TokenRefused as exc:
         if exc.status == 503:
             abort(problem(503, "Service unavailable", exc.description, "idp-unavailable"))

@@ -34,7 +34,7 @@ def _refused(exc: LicenceError) -> Response:
 
 def _access() -> Access:
     """Who asks for which holder, and on what basis; a problem response (abort) otherwise."""
-    caller = _caller((ANY_CONSENT, SHARE_SCOPE), introspect=True)
+    caller = _caller((ANY_CONSENT, SHARE_SCOPE), introspect=True, fresh=True)  # no cached answer: stops at once
     verdict = _state()["share_limiter"]().hit(caller.client_id)
     if not verdict.allowed:  # refused before anything is read or recorded
         abort(problem(429, "Too many requests", f"client {caller.client_id} sent too many sharing requests this "

@@ -216,9 +216,11 @@ class TokenValidator:
 
     # -- validation ------------------------------------------------------------------------------------
     def caller(self, authorization: str | None, *, scope: str | tuple[str, ...], method: str, url: str,
-               dpop_proof: str | None, introspect: bool) -> Caller:
+               dpop_proof: str | None, introspect: bool, fresh: bool = False) -> Caller:
         """The token's caller; ``scope``: the scope it must carry, or alternatives (one of them), each
-        possibly a prefix ending in ``*``."""
+        possibly a prefix ending in ``*``. ``introspect`` asks the IdP whether the token is still
+        active, reusing an answer up to INTROSPECTION_TTL old unless ``fresh`` (where a revoked
+        token or withdrawn consent must stop at once: the licence sharing API)."""
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if not token or scheme.lower() not in ("bearer", "dpop"):
@@ -254,7 +256,7 @@ class TokenValidator:
             raise TokenRefused(403, "insufficient_scope", f"the token lacks the {' or '.join(wanted)} scope",
                                scope=" ".join(wanted))
         if introspect:
-            self._check_active(token)
+            self._check_active(token, fresh=fresh)
         client_id = claims.get("client_id")
         sub = claims.get("sub")
         if not isinstance(client_id, str) or not isinstance(sub, str):
@@ -263,13 +265,13 @@ class TokenValidator:
         acr = claims.get("acr") if isinstance(claims.get("acr"), str) else None
         return Caller(claims, client_id, sub, scopes, acr, org)
 
-    def _check_active(self, token: str) -> None:
+    def _check_active(self, token: str, *, fresh: bool) -> None:
         key = hashlib.sha256(token.encode()).hexdigest()
         now = time.monotonic()
         with self._lock:
             for stale in [k for k, (at, _) in self._introspected.items() if now - at > INTROSPECTION_TTL]:
                 del self._introspected[stale]
-            cached = self._introspected.get(key)
+            cached = None if fresh else self._introspected.get(key)
         if cached is None:
             answer = self.gateway.introspect(token)
             with self._lock:

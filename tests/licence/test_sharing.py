@@ -6,6 +6,7 @@ request is a clear problem and writes nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.parse
@@ -158,6 +159,23 @@ def test_with_consent_the_portal_reads_only_the_holders_licences_of_the_consente
     assert [(u["licence_id"], u["operation"]) for u in uses][-4:] == [
         (mine, "list"), (mine, "data"), (mine, "file"), (mine, "status")]
     assert uses[-3]["purpose"] == "办理职业技能补贴" and uses[-3]["detail"] == {"basis": "consent"}
+
+
+def test_a_consent_token_revoked_after_use_is_refused_at_once(api):
+    """The share API asks introspection on every call (no cached "active"): a token that has just
+    been used and is then revoked (RFC 7009, as when the holder withdraws the consent) is refused on
+    its very next use, not up to the seal API's 30 s later."""
+    token = _consent_token(api)
+    assert get(api, "", token)[0] == 200
+    portal = api["portal"]
+    basic = base64.b64encode(f"{portal['client_id']}:{portal['client_secret']}".encode()).decode()
+    status, _, _ = call("POST", f"{api['base']}/revoke", body=urllib.parse.urlencode({"token": token}).encode(),
+                        headers={"Authorization": f"Basic {basic}",
+                                 "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+    before = _count_uses(api)
+    problem_of(get(api, "", token), 401, "invalid_token")
+    assert _count_uses(api) == before
 
 
 def test_consent_refusals_are_clear_and_write_nothing(api):
