@@ -169,7 +169,15 @@ def show_organisation(uscc: str):
         return problem(404, "Not Found", f"no registered organisation {uscc}")
     state = request.args.get("state")
     agents = [a.as_dict() for a in services().agents.of_organisation(uscc) if not state or a.state == state]
-    return jsonify({**_organisation_dict(organisation), "agents": agents})
+    # Operators know people by username, not by subject identifier: both are given.
+    subs = {organisation.legal_representative_sub, *(a["agent_sub"] for a in agents)}
+    with services().accounts.engine.connect() as conn:
+        names = dict(conn.execute(select(users_table.c.sub, users_table.c.username)
+                                  .where(users_table.c.sub.in_(subs))).all())
+    for agent in agents:
+        agent["agent_username"] = names.get(agent["agent_sub"])
+    return jsonify({**_organisation_dict(organisation), "agents": agents,
+                    "legal_representative_username": names.get(organisation.legal_representative_sub)})
 
 
 @bp.get("/agents/<agent_id>")

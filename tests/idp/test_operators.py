@@ -206,6 +206,7 @@ def test_the_security_administrator_finds_organisations_and_revokes_a_mandate_af
     shown = web.get(f"/admin/api/v1/organisations/{organisation.uscc}", headers=auth(600)).get_json()
     assert shown["name"] == COMPANY[0] and [(a["agent_id"], a["state"]) for a in shown["agents"]] == [
         (mandate.agent_id, "pending")]
+    assert shown["legal_representative_username"] == "faren" and shown["agents"][0]["agent_username"] == "jingban"
     assert web.get("/admin/api/v1/organisations/91000000000000000X", headers=auth(600)).status_code == 404
     path = f"/admin/api/v1/agents/{mandate.agent_id}/revoke"
     assert web.post(path, headers=auth(60), json={}).status_code == 400  # no reason

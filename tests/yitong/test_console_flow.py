@@ -223,6 +223,7 @@ def test_the_security_administrator_revokes_an_agents_mandate_after_signing_in_a
     assert "No organisation matches." in web.get("/admin/organisations?q=ZZZ&lang=en").get_data(as_text=True)
     detail = web.get(f"/admin/organisations/{COMPANY[1]}?lang=zh").get_data(as_text=True)
     assert mandate.agent_id in detail and "pending" in detail
+    assert "faren" in detail and "jingban" in detail  # people by username, their sub beneath
     revoke_url = f"/admin/agents/{mandate.agent_id}/revoke?uscc={COMPANY[1]}"
     assert f'action="{revoke_url}"' in detail
     ask = web.post(revoke_url, data={"csrf": _csrf(detail)})
