@@ -43,6 +43,9 @@ DESTRUCTIVE = ("suspend", "revoke")
 ALLOWED = {"applied": ("approve", "revoke"), "approved": ("make", "revoke"), "active": ("suspend", "revoke"),
            "suspended": ("resume", "revoke")}
 
+ROLE_NAMES = {"system": ("系统管理员", "system administrator"), "security": ("安全管理员", "security administrator"),
+              "audit": ("审计管理员", "audit administrator")}
+
 bp = Blueprint("console", __name__, url_prefix="/admin")
 
 
@@ -243,10 +246,10 @@ def _api(method: str, path: str, body: dict | None = None) -> tuple[int, dict | 
     audience = next((name for name in ("seal", "licences") if path.startswith(f"/{name}/")), "idp")
     headers = {"Authorization": f"Bearer {session['console_tokens'][audience]}"}
     data = None
-    if method == "POST":
+    if method in ("POST", "DELETE"):
         headers["Content-Type"] = "application/json"
         data = json.dumps(body or {}).encode()
-    status, raw = _transport()(f"{_issuer()}{path}", data, headers)
+    status, raw = _transport()(f"{_issuer()}{path}", data, headers, method)
     try:
         return status, json.loads(raw) if raw else {}
     except ValueError:
@@ -276,12 +279,12 @@ def resume():
 
 
 def _confirmed_action(*, api_path: str, action_url: str, cancel_url: str, question: str, reason: str, body: dict,
-                      on_problem):
-    """POST ``body`` to the API; a step-up answer sends the operator to sign in again first."""
-    status, answer = _api("POST", api_path, body)
+                      on_problem, method: str = "POST"):
+    """Send ``body`` to the API; a step-up answer sends the operator to sign in again first."""
+    status, answer = _api(method, api_path, body)
     if _needs_step_up(status, answer):
         return _step_up(action_url=action_url, cancel_url=cancel_url, question=question, reason=reason)
-    if status != 200:
+    if status not in (200, 201, 204):
         return on_problem(answer)
     return None
 
@@ -433,6 +436,61 @@ def clients():
 def keys():
     status, listing = _api("GET", "/admin/api/v1/keys")
     return _page("keys.html", keys=listing if status == 200 else None, problem=listing if status != 200 else None)
+
+
+@bp.get("/operators")
+def operators(problem: dict | None = None):
+    status, listing = _api("GET", "/admin/api/v1/operators")
+    return _page("operators.html", listing=listing if status == 200 else None, roles=ROLE_NAMES,
+                 problem=problem or (listing if status != 200 else None))
+
+
+@bp.post("/operators/grant")
+def operator_grant():
+    """Give an account (by username) or an automation client (by client id) an operator role: the
+    system administrator's, confirmed with a reason and a recent sign-in; never to oneself (the
+    API refuses)."""
+    _check_csrf()
+    account = request.values.get("account", "").strip()[:64]
+    role = request.values.get("role", "")
+    if not account or role not in ROLE_NAMES:
+        return operators({"detail": t("请填写账户并选择角色。", "Name an account and choose a role.")})
+    reason = request.form.get("reason", "").strip()
+    action_url = "/admin/operators/grant?" + urlencode({"account": account, "role": role})
+    question = t(f"确定要授予 {account} {ROLE_NAMES[role][0]}角色吗？",
+                 f"Really make {account} the {ROLE_NAMES[role][1]}?")
+    if request.form.get("confirmed") != "yes" or not reason:
+        return _page("confirm.html", reason=reason, action_url=action_url, cancel_url="/admin/operators",
+                     question=question)
+    # A person is named by username; what is no username is tried as a sub or client id.
+    body = {"username": account, "role": role, "reason": reason}
+    refused = _confirmed_action(api_path="/admin/api/v1/operators", body=body, action_url=action_url,
+                                cancel_url="/admin/operators", question=question, reason=reason,
+                                on_problem=lambda answer: _grant_by_sub(answer, account, role, reason))
+    return refused or redirect(url_for("console.operators"))
+
+
+def _grant_by_sub(answer: dict, account: str, role: str, reason: str):
+    """No account has that username: try it as a subject identifier or client id."""
+    if answer.get("status") != 404:
+        return operators(answer)
+    status, again = _api("POST", "/admin/api/v1/operators", {"sub": account, "role": role, "reason": reason})
+    return None if status == 201 else operators(again)
+
+
+@bp.post("/operators/<sub>/revoke")
+def operator_revoke(sub: str):
+    _check_csrf()
+    reason = request.form.get("reason", "").strip()
+    action_url = f"/admin/operators/{quote(sub, safe='')}/revoke"
+    question = t(f"确定要撤销 {sub} 的管理员角色吗？", f"Really revoke the operator role of {sub}?")
+    if request.form.get("confirmed") != "yes" or not reason:
+        return _page("confirm.html", reason=reason, action_url=action_url, cancel_url="/admin/operators",
+                     question=question)
+    refused = _confirmed_action(api_path=f"/admin/api/v1/operators/{quote(sub, safe='')}", method="DELETE",
+                                body={"reason": reason}, action_url=action_url, cancel_url="/admin/operators",
+                                question=question, reason=reason, on_problem=operators)
+    return refused or redirect(url_for("console.operators"))
 
 
 @bp.get("/organisations")

@@ -73,14 +73,16 @@ def in_process(app: Flask, issuer: str) -> Transport:
     """A transport that hands requests for ``issuer``'s URLs to ``app`` itself, without a socket."""
     base = issuer.rstrip("/") + "/"
 
-    def exchange(url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    def exchange(url: str, data: bytes | None, headers: dict[str, str], method: str | None = None) -> tuple[int, bytes]:
+        """``method``: GET without data, POST with it, unless named (the console's DELETE)."""
         if not url.startswith(base):
             raise OSError(f"{url} is not an endpoint of this server's issuer")
         client = Client(app, use_cookies=False)
         # A fresh context: the inner request gets its own application context (g), as a request
         # from another host would, instead of sharing the sealing request's.
         response = contextvars.Context().run(client.open, url[len(base) - 1:], base_url=base,
-                                             method="GET" if data is None else "POST", data=data, headers=headers)
+                                             method=method or ("GET" if data is None else "POST"), data=data,
+                                             headers=headers)
         try:
             return response.status_code, response.get_data()
         finally:

@@ -43,8 +43,10 @@ def admin_openapi(issuer: str) -> dict:
              "properties": {"acr": {"type": "string", "pattern": "^urn:yitong:loa:[1-4]$"},
                             "reason": {"type": "string", "minLength": 1}}}
     reason = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1}}}
-    grant = {"type": "object", "required": ["sub", "role"],
-             "properties": {"sub": {"type": "string"}, "role": {"enum": ["system", "security", "audit"]}}}
+    grant = {"type": "object", "required": ["role"],
+             "oneOf": [{"required": ["sub"]}, {"required": ["username"]}],
+             "properties": {"sub": {"type": "string"}, "username": {"type": "string"},
+                            "role": {"enum": ["system", "security", "audit"]}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Yitong admin API", "version": "1",

@@ -65,6 +65,13 @@ def mask_phone(phone: str | None) -> str | None:
     return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 8 else phone
 
 
+def _usernames(subs) -> dict[str, str]:
+    """Operators know people by username; an operator that is an automation client has none."""
+    with services().accounts.engine.connect() as conn:
+        return dict(conn.execute(select(users_table.c.sub, users_table.c.username)
+                                 .where(users_table.c.sub.in_(set(subs)))).all())
+
+
 # -- users (security administrator) -----------------------------------------------------------------
 @bp.get("/users")
 def list_users():
@@ -170,10 +177,7 @@ def show_organisation(uscc: str):
     state = request.args.get("state")
     agents = [a.as_dict() for a in services().agents.of_organisation(uscc) if not state or a.state == state]
     # Operators know people by username, not by subject identifier: both are given.
-    subs = {organisation.legal_representative_sub, *(a["agent_sub"] for a in agents)}
-    with services().accounts.engine.connect() as conn:
-        names = dict(conn.execute(select(users_table.c.sub, users_table.c.username)
-                                  .where(users_table.c.sub.in_(subs))).all())
+    names = _usernames([organisation.legal_representative_sub, *(a["agent_sub"] for a in agents)])
     for agent in agents:
         agent["agent_username"] = names.get(agent["agent_sub"])
     return jsonify({**_organisation_dict(organisation), "agents": agents,
@@ -248,7 +252,9 @@ def list_keys():
 # -- operators (system administrator) ----------------------------------------------------------------
 @bp.get("/operators")
 def list_operators():
-    return jsonify({"items": [o.as_dict() for o in services().operators.list()]})
+    operators = services().operators.list()
+    names = _usernames(o.sub for o in operators)
+    return jsonify({"items": [{**o.as_dict(), "username": names.get(o.sub)} for o in operators]})
 
 
 @bp.post("/operators")
@@ -256,13 +262,24 @@ def grant_operator():
     if challenge := recent_sign_in():
         return challenge
     body = _body()
-    if not body or body.get("role") not in ROLES or not body.get("sub"):
-        return problem(400, "Bad Request", f"send {{\"sub\": \"...\", \"role\": one of {', '.join(ROLES)}}}")
+    if not body or body.get("role") not in ROLES or not (body.get("sub") or body.get("username")):
+        return problem(400, "Bad Request", f"send {{\"sub\" (or \"username\"): \"...\", \"role\": one of "
+                                           f"{', '.join(ROLES)}}}")
+    # The operator is an account (by sub or username) or an automation client (by client id): one
+    # that exists, so a typing error never leaves a role for nobody.
+    named = str(body.get("sub") or body.get("username"))[:64]
+    column = users_table.c.sub if body.get("sub") else users_table.c.username
+    with services().accounts.engine.connect() as conn:
+        sub = conn.execute(select(users_table.c.sub).where(column == named, users_table.c.disabled.is_(False))).scalar()
+    if sub is None and body.get("sub") and services().clients.get(named) is not None:
+        sub = named
+    if sub is None:
+        return problem(404, "Not Found", f"no account or client {named!r}")
     try:
-        granted = services().operators.grant(str(body["sub"]), body["role"], by=g.admin_actor)
+        granted = services().operators.grant(sub, body["role"], by=g.admin_actor)
     except OperatorError as exc:
         return problem(409, "Conflict", str(exc))
-    _record("operator.granted", operator=granted.sub, role=granted.role)
+    _record("operator.granted", operator=granted.sub, role=granted.role, reason=_reason())
     response = jsonify(granted.as_dict())
     response.status_code = 201
     return response
@@ -276,5 +293,5 @@ def revoke_operator(sub: str):
         revoked = services().operators.revoke(sub, by=g.admin_actor)
     except OperatorError as exc:
         return problem(409, "Conflict", str(exc))
-    _record("operator.revoked", operator=revoked.sub, role=revoked.role)
+    _record("operator.revoked", operator=revoked.sub, role=revoked.role, reason=_reason())
     return "", 204

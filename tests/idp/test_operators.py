@@ -228,8 +228,17 @@ def test_the_security_administrator_finds_organisations_and_revokes_a_mandate_af
     stale = web.post("/admin/api/v1/operators", headers=auth(600), json={"sub": "someone", "role": "audit"})
     assert stale.status_code == 401 and "insufficient_user_authentication" in stale.headers["WWW-Authenticate"]
     assert web.delete("/admin/api/v1/operators/root", headers=auth(600)).status_code == 401
-    assert web.post("/admin/api/v1/operators", headers=auth(10), json={"sub": "someone", "role": "audit"}
-                    ).status_code == 201
+    nobody = web.post("/admin/api/v1/operators", headers=auth(10), json={"sub": "someone", "role": "audit"})
+    assert nobody.status_code == 404 and nobody.get_json()["detail"] == "no account or client 'someone'"
+    granted = web.post("/admin/api/v1/operators", headers=auth(10),
+                       json={"username": "faren", "role": "audit", "reason": "审计岗位"})
+    assert granted.status_code == 201 and granted.get_json()["sub"] == representative.sub
+    assert Audit(idp.home.engine).tail(1, event="operator.granted")[0].detail["reason"] == "审计岗位"
+    listed = web.get("/admin/api/v1/operators", headers=auth(10)).get_json()["items"]
+    assert {"sub": representative.sub, "username": "faren", "role": "audit"}.items() <= next(
+        o for o in listed if o["sub"] == representative.sub).items()
+    assert web.post("/admin/api/v1/operators", headers=auth(10), json={"sub": client.client_id, "role": "security"}
+                    ).status_code == 201  # an automation client, by its id
     rotate = f"/admin/api/v1/clients/{client.client_id}/secret"
     assert web.post(rotate, headers=auth(600)).status_code == 401
     assert web.post(rotate, headers=auth(10)).get_json()["client_secret"]

@@ -3,6 +3,7 @@ with TOTP, the security administrator's seal actions, the audit administrator's 
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from datetime import timedelta
@@ -127,6 +128,49 @@ def test_the_system_administrator_sees_clients_and_keys_and_nothing_of_the_other
     assert "managed by the audit administrator" in web.get("/admin/audit").get_data(as_text=True)
     forged = web.post("/admin/seals/12000000000001/approve", data={"csrf": "wrong", "reason": "x"})
     assert forged.status_code == 400  # CSRF
+
+
+def test_the_system_administrator_grants_and_revokes_operator_roles_but_never_their_own(storage, tmp_path):
+    idp = make_idp(storage, tmp_path, with_pki=True)
+    Operators(idp.home.engine).grant("root", "system", by=None)
+    me, totp = _operator(idp, "xitong", "system", "root")
+    _, audit_totp = _operator(idp, "shenji", "audit", "root")
+    newcomer = idp.accounts.create(username="xinren", password=PASSWORD)
+    web = idp.app.test_client()
+    assert sign_in(idp, web, "xitong", totp).status_code == 200
+    page = web.get("/admin/operators").get_data(as_text=True)
+    assert "shenji" in page and "审计管理员" in page and "安装时" not in page.split("shenji")[0][-200:]
+    assert f'action="/admin/operators/{me.sub}/revoke"' not in page  # no button for one's own role
+    ask = web.post("/admin/operators/grant", data={"csrf": _csrf(page), "account": "xinren", "role": "security"})
+    confirm = ask.get_data(as_text=True)
+    assert ask.status_code == 200 and "确定要授予 xinren 安全管理员角色吗" in confirm
+    assert Operators(idp.home.engine).role_of(newcomer.sub) is None  # nothing before the confirmation
+    done = web.post('/admin/operators/grant?account=xinren&role=security',
+                    data={"csrf": _csrf(confirm), "confirmed": "yes", "reason": "安全岗位轮换"})
+    assert done.status_code == 302 and Operators(idp.home.engine).role_of(newcomer.sub) == "security"
+    typo = web.post('/admin/operators/grant?account=xinrne&role=audit',
+                    data={"csrf": _csrf(confirm), "confirmed": "yes", "reason": "x"})
+    assert "no account or client 'xinrne'" in html.unescape(typo.get_data(as_text=True))  # no role for nobody
+    page = web.get("/admin/operators?lang=en").get_data(as_text=True)
+    assert "xinren" in page and "security administrator" in page
+    # Revoking: confirmed with a reason, sent as DELETE to the API; one's own role is refused there.
+    ask = web.post(f"/admin/operators/{newcomer.sub}/revoke", data={"csrf": _csrf(page)})
+    assert 'name="confirmed"' in ask.get_data(as_text=True)
+    done = web.post(f"/admin/operators/{newcomer.sub}/revoke",
+                    data={"csrf": _csrf(page), "confirmed": "yes", "reason": "调岗"})
+    assert done.status_code == 302 and Operators(idp.home.engine).role_of(newcomer.sub) is None
+    own = web.post(f"/admin/operators/{me.sub}/revoke", data={"csrf": _csrf(page), "confirmed": "yes", "reason": "x"})
+    assert "no operator grants or revokes a role of their own" in html.unescape(own.get_data(as_text=True))
+    assert Operators(idp.home.engine).role_of(me.sub) == "system"
+    # The audit administrator reads the trace, and may not grant.
+    auditor = idp.app.test_client()
+    assert sign_in(idp, auditor, "shenji", audit_totp).status_code == 200
+    trail = auditor.get("/admin/audit").get_data(as_text=True)
+    assert "operator.granted" in trail and "安全岗位轮换" in trail and "operator.revoked" in trail and "调岗" in trail
+    refused = auditor.post('/admin/operators/grant?account=shenji&role=system',
+                           data={"csrf": _csrf(trail), "confirmed": "yes", "reason": "x"})
+    assert "managed by the system administrator" in refused.get_data(as_text=True)
+    assert Operators(idp.home.engine).role_of(newcomer.sub) is None
 
 
 def test_a_sign_in_below_loa3_never_reaches_the_console(storage, tmp_path):
