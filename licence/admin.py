@@ -18,7 +18,6 @@ from keys.storage import utcnow
 from licence.api import _caller, _library, _refused, _state, problem
 from licence.catalogue import CatalogueError
 from licence.library import LicenceError
-from licence.models import events_table
 from seal.admin import require_operator
 from seal.openapi import REASON, admin_document, admin_operation, query_parameters
 from seal.tokens import Caller
@@ -43,11 +42,12 @@ def _refusal(licence_id: str, caller: Caller, role: str | None) -> None:
         found = library.get(licence_id)
     except LicenceError:
         return
+    library.audit_chain.prepare()
     with library.engine.begin() as conn:
-        conn.execute(events_table.insert().values(licence_id=licence_id, type_code=found.type_code, at=utcnow(),
-                                                  event="admin.refused", from_status=found.status,
-                                                  to_status=found.status, actor=f"operator:{caller.sub}"[:128],
-                                                  detail={"role": role, "path": request.path[:200]}))
+        library.record_event(conn, licence_id=licence_id, type_code=found.type_code, at=utcnow(),
+                             event="admin.refused", from_status=found.status, to_status=found.status,
+                             actor=f"operator:{caller.sub}"[:128], reason=None,
+                             detail={"role": role, "path": request.path[:200]})
 
 
 def _type_summary(kind, count: int) -> dict:

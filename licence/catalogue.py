@@ -14,11 +14,13 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from keys.auditchain import AuditChain
 from keys.idnumbers import IdentifierError as NumberError
 from keys.idnumbers import check_uscc
 from keys.storage import utcnow
 from licence.identifier import TYPE_CODE
 from licence.models import events_table, types_table
+from licence.trail import required
 
 ITEM_TYPES = ("text", "date", "integer", "choice")
 HOLDER_KINDS = ("person", "org")
@@ -230,10 +232,12 @@ def _face(raw: Any) -> FaceTemplate:
 
 
 class Catalogue:
-    """Licence types in ``licence_types``; every change is a ``licence_events`` row with who and why."""
+    """Licence types in ``licence_types``; every change is a ``licence_events`` row with who and why,
+    chained through ``audit_chain`` (needed to change the catalogue, not to read it)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_chain: AuditChain | None = None) -> None:
         self.engine = engine
+        self.audit_chain = audit_chain
 
     def get(self, code: str) -> LicenceType:
         with self.engine.connect() as conn:
@@ -252,27 +256,31 @@ class Catalogue:
     def add(self, definition: Any, *, actor: str, reason: str | None = None) -> LicenceType:
         kind = LicenceType.from_dict(definition)
         now = utcnow()
+        chain = required(self.audit_chain)
+        chain.prepare()
         with self.engine.begin() as conn:
             if conn.execute(select(types_table.c.code).where(types_table.c.code == kind.code)).first():
                 raise CatalogueError(f"licence type {kind.code} exists; use update", status=409, kind="type-exists")
             conn.execute(insert(types_table).values(code=kind.code, definition=kind.as_dict(),
                                                     authority_uscc=kind.authority_uscc, esid=kind.esid,
                                                     created_at=now, updated_at=now))
-            conn.execute(insert(events_table).values(type_code=kind.code, at=now, event="type-added", actor=actor,
-                                                     reason=reason))
+            chain.append(conn, events_table, {"licence_id": None, "type_code": kind.code, "at": now,
+                                              "event": "type-added", "actor": actor, "reason": reason})
         return kind
 
     def update(self, definition: Any, *, actor: str, reason: str | None = None) -> LicenceType:
         kind = LicenceType.from_dict(definition)
         now = utcnow()
+        chain = required(self.audit_chain)
+        chain.prepare()
         with self.engine.begin() as conn:
             changed = conn.execute(update(types_table).where(types_table.c.code == kind.code).values(
                 definition=kind.as_dict(), authority_uscc=kind.authority_uscc, esid=kind.esid,
                 updated_at=now)).rowcount
             if changed != 1:
                 raise TypeNotFound(kind.code)
-            conn.execute(insert(events_table).values(type_code=kind.code, at=now, event="type-updated", actor=actor,
-                                                     reason=reason))
+            chain.append(conn, events_table, {"licence_id": None, "type_code": kind.code, "at": now,
+                                              "event": "type-updated", "actor": actor, "reason": reason})
         return kind
 
     def import_file(self, definitions: Any, *, actor: str) -> list[tuple[str, str]]:

@@ -10,6 +10,10 @@ Issuance checks the data against the type, allocates the serial (its own short t
 a crash leaves a gap, never a twin), renders the face and seals it with the authority's seal in
 memory, and only then writes the licence row, its audit event, the seal's usage row and the
 idempotency key in ONE transaction: a crash leaves a complete licence or nothing.
+
+Every ``licence_events`` row is a link of the tamper-evident audit trail (keys/auditchain), appended
+in the transaction of the change it records, through the seal registry's chain (same key, same TSA
+checkpoints).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from keys.auditchain import AuditChain
 from keys.idnumbers import mask_id_number, mask_name
 from keys.sm3 import sm3
 from keys.storage import utcnow
@@ -135,11 +140,13 @@ def _add_years(start: date, years: int) -> date:
 
 class LicenceLibrary:
     def __init__(self, engine: Engine, seals: SealRegistry, *, issuer: str,
-                 renderers: dict[str, FaceRenderer] | None = None) -> None:
+                 renderers: dict[str, FaceRenderer] | None = None, audit_chain: AuditChain | None = None) -> None:
         self.engine = engine
         self.seals = seals
         self.issuer = issuer.rstrip("/")
-        self.catalogue = Catalogue(engine)
+        # licence_events and licence_uses are chained with the seals' usage records' chain.
+        self.audit_chain = audit_chain or seals.audit_chain
+        self.catalogue = Catalogue(engine, self.audit_chain)
         self.renderers = renderers or {"pdf": PdfFace(), "ofd": OfdFace()}
         self._sealers: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
@@ -267,6 +274,15 @@ class LicenceLibrary:
         now = utcnow()
         digest = hashlib.sha256(document).hexdigest()
         licence_id = str(ident)
+        events = [{"licence_id": licence_id, "type_code": kind.code, "at": now, "event": "issued", "from_status": None,
+                   "to_status": "valid", "actor": actor, "reason": reason,
+                   "detail": {"client_id": client_id, "sha256": digest, "format": fmt,
+                              "request_id": caller_detail.get("request_id")}}]
+        if supersedes is not None:
+            events.insert(0, {"licence_id": supersedes.licence_id, "type_code": kind.code, "at": now,
+                              "event": "superseded", "from_status": "valid", "to_status": "superseded",
+                              "actor": actor, "reason": reason, "detail": {"by": licence_id}})
+        self.audit_chain.prepare()
         try:
             with self.engine.begin() as conn:
                 if supersedes is not None:
@@ -277,10 +293,6 @@ class LicenceLibrary:
                     if changed != 1:
                         raise LicenceError(f"licence {supersedes.licence_id} is no longer valid", status=409,
                                            kind="not-valid")
-                    conn.execute(insert(events_table).values(
-                        licence_id=supersedes.licence_id, type_code=kind.code, at=now, event="superseded",
-                        from_status="valid", to_status="superseded", actor=actor, reason=reason,
-                        detail={"by": licence_id}))
                 conn.execute(insert(licences_table).values(
                     licence_id=licence_id, type_code=kind.code, issuer_uscc=kind.authority_uscc, serial=ident.serial,
                     version=ident.version, number=number, holder_kind=kind.holder_kind,
@@ -289,11 +301,9 @@ class LicenceLibrary:
                     format=fmt, file=document, sha256=digest, esid=kind.esid,
                     supersedes=supersedes.licence_id if supersedes else None, client_id=client_id, row_key=row_key,
                     updated_at=now))
-                conn.execute(insert(events_table).values(
-                    licence_id=licence_id, type_code=kind.code, at=now, event="issued", from_status=None,
-                    to_status="valid", actor=actor, reason=reason,
-                    detail={"client_id": client_id, "sha256": digest, "format": fmt,
-                            "request_id": caller_detail.get("request_id")}))
+                # The chains' heads are locked last and in one order (licence_events, then seal_usage),
+                # so concurrent issuances wait on them only for the rest of this transaction.
+                self.audit_chain.append_many(conn, events_table, events)
                 self.seals.log_use(kind.esid, caller=client_id or actor, subject=None, org_uscc=None,
                                    sm3_before=caller_detail["sm3_before"], sm3_after=sm3(document).hex(),
                                    request_id=caller_detail.get("request_id"), client_ip=caller_detail.get("client_ip"),
@@ -428,6 +438,7 @@ class LicenceLibrary:
 
     def _transition(self, licence_id: str, to: str, *, actor: str, reason: str) -> None:
         now = utcnow()
+        self.audit_chain.prepare()
         with self.engine.begin() as conn:
             row = conn.execute(select(licences_table.c.status, licences_table.c.type_code).where(
                 licences_table.c.licence_id == licence_id)).first()
@@ -442,6 +453,10 @@ class LicenceLibrary:
             if changed != 1:
                 raise LicenceError(f"licence {licence_id} changed concurrently; try again", status=409,
                                    kind="conflict")
-            conn.execute(insert(events_table).values(licence_id=licence_id, type_code=row.type_code, at=now,
-                                                     event=to, from_status="valid", to_status=to, actor=actor,
-                                                     reason=reason))
+            self.record_event(conn, licence_id=licence_id, type_code=row.type_code, at=now, event=to,
+                              from_status="valid", to_status=to, actor=actor, reason=reason)
+
+    def record_event(self, conn, **values) -> None:
+        """Append one row to licence_events, chained, inside ``conn``'s transaction (the caller has run
+        ``audit_chain.prepare()`` before opening it)."""
+        self.audit_chain.append(conn, events_table, {"detail": None, **values})

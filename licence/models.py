@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -67,7 +68,7 @@ licences_table = Table(
     Index("ix_licence_holder", "holder_kind", "holder_id"),
 )
 
-# Every issuance and lifecycle change, with who and why. Append-only.
+# Every issuance and lifecycle change, with who and why. Append-only and chained (keys/auditchain).
 events_table = Table(
     "licence_events",
     metadata,
@@ -81,6 +82,9 @@ events_table = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=True),
     Column("detail", JSON, nullable=True),
+    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as seal_events
+    Column("chain_mac", String(64), nullable=True),
+    Index("ix_licence_events_chain_seq", "chain_seq", unique=True),
 )
 
 # Serial numbers per type (licence identifiers never reuse one; a crash leaves a gap, never a twin).
@@ -145,7 +149,8 @@ showings_table = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
-# 用证记录: every showing and every view of one, listed in the holder's wallet. Append-only.
+# 用证记录: every showing, every view of one and every answered sharing operation, listed in the
+# holder's wallet. Append-only and chained (keys/auditchain).
 uses_table = Table(
     "licence_uses",
     metadata,
@@ -159,6 +164,9 @@ uses_table = Table(
     Column("client_id", String(128), nullable=True),
     Column("purpose", String(200), nullable=True),
     Column("operation", String(12), nullable=True),  # list data file status
+    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as seal_usage
+    Column("chain_mac", String(64), nullable=True),
+    Index("ix_licence_uses_chain_seq", "chain_seq", unique=True),
 )
 
 # Legal sharing grants (licence/sharing.py): an operator lets a business client read licences of

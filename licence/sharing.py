@@ -15,10 +15,11 @@ A business system of another department reads a holder's licences in exactly two
   (ID number or USCC) and the purpose on every request; a type or purpose not granted is refused.
 
 Every use — client, purpose, time, licence, operation — is a ``licence_uses`` row (event
-``shared``), listed to the holder in the wallet's record of uses (用证记录) beside the showings.
-A refused request writes nothing. A revoked, expired or superseded licence is still answered, and
-its status is part of every answer (its data only ever comes with its status), as a verifier
-expects: the status is the very thing they must see.
+``shared``), listed to the holder in the wallet's record of uses (用证记录) beside the showings,
+and a link of the audit trail (keys/auditchain), committed before the answer leaves (in a group
+commit with other requests' records). A refused request writes nothing. A revoked, expired or
+superseded licence is still answered, and its status is part of every answer (its data only ever
+comes with its status), as a verifier expects: the status is the very thing they must see.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from keys.auditchain import AuditChain
 from keys.storage import utcnow
 from licence.catalogue import Catalogue, CatalogueError, LicenceType
 from licence.data import check_holder
 from licence.library import Licence, LicenceError, LicenceLibrary
 from licence.models import events_table, share_grants_table, uses_table
+from licence.trail import required
 
 CONSENT_SCOPE_PREFIX = "licence:read:"  # + a licence type code: the holder's consent for that type
 SHARE_SCOPE = "licence:share"  # a client's own token under a legal sharing grant
@@ -104,10 +107,12 @@ def _grant(row) -> ShareGrant:
 
 
 class ShareGrants:
-    """Legal sharing grants (licence_share_grants); adding and revoking one is a licence_events row."""
+    """Legal sharing grants (licence_share_grants); adding and revoking one is a licence_events row,
+    chained through ``audit_chain`` (needed to add or revoke, not to read)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_chain: AuditChain | None = None) -> None:
         self.engine = engine
+        self.audit_chain = audit_chain
 
     def add(self, client_id: str, type_codes: list[str], purpose: str, *, sensitive: bool, basis: str | None,
             actor: str, catalogue: Catalogue) -> ShareGrant:
@@ -125,14 +130,16 @@ class ShareGrants:
         basis = basis.strip()[:500] if isinstance(basis, str) and basis.strip() else None
         now = utcnow()
         grant_id = secrets.token_hex(8)
+        chain = required(self.audit_chain)
+        chain.prepare()
         with self.engine.begin() as conn:
             conn.execute(insert(share_grants_table).values(
                 grant_id=grant_id, client_id=client_id, type_codes=codes, purpose=purpose, sensitive=sensitive,
                 basis=basis, created_at=now, created_by=actor))
-            conn.execute(insert(events_table).values(
-                licence_id=None, type_code=None, at=now, event="share-granted", actor=actor, reason=basis,
-                detail={"grant_id": grant_id, "client_id": client_id, "types": codes, "purpose": purpose,
-                        "sensitive": sensitive}))
+            chain.append(conn, events_table, {
+                "licence_id": None, "type_code": None, "at": now, "event": "share-granted", "actor": actor,
+                "reason": basis, "detail": {"grant_id": grant_id, "client_id": client_id, "types": codes,
+                                            "purpose": purpose, "sensitive": sensitive}})
         return self.get(grant_id)
 
     def get(self, grant_id: str) -> ShareGrant:
@@ -153,6 +160,8 @@ class ShareGrants:
 
     def revoke(self, grant_id: str, *, actor: str, reason: str | None = None) -> ShareGrant:
         now = utcnow()
+        chain = required(self.audit_chain)
+        chain.prepare()
         with self.engine.begin() as conn:
             changed = conn.execute(update(share_grants_table).where(
                 share_grants_table.c.grant_id == grant_id, share_grants_table.c.revoked_at.is_(None)).values(
@@ -160,9 +169,9 @@ class ShareGrants:
             if changed != 1:
                 self.get(grant_id)  # 404 when unknown
                 raise LicenceError(f"sharing grant {grant_id} is already revoked", status=409, kind="grant-revoked")
-            conn.execute(insert(events_table).values(
-                licence_id=None, type_code=None, at=now, event="share-revoked", actor=actor, reason=reason,
-                detail={"grant_id": grant_id}))
+            chain.append(conn, events_table, {"licence_id": None, "type_code": None, "at": now,
+                                              "event": "share-revoked", "actor": actor, "reason": reason,
+                                              "detail": {"grant_id": grant_id}})
         return self.get(grant_id)
 
 
@@ -213,15 +222,23 @@ class Sharing:
         return self.library.catalogue.get(code)
 
     def _record(self, access: Access, licences: list[Licence], operation: str) -> None:
+        """One chained use per licence answered, committed before the answer is sent: a single use in
+        the chain's group commit (one transaction and one head update for concurrent requests), a list
+        in one transaction of its own (one head update for all its licences)."""
         if not licences:
             return
         now = utcnow()
         detail = {"basis": access.basis, **({"grants": list(access.grant_ids)} if access.grant_ids else {})}
-        with self.library.engine.begin() as conn:
-            conn.execute(insert(uses_table), [
-                {"licence_id": lic.licence_id, "showing_id": None, "at": now, "event": "shared", "detail": detail,
+        uses = [{"licence_id": lic.licence_id, "showing_id": None, "at": now, "event": "shared", "detail": detail,
                  "client_id": access.client_id, "purpose": access.purpose, "operation": operation}
-                for lic in licences])
+                for lic in licences]
+        chain = self.library.audit_chain
+        chain.prepare()
+        if len(uses) == 1:
+            chain.group.commit(chain.pending(uses_table, uses[0]))
+            return
+        with self.library.engine.begin() as conn:
+            chain.append_many(conn, uses_table, uses)
 
     def _check_type(self, access: Access, type_code: str) -> None:
         if type_code not in access.types:

@@ -3,7 +3,8 @@
 A showing is a row naming one licence, the items the holder allowed and an expiry
 (:data:`SHOWING_MINUTES`); its QR code carries ``showing id . expiry . HMAC-SM3`` under a key of
 the keystore, so a forged or altered code is refused before the database is asked and an expired
-one is refused even if its row is gone. Every showing and every view is a ``licence_uses`` row.
+one is refused even if its row is gone. Every showing and every view is a ``licence_uses`` row,
+a link of the audit trail (keys/auditchain) committed in the chain's group commit.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
+from keys.auditchain import AuditChain
 from keys.clock import utcnow
 from keys.sm3 import hmac_sm3
 from licence.catalogue import LicenceType
 from licence.metrics import counted_showing
 from licence.models import showings_table, uses_table
+from licence.trail import required
 
 SHOWING_MINUTES = 5
 FACE = "_face"  # the pseudo-item "show the face image" (it prints the items on the face)
@@ -56,8 +59,17 @@ def _b64(data: bytes) -> str:
 
 
 class Showings:
-    def __init__(self, engine: Engine, key: bytes, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, engine: Engine, key: bytes, clock: Callable[[], datetime] = utcnow, *,
+                 audit_chain: AuditChain | None = None) -> None:
         self.engine, self._key, self._clock = engine, key, clock
+        self.audit_chain = audit_chain  # records the uses (needed to show and open, not to list)
+
+    def _record_use(self, use: dict, showing: dict | None = None) -> None:
+        """The use (and the showing it records) stored and chained in one transaction, shared with
+        other threads' records (the chain's group commit); returns once committed."""
+        chain = required(self.audit_chain)
+        chain.prepare()
+        chain.group.commit(chain.pending(uses_table, use), [(showings_table, [showing])] if showing else ())
 
     def _mac(self, body: str) -> str:
         return _b64(hmac_sm3(self._key, b"yitong-licence-showing/1|" + body.encode()))[:32]
@@ -70,12 +82,10 @@ class Showings:
         expires = now + timedelta(minutes=SHOWING_MINUTES)
         showing_id = secrets.token_hex(12)
         body = f"{showing_id}.{int(expires.timestamp())}"
-        with self.engine.begin() as conn:
-            conn.execute(insert(showings_table).values(showing_id=showing_id, licence_id=licence_id,
-                                                       holder_sub=holder_sub, items=chosen, created_at=now,
-                                                       expires_at=expires))
-            conn.execute(insert(uses_table).values(licence_id=licence_id, showing_id=showing_id, at=now,
-                                                   event="shown", detail={"items": chosen}))
+        self._record_use({"licence_id": licence_id, "showing_id": showing_id, "at": now, "event": "shown",
+                          "detail": {"items": chosen}},
+                         {"showing_id": showing_id, "licence_id": licence_id, "holder_sub": holder_sub,
+                          "items": chosen, "created_at": now, "expires_at": expires})
         return Showing(showing_id, licence_id, chosen, now, expires, f"{body}.{self._mac(body)}")
 
     def _row(self, token: str):
@@ -102,9 +112,8 @@ class Showings:
     def open(self, token: str, *, viewer: str = "") -> Showing:
         """The showing a scanned code names, recorded as viewed; ShowingRefused otherwise."""
         row, now = self._row(token)
-        with self.engine.begin() as conn:
-            conn.execute(insert(uses_table).values(licence_id=row.licence_id, showing_id=row.showing_id, at=now,
-                                                   event="viewed", detail={"viewer": viewer[:120]}))
+        self._record_use({"licence_id": row.licence_id, "showing_id": row.showing_id, "at": now, "event": "viewed",
+                          "detail": {"viewer": viewer[:120]}})
         return Showing(row.showing_id, row.licence_id, list(row.items), row.created_at, row.expires_at, token)
 
     def uses(self, licence_ids: list[str], limit: int = 100) -> list[dict]:

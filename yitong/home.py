@@ -132,9 +132,9 @@ class Home:
         from seal.registry import SealRegistry
 
         seals = SealRegistry(self.engine, store, self.pki(store), region=self.settings.seal_region,
-                             font=self.settings.seal_font)
+                             font=self.settings.seal_font, audit_chain=self.audit_chain())
         try:
-            return provision_samples(Catalogue(self.engine), seals)
+            return provision_samples(Catalogue(self.engine, seals.audit_chain), seals)
         except FontMissing as exc:
             log.warning("sample licence types not set up: %s", exc)
             return []

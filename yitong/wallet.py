@@ -74,7 +74,8 @@ def _showings() -> Showings:
     state = current_app.extensions["yitong.licence"]
     if "showings" not in state:
         home = current_app.extensions["yitong.home"]
-        state["showings"] = Showings(home.engine, home.keystore().secret("licence-showing", 32))
+        state["showings"] = Showings(home.engine, home.keystore().secret("licence-showing", 32),
+                                     audit_chain=home.audit_chain())
     return state["showings"]
 
 

@@ -32,7 +32,9 @@ class _Pending:
 
 def store(conn: Connection, batch: Sequence[_Pending]) -> None:
     """The batch's rows (one INSERT per table), then its links: one append_many per chain and
-    table for links of keys.auditchain.Link, else each link called alone."""
+    table for links of keys.auditchain.Link, else each link called alone. The heads are locked in
+    the order of their tables' names, so two processes' batches that hold links of the same chains
+    (idp_audit and licence_uses, say) never wait on each other crosswise (a PostgreSQL deadlock)."""
     from keys.auditchain.chain import Link
 
     tables: dict[Table, list[dict]] = {}
@@ -49,7 +51,7 @@ def store(conn: Connection, batch: Sequence[_Pending]) -> None:
             groups.setdefault((id(link.chain), link.table.name), []).append(link)
         else:
             link(conn)
-    for links in groups.values():
+    for _, links in sorted(groups.items(), key=lambda group: group[0][1]):
         links[0].chain.append_many(conn, links[0].table, [link.values for link in links])
 
 

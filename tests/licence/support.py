@@ -30,7 +30,8 @@ def make_library(storage, tmp_path) -> LicenceLibrary:
         master = MasterKey.generate()
         pki = Pki(snapshot.engine, Keystore.open(snapshot.engine, master), PKI_URL, directory / "pki")
         pki.init()
-        provision_samples(Catalogue(snapshot.engine), SealRegistry(snapshot.engine, pki.keystore, pki, region=REGION))
+        seals = SealRegistry(snapshot.engine, pki.keystore, pki, region=REGION)
+        provision_samples(Catalogue(snapshot.engine, seals.audit_chain), seals)
         return master
 
     master = storage.restore(("library",), provisioned, tmp_path)

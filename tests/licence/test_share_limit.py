@@ -22,7 +22,7 @@ def test_a_client_above_its_sharing_limit_gets_429_and_nothing_is_recorded(stora
     web = idp.app.test_client()
     library = idp.app.extensions["yitong.licence"]["library"]()
     issued = library.issue(food(), actor="test:issuer")
-    grants = ShareGrants(idp.home.engine)
+    grants = ShareGrants(idp.home.engine, library.audit_chain)
 
     def sharer() -> dict:
         client, secret = idp.client(grants=("client_credentials",), scope="licence:share")

@@ -143,7 +143,7 @@ def test_the_holder_sees_downloads_and_shows_a_licence_and_the_clerk_scans_it(id
     assert clerk.get("/licences/show/face.png", query_string={"c": altered}).status_code == 404
     library = idp.app.extensions["yitong.licence"]["library"]()
     old = Showings(idp.home.engine, idp.home.keystore().secret("licence-showing", 32),
-                   clock=lambda: datetime.now(UTC) - timedelta(minutes=10))
+                   clock=lambda: datetime.now(UTC) - timedelta(minutes=10), audit_chain=idp.home.audit_chain())
     stale = old.show(ofd.licence_id, library.catalogue.get(QUALIFICATION), holder_sub="x", items=["level"])
     expired = clerk.get("/licences/show", query_string={"c": stale.token})
     assert expired.status_code == 410 and 'data-kind="expired"' in expired.get_data(as_text=True)

@@ -1,9 +1,11 @@
 """`yitong audit verify|export|checkpoint|archive`: the tamper-evident audit trail (keys/auditchain).
 
-Three chains are kept: the IdP's audit events (idp_audit), the seals' usage records
-(seal_usage) and the seals' lifecycle events (seal_events: applied, approved, made, suspended,
-resumed, revoked, refused operator actions). Only yitong/ sees both rooms' tables, so these
-commands live here.
+Five chains are kept: the IdP's audit events (idp_audit), the seals' usage records
+(seal_usage), the seals' lifecycle events (seal_events: applied, approved, made, suspended,
+resumed, revoked, refused operator actions), the licences' history (licence_events: issued,
+revoked, expired, superseded, catalogue and sharing-grant changes, refused operator actions) and
+their record of uses (licence_uses: showings, views, answered sharing operations). Only yitong/
+sees every room's tables, so these commands live here.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from idp.models import audit_table
 from keys.auditchain import export_lines, verify_export
 from keys.auditchain.archive import archive_and_delete
 from keys.clock import utcnow
+from licence.models import events_table as licence_events_table
+from licence.models import uses_table as licence_uses_table
 from seal.models import events_table, usage_table
 from yitong.cli.common import emit_json, open_home
 from yitong.cli.idp import audit
 
-CHAINS = {"idp_audit": audit_table, "seal_usage": usage_table, "seal_events": events_table}
-# A seal's lifecycle events are its record for as long as the seal exists: verified, exported and
-# checkpointed with the others, never archived away by the retention period.
-ARCHIVED = ("idp_audit", "seal_usage")
+CHAINS = {"idp_audit": audit_table, "seal_usage": usage_table, "seal_events": events_table,
+          "licence_events": licence_events_table, "licence_uses": licence_uses_table}
+# A seal's lifecycle events and a licence's history are their record for as long as the seal or
+# the licence exists: verified, exported and checkpointed with the others, never archived away by
+# the retention period. Uses (sealings, a licence's showings and sharings) are.
+ARCHIVED = ("idp_audit", "seal_usage", "licence_uses")
 EXIT_BROKEN = 1
 
 

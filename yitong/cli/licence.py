@@ -1,7 +1,8 @@
 """`yitong licence`: the licence catalogue, issuance, the library and its lifecycle, batch import,
 legal sharing grants.
 
-Operator actions are audited in licence_events with the OS account that ran the command.
+Operator actions are audited in licence_events with the OS account that ran the command, chained
+like every licence record (the home's audit chain: `yitong audit verify --chain licence_events`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ def _library() -> LicenceLibrary:
     home = open_home()
     settings = home.settings
     seals = SealRegistry(home.engine, home.keystore(), home.pki(), region=settings.seal_region,
-                         font=settings.seal_font)
+                         font=settings.seal_font, audit_chain=home.audit_chain())
     return LicenceLibrary(home.engine, seals, issuer=settings.issuer)
+
+
+def _catalogue() -> Catalogue:
+    """The catalogue, with the home's audit chain to record its changes through."""
+    home = open_home()
+    return Catalogue(home.engine, home.audit_chain())
 
 
 def _json_file(path: str):
@@ -78,7 +85,7 @@ def _type_line(kind: LicenceType) -> str:
 def type_add(definition: str, reason: str | None, as_json: bool) -> None:
     """Add a licence type from a JSON FILE (- for stdin); see licence/samples/*.json for the form."""
     try:
-        kind = Catalogue(open_home().engine).add(_json_file(definition), actor=_actor(), reason=reason)
+        kind = _catalogue().add(_json_file(definition), actor=_actor(), reason=reason)
     except CatalogueError as exc:
         raise _refusal(exc) from None
     emit_json(kind.as_dict()) if as_json else click.echo(f"added {_type_line(kind)}")
@@ -91,7 +98,7 @@ def type_add(definition: str, reason: str | None, as_json: bool) -> None:
 def type_update(definition: str, reason: str | None, as_json: bool) -> None:
     """Replace a licence type's definition (the code in FILE names it)."""
     try:
-        kind = Catalogue(open_home().engine).update(_json_file(definition), actor=_actor(), reason=reason)
+        kind = _catalogue().update(_json_file(definition), actor=_actor(), reason=reason)
     except CatalogueError as exc:
         raise _refusal(exc) from None
     emit_json(kind.as_dict()) if as_json else click.echo(f"updated {_type_line(kind)}")
@@ -103,7 +110,7 @@ def type_update(definition: str, reason: str | None, as_json: bool) -> None:
 def type_import(catalogue_file: str, as_json: bool) -> None:
     """Import a catalogue file: a JSON list of licence types, each added or updated (all checked first)."""
     try:
-        done = Catalogue(open_home().engine).import_file(_json_file(catalogue_file), actor=_actor())
+        done = _catalogue().import_file(_json_file(catalogue_file), actor=_actor())
     except CatalogueError as exc:
         raise _refusal(exc) from None
     if as_json:
@@ -352,8 +359,9 @@ def share_grant_add(client_id, type_codes, purpose, sensitive, basis, as_json) -
     if ClientRegistry(home.engine, home.keystore().secret("client-secret-pepper")).get(client_id) is None:
         raise _Refused(f"no client {client_id} (yitong client create ... --scope licence:share)")
     try:
-        grant = ShareGrants(home.engine).add(client_id, list(type_codes), purpose, sensitive=sensitive, basis=basis,
-                                             actor=_actor(), catalogue=Catalogue(home.engine))
+        grant = ShareGrants(home.engine, home.audit_chain()).add(
+            client_id, list(type_codes), purpose, sensitive=sensitive, basis=basis, actor=_actor(),
+            catalogue=Catalogue(home.engine))
     except LicenceError as exc:
         raise _refusal(exc) from None
     _emit_grants([grant], as_json)
@@ -375,8 +383,9 @@ def share_grant_list(client_id, active, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def share_grant_revoke(grant_id, reason, as_json) -> None:
     """Revoke a sharing grant: the client's next request under it is refused."""
+    home = open_home()
     try:
-        grant = ShareGrants(open_home().engine).revoke(grant_id, actor=_actor(), reason=reason)
+        grant = ShareGrants(home.engine, home.audit_chain()).revoke(grant_id, actor=_actor(), reason=reason)
     except LicenceError as exc:
         raise _refusal(exc) from None
     _emit_grants([grant], as_json)
