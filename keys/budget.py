@@ -77,6 +77,10 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        # When the watchdog will look at the heap again by itself (None: it may be waiting with no
+        # timeout, or has not started). Set under _lock.
+        self._sleeping_until: float | None = None
+        self.rounds = 0  # times the watchdog looked at the heap (tests read it)
 
     def add(self, deadline: Deadline) -> None:
         with self._lock:
@@ -84,7 +88,14 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="yitong-budget-watchdog", daemon=True)
                 self._thread.start()
-        self._wake_up()
+                self._sleeping_until = None
+            # Budgets of one length end in the order they begin: the watchdog already wakes no later
+            # than this one ends, so it is left asleep. Waking it for every budget made it contend
+            # for the GIL once per sealed document, which on a loaded machine stalled the sealing
+            # thread for as long as the OS took to schedule the watchdog (seen: tens of ms per PDF).
+            wake = self._sleeping_until is None or deadline.at < self._sleeping_until
+        if wake:
+            self._wake_up()
 
     def _wake_up(self) -> None:
         try:
@@ -102,6 +113,7 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             with self._lock:
+                self.rounds += 1
                 while self._heap and (not self._heap[0][2].active or self._heap[0][2].caught):
                     heapq.heappop(self._heap)
                 wait = self._heap[0][0] - time.monotonic() if self._heap else None
@@ -114,6 +126,7 @@ class _Watchdog:
                     # it, fire again every REFIRE_SECONDS.
                     heapq.heappush(self._heap, (time.monotonic() + REFIRE_SECONDS, next(self._order), deadline))
                     continue
+                self._sleeping_until = None if wait is None else self._heap[0][0]
             if wait is None:
                 self._wake.acquire()
             else:

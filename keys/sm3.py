@@ -12,18 +12,6 @@ def sm3(data: bytes) -> bytes:
     return digest.finalize()
 
 
-def sm3_before_after(before: bytes, after: bytes) -> tuple[bytes, bytes]:
-    """(SM3 of ``before``, SM3 of ``after``), reading ``before`` once when ``after`` extends it (an
-    incremental update appends to the file it updates): the common prefix is hashed a single time."""
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(before)
-    first = digest.copy().finalize()
-    if after.startswith(before):
-        digest.update(memoryview(after)[len(before):])
-        return first, digest.finalize()
-    return first, sm3(after)
-
-
 def sm3_file(path: str, chunk_size: int = 1 << 20) -> bytes:
     """SM3 of a file, read in chunks so that large documents do not sit in memory."""
     digest = hashes.Hash(hashes.SM3())

@@ -40,8 +40,8 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from keys.budget import BudgetExceeded, Deadline, time_budget
 from keys.cms import KeySigner
 from keys.pdfscan import ScanningBytesIO
-from keys.sm3 import sm3_before_after
 from seal.pdfcms import InProcessTimeStamper, _FastSigner
+from seal.pdfdigest import PrefixDigest
 from seal.pdfdss import _add_dss, ocsp_request
 from seal.pdfplace import MM, Placement, _find_keyword, _parse_pages, parse_page_list
 from seal.pdfread import (
@@ -217,6 +217,8 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     except BudgetExceeded as exc:
         raise PdfRefused(f"{exc}; the document is too complex to seal", "too-complex") from None
     writer, existing, page_ix, box = prepared.writer, prepared.existing, prepared.page_ix, prepared.box
+    prefix = PrefixDigest(data)  # the one SM3 pass over the input (see seal.pdfdigest)
+    writer.prefix = prefix
     field_name = f"YitongSeal{len(existing) + 1}"
     taken = {s.field_name for s in existing}
     n = len(existing) + 1
@@ -239,8 +241,7 @@ def seal_pdf(sealer: Sealer, data: bytes, placement: Placement, *, level: str = 
     if level == "B-LT":
         _add_dss(out, sealer, strict=not prepared.hybrid)
     result = out.getvalue()
-    before, after = sm3_before_after(data, result)
-    return SealResult(result, before.hex(), after.hex(), field_name, page_ix + 1, box, level)
+    return SealResult(result, prefix.before.hex(), prefix.after(result).hex(), field_name, page_ix + 1, box, level)
 
 
 __all__ = ["LEVELS", "InProcessTimeStamper", "PdfLimits", "PdfRefused", "Placement", "SealResult", "Sealer",

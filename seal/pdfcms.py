@@ -7,6 +7,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 
 from keys.cms import KeySigner
 from keys.digests import digest
+from keys.pki.tsa import TimeStampResp
 
 
 class InProcessTimeStamper(TimeStamper):
@@ -31,6 +32,37 @@ class InProcessTimeStamper(TimeStamper):
             raise ValueError(f"the time-stamp authority refused: {response['status']['status_string'].native}")
         return response["time_stamp_token"].dump()
 
+    @property
+    def certificates(self) -> tuple:
+        """The certificates every token of this TSA carries (its own, then its chain)."""
+        return self._authority.certificates
+
+    def token_der(self, message_digest: bytes, digest_algorithm: str) -> bytes:
+        """The DER TimeStampToken over ``message_digest`` as the TSA encoded it, never re-encoded.
+
+        asn1crypto 1.5 takes a definite length whose last byte is 0x80 (128, 384, ..., 0x5D80) for
+        the indefinite form and re-encodes the whole value on every ``dump()``, which on a token
+        nested in a SignerInfo took seconds to minutes of CPU (the B-LT stall seen under load): the
+        token is cut out of the response's DER instead. Raises ValueError when the TSA refuses or
+        echoes another nonce.
+        """
+        import secrets
+
+        nonce = secrets.randbits(63)
+        request = tsp.TimeStampReq({
+            "version": 1, "cert_req": True, "nonce": nonce,
+            "message_imprint": {"hash_algorithm": {"algorithm": digest_algorithm}, "hashed_message": message_digest},
+        })
+        der = self._authority.respond(request.dump())
+        response = TimeStampResp.load(der)  # keys/'s: the token is OPTIONAL, as in RFC 3161
+        if response["status"]["status"].native not in ("granted", "granted_with_mods"):
+            raise ValueError(f"the time-stamp authority refused: {response['status']['status_string'].native}")
+        token = _children(der)[1]
+        parsed = cms.ContentInfo.load(token)
+        if parsed["content"]["encap_content_info"]["content"].parsed["nonce"].native != nonce:
+            raise ValueError("the time-stamp authority echoed another nonce")
+        return token
+
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         return tsp.TimeStampResp.load(self._authority.respond(req.dump()))
 
@@ -41,6 +73,50 @@ def _der(tag: int, content: bytes) -> bytes:
         return bytes((tag, length)) + content
     size = (length.bit_length() + 7) // 8
     return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
+
+
+def _tlv_end(der: bytes, at: int) -> int:
+    """Where the DER element starting at ``at`` ends (definite lengths, one-byte tags)."""
+    first = der[at + 1]
+    if first < 0x80:
+        return at + 2 + first
+    size = first & 0x7F
+    if size == 0 or size > 4:
+        raise ValueError("not a definite DER length")
+    return at + 2 + size + int.from_bytes(der[at + 2: at + 2 + size], "big")
+
+
+def _children(der: bytes) -> list[bytes]:
+    """The encoded elements inside the outer SEQUENCE ``der``, byte for byte."""
+    end = _tlv_end(der, 0)
+    if der[:1] != b"\x30" or end != len(der):
+        raise ValueError("not one DER SEQUENCE")
+    at = 2 + (der[1] & 0x7F if der[1] >= 0x80 else 0)
+    parts = []
+    while at < end:
+        stop = _tlv_end(der, at)
+        parts.append(der[at:stop])
+        at = stop
+    if at != end:
+        raise ValueError("a DER element overruns its SEQUENCE")
+    return parts
+
+
+class _Encoded(cms.ContentInfo):
+    """A ContentInfo loaded from DER whose ``dump()`` hands back that DER (see ``token_der``)."""
+
+    _der: bytes = b""
+
+    def dump(self, force: bool = False) -> bytes:
+        if force or not self._der or self._is_mutated():
+            return super().dump(force=force)
+        return self._der
+
+
+def encoded_content_info(der: bytes) -> cms.ContentInfo:
+    info = _Encoded.load(der)
+    info._der = der
+    return info
 
 
 _TST_ATTRIBUTE = _der(0x06, bytes.fromhex("2a864886f70d010910020e"))  # id-aa-timeStampToken 1.2.840.113549.1.9.16.2.14
@@ -122,5 +198,8 @@ class _FastSigner(KeySigner):
         token = None
         if timestamper is not None:
             imprint = digest(digest_algorithm, signature)
-            token = (await timestamper.async_timestamp(imprint, digest_algorithm)).dump()
-        return cms.ContentInfo.load(template.content_info(signed_attrs, signature, token))
+            if isinstance(timestamper, InProcessTimeStamper):
+                token = timestamper.token_der(imprint, digest_algorithm)
+            else:
+                token = (await timestamper.async_timestamp(imprint, digest_algorithm)).dump()
+        return encoded_content_info(template.content_info(signed_attrs, signature, token))

@@ -10,6 +10,7 @@ from asn1crypto import ocsp, x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from seal.pdfcms import *  # noqa: F403
+from seal.pdfcms import InProcessTimeStamper
 from seal.pdfplace import *  # noqa: F403
 from seal.pdfstamp import *  # noqa: F403
 
@@ -21,12 +22,15 @@ def _add_dss(out: io.BytesIO, sealer: Sealer, *, strict: bool = True) -> None:
     from pyhanko.sign.validation.dss import DocumentSecurityStore
 
     crls, ocsps = sealer.revocation() if sealer.revocation else ([], [])
-    reader = PdfFileReader(out, strict=strict)
-    embedded = reader.embedded_signatures[-1]
     certs = [sealer.certificate, *sealer.chain, *sealer.roots]
-    token = embedded.signer_info["unsigned_attrs"]
-    if token:
-        for attr in token:
+    if isinstance(sealer.timestamper, InProcessTimeStamper):
+        # The token carries exactly the TSA's certificates (certReq is set): no need to read
+        # the document just written back and parse its signature to find them.
+        certs.extend(sealer.timestamper.certificates)
+    else:
+        reader = PdfFileReader(out, strict=strict)
+        token = reader.embedded_signatures[-1].signer_info["unsigned_attrs"]
+        for attr in token or []:
             if attr["type"].native == "signature_time_stamp_token":
                 for value in attr["values"]:
                     for cert in value["content"]["certificates"] or []:

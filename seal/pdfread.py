@@ -15,9 +15,11 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.signers.pdf_byterange import PdfByteRangeDigest
 
 from keys.budget import Deadline
 from seal.errors import SealError
+from seal.pdfdigest import share_prefix
 
 
 class PdfRefused(SealError, ValueError):
@@ -96,6 +98,12 @@ class PageTableWriter(IncrementalPdfFileWriter):
     """
 
     page_table: PageTable | None = None
+    prefix = None  # a seal.pdfdigest.PrefixDigest of the input: the signature's digest continues it
+
+    def add_object(self, obj, obj_stream=None, idnum=None):
+        if self.prefix is not None and isinstance(obj, PdfByteRangeDigest):
+            share_prefix(obj, self.prefix)
+        return super().add_object(obj, obj_stream=obj_stream, idnum=idnum)
 
     def find_page_for_modification(self, page_ix):
         if self.page_table is None:

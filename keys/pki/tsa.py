@@ -174,6 +174,7 @@ class TimeStampAuthority:
                               "serial_number": certificate.serial_number},
         }]}).dump()
         self._certificates_der = cms.CertificateSet([certificate, *chain]).dump()
+        self._certificates = (certificate, *chain)
 
     @property
     def policy(self) -> str:
@@ -182,6 +183,11 @@ class TimeStampAuthority:
     @property
     def certificate(self) -> x509.Certificate:
         return self._certificate
+
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """The certificates a token carries when certReq is set: ours, then the chain given."""
+        return self._certificates
 
     def respond(self, query_der: bytes) -> bytes:
         """Always returns a DER TimeStampResp; never raises for bad input."""

@@ -107,3 +107,20 @@ def test_budgets_ending_as_they_fire_in_many_threads_never_wedge_the_watchdog():
     done = subprocess.run([sys.executable, "-c", CHURN], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0 and done.stdout.strip().endswith("watchdog answers"), done.stderr[-2000:]
+
+
+def test_budgets_ending_after_the_next_wake_up_leave_the_watchdog_asleep():
+    from keys import budget
+
+    with time_budget(60, "first"):  # the watchdog now sleeps until about 60 s from here
+        pass
+    time.sleep(0.05)  # let it settle on that wake-up time
+    before = budget._WATCHDOG.rounds
+    for _ in range(200):  # every one ends after that: nothing to wake the watchdog for
+        with time_budget(60, "sealing"):
+            pass
+    time.sleep(0.05)
+    assert budget._WATCHDOG.rounds - before <= 1
+    # An earlier deadline still wakes it, and still stops the work.
+    assert str(_spin_until_stopped(0.2, "short")) == "short took longer than 0.2 s"
+    assert budget._WATCHDOG.rounds - before >= 2
