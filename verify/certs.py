@@ -30,6 +30,7 @@ from pyhanko_certvalidator.errors import (
     ValidationError,
 )
 
+from keys.der import signed_bytes
 from keys.pki.signing import YitongSignatureValidator, verify_signature
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
@@ -61,9 +62,9 @@ class Revinfo:
             out.append({"type": "crl", "source": source, "issuer": tbs["issuer"].human_friendly,
                         "this_update": r.iso(tbs["this_update"].native),
                         "next_update": r.iso(tbs["next_update"].native) if tbs["next_update"] else None,
-                        "sha256": hashlib.sha256(crl.dump()).hexdigest()})
+                        "sha256": hashlib.sha256(signed_bytes(crl)).hexdigest()})
         for response, source in self.ocsps:
-            item = {"type": "ocsp", "source": source, "sha256": hashlib.sha256(response.dump()).hexdigest()}
+            item = {"type": "ocsp", "source": source, "sha256": hashlib.sha256(signed_bytes(response)).hexdigest()}
             try:
                 data = response["response_bytes"]["response"].parsed["tbs_response_data"]
                 item["produced_at"] = r.iso(data["produced_at"].native)
@@ -160,9 +161,9 @@ def _keep_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[str
     and names): the answer is remembered by the hash of all their bytes and sources, since a
     verifier sees the same CRLs, OCSP responses and chains on document after document.
     """
-    key = _key(b"crls", *(part for crl, source in revinfo.crls for part in (crl.dump(), source.encode())),
-               b"ocsps", *(part for o, source in revinfo.ocsps for part in (o.dump(), source.encode())),
-               b"known", *(cert.dump() for cert in known))
+    key = _key(b"crls", *(part for crl, source in revinfo.crls for part in (signed_bytes(crl), source.encode())),
+               b"ocsps", *(part for o, source in revinfo.ocsps for part in (signed_bytes(o), source.encode())),
+               b"known", *(signed_bytes(cert) for cert in known))
     found = _AUTHENTIC.get(key)
     if found is None:
         probe = Revinfo(crls=[(crl, source) for crl, source in revinfo.crls],
@@ -185,7 +186,8 @@ def _judge_authentic(revinfo: Revinfo, known: list[x509.Certificate]) -> list[st
     for crl, source in revinfo.crls:
         tbs = crl["tbs_cert_list"]
         namesakes = [ca for ca in cas if ca.subject == tbs["issuer"]]
-        if any(_signed_by(ca, crl["signature_algorithm"], crl["signature"].native, tbs.dump()) for ca in namesakes):
+        if any(_signed_by(ca, crl["signature_algorithm"], crl["signature"].native, signed_bytes(tbs))
+               for ca in namesakes):
             crls.append((crl, source))
         elif namesakes:  # a CA we know by name did not sign it: forged or corrupt, worth saying
             ignored.append(f"a CRL ({source}) claiming to be from \"{tbs['issuer'].human_friendly}\" is not signed "
@@ -276,10 +278,10 @@ def _add_fetched(revinfo: Revinfo, context: ValidationContext, known: list[x509.
 
     What its claimed issuer did not sign (a wrong OCSP responder) is left out, and said.
     """
-    known_crls = {c.dump() for c, _ in revinfo.crls}
-    known_ocsps = {o.dump() for o, _ in revinfo.ocsps}
-    fetched = Revinfo(crls=[(crl, "fetched") for crl in context.crls if crl.dump() not in known_crls],
-                      ocsps=[(o, "fetched") for o in context.ocsps if o.dump() not in known_ocsps])
+    known_crls = {signed_bytes(c) for c, _ in revinfo.crls}
+    known_ocsps = {signed_bytes(o) for o, _ in revinfo.ocsps}
+    fetched = Revinfo(crls=[(crl, "fetched") for crl in context.crls if signed_bytes(crl) not in known_crls],
+                      ocsps=[(o, "fetched") for o in context.ocsps if signed_bytes(o) not in known_ocsps])
     ignored = _keep_authentic(fetched, known)
     revinfo.extend(fetched)
     return ignored
@@ -331,7 +333,7 @@ def _signed_by(issuer: x509.Certificate, algorithm, signature: bytes, data: byte
 def _ocsp_signed_for(basic, issuer: x509.Certificate) -> bool:
     """The OCSP response is signed by the issuer itself or by a responder the issuer certified for OCSP."""
     algorithm, signature = basic["signature_algorithm"], basic["signature"].native
-    data = basic["tbs_response_data"].dump()
+    data = signed_bytes(basic["tbs_response_data"])
     if _signed_by(issuer, algorithm, signature, data):
         return True
     for responder in basic["certs"] or []:
@@ -342,7 +344,7 @@ def _ocsp_signed_for(basic, issuer: x509.Certificate) -> bool:
             continue
         if (delegated and responder.issuer == issuer.subject
                 and _signed_by(issuer, responder["signature_algorithm"], responder["signature_value"].native,
-                               responder["tbs_certificate"].dump())
+                               signed_bytes(responder["tbs_certificate"]))
                 and _signed_by(responder, algorithm, signature, data)):
             return True
     return False
@@ -367,7 +369,7 @@ def _without_revocation_status(path, revinfo: Revinfo) -> list[x509.Certificate]
     for issuer, cert in itertools.pairwise(path):
         by_crl = any(crl["tbs_cert_list"]["issuer"] == cert.issuer
                      and _signed_by(issuer, crl["signature_algorithm"], crl["signature"].native,
-                                    crl["tbs_cert_list"].dump())
+                                    signed_bytes(crl["tbs_cert_list"]))
                      for crl, _source in revinfo.crls)
         if not by_crl and not any(_ocsp_answers_for(response, cert, issuer) for response, _source in revinfo.ocsps):
             missing.append(cert)
@@ -397,7 +399,7 @@ def revoked_after(path, revinfo: Revinfo, moment: datetime):
                 continue
             entries = [e for e in tbs["revoked_certificates"] or [] if e["user_certificate"].native == serial]
             if not entries or not _signed_by(issuer, crl["signature_algorithm"], crl["signature"].native,
-                                              tbs.dump()):
+                                              signed_bytes(tbs)):
                 continue
             when = entries[0]["revocation_date"].native
             if when >= moment:
@@ -502,7 +504,7 @@ def describe_signer(certificate: x509.Certificate) -> dict:
            "organisation": organisation, "uscc": None, "person": None, "id_number_masked": None,
            "issuer": certificate.issuer.human_friendly, "serial": format(certificate.serial_number, "X"),
            "not_before": r.iso(certificate.not_valid_before), "not_after": r.iso(certificate.not_valid_after),
-           "sha256": hashlib.sha256(certificate.dump()).hexdigest().upper(),
+           "sha256": hashlib.sha256(signed_bytes(certificate)).hexdigest().upper(),
            "key": certificate.public_key.algorithm + (f"/{certificate.public_key.curve[1]}"
                                                       if certificate.public_key.algorithm == "ec" else "")}
     if isinstance(serial_number, str):

@@ -12,6 +12,7 @@ from asn1crypto import pem, x509
 from asn1crypto.keys import PublicKeyInfo
 
 from keys.asymmetric import PrivateKey, load_public_key
+from keys.der import signed_bytes
 from keys.errors import InvalidKey, InvalidSignature
 from keys.pki.profiles import PkiError, Profile
 from keys.pki.signing import signature_algorithm, verify_signature
@@ -129,7 +130,7 @@ def build_certificate(
 def verify_certificate_signature(certificate: x509.Certificate, issuer_certificate: x509.Certificate) -> None:
     """Raise keys.InvalidSignature unless ``issuer_certificate``'s key signed ``certificate``."""
     verify_signature(issuer_certificate.public_key, certificate["signature_algorithm"],
-                     certificate["signature_value"].native, certificate["tbs_certificate"].dump())
+                     certificate["signature_value"].native, signed_bytes(certificate["tbs_certificate"]))
 
 
 # -- certificate signing requests ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from asn1crypto import cms, core, x509
 
 from keys import ses as keys_ses
+from keys.der import signed_bytes as der_as_read
 from keys.ses import readings
 from keys.sm3 import sm3
 from keys.verdict import CheckName as N
@@ -95,7 +96,7 @@ def parse_pkcs7(value: bytes) -> Pkcs7 | None:
             if isinstance(content, core.Any):
                 parsed = content.parsed
                 raw = parsed.native if isinstance(parsed, core.OctetString) else parsed.contents
-        return Pkcs7(signed, signer_info, cert.dump() if cert is not None else None, certificates, raw)
+        return Pkcs7(signed, signer_info, der_as_read(cert) if cert is not None else None, certificates, raw)
     except Exception:
         return None
 
@@ -153,7 +154,7 @@ async def _pkcs7(context, xml: bytes, when) -> None:
     attrs = signer_info["signed_attrs"]
     if attrs is not None and not isinstance(attrs, core.Void) and len(attrs):
         digest = next((a["values"][0].native for a in attrs if a["type"].native == "message_digest"), None)
-        signed_bytes = b"\x31" + attrs.dump()[1:]  # the [0] IMPLICIT SET is signed as a SET (RFC 5652 §5.4)
+        signed_bytes = b"\x31" + der_as_read(attrs)[1:]  # the [0] IMPLICIT SET is signed as a SET (RFC 5652 §5.4)
         over = "its signed attributes"
     else:
         digest = parsed.content
@@ -182,14 +183,14 @@ async def _bare(context, xml: bytes, when) -> None:
     candidates = [cert for cert in context.job.trust.certificates
                   if cert.public_key.algorithm == "ec"]
     for cert in candidates:
-        step, deviation = readings.check(N.SIGNATURE, cert.dump(), None, context.value, xml, "signer",
+        step, deviation = readings.check(N.SIGNATURE, der_as_read(cert), None, context.value, xml, "signer",
                                          standard="Signature.xml")
         if step.passed:
             if policy.runs(N.SIGNATURE):
                 report.add(r.passed(N.SIGNATURE, f"the SM2 value over Signature.xml verifies with the key of the "
                                                  f"supplied certificate \"{cert.subject.human_friendly}\""))
                 report.deviate(deviation, step)
-            await _chain(context, cert.dump(), when)
+            await _chain(context, der_as_read(cert), when)
             return
     if policy.runs(N.SIGNATURE):
         report.add(r.failed(N.SIGNATURE, Sub.NO_SIGNING_CERTIFICATE_FOUND,

@@ -21,6 +21,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSign
 from keys import oids
 from keys import ses as keys_ses
 from keys.cms import seseal_from_signer_info
+from keys.der import signed_bytes
 from keys.verdict import CheckName as N
 from keys.verdict import SubIndication as Sub
 from verify import certs as c
@@ -318,7 +319,8 @@ async def seal(context: SignatureContext) -> r.Step:
         return r.failed(name, Sub.FORMAT_FAILURE, f"the SESeal attribute is malformed: {exc}")
     report.seal = describe_seal(found)
     when, proven = await context.signing()
-    for rule in (keys_ses.maker_signature(found), keys_ses.signer_in_cert_list(found, context.signer_cert.dump()),
+    for rule in (keys_ses.maker_signature(found),
+                 keys_ses.signer_in_cert_list(found, signed_bytes(context.signer_cert)),
                  keys_ses.seal_valid_at(found, when, proven=proven)):
         if not rule.passed:
             return rule.renamed(name, f"seal {found.es_id}: {rule.reason}")
