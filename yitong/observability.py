@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from flask import Flask, Response, request
 
 from keys import observe
+from keys.runtime import stamp_snapshot
 from yitong.settings import SettingsError
 
 LOG_FORMATS = ("json", "text")
@@ -138,7 +139,8 @@ class RequestContextMiddleware:
             return start_response(status, headers, exc_info)
 
         try:
-            return self.app(environ, start)
+            with stamp_snapshot():  # the request's change stamps in one Redis round trip (keys/runtime)
+                return self.app(environ, start)
         finally:
             observe.end(token)
             try:

@@ -20,6 +20,7 @@ from keys.runtime.cache import (
     RedisStore,
     ReplayCache,
     StoreUnavailable,
+    stamp_snapshot,
 )
 from keys.runtime.jobs import JobQueue, JobStatus, RQJobQueue, ThreadJobQueue
 from keys.runtime.open import Runtime, open_runtime
@@ -38,4 +39,5 @@ __all__ = [
     "StoreUnavailable",
     "ThreadJobQueue",
     "open_runtime",
+    "stamp_snapshot",
 ]

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,17 +133,49 @@ class ChangeStamp:
 
     The key ignores the store's namespace prefix: a process that writes (the CLI) and one that
     caches (a worker) must meet on it even if their prefixes differ, and a deployment sharing the
-    Redis only costs the others a re-read, never a stale answer."""
+    Redis only costs the others a re-read, never a stale answer.
+
+    Inside :func:`stamp_snapshot` (one web request) the first read fetches every stamp made over
+    the same Redis client in one round trip (MGET), and the request keeps those values: a token
+    grant that consults the clients' and the keys' stamps pays one round trip, not two."""
 
     def __init__(self, store: RedisStore, name: str) -> None:
         self._client = store.client
         self._key = f"yitong:stamp:{name}"
+        with _FAMILIES_LOCK:
+            family = _FAMILIES.setdefault(self._client, [])
+            if self._key not in family:
+                family.append(self._key)
+        self._family = family
 
     def read(self) -> int:
-        return int(self._client.get(self._key) or 0)
+        snapshot = _SNAPSHOT.get()
+        if snapshot is None:
+            return int(self._client.get(self._key) or 0)
+        if self._key not in snapshot:
+            keys = list(self._family)
+            snapshot.update(zip(keys, (int(v or 0) for v in self._client.mget(keys)), strict=True))
+        return snapshot[self._key]
 
     def bump(self) -> None:
         self._client.incr(self._key)
+
+
+# Redis client -> the stamp keys read through it (fetched together); forgotten with the client
+_FAMILIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FAMILIES_LOCK = threading.Lock()
+_SNAPSHOT: ContextVar[dict[str, int] | None] = ContextVar("yitong_stamp_snapshot", default=None)
+
+
+@contextmanager
+def stamp_snapshot() -> Iterator[None]:
+    """One unit of work (a web request) reads each change stamp once, all of them in one round trip
+    (see :class:`ChangeStamp`); a change bumped meanwhile is seen by the next unit."""
+    token = _SNAPSHOT.set({})
+    try:
+        yield
+    finally:
+        _SNAPSHOT.reset(token)
 
 
 class ReplayCache:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 
-from keys.runtime import MemoryStore, RateLimiter, ReplayCache, ThreadJobQueue
+from keys.runtime import MemoryStore, RateLimiter, ReplayCache, ThreadJobQueue, stamp_snapshot
 
 
 def test_replay_cache_accepts_a_value_once(storage):
@@ -110,3 +111,30 @@ def _finish(storage, job_id):
     assert jobs.status(job_id).state == "queued"
     jobs.worker(in_process=True).work(burst=True)  # what `yitong worker --burst` runs, in this process
     return jobs.status(job_id)
+
+
+def _redis_runtime():
+    from keys.runtime import open_runtime
+    from tests.conftest import REDIS_URL, require_services
+
+    require_services("redis")
+    return open_runtime(REDIS_URL, prefix=f"yitong-test:{uuid.uuid4().hex[:12]}:")
+
+
+def test_a_request_reads_every_change_stamp_once_and_together():
+    """Inside stamp_snapshot() (one web request) the first read fetches all stamps of the Redis client
+    at once: a stamp bumped after that first read keeps, for the rest of the request, the value it had
+    when the request read the first one; the next request sees the bump."""
+    runtime = _redis_runtime()
+    name = uuid.uuid4().hex[:12]
+    clients, keys = runtime.change_stamp(f"test-clients-{name}"), runtime.change_stamp(f"test-keys-{name}")
+    writer = _redis_runtime().change_stamp(f"test-keys-{name}")  # another process's view of the same stamp
+    keys_before = keys.read()
+    with stamp_snapshot():
+        clients.read()  # fetches the keys' stamp along with it
+        writer.bump()
+        assert keys.read() == keys_before
+        assert keys.read() == keys_before  # still one value for the whole request
+    assert keys.read() == keys_before + 1  # outside a request: read afresh
+    with stamp_snapshot():
+        assert keys.read() == keys_before + 1 and clients.read() == clients.read()
