@@ -415,7 +415,7 @@ def yitong(args: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
-def check_prerequisites() -> str:
+def check_prerequisites(node_needed: bool = True) -> str | None:
     import psycopg
     import redis
 
@@ -426,6 +426,8 @@ def check_prerequisites() -> str:
         raise SystemExit(f"bench: needs PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379); "
                          f".ci/run shows how to start them: {exc}") from exc
     node = shutil.which("node")
+    if not node_needed:
+        return node
     if node is None or not (NODE_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
         raise SystemExit("bench: needs node and `npm ci` in bench/node (make bench runs it)")
     return node
@@ -473,7 +475,7 @@ def cc_request(port: int, client_id: str, secret: str, resource: str) -> bytes:
                          body)
 
 
-def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, Tally, FlowSetup]:
+def measure_yitong(args, tmp: Path) -> tuple[Tally | None, str, Tally | None, Tally, FlowSetup]:
     from idp.accounts.store import Accounts
     from idp.oauth.tokens import Tokens
     from yitong.home import Home
@@ -517,10 +519,13 @@ def measure_yitong(args, tmp: Path) -> tuple[Tally, str, Tally, Tally, FlowSetup
             resource = f"{issuer}/seal"
             raw = cc_request(port, service["client_id"], service["client_secret"], resource)
             kind = token_kind(asyncio.run(sample(port, raw)))
-            cc = asyncio.run(timed_window(client_credentials_worker(port, raw), args.connections, args.warmup,
-                                          args.seconds))
-            refresh = asyncio.run(timed_window(refresh_worker(port, app["client_id"], app["client_secret"], chains),
-                                               args.connections, args.warmup, args.seconds))
+            cc = refresh = None
+            if not args.sign_ins_only:
+                cc = asyncio.run(timed_window(client_credentials_worker(port, raw), args.connections, args.warmup,
+                                              args.seconds))
+                refresh = asyncio.run(timed_window(refresh_worker(port, app["client_id"], app["client_secret"],
+                                                                  chains),
+                                                   args.connections, args.warmup, args.seconds))
             setup = FlowSetup(port, spa["client_id"], redirect_uri, users,
                               f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.",
                               max_flows=min(args.users * LOGINS_PER_ACCOUNT, 254 * args.users))
@@ -603,12 +608,12 @@ def main() -> None:
     parser.add_argument("--browsers", type=int, default=8, help="sign-in flows in flight at once")
     parser.add_argument("--workers", type=int, default=2, help="`yitong serve --workers`")
     parser.add_argument("--users", type=int, default=32, help="people signing in (pool made for the run)")
+    parser.add_argument("--sign-ins-only", action="store_true",
+                        help="only the code + PKCE sign-ins against argon2id alone (no grants, no node)")
     args = parser.parse_args()
 
-    node = check_prerequisites()
+    node = check_prerequisites(node_needed=not args.sign_ins_only)
     cores = os.cpu_count() or 1
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
-    anchor_version = json.loads((NODE_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
     print_load("bench/oidc.py")
     print(f"machine: {cores} cores ({len(os.sched_getaffinity(0))} usable); services run one after the other, "
           f"never at once, each sharing the cores with PostgreSQL, Redis and this load generator")
@@ -619,13 +624,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="yitong-bench-") as tmp_name:
         tmp = Path(tmp_name)
         yitong_cc, yitong_kind, refresh, flows, setup = measure_yitong(args, tmp)
-        check("yitong client credentials", yitong_cc, tmp / "yitong.log")
-        check("yitong refresh grants", refresh, tmp / "yitong.log")
         check("yitong sign-ins", flows, tmp / "yitong.log")
-        node_cc, node_kind = measure_node(args, node, tmp)
-        check("node-oidc-provider client credentials", node_cc, tmp / "node.log")
+        if not args.sign_ins_only:
+            check("yitong client credentials", yitong_cc, tmp / "yitong.log")
+            check("yitong refresh grants", refresh, tmp / "yitong.log")
+            node_cc, node_kind = measure_node(args, node, tmp)
+            check("node-oidc-provider client credentials", node_cc, tmp / "node.log")
         argon2_rate = measure_argon2(args.seconds)
 
+    if not args.sign_ins_only:
+        report_grants(args, yitong_cc, yitong_kind, refresh, node, node_cc, node_kind)
+    report_sign_ins(args, flows, setup, argon2_rate, yitong_cc)
+
+
+def report_grants(args, yitong_cc: Tally, yitong_kind: str, refresh: Tally, node: str, node_cc: Tally,
+                  node_kind: str) -> None:
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    anchor_version = json.loads((NODE_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
     print(f"\nyitong {args.workers} gunicorn workers x 8 threads, PostgreSQL + Redis; "
           f"access token: {yitong_kind}")
     print(f"node-oidc-provider {anchor_version} on Node {version}, one process, in-memory adapter; "
@@ -644,6 +659,9 @@ def main() -> None:
     print(f"(refresh: code + PKCE grants' refresh tokens, {args.connections} apps each rotating its own: the used "
           f"token, its successor, a new access token and the audit record in one transaction)")
 
+
+def report_sign_ins(args, flows: Tally, setup: FlowSetup, argon2_rate: float, yitong_cc: Tally | None) -> None:
+    cores = os.cpu_count() or 1
     print(f"\n{'code + PKCE sign-ins (new browser each)':38} {'flows/s':>9} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'count':>6} {'gen CPU':>8}")
     print(f"{'yitong':38} {flows.rate:9.1f} {flows.percentile(50):7.0f} {flows.percentile(95):7.0f} "
@@ -656,6 +674,8 @@ def main() -> None:
                       for label, values in flows.steps.items())
     print(textwrap.fill(f"median ms per step (requests in the window): {steps}", 118, subsequent_indent="  "))
 
+    if yitong_cc is None:
+        return
     print(f"\nKeycloak's published sizing, per vCPU, x {cores} cores here   where we stand (yitong / Keycloak x cores)")
     for name, per_vcpu, ours in (("client-credential grants/s", KEYCLOAK_CC_PER_VCPU, yitong_cc.rate),
                                  ("password logins/s", KEYCLOAK_LOGINS_PER_VCPU, flows.rate)):
