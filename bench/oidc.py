@@ -17,6 +17,7 @@ a person meets the client -> code at the redirect URI (only the Location header 
 chosen at random per run) and a pool of people made for the run, so that the login throttle
 (per address, per account and address, per account) never trips: production logins come from
 many addresses too. Nothing but 127.0.0.0/8 is ever contacted; every loop is bounded in time and count.
+`--sign-ins-only` runs just the sign-ins and their anchor, argon2id alone (no grants, no node needed).
 
 Only 200 responses count. Any error after the warm-up fails the run; errors in the warm-up are
 printed as a WARNING with the server's logged exception. Needs node and npm (`npm ci` in bench/node,
