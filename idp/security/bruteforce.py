@@ -21,9 +21,10 @@ Counting: an attempt costs one point when it starts (:meth:`LoginThrottle.before
 one more if it fails (:meth:`LoginThrottle.record_failure`); a scope trips at two points per
 allowed failure. Why not count failures only and peek at the counters first?
 
-- The store has two primitives, SET NX and INCR (:mod:`keys.runtime.cache`); every way to read a
-  counter through them also changes it, so a side-effect-free peek cannot be built on them.
-  Counting the entry makes the check and the count one atomic INCR.
+- The store has two primitives, SET NX and INCR (:mod:`keys.runtime.cache`; ``incr_windows`` is
+  INCR on several keys in one round trip); every way to read a counter through them also
+  changes it, so a side-effect-free peek cannot be built on them. Counting the entry makes the
+  check and the count one atomic INCR.
 - It closes the parallel-burst hole of peek-then-count: a bot that fires 500 guesses at once can
   no longer slip them all past the check before the first failure is recorded.
 - The price: a successful login costs half a failure, so e.g. 40 successful logins in 15 minutes
@@ -67,6 +68,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from keys.runtime import Runtime
+from keys.runtime.cache import hit_gated
 from keys.sm3 import sm3
 
 # One point when an attempt starts, one more when it fails.
@@ -146,15 +148,18 @@ class LoginThrottle:
     def before_attempt(self, account: str, ip: str) -> Decision:
         """Count this attempt's start and say whether it may go ahead, and with a CAPTCHA or not."""
         account_id, ip_id = account_key(account), client_ip_key(ip)
-        per_ip = self._per_ip.hit(ip_id)
+        # One round trip; the address's counter gates the others: a refused address never touches
+        # the account's counters, so it cannot keep pushing its target towards the account-wide CAPTCHA.
+        counted = hit_gated((self._per_ip, ip_id), (self._per_pair, f"{account_id}:{ip_id}"),
+                            (self._per_account, account_id))
+        per_ip = counted[0]
         if not per_ip.allowed:
-            # Refused before the account's counters are touched: a blocked address cannot keep
-            # pushing its target towards the account-wide CAPTCHA.
             return Decision(False, False, per_ip.retry_after_seconds, (ThrottleReason.CLIENT_IP,))
+        per_pair, per_account = counted[1:]
         reasons = []
-        if not self._per_pair.hit(f"{account_id}:{ip_id}").allowed:
+        if not per_pair.allowed:
             reasons.append(ThrottleReason.ACCOUNT_FROM_THIS_IP)
-        if not self._per_account.hit(account_id).allowed:
+        if not per_account.allowed:
             reasons.append(ThrottleReason.ACCOUNT_FROM_ALL_IPS)
         return Decision(True, bool(reasons), 0, tuple(reasons))
 

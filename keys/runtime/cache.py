@@ -3,7 +3,9 @@
 Both stores implement two atomic primitives, and the two interfaces are built on them:
 
 - ``add_if_absent(key, ttl)`` — SET NX EX: True the first time, False while the key lives;
-- ``incr_window(key, ttl)`` — INCR, setting the expiry on creation: the count in this window.
+- ``incr_window(key, ttl)`` — INCR, setting the expiry on creation: the count in this window;
+  ``incr_windows`` counts several keys so in one round trip, the later ones only while the first
+  stays within a limit (:func:`hit_gated`: a login's three throttle scopes).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class StoreUnavailable(Exception):
 class KeyValueStore(Protocol):
     def add_if_absent(self, key: str, ttl_seconds: float) -> bool: ...
     def incr_window(self, key: str, ttl_seconds: float) -> tuple[int, float]: ...
+    def incr_windows(self, counters: list[tuple[str, float]], gate_limit: int) -> list[tuple[int, float]]: ...
     def ping(self) -> None: ...
 
 
@@ -78,6 +81,13 @@ class MemoryStore:
             self._counts[key] += 1
             return self._counts[key], self._expiry[key] - now
 
+    def incr_windows(self, counters: list[tuple[str, float]], gate_limit: int) -> list[tuple[int, float]]:
+        """``incr_window`` on each (key, ttl) in turn; after the first only if its count is within ``gate_limit``."""
+        counted = [self.incr_window(*counters[0])]
+        if counted[0][0] <= gate_limit:
+            counted += [self.incr_window(key, ttl) for key, ttl in counters[1:]]
+        return counted
+
     def ping(self) -> None:
         return None
 
@@ -88,6 +98,20 @@ if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('PTTL', KEYS[1])}
 """
 
+# As _INCR_WINDOW on each key in turn (ARGV[i + 1]: its window in ms); after the first key only
+# while the first's count stays within ARGV[1]. Returns count, PTTL, count, PTTL, ...
+_INCR_WINDOWS = """
+local counted = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('PEXPIRE', key, ARGV[i + 1]) end
+  counted[#counted + 1] = count
+  counted[#counted + 1] = redis.call('PTTL', key)
+  if i == 1 and count > tonumber(ARGV[1]) then break end
+end
+return counted
+"""
+
 
 class RedisStore:
     """Redis store: shared by every worker and host; keys carry a namespace prefix."""
@@ -96,6 +120,7 @@ class RedisStore:
         self._client = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR_WINDOW)
+        self._incr_many = client.register_script(_INCR_WINDOWS)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "yitong:") -> RedisStore:
@@ -119,6 +144,12 @@ class RedisStore:
         ms = max(1, math.ceil(ttl_seconds * 1000))
         count, pttl = self._incr(keys=[self._prefix + key], args=[ms])
         return int(count), max(0, int(pttl)) / 1000
+
+    def incr_windows(self, counters: list[tuple[str, float]], gate_limit: int) -> list[tuple[int, float]]:
+        """As MemoryStore.incr_windows, atomically, in one round trip."""
+        windows = [max(1, math.ceil(ttl * 1000)) for _, ttl in counters]
+        flat = self._incr_many(keys=[self._prefix + key for key, _ in counters], args=[gate_limit, *windows])
+        return [(int(flat[i]), max(0, int(flat[i + 1])) / 1000) for i in range(0, len(flat), 2)]
 
     def ping(self) -> None:
         self._client.ping()
@@ -211,6 +242,25 @@ class RateLimiter:
         self.window_seconds = window_seconds
 
     def hit(self, key: str) -> RateLimitResult:
-        count, remaining = self._store.incr_window(f"rate:{self._namespace}:{key}", self.window_seconds)
+        count, remaining = self._store.incr_window(self._key(key), self.window_seconds)
+        return self._result(count, remaining)
+
+    def _key(self, key: str) -> str:
+        return f"rate:{self._namespace}:{key}"
+
+    def _result(self, count: int, remaining: float) -> RateLimitResult:
         allowed = count <= self.limit
         return RateLimitResult(allowed, count, self.limit, 0 if allowed else max(1, math.ceil(remaining)))
+
+
+def hit_gated(gate: tuple[RateLimiter, str], *others: tuple[RateLimiter, str]) -> list[RateLimitResult]:
+    """``gate``'s hit, then the others' only if the gate allowed it (a refused address must not push
+    its target account's counters): one round trip to the store. The limiters share one store;
+    the results are the gate's, then the others' when they were counted."""
+    limiter = gate[0]
+    hits = [gate, *others]
+    if any(other._store is not limiter._store for other, _ in others):
+        raise ValueError("hit_gated counts in one store")
+    counted = limiter._store.incr_windows([(each._key(key), each.window_seconds) for each, key in hits],
+                                          limiter.limit)
+    return [each._result(count, remaining) for (each, _), (count, remaining) in zip(hits, counted, strict=False)]

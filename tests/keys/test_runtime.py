@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from keys.runtime import MemoryStore, RateLimiter, ReplayCache, ThreadJobQueue, stamp_snapshot
+from keys.runtime.cache import hit_gated
 
 
 def test_replay_cache_accepts_a_value_once(storage):
@@ -73,6 +74,26 @@ def test_rate_limit_window_resets():
     assert not limiter.hit("k").allowed
     now[0] += 61
     assert limiter.hit("k").allowed
+
+
+def test_gated_hits_count_the_others_only_while_the_gate_allows(storage):
+    gate = storage.runtime.rate_limiter("gate-ip", limit=2, window_seconds=60)
+    pair = storage.runtime.rate_limiter("gate-pair", limit=1, window_seconds=600)
+    account = storage.runtime.rate_limiter("gate-account", limit=5, window_seconds=3600)
+    first = hit_gated((gate, "10.0.0.1"), (pair, "alice:10.0.0.1"), (account, "alice"))
+    assert [(r.allowed, r.count) for r in first] == [(True, 1), (True, 1), (True, 1)]
+    second = hit_gated((gate, "10.0.0.1"), (pair, "alice:10.0.0.1"), (account, "alice"))
+    assert [(r.allowed, r.count) for r in second] == [(True, 2), (False, 2), (True, 2)]
+    assert 1 <= second[1].retry_after_seconds <= 600  # each counter keeps its own window
+    refused = hit_gated((gate, "10.0.0.1"), (pair, "alice:10.0.0.1"), (account, "alice"))
+    assert len(refused) == 1 and not refused[0].allowed and 1 <= refused[0].retry_after_seconds <= 60
+    # the refused hit left the others as they were: the account's next count is its third
+    assert account.hit("alice").count == 3 and pair.hit("alice:10.0.0.1").count == 3
+
+
+def test_gated_hits_refuse_limiters_of_different_stores():
+    with pytest.raises(ValueError):
+        hit_gated((RateLimiter(MemoryStore(), "a", 1, 60), "k"), (RateLimiter(MemoryStore(), "b", 1, 60), "k"))
 
 
 def test_rate_limiter_refuses_nonsense_limits():
