@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, Engine, MetaData
 from sqlalchemy.types import TypeDecorator
 
 from keys.clock import utcnow  # noqa: F401  (re-exported: tables and their users import it from here)
@@ -21,6 +21,15 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def single_reads(engine: Engine) -> Engine:
+    """``engine`` (the same pool) for reads of one statement each, on the hot paths (a sign-in reads
+    the account, the code, the consent, ...): in autocommit the statement goes alone, without a
+    BEGIN before it and a ROLLBACK when the connection returns to the pool: on PostgreSQL two round
+    trips fewer and about half the client's CPU per read. Never for writes, nor for several reads
+    that must see one snapshot."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def new_metadata() -> MetaData:

@@ -21,7 +21,7 @@ from idp.security.passwords import check_password_policy, dummy_verify, hash_pas
 from idp.security.totp import hash_recovery_code, new_recovery_codes, use_recovery_code
 from keys.ids import new_id
 from keys.keystore import MasterKey
-from keys.storage import utcnow
+from keys.storage import single_reads, utcnow
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (DESIGN.md, "Identity numbers")
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,63}$")
@@ -61,6 +61,7 @@ def _check_level(acr: str) -> None:
 class Accounts:
     def __init__(self, engine: Engine, master: MasterKey | None = None, sessions: SessionStore | None = None) -> None:
         self.engine = engine
+        self._reads = single_reads(engine)  # the sign-in path's one-statement reads
         self._master = master  # wraps TOTP secrets; None where MFA is not used (CLI account creation)
         self.sessions = sessions or DatabaseSessions(engine)
 
@@ -132,14 +133,14 @@ class Accounts:
                                      .values(acr=acr)).rowcount)
 
     def get(self, sub: str) -> User | None:
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(select(users_table).where(users_table.c.sub == sub,
                                                          users_table.c.disabled.is_(False))).first()
         return _user(row) if row else None
 
     def authenticate(self, login: str, password: str) -> User | None:
         """The account for a username or phone number and password, else None (same timing)."""
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(select(users_table).where(
                 or_(users_table.c.username == login, users_table.c.phone == login),
                 users_table.c.disabled.is_(False))).first()
@@ -217,7 +218,7 @@ class Accounts:
             raise AccountError("no such account")
 
     def locked(self, sub: str) -> bool:
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             return conn.execute(select(users_table.c.locked_at).where(users_table.c.sub == sub)).scalar() is not None
 
     def end_all_sessions(self, sub: str) -> list[str]:

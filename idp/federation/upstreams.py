@@ -16,7 +16,7 @@ from idp.acr import LEVELS
 from idp.errors import IdpError
 from idp.models import federation_upstreams_table
 from keys.sm4 import SM4GCM
-from keys.storage import utcnow
+from keys.storage import single_reads, utcnow
 
 SECRET_NAME = "idp-federation-sm4"
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
@@ -73,6 +73,7 @@ def check_issuer(issuer: str) -> str:
 class Upstreams:
     def __init__(self, engine: Engine, keystore) -> None:
         self.engine = engine
+        self._reads = single_reads(engine)  # summaries(), on every sign-in page
         self._cipher = SM4GCM(keystore.secret(SECRET_NAME, 16))
 
     def _aad(self, name: str) -> bytes:
@@ -139,7 +140,7 @@ class Upstreams:
     def summaries(self) -> list[tuple[str, str]]:
         """(name, label) of every upstream, for the sign-in page (nothing decrypted)."""
         table = federation_upstreams_table
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             return [(r.name, r.label) for r in conn.execute(select(table.c.name, table.c.label).order_by(table.c.name))]
 
     def trust_frameworks(self) -> list[str]:

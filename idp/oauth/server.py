@@ -291,8 +291,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
         if client.cas:  # a CAS service ticket is a code written "ST-<code>" (idp/oauth/cas.py): ticket → token
             code = code.removeprefix("ST-")
-        engine = self.server.tokens.engine
-        with engine.connect() as conn:
+        with self.server.tokens.reads.connect() as conn:
             row = conn.execute(select(codes_table).where(codes_table.c.code_hash == token_hash(code))).first()
         if row is None or row.client_id != client.client_id:
             return None

@@ -24,7 +24,7 @@ from idp.models import access_tokens_table, grants_table, refresh_tokens_table
 from keys import jose
 from keys.auditchain import Link
 from keys.keystore import Keystore
-from keys.storage import utcnow
+from keys.storage import single_reads, utcnow
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)  # DESIGN.md: ≤ 5 min for the seal audience
 ID_TOKEN_LIFETIME = timedelta(minutes=10)
@@ -176,6 +176,7 @@ class SigningKeys:
 class Tokens:
     def __init__(self, engine: Engine, keys: SigningKeys, issuer: str, pairwise_key: bytes | None = None) -> None:
         self.engine = engine
+        self.reads = single_reads(engine)  # the code's lookup at /token (idp/oauth/server.py)
         self.keys = keys
         self.issuer = issuer
         self.pairwise_key = pairwise_key  # OIDC Core §8.1 pairwise subjects (idp/oauth/pairwise.py)

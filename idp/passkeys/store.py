@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from idp.models import passkeys_table
-from keys.storage import utcnow
+from keys.storage import single_reads, utcnow
 
 MAX_PER_PERSON = 10
 
@@ -33,6 +33,7 @@ class Passkey:
 class Passkeys:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reads = single_reads(engine)  # has_any, on every password sign-in
 
     def add(self, sub: str, credential_id: str, public_key: bytes, sign_count: int, name: str,
             synced: bool) -> Passkey:
@@ -63,7 +64,7 @@ class Passkeys:
         return [_passkey(r) for r in rows]
 
     def has_any(self, sub: str) -> bool:
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             return conn.execute(select(passkeys_table.c.credential_id).where(passkeys_table.c.sub == sub)
                                 .limit(1)).first() is not None
 
