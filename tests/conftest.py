@@ -314,8 +314,39 @@ def pytest_collection_modifyitems(config, items) -> None:
             continue
         if any(definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))
-    if config.getoption("dist", "no") == "loadgroup":  # a run without xdist keeps the files' order
+    if _loadgroup(config):  # a run without xdist keeps the files' order
         items[:] = longest_first(items, known_seconds())
+
+
+def _loadgroup(config) -> bool:
+    """True under ``--dist loadgroup``: in the controller, and in an xdist worker, which collects the tests the
+    scheduler hands out (and in whose order) but runs with ``dist`` set to "no" and ``loadgroup`` set instead."""
+    return config.getoption("dist", "no") == "loadgroup" or bool(getattr(config.option, "loadgroup", False))
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_groups_reach_xdist(config, items) -> None:
+    """After pytest-xdist's own hook: every grouped test's id must carry its ``@group`` suffix, which is all
+    the loadgroup scheduler reads. pytest-xdist 3.8 sets ``item._nodeid``, which pytest 9.2 no longer reads
+    (a node's id is its ``_id`` there): groups were silently ignored, so a module's tests were spread over the
+    workers and each worker built the module's servers, PKIs and browsers again. Every test fails then, with
+    the reason (an error raised here would reach the controller as a bare INTERNALERROR)."""
+    if not (_loadgroup(config) and os.environ.get("PYTEST_XDIST_WORKER")):
+        return
+    lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        config.stash[_GROUPS_LOST] = (
+            f"pytest-xdist did not tag {len(lost)} grouped tests with their group (first: {lost[0]}): this pytest "
+            "and pytest-xdist do not work together (see the pins in pyproject.toml)")
+
+
+_GROUPS_LOST = pytest.StashKey[str]()
+
+
+def pytest_runtest_setup(item) -> None:
+    problem = item.config.stash.get(_GROUPS_LOST, None)
+    if problem:
+        pytest.fail(problem, pytrace=False)
 
 
 def known_seconds() -> dict[str, float]:
@@ -341,3 +372,27 @@ def longest_first(items: list, seconds: dict[str, float]) -> list:
         return sum(seconds.get(item.nodeid, PER_TEST_SECONDS) for item in unit)
 
     return [item for unit in sorted(units.values(), key=cost, reverse=True) for item in unit]
+
+
+CPU_LOG = os.environ.get("YITONG_TEST_CPU_LOG")  # a file: append "cpu-seconds test-id" for every test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With YITONG_TEST_CPU_LOG set, the CPU seconds (user + system) each test's setup, call and teardown
+    cost this process and the children it waited for (a server started by a fixture counts where it is
+    stopped), appended to that file. Unlike --durations it does not grow when other work shares the
+    machine; PostgreSQL's own CPU, and a browser's that is still running, are not in it."""
+    if not CPU_LOG:
+        yield
+        return
+    import resource
+
+    def spent() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    before = spent()
+    yield
+    with open(CPU_LOG, "a", encoding="utf-8") as log:
+        log.write(f"{spent() - before:.3f} {item.nodeid}\n")

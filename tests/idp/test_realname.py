@@ -12,10 +12,7 @@ from idp.audit import Audit
 from idp.models import audit_table, identities_table
 from tests.baselib.server import CHAN_HK, LI, WANG_DECEASED, ZHANG, running_baselib
 from tests.helpers import free_port
-from tests.idp.support import ISSUER, PASSWORD, Idp, login
-from yitong.app import create_app
-from yitong.home import Home
-from yitong.settings import Settings
+from tests.idp.support import ISSUER, PASSWORD, Idp, login, make_idp
 
 LOA_1, LOA_2, LOA_3 = (f"urn:yitong:loa:{n}" for n in (1, 2, 3))
 
@@ -27,15 +24,9 @@ def baselib(tmp_path_factory):
 
 
 def make_app(storage, tmp_path, **extra_env) -> Idp:
-    """tests/idp/support.make_idp with the base-library settings (YITONG_BASELIB_*)."""
-    env = {"YITONG_HOME": str(tmp_path / "home"), **storage.env(), "YITONG_ISSUER": ISSUER, **extra_env}
-    env.pop("YITONG_REDIS_URL", None)
-    settings = Settings.from_env(env)
-    home = Home(settings)
-    home.__dict__["runtime"] = storage.runtime
-    home.initialise(with_pki=False)
-    app = create_app(settings, home)
-    return Idp(app, home, app.extensions["yitong.idp"].accounts, None)
+    """tests/idp/support.make_idp with the base-library settings (YITONG_BASELIB_*), which initialising the home
+    does not read: the home is a copy of the session's (Storage.restore), not initialised again for each test."""
+    return make_idp(storage, tmp_path, **extra_env)
 
 
 @pytest.fixture
