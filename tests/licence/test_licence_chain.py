@@ -22,6 +22,7 @@ from seal.models import usage_table
 from seal.registry import SealRegistry
 from tests.helpers import run_yitong
 from tests.licence.support import FOOD, REGION, SHOP_USCC, food, make_library
+from tests.yitong.test_audit_chain import _sql as dba_sql
 from yitong import db
 
 pytestmark = pytest.mark.storage
@@ -62,15 +63,8 @@ def _history(library: LicenceLibrary) -> list[str]:
 
 
 def _sql(storage, statement: str, **params) -> None:
-    """What a database administrator can do: drop the append-only triggers, then edit."""
-    with storage.engine.begin() as conn:
-        for table in TABLES:
-            if storage.kind == "postgres":
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
-            else:
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
-        conn.execute(text(statement), params)
+    """What a database administrator can do: drop the licence tables' append-only triggers, then edit."""
+    dba_sql(storage, statement, tables=TABLES, **params)
 
 
 def _scalar(storage, statement: str, **params):

@@ -45,10 +45,13 @@ def _uses(registry: SealRegistry, count: int) -> None:
                          sm3_after=f"{n + 1:064x}", request_id=f"req-{n}", client_ip="10.1.1.1")
 
 
-def _sql(storage, statement: str, **params) -> None:
-    """What a database administrator can do: drop the append-only triggers, then edit."""
+CHAINED = ("idp_audit", "seal_usage", "seal_events", "keys_audit_checkpoints")
+
+
+def _sql(storage, statement: str, *, tables=CHAINED, **params) -> None:
+    """What a database administrator can do: drop the append-only triggers of ``tables``, then edit."""
     with storage.engine.begin() as conn:
-        for table in ("idp_audit", "seal_usage", "seal_events", "keys_audit_checkpoints"):
+        for table in tables:
             if storage.kind == "postgres":
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
             else:
