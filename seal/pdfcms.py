@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 from asn1crypto import cms, tsp
 from pyhanko.sign.timestamps.api import TimeStamper
 
 from keys.cms import KeySigner
+from keys.der import signed_bytes
 from keys.digests import digest
 from keys.pki.tsa import TimeStampResp
 
@@ -20,17 +23,7 @@ class InProcessTimeStamper(TimeStamper):
     def token_over(self, data: bytes, digest_algorithm: str = "sm3") -> bytes:
         """A DER RFC 3161 TimeStampToken whose imprint is ``digest_algorithm(data)`` (for GB/T 38540's
         timeStamp, over the signature value); raises ValueError when the TSA refuses."""
-        import secrets
-
-        request = tsp.TimeStampReq({
-            "version": 1, "cert_req": True, "nonce": secrets.randbits(63),
-            "message_imprint": {"hash_algorithm": {"algorithm": digest_algorithm},
-                                "hashed_message": digest(digest_algorithm, data)},
-        })
-        response = tsp.TimeStampResp.load(self._authority.respond(request.dump()))
-        if response["status"]["status"].native not in ("granted", "granted_with_mods"):
-            raise ValueError(f"the time-stamp authority refused: {response['status']['status_string'].native}")
-        return response["time_stamp_token"].dump()
+        return self.token_der(digest(digest_algorithm, data), digest_algorithm)
 
     @property
     def certificates(self) -> tuple:
@@ -43,25 +36,22 @@ class InProcessTimeStamper(TimeStamper):
         asn1crypto 1.5 takes a definite length whose last byte is 0x80 (128, 384, ..., 0x5D80) for
         the indefinite form and re-encodes the whole value on every ``dump()``, which on a token
         nested in a SignerInfo took seconds to minutes of CPU (the B-LT stall seen under load): the
-        token is cut out of the response's DER instead. Raises ValueError when the TSA refuses or
-        echoes another nonce.
+        token's bytes are taken as the TSA encoded them (keys/der.py). Raises ValueError when the
+        TSA refuses or echoes another nonce.
         """
-        import secrets
-
         nonce = secrets.randbits(63)
         request = tsp.TimeStampReq({
             "version": 1, "cert_req": True, "nonce": nonce,
             "message_imprint": {"hash_algorithm": {"algorithm": digest_algorithm}, "hashed_message": message_digest},
         })
-        der = self._authority.respond(request.dump())
-        response = TimeStampResp.load(der)  # keys/'s: the token is OPTIONAL, as in RFC 3161
+        # keys/'s TimeStampResp: the token is OPTIONAL, as in RFC 3161 (a refusal carries none)
+        response = TimeStampResp.load(self._authority.respond(request.dump()))
         if response["status"]["status"].native not in ("granted", "granted_with_mods"):
             raise ValueError(f"the time-stamp authority refused: {response['status']['status_string'].native}")
-        token = _children(der)[1]
-        parsed = cms.ContentInfo.load(token)
-        if parsed["content"]["encap_content_info"]["content"].parsed["nonce"].native != nonce:
+        token = response["time_stamp_token"]
+        if token["content"]["encap_content_info"]["content"].parsed["nonce"].native != nonce:
             raise ValueError("the time-stamp authority echoed another nonce")
-        return token
+        return signed_bytes(token)
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         return tsp.TimeStampResp.load(self._authority.respond(req.dump()))
@@ -73,33 +63,6 @@ def _der(tag: int, content: bytes) -> bytes:
         return bytes((tag, length)) + content
     size = (length.bit_length() + 7) // 8
     return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
-
-
-def _tlv_end(der: bytes, at: int) -> int:
-    """Where the DER element starting at ``at`` ends (definite lengths, one-byte tags)."""
-    first = der[at + 1]
-    if first < 0x80:
-        return at + 2 + first
-    size = first & 0x7F
-    if size == 0 or size > 4:
-        raise ValueError("not a definite DER length")
-    return at + 2 + size + int.from_bytes(der[at + 2: at + 2 + size], "big")
-
-
-def _children(der: bytes) -> list[bytes]:
-    """The encoded elements inside the outer SEQUENCE ``der``, byte for byte."""
-    end = _tlv_end(der, 0)
-    if der[:1] != b"\x30" or end != len(der):
-        raise ValueError("not one DER SEQUENCE")
-    at = 2 + (der[1] & 0x7F if der[1] >= 0x80 else 0)
-    parts = []
-    while at < end:
-        stop = _tlv_end(der, at)
-        parts.append(der[at:stop])
-        at = stop
-    if at != end:
-        raise ValueError("a DER element overruns its SEQUENCE")
-    return parts
 
 
 class _Encoded(cms.ContentInfo):
@@ -200,6 +163,6 @@ class _FastSigner(KeySigner):
             imprint = digest(digest_algorithm, signature)
             if isinstance(timestamper, InProcessTimeStamper):
                 token = timestamper.token_der(imprint, digest_algorithm)
-            else:
-                token = (await timestamper.async_timestamp(imprint, digest_algorithm)).dump()
+            else:  # another TSA's token, as its response carried it (keys/der.py: never re-encoded)
+                token = signed_bytes(await timestamper.async_timestamp(imprint, digest_algorithm))
         return encoded_content_info(template.content_info(signed_attrs, signature, token))
