@@ -18,6 +18,7 @@ from sqlalchemy import (
     text,
 )
 
+from keys.auditchain.models import link_columns
 from keys.storage import UTCDateTime, new_metadata
 
 metadata = new_metadata()
@@ -181,12 +182,8 @@ audit_table = Table(
     Column("ip", String(64), nullable=True),
     Column("user_agent", String(256), nullable=True),
     Column("detail", JSON, nullable=True),
-    # Tamper evidence (keys/auditchain): position in the chain and the HMAC-SM3 link; NULL only
-    # for events recorded before the chain began.
-    Column("chain_seq", BigInteger, nullable=True),
-    Column("chain_mac", String(64), nullable=True),
+    *link_columns("idp_audit"),  # tamper evidence (keys/auditchain)
     Index("ix_idp_audit_at", "at"),
-    Index("ix_idp_audit_chain_seq", "chain_seq", unique=True),
 )
 
 # Verified identities (real name, issue 5). One row per account; the ID number is SM4-GCM

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from keys.auditchain.models import link_columns
 from keys.storage import UTCDateTime, new_metadata
 
 metadata = new_metadata()
@@ -82,9 +82,7 @@ events_table = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=True),
     Column("detail", JSON, nullable=True),
-    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as seal_events
-    Column("chain_mac", String(64), nullable=True),
-    Index("ix_licence_events_chain_seq", "chain_seq", unique=True),
+    *link_columns("licence_events"),  # tamper evidence (keys/auditchain)
 )
 
 # Serial numbers per type (licence identifiers never reuse one; a crash leaves a gap, never a twin).
@@ -164,9 +162,7 @@ uses_table = Table(
     Column("client_id", String(128), nullable=True),
     Column("purpose", String(200), nullable=True),
     Column("operation", String(12), nullable=True),  # list data file status
-    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as seal_usage
-    Column("chain_mac", String(64), nullable=True),
-    Index("ix_licence_uses_chain_seq", "chain_seq", unique=True),
+    *link_columns("licence_uses"),  # tamper evidence (keys/auditchain)
 )
 
 # Legal sharing grants (licence/sharing.py): an operator lets a business client read licences of

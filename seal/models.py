@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Column,
     Identity,
     Index,
@@ -15,6 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
+from keys.auditchain.models import link_columns
 from keys.storage import UTCDateTime, new_metadata
 
 metadata = new_metadata()
@@ -59,9 +59,7 @@ events_table = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=True),
     Column("detail", JSON, nullable=True),
-    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as seal_usage
-    Column("chain_mac", String(64), nullable=True),
-    Index("ix_seal_events_chain_seq", "chain_seq", unique=True),
+    *link_columns("seal_events"),  # tamper evidence (keys/auditchain)
 )
 
 # Who may use a seal: keepers (a person, by sub; or a person acting for the holder org with a
@@ -91,10 +89,8 @@ usage_table = Table(
     Column("request_id", String(64), nullable=True),
     Column("client_ip", String(64), nullable=True),
     Column("detail", JSON, nullable=True),
-    Column("chain_seq", BigInteger, nullable=True),  # tamper evidence (keys/auditchain), as idp_audit
-    Column("chain_mac", String(64), nullable=True),
+    *link_columns("seal_usage"),  # tamper evidence (keys/auditchain)
     Index("ix_seal_usage_esid_at", "esid", "at"),
-    Index("ix_seal_usage_chain_seq", "chain_seq", unique=True),
 )
 
 # The seal-making authority's keys and certificates (profile "seal-maker").

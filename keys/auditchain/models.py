@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Identity, Integer, LargeBinary, String, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Identity, Index, Integer, LargeBinary, String, Table, UniqueConstraint
 
 from keys.keystore.models import metadata
 from keys.storage import UTCDateTime
+
+
+def link_columns(table: str) -> tuple:
+    """What a table needs to be chained: each record's position and its link (hex HMAC-SM3), NULL
+    only for records from before its chain began, and the positions unique."""
+    return (Column("chain_seq", BigInteger, nullable=True), Column("chain_mac", String(64), nullable=True),
+            Index(f"ix_{table}_chain_seq", "chain_seq", unique=True))
+
 
 # One row per chained table. Updating it first is what serialises appends: the row lock on
 # PostgreSQL, the database write lock on SQLite.
