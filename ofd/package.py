@@ -242,18 +242,21 @@ def parse_datetime(value: str | None) -> datetime | None:
     if not value:
         return None
     value = value.strip()
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=_CHINA)
-    except ValueError:
-        pass
     for fmt in _TIME_FORMATS:
         try:
             moment = datetime.strptime(value, fmt)  # the zone is set below
         except ValueError:
             continue
         return moment.replace(tzinfo=UTC if fmt.endswith("Z") else _CHINA)
-    return None
+    if "-" not in value[:8]:
+        # Not an extended ISO 8601 date: Python 3.11's fromisoformat reads some compact values
+        # wrongly ("20261205104205+00:00" as 04:20), so only the formats above take those.
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # e.g. 2026-12-05T10:42:05+08:00
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_CHINA)
 
 
 class OfdPackage:

@@ -212,7 +212,10 @@ def test_missing_ofd_xml_and_docroot_are_clear():
     ("20201010151120", "2020-10-10T15:11:20+08:00"), ("20211118072230Z", "2021-11-18T07:22:30+00:00"),
     ("20200723130907.763Z", "2020-07-23T13:09:07.763000+00:00"),
     ("2020-04-22 16:22:44", "2020-04-22T16:22:44+08:00"),
-    ("2020-04-22T16:22:44Z", "2020-04-22T16:22:44+00:00"), ("yesterday", None), (None, None)])
+    ("2020-04-22T16:22:44Z", "2020-04-22T16:22:44+00:00"),
+    # what seal/ofd.py writes; Python 3.11's fromisoformat read it as 04:20 (a CI run at 10:42:05)
+    ("20261205104205Z", "2026-12-05T10:42:05+00:00"),
+    ("2026-12-05T10:42:05+08:00", "2026-12-05T10:42:05+08:00"), ("yesterday", None), (None, None)])
 def test_signature_times_as_producers_write_them(written, expected):
     moment = parse_datetime(written)
     assert (moment.isoformat() if moment else None) == expected
