@@ -15,8 +15,11 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from keys.runtime import Runtime, open_runtime
-from tests.helpers import CI, PrivateRedis, run_yitong
+from tests.helpers import CI, TEST_PASSWORD_COST, PrivateRedis, clean_env, run_yitong
 from yitong import db
+
+# Before anything hashes a password (see tests/helpers.TEST_PASSWORD_COST); an explicit setting wins.
+os.environ.setdefault("YITONG_PASSWORD_ARGON2", TEST_PASSWORD_COST)
 
 PG_URL = os.environ.get("YITONG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("YITONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -258,7 +261,7 @@ def storage(request, tmp_path, _sqlite_template, _pg_template, _pg_dropper, _sna
 @pytest.fixture
 def yitong_env(tmp_path) -> dict[str, str]:
     """A clean environment for running the `yitong` CLI against a fresh home under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env["YITONG_HOME"] = str(tmp_path / "home")
     return env
 

@@ -14,6 +14,21 @@ import pytest
 
 CI = os.environ.get("CI", "").lower() == "true"
 
+# The suite hashes passwords at a cost far below OWASP's (tests/conftest.py sets it for the session and
+# clean_env hands it on): some two thousand hashes and verifications at m=19456,t=2 spent about 40 s of
+# CPU. tests/idp/test_security.py checks the default cost itself; YITONG_PASSWORD_ARGON2=m=19456,t=2,p=1
+# make test runs the whole suite at the real one.
+TEST_PASSWORD_COST = "m=256,t=1,p=1"
+_KEPT = ("YITONG_PASSWORD_ARGON2",)
+
+
+def clean_env(drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment without Yitong's settings (and without the variables starting with any of
+    ``drop``): what a test hands a `yitong` it starts, adding the settings it means. The suite's password
+    hashing cost is kept."""
+    return {k: v for k, v in os.environ.items()
+            if (k in _KEPT or not k.startswith("YITONG_")) and not (drop and k.startswith(drop))}
+
 
 def require_tool(name: str) -> str:
     """The tool's path; a missing tool skips locally and FAILS under CI (never a silent pass)."""

@@ -15,6 +15,7 @@ from idp.acr import LEVELS
 from idp.certlogin.certificates import CertLoginConfig, split_bundle
 from idp.connectors import ConnectorConfig
 from idp.oauth.consent import ScopeFamily
+from idp.security import passwords
 from keys import stepup
 from keys.runtime import StoreUnavailable
 from licence import api as licence_api
@@ -44,6 +45,10 @@ def create_app(settings: Settings | None = None, home: Home | None = None) -> Fl
     app.config["YITONG_TIME_ZONE"] = settings.look.time_zone  # idp/words.py: every time a person reads
     app.config[stepup.CONFIG_KEY] = settings.admin_stepup_seconds  # keys/stepup.py: the three admin APIs
     app.jinja_env.globals["site"] = settings.look
+    if passwords.active_cost().below_owasp:
+        log.warning("passwords are hashed with argon2id %s, below the OWASP minimum %s (YITONG_PASSWORD_ARGON2): "
+                    "for tests only", passwords.active_cost(), passwords.OWASP_COST)
+    passwords.dummy_hash()  # made now: the first unknown username then costs what the later ones do
     proxies = TrustedProxies(settings.trusted_proxies)
     if proxies:
         app.wsgi_app = ForwardedFor(app.wsgi_app, proxies)

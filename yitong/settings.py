@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from idp.security.passwords import configured_cost
 from yitong.look import LookError, SiteLook
 
 SM2_BACKENDS = ("native", "pure", "auto")
@@ -115,6 +116,10 @@ class Settings:
         backend = (env.get("YITONG_SM2_BACKEND") or "auto").strip().lower()
         if backend not in SM2_BACKENDS:
             raise SettingsError(f"YITONG_SM2_BACKEND must be one of {', '.join(SM2_BACKENDS)}; got {backend!r}")
+        try:
+            configured_cost(env)  # YITONG_PASSWORD_ARGON2: idp/security/passwords.py reads it where it hashes
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         tsa_algorithm = (env.get("YITONG_TSA_ALGORITHM") or "sm2").strip().lower()
         if tsa_algorithm not in TSA_ALGORITHMS:
             raise SettingsError(f"YITONG_TSA_ALGORITHM must be sm2 or p256; got {tsa_algorithm!r}")

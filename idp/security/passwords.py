@@ -6,6 +6,12 @@ parallelism" (https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Ch
 The PHC string that argon2-cffi produces carries its own parameters and salt, so raising the
 cost later only needs :func:`needs_rehash` at the next successful login.
 
+The cost can be raised (never needs lowering in production) with ``YITONG_PASSWORD_ARGON2``
+(``m=<KiB>,t=<iterations>,p=<lanes>``, the PHC string's own notation; default the OWASP minimum).
+A cost below the OWASP minimum is accepted but logged as a warning at start-up: the test suite
+uses one so that two thousand sign-ins do not spend a minute of CPU on hashing, and its tests of
+the default check the OWASP parameters themselves (tests/idp/test_security.py).
+
 Passwords are NFKC-normalised before hashing (NIST SP 800-63B §5.1.1.2): a Chinese input method
 in full-width mode types ``ｗｏａｉｎｉ`` where the user meant ``woaini``, and both must log in.
 
@@ -16,7 +22,12 @@ rules ("one upper-case letter and one symbol"), which push users towards ``Woain
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import secrets
 import unicodedata
+from dataclasses import dataclass
 from enum import StrEnum
 
 from argon2 import PasswordHasher, Type
@@ -27,8 +38,61 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
 _MIN_DISTINCT_CHARACTERS = 4
 
+COST_VARIABLE = "YITONG_PASSWORD_ARGON2"
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    """argon2id's cost: memory in KiB, iterations and lanes, written as in the PHC string."""
+
+    memory_kib: int
+    iterations: int
+    parallelism: int
+
+    _FORM = re.compile(r"m=(\d{1,9}),t=(\d{1,4}),p=(\d{1,3})")
+
+    @classmethod
+    def parse(cls, text: str) -> Argon2Cost:
+        """``m=19456,t=2,p=1`` → the cost; ValueError naming the variable and the form otherwise."""
+        found = cls._FORM.fullmatch(text.replace(" ", ""))
+        cost = cls(*(int(number) for number in found.groups())) if found else None
+        if cost is None or cost.iterations < 1 or cost.parallelism < 1 or cost.memory_kib < 8 * cost.parallelism:
+            raise ValueError(f"{COST_VARIABLE} must read m=<KiB>,t=<iterations>,p=<lanes> with t, p >= 1 and "
+                             f"m >= 8 x p (the OWASP minimum is {OWASP_COST}); got {text!r}")
+        return cost
+
+    def __str__(self) -> str:
+        return f"m={self.memory_kib},t={self.iterations},p={self.parallelism}"
+
+    @property
+    def below_owasp(self) -> bool:
+        return self.memory_kib < OWASP_COST.memory_kib or self.iterations < OWASP_COST.iterations
+
+
 # OWASP Password Storage Cheat Sheet: argon2id, m = 19 MiB, t = 2, p = 1.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+OWASP_COST = Argon2Cost(memory_kib=19 * 1024, iterations=2, parallelism=1)
+
+
+def configured_cost(environ: dict[str, str] | None = None) -> Argon2Cost:
+    """The cost ``YITONG_PASSWORD_ARGON2`` asks for (``environ`` defaults to the process's), else OWASP's."""
+    text = (os.environ if environ is None else environ).get(COST_VARIABLE, "").strip()
+    return Argon2Cost.parse(text) if text else OWASP_COST
+
+
+def hasher_for(cost: Argon2Cost) -> PasswordHasher:
+    return PasswordHasher(time_cost=cost.iterations, memory_cost=cost.memory_kib, parallelism=cost.parallelism,
+                          hash_len=32, salt_len=16, type=Type.ID)
+
+
+@functools.cache
+def active_cost() -> Argon2Cost:
+    """The cost this process hashes with, read once from its environment (the settings validated it)."""
+    return configured_cost()
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    return hasher_for(active_cost())
 
 # The passwords people choose first, in China and elsewhere: the top of the lists published from
 # leaks (the 2011 CSDN dump among them) and the yearly NordPass and SplashData lists. Short ones are
@@ -72,7 +136,7 @@ def _normalise(password: str) -> str:
 
 def hash_password(password: str) -> str:
     """The PHC string (``$argon2id$v=19$m=19456,t=2,p=1$...``) to store for ``password``."""
-    return _HASHER.hash(_normalise(password))
+    return _hasher().hash(_normalise(password))
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
@@ -80,7 +144,7 @@ def verify_password(stored_hash: str, password: str) -> bool:
     if not stored_hash or not isinstance(stored_hash, str) or not isinstance(password, str):
         return False
     try:
-        return _HASHER.verify(stored_hash, _normalise(password))
+        return _hasher().verify(stored_hash, _normalise(password))
     except (VerificationError, InvalidHashError):
         return False
 
@@ -90,14 +154,16 @@ def needs_rehash(stored_hash: str) -> bool:
     if not isinstance(stored_hash, str):
         return True
     try:
-        return _HASHER.check_needs_rehash(stored_hash)
+        return _hasher().check_needs_rehash(stored_hash)
     except ValueError:  # InvalidHashError is a ValueError
         return True
 
 
-# A well-formed hash with the current parameters whose password nobody knows (it was a random
-# string, thrown away); verifying against it costs exactly what a real verification costs.
-_DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$0BnJzYwhe2ZNmUxAJZ56HQ$VLQe84qRhEFgXi47xA3QUF++d5RwEA630Qn8pfUap7Y"
+@functools.cache
+def dummy_hash() -> str:
+    """A hash with the current parameters whose password nobody knows (a random string, thrown away):
+    verifying against it costs exactly what a real verification costs."""
+    return _hasher().hash(secrets.token_urlsafe(32))
 
 
 def dummy_verify(password: str) -> bool:
@@ -107,7 +173,7 @@ def dummy_verify(password: str) -> bool:
     same time and a stopwatch cannot enumerate usernames (OWASP Authentication Cheat Sheet,
     "Authentication and Error Messages").
     """
-    verify_password(_DUMMY_HASH, password)
+    verify_password(dummy_hash(), password)
     return False
 
 

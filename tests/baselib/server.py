@@ -3,7 +3,6 @@ with `yitong baselib import`), and a small misbehaving HTTP front (slow, failing
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import ssl
@@ -21,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from idp.identity.numbers import org_code_check_character, resident_check_character, uscc_check_character
-from tests.helpers import check_run, free_port, run_yitong, wait_until_healthy
+from tests.helpers import check_run, clean_env, free_port, run_yitong, wait_until_healthy
 from yitong import db
 
 
@@ -87,7 +86,7 @@ class Baselib:
 
 
 def baselib_env(home: Path, key: bytes) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(home), YITONG_BASELIB_KEY=key.hex(), YITONG_LOG_LEVEL="INFO")
     return env
 

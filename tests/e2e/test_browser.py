@@ -54,6 +54,7 @@ from tests.e2e.rp import RelyingParty
 from tests.helpers import (
     CI,
     check_run,
+    clean_env,
     free_port,
     issue_tls_server_certificate,
     require_tool,
@@ -97,7 +98,7 @@ def _unavailable(message: str) -> None:
 def site(tmp_path):
     """`yitong serve` over HTTPS on a fresh home with one person, and the portal registered (CLI)."""
     issuer = f"https://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
     check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
     chain, key, ca_file = issue_tls_server_certificate(env, tmp_path)

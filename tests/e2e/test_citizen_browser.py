@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from idp.acr import LOA_3
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, _unavailable
-from tests.helpers import free_port
+from tests.helpers import clean_env, free_port
 from yitong.app import create_app
 from yitong.home import Home
 from yitong.settings import Settings
@@ -338,7 +338,7 @@ def test_sign_up_and_real_name_by_keyboard_alone(server, browser, tmp_path, monk
 
     records = tmp_path / "records.csv"
     records.write_text(CSV, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(server.home.settings.home), YITONG_ISSUER=server.base)
     check_run(run_yitong(["baselib", "import", str(records), "--json"], env), "yitong baselib import")
     monkeypatch.setattr(captcha, "_new_code", lambda: "AB2CD")  # as tests/idp/test_signup.py: the picture's code

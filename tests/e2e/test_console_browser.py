@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, _unavailable
-from tests.helpers import check_run, free_port, run_yitong, wait_until_healthy
+from tests.helpers import check_run, clean_env, free_port, run_yitong, wait_until_healthy
 from tests.interop.harness import yitong_exe
 from tests.licence.support import FOOD
 from tests.seal.support import ORG_NAME, ORG_USCC
@@ -54,7 +54,7 @@ def _person(env, username: str) -> str:
 @pytest.fixture
 def console_site(tmp_path):
     issuer = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
     _cli(env, "db", "upgrade")
     security, auditor, applicant = (_person(env, name) for name in ("anquan", "shenji", "shenqing"))

@@ -66,7 +66,7 @@ from tests.e2e.test_browser import (
     at,
     browser_home,
 )
-from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
+from tests.helpers import check_run, clean_env, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -133,7 +133,7 @@ class Site:
 def site(tmp_path):
     issuer = f"https://127.0.0.1:{free_port()}"
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(home), YITONG_ISSUER=issuer)
     check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
     chain, key, ca_file = issue_tls_server_certificate(env, tmp_path)

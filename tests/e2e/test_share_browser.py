@@ -10,7 +10,6 @@ tmp_path and to $YITONG_SHOTS_DIR when set; every photographed page is checked w
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.parse
@@ -23,6 +22,7 @@ from tests.e2e.test_citizen_browser import axe_source, serious_violations  # noq
 from tests.e2e.test_console_browser import _cli, _page, chromium  # noqa: F401  (fixture)
 from tests.e2e.test_console_browser import _shot as _screenshot
 from tests.e2e.test_wallet_browser import PASSWORD, wallet_site  # noqa: F401  (fixture)
+from tests.helpers import clean_env
 from tests.licence.support import QUALIFICATION
 
 try:
@@ -40,7 +40,7 @@ DEPARTMENT = "天津市人社局就业补贴系统"
 def share_site(wallet_site, tmp_path):  # noqa: F811
     """The wallet's site (wangxm with real name, a qualification certificate) and a department's portal."""
     issuer = wallet_site["issuer"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
     rp = RelyingParty(issuer, host="127.0.0.1", scope=f"openid licence:read:{QUALIFICATION}",
                       resource=f"{issuer}/licences")

@@ -25,7 +25,7 @@ from PIL import Image
 from tests.e2e.test_citizen_browser import axe_source, serious_violations  # noqa: F401  (fixture)
 from tests.e2e.test_console_browser import _cli, _page, chromium  # noqa: F401  (fixture)
 from tests.e2e.test_console_browser import _shot as _screenshot
-from tests.helpers import free_port, wait_until_healthy
+from tests.helpers import clean_env, free_port, wait_until_healthy
 from tests.interop.harness import yitong_exe
 from tests.licence.support import PERSON_ID, QUALIFICATION, QUALIFICATION_DATA
 
@@ -72,7 +72,7 @@ def wallet_site(tmp_path):
 def fresh_home(tmp_path) -> tuple[str, dict]:
     """(issuer, environment) of a new home under tmp_path, migrated."""
     issuer = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(tmp_path / "home"), YITONG_ISSUER=issuer)
     _cli(env, "db", "upgrade")
     return issuer, env

@@ -21,10 +21,15 @@ from idp.security import captcha, passwords
 from idp.security.bruteforce import LoginThrottle, ThrottlePolicy, ThrottleReason, account_key, client_ip_key
 from idp.security.captcha import CODE_ALPHABET, check_answer, new_challenge, render_png
 from idp.security.passwords import (
+    OWASP_COST,
+    Argon2Cost,
     PasswordProblem,
+    active_cost,
     check_password_policy,
+    configured_cost,
     dummy_verify,
     hash_password,
+    hasher_for,
     needs_rehash,
     verify_password,
 )
@@ -65,10 +70,26 @@ def test_a_password_verifies_against_its_hash_and_nothing_else(stored_hash):
     assert not verify_password(stored_hash, "")
 
 
-def test_passwords_are_hashed_with_argon2id_at_the_owasp_parameters(stored_hash):
-    assert stored_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+def test_passwords_are_hashed_with_argon2id_at_the_owasp_parameters_unless_set_otherwise():
+    assert configured_cost({}) == OWASP_COST == Argon2Cost(memory_kib=19456, iterations=2, parallelism=1)
+    real = hasher_for(configured_cost({"YITONG_PASSWORD_ARGON2": ""}))
+    stored = real.hash(PASSWORD)
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and real.verify(stored, PASSWORD)
+    assert not real.check_needs_rehash(stored)
+    assert configured_cost({"YITONG_PASSWORD_ARGON2": " m=65536, t=3, p=2 "}) == Argon2Cost(65536, 3, 2)
+    assert not Argon2Cost(65536, 3, 2).below_owasp and Argon2Cost(19456, 1, 1).below_owasp
+
+
+def test_the_process_hashes_at_its_configured_cost(stored_hash):
+    assert stored_hash.startswith(f"$argon2id$v=19${active_cost()}$")
     assert not needs_rehash(stored_hash)
     assert hash_password(PASSWORD) != stored_hash  # a fresh salt every time
+
+
+@pytest.mark.parametrize("text", ["19456,2,1", "m=19456,t=0,p=1", "m=4,t=1,p=1", "m=19456,t=2", "m=x,t=2,p=1"])
+def test_a_malformed_cost_is_refused_in_one_line_naming_the_setting(text):
+    with pytest.raises(ValueError, match="YITONG_PASSWORD_ARGON2 must read m=<KiB>,t=<iterations>,p=<lanes>"):
+        configured_cost({"YITONG_PASSWORD_ARGON2": text})
 
 
 def test_verification_never_raises_on_a_malformed_or_foreign_hash():
@@ -99,7 +120,7 @@ def test_unknown_users_cost_a_real_verification_and_never_succeed():
     assert dummy_verify(PASSWORD) is False
     assert dummy_verify("") is False
     # Equal cost comes from equal parameters: the dummy hash must follow the hasher.
-    assert not needs_rehash(passwords._DUMMY_HASH)
+    assert not needs_rehash(passwords.dummy_hash())
 
 
 def test_the_policy_accepts_a_long_uncommon_password():

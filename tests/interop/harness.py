@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import check_run, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
+from tests.helpers import check_run, clean_env, free_port, issue_tls_server_certificate, run_yitong, wait_until_healthy
 
 HERE = Path(__file__).resolve().parent
 NODE_TIMEOUT = 60
@@ -49,7 +49,7 @@ def serve_https(tmp: Path, prepare: Callable[[dict, Path], None] | None = None) 
     https://localhost:PORT until the block ends."""
     port = free_port()
     issuer = f"https://localhost:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(tmp / "home"), YITONG_ISSUER=issuer)
     check_run(run_yitong(["db", "upgrade"], env), "yitong db upgrade")
     chain, key, ca_file = issue_tls_server_certificate(env, tmp)
@@ -71,7 +71,7 @@ def serve_https(tmp: Path, prepare: Callable[[dict, Path], None] | None = None) 
 def run_journeys(node: str, runs: dict[str, tuple[str, dict]], served: Served) -> dict[str, dict]:
     """Run every ``{name: (script, params)}`` at once; ``{name: steps}``. A journey that fails or does
     not finish within NODE_TIMEOUT fails the test with its stderr and the server's log."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "YITONG_"))}
+    env = clean_env(drop=("NODE_",))
     env["NODE_EXTRA_CA_CERTS"] = str(served.ca_file)
     processes = {
         name: subprocess.Popen([node, script], cwd=HERE, env={**env, "INTEROP_PARAMS": json.dumps(params)},

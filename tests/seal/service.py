@@ -9,11 +9,11 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.helpers import free_port, run_yitong, wait_until_healthy
+from tests.helpers import clean_env, free_port, run_yitong, wait_until_healthy
 
 
 def service_env(home: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(home), YITONG_ISSUER=f"http://127.0.0.1:{port}", **extra)
     return env
 

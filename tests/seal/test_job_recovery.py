@@ -18,6 +18,7 @@ import pytest
 
 from seal import jobs
 from seal.pdf import Placement
+from tests.helpers import clean_env
 from tests.seal.pdfs import make_pdf
 from tests.seal.support import ORG_NAME, ORG_USCC, open_seal_home
 
@@ -28,7 +29,7 @@ def batch(private_redis, tmp_path):
     home = open_seal_home(root, {"YITONG_REDIS_URL": private_redis.url})
     record = home.registry.create(holder_kind="org", holder_id=ORG_USCC, holder_name=ORG_NAME, seal_type=4,
                                   algorithm="p256", actor="test", reason="batch recovery")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(root), YITONG_ISSUER="http://127.0.0.1:9", YITONG_REDIS_URL=private_redis.url)
     return Batch(home.registry, home.home.runtime.jobs, record.esid, env)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from keys.pki.certificates import certificate_pem
-from tests.helpers import run_yitong
+from tests.helpers import clean_env, run_yitong
 from tests.verify.support import base_pdf
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "verify" / "schema" /
@@ -43,7 +42,7 @@ def files(world, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    return clean_env()
 
 
 def test_a_genuine_seal_exits_0_with_json_that_matches_the_schema_and_an_html_report(files, env, tmp_path):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 
 import pytest
 from flask import Flask
 
-from tests.helpers import run_yitong
+from tests.helpers import clean_env, run_yitong
 from tests.ofd.support import build, corpus, corpus_ofd
 from tests.verify.test_cli import validate
 from verify import web
@@ -22,7 +21,7 @@ def anchor() -> bytes:
 
 @pytest.fixture
 def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    return clean_env()
 
 
 def test_cli_exit_codes_json_and_html_for_ofd(env, tmp_path):

@@ -143,11 +143,10 @@ def test_the_documents_api_passes_our_sealed_ofd_with_the_servers_own_cas(world,
 
 
 def test_cli_exit_0_with_the_issuing_ca_given_by_certs_and_1_after_a_changed_byte(world, sealed, tmp_path):
-    import os
 
-    from tests.helpers import run_yitong
+    from tests.helpers import clean_env, run_yitong
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     (tmp_path / "sealed.ofd").write_bytes(sealed)
     (tmp_path / "trust.pem").write_bytes(world.pki.trust_bundle())
     issuing = tmp_path / "sm2-issuing.crt"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import resource
 import threading
 import time
@@ -226,12 +225,12 @@ def test_the_time_budget_holds_in_a_server_thread(world):
 
 
 def test_the_cli_answers_the_digit_stream_quickly_with_a_format_failure(world, tmp_path):
-    from tests.helpers import run_yitong
+    from tests.helpers import clean_env, run_yitong
 
     document, trust = tmp_path / "digits.pdf", tmp_path / "trust.pem"
     document.write_bytes(digit_stream())
     trust.write_bytes(world.pki.trust_bundle())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     started = time.monotonic()
     result = run_yitong(["verify", str(document), "--trust", str(trust), "--json"], env)
     assert time.monotonic() - started < GENEROUS_SECONDS

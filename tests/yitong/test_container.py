@@ -16,14 +16,14 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.helpers import free_port, wait_until_healthy
+from tests.helpers import clean_env, free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "deploy" / "entrypoint.sh"
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YITONG_", "PROMETHEUS_"))}
+    env = clean_env(drop=("PROMETHEUS_",))
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     env["YITONG_HOME"] = str(tmp_path / "home")
     env["YITONG_SECRETS_DIR"] = str(tmp_path / "secrets")

@@ -11,7 +11,7 @@ from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import tsp
 
 from keys.pki.tsa import TimeStampResp  # asn1crypto's own makes the token mandatory
-from tests.helpers import require_tool, run_yitong
+from tests.helpers import clean_env, require_tool, run_yitong
 from tests.keys.pki_support import openssl_csr
 from tests.yitong.test_serve import get, running_server
 
@@ -27,10 +27,9 @@ def post(url: str, body: bytes, content_type: str):
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """One service for the module: a fresh home with the P-256 TSA, and a leaf from a CSR."""
-    import os
 
     tmp = tmp_path_factory.mktemp("pki-e2e")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     env.update(YITONG_HOME=str(tmp / "home"), YITONG_TSA_ALGORITHM="p256")
     assert run_yitong(["db", "upgrade"], env).returncode == 0
     openssl = require_tool("openssl")

@@ -17,7 +17,7 @@ import pytest
 from asn1crypto import pem, x509
 
 from tests.conftest import REPO
-from tests.helpers import check_run, free_port, require_tool, run_yitong
+from tests.helpers import check_run, clean_env, free_port, require_tool, run_yitong
 from tests.yitong.test_serve import running_server
 from yitong.settings import Settings
 
@@ -145,7 +145,7 @@ def test_the_default_home_does_not_depend_on_the_current_folder(monkeypatch, tmp
 
 
 def test_the_checkout_wrapper_runs_from_any_folder_with_the_same_home(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YITONG_")}
+    env = clean_env()
     result = subprocess.run([str(REPO / "bin" / "yitong"), "home", "show", "--json"], cwd=tmp_path, env=env,
                             capture_output=True, timeout=120)
     assert json.loads(check_run(result, "bin/yitong home show"))["home"] == str(REPO / "var")

@@ -79,6 +79,7 @@ def test_the_operator_step_up_window_is_a_setting_the_rule_honours(tmp_path):
         ({"YITONG_DATABASE_URL": "postgresql+psycopg2://u@h/db"}, "psycopg2"),
         ({"YITONG_REDIS_URL": "http://localhost"}, "YITONG_REDIS_URL"),
         ({"YITONG_SM2_BACKEND": "fast"}, "YITONG_SM2_BACKEND"),
+        ({"YITONG_PASSWORD_ARGON2": "19 MiB"}, "YITONG_PASSWORD_ARGON2"),
         ({"YITONG_MASTER_KEY": "00" * 16, "YITONG_MASTER_KEY_FILE": "/x"}, "not both"),
         ({"YITONG_VERIFY_MAX_BYTES": "lots"}, "YITONG_VERIFY_MAX_BYTES"),
         ({"YITONG_VERIFY_MAX_BYTES": "100"}, "YITONG_VERIFY_MAX_BYTES"),
@@ -153,3 +154,22 @@ def test_first_upgrade_creates_a_private_master_key_and_warns(yitong_env):
     assert b"WARNING: generated a new master key" in result.stderr
     again = run_yitong(["db", "upgrade"], yitong_env)
     assert again.returncode == 0 and b"WARNING" not in again.stderr and b"created" not in again.stdout
+
+
+def test_a_password_cost_below_owasps_is_a_warning_at_start(tmp_path, caplog):
+    """The suite runs below OWASP's cost (tests/helpers.TEST_PASSWORD_COST), so the service says so; run at
+    the real cost (YITONG_PASSWORD_ARGON2=m=19456,t=2,p=1), it says nothing."""
+    import logging
+
+    from idp.security import passwords
+    from yitong.app import create_app
+    from yitong.home import Home
+
+    settings = Settings.from_env({"YITONG_HOME": str(tmp_path / "home")})
+    Home(settings).initialise(with_pki=False)
+    with caplog.at_level(logging.WARNING, logger="yitong"):
+        create_app(settings)
+    warned = [r.getMessage() for r in caplog.records if "below the OWASP minimum" in r.getMessage()]
+    assert warned == ([f"passwords are hashed with argon2id {passwords.active_cost()}, below the OWASP minimum "
+                       "m=19456,t=2,p=1 (YITONG_PASSWORD_ARGON2): for tests only"]
+                      if passwords.active_cost().below_owasp else [])
