@@ -7,6 +7,8 @@ import logging
 from dataclasses import replace
 
 from flask import Flask, jsonify, render_template, request
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, ServiceUnavailable
 
 from baselib import web as baselib_web
@@ -34,11 +36,32 @@ from yitong.settings import Settings, SettingsError
 log = logging.getLogger("yitong")
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates kept in memory for the process: an app compiles each template once, and
+    another app made in the same process (a test's, a CLI command's) reuses the code. Jinja keys a bucket
+    by the template's name and file and checks the source's checksum before it uses the code."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATE_CODE = _CompiledTemplates()
+
+
 def create_app(settings: Settings | None = None, home: Home | None = None) -> Flask:
     settings = settings or Settings.from_env()
     home = home or Home(settings)
     settings = replace(settings, issuer=home.adopt_public_url().issuer)  # the URL recorded in the home
     app = Flask(__name__)
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": _TEMPLATE_CODE}  # before jinja_env is made
     app.config["YITONG_SETTINGS"] = settings
     app.extensions["yitong.home"] = home
     app.json.sort_keys = False
