@@ -39,6 +39,7 @@ MAX_PASSWORD_LENGTH = 128
 _MIN_DISTINCT_CHARACTERS = 4
 
 COST_VARIABLE = "YITONG_PASSWORD_ARGON2"
+MAX_MEMORY_KIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,11 @@ class Argon2Cost:
         """``m=19456,t=2,p=1`` → the cost; ValueError naming the variable and the form otherwise."""
         found = cls._FORM.fullmatch(text.replace(" ", ""))
         cost = cls(*(int(number) for number in found.groups())) if found else None
-        if cost is None or cost.iterations < 1 or cost.parallelism < 1 or cost.memory_kib < 8 * cost.parallelism:
-            raise ValueError(f"{COST_VARIABLE} must read m=<KiB>,t=<iterations>,p=<lanes> with t, p >= 1 and "
-                             f"m >= 8 x p (the OWASP minimum is {OWASP_COST}); got {text!r}")
+        if (cost is None or not 1 <= cost.iterations <= 100 or not 1 <= cost.parallelism <= 64
+                or not 8 * cost.parallelism <= cost.memory_kib <= MAX_MEMORY_KIB):
+            raise ValueError(f"{COST_VARIABLE} must read m=<KiB>,t=<iterations>,p=<lanes> with t 1-100, p 1-64 and "
+                             f"m from 8 x p to {MAX_MEMORY_KIB} (1 GiB: every sign-in takes it); the OWASP minimum is "
+                             f"{OWASP_COST}; got {text!r}")
         return cost
 
     def __str__(self) -> str:

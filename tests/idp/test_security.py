@@ -86,7 +86,8 @@ def test_the_process_hashes_at_its_configured_cost(stored_hash):
     assert hash_password(PASSWORD) != stored_hash  # a fresh salt every time
 
 
-@pytest.mark.parametrize("text", ["19456,2,1", "m=19456,t=0,p=1", "m=4,t=1,p=1", "m=19456,t=2", "m=x,t=2,p=1"])
+@pytest.mark.parametrize("text", ["19456,2,1", "m=19456,t=0,p=1", "m=4,t=1,p=1", "m=19456,t=2", "m=x,t=2,p=1",
+                                  "m=99999999,t=2,p=1", "m=19456,t=101,p=1", "m=19456,t=2,p=0"])
 def test_a_malformed_cost_is_refused_in_one_line_naming_the_setting(text):
     with pytest.raises(ValueError, match="YITONG_PASSWORD_ARGON2 must read m=<KiB>,t=<iterations>,p=<lanes>"):
         configured_cost({"YITONG_PASSWORD_ARGON2": text})
