@@ -85,7 +85,6 @@ def run_yitong(args: list[str], env: dict[str, str], input: bytes | None = None,
 def _run_in_process(args: list[str], env: dict[str, str], input: bytes | None, cwd: Path | None):
     """``yitong.cli.main(args)`` under click's CliRunner isolation (stdin, stdout, stderr, environment),
     with the root logger as a fresh process has it (the CLI configures logging to its own stderr)."""
-    import gc
     import logging
     import traceback
 
@@ -121,7 +120,6 @@ def _run_in_process(args: list[str], env: dict[str, str], input: bytes | None, c
             sys.stdout.flush()
             sys.stderr.flush()
         stdout, stderr = out.getvalue(), err.getvalue()
-    gc.collect()  # the command's engines and their connections go now, as at a process's exit
     return subprocess.CompletedProcess(["yitong", *args], code, stdout, stderr)
 
 

@@ -84,3 +84,31 @@ def test_rewrap_with_a_wrong_current_key_changes_nothing(env, tmp_path):
     assert not (tmp_path / "n.key").exists()
     assert keys_json(env, "list") == before
     assert (home / "master.key").exists()
+
+
+def test_a_command_closes_its_database_connections_when_it_ends(env):
+    """Run in this test's process (no exit to close them), `yitong keys list` leaves no connection open: the
+    command's home is closed with its click context (yitong/cli/common.py: closed_with_command)."""
+    import gc
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(env["YITONG_DATABASE_URL"])
+    gc.disable()  # nothing may be left for the collector to close
+    try:
+        keys_json(env, "list")
+        if url.get_backend_name() == "sqlite":
+            fds = Path("/proc/self/fd")
+            open_files = {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
+            assert os.path.realpath(url.database) not in open_files
+        else:
+            admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                left = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                                    {"name": url.database}).scalar()
+            admin.dispose()
+            assert left == 0
+    finally:
+        gc.enable()

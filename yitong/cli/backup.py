@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from yitong.cli.common import emit_json, open_home
+from yitong.cli.common import closed_with_command, emit_json, open_home
 from yitong.home import Home
 from yitong.settings import Settings
 
@@ -42,6 +42,6 @@ def restore(folder: Path) -> None:
     """
     from yitong.backup import restore as run
 
-    manifest = run(Home(Settings.from_env()), folder)
+    manifest = run(closed_with_command(Home(Settings.from_env())), folder)
     click.echo(f"restored {len(manifest['parts'])} part(s) from {folder} (backup of {manifest['issuer']}, "
                f"{manifest['created_at']}); now run `yitong db upgrade`")

@@ -19,8 +19,16 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def open_home() -> Home:
     """The home of YITONG_HOME (else the default), with the public URL recorded in it as issuer."""
-    home = Home(Settings.from_env())
+    home = closed_with_command(Home(Settings.from_env()))
     home.adopt_public_url()
+    return home
+
+
+def closed_with_command(home: Home) -> Home:
+    """``home``, closed when the running command ends (click's context teardown)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(home.close)
     return home
 
 

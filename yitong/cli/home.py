@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from yitong import public_url
-from yitong.cli.common import emit_json, open_home
+from yitong.cli.common import closed_with_command, emit_json, open_home
 from yitong.home import Home
 from yitong.settings import Settings, normalise_issuer
 
@@ -42,7 +42,7 @@ def set_url(url: str) -> None:
     Restart `yitong serve` afterwards; OIDC clients must then use the new issuer.
     """
     new = normalise_issuer(url)
-    home = Home(Settings.from_env())  # not open_home(): YITONG_ISSUER may already name the new URL
+    home = closed_with_command(Home(Settings.from_env()))  # not open_home(): YITONG_ISSUER may name the new URL
     old = public_url.change(home.engine, new)
     if old == new:
         click.echo(f"the public URL is already {new}; nothing changed")
