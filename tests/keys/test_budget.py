@@ -109,18 +109,38 @@ def test_budgets_ending_as_they_fire_in_many_threads_never_wedge_the_watchdog():
     assert done.returncode == 0 and done.stdout.strip().endswith("watchdog answers"), done.stderr[-2000:]
 
 
-def test_budgets_ending_after_the_next_wake_up_leave_the_watchdog_asleep():
-    from keys import budget
+ASLEEP = """
+import time
+from keys import budget
+from keys.budget import BudgetExceeded, time_budget
 
-    with time_budget(60, "first"):  # the watchdog now sleeps until about 60 s from here
+with time_budget(60, "first"):  # the watchdog now sleeps until about 60 s from here
+    pass
+time.sleep(0.05)  # let it settle on that wake-up time
+before = budget._WATCHDOG.rounds
+for _ in range(200):  # every one ends after that: nothing to wake the watchdog for
+    with time_budget(60, "sealing"):
         pass
-    time.sleep(0.05)  # let it settle on that wake-up time
-    before = budget._WATCHDOG.rounds
-    for _ in range(200):  # every one ends after that: nothing to wake the watchdog for
-        with time_budget(60, "sealing"):
+time.sleep(0.05)
+quiet = budget._WATCHDOG.rounds - before
+try:  # an earlier deadline still wakes it, and still stops the work
+    with time_budget(0.2, "short"):
+        while True:
             pass
-    time.sleep(0.05)
-    assert budget._WATCHDOG.rounds - before <= 1
-    # An earlier deadline still wakes it, and still stops the work.
-    assert str(_spin_until_stopped(0.2, "short")) == "short took longer than 0.2 s"
-    assert budget._WATCHDOG.rounds - before >= 2
+except BudgetExceeded as exc:
+    stopped = str(exc)
+print(quiet, budget._WATCHDOG.rounds - before, stopped)
+"""
+
+
+def test_budgets_ending_after_the_next_wake_up_leave_the_watchdog_asleep():
+    """In a process of its own: the watchdog is the process's, and a budget of another test's thread still
+    running in this one (a server's, a job's) would wake it and be counted."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", ASLEEP], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    quiet, woken, stopped = done.stdout.split(maxsplit=2)
+    assert int(quiet) <= 1 and int(woken) >= 2 and stopped.strip() == "short took longer than 0.2 s", done.stdout
