@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_WORKERS ?= 3  # the suite mostly waits on servers, browsers and PostgreSQL: 3 workers on 2 cores
+PYTEST_WORKERS ?= 3  # 3 on 2 cores: measured against 2 and 4 (2 leaves a core idle while servers start)
 
 .PHONY: run shell test lint bench load clean
 
