@@ -21,6 +21,9 @@ from yitong.cli.serve import collect_garbage_less_often
 
 # Before anything hashes a password (see tests/helpers.TEST_PASSWORD_COST); an explicit setting wins.
 os.environ.setdefault("YITONG_PASSWORD_ARGON2", TEST_PASSWORD_COST)
+# The servers and commands a test process starts keep their Redis keys (sign-in throttles, sessions, the job
+# queue) apart from another run's and another worker's: a run right after another met its throttle counts.
+os.environ.setdefault("YITONG_REDIS_PREFIX", f"yitong-test-{uuid.uuid4().hex[:10]}:")
 
 
 def _share_url_builders() -> None:

@@ -61,7 +61,7 @@ class Home:
 
     @cached_property
     def runtime(self) -> Runtime:
-        return open_runtime(self.settings.redis_url)
+        return open_runtime(self.settings.redis_url, prefix=self.settings.redis_prefix)
 
     def close(self) -> None:
         """Close the database connections this home holds (a command's last step: the server then sees a

@@ -38,6 +38,7 @@ class Settings:
     issuer: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     issuer_configured: bool = False  # YITONG_ISSUER was set (else the default; the home's recorded URL wins)
     sm2_backend: str = "auto"
+    redis_prefix: str = "yitong:"  # YITONG_REDIS_PREFIX: the namespace of this installation's keys and job queue
     tsa_algorithm: str = "sm2"
     seal_audience: str | None = None
     dcr_initial_token: str | None = field(default=None, repr=False)
@@ -131,6 +132,7 @@ class Settings:
             home=home,
             database_url=database_url,
             redis_url=_redis_url(env.get("YITONG_REDIS_URL")),
+            redis_prefix=_redis_prefix(env.get("YITONG_REDIS_PREFIX")),
             master_key_file=Path(master_key_file).expanduser().resolve() if master_key_file else None,
             master_key_inline=master_key_inline,
             issuer=normalise_issuer(env.get("YITONG_ISSUER") or f"http://127.0.0.1:{DEFAULT_PORT}"),
@@ -383,6 +385,18 @@ def _redis_url(raw: str | None) -> str | None:
     scheme = urlsplit(raw).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(f"YITONG_REDIS_URL must start with redis://, rediss:// or unix://; got {raw!r}")
+    return raw
+
+
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}:")
+
+
+def _redis_prefix(raw: str | None) -> str:
+    if not raw:
+        return "yitong:"
+    if not _REDIS_PREFIX.fullmatch(raw):
+        raise SettingsError("YITONG_REDIS_PREFIX must be 2-64 letters, digits, '_', '.', '-' or ':' ending in ':' "
+                            f"(e.g. yitong-staging:); got {raw!r}")
     return raw
 
 

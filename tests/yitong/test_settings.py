@@ -78,6 +78,8 @@ def test_the_operator_step_up_window_is_a_setting_the_rule_honours(tmp_path):
         ({"YITONG_DATABASE_URL": "sqlite://"}, "in-memory"),
         ({"YITONG_DATABASE_URL": "postgresql+psycopg2://u@h/db"}, "psycopg2"),
         ({"YITONG_REDIS_URL": "http://localhost"}, "YITONG_REDIS_URL"),
+        ({"YITONG_REDIS_PREFIX": "yitong"}, "YITONG_REDIS_PREFIX"),
+        ({"YITONG_REDIS_PREFIX": "a b:"}, "YITONG_REDIS_PREFIX"),
         ({"YITONG_SM2_BACKEND": "fast"}, "YITONG_SM2_BACKEND"),
         ({"YITONG_PASSWORD_ARGON2": "19 MiB"}, "YITONG_PASSWORD_ARGON2"),
         ({"YITONG_MASTER_KEY": "00" * 16, "YITONG_MASTER_KEY_FILE": "/x"}, "not both"),
@@ -173,3 +175,15 @@ def test_a_password_cost_below_owasps_is_a_warning_at_start(tmp_path, caplog):
     assert warned == ([f"passwords are hashed with argon2id {passwords.active_cost()}, below the OWASP minimum "
                        "m=19456,t=2,p=1 (YITONG_PASSWORD_ARGON2): for tests only"]
                       if passwords.active_cost().below_owasp else [])
+
+
+def test_the_redis_prefix_names_the_installations_keys_and_job_queue(tmp_path):
+    from tests.conftest import REDIS_URL, require_services
+    from yitong.home import Home
+
+    require_services("redis")
+    base = {"YITONG_HOME": str(tmp_path / "home"), "YITONG_REDIS_URL": REDIS_URL}
+    assert Settings.from_env(base).redis_prefix == "yitong:"
+    runtime = Home(Settings.from_env({**base, "YITONG_REDIS_PREFIX": "yitong-staging:"})).runtime
+    assert runtime.store.prefix == "yitong-staging:" and runtime.jobs._queue.name == "yitong-staging"
+    runtime.store.client.close()
