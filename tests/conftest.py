@@ -21,9 +21,6 @@ from yitong.cli.serve import collect_garbage_less_often
 
 # Before anything hashes a password (see tests/helpers.TEST_PASSWORD_COST); an explicit setting wins.
 os.environ.setdefault("YITONG_PASSWORD_ARGON2", TEST_PASSWORD_COST)
-# The servers and commands a test process starts keep their Redis keys (sign-in throttles, sessions, the job
-# queue) apart from another run's and another worker's: a run right after another met its throttle counts.
-os.environ.setdefault("YITONG_REDIS_PREFIX", f"yitong-test-{uuid.uuid4().hex[:10]}:")
 
 
 def _share_url_builders() -> None:
@@ -120,10 +117,13 @@ class Storage:
             self._engine = None
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point the CLI and the app at this storage."""
+        """Environment variables that point the CLI and the app at this storage: on Redis, under the test's own
+        prefix (YITONG_REDIS_PREFIX), so that what its servers count (sign-in throttles) never adds up with
+        another test's or another run's, and the test's end removes it."""
         env = {"YITONG_DATABASE_URL": self.url.render_as_string(hide_password=False)}
         if self.redis_url:
             env["YITONG_REDIS_URL"] = self.redis_url
+            env["YITONG_REDIS_PREFIX"] = self.runtime.store.prefix
         return env
 
     def restore(self, key: tuple, build: Callable[[Storage, Path], Any], tmp_path: Path) -> Any:

@@ -19,13 +19,13 @@ CI = os.environ.get("CI", "").lower() == "true"
 # CPU. tests/idp/test_security.py checks the default cost itself; YITONG_PASSWORD_ARGON2=m=19456,t=2,p=1
 # make test runs the whole suite at the real one.
 TEST_PASSWORD_COST = "m=256,t=1,p=1"
-_KEPT = ("YITONG_PASSWORD_ARGON2", "YITONG_REDIS_PREFIX")
+_KEPT = ("YITONG_PASSWORD_ARGON2",)
 
 
 def clean_env(drop: tuple[str, ...] = ()) -> dict[str, str]:
     """This process's environment without Yitong's settings (and without the variables starting with any of
     ``drop``): what a test hands a `yitong` it starts, adding the settings it means. The suite's password
-    hashing cost and its Redis namespace (tests/conftest.py) are kept."""
+    hashing cost is kept."""
     return {k: v for k, v in os.environ.items()
             if (k in _KEPT or not k.startswith("YITONG_")) and not (drop and k.startswith(drop))}
 

@@ -72,7 +72,7 @@ def api(request, tmp_path_factory):
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{database}"'))
         extra = {"YITONG_DATABASE_URL": make_url(PG_URL).set(database=database).render_as_string(False),
-                 "YITONG_REDIS_URL": REDIS_URL}
+                 "YITONG_REDIS_URL": REDIS_URL, "YITONG_REDIS_PREFIX": f"{database}:"}
 
     def before_serve(env):
         person = cli(env, "user", "create", "--username", HOLDER, "--password-stdin", "--json",
