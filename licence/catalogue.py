@@ -20,7 +20,7 @@ from keys.idnumbers import check_uscc
 from keys.storage import utcnow
 from licence.identifier import TYPE_CODE
 from licence.models import events_table, types_table
-from licence.trail import required
+from licence.trail import prepared
 
 ITEM_TYPES = ("text", "date", "integer", "choice")
 HOLDER_KINDS = ("person", "org")
@@ -256,8 +256,7 @@ class Catalogue:
     def add(self, definition: Any, *, actor: str, reason: str | None = None) -> LicenceType:
         kind = LicenceType.from_dict(definition)
         now = utcnow()
-        chain = required(self.audit_chain)
-        chain.prepare()
+        chain = prepared(self.audit_chain)
         with self.engine.begin() as conn:
             if conn.execute(select(types_table.c.code).where(types_table.c.code == kind.code)).first():
                 raise CatalogueError(f"licence type {kind.code} exists; use update", status=409, kind="type-exists")
@@ -271,8 +270,7 @@ class Catalogue:
     def update(self, definition: Any, *, actor: str, reason: str | None = None) -> LicenceType:
         kind = LicenceType.from_dict(definition)
         now = utcnow()
-        chain = required(self.audit_chain)
-        chain.prepare()
+        chain = prepared(self.audit_chain)
         with self.engine.begin() as conn:
             changed = conn.execute(update(types_table).where(types_table.c.code == kind.code).values(
                 definition=kind.as_dict(), authority_uscc=kind.authority_uscc, esid=kind.esid,

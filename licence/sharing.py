@@ -38,7 +38,7 @@ from licence.catalogue import Catalogue, CatalogueError, LicenceType
 from licence.data import check_holder
 from licence.library import Licence, LicenceError, LicenceLibrary
 from licence.models import events_table, share_grants_table, uses_table
-from licence.trail import required
+from licence.trail import prepared
 
 CONSENT_SCOPE_PREFIX = "licence:read:"  # + a licence type code: the holder's consent for that type
 SHARE_SCOPE = "licence:share"  # a client's own token under a legal sharing grant
@@ -130,8 +130,7 @@ class ShareGrants:
         basis = basis.strip()[:500] if isinstance(basis, str) and basis.strip() else None
         now = utcnow()
         grant_id = secrets.token_hex(8)
-        chain = required(self.audit_chain)
-        chain.prepare()
+        chain = prepared(self.audit_chain)
         with self.engine.begin() as conn:
             conn.execute(insert(share_grants_table).values(
                 grant_id=grant_id, client_id=client_id, type_codes=codes, purpose=purpose, sensitive=sensitive,
@@ -160,8 +159,7 @@ class ShareGrants:
 
     def revoke(self, grant_id: str, *, actor: str, reason: str | None = None) -> ShareGrant:
         now = utcnow()
-        chain = required(self.audit_chain)
-        chain.prepare()
+        chain = prepared(self.audit_chain)
         with self.engine.begin() as conn:
             changed = conn.execute(update(share_grants_table).where(
                 share_grants_table.c.grant_id == grant_id, share_grants_table.c.revoked_at.is_(None)).values(

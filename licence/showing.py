@@ -23,7 +23,7 @@ from keys.sm3 import hmac_sm3
 from licence.catalogue import LicenceType
 from licence.metrics import counted_showing
 from licence.models import showings_table, uses_table
-from licence.trail import required
+from licence.trail import prepared
 
 SHOWING_MINUTES = 5
 FACE = "_face"  # the pseudo-item "show the face image" (it prints the items on the face)
@@ -67,8 +67,7 @@ class Showings:
     def _record_use(self, use: dict, showing: dict | None = None) -> None:
         """The use (and the showing it records) stored and chained in one transaction, shared with
         other threads' records (the chain's group commit); returns once committed."""
-        chain = required(self.audit_chain)
-        chain.prepare()
+        chain = prepared(self.audit_chain)
         chain.group.commit(chain.pending(uses_table, use), [(showings_table, [showing])] if showing else ())
 
     def _mac(self, body: str) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from keys.auditchain import AuditChain
 
 
-def required(chain: AuditChain | None) -> AuditChain:
-    """The chain to record through; a licence record is never written unchained."""
+def prepared(chain: AuditChain | None) -> AuditChain:
+    """The chain to record through, prepared (call it before opening the recording transaction: see
+    :meth:`AuditChain.prepare`); a licence record is never written unchained."""
     if chain is None:
         raise RuntimeError("licence records are chained: open this licence object with the home's AuditChain "
                            "to record")
+    chain.prepare()
     return chain
