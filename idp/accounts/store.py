@@ -133,9 +133,15 @@ class Accounts:
                                      .values(acr=acr)).rowcount)
 
     def get(self, sub: str) -> User | None:
+        return self._active(users_table.c.sub, sub)
+
+    def find_by_username(self, username: str) -> User | None:
+        return self._active(users_table.c.username, username)
+
+    def _active(self, column, value: str) -> User | None:
+        """The account (not disabled) whose ``column`` is ``value``."""
         with self._reads.connect() as conn:
-            row = conn.execute(select(users_table).where(users_table.c.sub == sub,
-                                                         users_table.c.disabled.is_(False))).first()
+            row = conn.execute(select(users_table).where(column == value, users_table.c.disabled.is_(False))).first()
         return _user(row) if row else None
 
     def authenticate(self, login: str, password: str) -> User | None:
@@ -157,10 +163,7 @@ class Accounts:
 
     # -- self-service (issue 5): phone sign-up, password reset, phone change, deletion ---------------
     def find_by_phone(self, phone: str) -> User | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(users_table).where(users_table.c.phone == phone,
-                                                         users_table.c.disabled.is_(False))).first()
-        return _user(row) if row else None
+        return self._active(users_table.c.phone, phone)
 
     def check_password(self, sub: str, password: str) -> bool:
         """Re-authentication of a signed-in person (same timing for accounts without a password)."""

@@ -268,9 +268,9 @@ def grant_operator():
     # The operator is an account (by sub or username) or an automation client (by client id): one
     # that exists, so a typing error never leaves a role for nobody.
     named = str(body.get("sub") or body.get("username"))[:64]
-    column = users_table.c.sub if body.get("sub") else users_table.c.username
-    with services().accounts.engine.connect() as conn:
-        sub = conn.execute(select(users_table.c.sub).where(column == named, users_table.c.disabled.is_(False))).scalar()
+    accounts = services().accounts
+    account = accounts.get(named) if body.get("sub") else accounts.find_by_username(named)
+    sub = account.sub if account else None
     if sub is None and body.get("sub") and services().clients.get(named) is not None:
         sub = named
     if sub is None:
