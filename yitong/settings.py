@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from idp.security.passwords import configured_cost
+from keys.runtime import DEFAULT_PREFIX
 from yitong.look import LookError, SiteLook
 
 SM2_BACKENDS = ("native", "pure", "auto")
@@ -38,7 +39,7 @@ class Settings:
     issuer: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     issuer_configured: bool = False  # YITONG_ISSUER was set (else the default; the home's recorded URL wins)
     sm2_backend: str = "auto"
-    redis_prefix: str = "yitong:"  # YITONG_REDIS_PREFIX: the namespace of this installation's keys and job queue
+    redis_prefix: str = DEFAULT_PREFIX  # YITONG_REDIS_PREFIX: the namespace of this installation's keys and job queue
     tsa_algorithm: str = "sm2"
     seal_audience: str | None = None
     dcr_initial_token: str | None = field(default=None, repr=False)
@@ -393,7 +394,7 @@ _REDIS_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}:")
 
 def _redis_prefix(raw: str | None) -> str:
     if not raw:
-        return "yitong:"
+        return DEFAULT_PREFIX
     if not _REDIS_PREFIX.fullmatch(raw):
         raise SettingsError("YITONG_REDIS_PREFIX must be 2-64 letters, digits, '_', '.', '-' or ':' ending in ':' "
                             f"(e.g. yitong-staging:); got {raw!r}")

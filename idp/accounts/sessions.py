@@ -24,6 +24,7 @@ from typing import Protocol
 from sqlalchemy import Engine, insert, select, update
 
 from idp.models import sessions_table
+from keys.runtime import DEFAULT_PREFIX
 from keys.storage import utcnow
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -129,7 +130,7 @@ class DatabaseSessions:
 class RedisSessions:
     """Sessions shared by every worker and host, expiring by themselves (Redis TTLs)."""
 
-    def __init__(self, client, prefix: str = "yitong:") -> None:
+    def __init__(self, client, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix + "session:"
 

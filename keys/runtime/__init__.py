@@ -13,6 +13,7 @@ of them asked: the application answers 503 for it, and recovers when Redis does.
 """
 
 from keys.runtime.cache import (
+    DEFAULT_PREFIX,
     ChangeStamp,
     MemoryStore,
     RateLimiter,
@@ -26,6 +27,7 @@ from keys.runtime.jobs import JobQueue, JobStatus, RQJobQueue, ThreadJobQueue
 from keys.runtime.open import Runtime, open_runtime
 
 __all__ = [
+    "DEFAULT_PREFIX",
     "ChangeStamp",
     "JobQueue",
     "JobStatus",

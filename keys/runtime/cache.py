@@ -21,6 +21,7 @@ from typing import Protocol
 
 from keys import clock as _clock
 
+DEFAULT_PREFIX = "yitong:"  # an installation's namespace in Redis unless YITONG_REDIS_PREFIX names another
 
 class StoreUnavailable(Exception):
     """The shared store (Redis) did not answer: the request cannot be decided now, so it is
@@ -116,14 +117,14 @@ return counted
 class RedisStore:
     """Redis store: shared by every worker and host; keys carry a namespace prefix."""
 
-    def __init__(self, client, prefix: str = "yitong:") -> None:
+    def __init__(self, client, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR_WINDOW)
         self._incr_many = client.register_script(_INCR_WINDOWS)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "yitong:") -> RedisStore:
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:
         from keys.runtime.redis_client import fail_fast_client
 
         return cls(fail_fast_client(url), prefix)

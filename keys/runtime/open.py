@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keys.runtime.cache import ChangeStamp, KeyValueStore, MemoryStore, RateLimiter, RedisStore, ReplayCache
+from keys.runtime.cache import (
+    DEFAULT_PREFIX,
+    ChangeStamp,
+    KeyValueStore,
+    MemoryStore,
+    RateLimiter,
+    RedisStore,
+    ReplayCache,
+)
 from keys.runtime.jobs import JobQueue, RQJobQueue, ThreadJobQueue
 
 
@@ -25,7 +33,7 @@ class Runtime:
         return RateLimiter(self.store, namespace, limit, window_seconds)
 
 
-def open_runtime(redis_url: str | None, prefix: str = "yitong:") -> Runtime:
+def open_runtime(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> Runtime:
     if redis_url:
         store = RedisStore.from_url(redis_url, prefix)
         return Runtime(store=store, jobs=RQJobQueue(store.client, name=prefix.rstrip(":") or "yitong", url=redis_url),
