@@ -12,6 +12,8 @@ import concurrent.futures
 import hashlib
 import itertools
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -97,6 +99,18 @@ def validation_context(trust, *, other_certs=(), revinfo: Revinfo | None = None,
         signature_validator=VALIDATOR,
         time_tolerance=timedelta(seconds=1),
     )
+
+
+@asynccontextmanager
+async def validation_session(trust, **options) -> AsyncIterator[ValidationContext]:
+    """:func:`validation_context` for one validation, closed after it: online, its fetchers' HTTP session
+    (pyhanko-certvalidator's ``aclose()``; left open, each would be reported "Unclosed client session"
+    whenever the collector reached it, in a server for every online verification)."""
+    context = validation_context(trust, **options)
+    try:
+        yield context
+    finally:
+        await context.aclose()
 
 
 def _reason_name(reason) -> str:
@@ -213,55 +227,57 @@ async def _validate_chain(certificate: x509.Certificate, trust, *, other_certs=(
                           moment: datetime, proven: bool, online: bool, what: str = "signer") -> ChainOutcome:
     names = ((N.CERTIFICATE_CHAIN, N.REVOCATION) if what == "signer"
              else (N.MAKER_CERTIFICATE_CHAIN, N.MAKER_REVOCATION))
-    context = validation_context(trust, other_certs=other_certs, revinfo=revinfo, moment=moment, online=online)
-    validator = CertificateValidator(certificate, intermediate_certs=list(other_certs), validation_context=context)
-    try:
-        path = await validator.async_validate_usage(set())
-    except RevokedError as exc:
-        reason = _reason_name(exc.reason)
-        chain = r.passed(names[0], "a path to a trust anchor exists (see revocation)")
-        if reason == "certificate_hold":
-            return ChainOutcome(chain, r.failed(names[1], Sub.TRY_LATER,
-                                                f"the certificate is on hold (seal suspended) since "
-                                                f"{exc.revocation_dt.isoformat()}: {exc.failure_msg}"))
-        return ChainOutcome(chain, r.failed(names[1], Sub.REVOKED,
-                                            f"revoked ({reason}) at {exc.revocation_dt.isoformat()}, "
-                                            f"before the {'proven' if proven else 'claimed'} signing time "
-                                            f"{moment.isoformat()}: {exc.failure_msg}"))
-    except (ExpiredError, NotYetValidError) as exc:
-        # Validity is its own step; establish the path at a moment inside the leaf's validity.
-        inside = min(max(moment, certificate.not_valid_before), certificate.not_valid_after)
-        if inside == moment:
-            return ChainOutcome(r.failed(names[0], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, exc.failure_msg),
+    async with validation_session(trust, other_certs=other_certs, revinfo=revinfo, moment=moment,
+                                  online=online) as context:
+        validator = CertificateValidator(certificate, intermediate_certs=list(other_certs), validation_context=context)
+        try:
+            path = await validator.async_validate_usage(set())
+        except RevokedError as exc:
+            reason = _reason_name(exc.reason)
+            chain = r.passed(names[0], "a path to a trust anchor exists (see revocation)")
+            if reason == "certificate_hold":
+                return ChainOutcome(chain, r.failed(names[1], Sub.TRY_LATER,
+                                                    f"the certificate is on hold (seal suspended) since "
+                                                    f"{exc.revocation_dt.isoformat()}: {exc.failure_msg}"))
+            return ChainOutcome(chain, r.failed(names[1], Sub.REVOKED,
+                                                f"revoked ({reason}) at {exc.revocation_dt.isoformat()}, "
+                                                f"before the {'proven' if proven else 'claimed'} signing time "
+                                                f"{moment.isoformat()}: {exc.failure_msg}"))
+        except (ExpiredError, NotYetValidError) as exc:
+            # Validity is its own step; establish the path at a moment inside the leaf's validity.
+            inside = min(max(moment, certificate.not_valid_before), certificate.not_valid_after)
+            if inside == moment:
+                return ChainOutcome(r.failed(names[0], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, exc.failure_msg),
+                                    r.failed(names[1], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+                                             "not checked: no valid path"))
+            return await _validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=inside,
+                                        proven=proven, online=online, what=what)
+        except PathBuildingError as exc:
+            return ChainOutcome(r.failed(names[0], Sub.NO_CERTIFICATE_CHAIN_FOUND,
+                                         f"no path from the {what} certificate to a trust anchor of the bundle: "
+                                         f"{exc}"),
+                                r.failed(names[1], Sub.NO_CERTIFICATE_CHAIN_FOUND,
+                                         "not checked: no path to a trust anchor"))
+        except InsufficientRevinfoError as exc:
+            return ChainOutcome(r.passed(names[0], "a path to a trust anchor exists"),
+                                r.failed(names[1], Sub.TRY_LATER, exc.failure_msg))
+        except DisallowedAlgorithmError as exc:
+            return ChainOutcome(r.failed(names[0], Sub.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, exc.failure_msg),
+                                r.failed(names[1], Sub.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, "not checked: no valid path"))
+        except (PathValidationError, ValidationError) as exc:
+            message = getattr(exc, "failure_msg", str(exc))
+            return ChainOutcome(r.failed(names[0], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, message),
                                 r.failed(names[1], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
-        return await _validate_chain(certificate, trust, other_certs=other_certs, revinfo=revinfo, moment=inside,
-                                    proven=proven, online=online, what=what)
-    except PathBuildingError as exc:
-        return ChainOutcome(r.failed(names[0], Sub.NO_CERTIFICATE_CHAIN_FOUND,
-                                     f"no path from the {what} certificate to a trust anchor of the bundle: "
-                                     f"{exc}"),
-                            r.failed(names[1], Sub.NO_CERTIFICATE_CHAIN_FOUND,
-                                     "not checked: no path to a trust anchor"))
-    except InsufficientRevinfoError as exc:
-        return ChainOutcome(r.passed(names[0], "a path to a trust anchor exists"),
-                            r.failed(names[1], Sub.TRY_LATER, exc.failure_msg))
-    except DisallowedAlgorithmError as exc:
-        return ChainOutcome(r.failed(names[0], Sub.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, exc.failure_msg),
-                            r.failed(names[1], Sub.CRYPTO_CONSTRAINTS_FAILURE_NO_POE, "not checked: no valid path"))
-    except (PathValidationError, ValidationError) as exc:
-        message = getattr(exc, "failure_msg", str(exc))
-        return ChainOutcome(r.failed(names[0], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, message),
-                            r.failed(names[1], Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, "not checked: no valid path"))
-    certs = list(path)
-    anchor = certs[0]
-    fetch_failures, ignored = [], []
-    if online:
-        ignored = _add_fetched(revinfo, context, [*other_certs, *certs])
-        fetch_failures = [_failure_text(exc) for exc in context.soft_fail_exceptions]
-    chain = r.passed(names[0], f"{len(certs)}-certificate path to the trust anchor "
-                               f"\"{anchor.subject.human_friendly}\"")
-    revocation = _revocation_summary(certs, revinfo, moment, proven, online, names[1], fetch_failures)
-    return ChainOutcome(chain, revocation, certs, ignored)
+        certs = list(path)
+        anchor = certs[0]
+        fetch_failures, ignored = [], []
+        if online:
+            ignored = _add_fetched(revinfo, context, [*other_certs, *certs])
+            fetch_failures = [_failure_text(exc) for exc in context.soft_fail_exceptions]
+        chain = r.passed(names[0], f"{len(certs)}-certificate path to the trust anchor "
+                                   f"\"{anchor.subject.human_friendly}\"")
+        revocation = _revocation_summary(certs, revinfo, moment, proven, online, names[1], fetch_failures)
+        return ChainOutcome(chain, revocation, certs, ignored)
 
 
 def _failure_text(exc: Exception) -> str:

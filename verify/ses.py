@@ -328,7 +328,8 @@ async def _timestamp_step(signature: keys_ses.SealSignature, trust, online: bool
 
     try:
         token = cms.ContentInfo.load(signature.timestamp)
-        status = await ts.validate_token(token["content"], c.validation_context(trust, online=online), expected)
+        async with c.validation_session(trust, online=online) as context:
+            status = await ts.validate_token(token["content"], context, expected)
     except Exception as exc:
         return ts.unreadable(exc), None
     return ts.timestamp_step(status, "this signature value")

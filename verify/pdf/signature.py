@@ -84,9 +84,11 @@ class SignatureContext:
         tokens = [] if not unsigned else [a for a in unsigned if a["type"].native == "signature_time_stamp_token"]
         if not tokens:
             return r.passed(N.TIMESTAMP, "no signature time-stamp: the signing time is the signer's claim"), None
-        context = c.validation_context(self.job.trust, online=self.job.online, moment=self.job.validation_time)
         try:
-            timing = await generic_cms.collect_timing_info(sig.signer_info, context, raw_digest=sig.compute_digest)
+            async with c.validation_session(self.job.trust, online=self.job.online,
+                                            moment=self.job.validation_time) as context:
+                timing = await generic_cms.collect_timing_info(sig.signer_info, context,
+                                                               raw_digest=sig.compute_digest)
         except Exception as exc:
             return ts.unreadable(exc), None
         status = timing.get("timestamp_validity")
@@ -147,8 +149,9 @@ class SignatureContext:
         if self._token is None:
             job = self.job
             try:
-                status = await ts.validate_token(self.sig.signed_data, c.validation_context(
-                    job.trust, online=job.online, moment=job.validation_time), self.sig.compute_digest)
+                async with c.validation_session(job.trust, online=job.online,
+                                                moment=job.validation_time) as context:
+                    status = await ts.validate_token(self.sig.signed_data, context, self.sig.compute_digest)
             except Exception as exc:
                 self._token = exc
                 return exc
